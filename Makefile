@@ -1,0 +1,41 @@
+# The two commands a fresh machine needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py | cksum | cut -d' ' -f1)
+
+.PHONY: run test lint typecheck pytest bench clean install
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml setup.py
+	rm -f $(VENV)/.installed-*
+	$(BIN)/pip install -q -e '.[test,testing,plots]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: the main job, a simulation on the embedded in-memory default, printing a report.
+run: $(STAMP)
+	$(BIN)/budcore demo
+
+## make test: lint, strict type check of src/, then the whole pytest suite.
+test: $(STAMP) lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src adapters simulator tests benchmarks
+	$(BIN)/ruff format --check src adapters simulator tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,264 @@
+"""In-memory ``ClusterBackend``: a fleet of nodes, pods placed best-fit, gangs all-or-nothing.
+
+It plays the part of kube-scheduler plus the kubelets for the simulator and for embedded use.
+Placement indexes nodes per (node selector, key resource) in a sorted list of free amounts, so a
+pod finds the tightest node that fits in O(log n) instead of scanning the fleet.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sortedcontainers import SortedList
+
+from budcore.domain.cluster import (
+    ClusterCapacity,
+    Node,
+    NodeCapacity,
+    PodSetPlacement,
+    Workload,
+    WorkloadPhase,
+    WorkloadStatus,
+)
+from budcore.domain.errors import AlreadyExistsError, CapacityError, NotFoundError, ValidationError
+from budcore.domain.ids import JobId
+from budcore.domain.resources import CPU, ResourceVector, is_accelerator
+from budcore.ports.clock import Clock
+
+_Selector = frozenset[tuple[str, str]]
+
+
+@dataclass(slots=True)
+class _Tracked:
+    workload: Workload
+    phase: WorkloadPhase
+    allocations: list[tuple[str, dict[str, int]]] = field(default_factory=list)  # (node, resources)
+    message: str = ""
+    release_at: datetime | None = None
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n for n, _ in self.allocations))
+
+
+class InMemoryClusterBackend:
+    """Nodes and running workloads in memory; deterministic for the same call sequence."""
+
+    def __init__(self, nodes: Iterable[Node] = (), clock: Clock | None = None) -> None:
+        self._nodes: dict[str, Node] = {}
+        self._free: dict[str, dict[str, int]] = {}
+        self._workloads: dict[str, _Tracked] = {}
+        self._clock = clock
+        self._terminating: list[tuple[datetime, str]] = []  # heap of (release_at, job id)
+        self._indexes: dict[tuple[_Selector, str], SortedList] = {}
+        self._node_indexes: dict[str, list[tuple[_Selector, str]]] = {}
+        for node in nodes:
+            self.add_node(node)
+
+    # Fleet management ----------------------------------------------------------------------
+    def add_node(self, node: Node) -> None:
+        if node.name in self._nodes:
+            raise AlreadyExistsError("node", node.name)
+        self._nodes[node.name] = node
+        self._free[node.name] = node.allocatable.as_dict()
+        self._node_indexes[node.name] = []
+        self._indexes.clear()  # selectors' candidate sets changed; rebuilt lazily
+        for key in self._node_indexes:
+            self._node_indexes[key] = []
+
+    def set_schedulable(self, name: str, schedulable: bool) -> None:
+        """Cordon (False) or uncordon (True) a node; running pods stay where they are."""
+        node = self._node(name)
+        self._nodes[name] = node.model_copy(update={"schedulable": schedulable})
+        self._indexes.clear()
+        for key in self._node_indexes:
+            self._node_indexes[key] = []
+
+    def fail_node(self, name: str, reason: str = "node failure") -> list[JobId]:
+        """A node goes down: it is cordoned and every workload with a pod on it fails."""
+        self.set_schedulable(name, False)
+        victims = [
+            t for t in self._workloads.values() if name in t.nodes and t.phase is WorkloadPhase.RUNNING
+        ]
+        out: list[JobId] = []
+        for tracked in victims:
+            self._release(tracked)
+            tracked.phase = WorkloadPhase.FAILED
+            tracked.message = f"{reason} on {name}"
+            out.append(tracked.workload.job_id)
+        return out
+
+    def repair_node(self, name: str) -> None:
+        self.set_schedulable(name, True)
+
+    # Port ----------------------------------------------------------------------------------
+    def nodes(self) -> Sequence[Node]:
+        return list(self._nodes.values())
+
+    def capacity(self) -> ClusterCapacity:
+        self._reap()
+        return ClusterCapacity(
+            nodes=tuple(
+                NodeCapacity(node=node, free=ResourceVector(self._free[name]))
+                for name, node in self._nodes.items()
+            )
+        )
+
+    def submit(self, workload: Workload) -> WorkloadStatus:
+        self._reap()
+        existing = self._workloads.get(workload.job_id)
+        if existing is not None and existing.phase in (
+            WorkloadPhase.RUNNING,
+            WorkloadPhase.PENDING,
+            WorkloadPhase.TERMINATING,
+        ):
+            raise AlreadyExistsError("workload", workload.job_id)
+        allocations: list[tuple[str, dict[str, int]]] = []
+        try:
+            for pod_set in workload.pod_sets:
+                for _ in range(pod_set.count):
+                    node = self._best_fit(pod_set)
+                    if node is None:
+                        raise CapacityError(
+                            f"workload {workload.job_id}: no node with free {pod_set.resources.to_kube()} "
+                            f"matching {pod_set.node_selector or 'any node'} for pod set {pod_set.name!r}"
+                        )
+                    request = pod_set.resources.as_dict()
+                    self._allocate(node, request, sign=-1)
+                    allocations.append((node, request))
+        except CapacityError:
+            for node, request in allocations:
+                self._allocate(node, request, sign=+1)
+            raise
+        tracked = _Tracked(workload, WorkloadPhase.RUNNING, allocations)
+        self._workloads[workload.job_id] = tracked
+        return self._status(tracked)
+
+    def complete(self, job_id: JobId, succeeded: bool = True, message: str = "") -> WorkloadStatus:
+        """The workload's pods exit (the simulator's "job finished" event)."""
+        tracked = self._tracked(job_id)
+        if tracked.phase is not WorkloadPhase.RUNNING:
+            raise ValidationError(f"workload {job_id} is {tracked.phase.value}, not running", path="job_id")
+        self._release(tracked)
+        tracked.phase = WorkloadPhase.SUCCEEDED if succeeded else WorkloadPhase.FAILED
+        tracked.message = message
+        return self._status(tracked)
+
+    def cancel(self, job_id: JobId) -> WorkloadStatus:
+        tracked = self._tracked(job_id)
+        if tracked.allocations:
+            self._release(tracked)
+        tracked.phase = WorkloadPhase.EVICTED
+        tracked.message = "cancelled"
+        return self._status(tracked)
+
+    def preempt(self, job_id: JobId, grace: timedelta = timedelta(seconds=30)) -> WorkloadStatus:
+        tracked = self._tracked(job_id)
+        if tracked.phase is not WorkloadPhase.RUNNING:
+            return self._status(tracked)
+        if grace <= timedelta(0) or self._clock is None:
+            self._release(tracked)
+            tracked.phase = WorkloadPhase.EVICTED
+            tracked.message = "preempted"
+        else:
+            tracked.phase = WorkloadPhase.TERMINATING
+            tracked.message = f"preempted, grace period {grace.total_seconds():g}s"
+            tracked.release_at = self._clock.now() + grace
+            heapq.heappush(self._terminating, (tracked.release_at, job_id))
+        return self._status(tracked)
+
+    def observe(self) -> Sequence[WorkloadStatus]:
+        self._reap()
+        return [self._status(t) for t in self._workloads.values()]
+
+    def forget(self, job_id: JobId) -> None:
+        """Drop a finished workload's record (keeps long simulations' memory flat)."""
+        tracked = self._workloads.get(job_id)
+        if tracked is not None and tracked.allocations:
+            raise ValidationError(f"workload {job_id} still holds resources", path="job_id")
+        self._workloads.pop(job_id, None)
+
+    # Internals -----------------------------------------------------------------------------
+    def _node(self, name: str) -> Node:
+        try:
+            return self._nodes[name]
+        except KeyError:
+            raise NotFoundError("node", name) from None
+
+    def _tracked(self, job_id: JobId) -> _Tracked:
+        self._reap()
+        try:
+            return self._workloads[job_id]
+        except KeyError:
+            raise NotFoundError("workload", job_id) from None
+
+    def _status(self, tracked: _Tracked) -> WorkloadStatus:
+        return WorkloadStatus(
+            job_id=tracked.workload.job_id,
+            tenant=tracked.workload.tenant,
+            phase=tracked.phase,
+            nodes=tracked.nodes,
+            message=tracked.message,
+        )
+
+    def _reap(self) -> None:
+        """Release workloads whose preemption grace period is over."""
+        if self._clock is None or not self._terminating:
+            return
+        now = self._clock.now()
+        while self._terminating and self._terminating[0][0] <= now:
+            _, job_id = heapq.heappop(self._terminating)
+            tracked = self._workloads.get(job_id)
+            if tracked is not None and tracked.phase is WorkloadPhase.TERMINATING:
+                self._release(tracked)
+                tracked.phase = WorkloadPhase.EVICTED
+                tracked.message = "preempted"
+
+    def _release(self, tracked: _Tracked) -> None:
+        for node, request in tracked.allocations:
+            self._allocate(node, request, sign=+1)
+        tracked.allocations = []
+
+    def _allocate(self, node: str, request: dict[str, int], sign: int) -> None:
+        free = self._free[node]
+        for index_key in self._node_indexes[node]:
+            self._indexes[index_key].discard((free.get(index_key[1], 0), node))
+        for name, amount in request.items():
+            free[name] = free.get(name, 0) + sign * amount
+        for index_key in self._node_indexes[node]:
+            self._indexes[index_key].add((free.get(index_key[1], 0), node))
+
+    @staticmethod
+    def _key_resource(resources: ResourceVector) -> str:
+        accelerators = sorted(r for r in resources if is_accelerator(r))
+        if accelerators:
+            return accelerators[0]
+        return CPU if CPU in resources else (min(resources) if resources else CPU)
+
+    def _index(self, selector: _Selector, resource: str) -> SortedList:
+        key = (selector, resource)
+        index = self._indexes.get(key)
+        if index is None:
+            wanted = dict(selector)
+            index = SortedList()
+            for name, node in self._nodes.items():
+                if node.schedulable and node.matches(wanted):
+                    index.add((self._free[name].get(resource, 0), name))
+                    self._node_indexes[name].append(key)
+            self._indexes[key] = index
+        return index
+
+    def _best_fit(self, pod_set: PodSetPlacement) -> str | None:
+        request = pod_set.resources
+        resource = self._key_resource(request)
+        index = self._index(frozenset(pod_set.node_selector.items()), resource)
+        need = request.get(resource, 0)
+        start = index.bisect_left((need, ""))
+        for i in range(start, len(index)):
+            _, name = index[i]
+            if request.fits_in(self._free[name]):
+                return str(name)
+        return None

@@ -1,0 +1,124 @@
+"""In-memory ``JobStore``: dicts plus sorted per-status indexes, guarded by one lock.
+
+Hot paths: ``get``/``create``/``update`` are O(log n) (hash lookups plus sorted-index moves);
+``list`` with a status filter walks only the matching statuses' indexes, in FIFO order.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+
+from sortedcontainers import SortedSet
+
+from budcore.domain.errors import AlreadyExistsError, ConflictError, InvalidTransitionError, NotFoundError
+from budcore.domain.events import DomainEvent
+from budcore.domain.ids import JobId, TenantId
+from budcore.domain.job import Job, JobStatus
+from budcore.domain.lifecycle import can_transition
+from budcore.ports.event_sink import EventSink
+from budcore.ports.job_store import ALL, JobFilter
+
+_IndexKey = tuple[datetime, str, str]  # (created_at, tenant, id): FIFO order, unique
+
+
+class InMemoryJobStore:
+    def __init__(self, events: EventSink | None = None) -> None:
+        self._jobs: dict[tuple[str, str], Job] = {}
+        self._idempotency: dict[tuple[str, str], str] = {}
+        # (tenant or None for all tenants, status) -> sorted keys
+        self._index: dict[tuple[str | None, JobStatus], SortedSet] = {}
+        self._lock = threading.RLock()
+        self._events = events
+
+    # Writes --------------------------------------------------------------------------------
+    def create(self, job: Job, *, events: Sequence[DomainEvent] = ()) -> Job:
+        with self._lock:
+            if job.idempotency_key is not None:
+                existing_id = self._idempotency.get((job.tenant, job.idempotency_key))
+                if existing_id is not None:
+                    return self._jobs[(job.tenant, existing_id)]
+            if (job.tenant, job.id) in self._jobs:
+                raise AlreadyExistsError("job", job.id)
+            stored = job.model_copy(update={"version": 1})
+            self._jobs[(job.tenant, job.id)] = stored
+            if job.idempotency_key is not None:
+                self._idempotency[(job.tenant, job.idempotency_key)] = job.id
+            self._index_add(stored)
+        self._publish(events)
+        return stored
+
+    def update(self, job: Job, *, events: Sequence[DomainEvent] = ()) -> Job:
+        with self._lock:
+            current = self._jobs.get((job.tenant, job.id))
+            if current is None:
+                raise NotFoundError("job", job.id, f"tenant {job.tenant!r}")
+            if current.version != job.version:
+                raise ConflictError("job", job.id, job.version, current.version)
+            if current.status != job.status and not can_transition(current.status, job.status):
+                raise InvalidTransitionError(job.id, current.status.value, job.status.value)
+            if job.created_at != current.created_at or job.idempotency_key != current.idempotency_key:
+                raise ConflictError("job", job.id, job.version, current.version)
+            stored = job.model_copy(update={"version": current.version + 1})
+            if current.status != stored.status:
+                self._index_remove(current)
+                self._index_add(stored)
+            self._jobs[(job.tenant, job.id)] = stored
+        self._publish(events)
+        return stored
+
+    # Reads ---------------------------------------------------------------------------------
+    def get(self, tenant: TenantId, job_id: JobId) -> Job:
+        job = self._jobs.get((tenant, job_id))
+        if job is None:
+            raise NotFoundError("job", job_id, f"tenant {tenant!r}")
+        return job
+
+    def list(self, tenant: TenantId | None, flt: JobFilter = ALL) -> list[Job]:
+        with self._lock:
+            out: list[Job] = []
+            for job in self._scan(tenant, flt):
+                out.append(job)
+                if flt.limit is not None and len(out) >= flt.limit:
+                    break
+            return out
+
+    def count(self, tenant: TenantId | None, flt: JobFilter = ALL) -> int:
+        with self._lock:
+            unlimited = flt.model_copy(update={"limit": None})
+            if unlimited == JobFilter(statuses=unlimited.statuses):
+                statuses = unlimited.statuses if unlimited.statuses is not None else list(JobStatus)
+                return sum(len(self._index.get((tenant, s), ())) for s in statuses)
+            return sum(1 for _ in self._scan(tenant, unlimited))
+
+    # Internals -----------------------------------------------------------------------------
+    def _scan(self, tenant: TenantId | None, flt: JobFilter) -> Iterator[Job]:
+        statuses: Iterable[JobStatus] = flt.statuses if flt.statuses is not None else JobStatus
+        indexes = [self._index[(tenant, s)] for s in statuses if (tenant, s) in self._index]
+        keys: Iterable[_IndexKey]
+        keys = indexes[0] if len(indexes) == 1 else sorted(k for index in indexes for k in index)
+        for _, job_tenant, job_id in keys:
+            job = self._jobs[(job_tenant, job_id)]
+            if flt.matches(job):
+                yield job
+
+    def _index_add(self, job: Job) -> None:
+        key = (job.created_at, job.tenant, job.id)
+        for scope in (job.tenant, None):
+            index = self._index.get((scope, job.status))
+            if index is None:
+                index = self._index[(scope, job.status)] = SortedSet()
+            index.add(key)
+
+    def _index_remove(self, job: Job) -> None:
+        key = (job.created_at, job.tenant, job.id)
+        for scope in (job.tenant, None):
+            self._index[(scope, job.status)].discard(key)
+
+    def _publish(self, events: Sequence[DomainEvent]) -> None:
+        if events and self._events is not None:
+            self._events.publish(events)
+
+    def __len__(self) -> int:
+        return len(self._jobs)

@@ -1,0 +1,27 @@
+"""Registers the in-memory adapter through the ``budcore.plugins`` entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from budcore.plugins import hookimpl
+from budcore.plugins.hookspecs import Factory
+
+from .cluster import InMemoryClusterBackend
+from .events import CollectingEventSink, NullEventSink
+from .job_store import InMemoryJobStore
+
+
+@hookimpl
+def budcore_register_job_stores() -> Mapping[str, Factory]:
+    return {"inmemory": InMemoryJobStore}
+
+
+@hookimpl
+def budcore_register_cluster_backends() -> Mapping[str, Factory]:
+    return {"inmemory": InMemoryClusterBackend}
+
+
+@hookimpl
+def budcore_register_event_sinks() -> Mapping[str, Factory]:
+    return {"null": NullEventSink, "memory": CollectingEventSink}

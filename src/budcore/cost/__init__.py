@@ -1,0 +1,1 @@
+"""budcore.cost."""

@@ -1,0 +1,259 @@
+"""The Job: budcore's atomic scheduling unit (the seeds' Job schema, §5.1.1).
+
+A job is immutable: a change of state produces a new ``Job`` (``model_copy``) and a domain event,
+which keeps snapshots consistent and lets stores do optimistic concurrency on ``version``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from functools import cached_property
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from budcore.domain.errors import ValidationError
+from budcore.domain.ids import JobId, ProjectId, TenantId, check_name, new_job_id
+from budcore.domain.priority import JobPriority
+from budcore.domain.resources import NVIDIA_GPU, ResourceVector
+from budcore.domain.timeutil import ensure_utc, utcnow
+
+
+class JobType(StrEnum):
+    SERVICE = "service"  # long-running deployment (model endpoint, database, UI)
+    BATCH = "batch"  # run to completion (batch inference, data processing)
+    TRAINING = "training"  # training / fine-tuning, checkpoints, resumable
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"  # created, not yet handed to a queue
+    QUEUED = "queued"  # in a LocalQueue, waiting for quota
+    ADMITTED = "admitted"  # quota reserved (Kueue: QuotaReserved + Admitted), not started yet
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    PREEMPTED = "preempted"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+    @property
+    def holds_quota(self) -> bool:
+        """Admitted and running jobs hold quota; every other state holds none."""
+        return self in (JobStatus.ADMITTED, JobStatus.RUNNING)
+
+
+TERMINAL_STATES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.PREEMPTED})
+
+
+class JobSource(StrEnum):
+    DIRECT = "direct"
+    PIPELINE = "pipeline"
+    USECASE = "usecase"
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else ensure_utc(value)
+
+
+def _non_negative(value: timedelta | None) -> timedelta | None:
+    if value is not None and value < timedelta(0):
+        raise ValueError("duration must not be negative")
+    return value
+
+
+def _tenant(value: str) -> str:
+    return check_name(value, "tenant")
+
+
+def _project(value: str) -> str:
+    return check_name(value, "project")
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(ensure_utc)]
+OptUtcDatetime = Annotated[datetime | None, AfterValidator(_utc)]
+OptDuration = Annotated[timedelta | None, AfterValidator(_non_negative)]
+Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+
+
+class PodSet(BaseModel):
+    """A group of identical pods (Kueue ``Workload.spec.podSets[]``): ``count`` × ``resources``.
+
+    A multi-node training job is several pods; the job is admitted whole or not at all (gang).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = "main"
+    count: int = Field(default=1, ge=1)
+    resources: ResourceVector = Field(default_factory=ResourceVector)
+
+    @cached_property
+    def total(self) -> ResourceVector:
+        return self.resources.scaled(self.count)
+
+
+class ResourceRequest(BaseModel):
+    """What a job asks for: pod sets, plus the accelerator type it wants (catalog slug).
+
+    ``accelerator_type`` (e.g. ``nvidia-h100-80gb``) restricts which ResourceFlavors can serve the
+    job; ``None`` means any flavor that offers the resources.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pod_sets: tuple[PodSet, ...] = Field(default=(PodSet(),), min_length=1)
+    accelerator_type: str | None = None
+
+    @model_validator(mode="after")
+    def _unique_pod_set_names(self) -> ResourceRequest:
+        names = [p.name for p in self.pod_sets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pod set names must be unique, got {names}")
+        return self
+
+    @classmethod
+    def single(
+        cls,
+        *,
+        gpus: int = 0,
+        cpu: str | int | float = 1,
+        memory: str | int = "4Gi",
+        storage: str | int | None = None,
+        accelerator_type: str | None = None,
+        gpu_resource: str = NVIDIA_GPU,
+        pods: int = 1,
+        extra: dict[str, str | int] | None = None,
+    ) -> ResourceRequest:
+        """The common case: ``pods`` identical pods, each with ``gpus`` accelerators."""
+        amounts: dict[str, str | int | float] = {"cpu": cpu, "memory": memory}
+        if gpus:
+            amounts[gpu_resource] = gpus
+        if storage is not None:
+            amounts["ephemeral-storage"] = storage
+        if extra:
+            amounts.update(extra)
+        return cls(
+            pod_sets=(PodSet(count=pods, resources=ResourceVector.of(amounts)),),
+            accelerator_type=accelerator_type,
+        )
+
+    @cached_property
+    def total(self) -> ResourceVector:
+        """Sum over pod sets of count × per-pod resources."""
+        return ResourceVector.sum(p.total for p in self.pod_sets)
+
+    @cached_property
+    def accelerator_count(self) -> int:
+        """Whole accelerators requested in total (milli-units / 1000, rounded up)."""
+        milli = sum(self.total.accelerators().values())
+        return -(-milli // 1000)
+
+
+class Job(BaseModel):
+    """One schedulable unit of work.
+
+    Times are aware UTC; ``version`` is owned by the job store (optimistic concurrency) and
+    ``status`` changes only through :func:`budcore.domain.lifecycle.transition`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    id: JobId = Field(default_factory=new_job_id)
+    name: str = Field(min_length=1, max_length=253)
+    tenant: Annotated[TenantId, AfterValidator(_tenant)]
+    project: Annotated[ProjectId, AfterValidator(_project)] = ProjectId("default")
+    job_type: JobType = JobType.BATCH
+    request: ResourceRequest = Field(default_factory=ResourceRequest)
+    local_queue: str | None = None  # Kueue LocalQueue name (label kueue.x-k8s.io/queue-name)
+
+    # Time constraints
+    estimated_duration: OptDuration = None
+    max_duration: OptDuration = None
+    deadline: OptUtcDatetime = None
+
+    # Priority & preemption. Kueue semantics: every workload is preemptible by policy; a job opts
+    # out with preemptible=False. Critical jobs are never preempted whatever this flag says.
+    priority: JobPriority = JobPriority.NORMAL
+    preemptible: bool = True
+    preempts_others: bool = True
+    checkpoint_interval: OptDuration = None
+    last_checkpoint_at: OptUtcDatetime = None
+
+    # Schedule tracking
+    estimated_start: OptUtcDatetime = None
+    estimated_end: OptUtcDatetime = None
+    actual_start: OptUtcDatetime = None
+    actual_end: OptUtcDatetime = None
+    admitted_at: OptUtcDatetime = None
+
+    # Status
+    status: JobStatus = JobStatus.PENDING
+    status_message: str | None = None
+    retry_count: int = Field(default=0, ge=0)
+    max_retries: int = Field(default=3, ge=0)
+    next_retry_at: OptUtcDatetime = None
+    preemption_count: int = Field(default=0, ge=0)
+
+    # Cost
+    estimated_cost: Money | None = None
+    actual_cost: Money | None = None
+    budget_limit: Money | None = None
+
+    outputs: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+
+    # Provenance
+    source: JobSource = JobSource.DIRECT
+    pipeline_id: str | None = None
+    pipeline_step_id: str | None = None
+    usecase_deployment_id: str | None = None
+
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
+    version: int = Field(default=0, ge=0)
+
+    @field_validator("labels", "outputs")
+    @classmethod
+    def _string_map(cls, value: dict[str, Any]) -> dict[str, str]:
+        return {str(k): str(v) for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Job:
+        if self.retry_count > self.max_retries:
+            raise ValueError(f"retry_count {self.retry_count} exceeds max_retries {self.max_retries}")
+        if (
+            self.max_duration is not None
+            and self.estimated_duration is not None
+            and self.estimated_duration > self.max_duration
+        ):
+            raise ValueError("estimated_duration exceeds max_duration")
+        return self
+
+    @property
+    def key(self) -> tuple[TenantId, JobId]:
+        """The store key: ids are unique within a tenant."""
+        return (self.tenant, self.id)
+
+    @property
+    def priority_value(self) -> int:
+        return self.priority.value_int
+
+    def with_changes(self, **changes: Any) -> Job:
+        """A copy with ``changes`` applied and re-validated (bad values raise ``ValidationError``)."""
+        from budcore.domain.validation import validate_model
+
+        data = self.model_dump()
+        data.update(changes)
+        return validate_model(Job, data)
+
+
+def require_tenant(job: Job, tenant: str) -> None:
+    """Guard for tenant-scoped operations."""
+    if job.tenant != tenant:
+        raise ValidationError(f"job belongs to tenant {job.tenant!r}, not {tenant!r}", path="tenant")

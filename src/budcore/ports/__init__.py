@@ -1,0 +1,12 @@
+"""Ports: typed Protocols for everything outside the domain.
+
+They carry domain types only; adapters (in-memory, PostgreSQL, Kueue, third-party) implement them.
+"""
+
+from budcore.ports.clock import Clock
+from budcore.ports.cluster_backend import ClusterBackend
+from budcore.ports.event_sink import EventSink
+from budcore.ports.job_store import ALL, JobFilter, JobStore
+from budcore.ports.pricing import PricingSource
+
+__all__ = ["ALL", "Clock", "ClusterBackend", "EventSink", "JobFilter", "JobStore", "PricingSource"]
