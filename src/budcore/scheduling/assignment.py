@@ -1,0 +1,235 @@
+"""Flavor assignment: which ResourceFlavor serves each resource of each pod set.
+
+Kueue's ``flavorassigner`` semantics: for every pod set and every resource group that covers its
+resources, flavors are tried in the order the ClusterQueue lists them. A flavor's outcome is the
+worst over the group's resources of
+
+- ``FIT``: the request fits in what is available now (possibly by borrowing from the cohort);
+- ``PREEMPT``: it would fit within what the queue could ever get (``potential_available``), so
+  evicting other workloads could make room;
+- ``NO_FIT``: it exceeds even that.
+
+``flavorFungibility`` decides whether to stop at the first flavor that fits by borrowing
+(``whenCanBorrow: MayStopSearch``) or needs preemption (``whenCanPreempt: MayStopSearch``), or to
+keep looking for one that fits outright (``TryNextFlavor``). A fit without borrowing always stops
+the search. Earlier pod sets' assignments count against later ones (a gang is sized as a whole).
+
+A job asking for a specific accelerator type only gets flavors whose node labels say so (see
+:class:`AcceleratorMatcher`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from budcore.domain.job import ResourceRequest
+from budcore.scheduling.queues import ClusterQueue, FlavorQuotas, FungibilityAction, ResourceFlavor
+from budcore.scheduling.quota import (
+    FR,
+    QuotaNode,
+    QuotaUsage,
+    available,
+    borrowing_after,
+    explain_shortage,
+    potential_available,
+)
+
+
+class Mode(IntEnum):
+    """Outcome of trying a flavor, ordered worst to best (Kueue's ``FlavorAssignmentMode``)."""
+
+    NO_FIT = 0
+    PREEMPT = 1
+    FIT = 2
+
+
+# Node labels that name the accelerator model of a node, in the order they are consulted.
+ACCELERATOR_LABELS = (
+    "budcore.io/accelerator",
+    "nvidia.com/gpu.product",
+    "amd.com/gpu.product-name",
+    "gpu.intel.com/product",
+    "habana.ai/gaudi.product",
+    "cloud.google.com/gke-accelerator",
+    "node.kubernetes.io/instance-gpu",
+)
+
+Normalizer = Callable[[str], str | None]
+
+
+def default_normalize(value: str) -> str | None:
+    """Lower-case, strip a vendor prefix and sharing suffixes: ``NVIDIA-H100-80GB-HBM3-SHARED``
+    → ``h100-80gb-hbm3``. The hardware catalog supplies a richer normalizer (aliases → slugs)."""
+    text = value.strip().lower().replace(" ", "-").replace("_", "-")
+    for suffix in ("-shared",):
+        text = text.removesuffix(suffix)
+    if "-mig-" in text:
+        text = text.split("-mig-", 1)[0]
+    for prefix in ("nvidia-", "amd-", "intel-", "habana-"):
+        text = text.removeprefix(prefix)
+    return text or None
+
+
+@dataclass(frozen=True, slots=True)
+class AcceleratorMatcher:
+    """Decides whether a flavor provides the accelerator type a job asks for.
+
+    A flavor matches type ``T`` when its name is ``T``, or one of :data:`ACCELERATOR_LABELS` in its
+    ``nodeLabels`` normalizes to the same value as ``T``. A flavor with no accelerator label only
+    matches by name. Pass the hardware catalog's resolver as ``normalize`` to map product strings
+    such as ``NVIDIA-H100-80GB-HBM3`` and slugs such as ``nvidia-h100-80gb`` to one identity.
+    """
+
+    normalize: Normalizer = default_normalize
+
+    def flavor_type(self, flavor: ResourceFlavor) -> str | None:
+        for label in ACCELERATOR_LABELS:
+            value = flavor.node_labels.get(label)
+            if value:
+                return self.normalize(value)
+        return None
+
+    def matches(self, wanted: str, flavor: ResourceFlavor) -> bool:
+        if flavor.name == wanted:
+            return True
+        flavor_type = self.flavor_type(flavor)
+        return flavor_type is not None and flavor_type == self.normalize(wanted)
+
+
+@dataclass(slots=True)
+class FlavorChoice:
+    """The outcome for one resource group of one pod set."""
+
+    flavor: str
+    mode: Mode
+    borrows: bool
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Assignment:
+    """Flavors for a whole workload, and what admitting it would take."""
+
+    mode: Mode
+    borrows: bool
+    flavors: dict[str, dict[str, str]]  # pod set -> resource -> flavor
+    usage: dict[FR, int]  # total per (flavor, resource)
+    reasons: list[str]
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(dict.fromkeys(self.reasons)) if self.reasons else ""
+
+
+def assign_flavors(
+    cq: ClusterQueue,
+    node: QuotaNode,
+    request: ResourceRequest,
+    usage: QuotaUsage,
+    flavors: Mapping[str, ResourceFlavor],
+    matcher: AcceleratorMatcher,
+) -> Assignment:
+    """Assign a flavor to every resource group each pod set touches (gang: all or nothing)."""
+    assigned: dict[FR, int] = {}
+    per_pod_set: dict[str, dict[str, str]] = {}
+    worst = Mode.FIT
+    borrows = False
+    reasons: list[str] = []
+    wanted = request.accelerator_type
+    for pod_set in request.pod_sets:
+        total = pod_set.total
+        chosen: dict[str, str] = {}
+        uncovered = [r for r in total if not any(r in g.covered_resources for g in cq.resource_groups)]
+        if uncovered:
+            return Assignment(
+                Mode.NO_FIT,
+                False,
+                {},
+                {},
+                [f"resource {r} is not covered by ClusterQueue {cq.name}" for r in sorted(uncovered)],
+            )
+        for group in cq.resource_groups:
+            needed = {r: total[r] for r in group.covered_resources if r in total}
+            if not needed:
+                continue
+            choice = _choose_flavor(
+                cq, node, group.flavors, needed, assigned, usage, flavors, matcher, wanted
+            )
+            if choice is None:
+                what = f"accelerator type {wanted}" if wanted else "the request"
+                names = ", ".join(f.name for f in group.flavors)
+                return Assignment(
+                    Mode.NO_FIT,
+                    False,
+                    {},
+                    {},
+                    [f"no flavor of ClusterQueue {cq.name} ({names}) provides {what}"],
+                )
+            if choice.mode < worst:
+                worst = choice.mode
+            borrows = borrows or choice.borrows
+            reasons.extend(choice.reasons)
+            for resource, amount in needed.items():
+                chosen[resource] = choice.flavor
+                fr = (choice.flavor, resource)
+                assigned[fr] = assigned.get(fr, 0) + amount
+        per_pod_set[pod_set.name] = chosen
+    if worst is Mode.FIT:
+        reasons = []
+    return Assignment(worst, borrows, per_pod_set, assigned, reasons)
+
+
+def _choose_flavor(
+    cq: ClusterQueue,
+    node: QuotaNode,
+    candidates: tuple[FlavorQuotas, ...],
+    needed: Mapping[str, int],
+    assigned: Mapping[FR, int],
+    usage: QuotaUsage,
+    flavors: Mapping[str, ResourceFlavor],
+    matcher: AcceleratorMatcher,
+    wanted: str | None,
+) -> FlavorChoice | None:
+    fungibility = cq.flavor_fungibility
+    best: FlavorChoice | None = None
+    for flavor_quotas in candidates:
+        name = flavor_quotas.name
+        if wanted is not None and not matcher.matches(wanted, flavors[name]):
+            continue
+        mode = Mode.FIT
+        borrows = False
+        reasons: list[str] = []
+        for resource, amount in needed.items():
+            fr = (name, resource)
+            total = amount + assigned.get(fr, 0)
+            if total <= available(node, fr, usage):
+                res_mode = Mode.FIT
+            elif total <= potential_available(node, fr):
+                res_mode = Mode.PREEMPT
+            else:
+                res_mode = Mode.NO_FIT
+            if res_mode is not Mode.FIT:
+                reasons.append(explain_shortage(node, fr, usage, total))
+            if node.parent is not None and borrowing_after(node, fr, usage, total) > 0:
+                borrows = True
+            mode = min(mode, res_mode)
+        choice = FlavorChoice(name, mode, borrows, reasons)
+        if not _should_try_next(mode, borrows, fungibility.when_can_borrow, fungibility.when_can_preempt):
+            return choice
+        if best is None or choice.mode > best.mode:
+            best = choice
+    return best
+
+
+def _should_try_next(
+    mode: Mode, borrows: bool, when_can_borrow: FungibilityAction, when_can_preempt: FungibilityAction
+) -> bool:
+    """Kueue's ``shouldTryNextFlavor``."""
+    stop = FungibilityAction.MAY_STOP_SEARCH
+    if mode is Mode.PREEMPT and when_can_preempt is stop and (not borrows or when_can_borrow is stop):
+        return False
+    if mode is Mode.FIT and borrows and when_can_borrow is stop:
+        return False
+    return not (mode is Mode.FIT and not borrows)

@@ -1,0 +1,397 @@
+"""One scheduling cycle: ``schedule(snapshot, pending, policy, now) → CycleResult``.
+
+A pure function: it reads the quota snapshot and the pending queues, admits into a private
+copy-on-write overlay of the usage, and returns decisions; it changes neither input. The caller
+applies the decisions (see :class:`budcore.scheduling.scheduler.Scheduler`).
+
+Order of consideration follows Kueue's scheduler:
+
+- each active ClusterQueue offers its head (StrictFIFO: the head blocks the queue when it cannot be
+  admitted; BestEffortFIFO: a head that cannot be admitted is set aside and the next one is tried);
+- across ClusterQueues, heads are ordered like Kueue's ``entryOrdering`` — workloads that fit
+  without borrowing first, then higher priority, then earlier queue-ordering time — or, with fair
+  sharing, by the lowest (hierarchical) dominant resource share the queue would have after admitting
+  the workload, then priority and time;
+- a head is re-checked against the usage left by the admissions before it in the same cycle (a
+  lazy heap: keys only get worse as usage grows, so a stale key is a lower bound).
+
+A decision is one of :class:`Admit`, :class:`NeedsPreemption` (the flavor assignment would fit if
+other workloads were evicted; the preemption policy decides whom), :class:`StaysPending` with a
+precise reason, or :class:`Evict` (a ClusterQueue with ``stopPolicy: HoldAndDrain``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from budcore.domain.ids import JobId, TenantId
+from budcore.scheduling.assignment import AcceleratorMatcher, Assignment, Mode, assign_flavors
+from budcore.scheduling.fair_sharing import LocalQueueUsage, hierarchical_share
+from budcore.scheduling.pending import ClusterQueuePending, PendingQueues, PendingWorkload, Shape
+from budcore.scheduling.queues import (
+    BorrowWithinCohortPolicy,
+    ClusterQueue,
+    QueueingStrategy,
+    ReclaimWithinCohort,
+    StopPolicy,
+    WithinClusterQueue,
+)
+from budcore.scheduling.quota import FR, QuotaTree, QuotaUsage
+
+
+@dataclass(frozen=True, slots=True)
+class AdmittedWorkload:
+    """A workload holding quota: what the snapshot knows about it (also preemption candidates)."""
+
+    job_id: JobId
+    tenant: TenantId
+    cluster_queue: str
+    local_queue: tuple[str, str]
+    usage: Mapping[FR, int]
+    flavors: Mapping[str, Mapping[str, str]]
+    priority: int
+    admitted_at: datetime
+    timestamp: float  # queue-ordering time it had while pending
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionSnapshot:
+    """What a cycle decides on: the quota tree, its usage and the admitted workloads."""
+
+    tree: QuotaTree
+    usage: QuotaUsage
+    admitted: Mapping[str, AdmittedWorkload] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionPolicy:
+    """Knobs of the admission cycle.
+
+    ``fair_sharing`` switches cross-queue ordering to dominant resource share (Kueue
+    ``fairSharing.enable``); ``flavor_weights`` (milli) make borrowing some flavors count more;
+    ``namespace_labels`` are the labels of each tenant's namespace, matched against a ClusterQueue's
+    ``namespaceSelector``; ``max_admissions`` bounds one cycle's admissions (None: no bound).
+    """
+
+    fair_sharing: bool = False
+    flavor_weights: Mapping[str, int] = field(default_factory=dict)
+    matcher: AcceleratorMatcher = field(default_factory=AcceleratorMatcher)
+    namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    max_admissions: int | None = None
+    local_queue_usage: LocalQueueUsage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Admit:
+    job_id: JobId
+    tenant: TenantId
+    cluster_queue: str
+    local_queue: tuple[str, str]
+    flavors: dict[str, dict[str, str]]  # pod set -> resource -> flavor
+    usage: dict[FR, int]
+    borrows: bool
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class NeedsPreemption:
+    job_id: JobId
+    tenant: TenantId
+    cluster_queue: str
+    flavors: dict[str, dict[str, str]]
+    usage: dict[FR, int]
+    borrows: bool
+    priority: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StaysPending:
+    job_id: JobId
+    tenant: TenantId
+    cluster_queue: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Evict:
+    job_id: JobId
+    tenant: TenantId
+    cluster_queue: str
+    reason: str
+
+
+Decision = Admit | NeedsPreemption | StaysPending | Evict
+
+
+@dataclass(slots=True)
+class CycleResult:
+    admitted: list[Admit] = field(default_factory=list)
+    needs_preemption: list[NeedsPreemption] = field(default_factory=list)
+    pending: list[StaysPending] = field(default_factory=list)
+    evictions: list[Evict] = field(default_factory=list)
+    # ClusterQueues with nothing admissible left: inactive until something changes in their cohort.
+    exhausted: set[str] = field(default_factory=set)
+    considered: int = 0
+
+    @property
+    def decisions(self) -> list[Decision]:
+        return [*self.admitted, *self.needs_preemption, *self.pending, *self.evictions]
+
+
+class _Cursor:
+    """Walks one ClusterQueue's candidates in order during a cycle without mutating the queue.
+
+    Candidates come from the shapes' heads (merged across LocalQueues, by decayed usage under
+    admission fair sharing) and from successors of heads admitted earlier in this cycle.
+    """
+
+    __slots__ = ("_heads", "_peek", "_prefix", "_queue", "_seq", "_strict", "_succ", "stopped")
+
+    def __init__(
+        self,
+        queue: ClusterQueuePending,
+        strict: bool,
+        prefix: Mapping[tuple[str, str] | None, float] | None,
+    ) -> None:
+        self._queue = queue
+        self._strict = strict
+        self._prefix = prefix
+        self._seq = itertools.count()
+        self._succ: list[tuple[tuple[Any, ...], int, Shape, int]] = []
+        self.stopped = False
+        if prefix is None:
+            sources = [iter(h) for h in queue.heads.values()]
+            merged: Iterator[Any] = heapq.merge(*sources) if len(sources) > 1 else iter(sources[0])
+            self._heads: Iterator[tuple[tuple[Any, ...], Shape]] = ((k, s) for k, s in merged)
+        else:
+            self._heads = heapq.merge(
+                *(self._prefixed(prefix.get(lq, 0.0), heads) for lq, heads in queue.heads.items())
+            )
+        self._peek: tuple[tuple[Any, ...], Shape] | None = next(self._heads, None)
+
+    @staticmethod
+    def _prefixed(share: float, heads: Any) -> Iterator[tuple[tuple[Any, ...], Shape]]:
+        for key, shape in heads:
+            yield (share, *key), shape
+
+    def _full_key(self, workload: PendingWorkload) -> tuple[Any, ...]:
+        if self._prefix is None:
+            return workload.key
+        return (self._prefix.get(workload.shape[1], 0.0), *workload.key)
+
+    def next(self) -> tuple[PendingWorkload, int] | None:
+        """The next candidate and its index within its shape, or None when exhausted."""
+        if self.stopped:
+            return None
+        take_head = self._peek is not None and (not self._succ or self._peek[0] <= self._succ[0][0])
+        if take_head:
+            assert self._peek is not None
+            _, shape = self._peek
+            self._peek = next(self._heads, None)
+            workload = self._queue.shape_at(shape, 0)
+            assert workload is not None
+            return workload, 0
+        if self._succ:
+            _, _, shape, index = heapq.heappop(self._succ)
+            workload = self._queue.shape_at(shape, index)
+            assert workload is not None
+            return workload, index
+        return None
+
+    def admitted(self, workload: PendingWorkload, index: int) -> None:
+        successor = self._queue.shape_at(workload.shape, index + 1)
+        if successor is not None:
+            heapq.heappush(
+                self._succ, (self._full_key(successor), next(self._seq), workload.shape, index + 1)
+            )
+
+    def failed(self) -> None:
+        """The candidate cannot be admitted: StrictFIFO blocks the queue; BestEffortFIFO drops its shape."""
+        if self._strict:
+            self.stopped = True
+
+
+def _may_preempt(cq: ClusterQueue) -> bool:
+    """Whether any of the ClusterQueue's preemption policies could ever pick a victim."""
+    p = cq.preemption
+    return (
+        p.within_cluster_queue is not WithinClusterQueue.NEVER
+        or p.reclaim_within_cohort is not ReclaimWithinCohort.NEVER
+        or p.borrow_within_cohort.policy is not BorrowWithinCohortPolicy.NEVER
+    )
+
+
+def _namespace_allowed(cq: ClusterQueue, namespace: str, policy: AdmissionPolicy) -> bool:
+    if cq.namespace_selector is None:
+        return True
+    labels = policy.namespace_labels.get(namespace, {})
+    return all(labels.get(k) == v for k, v in cq.namespace_selector.items())
+
+
+def schedule(
+    snapshot: AdmissionSnapshot,
+    pending: PendingQueues,
+    policy: AdmissionPolicy,
+    now: datetime,
+) -> CycleResult:
+    """Decide admissions for the active ClusterQueues (pure: inputs are not modified)."""
+    tree = snapshot.tree
+    config = tree.config
+    usage = snapshot.usage.overlay()
+    result = CycleResult()
+    cursors: dict[str, _Cursor] = {}
+    heap: list[tuple[tuple[Any, ...], int, int, str, PendingWorkload, int, Assignment]] = []
+    seq = itertools.count()
+    # Admissions in a cohort tree invalidate cached assignments of that tree only.
+    epoch: dict[str, int] = {}
+    admitted_here: dict[str, int] = {}
+
+    def root_of(cq_name: str) -> str:
+        return tree.cluster_queues[cq_name].root().key
+
+    def evaluate(workload: PendingWorkload) -> tuple[tuple[Any, ...], Assignment]:
+        cq = config.cluster_queues[workload.cluster_queue]
+        node = tree.cluster_queues[workload.cluster_queue]
+        assignment = assign_flavors(cq, node, workload.job.request, usage, config.flavors, policy.matcher)
+        if policy.fair_sharing:
+            share = hierarchical_share(node, usage, assignment.usage, policy.flavor_weights)
+            key: tuple[Any, ...] = (share, *workload.key)
+        else:
+            key = (1 if assignment.borrows else 0, *workload.key)
+        return key, assignment
+
+    def offer(cq_name: str) -> None:
+        cursor = cursors[cq_name]
+        candidate = cursor.next()
+        if candidate is None:
+            result.exhausted.add(cq_name)
+            return
+        workload, index = candidate
+        key, assignment = evaluate(workload)
+        root = root_of(cq_name)
+        heapq.heappush(heap, (key, next(seq), epoch.get(root, 0), cq_name, workload, index, assignment))
+
+    for cq_name in sorted(pending.active):
+        queue = pending.queue(cq_name)
+        cq = config.cluster_queues.get(cq_name)
+        if queue is None or not queue.entries or cq is None:
+            result.exhausted.add(cq_name)
+            continue
+        if cq.stop_policy is not StopPolicy.NONE:
+            head = next(queue.ordered())
+            result.pending.append(
+                StaysPending(
+                    head.job.id,
+                    head.job.tenant,
+                    cq_name,
+                    f"ClusterQueue {cq_name} is stopped (stopPolicy {cq.stop_policy.value})",
+                )
+            )
+            result.exhausted.add(cq_name)
+            continue
+        prefix: dict[tuple[str, str] | None, float] | None = None
+        if cq.admission_fair_sharing and policy.local_queue_usage is not None:
+            prefix = {}
+            for lq_key in queue.heads:
+                if lq_key is None:
+                    continue
+                lq = config.local_queues.get(lq_key)
+                weight = (lq.fair_sharing.weight / 1000.0) if lq is not None else 1.0
+                value = policy.local_queue_usage.value(lq_key, now)
+                prefix[lq_key] = value / weight if weight > 0 else float("inf")
+        cursors[cq_name] = _Cursor(queue, cq.queueing_strategy is QueueingStrategy.STRICT_FIFO, prefix)
+        offer(cq_name)
+
+    for cq_name, cq in sorted(config.cluster_queues.items()):
+        if cq.stop_policy is StopPolicy.HOLD_AND_DRAIN:
+            for admitted in snapshot.admitted.values():
+                if admitted.cluster_queue == cq_name:
+                    result.evictions.append(
+                        Evict(
+                            admitted.job_id,
+                            admitted.tenant,
+                            cq_name,
+                            f"ClusterQueue {cq_name} is draining (stopPolicy HoldAndDrain)",
+                        )
+                    )
+
+    limit = policy.max_admissions
+    while heap:
+        if limit is not None and len(result.admitted) >= limit:
+            break
+        key, _, seen_epoch, cq_name, workload, index, assignment = heapq.heappop(heap)
+        root = root_of(cq_name)
+        if seen_epoch != epoch.get(root, 0):
+            key, assignment = evaluate(workload)
+            if heap and key > heap[0][0]:
+                heapq.heappush(
+                    heap, (key, next(seq), epoch.get(root, 0), cq_name, workload, index, assignment)
+                )
+                continue
+        result.considered += 1
+        cursor = cursors[cq_name]
+        cq = config.cluster_queues[cq_name]
+        job = workload.job
+        lq = config.local_queues.get(workload.local_queue)
+        if lq is not None and lq.stop_policy is not StopPolicy.NONE:
+            result.pending.append(
+                StaysPending(
+                    job.id,
+                    job.tenant,
+                    cq_name,
+                    f"LocalQueue {lq.namespace}/{lq.name} is stopped (stopPolicy {lq.stop_policy.value})",
+                )
+            )
+            cursor.failed()
+        elif not _namespace_allowed(cq, job.tenant, policy):
+            result.pending.append(
+                StaysPending(
+                    job.id,
+                    job.tenant,
+                    cq_name,
+                    f"namespace {job.tenant} does not match the namespaceSelector of ClusterQueue {cq_name}",
+                )
+            )
+            cursor.failed()
+        elif assignment.mode is Mode.FIT:
+            usage.add(cq_name, assignment.usage)
+            epoch[root] = epoch.get(root, 0) + 1
+            admitted_here[cq_name] = admitted_here.get(cq_name, 0) + 1
+            result.admitted.append(
+                Admit(
+                    job.id,
+                    job.tenant,
+                    cq_name,
+                    workload.local_queue,
+                    assignment.flavors,
+                    assignment.usage,
+                    assignment.borrows,
+                    workload.priority,
+                )
+            )
+            cursor.admitted(workload, index)
+        elif assignment.mode is Mode.PREEMPT and job.preempts_others and _may_preempt(cq):
+            result.needs_preemption.append(
+                NeedsPreemption(
+                    job.id,
+                    job.tenant,
+                    cq_name,
+                    assignment.flavors,
+                    assignment.usage,
+                    assignment.borrows,
+                    workload.priority,
+                    assignment.reason,
+                )
+            )
+            cursor.failed()
+        else:
+            result.pending.append(StaysPending(job.id, job.tenant, cq_name, assignment.reason))
+            cursor.failed()
+        offer(cq_name)
+    return result

@@ -1,0 +1,186 @@
+"""Pending workloads, queued per ClusterQueue, kept ordered incrementally.
+
+Kueue keeps one heap per ClusterQueue ordered by priority, then queue-ordering timestamp, and
+parks workloads that cannot be admitted as *inadmissible* until something in their cohort
+changes. budcore does the same with two refinements that keep a decision O(log n):
+
+- Within a ClusterQueue, workloads are grouped by **shape** (identical request, accelerator
+  constraint and — under admission fair sharing — LocalQueue). Inside a cycle, if the first
+  workload of a shape cannot be admitted, no later one of that shape can either (usage only grows
+  during a cycle), so the cycle skips the shape instead of re-checking each of its members.
+- A ClusterQueue whose candidates were all found inadmissible is **inactive** until a workload is
+  added to it or quota is released somewhere in its cohort tree (Kueue's
+  ``QueueInadmissibleWorkloads``), so idle cycles cost nothing.
+
+The cycle only reads this structure; the caller (:class:`budcore.scheduling.scheduler.Scheduler`)
+mutates it when it applies decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from sortedcontainers import SortedList
+
+from budcore.domain.errors import AlreadyExistsError, NotFoundError, ValidationError
+from budcore.domain.job import Job, ResourceRequest
+from budcore.scheduling.queues import QueueConfig
+
+OrderKey = tuple[int, float, str]  # (-priority, timestamp, job id)
+# (request, LocalQueue key when the ClusterQueue fair-shares by LocalQueue, else None)
+Shape = tuple[ResourceRequest, tuple[str, str] | None]
+
+
+@dataclass(slots=True, eq=False)
+class PendingWorkload:
+    job: Job
+    cluster_queue: str
+    local_queue: tuple[str, str]  # (namespace, name)
+    priority: int  # effective priority (may be raised by aging)
+    timestamp: float  # queue-ordering time, seconds since the epoch
+    shape: Shape
+
+    @property
+    def key(self) -> OrderKey:
+        return (-self.priority, self.timestamp, self.job.id)
+
+
+@dataclass(slots=True)
+class ClusterQueuePending:
+    """One ClusterQueue's pending workloads."""
+
+    name: str
+    by_shape: dict[Shape, SortedList] = field(default_factory=dict)  # shape -> keys
+    # local queue (or None when not fair-sharing by LocalQueue) -> sorted (head key, shape)
+    heads: dict[tuple[str, str] | None, SortedList] = field(default_factory=dict)
+    entries: dict[str, PendingWorkload] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def shape_at(self, shape: Shape, index: int) -> PendingWorkload | None:
+        keys = self.by_shape.get(shape)
+        if keys is None or index >= len(keys):
+            return None
+        return self.entries[keys[index][2]]
+
+    def ordered(self) -> Iterator[PendingWorkload]:
+        """Every pending workload in queue order (priority, then time); O(n log n)."""
+        for key in sorted(k for keys in self.by_shape.values() for k in keys):
+            yield self.entries[key[2]]
+
+
+class PendingQueues:
+    """All pending workloads, by ClusterQueue, plus which queues may have admissible work."""
+
+    def __init__(self, config: QueueConfig) -> None:
+        self._config = config
+        self._queues: dict[str, ClusterQueuePending] = {}
+        self._where: dict[str, str] = {}  # job id -> cluster queue
+        self.active: set[str] = set()
+
+    @property
+    def config(self) -> QueueConfig:
+        return self._config
+
+    def reconfigure(self, config: QueueConfig) -> None:
+        """Adopt a new configuration; every queue becomes active again."""
+        self._config = config
+        self.active = {cq for cq, q in self._queues.items() if q.entries}
+
+    def resolve(self, job: Job) -> tuple[str, tuple[str, str]]:
+        """The ClusterQueue and LocalQueue key a job goes to (namespace = tenant)."""
+        if not job.local_queue:
+            raise ValidationError("job names no LocalQueue", path="local_queue")
+        lq = self._config.local_queues.get((job.tenant, job.local_queue))
+        if lq is None:
+            raise NotFoundError("LocalQueue", f"{job.tenant}/{job.local_queue}")
+        return lq.cluster_queue, lq.key
+
+    def push(
+        self, job: Job, *, priority: int | None = None, timestamp: float | None = None
+    ) -> PendingWorkload:
+        if job.id in self._where:
+            raise AlreadyExistsError("pending workload", job.id)
+        cq_name, lq_key = self.resolve(job)
+        cq = self._config.cluster_queues[cq_name]
+        shape: Shape = (job.request, lq_key if cq.admission_fair_sharing else None)
+        workload = PendingWorkload(
+            job=job,
+            cluster_queue=cq_name,
+            local_queue=lq_key,
+            priority=job.priority_value if priority is None else priority,
+            timestamp=job.created_at.timestamp() if timestamp is None else timestamp,
+            shape=shape,
+        )
+        queue = self._queues.get(cq_name)
+        if queue is None:
+            queue = self._queues[cq_name] = ClusterQueuePending(cq_name)
+        keys = queue.by_shape.get(shape)
+        if keys is None:
+            keys = queue.by_shape[shape] = SortedList()
+        old_head = keys[0] if keys else None
+        keys.add(workload.key)
+        queue.entries[job.id] = workload
+        self._where[job.id] = cq_name
+        self._move_head(queue, workload, old_head, keys[0])
+        self.active.add(cq_name)
+        return workload
+
+    def remove(self, job_id: str) -> PendingWorkload | None:
+        cq_name = self._where.pop(job_id, None)
+        if cq_name is None:
+            return None
+        queue = self._queues[cq_name]
+        workload = queue.entries.pop(job_id)
+        keys = queue.by_shape[workload.shape]
+        old_head = keys[0]
+        keys.remove(workload.key)
+        new_head = keys[0] if keys else None
+        if not keys:
+            del queue.by_shape[workload.shape]
+        self._move_head(queue, workload, old_head, new_head)
+        return workload
+
+    def _move_head(
+        self,
+        queue: ClusterQueuePending,
+        workload: PendingWorkload,
+        old: OrderKey | None,
+        new: OrderKey | None,
+    ) -> None:
+        if old == new:
+            return
+        lq = workload.shape[1]
+        heads = queue.heads.get(lq)
+        if heads is None:
+            heads = queue.heads[lq] = SortedList()
+        if old is not None:
+            heads.discard((old, workload.shape))
+        if new is not None:
+            heads.add((new, workload.shape))
+        if not heads:
+            del queue.heads[lq]
+
+    def get(self, job_id: str) -> PendingWorkload | None:
+        cq = self._where.get(job_id)
+        return None if cq is None else self._queues[cq].entries.get(job_id)
+
+    def queue(self, cluster_queue: str) -> ClusterQueuePending | None:
+        return self._queues.get(cluster_queue)
+
+    def queues(self) -> dict[str, ClusterQueuePending]:
+        return self._queues
+
+    def activate(self, cluster_queues: set[str] | list[str]) -> None:
+        for name in cluster_queues:
+            queue = self._queues.get(name)
+            if queue is not None and queue.entries:
+                self.active.add(name)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._where

@@ -1,0 +1,286 @@
+"""The quota tree: ClusterQueues and Cohorts as resource nodes, with Kueue's arithmetic.
+
+This follows Kueue's hierarchical-cohort model (``pkg/cache/resource_node.go``):
+
+- every node (ClusterQueue or Cohort) has, per (flavor, resource) ``FR``, a ``nominal`` quota and
+  optional ``borrowingLimit``/``lendingLimit``;
+- ``subtree_quota`` of a ClusterQueue is its nominal quota; of a Cohort, its own nominal quota plus
+  what each child puts at its disposal: ``child.subtree_quota − child.guaranteed``;
+- ``guaranteed = max(0, subtree_quota − lendingLimit)`` when a lending limit is set, else 0: the part
+  that stays exclusive to its owner;
+- a node's usage counts in its parent only above its guaranteed part:
+  ``parent.usage += max(0, usage − guaranteed)``;
+- ``available(node) = max(0, guaranteed − usage) + available(parent)``, where a borrowing limit caps
+  the parent's share at ``subtree_quota − guaranteed − used_in_parent + borrowingLimit``; a root's
+  available is ``subtree_quota − usage``. ``potential_available`` is the same with no usage at all.
+
+Consequences (the invariants the property tests check): a ClusterQueue never uses more than
+``nominal + borrowingLimit``; borrowing only takes capacity its cohort subtree has unused and
+lendable; ``nominal − lendingLimit`` is never lent.
+
+The tree is static (built once per configuration); usage is a separate :class:`QuotaUsage` so a
+scheduling cycle can work on a cheap copy-on-write overlay of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from budcore.domain.quantity import human_amount
+from budcore.scheduling.queues import QueueConfig, ResourceGroup
+
+FR = tuple[str, str]  # (flavor, resource)
+
+
+@dataclass(slots=True)
+class QuotaNode:
+    name: str
+    is_cohort: bool
+    parent: QuotaNode | None = None
+    children: list[QuotaNode] = field(default_factory=list)
+    nominal: dict[FR, int] = field(default_factory=dict)
+    borrowing_limit: dict[FR, int] = field(default_factory=dict)  # absent key: unlimited
+    lending_limit: dict[FR, int] = field(default_factory=dict)  # absent key: unlimited
+    subtree_quota: dict[FR, int] = field(default_factory=dict)
+    guaranteed: dict[FR, int] = field(default_factory=dict)
+    weight: int = 1000  # fairSharing.weight in milli-units
+    depth: int = 0
+
+    @property
+    def key(self) -> str:
+        """Unique across CQs and cohorts (they live in separate Kueue namespaces of names)."""
+        return f"cohort/{self.name}" if self.is_cohort else self.name
+
+    def path_from_root(self) -> list[QuotaNode]:
+        path: list[QuotaNode] = []
+        node: QuotaNode | None = self
+        while node is not None:
+            path.append(node)
+            node = node.parent
+        path.reverse()
+        return path
+
+    def root(self) -> QuotaNode:
+        node = self
+        while node.parent is not None:
+            node = node.parent
+        return node
+
+
+def _load_groups(node: QuotaNode, groups: Iterable[ResourceGroup]) -> None:
+    for group in groups:
+        for flavor in group.flavors:
+            for rq in flavor.resources:
+                fr = (flavor.name, rq.name)
+                node.nominal[fr] = rq.nominal_quota
+                if rq.borrowing_limit is not None:
+                    node.borrowing_limit[fr] = rq.borrowing_limit
+                if rq.lending_limit is not None:
+                    node.lending_limit[fr] = rq.lending_limit
+
+
+class QuotaTree:
+    """The static structure: nodes, parents and subtree quotas, derived from a ``QueueConfig``."""
+
+    def __init__(self, config: QueueConfig) -> None:
+        self.config = config
+        self.cluster_queues: dict[str, QuotaNode] = {}
+        self.cohorts: dict[str, QuotaNode] = {}
+        for name in config.cohort_names():
+            cohort = config.cohorts.get(name)
+            node = QuotaNode(name=name, is_cohort=True)
+            if cohort is not None:
+                _load_groups(node, cohort.resource_groups)
+                node.weight = cohort.fair_sharing.weight
+            self.cohorts[name] = node
+        for name, cohort_obj in config.cohorts.items():
+            if cohort_obj.parent is not None:
+                child, parent = self.cohorts[name], self.cohorts[cohort_obj.parent]
+                child.parent = parent
+                parent.children.append(child)
+        for name, cq in sorted(config.cluster_queues.items()):
+            node = QuotaNode(name=name, is_cohort=False, weight=cq.fair_sharing.weight)
+            _load_groups(node, cq.resource_groups)
+            if cq.cohort is not None:
+                node.parent = self.cohorts[cq.cohort]
+                node.parent.children.append(node)
+            self.cluster_queues[name] = node
+        for root in self.roots():
+            self._compute(root, 0)
+
+    def roots(self) -> list[QuotaNode]:
+        return [n for n in (*self.cohorts.values(), *self.cluster_queues.values()) if n.parent is None]
+
+    def _compute(self, node: QuotaNode, depth: int) -> None:
+        node.depth = depth
+        subtree = dict(node.nominal)
+        for child in node.children:
+            self._compute(child, depth + 1)
+            for fr, quota in child.subtree_quota.items():
+                subtree[fr] = subtree.get(fr, 0) + quota - child.guaranteed.get(fr, 0)
+        node.subtree_quota = subtree
+        node.guaranteed = {fr: max(0, subtree.get(fr, 0) - limit) for fr, limit in node.lending_limit.items()}
+
+    def node(self, cluster_queue: str) -> QuotaNode:
+        return self.cluster_queues[cluster_queue]
+
+    def cohort_members(self, root: QuotaNode) -> list[str]:
+        """Every ClusterQueue in ``root``'s subtree."""
+        out: list[str] = []
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            if node.is_cohort:
+                stack.extend(node.children)
+            else:
+                out.append(node.name)
+        return sorted(out)
+
+
+class QuotaUsage:
+    """Usage per node and (flavor, resource), with Kueue's propagation to parents.
+
+    ``overlay`` makes a copy-on-write child: reads fall through to the parent state, writes copy
+    only the touched node's map. A cycle admits into an overlay; the caller commits decisions to
+    its own base state.
+    """
+
+    __slots__ = ("_base", "_own", "tree")
+
+    def __init__(self, tree: QuotaTree, base: QuotaUsage | None = None) -> None:
+        self.tree = tree
+        self._base = base
+        self._own: dict[str, dict[FR, int]] = {}
+
+    def overlay(self) -> QuotaUsage:
+        return QuotaUsage(self.tree, self)
+
+    def of(self, node: QuotaNode) -> Mapping[FR, int]:
+        state: QuotaUsage | None = self
+        key = node.key
+        while state is not None:
+            found = state._own.get(key)
+            if found is not None:
+                return found
+            state = state._base
+        return {}
+
+    def get(self, node: QuotaNode, fr: FR) -> int:
+        return self.of(node).get(fr, 0)
+
+    def _writable(self, node: QuotaNode) -> dict[FR, int]:
+        key = node.key
+        own = self._own.get(key)
+        if own is None:
+            own = dict(self.of(node))
+            self._own[key] = own
+        return own
+
+    def add(self, cluster_queue: str, amounts: Mapping[FR, int], sign: int = 1) -> None:
+        """Add (sign=1) or remove (sign=-1) a workload's usage in a ClusterQueue, propagating."""
+        node = self.tree.cluster_queues[cluster_queue]
+        for fr, amount in amounts.items():
+            self._propagate(node, fr, sign * amount)
+
+    def _propagate(self, node: QuotaNode, fr: FR, delta: int) -> None:
+        current: QuotaNode | None = node
+        while current is not None and delta:
+            usage = self._writable(current)
+            old = usage.get(fr, 0)
+            new = old + delta
+            if new:
+                usage[fr] = new
+            else:
+                usage.pop(fr, None)
+            if current.parent is None:
+                return
+            guaranteed = current.guaranteed.get(fr, 0)
+            delta = max(0, new - guaranteed) - max(0, old - guaranteed)
+            current = current.parent
+
+    def flatten(self) -> dict[str, dict[FR, int]]:
+        """Materialise every node's usage (for reports and tests)."""
+        chain: list[QuotaUsage] = []
+        state: QuotaUsage | None = self
+        while state is not None:
+            chain.append(state)
+            state = state._base
+        out: dict[str, dict[FR, int]] = {}
+        for layer in reversed(chain):
+            for key, usage in layer._own.items():
+                out[key] = dict(usage)
+        return {k: v for k, v in out.items() if v}
+
+    def commit(self) -> None:
+        """Fold this overlay's writes into its base (after a cycle's decisions are applied)."""
+        if self._base is None:
+            return
+        self._base._own.update(self._own)
+        self._own = {}
+
+
+def available(node: QuotaNode, fr: FR, usage: QuotaUsage) -> int:
+    """What ``node`` can still take of ``fr`` now (Kueue ``available``)."""
+    used = usage.get(node, fr)
+    if node.parent is None:
+        return node.subtree_quota.get(fr, 0) - used
+    guaranteed = node.guaranteed.get(fr, 0)
+    local = max(0, guaranteed - used)
+    parent = available(node.parent, fr, usage)
+    limit = node.borrowing_limit.get(fr)
+    if limit is not None:
+        stored_in_parent = node.subtree_quota.get(fr, 0) - guaranteed
+        used_in_parent = max(0, used - guaranteed)
+        parent = min(stored_in_parent - used_in_parent + limit, parent)
+    return local + max(0, parent)
+
+
+def potential_available(node: QuotaNode, fr: FR) -> int:
+    """What ``node`` could take of ``fr`` if nothing else used anything (Kueue ``potentialAvailable``)."""
+    if node.parent is None:
+        return node.subtree_quota.get(fr, 0)
+    guaranteed = node.guaranteed.get(fr, 0)
+    parent = potential_available(node.parent, fr)
+    limit = node.borrowing_limit.get(fr)
+    if limit is not None:
+        parent = min(node.subtree_quota.get(fr, 0) - guaranteed + limit, parent)
+    return guaranteed + max(0, parent)
+
+
+def borrowing_after(node: QuotaNode, fr: FR, usage: QuotaUsage, request: int) -> int:
+    """How much above its own quota ``node`` would be after taking ``request`` more of ``fr``."""
+    return max(0, usage.get(node, fr) + request - node.subtree_quota.get(fr, 0))
+
+
+def lendable(node: QuotaNode, fr: FR, usage: QuotaUsage) -> int:
+    """What the cohort above ``node`` can still lend of ``fr`` (0 at a root)."""
+    if node.parent is None:
+        return 0
+    return max(0, available(node.parent, fr, usage))
+
+
+def explain_shortage(node: QuotaNode, fr: FR, usage: QuotaUsage, request: int) -> str:
+    """The precise reason a request does not fit, with the numbers a person needs."""
+    flavor, resource = fr
+    nominal = node.nominal.get(fr, 0)
+    used = usage.get(node, fr)
+    avail = max(0, available(node, fr, usage))
+    potential = potential_available(node, fr)
+    borrowed = max(0, used - nominal)
+    limit = node.borrowing_limit.get(fr)
+    parts = [f"nominal {human_amount(nominal)}"]
+    if node.parent is not None:
+        limit_text = human_amount(limit) if limit is not None else "unlimited"
+        parts.append(f"borrowed {human_amount(borrowed)} of limit {limit_text}")
+        parts.append(f"cohort lendable {human_amount(lendable(node, fr, usage))}")
+    detail = ", ".join(parts)
+    if request > potential:
+        return (
+            f"insufficient quota for {resource} in flavor {flavor}: requested {human_amount(request)}, "
+            f"maximum ever available {human_amount(potential)} ({detail})"
+        )
+    return (
+        f"insufficient quota for {resource} in flavor {flavor}: requested {human_amount(request)}, "
+        f"available {human_amount(avail)} ({detail})"
+    )

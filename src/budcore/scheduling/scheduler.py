@@ -1,0 +1,160 @@
+"""The admission scheduler: incremental state around the pure :func:`schedule` cycle.
+
+A production service and the simulator drive budcore the same way::
+
+    scheduler = Scheduler(config)
+    scheduler.submit(job)              # job enters its LocalQueue's ClusterQueue
+    result = scheduler.cycle(now)      # snapshot in, decisions out; admissions applied here
+    ...                                # start admitted workloads on the cluster backend
+    scheduler.release(job_id, now)     # workload finished / was evicted: quota returns
+
+State kept incrementally (never rebuilt per decision): quota usage with propagation up the
+cohort tree, pending queues ordered per ClusterQueue, admitted workloads, LocalQueue usage for
+admission fair sharing, and the last reason each pending workload was given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime
+
+from budcore.domain.errors import NotFoundError
+from budcore.domain.job import Job
+from budcore.scheduling.cycle import (
+    AdmissionPolicy,
+    AdmissionSnapshot,
+    Admit,
+    AdmittedWorkload,
+    CycleResult,
+    schedule,
+)
+from budcore.scheduling.fair_sharing import LocalQueueUsage
+from budcore.scheduling.pending import PendingQueues, PendingWorkload
+from budcore.scheduling.queues import QueueConfig
+from budcore.scheduling.quota import FR, QuotaTree, QuotaUsage
+
+
+class Scheduler:
+    def __init__(self, config: QueueConfig, policy: AdmissionPolicy | None = None) -> None:
+        self.policy = policy or AdmissionPolicy()
+        if self.policy.local_queue_usage is None and any(
+            cq.admission_fair_sharing for cq in config.cluster_queues.values()
+        ):
+            self.policy = replace(self.policy, local_queue_usage=LocalQueueUsage())
+        self.tree = QuotaTree(config)
+        self.usage = QuotaUsage(self.tree)
+        self.pending = PendingQueues(config)
+        self.admitted: dict[str, AdmittedWorkload] = {}
+        self.reasons: dict[str, str] = {}
+
+    @property
+    def config(self) -> QueueConfig:
+        return self.tree.config
+
+    # Inputs ----------------------------------------------------------------------------------
+    def submit(
+        self, job: Job, *, priority: int | None = None, timestamp: float | None = None
+    ) -> PendingWorkload:
+        """Queue a job (its ``local_queue`` in namespace ``tenant``); unknown LocalQueue → NotFoundError."""
+        return self.pending.push(job, priority=priority, timestamp=timestamp)
+
+    def withdraw(self, job_id: str) -> PendingWorkload | None:
+        """Remove a pending job (cancelled before admission)."""
+        self.reasons.pop(job_id, None)
+        return self.pending.remove(job_id)
+
+    def snapshot(self) -> AdmissionSnapshot:
+        return AdmissionSnapshot(self.tree, self.usage, self.admitted)
+
+    # The cycle -------------------------------------------------------------------------------
+    def cycle(self, now: datetime) -> CycleResult:
+        """Run one cycle and apply its admissions to the scheduler's state."""
+        result = schedule(self.snapshot(), self.pending, self.policy, now)
+        for admit in result.admitted:
+            self._apply_admit(admit, now)
+        for decision in result.pending:
+            self.reasons[decision.job_id] = decision.reason
+        for needs in result.needs_preemption:
+            self.reasons[needs.job_id] = f"waiting for preemption: {needs.reason}"
+        self.pending.active -= result.exhausted
+        return result
+
+    def _apply_admit(self, admit: Admit, now: datetime) -> None:
+        workload = self.pending.remove(admit.job_id)
+        if workload is None:  # pragma: no cover - the cycle only admits pending workloads
+            raise NotFoundError("pending workload", admit.job_id)
+        self.usage.add(admit.cluster_queue, admit.usage)
+        self.admitted[admit.job_id] = AdmittedWorkload(
+            job_id=admit.job_id,
+            tenant=admit.tenant,
+            cluster_queue=admit.cluster_queue,
+            local_queue=admit.local_queue,
+            usage=admit.usage,
+            flavors=admit.flavors,
+            priority=admit.priority,
+            admitted_at=now,
+            timestamp=workload.timestamp,
+        )
+        self.reasons.pop(admit.job_id, None)
+        afs = self.policy.local_queue_usage
+        if afs is not None:
+            afs.change(admit.local_queue, _by_resource(admit.usage), now, +1)
+
+    def admit_directly(self, admit: Admit, now: datetime) -> None:
+        """Apply an admission decided elsewhere (e.g. after preemption freed the quota)."""
+        self._apply_admit(admit, now)
+
+    def release(self, job_id: str, now: datetime) -> AdmittedWorkload:
+        """A workload stopped holding quota (finished, failed, evicted): return its quota."""
+        admitted = self.admitted.pop(job_id, None)
+        if admitted is None:
+            raise NotFoundError("admitted workload", job_id)
+        self.usage.add(admitted.cluster_queue, admitted.usage, sign=-1)
+        afs = self.policy.local_queue_usage
+        if afs is not None:
+            afs.change(admitted.local_queue, _by_resource(admitted.usage), now, -1)
+        root = self.tree.cluster_queues[admitted.cluster_queue].root()
+        self.pending.activate(self.tree.cohort_members(root) if root.is_cohort else [root.name])
+        return admitted
+
+    def reconfigure(self, config: QueueConfig) -> None:
+        """Adopt a new queue configuration, keeping pending and admitted workloads."""
+        self.tree = QuotaTree(config)
+        usage = QuotaUsage(self.tree)
+        for admitted in self.admitted.values():
+            if admitted.cluster_queue in self.tree.cluster_queues:
+                usage.add(admitted.cluster_queue, admitted.usage)
+        self.usage = usage
+        self.pending.reconfigure(config)
+
+    # Queries ---------------------------------------------------------------------------------
+    def explain(self, job_id: str) -> str:
+        """Why a job is where it is, in words."""
+        if job_id in self.admitted:
+            a = self.admitted[job_id]
+            return f"admitted to ClusterQueue {a.cluster_queue} at {a.admitted_at.isoformat()}"
+        workload = self.pending.get(job_id)
+        if workload is None:
+            raise NotFoundError("workload", job_id)
+        reason = self.reasons.get(job_id)
+        if reason:
+            return reason
+        queue = self.pending.queue(workload.cluster_queue)
+        ahead = 0
+        if queue is not None:
+            ahead = sum(1 for other in queue.entries.values() if other.key < workload.key)
+        return f"waiting in ClusterQueue {workload.cluster_queue} behind {ahead} workload(s)"
+
+    def usage_of(self, cluster_queue: str) -> Mapping[FR, int]:
+        return self.usage.of(self.tree.cluster_queues[cluster_queue])
+
+    def admitted_in(self, cluster_queue: str) -> Iterable[AdmittedWorkload]:
+        return (a for a in self.admitted.values() if a.cluster_queue == cluster_queue)
+
+
+def _by_resource(usage: Mapping[FR, int]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for (_, resource), amount in usage.items():
+        out[resource] = out.get(resource, 0) + amount
+    return out
