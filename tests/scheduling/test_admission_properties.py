@@ -1,0 +1,250 @@
+"""Admission invariants over random quota trees, flavors and workloads.
+
+Each property checks the scheduler against an independent recomputation from the admitted
+workloads, not against its own bookkeeping.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support.admission import GPU, T0
+
+from budcore.domain.job import Job, PodSet, ResourceRequest
+from budcore.domain.priority import JobPriority
+from budcore.domain.resources import ResourceVector
+from budcore.scheduling import (
+    AdmissionPolicy,
+    ClusterQueue,
+    Cohort,
+    FlavorFungibility,
+    FlavorQuotas,
+    FungibilityAction,
+    LocalQueue,
+    QueueConfig,
+    QueueingStrategy,
+    ResourceFlavor,
+    ResourceGroup,
+    ResourceQuota,
+    Scheduler,
+)
+
+RESOURCES = (GPU, "cpu")
+FLAVORS = ("f0", "f1", "f2")
+EXAMPLES = int(os.environ.get("BUDCORE_PROPERTY_EXAMPLES", "1000"))
+
+
+@st.composite
+def resource_quota(draw: st.DrawFn, name: str) -> ResourceQuota:
+    nominal = draw(st.integers(0, 8))
+    borrowing = draw(st.none() | st.integers(0, 6))
+    lending = draw(st.none() | st.integers(0, nominal))
+    return ResourceQuota(
+        name=name,
+        nominal_quota=nominal * 1000,
+        borrowing_limit=None if borrowing is None else borrowing * 1000,
+        lending_limit=None if lending is None else lending * 1000,
+    )
+
+
+@st.composite
+def resource_groups(draw: st.DrawFn) -> tuple[ResourceGroup, ...]:
+    flavors = draw(st.lists(st.sampled_from(FLAVORS), min_size=1, max_size=3, unique=True))
+    return (
+        ResourceGroup(
+            covered_resources=RESOURCES,
+            flavors=tuple(
+                FlavorQuotas(name=f, resources=tuple(draw(resource_quota(r)) for r in RESOURCES))
+                for f in flavors
+            ),
+        ),
+    )
+
+
+@st.composite
+def queue_configs(draw: st.DrawFn, nested: bool = True) -> QueueConfig:
+    n_cohorts = draw(st.integers(0, 3))
+    cohorts = []
+    for i in range(n_cohorts):
+        parent = draw(st.none() | st.sampled_from([f"c{j}" for j in range(i)])) if nested and i else None
+        own = draw(resource_groups()) if nested and draw(st.booleans()) else ()
+        cohorts.append(Cohort(name=f"c{i}", parent=parent, resource_groups=own))
+    cqs = []
+    for i in range(draw(st.integers(1, 5))):
+        cohort = draw(st.none() | st.sampled_from([c.name for c in cohorts])) if cohorts else None
+        cqs.append(
+            ClusterQueue(
+                name=f"q{i}",
+                cohort=cohort,
+                resource_groups=draw(resource_groups()),
+                queueing_strategy=draw(st.sampled_from(QueueingStrategy)),
+                flavor_fungibility=FlavorFungibility(
+                    when_can_borrow=draw(st.sampled_from(FungibilityAction)),
+                    when_can_preempt=draw(st.sampled_from(FungibilityAction)),
+                ),
+            )
+        )
+    return QueueConfig.build(
+        flavors=[ResourceFlavor(name=f) for f in FLAVORS],
+        cohorts=cohorts,
+        cluster_queues=cqs,
+        local_queues=[LocalQueue(name="lq", namespace=f"ns-{q.name}", cluster_queue=q.name) for q in cqs],
+    )
+
+
+@st.composite
+def workloads(draw: st.DrawFn, config: QueueConfig, max_size: int = 25) -> list[Job]:
+    names = sorted(config.cluster_queues)
+    jobs = []
+    for i in range(draw(st.integers(0, max_size))):
+        q = draw(st.sampled_from(names))
+        pod_sets = tuple(
+            PodSet(
+                name=f"p{k}",
+                count=draw(st.integers(1, 3)),
+                resources=ResourceVector(
+                    {GPU: draw(st.integers(0, 4)) * 1000, "cpu": draw(st.integers(1, 4)) * 1000}
+                ),
+            )
+            for k in range(draw(st.integers(1, 2)))
+        )
+        created = T0.replace(second=draw(st.integers(0, 59)))
+        jobs.append(
+            Job(
+                id=f"w{i}",
+                name=f"w{i}",
+                tenant=f"ns-{q}",
+                local_queue="lq",
+                priority=draw(st.sampled_from(JobPriority)),
+                request=ResourceRequest(pod_sets=pod_sets),
+                created_at=created,
+                updated_at=created,
+            )
+        )
+    return jobs
+
+
+@dataclass
+class Run:
+    scheduler: Scheduler
+    decisions: list[tuple[str, str, str]]
+
+
+def drive(config: QueueConfig, jobs: list[Job], releases: list[int], fair: bool, check: bool = True) -> Run:
+    scheduler = Scheduler(config, AdmissionPolicy(fair_sharing=fair))
+    requests = {j.id: j.request.total for j in jobs}
+    decisions: list[tuple[str, str, str]] = []
+    for j in jobs:
+        scheduler.submit(j)
+    for step in range(len(releases) + 1):
+        for _ in range(3):
+            result = scheduler.cycle(T0)
+            decisions += [("admit", a.job_id, repr(sorted(a.usage.items()))) for a in result.admitted]
+            decisions += [("pending", p.job_id, p.reason) for p in result.pending]
+            if check:
+                check_invariants(scheduler, requests)
+        if step < len(releases) and scheduler.admitted:
+            victim = sorted(scheduler.admitted)[releases[step] % len(scheduler.admitted)]
+            scheduler.release(victim, T0)
+            if check:
+                check_invariants(scheduler, requests)
+    return Run(scheduler, decisions)
+
+
+def check_invariants(scheduler: Scheduler, requests: dict[str, ResourceVector]) -> None:
+    config = scheduler.config
+    # Independent usage per CQ from the admitted workloads.
+    per_cq: dict[str, dict[tuple[str, str], int]] = {name: {} for name in config.cluster_queues}
+    for admitted in scheduler.admitted.values():
+        total_by_resource: dict[str, int] = {}
+        for fr, amount in admitted.usage.items():
+            per_cq[admitted.cluster_queue][fr] = per_cq[admitted.cluster_queue].get(fr, 0) + amount
+            total_by_resource[fr[1]] = total_by_resource.get(fr[1], 0) + amount
+        # Gang: every pod set of the workload is accounted for, all or nothing.
+        assert total_by_resource == dict(requests[admitted.job_id]), admitted
+    tree = scheduler.tree
+    for name, node in tree.cluster_queues.items():
+        cq = config.cluster_queues[name]
+        assert dict(scheduler.usage_of(name)) == {k: v for k, v in per_cq[name].items() if v}
+        for fr, used in per_cq[name].items():
+            quota = cq.quota(*fr)
+            assert quota is not None
+            if node.parent is None:
+                assert used <= quota.nominal_quota, (name, fr, used)
+            elif quota.borrowing_limit is not None:
+                assert used <= quota.nominal_quota + quota.borrowing_limit, (name, fr, used)
+    # No cohort tree uses more than the quota that exists in it.
+    for root in tree.roots():
+        members = tree.cohort_members(root) if root.is_cohort else [root.name]
+        capacity: dict[tuple[str, str], int] = {}
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            for fr, amount in node.nominal.items():
+                capacity[fr] = capacity.get(fr, 0) + amount
+            stack.extend(node.children)
+        for fr in {fr for m in members for fr in per_cq[m]}:
+            assert sum(per_cq[m].get(fr, 0) for m in members) <= capacity.get(fr, 0), (root.name, fr)
+    # lendingLimit: in a flat cohort (only ClusterQueues, no own quota) the guaranteed part
+    # nominal − lendingLimit of each queue is never used by the others.
+    for cohort in tree.cohorts.values():
+        if cohort.nominal or any(child.is_cohort for child in cohort.children) or cohort.parent is not None:
+            continue
+        frs = {fr for child in cohort.children for fr in child.nominal}
+        for fr in frs:
+            lent_out = 0
+            lendable = 0
+            for child in cohort.children:
+                quota = config.cluster_queues[child.name].quota(*fr)
+                nominal = quota.nominal_quota if quota else 0
+                guaranteed = nominal - quota.lending_limit if quota and quota.lending_limit is not None else 0
+                lent_out += max(0, per_cq[child.name].get(fr, 0) - guaranteed)
+                lendable += nominal - guaranteed
+            assert lent_out <= lendable, (cohort.name, fr)
+
+
+@settings(max_examples=EXAMPLES)
+@given(data=st.data(), fair=st.booleans())
+def test_quota_invariants_hold_through_admissions_and_releases(data: st.DataObject, fair: bool) -> None:
+    config = data.draw(queue_configs())
+    jobs = data.draw(workloads(config))
+    releases = data.draw(st.lists(st.integers(0, 100), max_size=4))
+    drive(config, jobs, releases, fair)
+
+
+@settings(max_examples=EXAMPLES)
+@given(data=st.data(), fair=st.booleans())
+def test_admission_is_deterministic(data: st.DataObject, fair: bool) -> None:
+    config = data.draw(queue_configs())
+    jobs = data.draw(workloads(config))
+    releases = data.draw(st.lists(st.integers(0, 100), max_size=3))
+    first = drive(config, jobs, releases, fair, check=False)
+    second = drive(config, list(reversed(jobs)), releases, fair, check=False)
+    assert first.decisions == second.decisions
+
+
+@settings(max_examples=EXAMPLES)
+@given(data=st.data())
+def test_a_workload_that_fits_alone_is_admitted(data: st.DataObject) -> None:
+    config = data.draw(queue_configs())
+    name = data.draw(st.sampled_from(sorted(config.cluster_queues)))
+    cq = config.cluster_queues[name]
+    first = cq.resource_groups[0].flavors[0]
+    limits = {rq.name: rq.nominal_quota // 1000 for rq in first.resources}
+    per_pod = {r: data.draw(st.integers(0, limits[r])) * 1000 for r in RESOURCES}
+    job = Job(
+        id="alone",
+        name="alone",
+        tenant=f"ns-{name}",
+        local_queue="lq",
+        request=ResourceRequest(pod_sets=(PodSet(resources=ResourceVector(per_pod)),)),
+        created_at=T0,
+        updated_at=T0,
+    )
+    scheduler = Scheduler(config)
+    scheduler.submit(job)
+    result = scheduler.cycle(T0)
+    assert [a.job_id for a in result.admitted] == ["alone"], scheduler.explain("alone")
