@@ -4,9 +4,18 @@ They carry domain types only; adapters (in-memory, PostgreSQL, Kueue, third-part
 """
 
 from budcore.ports.clock import Clock
-from budcore.ports.cluster_backend import ClusterBackend
+from budcore.ports.cluster_backend import ClusterBackend, SimulatedClusterBackend
 from budcore.ports.event_sink import EventSink
 from budcore.ports.job_store import ALL, JobFilter, JobStore
 from budcore.ports.pricing import PricingSource
 
-__all__ = ["ALL", "Clock", "ClusterBackend", "EventSink", "JobFilter", "JobStore", "PricingSource"]
+__all__ = [
+    "ALL",
+    "Clock",
+    "ClusterBackend",
+    "EventSink",
+    "JobFilter",
+    "JobStore",
+    "PricingSource",
+    "SimulatedClusterBackend",
+]

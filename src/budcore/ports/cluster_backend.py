@@ -40,3 +40,24 @@ class ClusterBackend(Protocol):
     def observe(self) -> Sequence[WorkloadStatus]:
         """Current status of every workload the backend still tracks."""
         ...
+
+
+@runtime_checkable
+class SimulatedClusterBackend(ClusterBackend, Protocol):
+    """A backend whose workloads run only as far as the caller says (the simulator's, the demo's).
+
+    A real cluster reports completions and failures through ``observe``; a simulated one is told
+    when a workload's pods exit and when nodes fail or come back.
+    """
+
+    def complete(self, job_id: JobId, succeeded: bool = True, message: str = "") -> WorkloadStatus:
+        """The workload's pods exit (successfully or not) and release their resources."""
+        ...
+
+    def fail_node(self, name: str, reason: str = "node failure") -> list[JobId]:
+        """A node goes down; returns the workloads that had pods on it (now failed)."""
+        ...
+
+    def repair_node(self, name: str) -> None:
+        """A failed node is schedulable again."""
+        ...

@@ -1,0 +1,107 @@
+"""``budcore``: the command-line entry point.
+
+Every ``BudcoreError`` becomes one clear message on stderr and exit status 2 (usage-style error);
+unexpected exceptions keep their traceback, because those are bugs to report.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from budcore import __version__
+from budcore.domain.errors import BudcoreError, ValidationErrors
+
+app = typer.Typer(
+    name="budcore",
+    help="Scheduling core for heterogeneous GPU fleets: admission, preemption, simulation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"budcore {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """budcore command line."""
+
+
+@app.command()
+def plugins(
+    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """List registered adapters and the package each came from."""
+    from budcore.plugins import default_registry
+
+    registrations = default_registry().registrations()
+    if fmt == "json":
+        rows = [{"kind": r.kind, "name": r.name, "origin": r.origin} for r in registrations]
+        console.print_json(json.dumps(rows))
+        return
+    table = Table(title="budcore plugins")
+    table.add_column("kind")
+    table.add_column("name")
+    table.add_column("from")
+    for r in registrations:
+        table.add_row(r.kind, r.name, r.origin)
+    console.print(table)
+
+
+def report_error(exc: BudcoreError) -> None:
+    """Print a budcore error for a person: one line per problem."""
+    if isinstance(exc, ValidationErrors):
+        err_console.print(f"[bold red]error:[/] {len(exc.errors)} problem(s)", highlight=False)
+        for error in exc.errors:
+            err_console.print(f"  {error}", highlight=False, markup=False)
+    else:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+
+
+_registered = False
+
+
+def _register_subcommands() -> None:
+    """Attach the command groups that live in their own modules (once per process)."""
+    global _registered
+    if _registered:
+        return
+    from budcore.cli import demo
+
+    demo.register(app)
+    _registered = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit status (the console script exits with it; tests call it).
+
+    Usage errors are typer's own (exit 2 with a usage line); a ``BudcoreError`` is printed as
+    one clear message per problem, also with exit 2; anything else is a bug and keeps its traceback.
+    """
+    _register_subcommands()
+    try:
+        app(args=argv, standalone_mode=True)
+    except BudcoreError as exc:
+        report_error(exc)
+        return 2
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            return 0
+        return code if isinstance(code, int) else 1
+    return 0
