@@ -30,7 +30,6 @@ from budcore.scheduling.quota import (
     FR,
     QuotaNode,
     QuotaUsage,
-    available,
     borrowing_after,
     explain_shortage,
     potential_available,
@@ -105,7 +104,7 @@ class FlavorChoice:
     flavor: str
     mode: Mode
     borrows: bool
-    reasons: list[str] = field(default_factory=list)
+    shortages: list[tuple[FR, int]] = field(default_factory=list)  # (flavor, resource), amount asked
 
 
 @dataclass(slots=True)
@@ -116,11 +115,14 @@ class Assignment:
     borrows: bool
     flavors: dict[str, dict[str, str]]  # pod set -> resource -> flavor
     usage: dict[FR, int]  # total per (flavor, resource)
-    reasons: list[str]
+    reasons: list[str]  # fixed reasons (uncovered resource, no matching flavor)
+    shortages: list[tuple[FR, int]] = field(default_factory=list)
 
-    @property
-    def reason(self) -> str:
-        return "; ".join(dict.fromkeys(self.reasons)) if self.reasons else ""
+    def describe(self, node: QuotaNode, usage: QuotaUsage) -> str:
+        """The reason in words, with the numbers as they are in ``usage`` (formatted only on demand)."""
+        texts = list(self.reasons)
+        texts.extend(explain_shortage(node, fr, usage, amount) for fr, amount in self.shortages)
+        return "; ".join(dict.fromkeys(texts))
 
 
 def assign_flavors(
@@ -131,12 +133,16 @@ def assign_flavors(
     flavors: Mapping[str, ResourceFlavor],
     matcher: AcceleratorMatcher,
 ) -> Assignment:
-    """Assign a flavor to every resource group each pod set touches (gang: all or nothing)."""
+    """Assign a flavor to every resource group each pod set touches (gang: all or nothing).
+
+    Shortages are recorded as numbers; :meth:`Assignment.describe` turns them into words only when
+    a workload is really left pending (formatting is the costly part of a failed attempt).
+    """
     assigned: dict[FR, int] = {}
     per_pod_set: dict[str, dict[str, str]] = {}
     worst = Mode.FIT
     borrows = False
-    reasons: list[str] = []
+    shortages: list[tuple[FR, int]] = []
     wanted = request.accelerator_type
     for pod_set in request.pod_sets:
         total = pod_set.total
@@ -170,15 +176,15 @@ def assign_flavors(
             if choice.mode < worst:
                 worst = choice.mode
             borrows = borrows or choice.borrows
-            reasons.extend(choice.reasons)
+            shortages.extend(choice.shortages)
             for resource, amount in needed.items():
                 chosen[resource] = choice.flavor
                 fr = (choice.flavor, resource)
                 assigned[fr] = assigned.get(fr, 0) + amount
         per_pod_set[pod_set.name] = chosen
     if worst is Mode.FIT:
-        reasons = []
-    return Assignment(worst, borrows, per_pod_set, assigned, reasons)
+        shortages = []
+    return Assignment(worst, borrows, per_pod_set, assigned, [], shortages)
 
 
 def _choose_flavor(
@@ -200,22 +206,21 @@ def _choose_flavor(
             continue
         mode = Mode.FIT
         borrows = False
-        reasons: list[str] = []
+        shortages: list[tuple[FR, int]] = []
+        has_parent = node.parent is not None
         for resource, amount in needed.items():
             fr = (name, resource)
-            total = amount + assigned.get(fr, 0)
-            if total <= available(node, fr, usage):
+            total = amount + assigned.get(fr, 0) if assigned else amount
+            if total <= usage.available(node, fr):
                 res_mode = Mode.FIT
-            elif total <= potential_available(node, fr):
-                res_mode = Mode.PREEMPT
             else:
-                res_mode = Mode.NO_FIT
-            if res_mode is not Mode.FIT:
-                reasons.append(explain_shortage(node, fr, usage, total))
-            if node.parent is not None and borrowing_after(node, fr, usage, total) > 0:
+                res_mode = Mode.PREEMPT if total <= potential_available(node, fr) else Mode.NO_FIT
+                shortages.append((fr, total))
+            if has_parent and not borrows and borrowing_after(node, fr, usage, total) > 0:
                 borrows = True
-            mode = min(mode, res_mode)
-        choice = FlavorChoice(name, mode, borrows, reasons)
+            if res_mode < mode:
+                mode = res_mode
+        choice = FlavorChoice(name, mode, borrows, shortages)
         if not _should_try_next(mode, borrows, fungibility.when_can_borrow, fungibility.when_can_preempt):
             return choice
         if best is None or choice.mode > best.mode:

@@ -137,7 +137,8 @@ class CycleResult:
     evictions: list[Evict] = field(default_factory=list)
     # ClusterQueues with nothing admissible left: inactive until something changes in their cohort.
     exhausted: set[str] = field(default_factory=set)
-    considered: int = 0
+    considered: int = 0  # candidates given a decision
+    skipped: int = 0  # candidates skipped: a no-larger request of their queue already failed
 
     @property
     def decisions(self) -> list[Decision]:
@@ -151,7 +152,7 @@ class _Cursor:
     admission fair sharing) and from successors of heads admitted earlier in this cycle.
     """
 
-    __slots__ = ("_heads", "_peek", "_prefix", "_queue", "_seq", "_strict", "_succ", "stopped")
+    __slots__ = ("_failed", "_heads", "_peek", "_prefix", "_queue", "_seq", "_strict", "_succ", "stopped")
 
     def __init__(
         self,
@@ -164,6 +165,9 @@ class _Cursor:
         self._prefix = prefix
         self._seq = itertools.count()
         self._succ: list[tuple[tuple[Any, ...], int, Shape, int]] = []
+        # Single-pod-set requests that failed this cycle, by accelerator type: fit is monotone in
+        # demand, so a request at least as large in every resource cannot fit either.
+        self._failed: list[tuple[str | None, Mapping[str, int]]] = []
         self.stopped = False
         if prefix is None:
             sources = [iter(h) for h in queue.heads.values()]
@@ -211,10 +215,32 @@ class _Cursor:
                 self._succ, (self._full_key(successor), next(self._seq), workload.shape, index + 1)
             )
 
-    def failed(self) -> None:
-        """The candidate cannot be admitted: StrictFIFO blocks the queue; BestEffortFIFO drops its shape."""
+    def failed(self, workload: PendingWorkload | None = None, quota_shortage: bool = False) -> None:
+        """The candidate cannot be admitted: StrictFIFO blocks the queue; BestEffortFIFO drops its shape.
+
+        ``quota_shortage`` marks a failure for lack of quota (not a stop policy or selector), which
+        lets later, larger requests of the same queue be skipped in this cycle.
+        """
         if self._strict:
             self.stopped = True
+        elif quota_shortage and workload is not None and len(workload.job.request.pod_sets) == 1:
+            request = workload.job.request
+            self._failed.append((request.accelerator_type, request.total))
+
+    def dominated(self, workload: PendingWorkload) -> bool:
+        """Whether a request at most this large already failed for lack of quota in this cycle."""
+        if not self._failed:
+            return False
+        request = workload.job.request
+        if len(request.pod_sets) != 1:
+            return False
+        total = request.total
+        for accelerator, smaller in self._failed:
+            if accelerator == request.accelerator_type and all(
+                total.get(r, 0) >= amount for r, amount in smaller.items()
+            ):
+                return True
+        return False
 
 
 def _may_preempt(cq: ClusterQueue) -> bool:
@@ -246,7 +272,8 @@ def schedule(
     usage = snapshot.usage.overlay()
     result = CycleResult()
     cursors: dict[str, _Cursor] = {}
-    heap: list[tuple[tuple[Any, ...], int, int, str, PendingWorkload, int, Assignment]] = []
+    # (key, tie-break, epoch the assignment was computed at or -1, queue, workload, index, assignment)
+    heap: list[tuple[tuple[Any, ...], int, int, str, PendingWorkload, int, Assignment | None]] = []
     seq = itertools.count()
     # Admissions in a cohort tree invalidate cached assignments of that tree only.
     epoch: dict[str, int] = {}
@@ -266,6 +293,17 @@ def schedule(
             key = (1 if assignment.borrows else 0, *workload.key)
         return key, assignment
 
+    def optimistic_key(workload: PendingWorkload) -> tuple[Any, ...]:
+        """A lower bound of the workload's key, computed without a flavor assignment.
+
+        Keys only get worse as usage grows, so a candidate can enter the heap with this bound and
+        be evaluated once, when it reaches the top (and pushed back if its real key is worse).
+        """
+        if policy.fair_sharing:
+            node = tree.cluster_queues[workload.cluster_queue]
+            return (hierarchical_share(node, usage, None, policy.flavor_weights), *workload.key)
+        return (0, *workload.key)
+
     def offer(cq_name: str) -> None:
         cursor = cursors[cq_name]
         candidate = cursor.next()
@@ -273,9 +311,7 @@ def schedule(
             result.exhausted.add(cq_name)
             return
         workload, index = candidate
-        key, assignment = evaluate(workload)
-        root = root_of(cq_name)
-        heapq.heappush(heap, (key, next(seq), epoch.get(root, 0), cq_name, workload, index, assignment))
+        heapq.heappush(heap, (optimistic_key(workload), next(seq), -1, cq_name, workload, index, None))
 
     for cq_name in sorted(pending.active):
         queue = pending.queue(cq_name)
@@ -325,15 +361,19 @@ def schedule(
     while heap:
         if limit is not None and len(result.admitted) >= limit:
             break
-        key, _, seen_epoch, cq_name, workload, index, assignment = heapq.heappop(heap)
+        key, _, seen_epoch, cq_name, workload, index, maybe = heapq.heappop(heap)
+        if cursors[cq_name].dominated(workload):
+            result.skipped += 1
+            offer(cq_name)
+            continue
         root = root_of(cq_name)
-        if seen_epoch != epoch.get(root, 0):
-            key, assignment = evaluate(workload)
+        current = epoch.get(root, 0)
+        if maybe is None or seen_epoch != current:
+            key, maybe = evaluate(workload)
             if heap and key > heap[0][0]:
-                heapq.heappush(
-                    heap, (key, next(seq), epoch.get(root, 0), cq_name, workload, index, assignment)
-                )
+                heapq.heappush(heap, (key, next(seq), current, cq_name, workload, index, maybe))
                 continue
+        assignment = maybe
         result.considered += 1
         cursor = cursors[cq_name]
         cq = config.cluster_queues[cq_name]
@@ -386,12 +426,13 @@ def schedule(
                     assignment.usage,
                     assignment.borrows,
                     workload.priority,
-                    assignment.reason,
+                    assignment.describe(tree.cluster_queues[cq_name], usage),
                 )
             )
-            cursor.failed()
+            cursor.failed(workload, quota_shortage=True)
         else:
-            result.pending.append(StaysPending(job.id, job.tenant, cq_name, assignment.reason))
-            cursor.failed()
+            reason = assignment.describe(tree.cluster_queues[cq_name], usage)
+            result.pending.append(StaysPending(job.id, job.tenant, cq_name, reason))
+            cursor.failed(workload, quota_shortage=not assignment.reasons)
         offer(cq_name)
     return result

@@ -18,7 +18,7 @@ mutates it when it applies decisions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sortedcontainers import SortedList
@@ -28,8 +28,9 @@ from budcore.domain.job import Job, ResourceRequest
 from budcore.scheduling.queues import QueueConfig
 
 OrderKey = tuple[int, float, str]  # (-priority, timestamp, job id)
-# (request, LocalQueue key when the ClusterQueue fair-shares by LocalQueue, else None)
-Shape = tuple[ResourceRequest, tuple[str, str] | None]
+# (shape id, LocalQueue key when the ClusterQueue fair-shares by LocalQueue, else None). The id
+# stands for the request (interned per PendingQueues) so sorted containers compare ints, not models.
+Shape = tuple[int, tuple[str, str] | None]
 
 
 @dataclass(slots=True, eq=False)
@@ -78,6 +79,7 @@ class PendingQueues:
         self._config = config
         self._queues: dict[str, ClusterQueuePending] = {}
         self._where: dict[str, str] = {}  # job id -> cluster queue
+        self._shape_ids: dict[ResourceRequest, int] = {}
         self.active: set[str] = set()
 
     @property
@@ -105,7 +107,10 @@ class PendingQueues:
             raise AlreadyExistsError("pending workload", job.id)
         cq_name, lq_key = self.resolve(job)
         cq = self._config.cluster_queues[cq_name]
-        shape: Shape = (job.request, lq_key if cq.admission_fair_sharing else None)
+        request_id = self._shape_ids.get(job.request)
+        if request_id is None:
+            request_id = self._shape_ids[job.request] = len(self._shape_ids)
+        shape: Shape = (request_id, lq_key if cq.admission_fair_sharing else None)
         workload = PendingWorkload(
             job=job,
             cluster_queue=cq_name,
@@ -173,11 +178,15 @@ class PendingQueues:
     def queues(self) -> dict[str, ClusterQueuePending]:
         return self._queues
 
-    def activate(self, cluster_queues: set[str] | list[str]) -> None:
+    def activate(self, cluster_queues: Iterable[str]) -> None:
+        """Mark queues as possibly admissible again (quota was released in their cohort tree)."""
+        queues = self._queues
+        active = self.active
         for name in cluster_queues:
-            queue = self._queues.get(name)
-            if queue is not None and queue.entries:
-                self.active.add(name)
+            if name not in active:
+                queue = queues.get(name)
+                if queue is not None and queue.entries:
+                    active.add(name)
 
     def __len__(self) -> int:
         return len(self._where)

@@ -46,11 +46,14 @@ class QuotaNode:
     guaranteed: dict[FR, int] = field(default_factory=dict)
     weight: int = 1000  # fairSharing.weight in milli-units
     depth: int = 0
+    # Unique across CQs and cohorts (Kueue names them in separate spaces); set once, read hot.
+    key: str = ""
+    root_key: str = ""  # key of the root of this node's tree (cache invalidation scope)
+    members: tuple[str, ...] = ()  # for a root: every ClusterQueue in its tree
+    potential_cache: dict[FR, int] = field(default_factory=dict)  # quotas are static: memoized
 
-    @property
-    def key(self) -> str:
-        """Unique across CQs and cohorts (they live in separate Kueue namespaces of names)."""
-        return f"cohort/{self.name}" if self.is_cohort else self.name
+    def __post_init__(self) -> None:
+        self.key = f"cohort/{self.name}" if self.is_cohort else self.name
 
     def path_from_root(self) -> list[QuotaNode]:
         path: list[QuotaNode] = []
@@ -108,12 +111,14 @@ class QuotaTree:
             self.cluster_queues[name] = node
         for root in self.roots():
             self._compute(root, 0)
+            root.members = tuple(self.cohort_members(root)) if root.is_cohort else (root.name,)
 
     def roots(self) -> list[QuotaNode]:
         return [n for n in (*self.cohorts.values(), *self.cluster_queues.values()) if n.parent is None]
 
     def _compute(self, node: QuotaNode, depth: int) -> None:
         node.depth = depth
+        node.root_key = node.root().key
         subtree = dict(node.nominal)
         for child in node.children:
             self._compute(child, depth + 1)
@@ -146,12 +151,25 @@ class QuotaUsage:
     its own base state.
     """
 
-    __slots__ = ("_base", "_own", "tree")
+    __slots__ = ("_avail", "_base", "_own", "tree")
 
     def __init__(self, tree: QuotaTree, base: QuotaUsage | None = None) -> None:
         self.tree = tree
         self._base = base
         self._own: dict[str, dict[FR, int]] = {}
+        # root key -> {(node key, fr): available}; dropped whenever usage in that tree changes.
+        self._avail: dict[str, dict[tuple[str, FR], int]] = {}
+
+    def available(self, node: QuotaNode, fr: FR) -> int:
+        """Kueue ``available`` for ``node``, memoized until usage in its cohort tree changes."""
+        cache = self._avail.get(node.root_key)
+        if cache is None:
+            cache = self._avail[node.root_key] = {}
+        key = (node.key, fr)
+        value = cache.get(key)
+        if value is None:
+            value = cache[key] = _available(node, fr, self)
+        return value
 
     def overlay(self) -> QuotaUsage:
         return QuotaUsage(self.tree, self)
@@ -180,6 +198,7 @@ class QuotaUsage:
     def add(self, cluster_queue: str, amounts: Mapping[FR, int], sign: int = 1) -> None:
         """Add (sign=1) or remove (sign=-1) a workload's usage in a ClusterQueue, propagating."""
         node = self.tree.cluster_queues[cluster_queue]
+        self._avail.pop(node.root_key, None)
         for fr, amount in amounts.items():
             self._propagate(node, fr, sign * amount)
 
@@ -217,17 +236,23 @@ class QuotaUsage:
         if self._base is None:
             return
         self._base._own.update(self._own)
+        self._base._avail.clear()
         self._own = {}
+        self._avail.clear()
 
 
 def available(node: QuotaNode, fr: FR, usage: QuotaUsage) -> int:
     """What ``node`` can still take of ``fr`` now (Kueue ``available``)."""
+    return usage.available(node, fr)
+
+
+def _available(node: QuotaNode, fr: FR, usage: QuotaUsage) -> int:
     used = usage.get(node, fr)
     if node.parent is None:
         return node.subtree_quota.get(fr, 0) - used
     guaranteed = node.guaranteed.get(fr, 0)
     local = max(0, guaranteed - used)
-    parent = available(node.parent, fr, usage)
+    parent = usage.available(node.parent, fr)
     limit = node.borrowing_limit.get(fr)
     if limit is not None:
         stored_in_parent = node.subtree_quota.get(fr, 0) - guaranteed
@@ -238,6 +263,13 @@ def available(node: QuotaNode, fr: FR, usage: QuotaUsage) -> int:
 
 def potential_available(node: QuotaNode, fr: FR) -> int:
     """What ``node`` could take of ``fr`` if nothing else used anything (Kueue ``potentialAvailable``)."""
+    value = node.potential_cache.get(fr)
+    if value is None:
+        value = node.potential_cache[fr] = _potential_available(node, fr)
+    return value
+
+
+def _potential_available(node: QuotaNode, fr: FR) -> int:
     if node.parent is None:
         return node.subtree_quota.get(fr, 0)
     guaranteed = node.guaranteed.get(fr, 0)

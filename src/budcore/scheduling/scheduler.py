@@ -114,8 +114,7 @@ class Scheduler:
         afs = self.policy.local_queue_usage
         if afs is not None:
             afs.change(admitted.local_queue, _by_resource(admitted.usage), now, -1)
-        root = self.tree.cluster_queues[admitted.cluster_queue].root()
-        self.pending.activate(self.tree.cohort_members(root) if root.is_cohort else [root.name])
+        self.pending.activate(self.tree.cluster_queues[admitted.cluster_queue].root().members)
         return admitted
 
     def reconfigure(self, config: QueueConfig) -> None:
