@@ -1,0 +1,132 @@
+"""budcore Job documents in YAML, Kubernetes-style.
+
+::
+
+    apiVersion: budcore.io/v1alpha1
+    kind: Job
+    metadata:
+      name: train-llama          # the job's name (and id unless spec.id is given)
+      namespace: research        # the tenant
+      labels: {team: nlp}
+    spec:                        # any field of budcore.domain.job.Job, snake_case
+      job_type: training
+      local_queue: training
+      priority: high
+      estimated_duration: 3600   # seconds, or ISO 8601 (PT1H)
+      request:
+        accelerator_type: nvidia-h100-80gb
+        pod_sets:
+          - {name: workers, count: 4, resources: {nvidia.com/gpu: 8, cpu: 64, memory: 512Gi}}
+
+Errors name the file, the line and the field path (``spec.request.pod_sets[0].count``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from budcore.config.yamlsource import YamlDocument, load_yaml_documents
+from budcore.domain.errors import ValidationError, ValidationErrors
+from budcore.domain.job import Job
+from budcore.domain.validation import validate_model
+
+API_GROUP = "budcore.io"
+API_VERSION = f"{API_GROUP}/v1alpha1"
+_METADATA_FIELDS = {"name", "namespace", "labels", "annotations", "uid", "resourceVersion", "generation"}
+
+
+def is_job_document(data: object) -> bool:
+    """Whether a parsed document claims to be a budcore Job."""
+    return (
+        isinstance(data, Mapping)
+        and str(data.get("apiVersion", "")).startswith(f"{API_GROUP}/")
+        and data.get("kind") == "Job"
+    )
+
+
+def job_from_document(document: YamlDocument) -> Job:
+    """Validate one Job document into a :class:`Job`; every problem is reported at once."""
+    data = document.data
+    errors: list[ValidationError] = []
+
+    def fail(message: str, path: str) -> None:
+        errors.append(document.error(message, path, kind="Job"))
+
+    if not isinstance(data, Mapping):
+        raise ValidationErrors([document.error("a Job document is a mapping", "")])
+    if data.get("apiVersion") != API_VERSION:
+        fail(f"unsupported apiVersion {data.get('apiVersion')!r}; expected {API_VERSION}", "apiVersion")
+    for key in data:
+        if key not in ("apiVersion", "kind", "metadata", "spec", "status"):
+            fail("unknown field", str(key))
+    metadata = data.get("metadata")
+    spec = data.get("spec", {})
+    if not isinstance(metadata, Mapping):
+        fail("metadata with name and namespace is required", "metadata")
+        metadata = {}
+    if not isinstance(spec, Mapping):
+        fail("spec must be a mapping", "spec")
+        spec = {}
+    for key in metadata:
+        if key not in _METADATA_FIELDS:
+            fail("unknown metadata field", f"metadata.{key}")
+    for required in ("name", "namespace"):
+        if not metadata.get(required):
+            fail(f"metadata.{required} is required", f"metadata.{required}")
+    for key in ("name", "tenant", "labels"):
+        if key in spec:
+            fail(f"set {key} in metadata, not in spec", f"spec.{key}")
+    if errors:
+        raise ValidationErrors(errors)
+    fields: dict[str, Any] = dict(spec)
+    fields["name"] = metadata["name"]
+    fields["tenant"] = metadata["namespace"]
+    fields.setdefault("id", metadata["name"])
+    if "labels" in metadata:
+        fields["labels"] = metadata["labels"]
+    try:
+        return validate_model(Job, fields, prefix="spec", source=document.source, line_of=document.line_of)
+    except ValidationErrors as exc:
+        raise ValidationErrors([_relocate(e, document) for e in exc.errors]) from None
+
+
+def _relocate(error: ValidationError, document: YamlDocument) -> ValidationError:
+    """Point errors about fields that live in metadata at metadata, where the user wrote them."""
+    path = error.path
+    for field, target in (("spec.name", "metadata.name"), ("spec.tenant", "metadata.namespace")):
+        if path == field or path.startswith(field + "."):
+            path = target + path[len(field) :]
+    return document.error(error.message, path, kind="Job", name=str(document.data["metadata"].get("name")))
+
+
+def load_jobs(*sources: str | Path) -> list[Job]:
+    """Every Job document of the given files or directories (other documents are an error)."""
+    jobs: list[Job] = []
+    errors: list[ValidationError] = []
+    documents: list[YamlDocument] = []
+    for source in sources:
+        documents.extend(load_yaml_documents(Path(source)))
+    for job, error in _each(documents):
+        if error is not None:
+            errors.extend(error.errors if isinstance(error, ValidationErrors) else [error])
+        elif job is not None:
+            jobs.append(job)
+    if errors:
+        raise ValidationErrors(errors)
+    return jobs
+
+
+def _each(documents: Iterable[YamlDocument]) -> Iterable[tuple[Job | None, ValidationError | None]]:
+    for document in documents:
+        if not is_job_document(document.data):
+            yield (
+                None,
+                document.error("not a budcore Job document (apiVersion budcore.io/v1alpha1, kind Job)"),
+            )
+            continue
+        try:
+            yield job_from_document(document), None
+        except ValidationError as exc:
+            yield None, exc
