@@ -149,6 +149,9 @@ class InMemoryClusterBackend:
 
     def cancel(self, job_id: JobId) -> WorkloadStatus:
         tracked = self._tracked(job_id)
+        if tracked.phase in (WorkloadPhase.SUCCEEDED, WorkloadPhase.FAILED, WorkloadPhase.EVICTED):
+            # Already over and holding nothing: report how it ended instead of rewriting history.
+            return self._status(tracked)
         if tracked.allocations:
             self._release(tracked)
         tracked.phase = WorkloadPhase.EVICTED

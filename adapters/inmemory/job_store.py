@@ -6,6 +6,7 @@ Hot paths: ``get``/``create``/``update`` are O(log n) (hash lookups plus sorted-
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -20,7 +21,9 @@ from budcore.domain.lifecycle import can_transition
 from budcore.ports.event_sink import EventSink
 from budcore.ports.job_store import ALL, JobFilter
 
-_IndexKey = tuple[datetime, str, str]  # (created_at, tenant, id): FIFO order, unique
+# (created_at, id, tenant): the port's FIFO order is (created_at, id) across tenants too; the
+# tenant comes last only to keep keys unique (ids are unique per tenant, not globally).
+_IndexKey = tuple[datetime, str, str]
 
 
 class InMemoryJobStore:
@@ -46,7 +49,9 @@ class InMemoryJobStore:
             if job.idempotency_key is not None:
                 self._idempotency[(job.tenant, job.idempotency_key)] = job.id
             self._index_add(stored)
-        self._publish(events)
+            # Published under the lock, so concurrent writers' events reach the sink in the
+            # order the writes happened (what an outbox in the same transaction guarantees).
+            self._publish(events)
         return stored
 
     def update(self, job: Job, *, events: Sequence[DomainEvent] = ()) -> Job:
@@ -65,7 +70,7 @@ class InMemoryJobStore:
                 self._index_remove(current)
                 self._index_add(stored)
             self._jobs[(job.tenant, job.id)] = stored
-        self._publish(events)
+            self._publish(events)
         return stored
 
     # Reads ---------------------------------------------------------------------------------
@@ -96,15 +101,16 @@ class InMemoryJobStore:
     def _scan(self, tenant: TenantId | None, flt: JobFilter) -> Iterator[Job]:
         statuses: Iterable[JobStatus] = flt.statuses if flt.statuses is not None else JobStatus
         indexes = [self._index[(tenant, s)] for s in statuses if (tenant, s) in self._index]
-        keys: Iterable[_IndexKey]
-        keys = indexes[0] if len(indexes) == 1 else sorted(k for index in indexes for k in index)
-        for _, job_tenant, job_id in keys:
+        # Each per-status index is sorted, so a lazy k-way merge yields FIFO order without
+        # sorting everything: a ``limit`` stops after ``limit`` matches.
+        keys: Iterable[_IndexKey] = indexes[0] if len(indexes) == 1 else heapq.merge(*indexes)
+        for _, job_id, job_tenant in keys:
             job = self._jobs[(job_tenant, job_id)]
             if flt.matches(job):
                 yield job
 
     def _index_add(self, job: Job) -> None:
-        key = (job.created_at, job.tenant, job.id)
+        key = (job.created_at, job.id, job.tenant)
         for scope in (job.tenant, None):
             index = self._index.get((scope, job.status))
             if index is None:
@@ -112,7 +118,7 @@ class InMemoryJobStore:
             index.add(key)
 
     def _index_remove(self, job: Job) -> None:
-        key = (job.created_at, job.tenant, job.id)
+        key = (job.created_at, job.id, job.tenant)
         for scope in (job.tenant, None):
             self._index[(scope, job.status)].discard(key)
 
