@@ -1,1 +1,97 @@
-"""budcore.hardware."""
+"""Accelerator awareness: the catalog, node-label detection, hardware profiles and matching.
+
+An H200 141GB is not a T4: this package knows what each accelerator is (``catalog``), reads what
+each node carries from its Kubernetes labels (``labels``), groups nodes into selectable profiles
+and Kueue ResourceFlavors (``profiles``), estimates memory, time and throughput (``estimate``) and
+matches workloads to profiles with ranked, priced recommendations (``matching``).
+"""
+
+from budcore.hardware.catalog import (
+    Accelerator,
+    Catalog,
+    CatalogDocument,
+    MigProfile,
+    default_catalog,
+    dump_catalog,
+    load_catalog,
+    normalize_product,
+    parse_catalog,
+)
+from budcore.hardware.estimate import (
+    MfuTable,
+    ModelShape,
+    ObservedRun,
+    Parallelism,
+    ServingSpec,
+    TrainingSpec,
+    calibrate_mfu,
+    decode_tokens_per_second,
+    training_seconds,
+)
+from budcore.hardware.labels import (
+    DeviceGroup,
+    Fleet,
+    ParsedNode,
+    SharingMode,
+    node_dict,
+    parse_node,
+    parse_nodes,
+    parse_nodes_yaml,
+)
+from budcore.hardware.matching import (
+    MatchResult,
+    NoCompatibleHardwareError,
+    Placement,
+    Recommendation,
+    Requirement,
+    match,
+    recommend,
+)
+from budcore.hardware.profiles import (
+    HardwareProfile,
+    build_profiles,
+    generic_profile,
+    multi_type_profile,
+    resource_flavors,
+)
+
+__all__ = [
+    "Accelerator",
+    "Catalog",
+    "CatalogDocument",
+    "DeviceGroup",
+    "Fleet",
+    "HardwareProfile",
+    "MatchResult",
+    "MfuTable",
+    "MigProfile",
+    "ModelShape",
+    "NoCompatibleHardwareError",
+    "ObservedRun",
+    "Parallelism",
+    "ParsedNode",
+    "Placement",
+    "Recommendation",
+    "Requirement",
+    "ServingSpec",
+    "SharingMode",
+    "TrainingSpec",
+    "build_profiles",
+    "calibrate_mfu",
+    "decode_tokens_per_second",
+    "default_catalog",
+    "dump_catalog",
+    "generic_profile",
+    "load_catalog",
+    "match",
+    "multi_type_profile",
+    "node_dict",
+    "normalize_product",
+    "parse_catalog",
+    "parse_node",
+    "parse_nodes",
+    "parse_nodes_yaml",
+    "recommend",
+    "resource_flavors",
+    "training_seconds",
+]

@@ -1,0 +1,929 @@
+"""Kubernetes node labels → nodes with typed accelerator devices.
+
+A fleet's nodes already say what they carry, in several dialects:
+
+* NVIDIA GPU Feature Discovery: ``nvidia.com/gpu.product`` (``NVIDIA-H100-80GB-HBM3``,
+  ``A100-SXM4-80GB``, ``Tesla-T4``), ``gpu.count``, ``gpu.memory`` (MiB), ``gpu.family``,
+  ``gpu.compute.major/minor``; MIG ``single`` (product suffix ``-MIG-1g.10gb``, count = slices) and
+  ``mixed`` (``nvidia.com/mig-3g.40gb.count``); time-slicing/MPS (``-SHARED`` suffix,
+  ``gpu.replicas``, ``gpu.sharing-strategy``).
+* AMD's node labeller: ``amd.com/gpu.product-name``, ``amd.com/gpu.device-id``, ``amd.com/gpu.vram``
+  and the legacy ``beta.amd.com/gpu.device-id.<id>=<count>`` form.
+* Intel: ``gpu.intel.com/product``, ``gpu.intel.com/device.count``, ``gpu.intel.com/device-id.*``.
+* Node Feature Discovery PCI labels: ``feature.node.kubernetes.io/pci-<fields>.present`` with the
+  vendor id among the fields (``10de`` NVIDIA, ``1002`` AMD, ``1da3`` Habana/Intel Gaudi — Gaudi's
+  PCI vendor is 1da3, not Intel's 8086).
+
+Detection never fails a fleet because one node is odd: a GPU node without a product label becomes
+"GPU - type unknown", a missing memory label keeps the type with memory unknown and a warning,
+devices of several types on one node make it "Mixed (4x A100, 4x V100)" (excluded from automatic
+grouping), and an administrator can assign a type with an override (parameter or the
+``budcore.io/accelerator`` label).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from budcore.domain.cluster import Node
+from budcore.domain.errors import ValidationError
+from budcore.domain.resources import AMD_GPU, GAUDI, INTEL_GPU, NVIDIA_GPU, ResourceVector
+from budcore.hardware.catalog import Accelerator, Catalog, default_catalog, memory_matches, normalize_product
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+GFD_PRODUCT = "nvidia.com/gpu.product"
+GFD_COUNT = "nvidia.com/gpu.count"
+GFD_MEMORY = "nvidia.com/gpu.memory"
+GFD_REPLICAS = "nvidia.com/gpu.replicas"
+GFD_FAMILY = "nvidia.com/gpu.family"
+GFD_CC_MAJOR = "nvidia.com/gpu.compute.major"
+GFD_CC_MINOR = "nvidia.com/gpu.compute.minor"
+GFD_SHARING = "nvidia.com/gpu.sharing-strategy"
+GFD_MIG_STRATEGY = "nvidia.com/mig.strategy"
+AMD_PRODUCT = "amd.com/gpu.product-name"
+AMD_DEVICE_ID = "amd.com/gpu.device-id"
+AMD_VRAM = "amd.com/gpu.vram"
+AMD_COUNT = "amd.com/gpu.count"
+INTEL_PRODUCT = "gpu.intel.com/product"
+INTEL_COUNT = "gpu.intel.com/device.count"
+INTEL_MEMORY = "gpu.intel.com/memory.max"
+OVERRIDE_LABEL = "budcore.io/accelerator"
+DEVICES_LABEL = "budcore.io/accelerators"
+# The label budcore's generated ResourceFlavors select on (set by an admin or a node-labelling
+# controller from the detected type); profiles fall back to vendor labels when it is absent.
+ACCELERATOR_LABEL = OVERRIDE_LABEL
+
+UNKNOWN_TYPE = "GPU - type unknown"
+CPU_ONLY = "CPU only"
+
+_NFD_PCI = re.compile(r"^feature\.node\.kubernetes\.io/pci-(?P<fields>[0-9a-fA-F_]+)\.present$")
+_MIG_MIXED = re.compile(r"^nvidia\.com/mig-(?P<profile>\d+g\.\d+gb)\.count$")
+_MIG_IN_PRODUCT = re.compile(r"-MIG-(?P<profile>\d+g\.\d+gb)", re.IGNORECASE)
+_AMD_LEGACY_DEVICE = re.compile(r"^beta\.amd\.com/gpu\.device-id\.(?P<id>[0-9a-fA-F]{4})$")
+_AMD_LEGACY_VRAM = re.compile(r"^beta\.amd\.com/gpu\.vram\.(?P<size>\d+)G$")
+_INTEL_DEVICE = re.compile(
+    r"^gpu\.intel\.com/device-id\.(?P<cls>[0-9a-fA-F]{4})-(?P<id>[0-9a-fA-F]{4})\.count$"
+)
+_HEX4 = re.compile(r"^[0-9a-fA-F]{4}$")
+
+# PCI vendors that may mean "accelerator present"; Intel (8086) only counts with a catalogued
+# device id, because every Intel NIC and chipset carries 8086 too.
+_PCI_VENDORS = {"10de": "nvidia", "1002": "amd", "1da3": "intel", "8086": "intel"}
+_VENDOR_RESOURCE = {"nvidia": NVIDIA_GPU, "amd": AMD_GPU, "intel": INTEL_GPU}
+_RESOURCE_VENDOR = {
+    NVIDIA_GPU: "nvidia",
+    AMD_GPU: "amd",
+    GAUDI: "intel",
+    INTEL_GPU: "intel",
+    "gpu.intel.com/xe": "intel",
+}
+
+# Marketed memory sizes to round reported sizes to when the catalog does not know the part.
+_MARKETED_GIB = (
+    4,
+    6,
+    8,
+    10,
+    11,
+    12,
+    16,
+    20,
+    24,
+    32,
+    40,
+    48,
+    64,
+    80,
+    94,
+    96,
+    128,
+    141,
+    144,
+    180,
+    192,
+    256,
+    288,
+)
+
+
+class SharingMode(StrEnum):
+    """How one physical accelerator is presented to pods."""
+
+    EXCLUSIVE = "exclusive"
+    TIME_SLICING = "time-slicing"
+    MPS = "mps"
+    MIG = "mig"
+
+
+class DeviceGroup(BaseModel):
+    """Identical devices on one node.
+
+    ``count`` is physical devices, or MIG slices when ``mig_profile`` is set (a slice never counts
+    as a whole GPU); ``replicas`` is how many pods share each (time-slicing/MPS), so Kubernetes'
+    allocatable is ``count * replicas``. ``memory_gib`` is per device or per slice, ``None`` when
+    the node did not say.
+    """
+
+    model_config = _FROZEN
+
+    vendor: str | None = None
+    accelerator: str | None = None  # catalog slug; None when the type is unknown to the catalog
+    product: str | None = None  # the raw product string from the labels
+    display_name: str
+    short_name: str
+    count: int = Field(ge=0)
+    memory_gib: float | None = None
+    mig_profile: str | None = None
+    resource_name: str
+    replicas: int = Field(default=1, ge=1)
+    sharing: SharingMode = SharingMode.EXCLUSIVE
+    source: str
+    architecture: str | None = None  # catalog architecture, else GFD's gpu.family
+    compute_capability: str | None = None  # GFD's gpu.compute.major/minor, e.g. "9.0"
+
+    @property
+    def whole(self) -> bool:
+        return self.mig_profile is None
+
+    @property
+    def allocatable(self) -> int:
+        return self.count * self.replicas
+
+    @property
+    def accelerator_key(self) -> str | None:
+        """The device model, ignoring MIG partitioning: the slug, else the normalised product."""
+        if self.accelerator:
+            return self.accelerator
+        if self.product:
+            return "product:" + normalize_product(self.product)
+        return None
+
+
+class ParsedNode(BaseModel):
+    """A node with its detected accelerators, host resources and what detection had to say."""
+
+    model_config = _FROZEN
+
+    name: str = Field(min_length=1)
+    labels: dict[str, str] = Field(default_factory=dict)
+    allocatable: ResourceVector = Field(default_factory=ResourceVector)
+    host_memory_bytes: int | None = None
+    schedulable: bool = True
+    devices: tuple[DeviceGroup, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def has_accelerators(self) -> bool:
+        return bool(self.devices)
+
+    @property
+    def mixed(self) -> bool:
+        """Devices of more than one model (MIG slices of one model are not "mixed")."""
+        return len({d.accelerator_key for d in self.devices}) > 1
+
+    @property
+    def type_known(self) -> bool:
+        return bool(self.devices) and all(d.accelerator_key is not None for d in self.devices)
+
+    @property
+    def shared(self) -> bool:
+        return any(d.sharing in (SharingMode.TIME_SLICING, SharingMode.MPS) for d in self.devices)
+
+    @property
+    def mig_profiles(self) -> tuple[str, ...]:
+        return tuple(sorted({d.mig_profile for d in self.devices if d.mig_profile}))
+
+    @property
+    def type_key(self) -> str | None:
+        """What nodes grouped together must share: one known model and the same MIG layout.
+        ``None`` for CPU-only, unknown-type and mixed nodes (never grouped automatically)."""
+        keys = {d.accelerator_key for d in self.devices}
+        if len(keys) != 1 or None in keys:
+            return None
+        key = next(iter(keys))
+        assert key is not None
+        layout = sorted({d.mig_profile or "full" for d in self.devices})
+        return key if layout == ["full"] else f"{key}/mig:{'+'.join(layout)}"
+
+    @property
+    def accelerator_count(self) -> int:
+        return sum(d.count for d in self.devices)
+
+    @property
+    def gpu_type(self) -> str:
+        """What a person reads in a node view: ``NVIDIA A100 80GB``, ``Mixed (4x A100, 4x V100)``."""
+        if not self.devices:
+            return CPU_ONLY
+        if self.mixed:
+            parts = [f"{d.count}x {d.short_name}" if d.count else d.short_name for d in self.devices]
+            return f"Mixed ({', '.join(parts)})"
+        device = self.devices[0]
+        if device.accelerator_key is None:
+            return UNKNOWN_TYPE
+        base = device.display_name
+        slices = [d for d in self.devices if d.mig_profile]
+        if not slices:
+            return base
+        if len(self.devices) == 1:
+            return f"{base} MIG {device.mig_profile}"
+        layout = ", ".join(f"{d.count}x {d.mig_profile or 'full'}" for d in self.devices)
+        return f"{base} (MIG mixed: {layout})"
+
+    def to_node(self) -> Node:
+        """The domain node the cluster backends schedule onto."""
+        return Node(
+            name=self.name,
+            labels=dict(self.labels),
+            allocatable=self.allocatable,
+            schedulable=self.schedulable,
+        )
+
+
+class Fleet(BaseModel):
+    """Every parsed node plus fleet-level warnings."""
+
+    model_config = _FROZEN
+
+    nodes: tuple[ParsedNode, ...] = ()
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(f"{n.name}: {w}" for n in self.nodes for w in n.warnings)
+
+    def domain_nodes(self) -> list[Node]:
+        return [n.to_node() for n in self.nodes]
+
+    def node(self, name: str) -> ParsedNode | None:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Input handling
+
+
+def load_nodes_yaml(text: str, source: str = "<nodes>") -> list[Mapping[str, Any]]:
+    """Node dicts from ``kubectl get nodes -o yaml`` output (a ``List``/``NodeList`` or one Node),
+    or from a bare YAML list of nodes."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ValidationError(
+            f"invalid YAML: {exc}", source=source, line=mark.line + 1 if mark is not None else None
+        ) from None
+    try:
+        return node_dicts(data)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, path=exc.path, source=source) from None
+
+
+def node_dicts(data: Any) -> list[Mapping[str, Any]]:
+    """Normalise the accepted input shapes to a list of node mappings."""
+    if isinstance(data, Mapping):
+        if "items" in data:
+            items = data["items"]
+            if not isinstance(items, list):
+                raise ValidationError("expected a list of nodes", path="items")
+            data = items
+        elif data.get("kind") == "Node" or "metadata" in data:
+            data = [data]
+        else:
+            raise ValidationError(
+                "expected a Node, a List of nodes (kind: List, items: [...]) or a list of nodes"
+            )
+    if not isinstance(data, list):
+        raise ValidationError(f"expected a list of nodes, got {type(data).__name__}")
+    for i, item in enumerate(data):
+        if not isinstance(item, Mapping):
+            raise ValidationError(f"expected a node mapping, got {type(item).__name__}", path=f"items[{i}]")
+    return data
+
+
+# --------------------------------------------------------------------------------------------------
+# Small parsers
+
+
+def _int_label(labels: Mapping[str, str], key: str, warnings: list[str]) -> int | None:
+    raw = labels.get(key)
+    if raw is None:
+        return None
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        warnings.append(f"label {key}={raw!r} is not a whole number; ignored")
+        return None
+    if value < 0:
+        warnings.append(f"label {key}={raw!r} is negative; ignored")
+        return None
+    return value
+
+
+def _gib_from_mib(mib: int) -> float:
+    return mib / 1024
+
+
+def _marketed(gib: float, accel: Accelerator | None) -> float:
+    """Round a reported size to the marketed one (the catalog's if it matches, else a common size)."""
+    if accel is not None and memory_matches(accel.device_memory_gib, gib):
+        return accel.device_memory_gib
+    for size in _MARKETED_GIB:
+        if memory_matches(size, gib):
+            return float(size)
+    return round(gib, 1)
+
+
+def _size_gib(raw: str) -> float | None:
+    """``192G``, ``64Gi``, ``196608M`` style sizes (AMD/Intel labels) in GiB; plain numbers are bytes."""
+    match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?)?B?\s*$", raw, re.IGNORECASE)
+    if match is None:
+        return None
+    number = float(match.group(1))
+    unit = (match.group(2) or "").upper().rstrip("I")
+    scale = {"": 1 / 2**30, "K": 1 / 2**20, "M": 1 / 2**10, "G": 1.0, "T": 1024.0}[unit]
+    return number * scale
+
+
+def _describe(accel: Accelerator | None, product: str | None, vendor: str | None) -> tuple[str, str]:
+    """(display name, short name) for a device group."""
+    if accel is not None:
+        return accel.display_name, accel.short_name
+    if product:
+        pretty = re.sub(r"[_]+", " ", product).replace("-", " ")
+        return pretty, pretty
+    return UNKNOWN_TYPE, (vendor.upper() if vendor else "GPU")
+
+
+def _group(
+    *,
+    accel: Accelerator | None,
+    product: str | None,
+    vendor: str | None,
+    count: int,
+    memory_gib: float | None,
+    resource_name: str,
+    source: str,
+    mig_profile: str | None = None,
+    replicas: int = 1,
+    sharing: SharingMode = SharingMode.EXCLUSIVE,
+    architecture: str | None = None,
+    compute_capability: str | None = None,
+) -> DeviceGroup:
+    display, short = _describe(accel, product, vendor)
+    if mig_profile:
+        short = f"{short} MIG {mig_profile}"
+    return DeviceGroup(
+        vendor=accel.vendor if accel else vendor,
+        accelerator=accel.slug if accel else None,
+        product=product,
+        display_name=display,
+        short_name=short,
+        count=count,
+        memory_gib=memory_gib,
+        mig_profile=mig_profile,
+        resource_name=resource_name,
+        replicas=replicas,
+        sharing=sharing,
+        source=source,
+        architecture=accel.architecture if accel else architecture,
+        compute_capability=compute_capability,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Detectors: each returns device groups (possibly empty) and appends warnings
+
+
+def _parse_declared(
+    spec: str, catalog: Catalog, where: str, warnings: list[str], counts: Mapping[str, int]
+) -> list[DeviceGroup]:
+    """An admin declaration: ``slug`` or ``slug=count,slug=count`` (per-device types on one node)."""
+    groups: list[DeviceGroup] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        name, _, count_text = part.partition("=")
+        name = name.strip()
+        accel = catalog.get(name) or catalog.resolve(name)
+        if accel is None:
+            warnings.append(f"{where} names {name!r}, which the accelerator catalog does not know")
+        count: int | None = None
+        if count_text.strip():
+            try:
+                count = int(count_text)
+            except ValueError:
+                warnings.append(f"{where}: count {count_text!r} for {name!r} is not a whole number")
+            else:
+                if count < 0:
+                    warnings.append(f"{where}: count {count} for {name!r} is negative")
+                    count = None
+        resource = accel.resource_name if accel else NVIDIA_GPU
+        if count is None:
+            count = counts.get(resource, 0)
+        groups.append(
+            _group(
+                accel=accel,
+                product=None if accel else name,
+                vendor=accel.vendor if accel else None,
+                count=count,
+                memory_gib=accel.device_memory_gib if accel else None,
+                resource_name=resource,
+                source="override",
+            )
+        )
+    return groups
+
+
+def _detect_nvidia(
+    labels: Mapping[str, str], catalog: Catalog, counts: Mapping[str, int], warnings: list[str]
+) -> list[DeviceGroup]:
+    product = labels.get(GFD_PRODUCT)
+    mixed_profiles = {m.group("profile"): key for key in labels if (m := _MIG_MIXED.match(key))}
+    if product is None and not mixed_profiles:
+        return []
+    groups: list[DeviceGroup] = []
+    replicas = _int_label(labels, GFD_REPLICAS, warnings) or 1
+    strategy = labels.get(GFD_SHARING, "").strip().lower()
+    shared_suffix = bool(product) and str(product).strip().upper().endswith("-SHARED")
+    sharing = SharingMode.EXCLUSIVE
+    if strategy == "mps":
+        sharing = SharingMode.MPS
+    elif strategy == "time-slicing" or replicas > 1 or shared_suffix:
+        sharing = SharingMode.TIME_SLICING
+    if sharing is not SharingMode.EXCLUSIVE and replicas == 1 and shared_suffix:
+        warnings.append(
+            "product is marked -SHARED but nvidia.com/gpu.replicas is missing; assuming 1 replica"
+        )
+
+    count = _int_label(labels, GFD_COUNT, warnings)
+    memory_mib = _int_label(labels, GFD_MEMORY, warnings)
+    family = labels.get(GFD_FAMILY, "").strip().lower() or None
+    major, minor = labels.get(GFD_CC_MAJOR), labels.get(GFD_CC_MINOR)
+    capability = f"{major}.{minor or 0}" if major else None
+    base_product = re.sub(r"(-SHARED)+$", "", product.strip(), flags=re.IGNORECASE) if product else None
+    single_mig = _MIG_IN_PRODUCT.search(base_product) if base_product else None
+    if base_product and single_mig:
+        base_product = base_product[: single_mig.start()]
+    memory_gib = _gib_from_mib(memory_mib) if memory_mib is not None and not single_mig else None
+    accel = catalog.resolve(base_product, memory_gib) if base_product else None
+    if base_product and accel is None:
+        warnings.append(
+            f"GPU product {base_product!r} is not in the accelerator catalog; type kept as reported"
+        )
+
+    if single_mig:
+        profile = single_mig.group("profile").lower()
+        mig = accel.mig_profile(profile) if accel else None
+        if accel is not None and mig is None:
+            warnings.append(f"MIG profile {profile!r} is not listed for {accel.display_name}")
+        slices = count if count is not None else counts.get(NVIDIA_GPU, 0) // max(replicas, 1)
+        groups.append(
+            _group(
+                accel=accel,
+                product=base_product,
+                vendor="nvidia",
+                count=slices,
+                memory_gib=mig.memory_gib if mig else float(profile.split(".")[1][:-2]),
+                resource_name=NVIDIA_GPU,
+                source="gfd",
+                architecture=family,
+                compute_capability=capability,
+                mig_profile=profile,
+                replicas=replicas,
+                sharing=SharingMode.MIG,
+            )
+        )
+        return groups
+
+    for profile, key in sorted(mixed_profiles.items()):
+        slices = _int_label(labels, key, warnings) or 0
+        mig = accel.mig_profile(profile) if accel else None
+        slice_replicas = _int_label(labels, f"nvidia.com/mig-{profile}.replicas", warnings) or 1
+        groups.append(
+            _group(
+                accel=accel,
+                product=base_product,
+                vendor="nvidia",
+                count=slices,
+                memory_gib=mig.memory_gib if mig else float(profile.split(".")[1][:-2]),
+                resource_name=f"nvidia.com/mig-{profile}",
+                source="gfd",
+                architecture=family,
+                compute_capability=capability,
+                mig_profile=profile,
+                replicas=slice_replicas,
+                sharing=SharingMode.MIG,
+            )
+        )
+
+    if mixed_profiles:
+        # Mixed strategy: GPUs left whole are still advertised as nvidia.com/gpu.
+        whole = counts.get(NVIDIA_GPU, 0) // max(replicas, 1)
+    else:
+        whole = count if count is not None else counts.get(NVIDIA_GPU, 0) // max(replicas, 1)
+        if count is None:
+            warnings.append(f"{GFD_COUNT} missing; GPU count taken from allocatable {NVIDIA_GPU}")
+    if whole or not mixed_profiles:
+        memory: float | None = None
+        if memory_gib is not None:
+            memory = _marketed(memory_gib, accel)
+        elif accel is not None:
+            warnings.append(f"{GFD_MEMORY} missing; memory unknown for {accel.display_name}")
+        else:
+            warnings.append(f"{GFD_MEMORY} missing; GPU memory unknown")
+        groups.append(
+            _group(
+                accel=accel,
+                product=base_product,
+                vendor="nvidia",
+                count=whole,
+                memory_gib=memory,
+                resource_name=NVIDIA_GPU,
+                source="gfd",
+                architecture=family,
+                compute_capability=capability,
+                replicas=replicas,
+                sharing=sharing,
+            )
+        )
+    return groups
+
+
+def _detect_amd(
+    labels: Mapping[str, str], catalog: Catalog, counts: Mapping[str, int], warnings: list[str]
+) -> list[DeviceGroup]:
+    product = labels.get(AMD_PRODUCT)
+    device_id = labels.get(AMD_DEVICE_ID)
+    legacy = {m.group("id").lower(): key for key in labels if (m := _AMD_LEGACY_DEVICE.match(key))}
+    if product is None and device_id is None and not legacy:
+        return []
+    vram: float | None = None
+    if AMD_VRAM in labels:
+        vram = _size_gib(labels[AMD_VRAM])
+        if vram is None:
+            warnings.append(f"label {AMD_VRAM}={labels[AMD_VRAM]!r} is not a size; memory unknown")
+    else:
+        legacy_vram = [int(m.group("size")) for key in labels if (m := _AMD_LEGACY_VRAM.match(key))]
+        if len(legacy_vram) == 1:
+            vram = float(legacy_vram[0])
+    total = _int_label(labels, AMD_COUNT, warnings)
+    if total is None:
+        total = counts.get(AMD_GPU, 0)
+
+    if product is not None or device_id is not None:
+        accel = catalog.resolve(product, vram) if product else None
+        if accel is None and device_id:
+            accel = catalog.by_pci("1002", device_id.lower().removeprefix("0x"))
+        if accel is None:
+            warnings.append(
+                f"AMD GPU {product or device_id!r} is not in the accelerator catalog; type kept as reported"
+            )
+        if vram is None:
+            warnings.append("AMD GPU memory label missing; memory unknown")
+        return [
+            _group(
+                accel=accel,
+                product=product or (f"AMD device {device_id}" if device_id else None),
+                vendor="amd",
+                count=total,
+                memory_gib=_marketed(vram, accel) if vram is not None else None,
+                resource_name=AMD_GPU,
+                source="amd",
+            )
+        ]
+
+    groups: list[DeviceGroup] = []
+    for dev, key in sorted(legacy.items()):
+        accel = catalog.by_pci("1002", dev)
+        n = _int_label(labels, key, warnings)
+        if n is None:
+            n = total if len(legacy) == 1 else 0
+        if accel is None:
+            warnings.append(f"AMD device id {dev} is not in the accelerator catalog")
+        groups.append(
+            _group(
+                accel=accel,
+                product=None if accel else f"AMD device {dev}",
+                vendor="amd",
+                count=n,
+                memory_gib=accel.device_memory_gib if accel else vram,
+                resource_name=AMD_GPU,
+                source="amd-legacy",
+            )
+        )
+    return groups
+
+
+def _detect_intel(
+    labels: Mapping[str, str], catalog: Catalog, counts: Mapping[str, int], warnings: list[str]
+) -> list[DeviceGroup]:
+    product = labels.get(INTEL_PRODUCT)
+    devices = {m.group("id").lower(): key for key in labels if (m := _INTEL_DEVICE.match(key))}
+    if product is None and not devices:
+        return []
+    memory: float | None = None
+    if INTEL_MEMORY in labels:
+        memory = _size_gib(labels[INTEL_MEMORY])
+    count = _int_label(labels, INTEL_COUNT, warnings)
+    if product is not None:
+        accel = catalog.resolve(product, memory)
+        if accel is None and len(devices) == 1:
+            accel = catalog.by_pci("8086", next(iter(devices)))
+        if accel is None:
+            warnings.append(f"Intel GPU {product!r} is not in the accelerator catalog; type kept as reported")
+        if count is None:
+            count = counts.get(INTEL_GPU, 0)
+        return [
+            _group(
+                accel=accel,
+                product=product,
+                vendor="intel",
+                count=count,
+                memory_gib=_marketed(memory, accel)
+                if memory is not None
+                else (accel.device_memory_gib if accel else None),
+                resource_name=INTEL_GPU,
+                source="intel",
+            )
+        ]
+    groups = []
+    for dev, key in sorted(devices.items()):
+        accel = catalog.by_pci("8086", dev)
+        n = _int_label(labels, key, warnings) or 0
+        groups.append(
+            _group(
+                accel=accel,
+                product=None if accel else f"Intel device {dev}",
+                vendor="intel",
+                count=n,
+                memory_gib=accel.device_memory_gib if accel else memory,
+                resource_name=INTEL_GPU,
+                source="intel",
+            )
+        )
+    return groups
+
+
+def _nfd_devices(labels: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """(vendor id, device id or None) for each accelerator-vendor NFD PCI label.
+
+    NFD joins the configured ``deviceLabelFields`` (class, vendor, device, ...) with ``_``; the
+    device id, when configured, follows the vendor id.
+    """
+    found: set[tuple[str, str | None]] = set()
+    for key, value in labels.items():
+        match = _NFD_PCI.match(key)
+        if match is None or str(value).lower() != "true":
+            continue
+        fields = [f.lower() for f in match.group("fields").split("_") if f]
+        for i, field in enumerate(fields):
+            if field in _PCI_VENDORS:
+                device = fields[i + 1] if i + 1 < len(fields) and _HEX4.match(fields[i + 1]) else None
+                found.add((field, device))
+                break
+    return sorted(found, key=lambda t: (t[0], t[1] or ""))
+
+
+def _detect_nfd(
+    labels: Mapping[str, str], catalog: Catalog, counts: Mapping[str, int], warnings: list[str]
+) -> list[DeviceGroup]:
+    found = [
+        (vendor_id, device)
+        for vendor_id, device in _nfd_devices(labels)
+        # An uncatalogued Intel (8086) device is a NIC or chipset far more often than a GPU.
+        if vendor_id != "8086" or (device is not None and catalog.by_pci(vendor_id, device) is not None)
+    ]
+    with_device = {v for v, d in found if d is not None}
+    # A vendor-only label next to vendor+device labels of the same vendor adds nothing.
+    found = [(v, d) for v, d in found if d is not None or v not in with_device]
+
+    def resource_of(vendor_id: str, device: str | None) -> str:
+        accel = catalog.by_pci(vendor_id, device) if device else None
+        if accel is not None:
+            return accel.resource_name
+        return GAUDI if vendor_id == "1da3" else _VENDOR_RESOURCE[_PCI_VENDORS[vendor_id]]
+
+    groups: list[DeviceGroup] = []
+    for vendor_id, device in found:
+        vendor = _PCI_VENDORS[vendor_id]
+        accel = catalog.by_pci(vendor_id, device) if device else None
+        resource = resource_of(vendor_id, device)
+        same_resource = [d for v, d in found if resource_of(v, d) == resource]
+        count = counts.get(resource, 0) if len(same_resource) == 1 else 0
+        groups.append(
+            _group(
+                accel=accel,
+                product=None,
+                vendor=vendor,
+                count=count,
+                memory_gib=accel.device_memory_gib if accel else None,
+                resource_name=resource,
+                source="nfd",
+            )
+        )
+    if groups:
+        if any(g.accelerator is None for g in groups):
+            warnings.append(
+                "accelerator detected from NFD PCI labels only; product labels missing, type unknown"
+            )
+        else:
+            warnings.append("accelerator type inferred from NFD PCI device id; memory taken from the catalog")
+    return groups
+
+
+def _detect_allocatable(counts: Mapping[str, int], warnings: list[str]) -> list[DeviceGroup]:
+    groups = []
+    for resource, vendor in _RESOURCE_VENDOR.items():
+        n = counts.get(resource, 0)
+        if n:
+            groups.append(
+                _group(
+                    accel=None,
+                    product=None,
+                    vendor=vendor,
+                    count=n,
+                    memory_gib=None,
+                    resource_name=resource,
+                    source="allocatable",
+                )
+            )
+    if groups:
+        warnings.append("node advertises accelerators but has no product labels; type unknown")
+    return groups
+
+
+# --------------------------------------------------------------------------------------------------
+# Entry points
+
+
+def _resources(raw: Any, path: str) -> ResourceVector:
+    if raw is None:
+        return ResourceVector()
+    if not isinstance(raw, Mapping):
+        raise ValidationError(
+            f"expected a mapping of resource name to quantity, got {type(raw).__name__}", path=path
+        )
+    return ResourceVector.of(raw, field=path)
+
+
+def parse_node(
+    data: Mapping[str, Any],
+    *,
+    catalog: Catalog | None = None,
+    override: str | None = None,
+    path: str = "node",
+) -> ParsedNode:
+    """One Kubernetes node mapping → :class:`ParsedNode`.
+
+    ``override`` is an administrator's declaration (``slug`` or ``slug=count,...``) that replaces
+    detection; the ``budcore.io/accelerator`` / ``budcore.io/accelerators`` labels do the same from
+    the node itself.
+    """
+    catalog = catalog or default_catalog()
+    metadata = data.get("metadata") or {}
+    if not isinstance(metadata, Mapping):
+        raise ValidationError("expected a mapping", path=f"{path}.metadata")
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name:
+        raise ValidationError("node has no name", path=f"{path}.metadata.name")
+    raw_labels = metadata.get("labels") or {}
+    if not isinstance(raw_labels, Mapping):
+        raise ValidationError("expected a mapping of label to value", path=f"{path}.metadata.labels")
+    labels = {str(k): "" if v is None else str(v) for k, v in raw_labels.items()}
+    status = data.get("status") or {}
+    if not isinstance(status, Mapping):
+        raise ValidationError("expected a mapping", path=f"{path}.status")
+    allocatable = _resources(status.get("allocatable"), f"{path}.status.allocatable")
+    capacity = _resources(status.get("capacity"), f"{path}.status.capacity")
+    if not allocatable and capacity:
+        allocatable = capacity
+    counts = {k: v // 1000 for k, v in (allocatable or capacity).items()}
+    spec = data.get("spec") or {}
+    schedulable = not (isinstance(spec, Mapping) and bool(spec.get("unschedulable")))
+    memory_milli = capacity.get("memory", 0) or allocatable.get("memory", 0)
+    host_memory = memory_milli // 1000 if memory_milli else None
+
+    warnings: list[str] = []
+    declared = override or labels.get(DEVICES_LABEL) or labels.get(OVERRIDE_LABEL)
+    if declared:
+        where = (
+            "override"
+            if override
+            else "label " + (DEVICES_LABEL if DEVICES_LABEL in labels else OVERRIDE_LABEL)
+        )
+        devices = _parse_declared(declared, catalog, where, warnings, counts)
+    else:
+        devices = (
+            _detect_nvidia(labels, catalog, counts, warnings)
+            + _detect_amd(labels, catalog, counts, warnings)
+            + _detect_intel(labels, catalog, counts, warnings)
+        )
+        if not devices:
+            devices = _detect_nfd(labels, catalog, counts, warnings)
+        if not devices:
+            devices = _detect_allocatable(counts, warnings)
+    node = ParsedNode(
+        name=name,
+        labels=labels,
+        allocatable=allocatable,
+        host_memory_bytes=host_memory,
+        schedulable=schedulable,
+        devices=tuple(devices),
+        warnings=tuple(warnings),
+    )
+    if node.mixed:
+        node = node.model_copy(
+            update={"warnings": (*node.warnings, f"{node.gpu_type}: excluded from automatic grouping")}
+        )
+    return node
+
+
+def parse_nodes(
+    data: Any,
+    *,
+    catalog: Catalog | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> Fleet:
+    """A fleet from ``kubectl get nodes -o yaml`` data (``kind: List``) or a list of node dicts.
+
+    ``overrides`` maps node name → declared type (see :func:`parse_node`); naming a node that is
+    not in the input is an error, because a silently ignored override is a misconfiguration.
+    """
+    catalog = catalog or default_catalog()
+    items = node_dicts(data)
+    overrides = dict(overrides or {})
+    nodes: list[ParsedNode] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        node = parse_node(item, catalog=catalog, override=None, path=f"items[{i}]")
+        if node.name in seen:
+            raise ValidationError(f"node {node.name!r} appears twice", path=f"items[{i}].metadata.name")
+        seen.add(node.name)
+        if node.name in overrides:
+            node = parse_node(item, catalog=catalog, override=overrides[node.name], path=f"items[{i}]")
+        nodes.append(node)
+    unknown = sorted(set(overrides) - seen)
+    if unknown:
+        raise ValidationError(
+            f"override names nodes that are not in the fleet: {', '.join(unknown)}", path="overrides"
+        )
+    return Fleet(nodes=tuple(nodes))
+
+
+def parse_nodes_yaml(
+    text: str,
+    *,
+    source: str = "<nodes>",
+    catalog: Catalog | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> Fleet:
+    items = load_nodes_yaml(text, source)
+    try:
+        return parse_nodes(items, catalog=catalog, overrides=overrides)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, path=exc.path, source=source) from None
+
+
+def node_dict(
+    name: str,
+    labels: Mapping[str, str] | None = None,
+    allocatable: Mapping[str, Any] | None = None,
+    *,
+    unschedulable: bool = False,
+) -> dict[str, Any]:
+    """A minimal Kubernetes node mapping (for tests, fixtures and programmatic fleets)."""
+    node: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": dict(labels or {})},
+        "status": {"allocatable": dict(allocatable or {}), "capacity": dict(allocatable or {})},
+    }
+    if unschedulable:
+        node["spec"] = {"unschedulable": True}
+    return node
+
+
+def physical_gpus(groups: Iterable[DeviceGroup], catalog: Catalog | None = None) -> int:
+    """Physical accelerators behind ``groups``: MIG slices are folded back into whole GPUs using the
+    profile's instances-per-GPU (a node with 14 ``1g.10gb`` slices has 2 A100s)."""
+    catalog = catalog or default_catalog()
+    total = 0
+    for group in groups:
+        if group.whole:
+            total += group.count
+            continue
+        accel = catalog.get(group.accelerator) if group.accelerator else None
+        mig = accel.mig_profile(group.mig_profile or "") if accel else None
+        per_gpu = mig.max_instances if mig else 7
+        total += math.ceil(group.count / per_gpu)
+    return total

@@ -1,0 +1,491 @@
+"""Node labels → typed devices: one table row per detection case in the issue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from budcore.domain.cluster import Node
+from budcore.domain.errors import ValidationError
+from budcore.hardware.labels import (
+    CPU_ONLY,
+    UNKNOWN_TYPE,
+    SharingMode,
+    node_dict,
+    parse_node,
+    parse_nodes,
+    parse_nodes_yaml,
+    physical_gpus,
+)
+
+
+@dataclass
+class Case:
+    labels: dict[str, str]
+    allocatable: dict[str, Any]
+    gpu_type: str
+    devices: list[tuple[str | None, int, float | None]]  # (slug, count, memory GiB) per group
+    mig: list[str | None] | None = None
+    sharing: SharingMode | None = None
+    replicas: int = 1
+    warning: str | None = None  # substring expected in one warning
+    shared: bool = False
+    mixed: bool = False
+    type_key: str | None = "auto"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+GFD = "nvidia.com/gpu."
+CASES: dict[str, Case] = {
+    "gfd-h100-sku-string": Case(
+        {
+            GFD + "product": "NVIDIA-H100-80GB-HBM3",
+            GFD + "count": "8",
+            GFD + "memory": "81559",
+            GFD + "family": "hopper",
+            GFD + "compute.major": "9",
+            GFD + "compute.minor": "0",
+        },
+        {"nvidia.com/gpu": 8, "cpu": "192", "memory": "2Ti"},
+        "NVIDIA H100 80GB",
+        [("nvidia-h100-80gb", 8, 80.0)],
+        type_key="nvidia-h100-80gb",
+    ),
+    "gfd-without-nvidia-prefix": Case(
+        {GFD + "product": "A100-SXM4-80GB", GFD + "count": "8", GFD + "memory": "81920"},
+        {"nvidia.com/gpu": 8},
+        "NVIDIA A100 80GB",
+        [("nvidia-a100-80gb", 8, 80.0)],
+    ),
+    "gfd-with-nvidia-prefix": Case(
+        {GFD + "product": "NVIDIA-A100-SXM4-40GB", GFD + "count": "4", GFD + "memory": "40960"},
+        {"nvidia.com/gpu": 4},
+        "NVIDIA A100 40GB",
+        [("nvidia-a100-40gb", 4, 40.0)],
+    ),
+    "gfd-h200-memory-rounded-to-marketed": Case(
+        {GFD + "product": "NVIDIA-H200", GFD + "count": "8", GFD + "memory": "143771"},
+        {"nvidia.com/gpu": 8},
+        "NVIDIA H200 141GB",
+        [("nvidia-h200-141gb", 8, 141.0)],
+    ),
+    "gfd-t4": Case(
+        {GFD + "product": "Tesla-T4", GFD + "count": "1", GFD + "memory": "15360"},
+        {"nvidia.com/gpu": 1},
+        "NVIDIA T4 16GB",
+        [("nvidia-t4-16gb", 1, 16.0)],
+    ),
+    "gfd-l4": Case(
+        {GFD + "product": "NVIDIA-L4", GFD + "count": "2", GFD + "memory": "23034"},
+        {"nvidia.com/gpu": 2},
+        "NVIDIA L4 24GB",
+        [("nvidia-l4-24gb", 2, 24.0)],
+    ),
+    "gfd-count-missing-uses-allocatable": Case(
+        {GFD + "product": "NVIDIA-L40S", GFD + "memory": "46068"},
+        {"nvidia.com/gpu": 4},
+        "NVIDIA L40S 48GB",
+        [("nvidia-l40s-48gb", 4, 48.0)],
+        warning="gpu.count missing",
+    ),
+    "mig-single": Case(
+        {
+            GFD + "product": "NVIDIA-A100-SXM4-80GB-MIG-1g.10gb",
+            GFD + "count": "56",
+            GFD + "memory": "9728",
+            "nvidia.com/mig.strategy": "single",
+        },
+        {"nvidia.com/gpu": 56},
+        "NVIDIA A100 80GB MIG 1g.10gb",
+        [("nvidia-a100-80gb", 56, 10.0)],
+        mig=["1g.10gb"],
+        sharing=SharingMode.MIG,
+        type_key="nvidia-a100-80gb/mig:1g.10gb",
+    ),
+    "mig-mixed": Case(
+        {
+            GFD + "product": "NVIDIA-A100-SXM4-40GB",
+            GFD + "count": "2",
+            "nvidia.com/mig.strategy": "mixed",
+            "nvidia.com/mig-1g.5gb.count": "7",
+            "nvidia.com/mig-3g.20gb.count": "2",
+        },
+        {"nvidia.com/mig-1g.5gb": 7, "nvidia.com/mig-3g.20gb": 2},
+        "NVIDIA A100 40GB (MIG mixed: 7x 1g.5gb, 2x 3g.20gb)",
+        [("nvidia-a100-40gb", 7, 5.0), ("nvidia-a100-40gb", 2, 20.0)],
+        mig=["1g.5gb", "3g.20gb"],
+        sharing=SharingMode.MIG,
+        type_key="nvidia-a100-40gb/mig:1g.5gb+3g.20gb",
+    ),
+    "mig-mixed-with-whole-gpus-left": Case(
+        {
+            GFD + "product": "NVIDIA-H100-80GB-HBM3",
+            GFD + "count": "8",
+            GFD + "memory": "81559",
+            "nvidia.com/mig.strategy": "mixed",
+            "nvidia.com/mig-3g.40gb.count": "4",
+        },
+        {"nvidia.com/gpu": 6, "nvidia.com/mig-3g.40gb": 4},
+        "NVIDIA H100 80GB (MIG mixed: 4x 3g.40gb, 6x full)",
+        [("nvidia-h100-80gb", 4, 40.0), ("nvidia-h100-80gb", 6, 80.0)],
+        mig=["3g.40gb", None],
+    ),
+    "time-slicing-shared-suffix": Case(
+        {
+            GFD + "product": "Tesla-T4-SHARED",
+            GFD + "count": "1",
+            GFD + "memory": "15360",
+            GFD + "replicas": "4",
+            GFD + "sharing-strategy": "time-slicing",
+        },
+        {"nvidia.com/gpu": 4},
+        "NVIDIA T4 16GB",
+        [("nvidia-t4-16gb", 1, 16.0)],
+        sharing=SharingMode.TIME_SLICING,
+        replicas=4,
+        shared=True,
+    ),
+    "mps": Case(
+        {
+            GFD + "product": "NVIDIA-A100-SXM4-80GB-SHARED",
+            GFD + "count": "8",
+            GFD + "memory": "81920",
+            GFD + "replicas": "2",
+            GFD + "sharing-strategy": "mps",
+        },
+        {"nvidia.com/gpu": 16},
+        "NVIDIA A100 80GB",
+        [("nvidia-a100-80gb", 8, 80.0)],
+        sharing=SharingMode.MPS,
+        replicas=2,
+        shared=True,
+    ),
+    "shared-suffix-without-replicas": Case(
+        {GFD + "product": "NVIDIA-L4-SHARED", GFD + "count": "1", GFD + "memory": "23034"},
+        {"nvidia.com/gpu": 1},
+        "NVIDIA L4 24GB",
+        [("nvidia-l4-24gb", 1, 24.0)],
+        sharing=SharingMode.TIME_SLICING,
+        shared=True,
+        warning="replicas is missing",
+    ),
+    "missing-memory-keeps-type": Case(
+        {GFD + "product": "NVIDIA-A100-SXM4-80GB", GFD + "count": "8"},
+        {"nvidia.com/gpu": 8},
+        "NVIDIA A100 80GB",
+        [("nvidia-a100-80gb", 8, None)],
+        warning="memory unknown",
+    ),
+    "product-not-in-catalog": Case(
+        {GFD + "product": "NVIDIA-H100-NVL", GFD + "count": "2", GFD + "memory": "95830"},
+        {"nvidia.com/gpu": 2},
+        "NVIDIA H100 NVL",
+        [(None, 2, 94.0)],
+        warning="not in the accelerator catalog",
+        type_key="product:H100-NVL",
+    ),
+    "gpu-without-product-label": Case(
+        {"kubernetes.io/os": "linux"},
+        {"nvidia.com/gpu": 4},
+        UNKNOWN_TYPE,
+        [(None, 4, None)],
+        warning="no product labels",
+        type_key=None,
+    ),
+    "nfd-nvidia-vendor-only": Case(
+        {"feature.node.kubernetes.io/pci-10de.present": "true"},
+        {"nvidia.com/gpu": 2},
+        UNKNOWN_TYPE,
+        [(None, 2, None)],
+        warning="NFD",
+        type_key=None,
+    ),
+    "nfd-nvidia-class-vendor-device": Case(
+        {"feature.node.kubernetes.io/pci-0302_10de_20b2.present": "true"},
+        {"nvidia.com/gpu": 8},
+        "NVIDIA A100 80GB",
+        [("nvidia-a100-80gb", 8, 80.0)],
+        warning="PCI device id",
+    ),
+    "nfd-vendor-and-device-labels-together": Case(
+        {
+            "feature.node.kubernetes.io/pci-10de.present": "true",
+            "feature.node.kubernetes.io/pci-10de_2330.present": "true",
+            "feature.node.kubernetes.io/pci-8086_1572.present": "true",  # an Intel NIC
+        },
+        {"nvidia.com/gpu": 8},
+        "NVIDIA H100 80GB",
+        [("nvidia-h100-80gb", 8, 80.0)],
+        warning="PCI device id",
+    ),
+    "nfd-amd": Case(
+        {"feature.node.kubernetes.io/pci-1002_74a1.present": "true"},
+        {"amd.com/gpu": 8},
+        "AMD Instinct MI300X 192GB",
+        [("amd-mi300x-192gb", 8, 192.0)],
+        warning="PCI device id",
+    ),
+    "nfd-gaudi-1da3": Case(
+        {"feature.node.kubernetes.io/pci-1200_1da3_1020.present": "true"},
+        {"habana.ai/gaudi": 8},
+        "Intel Gaudi 2 96GB",
+        [("intel-gaudi2-96gb", 8, 96.0)],
+        warning="PCI device id",
+    ),
+    "nfd-gaudi-vendor-only": Case(
+        {"feature.node.kubernetes.io/pci-1da3.present": "true"},
+        {"habana.ai/gaudi": 8},
+        UNKNOWN_TYPE,
+        [(None, 8, None)],
+        warning="NFD",
+        type_key=None,
+    ),
+    "nfd-intel-nic-is-not-a-gpu": Case(
+        {"feature.node.kubernetes.io/pci-0200_8086.present": "true"},
+        {"cpu": "64"},
+        CPU_ONLY,
+        [],
+        type_key=None,
+    ),
+    "amd-labels": Case(
+        {
+            "amd.com/gpu.product-name": "AMD_Instinct_MI300X",
+            "amd.com/gpu.device-id": "74a1",
+            "amd.com/gpu.vram": "192G",
+        },
+        {"amd.com/gpu": 8},
+        "AMD Instinct MI300X 192GB",
+        [("amd-mi300x-192gb", 8, 192.0)],
+    ),
+    "amd-device-id-only": Case(
+        {"amd.com/gpu.device-id": "740c", "amd.com/gpu.vram": "64G"},
+        {"amd.com/gpu": 8},
+        "AMD Instinct MI250X 128GB",
+        [("amd-mi250x-128gb", 8, 64.0)],
+    ),
+    "amd-legacy-beta-labels": Case(
+        {
+            "beta.amd.com/gpu.device-id.740c": "8",
+            "beta.amd.com/gpu.vram.64G": "8",
+            "beta.amd.com/gpu.family.AI": "8",
+        },
+        {"amd.com/gpu": 8},
+        "AMD Instinct MI250X 128GB",
+        [("amd-mi250x-128gb", 8, 64.0)],
+    ),
+    "amd-legacy-mixed-device-ids": Case(
+        {"beta.amd.com/gpu.device-id.740c": "4", "beta.amd.com/gpu.device-id.74a1": "4"},
+        {"amd.com/gpu": 8},
+        "Mixed (4x MI250X, 4x MI300X)",
+        [("amd-mi250x-128gb", 4, 64.0), ("amd-mi300x-192gb", 4, 192.0)],
+        mixed=True,
+        type_key=None,
+        warning="excluded from automatic grouping",
+    ),
+    "intel-max": Case(
+        {"gpu.intel.com/product": "Max_1550", "gpu.intel.com/device.count": "8"},
+        {"gpu.intel.com/i915": 8},
+        "Intel Data Center GPU Max 1550 128GB",
+        [("intel-max1550-128gb", 8, 128.0)],
+    ),
+    "intel-device-id-labels": Case(
+        {"gpu.intel.com/device-id.0380-0bd5.count": "4"},
+        {"gpu.intel.com/i915": 4},
+        "Intel Data Center GPU Max 1550 128GB",
+        [("intel-max1550-128gb", 4, 128.0)],
+    ),
+    "mixed-declared-per-device": Case(
+        {"budcore.io/accelerators": "nvidia-a100-80gb=4,nvidia-v100-16gb=4"},
+        {"nvidia.com/gpu": 8},
+        "Mixed (4x A100, 4x V100)",
+        [("nvidia-a100-80gb", 4, 80.0), ("nvidia-v100-16gb", 4, 16.0)],
+        mixed=True,
+        type_key=None,
+        warning="excluded from automatic grouping",
+    ),
+    "admin-override-label": Case(
+        {"budcore.io/accelerator": "nvidia-h200-141gb"},
+        {"nvidia.com/gpu": 8},
+        "NVIDIA H200 141GB",
+        [("nvidia-h200-141gb", 8, 141.0)],
+    ),
+    "override-label-unknown-type": Case(
+        {"budcore.io/accelerator": "acme-x1"},
+        {"nvidia.com/gpu": 2},
+        "acme x1",
+        [(None, 2, None)],
+        warning="does not know",
+        type_key="product:ACME-X1",
+    ),
+    "cpu-only": Case(
+        {"kubernetes.io/os": "linux"}, {"cpu": "16", "memory": "64Gi"}, CPU_ONLY, [], type_key=None
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_label_detection(name: str) -> None:
+    case = CASES[name]
+    node = parse_node(node_dict(name, case.labels, case.allocatable))
+    assert node.gpu_type == case.gpu_type
+    assert [(d.accelerator, d.count, d.memory_gib) for d in node.devices] == case.devices
+    if case.mig is not None:
+        assert [d.mig_profile for d in node.devices] == case.mig
+    if case.sharing is not None:
+        assert {d.sharing for d in node.devices if d.mig_profile or case.sharing is not SharingMode.MIG} == {
+            case.sharing
+        }
+    assert all(d.replicas == case.replicas for d in node.devices)
+    assert node.shared is case.shared
+    assert node.mixed is case.mixed
+    if case.warning is None:
+        assert node.warnings == ()
+    else:
+        assert any(case.warning in w for w in node.warnings), node.warnings
+    if case.type_key != "auto":
+        assert node.type_key == case.type_key
+
+
+def test_mig_slice_is_never_a_whole_gpu() -> None:
+    node = parse_node(
+        node_dict(
+            "m",
+            {GFD + "product": "NVIDIA-A100-SXM4-80GB-MIG-3g.40gb", GFD + "count": "14"},
+            {"nvidia.com/gpu": 14},
+        )
+    )
+    (device,) = node.devices
+    assert not device.whole and device.memory_gib == 40.0
+    assert physical_gpus(node.devices) == 7  # 2 slices per GPU
+
+
+def test_time_slicing_counts_physical_and_replicas() -> None:
+    node = parse_node(
+        node_dict(
+            "t",
+            {
+                GFD + "product": "Tesla-T4-SHARED",
+                GFD + "count": "2",
+                GFD + "replicas": "4",
+                GFD + "memory": "15360",
+            },
+            {"nvidia.com/gpu": 8},
+        )
+    )
+    (device,) = node.devices
+    assert (device.count, device.replicas, device.allocatable) == (2, 4, 8)
+    assert node.accelerator_count == 2
+
+
+def test_partial_labels_do_not_affect_other_nodes() -> None:
+    fleet = parse_nodes(
+        [
+            node_dict(
+                "good",
+                {GFD + "product": "NVIDIA-H200", GFD + "count": "8", GFD + "memory": "143771"},
+                {"nvidia.com/gpu": 8},
+            ),
+            node_dict("bare", {}, {"nvidia.com/gpu": 8}),
+            node_dict(
+                "garbage",
+                {GFD + "product": "NVIDIA-H200", GFD + "count": "eight", GFD + "memory": "lots"},
+                {"nvidia.com/gpu": 8},
+            ),
+        ]
+    )
+    good, bare, garbage = fleet.nodes
+    assert good.gpu_type == "NVIDIA H200 141GB" and good.warnings == ()
+    assert bare.gpu_type == UNKNOWN_TYPE
+    assert garbage.gpu_type == "NVIDIA H200 141GB"
+    assert garbage.devices[0].count == 8  # from allocatable after the bad count label
+    assert any("not a whole number" in w for w in garbage.warnings)
+    assert any(w.startswith("bare: ") for w in fleet.warnings)
+
+
+def test_admin_override_parameter_replaces_detection() -> None:
+    fleet = parse_nodes([node_dict("n1", {}, {"nvidia.com/gpu": 8})], overrides={"n1": "nvidia-a100-80gb"})
+    (node,) = fleet.nodes
+    assert node.gpu_type == "NVIDIA A100 80GB"
+    assert node.devices[0].source == "override"
+
+
+def test_override_for_missing_node_is_an_error() -> None:
+    with pytest.raises(ValidationError, match="not in the fleet"):
+        parse_nodes([node_dict("n1", {}, {})], overrides={"n2": "nvidia-a100-80gb"})
+
+
+def test_kubectl_list_dump_and_domain_nodes() -> None:
+    text = """
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Node
+  metadata:
+    name: worker-node-17
+    labels:
+      nvidia.com/gpu.product: NVIDIA-H200
+      nvidia.com/gpu.count: "8"
+      nvidia.com/gpu.memory: "143771"
+  spec: {unschedulable: true}
+  status:
+    capacity: {cpu: "224", memory: 2113536Mi, nvidia.com/gpu: "8"}
+    allocatable: {cpu: "223500m", memory: 2097152Mi, nvidia.com/gpu: "8", pods: "110"}
+"""
+    fleet = parse_nodes_yaml(text, source="nodes.yaml")
+    (node,) = fleet.nodes
+    assert node.host_memory_bytes == 2113536 * 2**20
+    domain = fleet.domain_nodes()[0]
+    assert isinstance(domain, Node)
+    assert domain.allocatable["cpu"] == 223500
+    assert domain.allocatable["nvidia.com/gpu"] == 8000
+    assert domain.labels["nvidia.com/gpu.product"] == "NVIDIA-H200"
+    assert domain.schedulable is False
+
+
+@pytest.mark.parametrize(
+    ("data", "message", "path"),
+    [
+        ({"kind": "List", "items": "x"}, "expected a list", "items"),
+        ([{"metadata": {}}], "no name", "items[0].metadata.name"),
+        ([{"metadata": {"name": "a", "labels": ["x"]}}], "mapping of label", "items[0].metadata.labels"),
+        (
+            [{"metadata": {"name": "a"}, "status": {"allocatable": {"cpu": "lots"}}}],
+            "invalid quantity",
+            "items[0].status.allocatable.cpu",
+        ),
+        ([node_dict("a"), node_dict("a")], "appears twice", "items[1].metadata.name"),
+        (42, "expected a list", ""),
+    ],
+)
+def test_bad_input_names_the_field(data: Any, message: str, path: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_nodes(data)
+    assert message in info.value.message
+    assert info.value.path == path
+
+
+def test_invalid_yaml_reports_source_and_line() -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_nodes_yaml("items:\n  - [\n", source="nodes.yaml")
+    assert info.value.source == "nodes.yaml" and info.value.line is not None
+
+
+def test_gfd_family_and_compute_capability_are_kept() -> None:
+    labels = {
+        GFD + "product": "NVIDIA-H100-NVL",
+        GFD + "count": "2",
+        GFD + "family": "Hopper",
+        GFD + "compute.major": "9",
+        GFD + "compute.minor": "0",
+    }
+    (device,) = parse_node(node_dict("nvl", labels, {"nvidia.com/gpu": 2})).devices
+    assert device.accelerator is None  # not in the catalog ...
+    assert (device.architecture, device.compute_capability) == (
+        "hopper",
+        "9.0",
+    )  # ... but its family is known
+    (known,) = parse_node(node_dict("h", {GFD + "product": "NVIDIA-L4", GFD + "count": "1"})).devices
+    assert known.architecture == "ada-lovelace"  # the catalog's name wins
