@@ -24,7 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # never wrap: file:line must stay greppable
 
 
 def _version(value: bool) -> None:
@@ -81,9 +81,13 @@ def _register_subcommands() -> None:
     global _registered
     if _registered:
         return
-    from budcore.cli import demo
+    from budcore.cli import demo, hardware, validate
+    from budcore.plugins import default_registry
 
     demo.register(app)
+    hardware.register(app)
+    validate.register(app)
+    default_registry().register_commands(app)
     _registered = True
 
 

@@ -106,11 +106,15 @@ class ResourceRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    pod_sets: tuple[PodSet, ...] = Field(default=(PodSet(),), min_length=1)
+    # Non-emptiness is checked in the validator: a tuple min_length would add a spurious "at least 1
+    # item" error whenever one of the items is invalid.
+    pod_sets: tuple[PodSet, ...] = (PodSet(),)
     accelerator_type: str | None = None
 
     @model_validator(mode="after")
     def _unique_pod_set_names(self) -> ResourceRequest:
+        if not self.pod_sets:
+            raise ValueError("a request needs at least one pod set")
         names = [p.name for p in self.pod_sets]
         if len(set(names)) != len(names):
             raise ValueError(f"pod set names must be unique, got {names}")

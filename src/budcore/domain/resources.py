@@ -82,7 +82,7 @@ class ResourceVector(Mapping[str, int]):
             )
         milli: dict[str, int] = {}
         for name, value in amounts.items():
-            path = f"{field}.{name}"
+            path = f"{field}.{name}" if field else str(name)
             check_resource_name(name, path)
             amount = parse_quantity(value, path)
             if amount < 0:
@@ -162,7 +162,7 @@ class ResourceVector(Mapping[str, int]):
         def validate(value: Any) -> ResourceVector:
             if isinstance(value, ResourceVector):
                 return value
-            return cls.of(value)
+            return cls.of(value, field="")  # pydantic prefixes the field's own location
 
         return core_schema.no_info_plain_validator_function(
             validate,

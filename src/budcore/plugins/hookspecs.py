@@ -50,5 +50,18 @@ class BudcoreHookSpecs:
         """Workload trace readers by format name (used by the simulator)."""
 
     @hookspec
+    def budcore_register_validators(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
+        """Document validators for ``budcore validate``, by name.
+
+        A validator is called with a :class:`budcore.config.yamlsource.YamlDocument`; it returns
+        ``None`` when the document is not its kind, a short description of what it checked
+        (e.g. ``"scenario 'default'"``) when it is valid, and raises ``ValidationError`` otherwise.
+        """
+
+    @hookspec
+    def budcore_register_commands(self, app: Any) -> None:
+        """Add commands to the ``budcore`` command line (``app`` is its ``typer.Typer``)."""
+
+    @hookspec
     def budcore_register_policies(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
         """Scheduling/preemption policy factories by name."""

@@ -30,6 +30,7 @@ KINDS: dict[str, str] = {
     "pricing_source": "budcore_register_pricing_sources",
     "trace_reader": "budcore_register_trace_readers",
     "policy": "budcore_register_policies",
+    "validator": "budcore_register_validators",
 }
 
 
@@ -112,6 +113,16 @@ class PluginRegistry:
             if k not in KINDS:
                 raise PluginError(f"unknown plugin kind {k!r}; kinds: {', '.join(KINDS)}")
         return [table[k][n] for k in kinds for n in sorted(table[k])]
+
+    def register_commands(self, app: Any) -> None:
+        """Let every plugin add its commands to the CLI ``app``."""
+        self._ensure_loaded()
+        try:
+            self._pm.hook.budcore_register_commands(app=app)
+        except PluginError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"a plugin failed to register its commands: {exc}") from exc
 
     def names(self, kind: str) -> list[str]:
         return [r.name for r in self.registrations(kind)]

@@ -30,9 +30,10 @@ from budcore.scheduling.quota import (
     FR,
     QuotaNode,
     QuotaUsage,
+    Shortage,
     borrowing_after,
-    explain_shortage,
     potential_available,
+    shortage,
 )
 
 
@@ -118,10 +119,22 @@ class Assignment:
     reasons: list[str]  # fixed reasons (uncovered resource, no matching flavor)
     shortages: list[tuple[FR, int]] = field(default_factory=list)
 
-    def describe(self, node: QuotaNode, usage: QuotaUsage) -> str:
-        """The reason in words, with the numbers as they are in ``usage`` (formatted only on demand)."""
-        texts = list(self.reasons)
-        texts.extend(explain_shortage(node, fr, usage, amount) for fr, amount in self.shortages)
+    def describe(self, node: QuotaNode, usage: QuotaUsage) -> PendingReason:
+        """Why the workload does not fit now: the numbers as they are in ``usage``, words on demand."""
+        return PendingReason(
+            tuple(self.reasons), tuple(shortage(node, fr, usage, amount) for fr, amount in self.shortages)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingReason:
+    """A reason a workload stays pending; ``str()`` renders it (once captured, it never changes)."""
+
+    fixed: tuple[str, ...] = ()
+    shortages: tuple[Shortage, ...] = ()
+
+    def __str__(self) -> str:
+        texts = [*self.fixed, *(str(s) for s in self.shortages)]
         return "; ".join(dict.fromkeys(texts))
 
 
@@ -200,6 +213,7 @@ def _choose_flavor(
 ) -> FlavorChoice | None:
     fungibility = cq.flavor_fungibility
     best: FlavorChoice | None = None
+    tried: list[tuple[FR, int]] = []  # every shortage met on the way, for the explanation
     for flavor_quotas in candidates:
         name = flavor_quotas.name
         if wanted is not None and not matcher.matches(wanted, flavors[name]):
@@ -220,11 +234,16 @@ def _choose_flavor(
                 borrows = True
             if res_mode < mode:
                 mode = res_mode
+        tried.extend(shortages)
         choice = FlavorChoice(name, mode, borrows, shortages)
         if not _should_try_next(mode, borrows, fungibility.when_can_borrow, fungibility.when_can_preempt):
+            if mode is not Mode.FIT:
+                choice.shortages = tried
             return choice
         if best is None or choice.mode > best.mode:
             best = choice
+    if best is not None and best.mode is not Mode.FIT:
+        best.shortages = tried
     return best
 
 

@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from budcore.domain.ids import JobId, TenantId
-from budcore.scheduling.assignment import AcceleratorMatcher, Assignment, Mode, assign_flavors
+from budcore.scheduling.assignment import AcceleratorMatcher, Assignment, Mode, PendingReason, assign_flavors
 from budcore.scheduling.fair_sharing import LocalQueueUsage, hierarchical_share
 from budcore.scheduling.pending import ClusterQueuePending, PendingQueues, PendingWorkload, Shape
 from budcore.scheduling.queues import (
@@ -107,7 +107,11 @@ class NeedsPreemption:
     usage: dict[FR, int]
     borrows: bool
     priority: int
-    reason: str
+    why: PendingReason | str
+
+    @property
+    def reason(self) -> str:
+        return str(self.why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +119,11 @@ class StaysPending:
     job_id: JobId
     tenant: TenantId
     cluster_queue: str
-    reason: str
+    why: PendingReason | str  # rendered lazily: most reasons are never read
+
+    @property
+    def reason(self) -> str:
+        return str(self.why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +301,8 @@ def schedule(
             key = (1 if assignment.borrows else 0, *workload.key)
         return key, assignment
 
+    base_shares: dict[str, tuple[int, tuple[int, ...]]] = {}  # cq -> (epoch, share without extra)
+
     def optimistic_key(workload: PendingWorkload) -> tuple[Any, ...]:
         """A lower bound of the workload's key, computed without a flavor assignment.
 
@@ -300,8 +310,16 @@ def schedule(
         be evaluated once, when it reaches the top (and pushed back if its real key is worse).
         """
         if policy.fair_sharing:
-            node = tree.cluster_queues[workload.cluster_queue]
-            return (hierarchical_share(node, usage, None, policy.flavor_weights), *workload.key)
+            cq_name = workload.cluster_queue
+            node = tree.cluster_queues[cq_name]
+            current = epoch.get(node.root_key, 0)
+            cached = base_shares.get(cq_name)
+            if cached is None or cached[0] != current:
+                cached = base_shares[cq_name] = (
+                    current,
+                    hierarchical_share(node, usage, None, policy.flavor_weights),
+                )
+            return (cached[1], *workload.key)
         return (0, *workload.key)
 
     def offer(cq_name: str) -> None:
@@ -431,8 +449,8 @@ def schedule(
             )
             cursor.failed(workload, quota_shortage=True)
         else:
-            reason = assignment.describe(tree.cluster_queues[cq_name], usage)
-            result.pending.append(StaysPending(job.id, job.tenant, cq_name, reason))
+            why = assignment.describe(tree.cluster_queues[cq_name], usage)
+            result.pending.append(StaysPending(job.id, job.tenant, cq_name, why))
             cursor.failed(workload, quota_shortage=not assignment.reasons)
         offer(cq_name)
     return result

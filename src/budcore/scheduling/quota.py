@@ -292,27 +292,60 @@ def lendable(node: QuotaNode, fr: FR, usage: QuotaUsage) -> int:
     return max(0, available(node.parent, fr, usage))
 
 
-def explain_shortage(node: QuotaNode, fr: FR, usage: QuotaUsage, request: int) -> str:
-    """The precise reason a request does not fit, with the numbers a person needs."""
-    flavor, resource = fr
+@dataclass(frozen=True, slots=True)
+class Shortage:
+    """Why one (flavor, resource) could not take a request: the numbers, formatted on demand.
+
+    A cycle leaves many workloads pending and almost nobody reads most reasons, so the numbers are
+    captured when the decision is made (they change as the cycle goes on) and turned into words
+    only by ``str()``.
+    """
+
+    flavor: str
+    resource: str
+    request: int
+    nominal: int
+    available: int
+    potential: int
+    borrowed: int
+    limit: int | None
+    lendable: int
+    in_cohort: bool
+
+    def __str__(self) -> str:
+        parts = [f"nominal {human_amount(self.nominal)}"]
+        if self.in_cohort:
+            limit_text = human_amount(self.limit) if self.limit is not None else "unlimited"
+            parts.append(f"borrowed {human_amount(self.borrowed)} of limit {limit_text}")
+            parts.append(f"cohort lendable {human_amount(self.lendable)}")
+        detail = ", ".join(parts)
+        head = (
+            f"insufficient quota for {self.resource} in flavor {self.flavor}: "
+            f"requested {human_amount(self.request)}, "
+        )
+        if self.request > self.potential:
+            return f"{head}maximum ever available {human_amount(self.potential)} ({detail})"
+        return f"{head}available {human_amount(self.available)} ({detail})"
+
+
+def shortage(node: QuotaNode, fr: FR, usage: QuotaUsage, request: int) -> Shortage:
+    """Capture the numbers behind a request that does not fit ``fr`` of ``node``."""
     nominal = node.nominal.get(fr, 0)
     used = usage.get(node, fr)
-    avail = max(0, available(node, fr, usage))
-    potential = potential_available(node, fr)
-    borrowed = max(0, used - nominal)
-    limit = node.borrowing_limit.get(fr)
-    parts = [f"nominal {human_amount(nominal)}"]
-    if node.parent is not None:
-        limit_text = human_amount(limit) if limit is not None else "unlimited"
-        parts.append(f"borrowed {human_amount(borrowed)} of limit {limit_text}")
-        parts.append(f"cohort lendable {human_amount(lendable(node, fr, usage))}")
-    detail = ", ".join(parts)
-    if request > potential:
-        return (
-            f"insufficient quota for {resource} in flavor {flavor}: requested {human_amount(request)}, "
-            f"maximum ever available {human_amount(potential)} ({detail})"
-        )
-    return (
-        f"insufficient quota for {resource} in flavor {flavor}: requested {human_amount(request)}, "
-        f"available {human_amount(avail)} ({detail})"
+    return Shortage(
+        flavor=fr[0],
+        resource=fr[1],
+        request=request,
+        nominal=nominal,
+        available=max(0, usage.available(node, fr)),
+        potential=potential_available(node, fr),
+        borrowed=max(0, used - nominal),
+        limit=node.borrowing_limit.get(fr),
+        lendable=lendable(node, fr, usage),
+        in_cohort=node.parent is not None,
     )
+
+
+def explain_shortage(node: QuotaNode, fr: FR, usage: QuotaUsage, request: int) -> str:
+    """The precise reason a request does not fit, with the numbers a person needs."""
+    return str(shortage(node, fr, usage, request))

@@ -46,7 +46,7 @@ class Scheduler:
         self.usage = QuotaUsage(self.tree)
         self.pending = PendingQueues(config)
         self.admitted: dict[str, AdmittedWorkload] = {}
-        self.reasons: dict[str, str] = {}
+        self.reasons: dict[str, object] = {}  # job id -> reason (str() renders it)
 
     @property
     def config(self) -> QueueConfig:
@@ -74,9 +74,9 @@ class Scheduler:
         for admit in result.admitted:
             self._apply_admit(admit, now)
         for decision in result.pending:
-            self.reasons[decision.job_id] = decision.reason
+            self.reasons[decision.job_id] = decision.why
         for needs in result.needs_preemption:
-            self.reasons[needs.job_id] = f"waiting for preemption: {needs.reason}"
+            self.reasons[needs.job_id] = _Prefixed("waiting for preemption: ", needs.why)
         self.pending.active -= result.exhausted
         return result
 
@@ -137,8 +137,8 @@ class Scheduler:
         if workload is None:
             raise NotFoundError("workload", job_id)
         reason = self.reasons.get(job_id)
-        if reason:
-            return reason
+        if reason is not None:
+            return str(reason)
         queue = self.pending.queue(workload.cluster_queue)
         ahead = 0
         if queue is not None:
@@ -150,6 +150,17 @@ class Scheduler:
 
     def admitted_in(self, cluster_queue: str) -> Iterable[AdmittedWorkload]:
         return (a for a in self.admitted.values() if a.cluster_queue == cluster_queue)
+
+
+class _Prefixed:
+    __slots__ = ("prefix", "why")
+
+    def __init__(self, prefix: str, why: object) -> None:
+        self.prefix = prefix
+        self.why = why
+
+    def __str__(self) -> str:
+        return f"{self.prefix}{self.why}"
 
 
 def _by_resource(usage: Mapping[FR, int]) -> dict[str, int]:
