@@ -5,7 +5,7 @@ as ``budcore_simulator``. setuptools' declarative ``find`` cannot rename a direc
 mapping lives here; everything else is in ``pyproject.toml``.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 ROOTS = {"budcore": "src/budcore", "budcore_adapters": "adapters", "budcore_simulator": "simulator"}
 
@@ -14,7 +14,9 @@ package_dir: dict[str, str] = {}
 for name, path in ROOTS.items():
     package_dir[name] = path
     packages.append(name)
-    for sub in find_packages(where=path):
+    # Namespace discovery also picks up data-only directories (scenarios, samples, schemas), so
+    # their files ship with the package.
+    for sub in find_namespace_packages(where=path, exclude=["*__pycache__*", "*.egg-info*"]):
         packages.append(f"{name}.{sub}")
         package_dir[f"{name}.{sub}"] = f"{path}/{sub.replace('.', '/')}"
 

@@ -1,0 +1,502 @@
+"""The discrete-event engine: the real scheduling core on a virtual clock.
+
+Everything a production service does, the engine does through the same code: jobs become
+:class:`budcore.domain.job.Job` objects, enter their LocalQueue through
+:class:`budcore.scheduling.Scheduler`, are admitted by the Kueue-compatible cycle (snapshot in,
+decisions out), and their pods are placed on nodes by the in-memory cluster backend (the
+``SimulatedClusterBackend`` port). Only time is simulated.
+
+Events live in one binary heap ordered by ``(time, kind order, sequence)``, so simultaneous events
+are handled in a fixed order and a run is a pure function of its inputs and seed:
+
+- ``ARRIVAL``: the next job of the (lazy) arrival stream; only one is in the heap at a time, so a
+  million-job trace needs no more memory than a short one;
+- ``CYCLE``: an admission cycle, scheduled at the instant something changed (at most one per
+  instant, or on a fixed interval);
+- ``COMPLETION``: a running job's pods exit;
+- ``NODE_FAIL`` / ``NODE_REPAIR`` / ``FAILURE_DETECTED`` / ``RETRY``: a node goes down (its jobs'
+  pods die), the controller notices after the missed heartbeats, the job restarts from its last
+  checkpoint after a backoff while its retry budget lasts;
+- ``SAMPLE``: a point of the usage time series.
+
+A completion or detection event for a job that has since been evicted carries a stale *epoch*
+and is ignored, which keeps preemption and failure handling O(log n).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from budcore_adapters.inmemory import InMemoryClusterBackend
+
+from budcore.domain.cluster import Node, PodSetPlacement, Workload
+from budcore.domain.errors import CapacityError, ValidationError
+from budcore.domain.ids import JobId
+from budcore.domain.job import Job
+from budcore.domain.lifecycle import BackoffPolicy
+from budcore.domain.resources import is_accelerator
+from budcore.scheduling import AdmissionPolicy, QueueConfig, Scheduler
+from budcore.scheduling.cycle import Admit
+
+from .workload.model import JobArrival, arrival_to_job
+
+# Event kinds, in the order simultaneous events are handled.
+COMPLETION, NODE_FAIL, FAILURE_DETECTED, NODE_REPAIR, RETRY, ARRIVAL, CYCLE, SAMPLE = range(8)
+
+
+@dataclass(frozen=True, slots=True)
+class FailureModel:
+    """Node failures: exponential time between failures per node, fixed repair time.
+
+    A failed node's pods die at once; the controller declares them lost after ``heartbeat_misses``
+    heartbeats of ``heartbeat_interval_s`` (defaults 5 s × 2, the seeds' batch platform), releases
+    their quota and, after an exponential backoff, requeues each job to restart from its last
+    checkpoint while it has retries left (``max_retries`` of the job, default 3).
+    """
+
+    mtbf_s: float
+    repair_s: float = 3600.0
+    heartbeat_interval_s: float = 5.0
+    heartbeat_misses: int = 2
+
+    @property
+    def detection_delay_s(self) -> float:
+        return self.heartbeat_interval_s * self.heartbeat_misses
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    start: datetime
+    horizon_s: float | None = None  # stop at this simulated time (None: when all work is done)
+    cycle_interval_s: float = 0.0  # 0: a cycle at every instant something changed
+    sample_interval_s: float = 300.0
+    failures: FailureModel | None = None
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    max_retries: int = 3
+    seed: int = 0
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """What happened to one job (the per-job output row)."""
+
+    arrival: JobArrival
+    cluster_queue: str = ""
+    status: str = "pending"  # pending | queued | running | completed | failed | rejected
+    admitted_s: float | None = None  # first admission
+    start_s: float | None = None  # first start
+    end_s: float | None = None
+    flavor: str = ""
+    preemptions: int = 0
+    failures: int = 0
+    retries: int = 0
+    lost_gpu_s: float = 0.0
+    gpu_s: float = 0.0  # GPU-seconds actually used (including lost work)
+    cost: Decimal = Decimal(0)
+    reason: str = ""
+    # run bookkeeping
+    done_s: float = 0.0  # work completed and saved (checkpointed) so far
+    run_start_s: float = 0.0
+    epoch: int = 0
+    nodes: tuple[str, ...] = ()
+    gpus: int = 0
+
+
+@dataclass(slots=True)
+class UsageSeries:
+    """Usage sampled on a fixed grid: per flavor and per ClusterQueue (GPUs in use)."""
+
+    times: list[float] = field(default_factory=list)
+    flavors: dict[str, list[float]] = field(default_factory=dict)
+    cluster_queues: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class EngineStats:
+    events: int = 0
+    cycles: int = 0
+    admissions: int = 0
+    unplaceable_requeues: int = 0
+    node_failures: int = 0
+    wall_s: float = 0.0
+    end_s: float = 0.0
+
+
+@dataclass(slots=True)
+class SimulationResult:
+    records: list[JobRecord]
+    series: UsageSeries
+    stats: EngineStats
+    # time-integrated GPU usage (GPU-seconds) per flavor and per ClusterQueue
+    flavor_gpu_s: dict[str, float]
+    cq_gpu_s: dict[str, float]
+    flavor_capacity: dict[str, int]  # GPUs per flavor
+    cq_nominal: dict[str, int]  # nominal GPUs per ClusterQueue
+    horizon_s: float
+
+
+ProgressFn = Callable[[float, int], None]  # (simulated seconds, jobs finished)
+
+
+class Simulation:
+    """One run. Build it, call :meth:`run` once."""
+
+    def __init__(
+        self,
+        nodes: Sequence[Node],
+        queues: QueueConfig,
+        arrivals: Iterable[JobArrival],
+        *,
+        options: EngineOptions,
+        policy: AdmissionPolicy | None = None,
+        prices: Mapping[str, Decimal] | None = None,
+        gpu_resource: str = "nvidia.com/gpu",
+        progress: ProgressFn | None = None,
+        observer: Callable[[Simulation, float], None] | None = None,
+    ) -> None:
+        self.options = options
+        self._observer = observer
+        self._clock_s = 0.0
+        self._clock = _SimClock(options.start, self)
+        self.backend = InMemoryClusterBackend(nodes, clock=self._clock)
+        self.scheduler = Scheduler(queues, policy)
+        self.queues = queues
+        self.prices = dict(prices or {})
+        self.gpu_resource = gpu_resource
+        self._arrivals: Iterator[JobArrival] = iter(arrivals)
+        self._progress = progress
+        self._rng = random.Random(options.seed)
+        self._heap: list[tuple[float, int, int, object]] = []
+        self._seq = 0
+        self._records: dict[str, JobRecord] = {}
+        self._jobs: dict[str, Job] = {}
+        self._running: dict[str, JobRecord] = {}
+        self._cycle_at: float | None = None
+        self._flavor_used: dict[str, float] = {}
+        self._cq_used: dict[str, float] = {}
+        self._flavor_gpu_s: dict[str, float] = {}
+        self._cq_gpu_s: dict[str, float] = {}
+        self._last_integrate = 0.0
+        self.series = UsageSeries()
+        self.stats = EngineStats()
+        self._finished = 0
+        self._flavor_capacity = {
+            name: sum(
+                n.allocatable.get(gpu_resource, 0) // 1000 for n in nodes if n.matches(flavor.node_labels)
+            )
+            for name, flavor in queues.flavors.items()
+        }
+        self._cq_nominal = {
+            name: sum(
+                rq.nominal_quota // 1000
+                for g in cq.resource_groups
+                for f in g.flavors
+                for rq in f.resources
+                if rq.name == gpu_resource
+            )
+            for name, cq in queues.cluster_queues.items()
+        }
+        for name in queues.flavors:
+            self._flavor_used[name] = 0.0
+            self._flavor_gpu_s[name] = 0.0
+            self.series.flavors[name] = []
+        for name in queues.cluster_queues:
+            self._cq_used[name] = 0.0
+            self._cq_gpu_s[name] = 0.0
+            self.series.cluster_queues[name] = []
+        self._node_names = sorted(n.name for n in nodes)
+
+    # Event plumbing ----------------------------------------------------------------------------
+    def _push(self, at: float, kind: int, payload: object = None) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (at, kind, self._seq, payload))
+
+    def _want_cycle(self, now: float) -> None:
+        interval = self.options.cycle_interval_s
+        at = now if interval <= 0 else math.ceil(now / interval) * interval
+        if self._cycle_at is None or at < self._cycle_at:
+            self._cycle_at = at
+            self._push(at, CYCLE)
+
+    def _next_arrival(self) -> None:
+        arrival = next(self._arrivals, None)
+        if arrival is None:
+            return
+        horizon = self.options.horizon_s
+        if horizon is not None and arrival.submit_s > horizon:
+            return
+        self._push(arrival.submit_s, ARRIVAL, arrival)
+
+    # Run ---------------------------------------------------------------------------------------
+    def run(self) -> SimulationResult:
+        started = time.perf_counter()
+        self._next_arrival()
+        if self.options.failures is not None:
+            for name in self._node_names:
+                self._push(self._rng.expovariate(1.0 / self.options.failures.mtbf_s), NODE_FAIL, name)
+        self._push(0.0, SAMPLE)
+        horizon = self.options.horizon_s
+        handlers: dict[int, Callable[[float, object], None]] = {
+            ARRIVAL: self._on_arrival,
+            CYCLE: self._on_cycle,
+            COMPLETION: self._on_completion,
+            NODE_FAIL: self._on_node_fail,
+            FAILURE_DETECTED: self._on_failure_detected,
+            NODE_REPAIR: self._on_node_repair,
+            RETRY: self._on_retry,
+            SAMPLE: self._on_sample,
+        }
+        heap = self._heap
+        while heap:
+            at, kind, _, payload = heap[0]
+            if horizon is not None and at > horizon:
+                break
+            if kind in (SAMPLE, NODE_FAIL) and self._idle():
+                break  # only clocks left ticking: nothing more can happen
+            heapq.heappop(heap)
+            self._advance(at)
+            self.stats.events += 1
+            handlers[kind](at, payload)
+            if self._observer is not None:
+                self._observer(self, at)
+        end = horizon if horizon is not None else self._clock_s
+        self._advance(max(end, self._clock_s))
+        self.stats.end_s = self._clock_s
+        self.stats.wall_s = time.perf_counter() - started
+        for record in self._running.values():
+            self._account_run(record, self._clock_s, saved=False)
+        return SimulationResult(
+            records=sorted(self._records.values(), key=lambda r: (r.arrival.submit_s, r.arrival.job_id)),
+            series=self.series,
+            stats=self.stats,
+            flavor_gpu_s=self._flavor_gpu_s,
+            cq_gpu_s=self._cq_gpu_s,
+            flavor_capacity=self._flavor_capacity,
+            cq_nominal=self._cq_nominal,
+            horizon_s=self._clock_s,
+        )
+
+    def _idle(self) -> bool:
+        """Nothing can change any more: no job runs and no event could free or bring work.
+
+        Pending jobs may remain (e.g. larger than any node or than their quota could ever be):
+        without a running job, an arrival, a retry or a repair, no later cycle could admit them,
+        so the run ends instead of ticking the sample clock forever.
+        """
+        if self._running:
+            return False
+        progress = (ARRIVAL, COMPLETION, RETRY, FAILURE_DETECTED, CYCLE, NODE_REPAIR)
+        return not any(kind in progress for _, kind, _, _ in self._heap)
+
+    def _advance(self, now: float) -> None:
+        dt = now - self._last_integrate
+        if dt > 0:
+            for name, used in self._flavor_used.items():
+                if used:
+                    self._flavor_gpu_s[name] += used * dt
+            for name, used in self._cq_used.items():
+                if used:
+                    self._cq_gpu_s[name] += used * dt
+            self._last_integrate = now
+        self._clock_s = max(self._clock_s, now)
+
+    # Handlers ----------------------------------------------------------------------------------
+    def _on_arrival(self, now: float, payload: object) -> None:
+        assert isinstance(payload, JobArrival)
+        arrival = payload
+        self._next_arrival()
+        if arrival.job_id in self._records:
+            raise ValidationError(f"duplicate job id {arrival.job_id!r} in the workload", path="workload")
+        record = JobRecord(arrival=arrival, gpus=arrival.total_gpus)
+        self._records[arrival.job_id] = record
+        job = arrival_to_job(arrival, self.options.start, gpu_resource=self.gpu_resource)
+        job = job.model_copy(update={"max_retries": self.options.max_retries})
+        self._jobs[job.id] = job
+        try:
+            pending = self.scheduler.submit(job)
+        except Exception as exc:
+            record.status = "rejected"
+            record.reason = str(exc)
+            self._finish(record, now)
+            return
+        record.cluster_queue = pending.cluster_queue
+        record.status = "queued"
+        self._want_cycle(now)
+
+    def _on_cycle(self, now: float, _: object) -> None:
+        self._cycle_at = None
+        self.stats.cycles += 1
+        result = self.scheduler.cycle(self.options.start + timedelta(seconds=now))
+        requeue: list[tuple[Job, float]] = []
+        for admit in result.admitted:
+            self._start(admit, now, requeue)
+        for job, timestamp in requeue:
+            self.scheduler.submit(job, timestamp=timestamp)
+
+    def _start(self, admit: Admit, now: float, requeue: list[tuple[Job, float]]) -> None:
+        job = self._jobs[admit.job_id]
+        record = self._records[admit.job_id]
+        placements = []
+        flavor = ""
+        for pod_set in job.request.pod_sets:
+            assigned = admit.flavors.get(pod_set.name, {})
+            selector: dict[str, str] = {}
+            for resource, flavor_name in assigned.items():
+                selector.update(self.queues.flavors[flavor_name].node_labels)
+                if is_accelerator(resource) and not flavor:
+                    flavor = flavor_name
+            placements.append(
+                PodSetPlacement(
+                    name=pod_set.name,
+                    count=pod_set.count,
+                    resources=pod_set.resources,
+                    node_selector=selector,
+                    flavors=dict(assigned),
+                )
+            )
+        flavor = flavor or next(iter(admit.usage), ("", ""))[0]
+        try:
+            status = self.backend.submit(
+                Workload(job_id=job.id, tenant=job.tenant, pod_sets=tuple(placements))
+            )
+        except CapacityError as exc:
+            # Quota admitted it, but the free capacity is fragmented across nodes: give the quota
+            # back and requeue at the same position (Kueue's waitForPodsReady requeue).
+            released = self.scheduler.release(job.id, self.options.start + timedelta(seconds=now))
+            requeue.append((job, released.timestamp))
+            record.reason = f"pods could not be placed: {exc}"
+            self.stats.unplaceable_requeues += 1
+            return
+        self.stats.admissions += 1
+        record.status = "running"
+        record.flavor = flavor
+        record.nodes = status.nodes
+        record.run_start_s = now
+        record.epoch += 1
+        if record.admitted_s is None:
+            record.admitted_s = now
+            record.start_s = now
+        self._running[job.id] = record
+        self._flavor_used[flavor] = self._flavor_used.get(flavor, 0.0) + record.gpus
+        self._cq_used[admit.cluster_queue] = self._cq_used.get(admit.cluster_queue, 0.0) + record.gpus
+        remaining = record.arrival.runtime_s - record.done_s
+        self._push(now + remaining, COMPLETION, (job.id, record.epoch))
+
+    def _stop_running(self, record: JobRecord, now: float, saved: bool) -> None:
+        """Take a running job off its GPUs, accounting the work done (and lost)."""
+        self._running.pop(record.arrival.job_id, None)
+        self._flavor_used[record.flavor] -= record.gpus
+        self._cq_used[record.cluster_queue] -= record.gpus
+        self._account_run(record, now, saved)
+
+    def _account_run(self, record: JobRecord, now: float, saved: bool) -> None:
+        ran = now - record.run_start_s
+        record.gpu_s += ran * record.gpus
+        price = self.prices.get(record.flavor)
+        if price is not None:
+            record.cost += price * Decimal(repr(ran * record.gpus)) / Decimal(3600)
+        if saved:
+            record.done_s += ran
+            return
+        interval = record.arrival.checkpoint_interval_s
+        kept = (ran // interval) * interval if interval else 0.0
+        record.done_s += kept
+        record.lost_gpu_s += (ran - kept) * record.gpus
+
+    def _on_completion(self, now: float, payload: object) -> None:
+        job_id, epoch = _job_epoch(payload)
+        record = self._records[job_id]
+        if record.epoch != epoch or record.status != "running":
+            return
+        self._stop_running(record, now, saved=True)
+        self.backend.complete(JobId(job_id))
+        self.backend.forget(JobId(job_id))
+        self.scheduler.release(job_id, self.options.start + timedelta(seconds=now))
+        record.status = "completed"
+        self._finish(record, now)
+        self._want_cycle(now)
+
+    def _on_node_fail(self, now: float, payload: object) -> None:
+        assert isinstance(payload, str) and self.options.failures is not None
+        failures = self.options.failures
+        self.stats.node_failures += 1
+        victims = self.backend.fail_node(payload, reason="node failure")
+        for job_id in victims:
+            record = self._records[job_id]
+            self._stop_running(record, now, saved=False)
+            record.status = "failing"
+            record.failures += 1
+            self._push(now + failures.detection_delay_s, FAILURE_DETECTED, (job_id, record.epoch))
+        self._push(now + failures.repair_s, NODE_REPAIR, payload)
+
+    def _on_failure_detected(self, now: float, payload: object) -> None:
+        job_id, epoch = _job_epoch(payload)
+        record = self._records[job_id]
+        if record.epoch != epoch:
+            return
+        self.backend.forget(JobId(job_id))
+        self.scheduler.release(job_id, self.options.start + timedelta(seconds=now))
+        self._want_cycle(now)
+        if record.retries >= self.options.max_retries:
+            record.status = "failed"
+            record.reason = f"node failure; retry budget exhausted ({record.retries} retries)"
+            self._finish(record, now)
+            return
+        record.retries += 1
+        record.status = "retrying"
+        delay = self.options.backoff.delay(record.retries).total_seconds()
+        self._push(now + delay, RETRY, job_id)
+
+    def _on_retry(self, now: float, payload: object) -> None:
+        assert isinstance(payload, str)
+        record = self._records[payload]
+        job = self._jobs[payload]
+        self.scheduler.submit(job, timestamp=(self.options.start + timedelta(seconds=now)).timestamp())
+        record.status = "queued"
+        self._want_cycle(now)
+
+    def _on_node_repair(self, now: float, payload: object) -> None:
+        assert isinstance(payload, str) and self.options.failures is not None
+        self.backend.repair_node(payload)
+        self._push(now + self._rng.expovariate(1.0 / self.options.failures.mtbf_s), NODE_FAIL, payload)
+        self._want_cycle(now)
+
+    def _on_sample(self, now: float, _: object) -> None:
+        self.series.times.append(now)
+        for name, used in self._flavor_used.items():
+            self.series.flavors[name].append(used)
+        for name, used in self._cq_used.items():
+            self.series.cluster_queues[name].append(used)
+        self._push(now + self.options.sample_interval_s, SAMPLE)
+
+    def _finish(self, record: JobRecord, now: float) -> None:
+        record.end_s = now
+        self._jobs.pop(record.arrival.job_id, None)
+        self._finished += 1
+        if self._progress is not None and self._finished % 1000 == 0:
+            self._progress(now, self._finished)
+
+
+def _job_epoch(payload: object) -> tuple[str, int]:
+    assert isinstance(payload, tuple)
+    job_id, epoch = payload
+    assert isinstance(job_id, str) and isinstance(epoch, int)
+    return job_id, epoch
+
+
+class _SimClock:
+    """The ``Clock`` port over the engine's virtual time."""
+
+    def __init__(self, start: datetime, sim: Simulation) -> None:
+        self._start = start
+        self._sim = sim
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=self._sim._clock_s)

@@ -1,0 +1,267 @@
+"""Turning a simulation's raw records into the report capacity planners read.
+
+Everything here is a pure function of a :class:`SimulationResult`; floats are rounded to fixed
+decimals and keys sorted, so two runs with the same seed write byte-identical files (wall-clock
+figures go to a separate ``run.json``).
+
+Definitions:
+
+- *wait*: submit → first admission; *JCT*: submit → completion; *slowdown*: JCT / runtime.
+- *utilisation per flavor*: time-integrated GPUs in use / (GPUs of the flavor's nodes × horizon).
+- *ClusterQueue usage*: time-integrated GPUs in use / (nominal GPUs × horizon), which exceeds
+  100% when the queue borrows.
+- *Jain's index* over tenants of x_t = GPU-seconds received / GPU-seconds demanded (1 = fair).
+- *finish-time fairness ρ* (Themis): JCT / the time the job would take alone on a 1/N share of
+  the fleet, N = number of tenants; ρ ≤ 1 means the job did no worse than under static partitioning.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import numpy as np
+
+from .engine import JobRecord, SimulationResult
+
+RECORD_FIELDS = (
+    "job_id",
+    "job_class",
+    "tenant",
+    "local_queue",
+    "cluster_queue",
+    "priority",
+    "job_type",
+    "status",
+    "submit_s",
+    "admit_s",
+    "start_s",
+    "end_s",
+    "runtime_s",
+    "flavor",
+    "gpus",
+    "preemptions",
+    "failures",
+    "retries",
+    "lost_gpu_s",
+    "gpu_s",
+    "cost",
+    "deadline_s",
+    "deadline_met",
+    "reason",
+)
+
+
+def _r(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def _money(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN))
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float | None]:
+    if not values:
+        return {"mean": None, "p50": None, "p95": None, "p99": None}
+    arr = np.asarray(values, dtype=float)
+    p50, p95, p99 = np.percentile(arr, [50, 95, 99], method="linear")
+    return {"mean": _r(arr.mean()), "p50": _r(p50), "p95": _r(p95), "p99": _r(p99)}
+
+
+def deadline_met(record: JobRecord) -> bool | None:
+    deadline = record.arrival.deadline_s
+    if deadline is None:
+        return None
+    return record.status == "completed" and record.end_s is not None and record.end_s <= deadline
+
+
+def _group_stats(records: Iterable[JobRecord]) -> dict[str, Any]:
+    records = list(records)
+    completed = [r for r in records if r.status == "completed" and r.end_s is not None]
+    waits = [r.admitted_s - r.arrival.submit_s for r in records if r.admitted_s is not None]
+    jcts = [r.end_s - r.arrival.submit_s for r in completed if r.end_s is not None]
+    slowdowns = [
+        (r.end_s - r.arrival.submit_s) / r.arrival.runtime_s
+        for r in completed
+        if r.end_s is not None and r.arrival.runtime_s > 0
+    ]
+    with_deadline = [r for r in records if r.arrival.deadline_s is not None]
+    missed = sum(1 for r in with_deadline if deadline_met(r) is False)
+    return {
+        "count": len(records),
+        "completed": len(completed),
+        "wait_s": percentiles(waits),
+        "jct_s": percentiles(jcts),
+        "slowdown": percentiles(slowdowns),
+        "deadlines": len(with_deadline),
+        "deadline_misses": missed,
+        "preemptions": sum(r.preemptions for r in records),
+        "failures": sum(r.failures for r in records),
+        "gpu_hours": _r(sum(r.gpu_s for r in records) / 3600),
+        "gpu_hours_lost": _r(sum(r.lost_gpu_s for r in records) / 3600),
+        "cost": _money(sum((r.cost for r in records), Decimal(0))),
+    }
+
+
+def _by(records: Sequence[JobRecord], key: Callable[[JobRecord], str]) -> dict[str, Any]:
+    groups: dict[str, list[JobRecord]] = {}
+    for record in records:
+        groups.setdefault(key(record), []).append(record)
+    return {name: _group_stats(group) for name, group in sorted(groups.items())}
+
+
+def jain_index(values: Sequence[float]) -> float | None:
+    if not values:
+        return None
+    total = sum(values)
+    squares = sum(v * v for v in values)
+    return None if squares == 0 else total * total / (len(values) * squares)
+
+
+def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int = 0) -> dict[str, Any]:
+    records = result.records
+    horizon = result.horizon_s
+    tenants = sorted({r.arrival.tenant for r in records})
+    fleet_gpus = sum(result.flavor_capacity.values())
+    share = fleet_gpus / len(tenants) if tenants else 0.0
+    received: dict[str, float] = {t: 0.0 for t in tenants}
+    demanded: dict[str, float] = {t: 0.0 for t in tenants}
+    rho: dict[str, list[float]] = {t: [] for t in tenants}
+    for r in records:
+        received[r.arrival.tenant] += r.gpu_s - r.lost_gpu_s
+        demanded[r.arrival.tenant] += r.arrival.gpu_seconds
+        if r.status == "completed" and r.end_s is not None and share > 0 and r.arrival.runtime_s > 0:
+            isolated = r.arrival.runtime_s * max(1.0, r.gpus / share)
+            rho[r.arrival.tenant].append((r.end_s - r.arrival.submit_s) / isolated)
+    shares = [received[t] / demanded[t] for t in tenants if demanded[t] > 0]
+    cost_by_tenant: dict[str, Decimal] = {}
+    cost_by_flavor: dict[str, Decimal] = {}
+    for r in records:
+        cost_by_tenant[r.arrival.tenant] = cost_by_tenant.get(r.arrival.tenant, Decimal(0)) + r.cost
+        if r.flavor:
+            cost_by_flavor[r.flavor] = cost_by_flavor.get(r.flavor, Decimal(0)) + r.cost
+    statuses: dict[str, int] = {}
+    for r in records:
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+    return {
+        "scenario": scenario_name,
+        "seed": seed,
+        "horizon_s": _r(horizon),
+        "jobs": len(records),
+        "statuses": dict(sorted(statuses.items())),
+        "overall": _group_stats(records),
+        "by_class": _by(records, lambda r: r.arrival.job_class),
+        "by_local_queue": _by(records, lambda r: f"{r.arrival.tenant}/{r.arrival.local_queue}"),
+        "by_cluster_queue": _by(records, lambda r: r.cluster_queue or "-"),
+        "by_tenant": _by(records, lambda r: r.arrival.tenant),
+        "by_priority": _by(records, lambda r: r.arrival.priority),
+        "utilisation": {
+            "by_flavor": {
+                name: _r(result.flavor_gpu_s[name] / (cap * horizon), 4) if cap and horizon else None
+                for name, cap in sorted(result.flavor_capacity.items())
+            },
+            "by_cluster_queue_of_nominal": {
+                name: _r(result.cq_gpu_s[name] / (nominal * horizon), 4) if nominal and horizon else None
+                for name, nominal in sorted(result.cq_nominal.items())
+            },
+            "fleet": _r(sum(result.flavor_gpu_s.values()) / (fleet_gpus * horizon), 4)
+            if fleet_gpus and horizon
+            else None,
+        },
+        "fairness": {
+            "jain_index_tenants": _r(jain_index(shares), 4),
+            "tenant_share_received": {
+                t: _r(received[t] / demanded[t], 4) if demanded[t] else None for t in tenants
+            },
+            "finish_time_fairness_rho": {
+                t: {"mean": _r(float(np.mean(v)), 3), "max": _r(max(v), 3)} if v else None
+                for t, v in rho.items()
+            },
+        },
+        "cost": {
+            "total": _money(sum(cost_by_tenant.values(), Decimal(0))),
+            "by_tenant": {k: _money(v) for k, v in sorted(cost_by_tenant.items())},
+            "by_flavor": {k: _money(v) for k, v in sorted(cost_by_flavor.items())},
+        },
+        "engine": {
+            "events": result.stats.events,
+            "cycles": result.stats.cycles,
+            "admissions": result.stats.admissions,
+            "unplaceable_requeues": result.stats.unplaceable_requeues,
+            "node_failures": result.stats.node_failures,
+        },
+    }
+
+
+def run_figures(result: SimulationResult) -> dict[str, Any]:
+    """Wall-clock figures (not deterministic, so kept out of the report)."""
+    wall = result.stats.wall_s
+    return {
+        "wall_s": round(wall, 3),
+        "events": result.stats.events,
+        "events_per_s": round(result.stats.events / wall, 1) if wall else None,
+        "jobs_per_s": round(len(result.records) / wall, 1) if wall else None,
+    }
+
+
+def records_csv(records: Sequence[JobRecord]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(RECORD_FIELDS)
+    for r in records:
+        a = r.arrival
+        met = deadline_met(r)
+        writer.writerow(
+            [
+                a.job_id,
+                a.job_class,
+                a.tenant,
+                a.local_queue,
+                r.cluster_queue,
+                a.priority,
+                a.job_type,
+                r.status,
+                _r(a.submit_s),
+                _r(r.admitted_s),
+                _r(r.start_s),
+                _r(r.end_s),
+                _r(a.runtime_s),
+                r.flavor,
+                r.gpus,
+                r.preemptions,
+                r.failures,
+                r.retries,
+                _r(r.lost_gpu_s),
+                _r(r.gpu_s),
+                _money(r.cost),
+                _r(a.deadline_s),
+                "" if met is None else str(met).lower(),
+                r.reason,
+            ]
+        )
+    return out.getvalue()
+
+
+def series_csv(result: SimulationResult) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    flavors = sorted(result.series.flavors)
+    queues = sorted(result.series.cluster_queues)
+    writer.writerow(["time_s", *(f"flavor:{f}" for f in flavors), *(f"cq:{q}" for q in queues)])
+    for i, t in enumerate(result.series.times):
+        writer.writerow(
+            [
+                _r(t),
+                *(_r(result.series.flavors[f][i]) for f in flavors),
+                *(_r(result.series.cluster_queues[q][i]) for q in queues),
+            ]
+        )
+    return out.getvalue()
+
+
+def dumps(report: Mapping[str, Any]) -> str:
+    return json.dumps(report, indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,329 @@
+"""Scenario files: what to simulate, as one validated YAML document.
+
+::
+
+    name: my-fleet
+    seed: 7
+    horizon: 1d                      # seconds or a duration string (30s, 15m, 2h, 1d)
+    fleet:
+      pools:
+        - {name: h100, product: NVIDIA-H100-80GB-HBM3, gpus_per_node: 8, nodes: 4,
+           price_per_gpu_hour: "5.00"}
+    queues:
+      path: queues.yaml              # Kueue documents (relative to this file), or
+      documents: [...]               # the same documents inline
+    policy: {fair_sharing: true}
+    workload:
+      generators: {classes: [...]}   # see budcore_simulator.workload.generators
+      traces: [{format: helios, path: cluster_log.csv}]
+    failures: {mtbf: 30d, repair: 2h}
+
+Every node of a pool carries the labels ``budcore.io/pool: <name>`` and, when ``product`` is
+given, ``nvidia.com/gpu.product: <product>``, plus the pool's own ``labels``; a ResourceFlavor
+selects a pool through any of them. The JSON schema of this format is
+:func:`scenario_json_schema` (``budcore simulate --schema`` prints it).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from budcore.config.kueue import load_queue_config, loads_queue_config
+from budcore.config.yamlsource import YamlDocument, load_yaml_documents
+from budcore.domain.cluster import Node
+from budcore.domain.errors import ValidationError
+from budcore.domain.ids import check_name
+from budcore.domain.lifecycle import BackoffPolicy
+from budcore.domain.quantity import parse_quantity
+from budcore.domain.resources import NVIDIA_GPU, ResourceVector, check_resource_name
+from budcore.domain.timeutil import ensure_utc
+from budcore.domain.validation import validate_model
+from budcore.scheduling import AdmissionPolicy, QueueConfig
+
+from .engine import EngineOptions, FailureModel
+from .workload.generators import GeneratorSpec, generate_arrivals
+from .workload.model import JobArrival
+from .workload.traces import TraceSpec, open_trace
+from .workload.units import Duration
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+POOL_LABEL = "budcore.io/pool"
+PRODUCT_LABEL = "nvidia.com/gpu.product"
+
+
+class PoolSpec(BaseModel):
+    """A node pool: ``nodes`` identical nodes with ``gpus_per_node`` accelerators each."""
+
+    model_config = _FROZEN
+
+    name: str
+    product: str | None = None
+    accelerator: str | None = None  # catalog slug, for reports and matching
+    gpus_per_node: int = Field(ge=0)
+    nodes: int = Field(ge=0)
+    cpu: str | int | float = "96"
+    memory: str | int = "1Ti"
+    gpu_resource: str = NVIDIA_GPU
+    labels: dict[str, str] = Field(default_factory=dict)
+    price_per_gpu_hour: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
+    tier: str = "on-demand"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_name(value, "name")
+
+    @field_validator("cpu", "memory")
+    @classmethod
+    def _quantity(cls, value: str | int | float) -> str | int | float:
+        if parse_quantity(value) < 0:
+            raise ValueError("must not be negative")
+        return value
+
+    @field_validator("gpu_resource")
+    @classmethod
+    def _resource(cls, value: str) -> str:
+        return check_resource_name(value, "gpu_resource")
+
+    def node_labels(self) -> dict[str, str]:
+        labels = {POOL_LABEL: self.name}
+        if self.product:
+            labels[PRODUCT_LABEL] = self.product
+        labels.update(self.labels)
+        return labels
+
+    def build_nodes(self) -> list[Node]:
+        allocatable = ResourceVector.of(
+            {self.gpu_resource: self.gpus_per_node, "cpu": self.cpu, "memory": self.memory},
+            field=f"fleet.pools[{self.name}]",
+        )
+        labels = self.node_labels()
+        return [
+            Node(name=f"{self.name}-{i:04d}", labels=labels, allocatable=allocatable)
+            for i in range(self.nodes)
+        ]
+
+
+class FleetSpec(BaseModel):
+    model_config = _FROZEN
+
+    pools: tuple[PoolSpec, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> FleetSpec:
+        names = [p.name for p in self.pools]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValidationError(f"duplicate pool name {name!r}", path=f"pools[{i}].name")
+        return self
+
+
+class QueuesSpec(BaseModel):
+    """Kueue documents: a file (or directory) relative to the scenario, or inline."""
+
+    model_config = _FROZEN
+
+    path: str | None = None
+    documents: tuple[dict[str, Any], ...] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> QueuesSpec:
+        if (self.path is None) == (self.documents is None):
+            raise ValidationError("give exactly one of 'path' or 'documents'", path="path")
+        return self
+
+
+class PolicySpec(BaseModel):
+    model_config = _FROZEN
+
+    fair_sharing: bool = False
+    flavor_weights: dict[str, float] = Field(default_factory=dict)
+    cycle_interval: Duration = 0.0
+    namespace_labels: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    def admission(self) -> AdmissionPolicy:
+        return AdmissionPolicy(
+            fair_sharing=self.fair_sharing,
+            flavor_weights={k: round(v * 1000) for k, v in self.flavor_weights.items()},
+            namespace_labels=self.namespace_labels,
+        )
+
+
+class FailureSpec(BaseModel):
+    model_config = _FROZEN
+
+    mtbf: Duration = Field(gt=0)
+    repair: Duration = 3600.0
+    heartbeat_interval: Duration = 5.0
+    heartbeat_misses: int = Field(default=2, ge=1)
+    max_retries: int = Field(default=3, ge=0)
+    backoff_base: Duration = 10.0
+    backoff_cap: Duration = 600.0
+
+
+class WorkloadSpec(BaseModel):
+    model_config = _FROZEN
+
+    generators: GeneratorSpec | None = None
+    traces: tuple[TraceSpec, ...] = ()
+
+    @model_validator(mode="after")
+    def _something(self) -> WorkloadSpec:
+        if self.generators is None and not self.traces:
+            raise ValidationError("give 'generators', 'traces' or both", path="generators")
+        return self
+
+
+class Scenario(BaseModel):
+    model_config = _FROZEN
+
+    name: str = "scenario"
+    description: str = ""
+    seed: int = Field(default=0, ge=0)
+    start: datetime = datetime(2026, 1, 5, tzinfo=UTC)
+    horizon: Duration | None = None
+    sample_interval: Duration = Field(default=300.0, gt=0)
+    fleet: FleetSpec
+    queues: QueuesSpec
+    policy: PolicySpec = Field(default_factory=PolicySpec)
+    workload: WorkloadSpec
+    failures: FailureSpec | None = None
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return ensure_utc(value, "start")
+
+
+class LoadedScenario:
+    """A validated scenario with everything it references resolved."""
+
+    def __init__(self, scenario: Scenario, base_dir: Path, source: str) -> None:
+        self.scenario = scenario
+        self.base_dir = base_dir
+        self.source = source
+        self.queues = self._queues()
+        self.nodes = [node for pool in scenario.fleet.pools for node in pool.build_nodes()]
+        self._check_flavors()
+
+    def _queues(self) -> QueueConfig:
+        spec = self.scenario.queues
+        if spec.path is not None:
+            path = (self.base_dir / spec.path).resolve()
+            if not path.exists():
+                raise ValidationError(
+                    f"queues file {str(path)!r} does not exist", path="queues.path", source=self.source
+                )
+            return load_queue_config(path)
+        assert spec.documents is not None
+        text = yaml.safe_dump_all(list(spec.documents), sort_keys=False)
+        return loads_queue_config(text, source=f"{self.source} (queues.documents)")
+
+    def _check_flavors(self) -> None:
+        """Every flavor must select at least one node of the fleet, or nothing could ever run there."""
+        for name, flavor in sorted(self.queues.flavors.items()):
+            if not any(node.matches(flavor.node_labels) for node in self.nodes):
+                raise ValidationError(
+                    f"ResourceFlavor {name!r} selects no node of the fleet "
+                    f"(nodeLabels {flavor.node_labels}); pool nodes carry "
+                    f"{POOL_LABEL}=<pool name> and {PRODUCT_LABEL}=<product>",
+                    path="queues",
+                    source=self.source,
+                )
+
+    def engine_options(self) -> EngineOptions:
+        s = self.scenario
+        failures = None
+        backoff = BackoffPolicy()
+        max_retries = 3
+        if s.failures is not None:
+            f = s.failures
+            failures = FailureModel(
+                mtbf_s=f.mtbf,
+                repair_s=f.repair,
+                heartbeat_interval_s=f.heartbeat_interval,
+                heartbeat_misses=f.heartbeat_misses,
+            )
+            backoff = BackoffPolicy(
+                base=timedelta(seconds=f.backoff_base), cap=timedelta(seconds=f.backoff_cap)
+            )
+            max_retries = f.max_retries
+        return EngineOptions(
+            start=s.start,
+            horizon_s=s.horizon,
+            cycle_interval_s=s.policy.cycle_interval,
+            sample_interval_s=s.sample_interval,
+            failures=failures,
+            backoff=backoff,
+            max_retries=max_retries,
+            seed=s.seed,
+        )
+
+    def prices(self) -> dict[str, Decimal]:
+        """Price per GPU-hour of each flavor: that of the pool its nodes come from."""
+        out: dict[str, Decimal] = {}
+        for name, flavor in self.queues.flavors.items():
+            for pool in self.scenario.fleet.pools:
+                if pool.price_per_gpu_hour is not None and _labels_match(
+                    pool.node_labels(), flavor.node_labels
+                ):
+                    out[name] = pool.price_per_gpu_hour
+                    break
+        return out
+
+    def arrivals(self) -> Iterator[JobArrival]:
+        """All workload sources merged in submit order (ties by job id), lazily."""
+        s = self.scenario
+        streams: list[Iterator[JobArrival]] = []
+        if s.workload.generators is not None:
+            streams.append(generate_arrivals(s.workload.generators, s.seed))
+        for trace in s.workload.traces:
+            streams.append(iter(open_trace(trace, self.base_dir)))
+        merged = heapq.merge(*streams, key=lambda a: (a.submit_s, a.job_id))
+        horizon = s.horizon
+        for arrival in merged:
+            if horizon is not None and arrival.submit_s > horizon:
+                return
+            yield arrival
+
+
+def _labels_match(labels: dict[str, str], selector: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def load_scenario(path: str | Path) -> LoadedScenario:
+    """Load and validate a scenario file; errors name the file, line and field path."""
+    path = Path(path)
+    if not path.exists():
+        raise ValidationError(f"scenario file {str(path)!r} does not exist", path="scenario")
+    documents = load_yaml_documents(path)
+    if len(documents) != 1:
+        raise ValidationError(
+            f"a scenario file holds exactly one YAML document, found {len(documents)}", source=str(path)
+        )
+    return scenario_from_document(documents[0], path.parent)
+
+
+def scenario_from_document(document: YamlDocument, base_dir: Path) -> LoadedScenario:
+    if not isinstance(document.data, dict):
+        raise ValidationError(
+            "a scenario is a mapping (name, fleet, queues, workload, ...)", source=document.source, line=1
+        )
+    scenario = validate_model(Scenario, document.data, source=document.source, line_of=document.line_of)
+    return LoadedScenario(scenario, base_dir, document.source)
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """The JSON schema of scenario files (generated from the models, so it never drifts)."""
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "budcore simulation scenario"
+    return schema

@@ -1,0 +1,167 @@
+"""One job arrival: the record every workload source (generator or trace) produces.
+
+Millions of these are created per simulation, so ``JobArrival`` is a ``typing.NamedTuple`` of plain
+scalars: immutable, no per-instance dict, hashable, compact to pickle (sweeps ship workloads to
+worker processes). It is deliberately not a pydantic model, and not a frozen dataclass or a frozen
+attrs class either: those assign each field through ``object.__setattr__``, which measured 4.4 µs
+(dataclass) and 3.2 µs (attrs) per record against 0.6 µs for the named tuple on the development
+machine, i.e. seconds of pure overhead on a million-job run. Use ``arrival._replace(...)`` for a
+modified copy. The producers (validated generator specs, trace readers that check every row) guarantee
+the field values; :func:`arrival_to_job` turns an arrival into a fully validated
+:class:`budcore.domain.job.Job` only when the engine actually submits it.
+
+Times are seconds from the simulation start (``submit_s``, ``deadline_s``) or durations in seconds;
+the engine converts them to aware UTC datetimes against its start instant.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from operator import attrgetter
+from typing import NamedTuple
+
+from budcore.domain.errors import ValidationError
+from budcore.domain.ids import JobId, TenantId
+from budcore.domain.job import Job, JobType, ResourceRequest
+from budcore.domain.priority import JobPriority
+from budcore.domain.resources import NVIDIA_GPU
+from budcore.domain.timeutil import ensure_utc
+from budcore.domain.validation import validate_model
+
+# Label carrying the generator class / trace label, so reports can group jobs per class.
+JOB_CLASS_LABEL = "budcore.io/job-class"
+
+
+class JobArrival(NamedTuple):
+    """A job submitted at ``submit_s`` that runs for ``runtime_s`` once started.
+
+    The request is ``pods`` identical pods (a gang when ``pods > 1``), each with ``gpus_per_pod``
+    GPUs, ``cpu_milli`` CPU milli-cores and ``memory_bytes`` of memory. ``priority`` and
+    ``job_type`` hold :class:`JobPriority` / :class:`JobType` values; ``deadline_s`` is an absolute
+    simulation time, not a slack.
+    """
+
+    submit_s: float
+    runtime_s: float
+    gpus_per_pod: int
+    pods: int
+    cpu_milli: int
+    memory_bytes: int
+    tenant: str
+    local_queue: str
+    priority: str
+    job_type: str
+    job_class: str
+    job_id: str
+    checkpoint_interval_s: float | None = None
+    deadline_s: float | None = None
+    accelerator: str | None = None
+
+    @property
+    def total_gpus(self) -> int:
+        """GPUs over the whole gang."""
+        return self.gpus_per_pod * self.pods
+
+    @property
+    def gpu_seconds(self) -> float:
+        """The work the job represents when it runs uninterrupted (GPUs x runtime)."""
+        return self.gpus_per_pod * self.pods * self.runtime_s
+
+
+def merge_arrivals(*sources: Iterable[JobArrival]) -> Iterator[JobArrival]:
+    """Several sorted arrival streams (generators, traces) as one, lazily, ordered by submit time.
+
+    Equal submit times keep the order of ``sources`` (``heapq.merge`` is stable across inputs),
+    so a scenario with the same sources in the same order always yields the same sequence.
+    """
+    if len(sources) == 1:
+        return iter(sources[0])
+    return heapq.merge(*sources, key=attrgetter("submit_s"))
+
+
+def split_gang(total: int, per_node: int) -> tuple[int, int]:
+    """Spread ``total`` devices over as few identical pods as fit ``per_node`` each.
+
+    Returns ``(pods, per_pod)``. A request that fits one node is one pod; a larger one becomes
+    ``ceil(total / per_node)`` pods of ``ceil(total / pods)`` each, which is exact when ``total``
+    is a multiple of ``per_node`` and otherwise over-asks by less than one device per pod (a pod
+    set is uniform, so an uneven split cannot be expressed).
+    """
+    if per_node < 1:
+        raise ValidationError(f"must be at least 1, got {per_node}", path="gpus_per_node")
+    if total < 0:
+        raise ValidationError(f"must not be negative, got {total}", path="gpus")
+    if total <= per_node:
+        return 1, total
+    pods = -(-total // per_node)
+    return pods, -(-total // pods)
+
+
+def arrival_to_job(
+    arrival: JobArrival,
+    start: datetime,
+    *,
+    project: str = "default",
+    gpu_resource: str = NVIDIA_GPU,
+    with_estimate: bool = True,
+) -> Job:
+    """The :class:`Job` the engine submits for ``arrival`` in a simulation that began at ``start``.
+
+    The job id is the arrival's deterministic id (not a random UUID) so that two runs with the same
+    seed produce byte-identical records. ``created_at`` is the submit instant. With
+    ``with_estimate`` the true runtime is also the job's ``estimated_duration`` (what a user would
+    declare; set it to ``False`` to model jobs that give no estimate). Any invalid value (a tenant
+    that is not a valid name, an unknown priority) raises budcore's ``ValidationError``.
+    """
+    start = ensure_utc(start, "start")
+    submitted = start + timedelta(seconds=arrival.submit_s)
+    try:
+        priority = JobPriority(arrival.priority)
+    except ValueError:
+        raise ValidationError(
+            f"unknown priority {arrival.priority!r}; expected one of {[p.value for p in JobPriority]}",
+            path="priority",
+        ) from None
+    try:
+        job_type = JobType(arrival.job_type)
+    except ValueError:
+        raise ValidationError(
+            f"unknown job type {arrival.job_type!r}; expected one of {[t.value for t in JobType]}",
+            path="job_type",
+        ) from None
+    request = ResourceRequest.single(
+        gpus=arrival.gpus_per_pod,
+        cpu=f"{arrival.cpu_milli}m",
+        memory=arrival.memory_bytes,
+        accelerator_type=arrival.accelerator,
+        gpu_resource=gpu_resource,
+        pods=arrival.pods,
+    )
+    return validate_model(
+        Job,
+        {
+            "id": JobId(arrival.job_id),
+            "name": arrival.job_id,
+            "tenant": TenantId(arrival.tenant),
+            "project": project,
+            "job_type": job_type,
+            "request": request,
+            "local_queue": arrival.local_queue,
+            "priority": priority,
+            "estimated_duration": timedelta(seconds=arrival.runtime_s) if with_estimate else None,
+            "deadline": (
+                None if arrival.deadline_s is None else start + timedelta(seconds=arrival.deadline_s)
+            ),
+            "checkpoint_interval": (
+                None
+                if arrival.checkpoint_interval_s is None
+                else timedelta(seconds=arrival.checkpoint_interval_s)
+            ),
+            "labels": {JOB_CLASS_LABEL: arrival.job_class},
+            "created_at": submitted,
+            "updated_at": submitted,
+        },
+        prefix=f"job[{arrival.job_id}]",
+    )

@@ -1,0 +1,233 @@
+"""The discrete-event engine: closed forms, conservation, capacity, determinism, queueing theory."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from budcore_simulator.engine import EngineOptions, FailureModel, Simulation, SimulationResult
+from budcore_simulator.workload.generators import generate_arrivals, parse_generator_spec
+from budcore_simulator.workload.model import JobArrival
+
+from budcore.domain.cluster import Node
+from budcore.domain.resources import ResourceVector
+from budcore.scheduling import (
+    ClusterQueue,
+    FlavorQuotas,
+    LocalQueue,
+    QueueConfig,
+    ResourceFlavor,
+    ResourceGroup,
+    ResourceQuota,
+)
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+GPU = "nvidia.com/gpu"
+
+
+def fleet(nodes: int, gpus: int) -> list[Node]:
+    return [
+        Node(
+            name=f"n{i}",
+            labels={"pool": "p"},
+            allocatable=ResourceVector.of({GPU: gpus, "cpu": 64, "memory": "512Gi"}),
+        )
+        for i in range(nodes)
+    ]
+
+
+def one_queue(gpus: int, cpu: int = 10_000) -> QueueConfig:
+    return QueueConfig.build(
+        flavors=[ResourceFlavor(name="p", node_labels={"pool": "p"})],
+        cluster_queues=[
+            ClusterQueue(
+                name="cq",
+                resource_groups=(
+                    ResourceGroup(
+                        covered_resources=(GPU, "cpu", "memory"),
+                        flavors=(
+                            FlavorQuotas(
+                                name="p",
+                                resources=(
+                                    ResourceQuota(name=GPU, nominal_quota=gpus * 1000),
+                                    ResourceQuota(name="cpu", nominal_quota=cpu * 1000),
+                                    ResourceQuota(name="memory", nominal_quota=2**50 * 1000),
+                                ),
+                            ),
+                        ),
+                    ),
+                ),
+            )
+        ],
+        local_queues=[LocalQueue(name="lq", namespace="t", cluster_queue="cq")],
+    )
+
+
+def arrival(i: int, submit: float, runtime: float, gpus: int = 1, **kw: Any) -> JobArrival:
+    fields: dict[str, Any] = {
+        "submit_s": submit,
+        "runtime_s": runtime,
+        "gpus_per_pod": gpus,
+        "pods": 1,
+        "cpu_milli": 1000,
+        "memory_bytes": 2**30,
+        "tenant": "t",
+        "local_queue": "lq",
+        "priority": "normal",
+        "job_type": "batch",
+        "job_class": "c",
+        "job_id": f"j{i}",
+    }
+    fields.update(kw)
+    return JobArrival(**fields)
+
+
+def run(
+    arrivals: list[JobArrival], nodes: int = 1, gpus: int = 8, quota: int | None = None, **opts: Any
+) -> SimulationResult:
+    return Simulation(
+        fleet(nodes, gpus),
+        one_queue(quota if quota is not None else nodes * gpus),
+        arrivals,
+        options=EngineOptions(start=START, **opts),
+    ).run()
+
+
+def test_single_job_waits_zero_and_jct_is_its_runtime() -> None:
+    result = run([arrival(0, 100.0, 3600.0, gpus=4)])
+    (record,) = result.records
+    assert record.status == "completed"
+    assert record.admitted_s == 100.0
+    assert record.end_s == 3700.0
+    assert record.gpu_s == 4 * 3600.0
+    assert record.lost_gpu_s == 0.0
+
+
+def test_fifo_queue_on_one_gpu_is_exactly_sequential() -> None:
+    jobs = [arrival(i, 0.0, 10.0 * (i + 1), gpus=1) for i in range(4)]
+    result = run(jobs, nodes=1, gpus=1)
+    ends = [r.end_s for r in result.records]
+    assert ends == [10.0, 30.0, 60.0, 100.0]
+    assert [r.admitted_s for r in result.records] == [0.0, 10.0, 30.0, 60.0]
+
+
+def test_conservation_and_capacity_never_exceeded() -> None:
+    violations: list[str] = []
+
+    def check(sim: Simulation, now: float) -> None:
+        for node in sim.backend.capacity().nodes:
+            for resource, amount in node.free.items():
+                if amount < 0:
+                    violations.append(f"{now}: {node.node.name} {resource} {amount}")
+        used = sum(r.gpus for r in sim._running.values())
+        if used > 16:
+            violations.append(f"{now}: {used} GPUs running on a 16-GPU fleet")
+
+    jobs = [arrival(i, i * 50.0, 400.0 + (i % 7) * 300, gpus=[1, 2, 4, 8][i % 4]) for i in range(300)]
+    sim = Simulation(fleet(2, 8), one_queue(16), jobs, options=EngineOptions(start=START), observer=check)
+    result = sim.run()
+    assert violations == []
+    assert len(result.records) == 300
+    assert all(r.status == "completed" for r in result.records)
+    # every GPU-second was accounted exactly once
+    assert math.isclose(sum(r.gpu_s for r in result.records), sum(result.flavor_gpu_s.values()))
+
+
+def test_horizon_leaves_unfinished_jobs_in_exactly_one_live_state() -> None:
+    jobs = [arrival(i, i * 10.0, 1000.0, gpus=8) for i in range(20)]
+    result = run(jobs, nodes=1, gpus=8, horizon_s=2500.0)
+    statuses = [r.status for r in result.records]
+    assert statuses.count("completed") == 2
+    assert statuses.count("running") == 1
+    assert set(statuses) <= {"completed", "running", "queued"}
+    assert result.horizon_s == 2500.0
+
+
+def test_a_job_larger_than_its_quota_never_runs_and_the_run_ends() -> None:
+    result = run([arrival(0, 0.0, 10.0, gpus=8)], nodes=1, gpus=8, quota=4)
+    assert result.records[0].status == "queued"
+    assert result.stats.events < 10
+
+
+def test_a_pod_larger_than_any_node_is_requeued_not_looped_forever() -> None:
+    # quota allows 16 GPUs but no node has more than 8: every admission fails placement
+    result = run([arrival(0, 0.0, 10.0, gpus=16)], nodes=2, gpus=8)
+    record = result.records[0]
+    assert record.status == "queued"
+    assert record.reason.startswith("pods could not be placed")
+    assert result.stats.unplaceable_requeues >= 1
+
+
+def test_node_failures_restart_from_checkpoint_and_count_lost_work() -> None:
+    jobs = [arrival(i, 0.0, 20_000.0, gpus=8, checkpoint_interval_s=1000.0) for i in range(4)]
+    failures = FailureModel(mtbf_s=8 * 3600.0, repair_s=600.0)
+    result = run(jobs, nodes=4, gpus=8, failures=failures, seed=3)
+    assert result.stats.node_failures > 0
+    assert all(r.status in ("completed", "failed") for r in result.records)
+    failed_over = [r for r in result.records if r.failures]
+    assert failed_over
+    for r in failed_over:
+        # lost work is less than one checkpoint interval per failure, on 8 GPUs
+        assert 0 < r.lost_gpu_s <= r.failures * 1000.0 * 8
+        if r.status == "completed":
+            assert math.isclose(r.gpu_s - r.lost_gpu_s, 20_000.0 * 8)
+
+
+def test_same_seed_same_result_different_seed_differs() -> None:
+    spec = parse_generator_spec(
+        {
+            "classes": [
+                {
+                    "name": "mix",
+                    "tenant": "t",
+                    "local_queue": "lq",
+                    "arrivals": {"kind": "poisson", "rate": 30, "per": "1h"},
+                    "runtime": {"kind": "exponential", "mean": "20m"},
+                    "gpus": {1: 0.7, 2: 0.2, 4: 0.1},
+                    "count": 300,
+                }
+            ]
+        }
+    )
+
+    def once(seed: int) -> list[tuple[Any, ...]]:
+        result = run(list(generate_arrivals(spec, seed)), nodes=1, gpus=8)
+        return [(r.arrival.job_id, r.admitted_s, r.end_s, r.flavor, r.nodes) for r in result.records]
+
+    assert once(1) == once(1)
+    assert once(1) != once(2)
+
+
+def erlang_c_wait(servers: int, arrival_rate: float, service_rate: float) -> float:
+    """Mean time in queue of an M/M/c queue (Erlang C)."""
+    a = arrival_rate / service_rate
+    rho = a / servers
+    top = a**servers / math.factorial(servers) / (1 - rho)
+    bottom = sum(a**k / math.factorial(k) for k in range(servers)) + top
+    return (top / bottom) / (servers * service_rate - arrival_rate)
+
+
+def test_mmc_mean_wait_matches_erlang_c() -> None:
+    """4 single-GPU servers, Poisson arrivals 3/h, exponential service 1 h: ρ = 0.75."""
+    spec = parse_generator_spec(
+        {
+            "classes": [
+                {
+                    "name": "mmc",
+                    "tenant": "t",
+                    "local_queue": "lq",
+                    "arrivals": {"kind": "poisson", "rate": 3, "per": "1h"},
+                    "runtime": {"kind": "exponential", "mean": "1h"},
+                    "gpus": 1,
+                    "count": 6000,
+                }
+            ]
+        }
+    )
+    result = run(list(generate_arrivals(spec, 11)), nodes=4, gpus=1)
+    waits = [r.admitted_s - r.arrival.submit_s for r in result.records if r.admitted_s is not None]
+    warm = waits[500:]  # drop the warm-up from an empty system
+    expected = erlang_c_wait(4, 3 / 3600, 1 / 3600)
+    observed = sum(warm) / len(warm)
+    assert abs(observed - expected) / expected < 0.15, (observed, expected)
