@@ -1,0 +1,113 @@
+"""The tables at head revision, as SQLAlchemy Core objects the queries are built from.
+
+This describes the schema the code *uses*; the migrations under ``migrations/versions`` are what
+*creates* it and are written out by hand, frozen per revision, so editing this module can never
+silently change an old migration. ``tests/postgres/test_migrations.py`` checks the two agree.
+
+Every table is prefixed ``budcore_`` (and Alembic's bookkeeping lives in
+``budcore_alembic_version``) because a service usually keeps its own tables, and its own Alembic
+history, in the same database.
+
+Amounts are integer milli-units in ``BIGINT`` (one TiB of memory is ~1.1e15 milli-bytes).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+VERSION_TABLE = "budcore_alembic_version"
+
+# Tenants and job ids compare and sort bytewise ("C" collation) whatever the database's default
+# locale is, so FIFO order by (created_at, id) is the same as Python's string order everywhere.
+KEY = sa.Text(collation="C")
+
+metadata = sa.MetaData()
+
+jobs = sa.Table(
+    "budcore_jobs",
+    metadata,
+    sa.Column("tenant", KEY, primary_key=True),
+    sa.Column("id", KEY, primary_key=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("idempotency_key", sa.Text, nullable=True),
+    sa.Column("local_queue", sa.Text, nullable=True),
+    sa.Column("priority", sa.Text, nullable=False),
+    sa.Column("project", sa.Text, nullable=False),
+    sa.Column("job_type", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    # The whole Job as pydantic's JSON: the source of truth when reading. The columns above are
+    # copies of fields for indexing/filtering, written from the same Job in the same statement.
+    sa.Column("doc", JSONB, nullable=False),
+    sa.UniqueConstraint("tenant", "idempotency_key", name="uq_budcore_jobs_idempotency"),
+    sa.CheckConstraint("version >= 1", name="ck_budcore_jobs_version"),
+)
+
+outbox = sa.Table(
+    "budcore_outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(always=False), primary_key=True),
+    sa.Column("tenant", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("event", JSONB, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+quota_usage = sa.Table(
+    "budcore_quota_usage",
+    metadata,
+    sa.Column("cluster_queue", sa.Text, primary_key=True),
+    sa.Column("flavor", sa.Text, primary_key=True),
+    sa.Column("resource", sa.Text, primary_key=True),
+    sa.Column("quota", sa.BigInteger, nullable=False),
+    sa.Column("used", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint("quota >= 0", name="ck_budcore_quota_usage_quota"),
+    sa.CheckConstraint("used >= 0", name="ck_budcore_quota_usage_used"),
+)
+
+quota_reservations = sa.Table(
+    "budcore_quota_reservations",
+    metadata,
+    sa.Column("tenant", KEY, primary_key=True),
+    sa.Column("job_id", KEY, primary_key=True),
+    sa.Column("cluster_queue", sa.Text, primary_key=True),
+    sa.Column("flavor", sa.Text, primary_key=True),
+    sa.Column("resource", sa.Text, primary_key=True),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.ForeignKeyConstraint(
+        ["tenant", "job_id"], ["budcore_jobs.tenant", "budcore_jobs.id"], name="fk_budcore_reservations_job"
+    ),
+    sa.ForeignKeyConstraint(
+        ["cluster_queue", "flavor", "resource"],
+        ["budcore_quota_usage.cluster_queue", "budcore_quota_usage.flavor", "budcore_quota_usage.resource"],
+        name="fk_budcore_reservations_quota",
+    ),
+    sa.CheckConstraint("amount > 0", name="ck_budcore_reservations_amount"),
+)
+
+leases = sa.Table(
+    "budcore_leases",
+    metadata,
+    sa.Column("tenant", KEY, primary_key=True),
+    sa.Column("job_id", KEY, primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("acquired_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("renewed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.ForeignKeyConstraint(
+        ["tenant", "job_id"], ["budcore_jobs.tenant", "budcore_jobs.id"], name="fk_budcore_leases_job"
+    ),
+)
+
+sa.Index("ix_budcore_jobs_tenant_created", jobs.c.tenant, jobs.c.created_at, jobs.c.id)
+sa.Index("ix_budcore_jobs_status_created", jobs.c.status, jobs.c.created_at, jobs.c.id, jobs.c.tenant)
+sa.Index("ix_budcore_jobs_tenant_status_created", jobs.c.tenant, jobs.c.status, jobs.c.created_at, jobs.c.id)
+sa.Index("ix_budcore_outbox_pending", outbox.c.id, postgresql_where=outbox.c.dispatched_at.is_(None))
+sa.Index("ix_budcore_leases_expires", leases.c.expires_at)
