@@ -164,3 +164,190 @@ def register(app: typer.Typer) -> None:
             f"({figures['events_per_s']} events/s, {figures['jobs_per_s']} jobs/s)"
         )
         console.print(f"wrote {len(written)} files to {target}/ ({', '.join(p.name for p in written)})")
+
+
+def _minutes(value: float | None) -> str:
+    return "-" if value is None else f"{value / 60:.1f}m"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def write_compare_plot(results: list[dict[str, Any]], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (wait_ax, jct_ax) = plt.subplots(1, 2, figsize=(12, 4))
+    for result in results:
+        for ax, key in ((wait_ax, "waits"), (jct_ax, "jcts")):
+            values = [v / 60 for v in result[key]]
+            if values:
+                ax.step(
+                    values,
+                    [(i + 1) / len(values) for i in range(len(values))],
+                    where="post",
+                    label=result["label"],
+                )
+    for ax, title in ((wait_ax, "wait (minutes)"), (jct_ax, "JCT (minutes)")):
+        ax.set_xscale("symlog")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(f"CDF of {title}")
+        ax.set_xlabel(title)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def register_sweeps(app: typer.Typer) -> None:
+    from .sweep import (
+        cheapest,
+        compare_specs,
+        evaluate_plan,
+        metrics_of,
+        parse_policy,
+        parse_slo,
+        parse_vary,
+        plan_specs,
+        run_all,
+    )
+
+    @app.command()
+    def compare(
+        scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+        policy: Annotated[
+            list[str],
+            typer.Option(
+                "--policy",
+                "-p",
+                help="A preset (fifo, fair, strict-fifo), a policy YAML file, or key=value,...",
+            ),
+        ],
+        out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory.")] = None,
+        workers: Annotated[int | None, typer.Option(help="Parallel runs (default: one per core).")] = None,
+        fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    ) -> None:
+        """Run the same workload (same seed) under several policies and compare them side by side."""
+        if len(policy) < 2:
+            raise ValidationError("compare needs at least two --policy values", path="--policy")
+        loaded = load_scenario(scenario)
+        specs = compare_specs(loaded, [parse_policy(p) for p in policy])
+        results = run_all(specs, workers=workers)
+        target = out or Path("budcore-out") / f"{loaded.scenario.name}-compare"
+        target.mkdir(parents=True, exist_ok=True)
+        summary = {r["label"]: {"metrics": metrics_of(r["report"]), "report": r["report"]} for r in results}
+        (target / "compare.json").write_text(dumps(summary), encoding="utf-8")
+        write_compare_plot(results, target / "compare_cdf.png")
+        if fmt == "json":
+            typer.echo(dumps({k: v["metrics"] for k, v in summary.items()}), nl=False)
+            return
+        console = Console(width=None if Console().is_terminal else 140)
+        table = Table(title=f"{loaded.scenario.name}: same workload, seed {loaded.scenario.seed}")
+        table.add_column("metric")
+        for r in results:
+            table.add_column(r["label"], justify="right")
+        rows: list[tuple[str, Any]] = [
+            ("completed", lambda rep: f"{rep['overall']['completed']}/{rep['overall']['count']}"),
+            ("wait mean", lambda rep: _minutes(rep["overall"]["wait_s"]["mean"])),
+            ("wait p95", lambda rep: _minutes(rep["overall"]["wait_s"]["p95"])),
+            ("JCT mean", lambda rep: _minutes(rep["overall"]["jct_s"]["mean"])),
+            ("JCT p95", lambda rep: _minutes(rep["overall"]["jct_s"]["p95"])),
+            ("utilisation", lambda rep: _percent(rep["utilisation"]["fleet"])),
+            ("Jain (tenants)", lambda rep: str(rep["fairness"]["jain_index_tenants"])),
+            (
+                "deadline misses",
+                lambda rep: f"{rep['overall']['deadline_misses']}/{rep['overall']['deadlines']}",
+            ),
+            ("GPU-h lost", lambda rep: f"{rep['overall']['gpu_hours_lost']:.1f}"),
+            ("cost", lambda rep: f"${rep['overall']['cost']}"),
+        ]
+        for name, cell in rows:
+            table.add_row(name, *(cell(r["report"]) for r in results))
+        console.print(table)
+        console.print(f"wrote compare.json and compare_cdf.png to {target}/")
+
+    @app.command()
+    def plan(
+        scenario: Annotated[Path, typer.Argument(help="Scenario YAML file (needs a horizon).")],
+        vary: Annotated[
+            list[str], typer.Option("--vary", help="pool.<name>.nodes=<lo>..<hi>[:step] or =a,b,c")
+        ],
+        slo: Annotated[list[str], typer.Option("--slo", help="e.g. 'p95_wait<30m', 'deadline_miss<1%'")],
+        out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory.")] = None,
+        workers: Annotated[int | None, typer.Option(help="Parallel runs (default: one per core).")] = None,
+        fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    ) -> None:
+        """Sweep fleet sizes and return the cheapest fleet that meets every SLO, with the frontier."""
+        loaded = load_scenario(scenario)
+        if loaded.scenario.horizon is None:
+            raise ValidationError(
+                "plan needs a scenario with a horizon (fleet cost is over it)", path="horizon"
+            )
+        variations = [parse_vary(v) for v in vary]
+        slos = [parse_slo(s) for s in slo]
+        points = plan_specs(loaded, variations)
+        console = Console(width=None if Console().is_terminal else 140, stderr=fmt == "json")
+        console.print(f"planning {len(points)} fleet(s) of {loaded.scenario.name!r}...")
+        results = run_all([spec for _, spec in points], workers=workers)
+        evaluated = evaluate_plan(points, results, slos)
+        best = cheapest(evaluated)
+        rows = [
+            {
+                "fleet": {f"{p}.{f}": v for (p, f), v in point.changes.items()},
+                "gpus": point.gpus,
+                "fleet_cost": str(point.fleet_cost),
+                "metrics": point.metrics,
+                "meets_slos": point.passed,
+                "failed_slos": list(point.failed),
+            }
+            for point in evaluated
+        ]
+        answer = {
+            "slos": [s.text for s in slos],
+            "cheapest": None if best is None else {f"{p}.{f}": v for (p, f), v in best.changes.items()},
+            "cheapest_cost": None if best is None else str(best.fleet_cost),
+            "frontier": rows,
+        }
+        target = out or Path("budcore-out") / f"{loaded.scenario.name}-plan"
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "plan.json").write_text(dumps(answer), encoding="utf-8")
+        if fmt == "json":
+            typer.echo(dumps(answer), nl=False)
+            return
+        table = Table(title=f"{loaded.scenario.name}: fleets against {', '.join(s.text for s in slos)}")
+        for column in (
+            "fleet",
+            "GPUs",
+            "fleet cost",
+            "wait p95",
+            "JCT p95",
+            "deadline miss",
+            "util.",
+            "SLOs",
+        ):
+            table.add_column(column, justify="left" if column in ("fleet", "SLOs") else "right")
+        for point in sorted(evaluated, key=lambda p: (p.fleet_cost, p.gpus)):
+            label = ", ".join(f"{p}.{f}={v}" for (p, f), v in point.changes.items())
+            mark = "[green]ok[/]" if point.passed else f"[red]fails {', '.join(point.failed)}[/]"
+            if point is best:
+                label = f"[bold]{label}[/] (cheapest)"
+            table.add_row(
+                label,
+                str(point.gpus),
+                f"${point.fleet_cost}",
+                _minutes(point.metrics["p95_wait"]),
+                _minutes(point.metrics["p95_jct"]),
+                _percent(point.metrics["deadline_miss"]),
+                _percent(point.metrics["utilisation"]),
+                mark,
+            )
+        console.print(table)
+        if best is None:
+            console.print("[red]no fleet in the sweep meets every SLO[/]")
+        else:
+            console.print(f"cheapest fleet meeting every SLO: {answer['cheapest']} at ${best.fleet_cost}")
+        console.print(f"wrote plan.json to {target}/")

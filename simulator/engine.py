@@ -271,7 +271,8 @@ class Simulation:
         self.stats.end_s = self._clock_s
         self.stats.wall_s = time.perf_counter() - started
         for record in self._running.values():
-            self._account_run(record, self._clock_s, saved=False)
+            # Unfinished at the horizon is not lost: account the work done so far.
+            self._account_run(record, self._clock_s, saved=True)
         return SimulationResult(
             records=sorted(self._records.values(), key=lambda r: (r.arrival.submit_s, r.arrival.job_id)),
             series=self.series,

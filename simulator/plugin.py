@@ -12,9 +12,10 @@ from budcore.plugins.hookspecs import Factory
 
 @hookimpl
 def budcore_register_commands(app: Any) -> None:
-    from .cli import register
+    from .cli import register, register_sweeps
 
     register(app)
+    register_sweeps(app)
 
 
 def validate_scenario(document: YamlDocument) -> str | None:

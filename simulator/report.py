@@ -6,7 +6,9 @@ figures go to a separate ``run.json``).
 
 Definitions:
 
-- *wait*: submit → first admission; *JCT*: submit → completion; *slowdown*: JCT / runtime.
+- *wait*: submit → first admission; a job never admitted by the end of the run counts with the
+  time it has waited so far (censored at the horizon), so starvation shows instead of vanishing;
+  *JCT*: submit → completion; *slowdown*: JCT / runtime.
 - *utilisation per flavor*: time-integrated GPUs in use / (GPUs of the flavor's nodes × horizon).
 - *ClusterQueue usage*: time-integrated GPUs in use / (nominal GPUs × horizon), which exceeds
   100% when the queue borrows.
@@ -79,10 +81,14 @@ def deadline_met(record: JobRecord) -> bool | None:
     return record.status == "completed" and record.end_s is not None and record.end_s <= deadline
 
 
-def _group_stats(records: Iterable[JobRecord]) -> dict[str, Any]:
+def _group_stats(records: Iterable[JobRecord], horizon: float) -> dict[str, Any]:
     records = list(records)
     completed = [r for r in records if r.status == "completed" and r.end_s is not None]
-    waits = [r.admitted_s - r.arrival.submit_s for r in records if r.admitted_s is not None]
+    waits = [
+        (r.admitted_s if r.admitted_s is not None else max(horizon, r.arrival.submit_s)) - r.arrival.submit_s
+        for r in records
+        if r.status != "rejected"
+    ]
     jcts = [r.end_s - r.arrival.submit_s for r in completed if r.end_s is not None]
     slowdowns = [
         (r.end_s - r.arrival.submit_s) / r.arrival.runtime_s
@@ -94,6 +100,7 @@ def _group_stats(records: Iterable[JobRecord]) -> dict[str, Any]:
     return {
         "count": len(records),
         "completed": len(completed),
+        "never_admitted": sum(1 for r in records if r.admitted_s is None),
         "wait_s": percentiles(waits),
         "jct_s": percentiles(jcts),
         "slowdown": percentiles(slowdowns),
@@ -107,11 +114,11 @@ def _group_stats(records: Iterable[JobRecord]) -> dict[str, Any]:
     }
 
 
-def _by(records: Sequence[JobRecord], key: Callable[[JobRecord], str]) -> dict[str, Any]:
+def _by(records: Sequence[JobRecord], key: Callable[[JobRecord], str], horizon: float) -> dict[str, Any]:
     groups: dict[str, list[JobRecord]] = {}
     for record in records:
         groups.setdefault(key(record), []).append(record)
-    return {name: _group_stats(group) for name, group in sorted(groups.items())}
+    return {name: _group_stats(group, horizon) for name, group in sorted(groups.items())}
 
 
 def jain_index(values: Sequence[float]) -> float | None:
@@ -153,12 +160,12 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
         "horizon_s": _r(horizon),
         "jobs": len(records),
         "statuses": dict(sorted(statuses.items())),
-        "overall": _group_stats(records),
-        "by_class": _by(records, lambda r: r.arrival.job_class),
-        "by_local_queue": _by(records, lambda r: f"{r.arrival.tenant}/{r.arrival.local_queue}"),
-        "by_cluster_queue": _by(records, lambda r: r.cluster_queue or "-"),
-        "by_tenant": _by(records, lambda r: r.arrival.tenant),
-        "by_priority": _by(records, lambda r: r.arrival.priority),
+        "overall": _group_stats(records, horizon),
+        "by_class": _by(records, lambda r: r.arrival.job_class, horizon),
+        "by_local_queue": _by(records, lambda r: f"{r.arrival.tenant}/{r.arrival.local_queue}", horizon),
+        "by_cluster_queue": _by(records, lambda r: r.cluster_queue or "-", horizon),
+        "by_tenant": _by(records, lambda r: r.arrival.tenant, horizon),
+        "by_priority": _by(records, lambda r: r.arrival.priority, horizon),
         "utilisation": {
             "by_flavor": {
                 name: _r(result.flavor_gpu_s[name] / (cap * horizon), 4) if cap and horizon else None

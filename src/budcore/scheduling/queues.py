@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -346,7 +347,7 @@ class QueueConfig(BaseModel):
         names.update(c.parent for c in self.cohorts.values() if c.parent)
         return sorted(names)
 
-    def with_objects(self, **updates: Mapping[object, object]) -> QueueConfig:
+    def with_objects(self, **updates: Mapping[Any, Any]) -> QueueConfig:
         """A copy with some collections replaced, re-checked."""
         data = {k: dict(getattr(self, k)) for k in type(self).model_fields}
         data.update({k: dict(v) for k, v in updates.items()})

@@ -1,0 +1,451 @@
+"""What-if runs: the same workload under several policies (``compare``) or fleet sizes (``plan``).
+
+Each run is a top-level, picklable function of a :class:`Scenario` and a variation, so sweeps go
+through any ``concurrent.futures.Executor``: a process pool by default, and equally a Dask
+``Client.get_executor()`` or Ray's executor to spread a large sweep over a cluster.
+
+**Policies** (``--policy``) are a preset (``fifo``: Kueue's classic FIFO ordering across queues,
+``fair``: fair sharing, ``strict-fifo``: every ClusterQueue ``StrictFIFO``), a YAML file holding a
+``policy`` mapping, or inline ``key=value,...`` overrides of the scenario's ``policy`` block.
+
+**Fleet variations** (``--vary pool.h100.nodes=4..32[:step]`` or ``=4,8,16``) change a pool's
+``nodes`` or ``gpus_per_node``. Adding nodes without quota would change nothing, so the nominal
+quotas of every flavor selecting that pool scale with its GPU capacity (largest remainder, so they
+still add up to the capacity when they did before); borrowing and lending limits scale likewise.
+
+**SLOs** (``--slo 'p95_wait<30m'``) compare a metric of the report with a value: ``mean_wait``,
+``p50_wait``, ``p95_wait``, ``p99_wait``, ``mean_jct``, ``p95_jct``, ``p99_jct`` (durations: 90s,
+30m, 2h), ``deadline_miss`` (a fraction or percent of the jobs that have deadlines),
+``completed`` (fraction of jobs completed), ``utilisation``, ``jain``; operators ``<``, ``<=``,
+``>``, ``>=``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+import re
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from budcore.domain.errors import ValidationError
+from budcore.scheduling import QueueConfig
+from budcore.scheduling.queues import FlavorQuotas, QueueingStrategy, ResourceGroup, ResourceQuota
+
+from .engine import Simulation
+from .report import build_report
+from .scenario import LoadedScenario, PolicySpec, Scenario
+from .workload.units import parse_duration
+
+# --------------------------------------------------------------------------------------------
+# Policies
+# --------------------------------------------------------------------------------------------
+PRESETS: dict[str, dict[str, Any]] = {
+    "fifo": {"fair_sharing": False},
+    "fair": {"fair_sharing": True},
+    "strict-fifo": {"queueing_strategy": "StrictFIFO"},
+}
+
+
+@dataclass(frozen=True)
+class PolicyVariant:
+    label: str
+    policy: dict[str, Any]  # overrides of the scenario's PolicySpec
+    queueing_strategy: str | None = None  # override of every ClusterQueue's strategy
+
+
+def parse_policy(text: str) -> PolicyVariant:
+    """A preset name, a YAML file, or ``key=value,...`` overrides."""
+    if text in PRESETS:
+        preset = dict(PRESETS[text])
+        return PolicyVariant(text, preset, preset.pop("queueing_strategy", None))
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ValidationError(f"policy file {text!r} does not exist", path="--policy")
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = data.get("policy", data) if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            raise ValidationError(f"{text}: expected a mapping of policy fields", path="--policy")
+        strategy = data.pop("queueing_strategy", None)
+        return PolicyVariant(path.stem, data, strategy)
+    overrides: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if "=" not in part:
+            known = ", ".join(PRESETS)
+            raise ValidationError(
+                f"{text!r}: expected a preset ({known}), a .yaml file, or key=value pairs", path="--policy"
+            )
+        key, value = (s.strip() for s in part.split("=", 1))
+        overrides[key] = yaml.safe_load(value)
+    strategy = overrides.pop("queueing_strategy", None)
+    return PolicyVariant(text, overrides, strategy)
+
+
+def apply_policy(scenario: Scenario, variant: PolicyVariant) -> Scenario:
+    merged = {**scenario.policy.model_dump(), **variant.policy}
+    try:
+        policy = PolicySpec.model_validate(merged)
+    except Exception as exc:
+        raise ValidationError(f"policy {variant.label!r}: {exc}", path="--policy") from exc
+    return scenario.model_copy(update={"policy": policy})
+
+
+def with_strategy(config: QueueConfig, strategy: str | None) -> QueueConfig:
+    if strategy is None:
+        return config
+    try:
+        value = QueueingStrategy(strategy)
+    except ValueError:
+        raise ValidationError(
+            f"unknown queueing strategy {strategy!r}; use StrictFIFO or BestEffortFIFO", path="--policy"
+        ) from None
+    queues = {n: q.model_copy(update={"queueing_strategy": value}) for n, q in config.cluster_queues.items()}
+    return config.with_objects(cluster_queues=queues)
+
+
+# --------------------------------------------------------------------------------------------
+# Fleet variations
+# --------------------------------------------------------------------------------------------
+_VARY = re.compile(r"^pool\.(?P<pool>[a-z0-9][-a-z0-9_.]*)\.(?P<field>nodes|gpus_per_node)=(?P<values>.+)$")
+
+
+@dataclass(frozen=True)
+class Variation:
+    pool: str
+    field: str
+    values: tuple[int, ...]
+
+
+def parse_vary(text: str) -> Variation:
+    match = _VARY.match(text.strip())
+    if match is None:
+        raise ValidationError(
+            f"{text!r}: expected pool.<name>.nodes=<lo>..<hi>[:step] "
+            "or pool.<name>.gpus_per_node=<a>,<b>,...",
+            path="--vary",
+        )
+    raw = match.group("values")
+    try:
+        if ".." in raw:
+            span, _, step_text = raw.partition(":")
+            lo_text, hi_text = span.split("..", 1)
+            lo, hi = int(lo_text), int(hi_text)
+            step = int(step_text) if step_text else _default_step(lo, hi)
+            if step <= 0 or hi < lo:
+                raise ValueError
+            values = tuple(range(lo, hi + 1, step))
+            if values[-1] != hi:
+                values = (*values, hi)
+        else:
+            values = tuple(sorted({int(v) for v in raw.split(",")}))
+    except ValueError:
+        raise ValidationError(f"{text!r}: bad values {raw!r}", path="--vary") from None
+    if any(v < 0 for v in values):
+        raise ValidationError(f"{text!r}: values must not be negative", path="--vary")
+    return Variation(match.group("pool"), match.group("field"), values)
+
+
+def _default_step(lo: int, hi: int) -> int:
+    """About eight points across the range."""
+    return max(1, (hi - lo) // 7)
+
+
+def vary_fleet(scenario: Scenario, changes: dict[tuple[str, str], int]) -> Scenario:
+    pools = []
+    names = {p.name for p in scenario.fleet.pools}
+    for pool_name, _ in changes:
+        if pool_name not in names:
+            raise ValidationError(
+                f"no pool {pool_name!r} in the scenario; pools: {', '.join(sorted(names))}", path="--vary"
+            )
+    for pool in scenario.fleet.pools:
+        update = {f: v for (p, f), v in changes.items() if p == pool.name}
+        pools.append(pool.model_copy(update=update) if update else pool)
+    return scenario.model_copy(update={"fleet": scenario.fleet.model_copy(update={"pools": tuple(pools)})})
+
+
+def scale_quotas(config: QueueConfig, flavor_factors: dict[str, tuple[int, int]]) -> QueueConfig:
+    """Scale quotas of each flavor by ``new/old`` GPU capacity (exact integer arithmetic)."""
+    if not flavor_factors:
+        return config
+    # Nominal quotas per (flavor, resource) across ClusterQueues, scaled by largest remainder.
+    nominal: dict[tuple[str, str], dict[str, int]] = {}
+    for name, cq in config.cluster_queues.items():
+        for group in cq.resource_groups:
+            for fq in group.flavors:
+                if fq.name in flavor_factors:
+                    for rq in fq.resources:
+                        nominal.setdefault((fq.name, rq.name), {})[name] = rq.nominal_quota
+    scaled: dict[tuple[str, str], dict[str, int]] = {
+        key: _largest_remainder(parts, *flavor_factors[key[0]]) for key, parts in nominal.items()
+    }
+
+    def limit(value: int | None, flavor: str) -> int | None:
+        if value is None:
+            return None
+        new, old = flavor_factors[flavor]
+        return value * new // old if old else value
+
+    queues = {}
+    for name, cq in config.cluster_queues.items():
+        groups = []
+        for group in cq.resource_groups:
+            flavors = []
+            for fq in group.flavors:
+                if fq.name not in flavor_factors:
+                    flavors.append(fq)
+                    continue
+                resources = []
+                for rq in fq.resources:
+                    quota = scaled[(fq.name, rq.name)][name]
+                    lending = limit(rq.lending_limit, fq.name)
+                    resources.append(
+                        ResourceQuota(
+                            name=rq.name,
+                            nominal_quota=quota,
+                            borrowing_limit=limit(rq.borrowing_limit, fq.name),
+                            lending_limit=None if lending is None else min(lending, quota),
+                        )
+                    )
+                flavors.append(FlavorQuotas(name=fq.name, resources=tuple(resources)))
+            groups.append(ResourceGroup(covered_resources=group.covered_resources, flavors=tuple(flavors)))
+        queues[name] = cq.model_copy(update={"resource_groups": tuple(groups)})
+    return config.with_objects(cluster_queues=queues)
+
+
+def _largest_remainder(parts: dict[str, int], new: int, old: int) -> dict[str, int]:
+    if old == 0:
+        return dict(parts)
+    total = sum(parts.values()) * new
+    floors = {k: v * new // old for k, v in parts.items()}
+    remainders = sorted(parts, key=lambda k: (-((parts[k] * new) % old), k))
+    missing = total // old - sum(floors.values())
+    for k in remainders[:missing]:
+        floors[k] += 1
+    return floors
+
+
+def flavor_factors(base: LoadedScenario, varied: LoadedScenario) -> dict[str, tuple[int, int]]:
+    """(new, old) GPU capacity of each flavor whose capacity changed."""
+    out = {}
+    for name, flavor in base.queues.flavors.items():
+        old = sum(n.allocatable.get(_gpu(base), 0) for n in base.nodes if n.matches(flavor.node_labels))
+        new = sum(n.allocatable.get(_gpu(base), 0) for n in varied.nodes if n.matches(flavor.node_labels))
+        if new != old:
+            out[name] = (new, old)
+    return out
+
+
+def _gpu(loaded: LoadedScenario) -> str:
+    return loaded.scenario.fleet.pools[0].gpu_resource
+
+
+# --------------------------------------------------------------------------------------------
+# SLOs
+# --------------------------------------------------------------------------------------------
+_SLO = re.compile(r"^\s*(?P<metric>[a-z0-9_]+)\s*(?P<op><=|>=|<|>)\s*(?P<value>[^\s]+)\s*$")
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+DURATION_METRICS = {
+    "mean_wait",
+    "p50_wait",
+    "p95_wait",
+    "p99_wait",
+    "mean_jct",
+    "p50_jct",
+    "p95_jct",
+    "p99_jct",
+}
+FRACTION_METRICS = {"deadline_miss", "completed", "utilisation", "jain"}
+
+
+@dataclass(frozen=True)
+class Slo:
+    text: str
+    metric: str
+    op: str
+    value: float
+
+    def holds(self, metrics: dict[str, float | None]) -> bool:
+        observed = metrics.get(self.metric)
+        return observed is not None and _OPS[self.op](observed, self.value)
+
+
+def parse_slo(text: str) -> Slo:
+    match = _SLO.match(text)
+    known = ", ".join(sorted(DURATION_METRICS | FRACTION_METRICS))
+    if match is None:
+        raise ValidationError(f"{text!r}: expected <metric><op><value>, e.g. 'p95_wait<30m'", path="--slo")
+    metric, op, raw = match.group("metric"), match.group("op"), match.group("value")
+    if metric in DURATION_METRICS:
+        value = parse_duration(raw, "--slo")
+    elif metric in FRACTION_METRICS:
+        try:
+            value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+        except ValueError:
+            raise ValidationError(f"{text!r}: {raw!r} is not a number or percentage", path="--slo") from None
+    else:
+        raise ValidationError(f"{text!r}: unknown metric {metric!r}; metrics: {known}", path="--slo")
+    return Slo(text, metric, op, value)
+
+
+def metrics_of(report: dict[str, Any]) -> dict[str, float | None]:
+    overall = report["overall"]
+    waits, jcts = overall["wait_s"], overall["jct_s"]
+    deadlines = overall["deadlines"]
+    return {
+        "mean_wait": waits["mean"],
+        "p50_wait": waits["p50"],
+        "p95_wait": waits["p95"],
+        "p99_wait": waits["p99"],
+        "mean_jct": jcts["mean"],
+        "p50_jct": jcts["p50"],
+        "p95_jct": jcts["p95"],
+        "p99_jct": jcts["p99"],
+        "deadline_miss": overall["deadline_misses"] / deadlines if deadlines else 0.0,
+        "completed": overall["completed"] / overall["count"] if overall["count"] else None,
+        "utilisation": report["utilisation"]["fleet"],
+        "jain": report["fairness"]["jain_index_tenants"],
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Runs
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunSpec:
+    label: str
+    scenario: Scenario
+    base_dir: str
+    source: str
+    strategy: str | None = None
+    quota_factors: tuple[tuple[str, int, int], ...] = ()
+
+
+def run_one(spec: RunSpec) -> dict[str, Any]:
+    """One simulation (top level so a process pool can pickle it); returns its report and figures."""
+    loaded = LoadedScenario(spec.scenario, Path(spec.base_dir), spec.source)
+    queues = scale_quotas(loaded.queues, {f: (new, old) for f, new, old in spec.quota_factors})
+    queues = with_strategy(queues, spec.strategy)
+    sim = Simulation(
+        loaded.nodes,
+        queues,
+        loaded.arrivals(),
+        options=loaded.engine_options(),
+        policy=spec.scenario.policy.admission(),
+        prices=loaded.prices(),
+    )
+    result = sim.run()
+    report = build_report(
+        result, scenario_name=f"{spec.scenario.name} [{spec.label}]", seed=spec.scenario.seed
+    )
+    waits = sorted(r.admitted_s - r.arrival.submit_s for r in result.records if r.admitted_s is not None)
+    jcts = sorted(
+        r.end_s - r.arrival.submit_s
+        for r in result.records
+        if r.status == "completed" and r.end_s is not None
+    )
+    return {
+        "label": spec.label,
+        "report": report,
+        "waits": waits,
+        "jcts": jcts,
+        "wall_s": result.stats.wall_s,
+    }
+
+
+def run_all(
+    specs: Sequence[RunSpec], executor: Executor | None = None, workers: int | None = None
+) -> list[Any]:
+    """Run every spec, in parallel when there is more than one; results in the order given."""
+    if executor is not None:
+        return list(executor.map(run_one, specs))
+    if len(specs) <= 1 or workers == 1:
+        return [run_one(s) for s in specs]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(run_one, specs))
+
+
+def compare_specs(loaded: LoadedScenario, policies: Iterable[PolicyVariant]) -> list[RunSpec]:
+    specs = []
+    labels: set[str] = set()
+    for variant in policies:
+        if variant.label in labels:
+            raise ValidationError(f"policy {variant.label!r} given twice", path="--policy")
+        labels.add(variant.label)
+        scenario = apply_policy(loaded.scenario, variant)
+        specs.append(
+            RunSpec(variant.label, scenario, str(loaded.base_dir), loaded.source, variant.queueing_strategy)
+        )
+    return specs
+
+
+@dataclass(frozen=True)
+class PlanPoint:
+    changes: dict[tuple[str, str], int]
+    gpus: int
+    fleet_cost: Decimal  # price of the fleet's GPUs over the horizon
+    metrics: dict[str, float | None]
+    passed: bool
+    failed: tuple[str, ...]
+
+
+def plan_specs(
+    loaded: LoadedScenario, variations: Sequence[Variation]
+) -> list[tuple[dict[tuple[str, str], int], RunSpec]]:
+    if not variations:
+        raise ValidationError("give at least one --vary", path="--vary")
+    keys = [(v.pool, v.field) for v in variations]
+    if len(set(keys)) != len(keys):
+        raise ValidationError("the same pool field is varied twice", path="--vary")
+    out = []
+    for combo in itertools.product(*(v.values for v in variations)):
+        changes = dict(zip(keys, combo, strict=True))
+        scenario = vary_fleet(loaded.scenario, changes)
+        varied = LoadedScenario(scenario, loaded.base_dir, loaded.source)
+        factors = tuple((f, new, old) for f, (new, old) in sorted(flavor_factors(loaded, varied).items()))
+        label = ", ".join(f"{p}.{f}={v}" for (p, f), v in changes.items())
+        out.append((changes, RunSpec(label, scenario, str(loaded.base_dir), loaded.source, None, factors)))
+    return out
+
+
+def fleet_cost(scenario: Scenario) -> tuple[int, Decimal]:
+    horizon_h = Decimal(repr((scenario.horizon or 0.0) / 3600))
+    gpus = 0
+    cost = Decimal(0)
+    for pool in scenario.fleet.pools:
+        n = pool.nodes * pool.gpus_per_node
+        gpus += n
+        if pool.price_per_gpu_hour is not None:
+            cost += pool.price_per_gpu_hour * n * horizon_h
+    return gpus, cost.quantize(Decimal("0.01"))
+
+
+def evaluate_plan(
+    points: Sequence[tuple[dict[tuple[str, str], int], RunSpec]],
+    results: Sequence[dict[str, Any]],
+    slos: Sequence[Slo],
+) -> list[PlanPoint]:
+    out = []
+    for (changes, spec), result in zip(points, results, strict=True):
+        metrics = metrics_of(result["report"])
+        failed = tuple(s.text for s in slos if not s.holds(metrics))
+        gpus, cost = fleet_cost(spec.scenario)
+        out.append(PlanPoint(changes, gpus, cost, metrics, not failed, failed))
+    return out
+
+
+def cheapest(points: Sequence[PlanPoint]) -> PlanPoint | None:
+    passing = [p for p in points if p.passed]
+    return min(passing, key=lambda p: (p.fleet_cost, p.gpus)) if passing else None

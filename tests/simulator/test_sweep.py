@@ -1,0 +1,179 @@
+"""``compare`` and ``plan``: parsing, quota scaling, and both commands end to end."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from budcore_simulator.scenario import load_scenario
+from budcore_simulator.sweep import (
+    compare_specs,
+    parse_policy,
+    parse_slo,
+    parse_vary,
+    plan_specs,
+    run_all,
+    scale_quotas,
+)
+from support.scenarios import SMALL
+
+from budcore.cli import main
+from budcore.domain.errors import ValidationError
+
+TWO_TEAMS = SMALL.replace(
+    """    - apiVersion: kueue.x-k8s.io/v1beta2
+      kind: LocalQueue""",
+    """    - apiVersion: kueue.x-k8s.io/v1beta2
+      kind: ClusterQueue
+      metadata: {name: other}
+      spec:
+        namespaceSelector: {}
+        resourceGroups:
+          - coveredResources: [nvidia.com/gpu, cpu, memory]
+            flavors:
+              - name: a100
+                resources:
+                  - {name: nvidia.com/gpu, nominalQuota: 0}
+                  - {name: cpu, nominalQuota: 0}
+                  - {name: memory, nominalQuota: 0}
+    - apiVersion: kueue.x-k8s.io/v1beta2
+      kind: LocalQueue""",
+)
+
+
+@pytest.fixture
+def scenario(tmp_path: Path) -> Path:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(SMALL)
+    return path
+
+
+def test_parse_vary_ranges_and_lists() -> None:
+    assert parse_vary("pool.h100.nodes=4..32:8").values == (4, 12, 20, 28, 32)
+    assert parse_vary("pool.h100.gpus_per_node=8,4,8").values == (4, 8)
+    assert parse_vary("pool.a.nodes=2..2").values == (2,)
+    for bad in (
+        "h100.nodes=4",
+        "pool.h100.cpus=4",
+        "pool.h100.nodes=8..2",
+        "pool.h100.nodes=a..b",
+        "pool.x.nodes=-1",
+    ):
+        with pytest.raises(ValidationError) as info:
+            parse_vary(bad)
+        assert info.value.path == "--vary"
+
+
+def test_parse_slo_units() -> None:
+    assert parse_slo("p95_wait<30m").value == 1800
+    assert parse_slo("deadline_miss<1%").value == pytest.approx(0.01)
+    assert parse_slo("utilisation >= 0.8").op == ">="
+    assert parse_slo("p95_wait<30m").holds({"p95_wait": 1799.0})
+    assert not parse_slo("p95_wait<30m").holds({"p95_wait": None})
+    with pytest.raises(ValidationError, match="unknown metric"):
+        parse_slo("latency<3")
+    with pytest.raises(ValidationError, match="expected <metric><op><value>"):
+        parse_slo("p95_wait")
+
+
+def test_parse_policy_forms(tmp_path: Path) -> None:
+    assert parse_policy("fair").policy == {"fair_sharing": True}
+    assert parse_policy("strict-fifo").queueing_strategy == "StrictFIFO"
+    assert parse_policy("fair_sharing=true,cycle_interval=60").policy == {
+        "fair_sharing": True,
+        "cycle_interval": 60,
+    }
+    policy_file = tmp_path / "mine.yaml"
+    policy_file.write_text("policy: {fair_sharing: true, flavor_weights: {a100: 2}}\n")
+    variant = parse_policy(str(policy_file))
+    assert (variant.label, variant.policy["flavor_weights"]) == ("mine", {"a100": 2})
+    with pytest.raises(ValidationError, match="preset"):
+        parse_policy("bogus")
+    with pytest.raises(ValidationError, match="does not exist"):
+        parse_policy(str(tmp_path / "missing.yaml"))
+
+
+def test_quotas_scale_exactly_with_capacity(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        TWO_TEAMS.replace("nominalQuota: 16}", "nominalQuota: 11}").replace(
+            "nominalQuota: 0}\n", "nominalQuota: 5}\n", 1
+        )
+    )
+    loaded = load_scenario(path)
+    scaled = scale_quotas(loaded.queues, {"a100": (24, 16)})  # 16 GPUs -> 24 GPUs
+    gpus = {
+        name: cq.quota("a100", "nvidia.com/gpu").nominal_quota for name, cq in scaled.cluster_queues.items()
+    }  # type: ignore[union-attr]
+    assert sum(gpus.values()) == 24_000  # still adds up to the capacity
+    assert gpus == {"team": 16_500, "other": 7_500}
+
+
+def test_compare_specs_reject_duplicates(scenario: Path) -> None:
+    loaded = load_scenario(scenario)
+    with pytest.raises(ValidationError, match="given twice"):
+        compare_specs(loaded, [parse_policy("fair"), parse_policy("fair")])
+
+
+def test_runs_through_any_executor(scenario: Path) -> None:
+    loaded = load_scenario(scenario)
+    specs = compare_specs(loaded, [parse_policy("fifo"), parse_policy("fair")])
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        threaded = run_all(specs, executor=executor)
+    serial = run_all(specs, workers=1)
+    assert [r["report"] for r in threaded] == [r["report"] for r in serial]
+
+
+def test_compare_cli_with_the_process_pool(
+    scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cmp"
+    code = main(
+        ["compare", str(scenario), "-p", "fifo", "-p", "strict-fifo", "--out", str(out), "--workers", "2"]
+    )
+    assert code == 0
+    assert (out / "compare_cdf.png").stat().st_size > 0
+    summary = json.loads((out / "compare.json").read_text())
+    assert set(summary) == {"fifo", "strict-fifo"}
+    assert "wait p95" in capsys.readouterr().out
+    assert main(["compare", str(scenario), "-p", "fifo"]) == 2
+
+
+def test_plan_finds_the_cheapest_fleet_meeting_the_slos(
+    scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "plan"
+    args = [
+        "plan",
+        str(scenario),
+        "--vary",
+        "pool.a100.nodes=1..4",
+        "--slo",
+        "p95_wait<20m",
+        "--out",
+        str(out),
+    ]
+    assert main([*args, "--format", "json", "--workers", "2"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert len(answer["frontier"]) == 4
+    passing = [row for row in answer["frontier"] if row["meets_slos"]]
+    assert passing, answer
+    cheapest = min(passing, key=lambda row: float(row["fleet_cost"]))
+    assert answer["cheapest"] == cheapest["fleet"]
+    # more GPUs never make the p95 wait worse in this sweep
+    waits = [row["metrics"]["p95_wait"] for row in sorted(answer["frontier"], key=lambda r: r["gpus"])]
+    assert waits == sorted(waits, reverse=True)
+
+
+def test_plan_scales_quota_with_the_fleet(scenario: Path) -> None:
+    loaded = load_scenario(scenario)
+    points = plan_specs(loaded, [parse_vary("pool.a100.nodes=4")])
+    ((_, spec),) = points
+    assert spec.quota_factors == (("a100", 32_000, 16_000),)
+
+
+def test_plan_errors(scenario: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", str(scenario), "--vary", "pool.nope.nodes=1..2", "--slo", "p95_wait<1m"]) == 2
+    assert "no pool 'nope'" in capsys.readouterr().err
