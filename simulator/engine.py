@@ -17,7 +17,14 @@ are handled in a fixed order and a run is a pure function of its inputs and seed
 - ``NODE_FAIL`` / ``NODE_REPAIR`` / ``FAILURE_DETECTED`` / ``RETRY``: a node goes down (its jobs'
   pods die), the controller notices after the missed heartbeats, the job restarts from its last
   checkpoint after a backoff while its retry budget lasts;
+- ``PODS_TIMEOUT``: Kueue's ``waitForPodsReady``: an admitted workload whose pods could not all be
+  placed within the timeout gives its quota back and is requeued (only when a timeout is set);
 - ``SAMPLE``: a point of the usage time series.
+
+Admission reserves quota; placing pods is the cluster's business. As in Kubernetes, an admitted
+workload whose pods do not fit the free nodes right now (fragmentation: quota for 8 GPUs exists,
+but spread over several nodes) keeps its quota and waits with its pods pending; it is placed as
+soon as capacity frees, in admission order.
 
 A completion or detection event for a job that has since been evicted carries a stale *epoch*
 and is ignored, which keeps preemption and failure handling O(log n).
@@ -48,7 +55,7 @@ from budcore.scheduling.cycle import Admit
 from .workload.model import JobArrival, arrival_to_job
 
 # Event kinds, in the order simultaneous events are handled.
-COMPLETION, NODE_FAIL, FAILURE_DETECTED, NODE_REPAIR, RETRY, ARRIVAL, CYCLE, SAMPLE = range(8)
+COMPLETION, NODE_FAIL, FAILURE_DETECTED, NODE_REPAIR, RETRY, PODS_TIMEOUT, ARRIVAL, CYCLE, SAMPLE = range(9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +88,7 @@ class EngineOptions:
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     max_retries: int = 3
     seed: int = 0
+    pods_ready_timeout_s: float | None = None  # Kueue waitForPodsReady.timeout (None: wait forever)
 
 
 @dataclass(slots=True)
@@ -123,7 +131,8 @@ class EngineStats:
     events: int = 0
     cycles: int = 0
     admissions: int = 0
-    unplaceable_requeues: int = 0
+    placement_waits: int = 0  # admitted workloads whose pods had to wait for free nodes
+    pods_ready_timeouts: int = 0
     node_failures: int = 0
     wall_s: float = 0.0
     end_s: float = 0.0
@@ -178,6 +187,8 @@ class Simulation:
         self._records: dict[str, JobRecord] = {}
         self._jobs: dict[str, Job] = {}
         self._running: dict[str, JobRecord] = {}
+        # admitted, pods pending: job id -> (workload, flavor), in admission order
+        self._unplaced: dict[str, tuple[Workload, str]] = {}
         self._cycle_at: float | None = None
         self._flavor_used: dict[str, float] = {}
         self._cq_used: dict[str, float] = {}
@@ -251,6 +262,7 @@ class Simulation:
             FAILURE_DETECTED: self._on_failure_detected,
             NODE_REPAIR: self._on_node_repair,
             RETRY: self._on_retry,
+            PODS_TIMEOUT: self._on_pods_timeout,
             SAMPLE: self._on_sample,
         }
         heap = self._heap
@@ -293,7 +305,7 @@ class Simulation:
         """
         if self._running:
             return False
-        progress = (ARRIVAL, COMPLETION, RETRY, FAILURE_DETECTED, CYCLE, NODE_REPAIR)
+        progress = (ARRIVAL, COMPLETION, RETRY, FAILURE_DETECTED, CYCLE, NODE_REPAIR, PODS_TIMEOUT)
         return not any(kind in progress for _, kind, _, _ in self._heap)
 
     def _advance(self, now: float) -> None:
@@ -335,13 +347,11 @@ class Simulation:
         self._cycle_at = None
         self.stats.cycles += 1
         result = self.scheduler.cycle(self.options.start + timedelta(seconds=now))
-        requeue: list[tuple[Job, float]] = []
         for admit in result.admitted:
-            self._start(admit, now, requeue)
-        for job, timestamp in requeue:
-            self.scheduler.submit(job, timestamp=timestamp)
+            self._admitted(admit, now)
 
-    def _start(self, admit: Admit, now: float, requeue: list[tuple[Job, float]]) -> None:
+    def _admitted(self, admit: Admit, now: float) -> None:
+        """Quota reserved: build the workload (flavor labels as node selectors) and try to place it."""
         job = self._jobs[admit.job_id]
         record = self._records[admit.job_id]
         placements = []
@@ -363,32 +373,69 @@ class Simulation:
                 )
             )
         flavor = flavor or next(iter(admit.usage), ("", ""))[0]
-        try:
-            status = self.backend.submit(
-                Workload(job_id=job.id, tenant=job.tenant, pod_sets=tuple(placements))
-            )
-        except CapacityError as exc:
-            # Quota admitted it, but the free capacity is fragmented across nodes: give the quota
-            # back and requeue at the same position (Kueue's waitForPodsReady requeue).
-            released = self.scheduler.release(job.id, self.options.start + timedelta(seconds=now))
-            requeue.append((job, released.timestamp))
-            record.reason = f"pods could not be placed: {exc}"
-            self.stats.unplaceable_requeues += 1
-            return
-        self.stats.admissions += 1
-        record.status = "running"
-        record.flavor = flavor
-        record.nodes = status.nodes
-        record.run_start_s = now
+        workload = Workload(job_id=job.id, tenant=job.tenant, pod_sets=tuple(placements))
+        record.cluster_queue = admit.cluster_queue
         record.epoch += 1
         if record.admitted_s is None:
             record.admitted_s = now
+        if not self._place(record, workload, flavor, now):
+            record.status = "admitted"
+            record.reason = "admitted; pods pending: no node with enough free resources"
+            self.stats.placement_waits += 1
+            self._unplaced[job.id] = (workload, flavor)
+            timeout = self.options.pods_ready_timeout_s
+            if timeout is not None:
+                self._push(now + timeout, PODS_TIMEOUT, (job.id, record.epoch))
+
+    def _place(self, record: JobRecord, workload: Workload, flavor: str, now: float) -> bool:
+        try:
+            status = self.backend.submit(workload)
+        except CapacityError:
+            return False
+        job_id = workload.job_id
+        self.stats.admissions += 1
+        record.status = "running"
+        record.reason = ""
+        record.flavor = flavor
+        record.nodes = status.nodes
+        record.run_start_s = now
+        if record.start_s is None:
             record.start_s = now
-        self._running[job.id] = record
+        self._running[job_id] = record
         self._flavor_used[flavor] = self._flavor_used.get(flavor, 0.0) + record.gpus
-        self._cq_used[admit.cluster_queue] = self._cq_used.get(admit.cluster_queue, 0.0) + record.gpus
+        self._cq_used[record.cluster_queue] = self._cq_used.get(record.cluster_queue, 0.0) + record.gpus
         remaining = record.arrival.runtime_s - record.done_s
-        self._push(now + remaining, COMPLETION, (job.id, record.epoch))
+        self._push(now + remaining, COMPLETION, (job_id, record.epoch))
+        return True
+
+    def _place_waiting(self, now: float) -> None:
+        """Capacity freed: place admitted workloads whose pods were pending, in admission order."""
+        if not self._unplaced:
+            return
+        for job_id, (workload, flavor) in list(self._unplaced.items()):
+            if self._place(self._records[job_id], workload, flavor, now):
+                del self._unplaced[job_id]
+
+    def _on_pods_timeout(self, now: float, payload: object) -> None:
+        job_id, epoch = _job_epoch(payload)
+        record = self._records[job_id]
+        if record.epoch != epoch or job_id not in self._unplaced:
+            return
+        # Kueue waitForPodsReady: evict, give the quota back, requeue at the same position, up to the
+        # retry budget (Kueue's requeuingStrategy.backoffLimitCount); then the job fails.
+        del self._unplaced[job_id]
+        self.stats.pods_ready_timeouts += 1
+        released = self.scheduler.release(job_id, self.options.start + timedelta(seconds=now))
+        self._want_cycle(now)
+        if record.retries >= self.options.max_retries:
+            record.status = "failed"
+            record.reason = f"pods never became ready ({record.retries + 1} attempts)"
+            self._finish(record, now)
+            return
+        record.retries += 1
+        self.scheduler.submit(self._jobs[job_id], timestamp=released.timestamp)
+        record.status = "queued"
+        record.reason = "requeued: pods not ready within the timeout"
 
     def _stop_running(self, record: JobRecord, now: float, saved: bool) -> None:
         """Take a running job off its GPUs, accounting the work done (and lost)."""
@@ -422,6 +469,7 @@ class Simulation:
         self.scheduler.release(job_id, self.options.start + timedelta(seconds=now))
         record.status = "completed"
         self._finish(record, now)
+        self._place_waiting(now)
         self._want_cycle(now)
 
     def _on_node_fail(self, now: float, payload: object) -> None:
@@ -436,6 +484,8 @@ class Simulation:
             record.failures += 1
             self._push(now + failures.detection_delay_s, FAILURE_DETECTED, (job_id, record.epoch))
         self._push(now + failures.repair_s, NODE_REPAIR, payload)
+        if victims:
+            self._place_waiting(now)  # a failed gang's pods on healthy nodes are gone too
 
     def _on_failure_detected(self, now: float, payload: object) -> None:
         job_id, epoch = _job_epoch(payload)
@@ -467,6 +517,7 @@ class Simulation:
         assert isinstance(payload, str) and self.options.failures is not None
         self.backend.repair_node(payload)
         self._push(now + self._rng.expovariate(1.0 / self.options.failures.mtbf_s), NODE_FAIL, payload)
+        self._place_waiting(now)
         self._want_cycle(now)
 
     def _on_sample(self, now: float, _: object) -> None:

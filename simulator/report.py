@@ -198,7 +198,8 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
             "events": result.stats.events,
             "cycles": result.stats.cycles,
             "admissions": result.stats.admissions,
-            "unplaceable_requeues": result.stats.unplaceable_requeues,
+            "placement_waits": result.stats.placement_waits,
+            "pods_ready_timeouts": result.stats.pods_ready_timeouts,
             "node_failures": result.stats.node_failures,
         },
     }

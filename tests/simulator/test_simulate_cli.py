@@ -33,7 +33,7 @@ def test_simulate_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixt
     ]
     report = json.loads((out / "report.json").read_text())
     assert report["scenario"] == "small" and report["jobs"] > 50
-    assert set(report["statuses"]) <= {"completed", "running", "queued"}
+    assert set(report["statuses"]) <= {"completed", "running", "queued", "admitted"}
     assert 0 < report["utilisation"]["fleet"] <= 1
     header = (out / "jobs.csv").read_text().splitlines()[0]
     assert header.startswith("job_id,job_class,tenant,local_queue,cluster_queue,priority")
