@@ -19,6 +19,8 @@ are handled in a fixed order and a run is a pure function of its inputs and seed
   checkpoint after a backoff while its retry budget lasts;
 - ``PODS_TIMEOUT``: Kueue's ``waitForPodsReady``: an admitted workload whose pods could not all be
   placed within the timeout gives its quota back and is requeued (only when a timeout is set);
+- ``CONTROLLER_DOWN`` / ``CONTROLLER_UP``: the scheduling controller restarts (see
+  :class:`ControllerRestartModel`);
 - ``SAMPLE``: a point of the usage time series.
 
 Admission reserves quota; placing pods is the cluster's business. As in Kubernetes, an admitted
@@ -37,7 +39,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -51,11 +53,27 @@ from budcore.domain.lifecycle import BackoffPolicy
 from budcore.domain.resources import is_accelerator
 from budcore.scheduling import AdmissionPolicy, QueueConfig, Scheduler
 from budcore.scheduling.cycle import Admit
+from budcore.scheduling.fair_sharing import LocalQueueUsage
 
 from .workload.model import JobArrival, arrival_to_job
 
-# Event kinds, in the order simultaneous events are handled.
-COMPLETION, NODE_FAIL, FAILURE_DETECTED, NODE_REPAIR, RETRY, PODS_TIMEOUT, ARRIVAL, CYCLE, SAMPLE = range(9)
+# Event kinds, in the order simultaneous events are handled. A controller coming back up at an
+# instant rebuilds its state before anything else the controller does at that instant.
+(
+    COMPLETION,
+    NODE_FAIL,
+    CONTROLLER_UP,
+    CONTROLLER_DOWN,
+    FAILURE_DETECTED,
+    NODE_REPAIR,
+    RETRY,
+    PODS_TIMEOUT,
+    ARRIVAL,
+    CYCLE,
+    SAMPLE,
+) = range(11)
+# What the controller does (and so cannot do while it is down): these wait for it to come back.
+_CONTROLLER_WORK = (FAILURE_DETECTED, RETRY, PODS_TIMEOUT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +97,35 @@ class FailureModel:
 
 
 @dataclass(frozen=True, slots=True)
+class ControllerRestartModel:
+    """The scheduling controller (Kueue plus budcore's job controller) restarts now and then.
+
+    It goes down every ``every_s`` seconds (``exponential``: after exponentially distributed
+    intervals of that mean, from its own random stream, so node failures draw the same numbers
+    with or without restarts) and stays down ``downtime_s``. While it is down:
+
+    - no admission cycle runs; arriving jobs are recorded but wait outside the queues;
+    - the cluster keeps going: running pods run and exit, pending pods of admitted workloads are
+      still placed by the cluster's own scheduler, failed nodes take their pods down;
+    - what needs the controller waits for it: releasing the quota of finished jobs, declaring
+      failed jobs lost, retries and ``waitForPodsReady`` timeouts.
+
+    Coming back, it rebuilds its state from the cluster as a real controller does from the API
+    server: a fresh :class:`~budcore.scheduling.Scheduler` on the same queue configuration, every
+    queued job re-submitted with its original queue timestamp (so FIFO order survives), every
+    workload still holding quota (running, pods pending, or failed but not yet declared lost)
+    re-admitted with its original flavor assignment and admission time through
+    :meth:`~budcore.scheduling.Scheduler.admit_directly`, then the jobs that arrived during the
+    downtime submitted. Jobs that finished meanwhile are simply absent, which returns their quota.
+    Admission fair sharing's decayed usage history starts afresh, as it does in Kueue.
+    """
+
+    every_s: float
+    downtime_s: float = 120.0
+    exponential: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class EngineOptions:
     start: datetime
     horizon_s: float | None = None  # stop at this simulated time (None: when all work is done)
@@ -89,6 +136,7 @@ class EngineOptions:
     max_retries: int = 3
     seed: int = 0
     pods_ready_timeout_s: float | None = None  # Kueue waitForPodsReady.timeout (None: wait forever)
+    controller_restart: ControllerRestartModel | None = None
 
 
 @dataclass(slots=True)
@@ -115,6 +163,10 @@ class JobRecord:
     epoch: int = 0
     nodes: tuple[str, ...] = ()
     gpus: int = 0
+    # what a restarted controller rebuilds its state from
+    queue_ts: float | None = None  # the queue timestamp of the latest submission
+    admission: Admit | None = None  # the latest admission decision (while it holds quota)
+    admitted_at_s: float = 0.0  # when that admission happened
 
 
 @dataclass(slots=True)
@@ -134,6 +186,7 @@ class EngineStats:
     placement_waits: int = 0  # admitted workloads whose pods had to wait for free nodes
     pods_ready_timeouts: int = 0
     node_failures: int = 0
+    controller_restarts: int = 0
     wall_s: float = 0.0
     end_s: float = 0.0
 
@@ -175,6 +228,7 @@ class Simulation:
         self._clock_s = 0.0
         self._clock = _SimClock(options.start, self)
         self.backend = InMemoryClusterBackend(nodes, clock=self._clock)
+        self._policy = policy
         self.scheduler = Scheduler(queues, policy)
         self.queues = queues
         self.prices = dict(prices or {})
@@ -200,7 +254,9 @@ class Simulation:
         self._finished = 0
         self._flavor_capacity = {
             name: sum(
-                n.allocatable.get(gpu_resource, 0) // 1000 for n in nodes if n.matches(flavor.node_labels)
+                n.allocatable.get(gpu_resource, 0) // 1000
+                for n in nodes
+                if n.schedulable and n.matches(flavor.node_labels)
             )
             for name, flavor in queues.flavors.items()
         }
@@ -222,7 +278,12 @@ class Simulation:
             self._cq_used[name] = 0.0
             self._cq_gpu_s[name] = 0.0
             self.series.cluster_queues[name] = []
-        self._node_names = sorted(n.name for n in nodes)
+        # Cordoned nodes never run pods, so they neither fail nor count as capacity.
+        self._node_names = sorted(n.name for n in nodes if n.schedulable)
+        self._controller_up = True
+        self._controller_rng = random.Random(f"{options.seed}/controller")
+        self._deferred: list[tuple[int, object]] = []  # controller work waiting for it to be up
+        self._inbox: list[str] = []  # jobs that arrived while the controller was down
 
     # Event plumbing ----------------------------------------------------------------------------
     def _push(self, at: float, kind: int, payload: object = None) -> None:
@@ -253,6 +314,8 @@ class Simulation:
             for name in self._node_names:
                 self._push(self._rng.expovariate(1.0 / self.options.failures.mtbf_s), NODE_FAIL, name)
         self._push(0.0, SAMPLE)
+        if self.options.controller_restart is not None:
+            self._push(self._next_restart_gap(), CONTROLLER_DOWN)
         horizon = self.options.horizon_s
         handlers: dict[int, Callable[[float, object], None]] = {
             ARRIVAL: self._on_arrival,
@@ -264,18 +327,23 @@ class Simulation:
             RETRY: self._on_retry,
             PODS_TIMEOUT: self._on_pods_timeout,
             SAMPLE: self._on_sample,
+            CONTROLLER_DOWN: self._on_controller_down,
+            CONTROLLER_UP: self._on_controller_up,
         }
         heap = self._heap
         while heap:
             at, kind, _, payload = heap[0]
             if horizon is not None and at > horizon:
                 break
-            if kind in (SAMPLE, NODE_FAIL) and self._idle():
+            if kind in (SAMPLE, NODE_FAIL, CONTROLLER_DOWN) and self._idle():
                 break  # only clocks left ticking: nothing more can happen
             heapq.heappop(heap)
             self._advance(at)
             self.stats.events += 1
-            handlers[kind](at, payload)
+            if not self._controller_up and kind in _CONTROLLER_WORK:
+                self._deferred.append((kind, payload))
+            else:
+                handlers[kind](at, payload)
             if self._observer is not None:
                 self._observer(self, at)
         end = horizon if horizon is not None else self._clock_s
@@ -305,7 +373,16 @@ class Simulation:
         """
         if self._running:
             return False
-        progress = (ARRIVAL, COMPLETION, RETRY, FAILURE_DETECTED, CYCLE, NODE_REPAIR, PODS_TIMEOUT)
+        progress = (
+            ARRIVAL,
+            COMPLETION,
+            RETRY,
+            FAILURE_DETECTED,
+            CYCLE,
+            NODE_REPAIR,
+            PODS_TIMEOUT,
+            CONTROLLER_UP,
+        )
         return not any(kind in progress for _, kind, _, _ in self._heap)
 
     def _advance(self, now: float) -> None:
@@ -332,6 +409,14 @@ class Simulation:
         job = arrival_to_job(arrival, self.options.start, gpu_resource=self.gpu_resource)
         job = job.model_copy(update={"max_retries": self.options.max_retries})
         self._jobs[job.id] = job
+        if not self._controller_up:
+            record.reason = "waiting for the scheduling controller to restart"
+            self._inbox.append(job.id)
+            return
+        self._submit_new(record, job, now)
+
+    def _submit_new(self, record: JobRecord, job: Job, now: float) -> None:
+        """A new job enters its queue, or is rejected (unknown LocalQueue, invalid request)."""
         try:
             pending = self.scheduler.submit(job)
         except Exception as exc:
@@ -340,11 +425,15 @@ class Simulation:
             self._finish(record, now)
             return
         record.cluster_queue = pending.cluster_queue
+        record.queue_ts = pending.timestamp
         record.status = "queued"
+        record.reason = ""
         self._want_cycle(now)
 
     def _on_cycle(self, now: float, _: object) -> None:
         self._cycle_at = None
+        if not self._controller_up:
+            return  # the controller asks for a cycle again when it is back
         self.stats.cycles += 1
         result = self.scheduler.cycle(self.options.start + timedelta(seconds=now))
         for admit in result.admitted:
@@ -375,6 +464,8 @@ class Simulation:
         flavor = flavor or next(iter(admit.usage), ("", ""))[0]
         workload = Workload(job_id=job.id, tenant=job.tenant, pod_sets=tuple(placements))
         record.cluster_queue = admit.cluster_queue
+        record.admission = admit
+        record.admitted_at_s = now
         record.epoch += 1
         if record.admitted_s is None:
             record.admitted_s = now
@@ -433,7 +524,8 @@ class Simulation:
             self._finish(record, now)
             return
         record.retries += 1
-        self.scheduler.submit(self._jobs[job_id], timestamp=released.timestamp)
+        record.admission = None
+        record.queue_ts = self.scheduler.submit(self._jobs[job_id], timestamp=released.timestamp).timestamp
         record.status = "queued"
         record.reason = "requeued: pods not ready within the timeout"
 
@@ -466,7 +558,9 @@ class Simulation:
         self._stop_running(record, now, saved=True)
         self.backend.complete(JobId(job_id))
         self.backend.forget(JobId(job_id))
-        self.scheduler.release(job_id, self.options.start + timedelta(seconds=now))
+        if self._controller_up:  # else the rebuild on restart leaves the finished job out
+            self.scheduler.release(job_id, self.options.start + timedelta(seconds=now))
+        record.admission = None
         record.status = "completed"
         self._finish(record, now)
         self._place_waiting(now)
@@ -494,6 +588,7 @@ class Simulation:
             return
         self.backend.forget(JobId(job_id))
         self.scheduler.release(job_id, self.options.start + timedelta(seconds=now))
+        record.admission = None
         self._want_cycle(now)
         if record.retries >= self.options.max_retries:
             record.status = "failed"
@@ -509,7 +604,10 @@ class Simulation:
         assert isinstance(payload, str)
         record = self._records[payload]
         job = self._jobs[payload]
-        self.scheduler.submit(job, timestamp=(self.options.start + timedelta(seconds=now)).timestamp())
+        pending = self.scheduler.submit(
+            job, timestamp=(self.options.start + timedelta(seconds=now)).timestamp()
+        )
+        record.queue_ts = pending.timestamp
         record.status = "queued"
         self._want_cycle(now)
 
@@ -528,12 +626,70 @@ class Simulation:
             self.series.cluster_queues[name].append(used)
         self._push(now + self.options.sample_interval_s, SAMPLE)
 
+    def _next_restart_gap(self) -> float:
+        model = self.options.controller_restart
+        assert model is not None
+        if model.exponential:
+            return self._controller_rng.expovariate(1.0 / model.every_s)
+        return model.every_s
+
+    def _on_controller_down(self, now: float, _: object) -> None:
+        model = self.options.controller_restart
+        assert model is not None
+        self.stats.controller_restarts += 1
+        self._controller_up = False
+        self._push(now + model.downtime_s, CONTROLLER_UP)
+        # The next restart is counted from this one (fixed period), never inside this downtime.
+        self._push(now + max(self._next_restart_gap(), model.downtime_s), CONTROLLER_DOWN)
+
+    def _on_controller_up(self, now: float, _: object) -> None:
+        self._controller_up = True
+        self._rebuild_scheduler(now)
+        deferred, self._deferred = self._deferred, []
+        handlers = {
+            FAILURE_DETECTED: self._on_failure_detected,
+            RETRY: self._on_retry,
+            PODS_TIMEOUT: self._on_pods_timeout,
+        }
+        for kind, payload in deferred:  # in the order they fell due
+            handlers[kind](now, payload)
+        self._want_cycle(now)
+
+    def _rebuild_scheduler(self, now: float) -> None:
+        """Reconstruct the scheduler's pending and admitted state from the job records alone."""
+        at = self.options.start
+        scheduler = Scheduler(self.queues, _fresh_policy(self._policy))
+        holding = sorted(
+            (r for r in self._records.values() if r.admission is not None),
+            key=lambda r: (r.admitted_at_s, r.arrival.job_id),
+        )
+        for record in holding:
+            assert record.admission is not None
+            scheduler.submit(self._jobs[record.arrival.job_id], timestamp=record.queue_ts)
+            scheduler.admit_directly(record.admission, at + timedelta(seconds=record.admitted_at_s))
+        for record in self._records.values():
+            if record.status == "queued":
+                scheduler.submit(self._jobs[record.arrival.job_id], timestamp=record.queue_ts)
+        self.scheduler = scheduler
+        inbox, self._inbox = self._inbox, []
+        for job_id in inbox:
+            self._submit_new(self._records[job_id], self._jobs[job_id], now)
+
     def _finish(self, record: JobRecord, now: float) -> None:
         record.end_s = now
         self._jobs.pop(record.arrival.job_id, None)
         self._finished += 1
         if self._progress is not None and self._finished % 1000 == 0:
             self._progress(now, self._finished)
+
+
+def _fresh_policy(policy: AdmissionPolicy | None) -> AdmissionPolicy | None:
+    """The policy for a restarted scheduler: same settings, no carried-over fair-sharing history."""
+    if policy is None or policy.local_queue_usage is None:
+        return policy  # the Scheduler creates fresh usage tracking itself when it needs it
+    old = policy.local_queue_usage
+    usage = LocalQueueUsage(half_life=old.half_life, resource_weights=dict(old.resource_weights))
+    return replace(policy, local_queue_usage=usage)
 
 
 def _job_epoch(payload: object) -> tuple[str, int]:

@@ -201,6 +201,7 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
             "placement_waits": result.stats.placement_waits,
             "pods_ready_timeouts": result.stats.pods_ready_timeouts,
             "node_failures": result.stats.node_failures,
+            "controller_restarts": result.stats.controller_restarts,
         },
     }
 

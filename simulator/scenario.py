@@ -9,6 +9,8 @@
       pools:
         - {name: h100, product: NVIDIA-H100-80GB-HBM3, gpus_per_node: 8, nodes: 4,
            price_per_gpu_hour: "5.00"}
+      nodes_file: nodes.yaml         # and/or a `kubectl get nodes -o yaml` dump (see FleetSpec)
+      prices: {NVIDIA-L4: "0.80"}    # per GPU-hour by flavor, product or slug; else price_book
     queues:
       path: queues.yaml              # Kueue documents (relative to this file), or
       documents: [...]               # the same documents inline
@@ -16,7 +18,7 @@
     workload:
       generators: {classes: [...]}   # see budcore_simulator.workload.generators
       traces: [{format: helios, path: cluster_log.csv}]
-    failures: {mtbf: 30d, repair: 2h}
+    failures: {mtbf: 30d, repair: 2h, controller_restart: {every: 12h, downtime: 2m}}
 
 Every node of a pool carries the labels ``budcore.io/pool: <name>`` and, when ``product`` is
 given, ``nvidia.com/gpu.product: <product>``, plus the pool's own ``labels``; a ResourceFlavor
@@ -38,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from budcore.config.kueue import load_queue_config, loads_queue_config
 from budcore.config.yamlsource import YamlDocument, load_yaml_documents
+from budcore.cost.prices import PriceBook, default_price_book, load_price_book
 from budcore.domain.cluster import Node
 from budcore.domain.errors import ValidationError
 from budcore.domain.ids import check_name
@@ -46,9 +49,10 @@ from budcore.domain.quantity import parse_quantity
 from budcore.domain.resources import NVIDIA_GPU, ResourceVector, check_resource_name
 from budcore.domain.timeutil import ensure_utc
 from budcore.domain.validation import validate_model
+from budcore.hardware.labels import ParsedNode, parse_nodes_yaml
 from budcore.scheduling import AdmissionPolicy, QueueConfig
 
-from .engine import EngineOptions, FailureModel
+from .engine import ControllerRestartModel, EngineOptions, FailureModel
 from .workload.generators import GeneratorSpec, generate_arrivals
 from .workload.model import JobArrival
 from .workload.traces import TraceSpec, open_trace
@@ -56,6 +60,7 @@ from .workload.units import Duration
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 POOL_LABEL = "budcore.io/pool"
+DEFAULT_PRICE_BOOK = "default"
 PRODUCT_LABEL = "nvidia.com/gpu.product"
 
 
@@ -113,12 +118,43 @@ class PoolSpec(BaseModel):
 
 
 class FleetSpec(BaseModel):
+    """The nodes: synthetic ``pools``, a real ``kubectl get nodes -o yaml`` dump, or both.
+
+    Nodes from ``nodes_file`` (relative to the scenario) keep their real labels and allocatable
+    resources (parsed by :mod:`budcore.hardware.labels`), so ResourceFlavors written for the
+    production cluster (``nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3``) select them unchanged.
+    Cordoned nodes (``spec.unschedulable``) are kept but receive no pods.
+
+    Prices of dump nodes (a dump carries none), first match wins per flavor:
+
+    1. ``prices[<flavor name>]``;
+    2. ``prices[<product label>]`` or ``prices[<catalog slug>]`` of the flavor's first node (by name);
+    3. the ``price_book`` (``default``: budcore's packaged illustrative book; else a path relative
+       to the scenario; ``null``: none) in ``price_tier``, by the node's catalog accelerator.
+
+    A flavor with no price costs nothing in the report (its GPU-hours are still counted).
+    """
+
     model_config = _FROZEN
 
-    pools: tuple[PoolSpec, ...] = Field(min_length=1)
+    pools: tuple[PoolSpec, ...] = ()
+    nodes_file: str | None = None
+    prices: dict[str, Decimal] = Field(default_factory=dict)
+    price_book: str | None = DEFAULT_PRICE_BOOK
+    price_tier: str = "on-demand"
+
+    @field_validator("prices")
+    @classmethod
+    def _non_negative(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for key, price in value.items():
+            if not price.is_finite() or price < 0:
+                raise ValueError(f"price for {key!r} must be a non-negative number, got {price}")
+        return value
 
     @model_validator(mode="after")
     def _unique(self) -> FleetSpec:
+        if not self.pools and self.nodes_file is None:
+            raise ValidationError("give 'pools', 'nodes_file' or both", path="pools")
         names = [p.name for p in self.pools]
         for i, name in enumerate(names):
             if name in names[:i]:
@@ -157,16 +193,49 @@ class PolicySpec(BaseModel):
         )
 
 
-class FailureSpec(BaseModel):
+class ControllerRestartSpec(BaseModel):
+    """``controller_restart: {every: 12h, downtime: 2m}``: the scheduling controller restarts.
+
+    ``every`` is the period (``random: true``: the mean of exponential intervals, MTBF-style);
+    ``downtime`` how long each restart keeps admission stopped. See
+    :class:`budcore_simulator.engine.ControllerRestartModel` for what happens meanwhile.
+    """
+
     model_config = _FROZEN
 
-    mtbf: Duration = Field(gt=0)
+    every: Duration = Field(gt=0)
+    downtime: Duration = Field(default=120.0, ge=0)
+    random: bool = False
+
+    @model_validator(mode="after")
+    def _fits(self) -> ControllerRestartSpec:
+        if self.downtime >= self.every:
+            raise ValidationError(
+                f"downtime ({self.downtime:g}s) must be shorter than the restart period ({self.every:g}s)",
+                path="downtime",
+            )
+        return self
+
+
+class FailureSpec(BaseModel):
+    """Node failures (``mtbf`` per node, ``repair`` time) and/or controller restarts."""
+
+    model_config = _FROZEN
+
+    mtbf: Duration | None = Field(default=None, gt=0)
     repair: Duration = 3600.0
     heartbeat_interval: Duration = 5.0
     heartbeat_misses: int = Field(default=2, ge=1)
     max_retries: int = Field(default=3, ge=0)
     backoff_base: Duration = 10.0
     backoff_cap: Duration = 600.0
+    controller_restart: ControllerRestartSpec | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> FailureSpec:
+        if self.mtbf is None and self.controller_restart is None:
+            raise ValidationError("give 'mtbf', 'controller_restart' or both", path="mtbf")
+        return self
 
 
 class WorkloadSpec(BaseModel):
@@ -211,8 +280,45 @@ class LoadedScenario:
         self.base_dir = base_dir
         self.source = source
         self.queues = self._queues()
+        self.parsed_nodes = self._nodes_file()
         self.nodes = [node for pool in scenario.fleet.pools for node in pool.build_nodes()]
+        self._add_dump_nodes()
         self._check_flavors()
+        self.price_book = self._price_book()  # loaded up front: a bad book fails the load
+
+    def _nodes_file(self) -> tuple[ParsedNode, ...]:
+        """The nodes of ``fleet.nodes_file`` with their detected accelerators (empty without one)."""
+        name = self.scenario.fleet.nodes_file
+        if name is None:
+            return ()
+        path = (self.base_dir / name).resolve()
+        if not path.is_file():
+            raise ValidationError(
+                f"nodes file {str(path)!r} does not exist", path="fleet.nodes_file", source=self.source
+            )
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValidationError(
+                f"cannot read nodes file {str(path)!r}: {exc}", path="fleet.nodes_file", source=self.source
+            ) from None
+        fleet = parse_nodes_yaml(text, source=str(path))
+        if not fleet.nodes:
+            raise ValidationError(
+                f"nodes file {str(path)!r} lists no node", path="fleet.nodes_file", source=self.source
+            )
+        return fleet.nodes
+
+    def _add_dump_nodes(self) -> None:
+        seen = {node.name for node in self.nodes}
+        for parsed in self.parsed_nodes:
+            if parsed.name in seen:
+                raise ValidationError(
+                    f"node {parsed.name!r} of the nodes file has the name of a pool node",
+                    path="fleet.nodes_file",
+                    source=self.source,
+                )
+            self.nodes.append(parsed.to_node())
 
     def _queues(self) -> QueueConfig:
         spec = self.scenario.queues
@@ -242,16 +348,24 @@ class LoadedScenario:
     def engine_options(self) -> EngineOptions:
         s = self.scenario
         failures = None
+        restart = None
         backoff = BackoffPolicy()
         max_retries = 3
         if s.failures is not None:
             f = s.failures
-            failures = FailureModel(
-                mtbf_s=f.mtbf,
-                repair_s=f.repair,
-                heartbeat_interval_s=f.heartbeat_interval,
-                heartbeat_misses=f.heartbeat_misses,
-            )
+            if f.mtbf is not None:
+                failures = FailureModel(
+                    mtbf_s=f.mtbf,
+                    repair_s=f.repair,
+                    heartbeat_interval_s=f.heartbeat_interval,
+                    heartbeat_misses=f.heartbeat_misses,
+                )
+            if f.controller_restart is not None:
+                restart = ControllerRestartModel(
+                    every_s=f.controller_restart.every,
+                    downtime_s=f.controller_restart.downtime,
+                    exponential=f.controller_restart.random,
+                )
             backoff = BackoffPolicy(
                 base=timedelta(seconds=f.backoff_base), cap=timedelta(seconds=f.backoff_cap)
             )
@@ -265,19 +379,80 @@ class LoadedScenario:
             backoff=backoff,
             max_retries=max_retries,
             seed=s.seed,
+            controller_restart=restart,
         )
 
     def prices(self) -> dict[str, Decimal]:
-        """Price per GPU-hour of each flavor: that of the pool its nodes come from."""
+        """Price per GPU-hour of each flavor.
+
+        ``fleet.prices[<flavor>]`` when given, else the ``price_per_gpu_hour`` of the first pool
+        the flavor selects, else the dump-node rules of :class:`FleetSpec` (``prices`` by product
+        or slug, then the price book).
+        """
+        fleet = self.scenario.fleet
+        book = self.price_book
         out: dict[str, Decimal] = {}
-        for name, flavor in self.queues.flavors.items():
-            for pool in self.scenario.fleet.pools:
-                if pool.price_per_gpu_hour is not None and _labels_match(
-                    pool.node_labels(), flavor.node_labels
-                ):
-                    out[name] = pool.price_per_gpu_hour
-                    break
+        for name, flavor in sorted(self.queues.flavors.items()):
+            price = fleet.prices.get(name)
+            if price is None:
+                price = next(
+                    (
+                        pool.price_per_gpu_hour
+                        for pool in fleet.pools
+                        if pool.price_per_gpu_hour is not None
+                        and _labels_match(pool.node_labels(), flavor.node_labels)
+                    ),
+                    None,
+                )
+            if price is None:
+                node = next(
+                    (
+                        n
+                        for n in sorted(self.parsed_nodes, key=lambda n: n.name)
+                        if n.devices and _labels_match(n.labels, flavor.node_labels)
+                    ),
+                    None,
+                )
+                if node is not None:
+                    price = self._dump_node_price(node, book)
+            if price is not None:
+                out[name] = price
         return out
+
+    def _dump_node_price(self, node: ParsedNode, book: PriceBook | None) -> Decimal | None:
+        fleet = self.scenario.fleet
+        device = node.devices[0]
+        for key in (node.labels.get(PRODUCT_LABEL), device.product, device.accelerator):
+            if key is not None and key in fleet.prices:
+                return fleet.prices[key]
+        if book is None or device.accelerator is None:
+            return None
+        # A MIG slice or a time-sliced/MPS replica costs the book's share of the whole device.
+        mode = f"mig-{device.mig_profile}" if device.mig_profile else device.sharing.value
+        return book.price(device.accelerator, fleet.price_tier, mode=mode, replicas=device.replicas)
+
+    def _price_book(self) -> PriceBook | None:
+        """The price book for dump nodes (``None`` without dump nodes or with ``price_book: null``)."""
+        spec = self.scenario.fleet.price_book
+        if spec is None or not self.parsed_nodes:
+            return None
+        if spec == DEFAULT_PRICE_BOOK:
+            book = default_price_book()
+        else:
+            path = (self.base_dir / spec).resolve()
+            if not path.is_file():
+                raise ValidationError(
+                    f"price book {str(path)!r} does not exist", path="fleet.price_book", source=self.source
+                )
+            book = load_price_book(path)
+        if book.resolve_tier(self.scenario.fleet.price_tier) is None:
+            raise ValidationError(
+                f"price tier {self.scenario.fleet.price_tier!r} is not in the price book "
+                f"(tiers: {', '.join(book.tiers())})",
+                path="fleet.price_tier",
+                source=self.source,
+            )
+        return book
 
     def arrivals(self) -> Iterator[JobArrival]:
         """All workload sources merged in submit order (ties by job id), lazily."""

@@ -107,7 +107,7 @@ class NeedsPreemption:
     usage: dict[FR, int]
     borrows: bool
     priority: int
-    why: PendingReason | str
+    why: PendingReason | str | object
 
     @property
     def reason(self) -> str:
@@ -119,7 +119,7 @@ class StaysPending:
     job_id: JobId
     tenant: TenantId
     cluster_queue: str
-    why: PendingReason | str  # rendered lazily: most reasons are never read
+    why: PendingReason | str | object  # rendered lazily by str(): most reasons are never read
 
     @property
     def reason(self) -> str:
@@ -178,12 +178,12 @@ class _Cursor:
         self._failed: list[tuple[str | None, Mapping[str, int]]] = []
         self.stopped = False
         if prefix is None:
-            sources = [iter(h) for h in queue.heads.values()]
+            sources = [iter(h) for h in queue.lq_heads.values()]
             merged: Iterator[Any] = heapq.merge(*sources) if len(sources) > 1 else iter(sources[0])
             self._heads: Iterator[tuple[tuple[Any, ...], Shape]] = ((k, s) for k, s in merged)
         else:
             self._heads = heapq.merge(
-                *(self._prefixed(prefix.get(lq, 0.0), heads) for lq, heads in queue.heads.items())
+                *(self._prefixed(prefix.get(lq, 0.0), heads) for lq, heads in queue.lq_heads.items())
             )
         self._peek: tuple[tuple[Any, ...], Shape] | None = next(self._heads, None)
 
@@ -251,6 +251,36 @@ class _Cursor:
         return False
 
 
+class _ReasonAtCycleEnd:
+    """Why a workload did not fit, computed only if someone reads it.
+
+    It re-runs the flavor assignment against the cycle's final usage (the overlay is not written
+    after :func:`schedule` returns), so the numbers are those a person would see right after the
+    cycle — the workload did not fit earlier in the cycle and usage only grew since.
+    """
+
+    __slots__ = ("_args", "_text")
+
+    def __init__(self, *args: Any) -> None:
+        self._args: tuple[Any, ...] | None = args
+        self._text = ""
+
+    def __str__(self) -> str:
+        if self._args is not None:
+            cq, node, request, usage, flavors, matcher = self._args
+            self._text = str(assign_flavors(cq, node, request, usage, flavors, matcher).describe(node, usage))
+            self._args = None
+        return self._text
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            str(self) == str(other) if isinstance(other, (_ReasonAtCycleEnd, PendingReason, str)) else False
+        )
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
 def _may_preempt(cq: ClusterQueue) -> bool:
     """Whether any of the ClusterQueue's preemption policies could ever pick a victim."""
     p = cq.preemption
@@ -302,6 +332,47 @@ def schedule(
         return key, assignment
 
     base_shares: dict[str, tuple[int, tuple[int, ...]]] = {}  # cq -> (epoch, share without extra)
+    ceilings: dict[str, tuple[int, dict[str, int]]] = {}  # cq -> (epoch, max available per resource)
+    may_preempt = {name: _may_preempt(q) for name, q in config.cluster_queues.items()}
+
+    def cannot_fit(workload: PendingWorkload) -> bool:
+        """A necessary condition, checked before the full flavor assignment.
+
+        A single-pod-set request that exceeds, for some resource, the most any of the queue's
+        flavors has available cannot fit any flavor. (A gang's pod sets may land on different
+        flavors, so gangs always get the full assignment.)
+        """
+        request = workload.job.request
+        if len(request.pod_sets) != 1:
+            return False
+        node = tree.cluster_queues[workload.cluster_queue]
+        current = epoch.get(node.root_key, 0)
+        cached = ceilings.get(workload.cluster_queue)
+        if cached is None or cached[0] != current:
+            values: dict[str, int] = {}
+            for covered, flavor_names in node.groups:
+                for resource in covered:
+                    values[resource] = max(usage.available(node, (f, resource)) for f in flavor_names)
+            cached = ceilings[workload.cluster_queue] = (current, values)
+        ceiling = cached[1]
+        for resource, amount in request.total.items():
+            limit = ceiling.get(resource)
+            if limit is None:
+                return False  # uncovered: the full assignment explains it
+            if amount > limit:
+                return True
+        return False
+
+    def lazy_reason(workload: PendingWorkload) -> _ReasonAtCycleEnd:
+        cq_name = workload.cluster_queue
+        return _ReasonAtCycleEnd(
+            config.cluster_queues[cq_name],
+            tree.cluster_queues[cq_name],
+            workload.job.request,
+            usage,
+            config.flavors,
+            policy.matcher,
+        )
 
     def optimistic_key(workload: PendingWorkload) -> tuple[Any, ...]:
         """A lower bound of the workload's key, computed without a flavor assignment.
@@ -352,13 +423,22 @@ def schedule(
         prefix: dict[tuple[str, str] | None, float] | None = None
         if cq.admission_fair_sharing and policy.local_queue_usage is not None:
             prefix = {}
-            for lq_key in queue.heads:
+            for lq_key in queue.lq_heads:
                 if lq_key is None:
                     continue
                 lq = config.local_queues.get(lq_key)
                 weight = (lq.fair_sharing.weight / 1000.0) if lq is not None else 1.0
                 value = policy.local_queue_usage.value(lq_key, now)
                 prefix[lq_key] = value / weight if weight > 0 else float("inf")
+        shape_heads = queue.heads()
+        if not may_preempt[cq_name] and all(cannot_fit(w) for w in shape_heads):
+            # Nothing of this queue fits what its flavors have left (and usage only grows in a
+            # cycle): decide on its head, as Kueue does, and leave the rest untouched.
+            head = min(shape_heads, key=lambda w: w.key)
+            result.considered += 1
+            result.pending.append(StaysPending(head.job.id, head.job.tenant, cq_name, lazy_reason(head)))
+            result.exhausted.add(cq_name)
+            continue
         cursors[cq_name] = _Cursor(queue, cq.queueing_strategy is QueueingStrategy.STRICT_FIFO, prefix)
         offer(cq_name)
 
@@ -380,8 +460,30 @@ def schedule(
         if limit is not None and len(result.admitted) >= limit:
             break
         key, _, seen_epoch, cq_name, workload, index, maybe = heapq.heappop(heap)
-        if cursors[cq_name].dominated(workload):
+        cursor = cursors[cq_name]
+        if cursor.dominated(workload):
             result.skipped += 1
+            offer(cq_name)
+            continue
+        cq = config.cluster_queues[cq_name]
+        job = workload.job
+        lq = config.local_queues.get(workload.local_queue)
+        gate = ""
+        if lq is not None and lq.stop_policy is not StopPolicy.NONE:
+            gate = f"LocalQueue {lq.namespace}/{lq.name} is stopped (stopPolicy {lq.stop_policy.value})"
+        elif not _namespace_allowed(cq, job.tenant, policy):
+            gate = f"namespace {job.tenant} does not match the namespaceSelector of ClusterQueue {cq_name}"
+        if gate:
+            result.considered += 1
+            result.pending.append(StaysPending(job.id, job.tenant, cq_name, gate))
+            cursor.failed()
+            offer(cq_name)
+            continue
+        if not may_preempt[cq_name] and cannot_fit(workload):
+            # Whatever its place in the order, it would not fit: usage only grows in a cycle.
+            result.considered += 1
+            result.pending.append(StaysPending(job.id, job.tenant, cq_name, lazy_reason(workload)))
+            cursor.failed(workload, quota_shortage=True)
             offer(cq_name)
             continue
         root = root_of(cq_name)
@@ -393,31 +495,7 @@ def schedule(
                 continue
         assignment = maybe
         result.considered += 1
-        cursor = cursors[cq_name]
-        cq = config.cluster_queues[cq_name]
-        job = workload.job
-        lq = config.local_queues.get(workload.local_queue)
-        if lq is not None and lq.stop_policy is not StopPolicy.NONE:
-            result.pending.append(
-                StaysPending(
-                    job.id,
-                    job.tenant,
-                    cq_name,
-                    f"LocalQueue {lq.namespace}/{lq.name} is stopped (stopPolicy {lq.stop_policy.value})",
-                )
-            )
-            cursor.failed()
-        elif not _namespace_allowed(cq, job.tenant, policy):
-            result.pending.append(
-                StaysPending(
-                    job.id,
-                    job.tenant,
-                    cq_name,
-                    f"namespace {job.tenant} does not match the namespaceSelector of ClusterQueue {cq_name}",
-                )
-            )
-            cursor.failed()
-        elif assignment.mode is Mode.FIT:
+        if assignment.mode is Mode.FIT:
             usage.add(cq_name, assignment.usage)
             epoch[root] = epoch.get(root, 0) + 1
             admitted_here[cq_name] = admitted_here.get(cq_name, 0) + 1
@@ -449,7 +527,11 @@ def schedule(
             )
             cursor.failed(workload, quota_shortage=True)
         else:
-            why = assignment.describe(tree.cluster_queues[cq_name], usage)
+            why: PendingReason | _ReasonAtCycleEnd = (
+                assignment.describe(tree.cluster_queues[cq_name], usage)
+                if assignment.reasons
+                else lazy_reason(workload)
+            )
             result.pending.append(StaysPending(job.id, job.tenant, cq_name, why))
             cursor.failed(workload, quota_shortage=not assignment.reasons)
         offer(cq_name)

@@ -54,7 +54,7 @@ class ClusterQueuePending:
     name: str
     by_shape: dict[Shape, SortedList] = field(default_factory=dict)  # shape -> keys
     # local queue (or None when not fair-sharing by LocalQueue) -> sorted (head key, shape)
-    heads: dict[tuple[str, str] | None, SortedList] = field(default_factory=dict)
+    lq_heads: dict[tuple[str, str] | None, SortedList] = field(default_factory=dict)
     entries: dict[str, PendingWorkload] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -65,6 +65,10 @@ class ClusterQueuePending:
         if keys is None or index >= len(keys):
             return None
         return self.entries[keys[index][2]]
+
+    def heads(self) -> list[PendingWorkload]:
+        """The first workload of every shape (a shape's members all share its fate in a cycle)."""
+        return [self.entries[keys[0][2]] for keys in self.by_shape.values()]
 
     def ordered(self) -> Iterator[PendingWorkload]:
         """Every pending workload in queue order (priority, then time); O(n log n)."""
@@ -158,15 +162,15 @@ class PendingQueues:
         if old == new:
             return
         lq = workload.shape[1]
-        heads = queue.heads.get(lq)
+        heads = queue.lq_heads.get(lq)
         if heads is None:
-            heads = queue.heads[lq] = SortedList()
+            heads = queue.lq_heads[lq] = SortedList()
         if old is not None:
             heads.discard((old, workload.shape))
         if new is not None:
             heads.add((new, workload.shape))
         if not heads:
-            del queue.heads[lq]
+            del queue.lq_heads[lq]
 
     def get(self, job_id: str) -> PendingWorkload | None:
         cq = self._where.get(job_id)

@@ -51,6 +51,8 @@ class QuotaNode:
     root_key: str = ""  # key of the root of this node's tree (cache invalidation scope)
     members: tuple[str, ...] = ()  # for a root: every ClusterQueue in its tree
     potential_cache: dict[FR, int] = field(default_factory=dict)  # quotas are static: memoized
+    # A ClusterQueue's resource groups, flattened once: ((covered resources), (flavor names)).
+    groups: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         self.key = f"cohort/{self.name}" if self.is_cohort else self.name
@@ -105,6 +107,9 @@ class QuotaTree:
         for name, cq in sorted(config.cluster_queues.items()):
             node = QuotaNode(name=name, is_cohort=False, weight=cq.fair_sharing.weight)
             _load_groups(node, cq.resource_groups)
+            node.groups = tuple(
+                (g.covered_resources, tuple(f.name for f in g.flavors)) for g in cq.resource_groups
+            )
             if cq.cohort is not None:
                 node.parent = self.cohorts[cq.cohort]
                 node.parent.children.append(node)
