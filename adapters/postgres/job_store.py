@@ -30,15 +30,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL, Connection, Engine
 
-from budcore.domain.errors import AlreadyExistsError, NotFoundError, ValidationError
+from budcore.domain.errors import AlreadyExistsError, NotFoundError
 from budcore.domain.events import DomainEvent
 from budcore.domain.ids import JobId, TenantId
 from budcore.domain.job import Job, JobStatus
 from budcore.domain.timeutil import ensure_utc
 from budcore.ports.job_store import ALL, JobFilter
 
-from . import migrate
-from .engine import PoolSettings, create_engine, run_transaction
+from .connection import open_engine
+from .engine import PoolSettings, run_transaction
 from .records import (
     DOC_TEXT,
     LeasePolicy,
@@ -69,17 +69,8 @@ class PostgresJobStore:
         lease: LeasePolicy | None = None,
         check_schema: bool = True,
     ) -> None:
-        if engine is not None and (url is not None or pool is not None):
-            raise ValidationError("pass either an engine or a url/pool, not both", path="engine")
-        self._owns_engine = engine is None
-        self._engine = engine if engine is not None else create_engine(url, pool)
+        self._engine, self._owns_engine = open_engine(url, pool, engine, check_schema=check_schema)
         self._lease = lease or LeasePolicy()
-        if check_schema:
-            try:
-                migrate.check_schema(self._engine)
-            except BaseException:
-                self.close()
-                raise
 
     @property
     def engine(self) -> Engine:

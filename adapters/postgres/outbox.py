@@ -34,8 +34,8 @@ from budcore.domain.errors import ValidationError
 from budcore.domain.events import DomainEvent
 from budcore.ports.event_sink import EventSink
 
-from . import migrate
-from .engine import PoolSettings, create_engine, run_transaction
+from .connection import open_engine
+from .engine import PoolSettings, run_transaction
 from .records import event_from_row
 from .schema import outbox
 
@@ -60,16 +60,7 @@ class OutboxDispatcher:
         if sink is None:
             raise ValidationError("an outbox dispatcher needs an event sink", path="sink")
         self._sink = sink
-        if engine is not None and (url is not None or pool is not None):
-            raise ValidationError("pass either an engine or a url/pool, not both", path="engine")
-        self._owns_engine = engine is None
-        self._engine = engine if engine is not None else create_engine(url, pool)
-        if check_schema:
-            try:
-                migrate.check_schema(self._engine)
-            except BaseException:
-                self.close()
-                raise
+        self._engine, self._owns_engine = open_engine(url, pool, engine, check_schema=check_schema)
 
     @property
     def engine(self) -> Engine:
