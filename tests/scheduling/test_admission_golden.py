@@ -362,3 +362,14 @@ def test_needs_preemption_only_when_a_policy_allows_it() -> None:
     result = s.cycle(T0)
     assert [n.job_id for n in result.needs_preemption] == ["urgent"]
     assert s.explain("urgent").startswith("waiting for preemption: insufficient quota")
+
+
+def test_catalog_slug_matches_gfd_product_labels() -> None:
+    """A job asking for the catalog slug gets the flavor whose nodes report the GFD product string."""
+    labels = {
+        "sxm": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
+        "pcie": {"nvidia.com/gpu.product": "NVIDIA-H100-PCIe"},
+    }
+    s = Scheduler(config([cq("q", {"pcie": {GPU: 8}, "sxm": {GPU: 8}})], flavors=labels))
+    fill(s, [job("q", 8, accelerator="nvidia-h100-80gb", name="sxm-job")])
+    assert s.admitted["sxm-job"].flavors["main"][GPU] == "sxm"

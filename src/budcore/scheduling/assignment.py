@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 from budcore.domain.job import ResourceRequest
 from budcore.scheduling.queues import ClusterQueue, FlavorQuotas, FungibilityAction, ResourceFlavor
@@ -72,6 +73,35 @@ def default_normalize(value: str) -> str | None:
     return text or None
 
 
+class CatalogNormalizer:
+    """Resolves accelerator names through the hardware catalog: slugs, marketing and GFD product
+    strings of one model (``nvidia-h100-80gb``, ``NVIDIA-H100-80GB-HBM3``, ``H100-SXM5-80GB``)
+    all become its slug; a name the catalog does not know falls back to :func:`default_normalize`.
+
+    Results are memoized: the cycle asks for the same few names over and over.
+    """
+
+    def __init__(self, catalog: Any = None) -> None:
+        self._catalog = catalog
+        self._memo: dict[str, str | None] = {}
+
+    def __call__(self, value: str) -> str | None:
+        found = self._memo.get(value, _MISSING)
+        if found is not _MISSING:
+            return found  # type: ignore[return-value]
+        if self._catalog is None:
+            from budcore.hardware.catalog import default_catalog
+
+            self._catalog = default_catalog()
+        entry = self._catalog.get(value) or self._catalog.resolve(value)
+        result = entry.slug if entry is not None else default_normalize(value)
+        self._memo[value] = result
+        return result
+
+
+_MISSING = object()
+
+
 @dataclass(frozen=True, slots=True)
 class AcceleratorMatcher:
     """Decides whether a flavor provides the accelerator type a job asks for.
@@ -79,10 +109,11 @@ class AcceleratorMatcher:
     A flavor matches type ``T`` when its name is ``T``, or one of :data:`ACCELERATOR_LABELS` in its
     ``nodeLabels`` normalizes to the same value as ``T``. A flavor with no accelerator label only
     matches by name. Pass the hardware catalog's resolver as ``normalize`` to map product strings
-    such as ``NVIDIA-H100-80GB-HBM3`` and slugs such as ``nvidia-h100-80gb`` to one identity.
+    such as ``NVIDIA-H100-80GB-HBM3`` and slugs such as ``nvidia-h100-80gb`` to one identity; the
+    default resolves through the built-in hardware catalog (:class:`CatalogNormalizer`).
     """
 
-    normalize: Normalizer = default_normalize
+    normalize: Normalizer = field(default_factory=CatalogNormalizer)
 
     def flavor_type(self, flavor: ResourceFlavor) -> str | None:
         for label in ACCELERATOR_LABELS:

@@ -58,7 +58,9 @@ class DefaultPreemptionCostModel:
     checkpoint_intervals: Mapping[JobType, timedelta | None] = field(
         default_factory=lambda: dict(DEFAULT_CHECKPOINT_INTERVALS)
     )
-    restart_overhead: Mapping[JobType, timedelta] = field(default_factory=lambda: dict(DEFAULT_RESTART_OVERHEAD))
+    restart_overhead: Mapping[JobType, timedelta] = field(
+        default_factory=lambda: dict(DEFAULT_RESTART_OVERHEAD)
+    )
     fresh_checkpoint: timedelta = timedelta(seconds=30)
     near_completion: float = 0.9
     near_completion_penalty: Decimal = Decimal(1000)
@@ -82,7 +84,9 @@ class DefaultPreemptionCostModel:
         if self.near_completion_penalty < 0:
             raise ValidationError("must not be negative", path="near_completion_penalty")
 
-    def _price_per_second(self, victim: VictimInfo, usage: Mapping[FlavorResource, int]) -> tuple[float, Decimal]:
+    def _price_per_second(
+        self, victim: VictimInfo, usage: Mapping[FlavorResource, int]
+    ) -> tuple[float, Decimal]:
         """(accelerators held, price per second of all of them)."""
         gpus = 0.0
         per_second = Decimal(0)
