@@ -34,12 +34,9 @@ from budcore.scheduling.assignment import AcceleratorMatcher, Assignment, Mode, 
 from budcore.scheduling.fair_sharing import LocalQueueUsage, hierarchical_share
 from budcore.scheduling.pending import ClusterQueuePending, PendingQueues, PendingWorkload, Shape
 from budcore.scheduling.queues import (
-    BorrowWithinCohortPolicy,
     ClusterQueue,
     QueueingStrategy,
-    ReclaimWithinCohort,
     StopPolicy,
-    WithinClusterQueue,
 )
 from budcore.scheduling.quota import FR, QuotaTree, QuotaUsage
 
@@ -281,16 +278,6 @@ class _ReasonAtCycleEnd:
         return hash(str(self))
 
 
-def _may_preempt(cq: ClusterQueue) -> bool:
-    """Whether any of the ClusterQueue's preemption policies could ever pick a victim."""
-    p = cq.preemption
-    return (
-        p.within_cluster_queue is not WithinClusterQueue.NEVER
-        or p.reclaim_within_cohort is not ReclaimWithinCohort.NEVER
-        or p.borrow_within_cohort.policy is not BorrowWithinCohortPolicy.NEVER
-    )
-
-
 def _namespace_allowed(cq: ClusterQueue, namespace: str, policy: AdmissionPolicy) -> bool:
     if cq.namespace_selector is None:
         return True
@@ -333,7 +320,7 @@ def schedule(
 
     base_shares: dict[str, tuple[int, tuple[int, ...]]] = {}  # cq -> (epoch, share without extra)
     ceilings: dict[str, tuple[int, dict[str, int]]] = {}  # cq -> (epoch, max available per resource)
-    may_preempt = {name: _may_preempt(q) for name, q in config.cluster_queues.items()}
+    may_preempt = tree.may_preempt
 
     def cannot_fit(workload: PendingWorkload) -> bool:
         """A necessary condition, checked before the full flavor assignment.
@@ -442,18 +429,17 @@ def schedule(
         cursors[cq_name] = _Cursor(queue, cq.queueing_strategy is QueueingStrategy.STRICT_FIFO, prefix)
         offer(cq_name)
 
-    for cq_name, cq in sorted(config.cluster_queues.items()):
-        if cq.stop_policy is StopPolicy.HOLD_AND_DRAIN:
-            for admitted in snapshot.admitted.values():
-                if admitted.cluster_queue == cq_name:
-                    result.evictions.append(
-                        Evict(
-                            admitted.job_id,
-                            admitted.tenant,
-                            cq_name,
-                            f"ClusterQueue {cq_name} is draining (stopPolicy HoldAndDrain)",
-                        )
+    for cq_name in tree.draining:
+        for admitted in snapshot.admitted.values():
+            if admitted.cluster_queue == cq_name:
+                result.evictions.append(
+                    Evict(
+                        admitted.job_id,
+                        admitted.tenant,
+                        cq_name,
+                        f"ClusterQueue {cq_name} is draining (stopPolicy HoldAndDrain)",
                     )
+                )
 
     limit = policy.max_admissions
     while heap:
@@ -512,7 +498,7 @@ def schedule(
                 )
             )
             cursor.admitted(workload, index)
-        elif assignment.mode is Mode.PREEMPT and job.preempts_others and _may_preempt(cq):
+        elif assignment.mode is Mode.PREEMPT and job.preempts_others and may_preempt[cq_name]:
             result.needs_preemption.append(
                 NeedsPreemption(
                     job.id,
