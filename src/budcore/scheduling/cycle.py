@@ -322,33 +322,49 @@ def schedule(
     ceilings: dict[str, tuple[int, dict[str, int]]] = {}  # cq -> (epoch, max available per resource)
     may_preempt = tree.may_preempt
 
+    def ceiling_of(cq_name: str, current: int) -> dict[str, int]:
+        node = tree.cluster_queues[cq_name]
+        values: dict[str, int] = {}
+        for covered, flavor_names in node.groups:
+            for resource in covered:
+                values[resource] = max(usage.available(node, (f, resource)) for f in flavor_names)
+        ceilings[cq_name] = (current, values)
+        return values
+
+    def exceeds(request_total: Mapping[str, int], ceiling: Mapping[str, int]) -> bool | None:
+        """True: exceeds for some resource; False: within; None: uses a resource not covered."""
+        for resource, amount in request_total.items():
+            limit = ceiling.get(resource)
+            if limit is None:
+                return None
+            if amount > limit:
+                return True
+        return False
+
     def cannot_fit(workload: PendingWorkload) -> bool:
         """A necessary condition, checked before the full flavor assignment.
 
         A single-pod-set request that exceeds, for some resource, the most any of the queue's
         flavors has available cannot fit any flavor. (A gang's pod sets may land on different
-        flavors, so gangs always get the full assignment.)
+        flavors, so gangs always get the full assignment.) Usage only grows during a cycle, so
+        availability only shrinks: a ceiling computed earlier is an upper bound of the current
+        one, and exceeding it already proves the point; only a request within a stale ceiling
+        needs it refreshed.
         """
         request = workload.job.request
         if len(request.pod_sets) != 1:
             return False
-        node = tree.cluster_queues[workload.cluster_queue]
-        current = epoch.get(node.root_key, 0)
-        cached = ceilings.get(workload.cluster_queue)
-        if cached is None or cached[0] != current:
-            values: dict[str, int] = {}
-            for covered, flavor_names in node.groups:
-                for resource in covered:
-                    values[resource] = max(usage.available(node, (f, resource)) for f in flavor_names)
-            cached = ceilings[workload.cluster_queue] = (current, values)
-        ceiling = cached[1]
-        for resource, amount in request.total.items():
-            limit = ceiling.get(resource)
-            if limit is None:
+        cq_name = workload.cluster_queue
+        current = epoch.get(tree.cluster_queues[cq_name].root_key, 0)
+        cached = ceilings.get(cq_name)
+        total = request.total
+        if cached is not None:
+            verdict = exceeds(total, cached[1])
+            if verdict is None:
                 return False  # uncovered: the full assignment explains it
-            if amount > limit:
-                return True
-        return False
+            if verdict or cached[0] == current:
+                return verdict
+        return exceeds(total, ceiling_of(cq_name, current)) is True
 
     def lazy_reason(workload: PendingWorkload) -> _ReasonAtCycleEnd:
         cq_name = workload.cluster_queue
