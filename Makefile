@@ -12,7 +12,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml setup.py
 	rm -f $(VENV)/.installed-*
-	$(BIN)/pip install -q -e '.[test,testing,plots,postgres]'
+	$(BIN)/pip install -q -e '.[test,testing,plots,postgres,dask]'
 	touch $(STAMP)
 
 install: $(STAMP)

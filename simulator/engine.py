@@ -145,7 +145,9 @@ class JobRecord:
 
     arrival: JobArrival
     cluster_queue: str = ""
-    status: str = "pending"  # pending | queued | running | completed | failed | rejected
+    # pending (arrived while the controller was down) | queued | admitted (pods pending) | running
+    # | failing | retrying | completed | failed | rejected
+    status: str = "pending"
     admitted_s: float | None = None  # first admission
     start_s: float | None = None  # first start
     end_s: float | None = None
@@ -202,6 +204,7 @@ class SimulationResult:
     flavor_capacity: dict[str, int]  # GPUs per flavor
     cq_nominal: dict[str, int]  # nominal GPUs per ClusterQueue
     horizon_s: float
+    node_gpus: dict[str, int] = field(default_factory=dict)  # GPUs per node (for per-GPU plots)
 
 
 ProgressFn = Callable[[float, int], None]  # (simulated seconds, jobs finished)
@@ -280,6 +283,7 @@ class Simulation:
             self.series.cluster_queues[name] = []
         # Cordoned nodes never run pods, so they neither fail nor count as capacity.
         self._node_names = sorted(n.name for n in nodes if n.schedulable)
+        self._node_gpus = {n.name: n.allocatable.get(gpu_resource, 0) // 1000 for n in nodes}
         self._controller_up = True
         self._controller_rng = random.Random(f"{options.seed}/controller")
         self._deferred: list[tuple[int, object]] = []  # controller work waiting for it to be up
@@ -362,6 +366,7 @@ class Simulation:
             flavor_capacity=self._flavor_capacity,
             cq_nominal=self._cq_nominal,
             horizon_s=self._clock_s,
+            node_gpus=self._node_gpus,
         )
 
     def _idle(self) -> bool:

@@ -1,24 +1,159 @@
 """PNG plots of a simulation (matplotlib, headless).
 
-- ``timeline.png``: a Gantt-style resource timeline like the seeds' cluster schedule view: one row
-  per node, one block per job run on it, coloured by tenant (the first ``max_nodes`` nodes);
+- ``timeline.png``: a Gantt-style resource timeline like the seeds' cluster schedule view (seed 001
+  §5.4/§5.4.1): one row per GPU, grouped by node; per job a filled block for its actual run and a
+  dashed outline for its estimate (estimated start = admission, estimated end = that plus the
+  declared runtime), coloured by tenant (see :func:`timeline_blocks`);
 - ``utilisation.png``: GPUs in use over time per flavor, against each flavor's capacity;
+- ``cq_usage.png``: each ClusterQueue's GPUs in use over time as a percentage of its nominal quota;
 - ``cdf.png``: CDFs of wait and JCT per job class.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
-from .engine import SimulationResult
+from .engine import JobRecord, SimulationResult
+from .report import cq_percent_of_nominal
 
 
-def write_plots(result: SimulationResult, out_dir: Path, *, max_nodes: int = 40) -> list[Path]:
+@dataclass(frozen=True, slots=True)
+class TimelineBlock:
+    """One job on one GPU row: its actual run and its estimated block (seconds)."""
+
+    row: int
+    job_id: str
+    tenant: str
+    actual: tuple[float, float]  # start → end (the horizon if still running)
+    estimated: tuple[float, float]  # admission → admission + declared runtime
+
+
+def timeline_blocks(
+    result: SimulationResult, *, max_rows: int = 64
+) -> tuple[list[tuple[str, int]], int, list[TimelineBlock]]:
+    """The schedule view's rows and blocks: ``([(node, its first row), ...], rows, blocks)``.
+
+    Rows are GPUs, node by node (sorted by name, nodes that ran nothing left out), up to
+    ``max_rows`` (whole nodes; a first node larger than that is cut). A job's GPUs on a node go to
+    the lowest-numbered GPUs free when it starts; the simulator records which nodes a run used but
+    not how many of its pods each got, so a gang's GPUs per node are taken as its pods spread
+    evenly (exact for the usual whole-node gangs). A job that ran several times (retries) is drawn
+    from its first start to its end on the nodes of its last run.
+    """
+    runs: dict[str, list[JobRecord]] = {}
+    for r in result.records:
+        if r.start_s is not None and r.nodes:
+            for node in r.nodes:
+                runs.setdefault(node, []).append(r)
+    nodes: list[tuple[str, int]] = []
+    rows = 0
+    for node in sorted(runs):
+        width = result.node_gpus.get(node, 0) or max(_gpus_on_node(r) for r in runs[node])
+        if rows and rows + width > max_rows:
+            break
+        nodes.append((node, rows))
+        rows += min(width, max_rows - rows)
+    blocks: list[TimelineBlock] = []
+    for index, (node, first) in enumerate(nodes):
+        last = nodes[index + 1][1] if index + 1 < len(nodes) else rows
+        free_at = [-math.inf] * (last - first)
+        for r in sorted(runs[node], key=lambda r: (r.start_s or 0.0, r.arrival.job_id)):
+            start = r.start_s
+            assert start is not None
+            end = r.end_s if r.end_s is not None else result.horizon_s
+            admitted = r.admitted_s if r.admitted_s is not None else start
+            lanes = sorted(range(len(free_at)), key=lambda i: (free_at[i] > start, free_at[i], i))
+            for lane in sorted(lanes[: _gpus_on_node(r)]):
+                free_at[lane] = end
+                blocks.append(
+                    TimelineBlock(
+                        row=first + lane,
+                        job_id=r.arrival.job_id,
+                        tenant=r.arrival.tenant,
+                        actual=(start, end),
+                        estimated=(admitted, admitted + r.arrival.estimate_s),
+                    )
+                )
+    return nodes, rows, blocks
+
+
+def _gpus_on_node(record: JobRecord) -> int:
+    a = record.arrival
+    return a.gpus_per_pod * max(1, math.ceil(a.pods / max(1, len(record.nodes))))
+
+
+def _timeline(result: SimulationResult, path: Path, *, max_rows: int) -> None:
+    """The seeds' cluster schedule view: filled blocks are actual runs, dashed outlines estimates."""
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PatchCollection
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch, Rectangle
+
+    hours = 3600.0
+    nodes, rows, blocks = timeline_blocks(result, max_rows=max_rows)
+    tenants = sorted({b.tenant for b in blocks})
+    colours = {t: plt.get_cmap("tab10")(i % 10) for i, t in enumerate(tenants)}
+    fig, ax = plt.subplots(figsize=(13, max(3.5, 0.14 * rows + 2.0)))
+    actual = [
+        Rectangle((b.actual[0] / hours, b.row - 0.36), max(b.actual[1] - b.actual[0], 1.0) / hours, 0.72)
+        for b in blocks
+    ]
+    estimated = [
+        Rectangle(
+            (b.estimated[0] / hours, b.row - 0.46), max(b.estimated[1] - b.estimated[0], 1.0) / hours, 0.92
+        )
+        for b in blocks
+    ]
+    ax.add_collection(
+        PatchCollection(
+            actual,
+            facecolors=[colours[b.tenant] for b in blocks],
+            edgecolors="white",
+            linewidths=0.3,
+            alpha=0.85,
+        )
+    )
+    ax.add_collection(
+        PatchCollection(
+            estimated,
+            facecolors="none",
+            edgecolors=[colours[b.tenant] for b in blocks],
+            linewidths=0.8,
+            linestyles="--",
+        )
+    )
+    for _, first in nodes[1:]:
+        ax.axhline(first - 0.5, color="0.55", linewidth=0.6)
+    # Estimates running past the end are cut at 10% beyond it: their overrun shows, the run stays wide.
+    ends = [max(b.actual[1], b.estimated[1]) for b in blocks]
+    right = min(max([result.horizon_s, *ends]), result.horizon_s * 1.1) if ends else result.horizon_s
+    ax.set_xlim(0, max(right, 1.0) / hours)
+    ax.set_ylim(rows - 0.5 if rows else 0.5, -0.5)  # first node on top, like the seeds' view
+    bounds = [first for _, first in nodes] + [rows]
+    ax.set_yticks(
+        [(bounds[i] + bounds[i + 1] - 1) / 2 for i in range(len(nodes))],
+        [name for name, _ in nodes],
+        fontsize=7,
+    )
+    ax.set_ylabel("GPUs, by node")
+    ax.set_xlabel("hours")
+    ax.set_title("Cluster schedule: actual runs (filled) vs estimates (dashed: admission + declared runtime)")
+    handles: list[Patch | Line2D] = [Patch(color=colours[t], label=t) for t in tenants]
+    handles.append(Patch(facecolor="0.5", label="actual run"))
+    handles.append(Line2D([0], [0], color="0.3", linestyle="--", label="estimated"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_plots(result: SimulationResult, out_dir: Path, *, max_rows: int = 64) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -26,32 +161,8 @@ def write_plots(result: SimulationResult, out_dir: Path, *, max_nodes: int = 40)
     hours = 3600.0
 
     # Timeline ---------------------------------------------------------------------------------
-    nodes = sorted({n for r in records for n in r.nodes})[:max_nodes]
-    row = {n: i for i, n in enumerate(nodes)}
-    tenants = sorted({r.arrival.tenant for r in records})
-    colours = {t: plt.get_cmap("tab10")(i % 10) for i, t in enumerate(tenants)}
-    fig, ax = plt.subplots(figsize=(12, max(3.0, 0.25 * len(nodes) + 1.5)))
-    for r in records:
-        if r.start_s is None:
-            continue
-        end = r.end_s if r.end_s is not None else result.horizon_s
-        for n in r.nodes:
-            if n in row:
-                ax.broken_barh(
-                    [(r.start_s / hours, max(end - r.start_s, 1.0) / hours)],
-                    (row[n] - 0.4, 0.8),
-                    facecolors=colours[r.arrival.tenant],
-                    edgecolor="white",
-                    linewidth=0.3,
-                )
-    ax.set_yticks(range(len(nodes)), nodes, fontsize=7)
-    ax.set_xlabel("hours")
-    ax.set_title("Cluster schedule (blocks: job runs, by tenant)")
-    ax.legend(handles=[Patch(color=colours[t], label=t) for t in tenants], loc="upper right")
-    fig.tight_layout()
     path = out_dir / "timeline.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _timeline(result, path, max_rows=max_rows)
     written.append(path)
 
     # Utilisation over time --------------------------------------------------------------------
@@ -68,6 +179,24 @@ def write_plots(result: SimulationResult, out_dir: Path, *, max_nodes: int = 40)
     ax.legend()
     fig.tight_layout()
     path = out_dir / "utilisation.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    written.append(path)
+
+    # ClusterQueue usage as % of nominal ------------------------------------------------------
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for name, percent in sorted(cq_percent_of_nominal(result).items()):
+        if percent is not None:
+            nominal = result.cq_nominal[name]
+            ax.step(times, percent, where="post", label=f"{name} ({nominal} nominal GPUs)")
+    ax.axhline(100.0, color="0.4", linestyle="--", linewidth=0.8)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("hours")
+    ax.set_ylabel("GPUs in use / nominal quota (%)")
+    ax.set_title("ClusterQueue usage (above 100%: borrowing from the cohort)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out_dir / "cq_usage.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     written.append(path)

@@ -11,7 +11,8 @@ Definitions:
   *JCT*: submit → completion; *slowdown*: JCT / runtime.
 - *utilisation per flavor*: time-integrated GPUs in use / (GPUs of the flavor's nodes × horizon).
 - *ClusterQueue usage*: time-integrated GPUs in use / (nominal GPUs × horizon), which exceeds
-  100% when the queue borrows.
+  100% when the queue borrows; ``usage.csv`` has it over time too (``cq:<name>:pct_nominal``,
+  GPUs in use at each sample as a percentage of the nominal GPUs; empty for a queue without any).
 - *Jain's index* over tenants of x_t = GPU-seconds received / GPU-seconds demanded (1 = fair).
 - *finish-time fairness ρ* (Themis): JCT / the time the job would take alone on a 1/N share of
   the fleet, N = number of tenants; ρ ≤ 1 means the job did no worse than under static partitioning.
@@ -44,6 +45,7 @@ RECORD_FIELDS = (
     "start_s",
     "end_s",
     "runtime_s",
+    "estimated_runtime_s",
     "flavor",
     "gpus",
     "preemptions",
@@ -239,6 +241,7 @@ def records_csv(records: Sequence[JobRecord]) -> str:
                 _r(r.start_s),
                 _r(r.end_s),
                 _r(a.runtime_s),
+                _r(a.estimate_s),
                 r.flavor,
                 r.gpus,
                 r.preemptions,
@@ -260,16 +263,42 @@ def series_csv(result: SimulationResult) -> str:
     writer = csv.writer(out, lineterminator="\n")
     flavors = sorted(result.series.flavors)
     queues = sorted(result.series.cluster_queues)
-    writer.writerow(["time_s", *(f"flavor:{f}" for f in flavors), *(f"cq:{q}" for q in queues)])
+    writer.writerow(
+        [
+            "time_s",
+            *(f"flavor:{f}" for f in flavors),
+            *(f"cq:{q}" for q in queues),
+            *(f"cq:{q}:pct_nominal" for q in queues),
+        ]
+    )
+    percent = cq_percent_of_nominal(result)
     for i, t in enumerate(result.series.times):
         writer.writerow(
             [
                 _r(t),
                 *(_r(result.series.flavors[f][i]) for f in flavors),
                 *(_r(result.series.cluster_queues[q][i]) for q in queues),
+                *(_at(percent[q], i) for q in queues),
             ]
         )
     return out.getvalue()
+
+
+def _at(values: list[float] | None, i: int) -> float | str | None:
+    return "" if values is None else _r(values[i], 2)
+
+
+def cq_percent_of_nominal(result: SimulationResult) -> dict[str, list[float] | None]:
+    """Each ClusterQueue's sampled GPUs in use as a percentage of its nominal GPU quota.
+
+    Above 100% the queue is borrowing from its cohort; ``None`` for a queue with no nominal GPUs
+    (a pure borrower), whose percentage is undefined.
+    """
+    out: dict[str, list[float] | None] = {}
+    for name, values in result.series.cluster_queues.items():
+        nominal = result.cq_nominal.get(name, 0)
+        out[name] = [100.0 * v / nominal for v in values] if nominal else None
+    return out
 
 
 def dumps(report: Mapping[str, Any]) -> str:

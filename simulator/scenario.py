@@ -18,6 +18,7 @@
     workload:
       generators: {classes: [...]}   # see budcore_simulator.workload.generators
       traces: [{format: helios, path: cluster_log.csv}]
+      estimate_error: {sigma: 0.5}   # declared runtimes = true × lognormal (see EstimateErrorSpec)
     failures: {mtbf: 30d, repair: 2h, controller_restart: {every: 12h, downtime: 2m}}
 
 Every node of a pool carries the labels ``budcore.io/pool: <name>`` and, when ``product`` is
@@ -29,11 +30,13 @@ selects a pool through any of them. The JSON schema of this format is
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+import math
+import random
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -238,11 +241,33 @@ class FailureSpec(BaseModel):
         return self
 
 
+class EstimateErrorSpec(BaseModel):
+    """How far declared runtimes are from true ones: ``estimate = runtime × bias × e^N(0, σ²)``.
+
+    ``sigma: 0.5`` puts half the estimates within about ×0.7..×1.4 of the truth; ``bias: 1.5``
+    models users who pad their estimates by half. Draws come from their own random stream (seeded
+    by the scenario seed), so adding estimate error never changes the workload itself.
+    """
+
+    model_config = _FROZEN
+
+    kind: Literal["lognormal"] = "lognormal"
+    sigma: float = Field(ge=0, allow_inf_nan=False)
+    bias: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+
+    def apply(self, arrivals: Iterable[JobArrival], seed: int) -> Iterator[JobArrival]:
+        rng = random.Random(f"{seed}/estimate-error")
+        for arrival in arrivals:
+            factor = self.bias * math.exp(rng.gauss(0.0, self.sigma))
+            yield arrival._replace(estimated_runtime_s=arrival.runtime_s * factor)
+
+
 class WorkloadSpec(BaseModel):
     model_config = _FROZEN
 
     generators: GeneratorSpec | None = None
     traces: tuple[TraceSpec, ...] = ()
+    estimate_error: EstimateErrorSpec | None = None
 
     @model_validator(mode="after")
     def _something(self) -> WorkloadSpec:
@@ -462,7 +487,9 @@ class LoadedScenario:
             streams.append(generate_arrivals(s.workload.generators, s.seed))
         for trace in s.workload.traces:
             streams.append(iter(open_trace(trace, self.base_dir)))
-        merged = heapq.merge(*streams, key=lambda a: (a.submit_s, a.job_id))
+        merged: Iterator[JobArrival] = heapq.merge(*streams, key=lambda a: (a.submit_s, a.job_id))
+        if s.workload.estimate_error is not None:
+            merged = s.workload.estimate_error.apply(merged, s.seed)
         horizon = s.horizon
         for arrival in merged:
             if horizon is not None and arrival.submit_s > horizon:

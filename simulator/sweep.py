@@ -2,7 +2,20 @@
 
 Each run is a top-level, picklable function of a :class:`Scenario` and a variation, so sweeps go
 through any ``concurrent.futures.Executor``: a process pool by default, and equally a Dask
-``Client.get_executor()`` or Ray's executor to spread a large sweep over a cluster.
+``Client.get_executor()`` or Ray's executor to spread a large sweep over a cluster. With Dask
+(``pip install "dask[distributed]"``; the ``budcore[dask]`` extra)::
+
+    from dask.distributed import Client, LocalCluster   # or Client("tcp://scheduler:8786")
+    from budcore_simulator.sweep import compare_specs, parse_policy, run_all
+
+    with LocalCluster(n_workers=4) as cluster, Client(cluster) as client:
+        specs = compare_specs(load_scenario("scenario.yaml"), [parse_policy("fifo"), parse_policy("fair")])
+        results = run_all(specs, executor=client.get_executor())
+
+Results come back in the order of ``specs`` and are identical to a serial run (each run is a
+pure function of its spec and seed). On a remote cluster the workers need ``budcore`` installed
+and read the scenario's referenced files (queues, traces, nodes dump) from ``spec.base_dir``, so
+that path must be visible to them (a shared filesystem) or the documents given inline.
 
 **Policies** (``--policy``) are a preset (``fifo``: Kueue's classic FIFO ordering across queues,
 ``fair``: fair sharing, ``strict-fifo``: every ClusterQueue ``StrictFIFO``), a YAML file holding a
@@ -35,6 +48,7 @@ from typing import Any
 import yaml
 
 from budcore.domain.errors import ValidationError
+from budcore.domain.resources import NVIDIA_GPU
 from budcore.scheduling import QueueConfig
 from budcore.scheduling.queues import FlavorQuotas, QueueingStrategy, ResourceGroup, ResourceQuota
 
@@ -244,7 +258,8 @@ def flavor_factors(base: LoadedScenario, varied: LoadedScenario) -> dict[str, tu
 
 
 def _gpu(loaded: LoadedScenario) -> str:
-    return loaded.scenario.fleet.pools[0].gpu_resource
+    pools = loaded.scenario.fleet.pools
+    return pools[0].gpu_resource if pools else NVIDIA_GPU
 
 
 # --------------------------------------------------------------------------------------------

@@ -58,11 +58,19 @@ class JobArrival(NamedTuple):
     checkpoint_interval_s: float | None = None
     deadline_s: float | None = None
     accelerator: str | None = None
+    # What the submitter declared the runtime to be (None: exactly ``runtime_s``); the scenario's
+    # ``workload.estimate_error`` sets it to model users' misestimates.
+    estimated_runtime_s: float | None = None
 
     @property
     def total_gpus(self) -> int:
         """GPUs over the whole gang."""
         return self.gpus_per_pod * self.pods
+
+    @property
+    def estimate_s(self) -> float:
+        """The declared runtime estimate: ``estimated_runtime_s``, else the true runtime."""
+        return self.runtime_s if self.estimated_runtime_s is None else self.estimated_runtime_s
 
     @property
     def gpu_seconds(self) -> float:
@@ -111,8 +119,9 @@ def arrival_to_job(
 
     The job id is the arrival's deterministic id (not a random UUID) so that two runs with the same
     seed produce byte-identical records. ``created_at`` is the submit instant. With
-    ``with_estimate`` the true runtime is also the job's ``estimated_duration`` (what a user would
-    declare; set it to ``False`` to model jobs that give no estimate). Any invalid value (a tenant
+    ``with_estimate`` the declared estimate (:attr:`JobArrival.estimate_s`, the true runtime unless
+    an estimate error was modelled) is the job's ``estimated_duration``; set it to ``False`` to model
+    jobs that give no estimate. Any invalid value (a tenant
     that is not a valid name, an unknown priority) raises budcore's ``ValidationError``.
     """
     start = ensure_utc(start, "start")
@@ -150,7 +159,7 @@ def arrival_to_job(
             "request": request,
             "local_queue": arrival.local_queue,
             "priority": priority,
-            "estimated_duration": timedelta(seconds=arrival.runtime_s) if with_estimate else None,
+            "estimated_duration": timedelta(seconds=arrival.estimate_s) if with_estimate else None,
             "deadline": (
                 None if arrival.deadline_s is None else start + timedelta(seconds=arrival.deadline_s)
             ),

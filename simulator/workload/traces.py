@@ -47,7 +47,9 @@ Alibaba PAI GPU 2020 (``format: pai``; Weng et al., NSDI'22)
 Standard Workload Format (``format: swf``; Parallel Workloads Archive, Feitelson et al.)
     Eighteen whitespace-separated fields per line, ``;`` comment lines, ``-1`` for unknown. Fields
     2 (submit), 4 (run time), 5/8 (allocated / requested processors), 7/10 (used / requested KB
-    per processor), 11 (status), 12-16 (user, group, application, queue, partition) are used.
+    per processor), 9 (requested time: the job's declared runtime estimate, shown against the
+    actual run in ``timeline.png``), 11 (status), 12-16 (user, group, application, queue,
+    partition) are used.
     Processors count GPUs by default (``swf_processors: gpus``) or CPUs. Status 2-4 lines (partial
     executions of a checkpointed job) are filtered: the job's summary line carries the whole job.
     Mapping attributes: ``user``, ``group``, ``application``, ``queue``, ``partition``.
@@ -382,6 +384,7 @@ class _Parsed:
     checkpoint_s: float | None = None
     deadline: float | None = None
     accelerator: str | None = None
+    estimate: float | None = None  # the submitter's declared runtime, when the trace has one
 
 
 def _text(row: Mapping[str, str], name: str) -> str:
@@ -598,6 +601,7 @@ class TraceReader(ABC):
             parsed.checkpoint_s if parsed.checkpoint_s is not None else options.checkpoint_interval,
             deadline,
             parsed.accelerator or route.accelerator or options.accelerator,
+            parsed.estimate,
         )
 
     def _route(self, parsed: _Parsed) -> _Route:
@@ -1100,6 +1104,7 @@ class SwfTrace(TraceReader):
         if memory_kb > 0:
             memory = math.ceil(memory_kb * 1024 * per_pod)
         state = {0: "failed", 1: "completed", 5: "cancelled"}.get(status, str(status))
+        requested_time = _required(values[8], "requested_time")  # declared runtime estimate; -1 unknown
         return _Parsed(
             trace_id=job_id,
             submit=submit,
@@ -1117,6 +1122,7 @@ class SwfTrace(TraceReader):
                 "state": state,
             },
             line=line,
+            estimate=requested_time if requested_time > 0 else None,
         )
 
 

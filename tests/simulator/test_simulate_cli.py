@@ -24,6 +24,7 @@ def test_simulate_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixt
     names = sorted(p.name for p in out.iterdir())
     assert names == [
         "cdf.png",
+        "cq_usage.png",
         "jobs.csv",
         "report.json",
         "run.json",

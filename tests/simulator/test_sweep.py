@@ -177,3 +177,20 @@ def test_plan_scales_quota_with_the_fleet(scenario: Path) -> None:
 def test_plan_errors(scenario: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", str(scenario), "--vary", "pool.nope.nodes=1..2", "--slo", "p95_wait<1m"]) == 2
     assert "no pool 'nope'" in capsys.readouterr().err
+
+
+def test_runs_on_a_dask_local_cluster(scenario: Path) -> None:
+    distributed = pytest.importorskip("dask.distributed")
+    loaded = load_scenario(scenario)
+    specs = compare_specs(loaded, [parse_policy("fifo"), parse_policy("fair")])
+    serial = run_all(specs, workers=1)
+    with (
+        distributed.LocalCluster(
+            processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        on_dask = run_all(specs, executor=client.get_executor())
+    assert [r["label"] for r in on_dask] == ["fifo", "fair"]
+    assert [r["report"] for r in on_dask] == [r["report"] for r in serial]
+    assert [r["waits"] for r in on_dask] == [r["waits"] for r in serial]

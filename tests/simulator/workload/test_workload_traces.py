@@ -389,6 +389,7 @@ def test_swf_sample_as_gpus() -> None:
         memory_bytes=32 * GiB,  # 4 GiB per processor x 8
         job_class="swf",
         job_id="swf-1",
+        estimated_runtime_s=3600.0,  # field 9, requested time
     )
     by_id = {a.job_id: a for a in arrivals}
     assert (by_id["swf-13"].pods, by_id["swf-13"].gpus_per_pod) == (8, 8)
@@ -524,3 +525,9 @@ def test_traces_and_generators_merge_into_one_ordered_stream() -> None:
         (78.0, "probe-3"),
         (104.0, "probe-4"),
     ]
+
+
+def test_swf_requested_time_is_the_declared_runtime_estimate() -> None:
+    arrivals = {a.job_id: a for a in open_trace(parse_trace_spec({"format": "swf", "path": str(SWF)}))}
+    assert (arrivals["swf-1"].runtime_s, arrivals["swf-1"].estimate_s) == (3540.0, 3600.0)
+    assert (arrivals["swf-2"].runtime_s, arrivals["swf-2"].estimate_s) == (600.0, 900.0)
