@@ -7,6 +7,7 @@ from budcore.ports.clock import Clock
 from budcore.ports.cluster_backend import ClusterBackend, SimulatedClusterBackend
 from budcore.ports.event_sink import EventSink
 from budcore.ports.job_store import ALL, JobFilter, JobStore
+from budcore.ports.preemption_cost import PreemptionCost, PreemptionCostModel, VictimInfo
 from budcore.ports.pricing import PricingSource
 
 __all__ = [
@@ -16,6 +17,9 @@ __all__ = [
     "EventSink",
     "JobFilter",
     "JobStore",
+    "PreemptionCost",
+    "PreemptionCostModel",
     "PricingSource",
     "SimulatedClusterBackend",
+    "VictimInfo",
 ]

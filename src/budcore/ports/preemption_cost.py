@@ -83,7 +83,7 @@ class VictimInfo:
         progress: float | None = None,
         hourly_price: Decimal | None = None,
     ) -> VictimInfo:
-        """The facts a :class:`~budcore.domain.job.Job` record carries (progress/price come from elsewhere)."""
+        """The facts a job record carries; progress and price come from the caller."""
         return cls(
             job_id=job.id,
             job_type=job.job_type,
@@ -123,14 +123,9 @@ class PreemptionCost:
         return f"{text}: {self.explanation}" if self.explanation else text
 
 
-ZERO_COST = PreemptionCost(0.0, Decimal(0), Decimal(0), Decimal(0), "no cost information")
-
-
 @runtime_checkable
 class PreemptionCostModel(Protocol):
-    def cost(
-        self, victim: VictimInfo, usage: Mapping[FlavorResource, int], now: datetime
-    ) -> PreemptionCost:
+    def cost(self, victim: VictimInfo, usage: Mapping[FlavorResource, int], now: datetime) -> PreemptionCost:
         """What evicting ``victim`` (holding ``usage`` in milli-units per flavor/resource) costs at ``now``.
 
         Must be non-negative and deterministic: the preemption search compares and sums costs.
