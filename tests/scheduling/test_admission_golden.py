@@ -361,7 +361,7 @@ def test_needs_preemption_only_when_a_policy_allows_it() -> None:
     s.submit(job("q", 4, priority=JobPriority.HIGH, name="urgent"))
     result = s.cycle(T0)
     assert [n.job_id for n in result.needs_preemption] == ["urgent"]
-    assert s.explain("urgent").startswith("waiting for preemption: insufficient quota")
+    assert s.explain("urgent").startswith("waiting for preempted workloads to leave: ")
 
 
 def test_catalog_slug_matches_gfd_product_labels() -> None:
@@ -373,3 +373,55 @@ def test_catalog_slug_matches_gfd_product_labels() -> None:
     s = Scheduler(config([cq("q", {"pcie": {GPU: 8}, "sxm": {GPU: 8}})], flavors=labels))
     fill(s, [job("q", 8, accelerator="nvidia-h100-80gb", name="sxm-job")])
     assert s.admitted["sxm-job"].flavors["main"][GPU] == "sxm"
+
+
+def test_preemption_end_to_end_within_queue() -> None:
+    """withinClusterQueue: LowerPriority — the high job evicts exactly what it needs, then runs."""
+    from budcore.scheduling import ClusterQueuePreemption
+    from budcore.scheduling.preemption import DecisionStatus
+    from budcore.scheduling.queues import WithinClusterQueue
+
+    preempting = ClusterQueuePreemption(within_cluster_queue=WithinClusterQueue.LOWER_PRIORITY)
+    s = Scheduler(config([cq("q", {"default": {GPU: 4}}, preemption=preempting)]))
+    fill(s, [job("q", 2, priority=JobPriority.LOW, name="low0")], now=T0)
+    fill(s, [job("q", 2, priority=JobPriority.LOW, name="low1")], now=T0 + timedelta(minutes=1))
+    s.submit(job("q", 2, priority=JobPriority.HIGH, name="urgent"))
+    result = s.cycle(T0 + timedelta(minutes=2))
+    (decision,) = result.preemptions
+    assert decision.status is DecisionStatus.PREEMPT
+    assert [v.job_id for v in decision.victims] == ["low1"]  # most recently admitted first
+    assert "low1" in s.evicting
+    assert s.explain("urgent") == "waiting for preempted workloads to leave: low1"
+    # The caller evicts the victim; once its pods are gone its quota returns and urgent is admitted.
+    s.release("low1", T0)
+    assert [a.job_id for a in s.cycle(T0).admitted] == ["urgent"]
+
+
+def test_reclaim_within_cohort_takes_back_lent_quota() -> None:
+    """reclaimWithinCohort: Any — a lender gets its nominal quota back from a borrower."""
+    from budcore.scheduling import ClusterQueuePreemption
+    from budcore.scheduling.preemption import DecisionStatus
+    from budcore.scheduling.queues import ReclaimWithinCohort
+
+    reclaim = ClusterQueuePreemption(reclaim_within_cohort=ReclaimWithinCohort.ANY)
+    s = Scheduler(
+        config(
+            [
+                cq("lender", {"default": {GPU: 4}}, "pool", preemption=reclaim),
+                cq("borrower", {"default": {GPU: 0}}, "pool"),
+            ]
+        )
+    )
+    fill(s, [job("borrower", 4, priority=JobPriority.CRITICAL, name="borrowed")])
+    s.submit(job("lender", 4, priority=JobPriority.LOW, name="owner"))
+    (decision,) = s.cycle(T0).preemptions
+    # critical jobs are never victims, whatever the policy says
+    assert decision.status is DecisionStatus.IMPOSSIBLE
+    s.withdraw("owner")
+    s.release("borrowed", T0)
+    fill(s, [job("borrower", 4, priority=JobPriority.HIGH, name="borrowed2")])
+    # Reclaiming lent quota may evict even a higher-priority borrower (reclaimWithinCohort: Any).
+    s.submit(job("lender", 4, priority=JobPriority.LOW, name="owner2"))
+    (decision,) = s.cycle(T0).preemptions
+    assert decision.status is DecisionStatus.PREEMPT
+    assert [v.job_id for v in decision.victims] == ["borrowed2"]

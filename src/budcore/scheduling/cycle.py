@@ -105,6 +105,7 @@ class NeedsPreemption:
     borrows: bool
     priority: int
     why: PendingReason | str | object
+    timestamp: float = 0.0  # the preemptor's queue-ordering time (LowerOrNewerEqualPriority needs it)
 
     @property
     def reason(self) -> str:
@@ -142,6 +143,9 @@ class CycleResult:
     evictions: list[Evict] = field(default_factory=list)
     # ClusterQueues with nothing admissible left: inactive until something changes in their cohort.
     exhausted: set[str] = field(default_factory=set)
+    # PreemptionDecision objects for the NeedsPreemption above (filled by the Scheduler, which
+    # resolves them with budcore.scheduling.preemption.find_victims).
+    preemptions: list[Any] = field(default_factory=list)
     considered: int = 0  # candidates given a decision
     skipped: int = 0  # candidates skipped: a no-larger request of their queue already failed
 
@@ -525,6 +529,7 @@ def schedule(
                     assignment.borrows,
                     workload.priority,
                     assignment.describe(tree.cluster_queues[cq_name], usage),
+                    workload.timestamp,
                 )
             )
             cursor.failed(workload, quota_shortage=True)

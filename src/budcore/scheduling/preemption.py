@@ -57,6 +57,7 @@ from enum import StrEnum
 
 from budcore.domain.errors import NotFoundError, ValidationError
 from budcore.domain.ids import JobId, TenantId
+from budcore.domain.priority import JobPriority
 from budcore.domain.quantity import human_amount
 from budcore.domain.timeutil import ensure_utc
 from budcore.ports.preemption_cost import PreemptionCost, PreemptionCostModel, VictimInfo
@@ -794,6 +795,9 @@ def _total(ctx: _Ctx, victims: Sequence[AdmittedWorkload]) -> Decimal:
 # Entry point
 
 
+CRITICAL_PRIORITY = JobPriority.CRITICAL.value_int
+
+
 def find_victims(
     snapshot: AdmissionSnapshot,
     needs: NeedsPreemption,
@@ -853,7 +857,10 @@ def find_victims(
     excluded: list[str] = []
     candidates: list[AdmittedWorkload] = []
     for w in raw:
-        info = infos.get(w.job_id) or VictimInfo(job_id=w.job_id, started_at=w.admitted_at)
+        # Without facts from the caller, the priority value still protects critical workloads.
+        info = infos.get(w.job_id) or VictimInfo(
+            job_id=w.job_id, started_at=w.admitted_at, critical=w.priority >= CRITICAL_PRIORITY
+        )
         guard = info.protected
         if guard is None and policy.mode is PreemptionMode.COST:
             started = info.started_at or w.admitted_at

@@ -6,7 +6,14 @@ A production service and the simulator drive budcore the same way::
     scheduler.submit(job)              # job enters its LocalQueue's ClusterQueue
     result = scheduler.cycle(now)      # snapshot in, decisions out; admissions applied here
     ...                                # start admitted workloads on the cluster backend
+    for decision in result.preemptions:  # victims to evict (with decision.grace_period)
+        ...
     scheduler.release(job_id, now)     # workload finished / was evicted: quota returns
+
+Preemption follows Kueue: a workload that would fit by evicting others gets a
+:class:`~budcore.scheduling.preemption.PreemptionDecision`; the caller evicts the victims, releases
+their quota once their pods are gone, and requeues them; the preemptor is admitted by a later
+cycle when the quota is back.
 
 State kept incrementally (never rebuilt per decision): quota usage with propagation up the
 cohort tree, pending queues ordered per ClusterQueue, admitted workloads, LocalQueue usage for
@@ -15,12 +22,14 @@ admission fair sharing, and the last reason each pending workload was given.
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
 from budcore.domain.errors import NotFoundError
 from budcore.domain.job import Job
+from budcore.ports.preemption_cost import VictimInfo
 from budcore.scheduling.cycle import (
     AdmissionPolicy,
     AdmissionSnapshot,
@@ -31,13 +40,29 @@ from budcore.scheduling.cycle import (
 )
 from budcore.scheduling.fair_sharing import LocalQueueUsage
 from budcore.scheduling.pending import PendingQueues, PendingWorkload
+from budcore.scheduling.preemption import DecisionStatus, PreemptionDecision, PreemptionPolicy, find_victims
+from budcore.scheduling.preemption_budget import PreemptionBudget
 from budcore.scheduling.queues import QueueConfig
 from budcore.scheduling.quota import FR, QuotaTree, QuotaUsage
 
 
 class Scheduler:
-    def __init__(self, config: QueueConfig, policy: AdmissionPolicy | None = None) -> None:
+    def __init__(
+        self,
+        config: QueueConfig,
+        policy: AdmissionPolicy | None = None,
+        preemption: PreemptionPolicy | None = None,
+        budget: PreemptionBudget | None = None,
+    ) -> None:
         self.policy = policy or AdmissionPolicy()
+        self.preemption = preemption or PreemptionPolicy(
+            fair_sharing=self.policy.fair_sharing, flavor_weights=dict(self.policy.flavor_weights)
+        )
+        self.budget = budget if budget is not None else PreemptionBudget()
+        self.evicting: set[str] = set()  # victims being evicted, still holding quota
+        # What each admitted job says about itself (type, protection, checkpoints), so preemption
+        # never depends on the caller to protect a critical or non-preemptible job.
+        self._victim_info: dict[str, VictimInfo] = {}
         if self.policy.local_queue_usage is None and any(
             cq.admission_fair_sharing for cq in config.cluster_queues.values()
         ):
@@ -68,17 +93,58 @@ class Scheduler:
         return AdmissionSnapshot(self.tree, self.usage, self.admitted)
 
     # The cycle -------------------------------------------------------------------------------
-    def cycle(self, now: datetime) -> CycleResult:
-        """Run one cycle and apply its admissions to the scheduler's state."""
+    def cycle(self, now: datetime, victim_info: Mapping[str, VictimInfo] | None = None) -> CycleResult:
+        """Run one cycle, apply its admissions, and decide preemptions for what needs them.
+
+        ``victim_info`` gives the preemption cost model what the snapshot lacks about running
+        workloads (job type, start, checkpoints, progress, price); see :class:`VictimInfo`.
+        """
         result = schedule(self.snapshot(), self.pending, self.policy, now)
         for admit in result.admitted:
             self._apply_admit(admit, now)
+
         for decision in result.pending:
             self.reasons[decision.job_id] = decision.why
         for needs in result.needs_preemption:
             self.reasons[needs.job_id] = _Prefixed("waiting for preemption: ", needs.why)
+        if result.needs_preemption:  # the decisions refine those reasons
+            result.preemptions = self._preempt(result, now, victim_info)
         self.pending.active -= result.exhausted
         return result
+
+    def _preempt(
+        self, result: CycleResult, now: datetime, victim_info: Mapping[str, VictimInfo] | None
+    ) -> list[PreemptionDecision]:
+        """Resolve each NeedsPreemption in order, on an overlay where earlier decisions already
+        evicted their victims and took their room, so two preemptors never claim the same quota."""
+        usage = self.usage.overlay()
+        admitted = dict(self.admitted)
+        decisions: list[PreemptionDecision] = []
+        for needs in result.needs_preemption:
+            decision = find_victims(
+                AdmissionSnapshot(self.tree, usage, admitted),
+                needs,
+                now=now,
+                policy=self.preemption,
+                victim_info=ChainMap(dict(victim_info or {}), self._victim_info),
+                evicting=self.evicting,
+                budget=self.budget,
+                preemptor_timestamp=needs.timestamp,
+            )
+            decisions.append(decision)
+            if decision.status is DecisionStatus.PREEMPT:
+                for victim in decision.victims:
+                    usage.add(victim.cluster_queue, victim.usage, sign=-1)
+                    admitted.pop(victim.job_id, None)
+                    if victim.job_id not in self.evicting:
+                        self.evicting.add(victim.job_id)
+                        self.budget.record(now)
+                usage.add(needs.cluster_queue, needs.usage)
+                names = ", ".join(v.job_id for v in decision.victims)
+                self.reasons[needs.job_id] = f"waiting for preempted workloads to leave: {names}"
+            elif decision.status is DecisionStatus.IMPOSSIBLE:
+                self.reasons[needs.job_id] = decision.reason
+        return decisions
 
     def _apply_admit(self, admit: Admit, now: datetime) -> None:
         workload = self.pending.remove(admit.job_id)
@@ -97,6 +163,7 @@ class Scheduler:
             timestamp=workload.timestamp,
         )
         self.reasons.pop(admit.job_id, None)
+        self._victim_info[admit.job_id] = VictimInfo.from_job(workload.job)
         afs = self.policy.local_queue_usage
         if afs is not None:
             afs.change(admit.local_queue, _by_resource(admit.usage), now, +1)
@@ -110,6 +177,8 @@ class Scheduler:
         admitted = self.admitted.pop(job_id, None)
         if admitted is None:
             raise NotFoundError("admitted workload", job_id)
+        self.evicting.discard(job_id)
+        self._victim_info.pop(job_id, None)
         self.usage.add(admitted.cluster_queue, admitted.usage, sign=-1)
         afs = self.policy.local_queue_usage
         if afs is not None:
