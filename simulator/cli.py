@@ -34,6 +34,8 @@ def run_scenario(loaded: LoadedScenario, *, console: Console | None = None) -> S
             loaded.arrivals(),
             options=options,
             policy=scenario.policy.admission(),
+            preemption=scenario.policy.preemption(),
+            preemption_budget=scenario.policy.budget(),
             prices=loaded.prices(),
         )
         return sim.run()
@@ -57,6 +59,8 @@ def run_scenario(loaded: LoadedScenario, *, console: Console | None = None) -> S
             loaded.arrivals(),
             options=options,
             policy=scenario.policy.admission(),
+            preemption=scenario.policy.preemption(),
+            preemption_budget=scenario.policy.budget(),
             prices=loaded.prices(),
             progress=report,
         )

@@ -21,6 +21,9 @@ are handled in a fixed order and a run is a pure function of its inputs and seed
   placed within the timeout gives its quota back and is requeued (only when a timeout is set);
 - ``CONTROLLER_DOWN`` / ``CONTROLLER_UP``: the scheduling controller restarts (see
   :class:`ControllerRestartModel`);
+- ``EVICTED``: a preemption victim's grace period is over: its pods stop, the work since its last
+  checkpoint is lost, its quota returns and it is requeued (Kueue's eviction timestamp ordering);
+  a victim that completes within its grace period simply completes;
 - ``SAMPLE``: a point of the usage time series.
 
 Admission reserves quota; placing pods is the cluster's business. As in Kubernetes, an admitted
@@ -48,12 +51,16 @@ from budcore_adapters.inmemory import InMemoryClusterBackend
 from budcore.domain.cluster import Node, PodSetPlacement, Workload
 from budcore.domain.errors import CapacityError, ValidationError
 from budcore.domain.ids import JobId
-from budcore.domain.job import Job
+from budcore.domain.job import Job, JobType
 from budcore.domain.lifecycle import BackoffPolicy
+from budcore.domain.priority import JobPriority
 from budcore.domain.resources import is_accelerator
+from budcore.ports.preemption_cost import VictimInfo
 from budcore.scheduling import AdmissionPolicy, QueueConfig, Scheduler
 from budcore.scheduling.cycle import Admit
 from budcore.scheduling.fair_sharing import LocalQueueUsage
+from budcore.scheduling.preemption import DecisionStatus, PreemptionPolicy
+from budcore.scheduling.preemption_budget import PreemptionBudget
 
 from .workload.model import JobArrival, arrival_to_job
 
@@ -61,6 +68,7 @@ from .workload.model import JobArrival, arrival_to_job
 # instant rebuilds its state before anything else the controller does at that instant.
 (
     COMPLETION,
+    EVICTED,
     NODE_FAIL,
     CONTROLLER_UP,
     CONTROLLER_DOWN,
@@ -71,9 +79,11 @@ from .workload.model import JobArrival, arrival_to_job
     ARRIVAL,
     CYCLE,
     SAMPLE,
-) = range(11)
+) = range(12)
 # What the controller does (and so cannot do while it is down): these wait for it to come back.
-_CONTROLLER_WORK = (FAILURE_DETECTED, RETRY, PODS_TIMEOUT)
+# An eviction's end (quota released, victim requeued) is the controller's work too; the victim's
+# pods simply run a little longer while it is down.
+_CONTROLLER_WORK = (FAILURE_DETECTED, RETRY, PODS_TIMEOUT, EVICTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +179,7 @@ class JobRecord:
     queue_ts: float | None = None  # the queue timestamp of the latest submission
     admission: Admit | None = None  # the latest admission decision (while it holds quota)
     admitted_at_s: float = 0.0  # when that admission happened
+    evicting: bool = False  # chosen as a preemption victim, within its grace period
 
 
 @dataclass(slots=True)
@@ -185,6 +196,8 @@ class EngineStats:
     events: int = 0
     cycles: int = 0
     admissions: int = 0
+    preemption_decisions: int = 0
+    preemptions: int = 0
     placement_waits: int = 0  # admitted workloads whose pods had to wait for free nodes
     pods_ready_timeouts: int = 0
     node_failures: int = 0
@@ -225,14 +238,19 @@ class Simulation:
         gpu_resource: str = "nvidia.com/gpu",
         progress: ProgressFn | None = None,
         observer: Callable[[Simulation, float], None] | None = None,
+        preemption: PreemptionPolicy | None = None,
+        preemption_budget: PreemptionBudget | None = None,
     ) -> None:
         self.options = options
+        self._preemption = preemption
+        self._budget = preemption_budget
         self._observer = observer
         self._clock_s = 0.0
         self._clock = _SimClock(options.start, self)
         self.backend = InMemoryClusterBackend(nodes, clock=self._clock)
         self._policy = policy
-        self.scheduler = Scheduler(queues, policy)
+        self.scheduler = Scheduler(queues, policy, preemption, preemption_budget)
+        self._victim_info = _RunningVictims(self)
         self.queues = queues
         self.prices = dict(prices or {})
         self.gpu_resource = gpu_resource
@@ -325,6 +343,7 @@ class Simulation:
             ARRIVAL: self._on_arrival,
             CYCLE: self._on_cycle,
             COMPLETION: self._on_completion,
+            EVICTED: self._on_evicted,
             NODE_FAIL: self._on_node_fail,
             FAILURE_DETECTED: self._on_failure_detected,
             NODE_REPAIR: self._on_node_repair,
@@ -381,6 +400,7 @@ class Simulation:
         progress = (
             ARRIVAL,
             COMPLETION,
+            EVICTED,
             RETRY,
             FAILURE_DETECTED,
             CYCLE,
@@ -440,9 +460,54 @@ class Simulation:
         if not self._controller_up:
             return  # the controller asks for a cycle again when it is back
         self.stats.cycles += 1
-        result = self.scheduler.cycle(self.options.start + timedelta(seconds=now))
+        result = self.scheduler.cycle(self.options.start + timedelta(seconds=now), self._victim_info)
         for admit in result.admitted:
             self._admitted(admit, now)
+        for decision in result.preemptions:
+            if decision.status is DecisionStatus.PREEMPT:
+                self.stats.preemption_decisions += 1
+                for victim in decision.victims:
+                    self._evict(victim.job_id, now, decision.grace_period.total_seconds())
+
+    def _evict(self, job_id: str, now: float, grace_s: float) -> None:
+        """Start evicting a preemption victim: it keeps running through its grace period."""
+        record = self._records[job_id]
+        if record.evicting:
+            return
+        if record.status == "admitted" and job_id in self._unplaced:
+            # Quota held, pods never started: nothing to stop, give the quota back now.
+            del self._unplaced[job_id]
+            self._requeue_victim(record, now)
+            return
+        if record.status != "running":
+            return
+        record.evicting = True
+        self._push(now + grace_s, EVICTED, (job_id, record.epoch))
+
+    def _on_evicted(self, now: float, payload: object) -> None:
+        job_id, epoch = _job_epoch(payload)
+        record = self._records[job_id]
+        if record.epoch != epoch or record.status != "running" or not record.evicting:
+            return  # it completed or failed within its grace period
+        self._stop_running(record, now, saved=False)
+        self.backend.preempt(JobId(job_id), timedelta(0))
+        self.backend.forget(JobId(job_id))
+        self._requeue_victim(record, now)
+        self._place_waiting(now)
+
+    def _requeue_victim(self, record: JobRecord, now: float) -> None:
+        job_id = record.arrival.job_id
+        record.evicting = False
+        record.preemptions += 1
+        self.stats.preemptions += 1
+        self.scheduler.release(job_id, self.options.start + timedelta(seconds=now))
+        record.admission = None
+        # Kueue requeues an evicted workload by its eviction time (requeuingStrategy: Eviction).
+        eviction_ts = (self.options.start + timedelta(seconds=now)).timestamp()
+        record.queue_ts = self.scheduler.submit(self._jobs[job_id], timestamp=eviction_ts).timestamp
+        record.status = "queued"
+        record.reason = "preempted; requeued"
+        self._want_cycle(now)
 
     def _admitted(self, admit: Admit, now: float) -> None:
         """Quota reserved: build the workload (flavor labels as node selectors) and try to place it."""
@@ -490,6 +555,7 @@ class Simulation:
             return False
         job_id = workload.job_id
         self.stats.admissions += 1
+        record.evicting = False
         record.status = "running"
         record.reason = ""
         record.flavor = flavor
@@ -655,6 +721,7 @@ class Simulation:
             FAILURE_DETECTED: self._on_failure_detected,
             RETRY: self._on_retry,
             PODS_TIMEOUT: self._on_pods_timeout,
+            EVICTED: self._on_evicted,
         }
         for kind, payload in deferred:  # in the order they fell due
             handlers[kind](now, payload)
@@ -663,7 +730,7 @@ class Simulation:
     def _rebuild_scheduler(self, now: float) -> None:
         """Reconstruct the scheduler's pending and admitted state from the job records alone."""
         at = self.options.start
-        scheduler = Scheduler(self.queues, _fresh_policy(self._policy))
+        scheduler = Scheduler(self.queues, _fresh_policy(self._policy), self._preemption, self._budget)
         holding = sorted(
             (r for r in self._records.values() if r.admission is not None),
             key=lambda r: (r.admitted_at_s, r.arrival.job_id),
@@ -702,6 +769,53 @@ def _job_epoch(payload: object) -> tuple[str, int]:
     job_id, epoch = payload
     assert isinstance(job_id, str) and isinstance(epoch, int)
     return job_id, epoch
+
+
+class _RunningVictims(Mapping[str, VictimInfo]):
+    """What the preemption cost model needs about each running job, built only when asked.
+
+    Progress is work saved plus the current run; the last checkpoint is the latest multiple of the
+    job's checkpoint interval within its current run (jobs without an interval never checkpoint);
+    the price is its flavor's price per GPU-hour.
+    """
+
+    def __init__(self, sim: Simulation) -> None:
+        self._sim = sim
+
+    def __getitem__(self, job_id: str) -> VictimInfo:
+        sim = self._sim
+        record = sim._running.get(job_id)
+        if record is None:
+            raise KeyError(job_id)
+        arrival = record.arrival
+        now = sim._clock_s
+        start = sim.options.start
+        ran = now - record.run_start_s
+        interval = arrival.checkpoint_interval_s
+        checkpoint = None
+        if interval:
+            checkpoint = start + timedelta(seconds=record.run_start_s + (ran // interval) * interval)
+        price = sim.prices.get(record.flavor)
+        return VictimInfo(
+            job_id=JobId(job_id),
+            job_type=JobType(arrival.job_type),
+            critical=arrival.priority == JobPriority.CRITICAL.value,
+            preemptible=True,
+            started_at=start + timedelta(seconds=record.run_start_s),
+            last_checkpoint_at=checkpoint,
+            checkpoint_interval=timedelta(seconds=interval) if interval else None,
+            progress=min(1.0, (record.done_s + ran) / arrival.runtime_s) if arrival.runtime_s > 0 else None,
+            hourly_price=price,  # per accelerator; the cost model multiplies by the GPUs
+        )
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._sim._running
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sim._running)
+
+    def __len__(self) -> int:
+        return len(self._sim._running)
 
 
 class _SimClock:

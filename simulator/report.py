@@ -200,6 +200,8 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
             "events": result.stats.events,
             "cycles": result.stats.cycles,
             "admissions": result.stats.admissions,
+            "preemption_decisions": result.stats.preemption_decisions,
+            "preemptions": result.stats.preemptions,
             "placement_waits": result.stats.placement_waits,
             "pods_ready_timeouts": result.stats.pods_ready_timeouts,
             "node_failures": result.stats.node_failures,

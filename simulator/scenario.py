@@ -54,6 +54,8 @@ from budcore.domain.timeutil import ensure_utc
 from budcore.domain.validation import validate_model
 from budcore.hardware.labels import ParsedNode, parse_nodes_yaml
 from budcore.scheduling import AdmissionPolicy, QueueConfig
+from budcore.scheduling.preemption import PreemptionMode, PreemptionPolicy
+from budcore.scheduling.preemption_budget import PreemptionBudget
 
 from .engine import ControllerRestartModel, EngineOptions, FailureModel
 from .workload.generators import GeneratorSpec, generate_arrivals
@@ -183,17 +185,42 @@ class QueuesSpec(BaseModel):
 class PolicySpec(BaseModel):
     model_config = _FROZEN
 
+    """Admission and preemption knobs (who may preempt whom is each ClusterQueue's ``preemption``).
+
+    ``preemption_mode``: ``kueue`` reproduces Kueue's victim choice; ``cost`` picks, among the
+    victim sets Kueue's policies allow, the cheapest to evict (work lost since the last checkpoint,
+    restart overhead, near-completion penalty). ``preemption_grace`` is how long a victim keeps
+    running before its pods stop; ``preemptions_per_hour`` caps preemptions in a sliding hour.
+    """
+
     fair_sharing: bool = False
     flavor_weights: dict[str, float] = Field(default_factory=dict)
     cycle_interval: Duration = 0.0
     namespace_labels: dict[str, dict[str, str]] = Field(default_factory=dict)
+    preemption_mode: Literal["kueue", "cost"] = "kueue"
+    preemption_grace: Duration = 30.0
+    preemptions_per_hour: int = Field(default=10, ge=0)
 
     def admission(self) -> AdmissionPolicy:
         return AdmissionPolicy(
             fair_sharing=self.fair_sharing,
-            flavor_weights={k: round(v * 1000) for k, v in self.flavor_weights.items()},
+            flavor_weights=self._weights(),
             namespace_labels=self.namespace_labels,
         )
+
+    def _weights(self) -> dict[str, int]:
+        return {k: round(v * 1000) for k, v in self.flavor_weights.items()}
+
+    def preemption(self) -> PreemptionPolicy:
+        return PreemptionPolicy(
+            mode=PreemptionMode(self.preemption_mode),
+            fair_sharing=self.fair_sharing,
+            flavor_weights=self._weights(),
+            grace_period=timedelta(seconds=self.preemption_grace),
+        )
+
+    def budget(self) -> PreemptionBudget:
+        return PreemptionBudget(limit=self.preemptions_per_hour)
 
 
 class ControllerRestartSpec(BaseModel):

@@ -359,6 +359,8 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         loaded.arrivals(),
         options=loaded.engine_options(),
         policy=spec.scenario.policy.admission(),
+        preemption=spec.scenario.policy.preemption(),
+        preemption_budget=spec.scenario.policy.budget(),
         prices=loaded.prices(),
     )
     result = sim.run()

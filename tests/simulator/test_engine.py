@@ -187,3 +187,29 @@ def test_mmc_mean_wait_matches_erlang_c() -> None:
     expected = erlang_c_wait(4, 3 / 3600, 1 / 3600)
     observed = sum(warm) / len(warm)
     assert abs(observed - expected) / expected < 0.15, (observed, expected)
+
+
+def test_preemption_with_grace_checkpoint_loss_and_requeue() -> None:
+    """A high-priority job evicts a checkpointing low one: grace, lost work, requeue, resume."""
+    from budcore.scheduling import ClusterQueuePreemption
+    from budcore.scheduling.preemption import PreemptionPolicy
+    from budcore.scheduling.queues import WithinClusterQueue
+
+    base = one_queue(8)
+    preempting = ClusterQueuePreemption(within_cluster_queue=WithinClusterQueue.LOWER_PRIORITY)
+    cq = base.cluster_queues["cq"].model_copy(update={"preemption": preempting})
+    queues = base.with_objects(cluster_queues={"cq": cq})
+    low = arrival(0, 0.0, 3600.0, gpus=8, priority="low", checkpoint_interval_s=600.0)
+    high = arrival(1, 1000.0, 100.0, gpus=8, priority="high")
+    result = Simulation(
+        fleet(1, 8), queues, [low, high], options=EngineOptions(start=START), preemption=PreemptionPolicy()
+    ).run()
+    low_r, high_r = result.records
+    # evicted at 1000 + 30 s grace; checkpointed at 600, so 430 s × 8 GPUs are lost
+    assert low_r.preemptions == 1
+    assert low_r.lost_gpu_s == 430.0 * 8
+    assert (high_r.admitted_s, high_r.start_s, high_r.end_s) == (1030.0, 1030.0, 1130.0)
+    # resumes from its checkpoint: 3000 s left after the high job finishes
+    assert low_r.end_s == 1130.0 + 3000.0
+    assert low_r.status == "completed"
+    assert result.stats.preemptions == 1

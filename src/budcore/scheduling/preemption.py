@@ -881,6 +881,10 @@ def find_victims(
         )
         return decision(DecisionStatus.IMPOSSIBLE, why, excluded=excluded)
     remaining = budget.remaining(now) if budget is not None else None
+    if remaining == 0 and not any(w.job_id in evicting for w in candidates):
+        # Every victim set needs at least one new eviction: no search can succeed.
+        why = f"no preemption possible: the preemption budget is used up ({budget.limit} per {budget.window})"  # type: ignore[union-attr]
+        return decision(DecisionStatus.IMPOSSIBLE, why, excluded=excluded)
 
     found, alternatives = _kueue(ctx, candidates)
     if policy.mode is PreemptionMode.KUEUE:

@@ -22,8 +22,7 @@ admission fair sharing, and the last reason each pending workload was given.
 
 from __future__ import annotations
 
-from collections import ChainMap
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 
@@ -126,7 +125,7 @@ class Scheduler:
                 needs,
                 now=now,
                 policy=self.preemption,
-                victim_info=ChainMap(dict(victim_info or {}), self._victim_info),
+                victim_info=_Overlay(victim_info, self._victim_info) if victim_info else self._victim_info,
                 evicting=self.evicting,
                 budget=self.budget,
                 preemptor_timestamp=needs.timestamp,
@@ -219,6 +218,28 @@ class Scheduler:
 
     def admitted_in(self, cluster_queue: str) -> Iterable[AdmittedWorkload]:
         return (a for a in self.admitted.values() if a.cluster_queue == cluster_queue)
+
+
+class _Overlay(Mapping[str, VictimInfo]):
+    """The caller's facts about victims first, the scheduler's own second (read-only, lazy)."""
+
+    def __init__(self, first: Mapping[str, VictimInfo], second: Mapping[str, VictimInfo]) -> None:
+        self._first = first
+        self._second = second
+
+    def __getitem__(self, key: str) -> VictimInfo:
+        if key in self._first:
+            return self._first[key]
+        return self._second[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._first or key in self._second
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({*self._first, *self._second})
+
+    def __len__(self) -> int:
+        return len({*self._first, *self._second})
 
 
 class _Prefixed:
