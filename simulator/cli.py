@@ -36,6 +36,7 @@ def run_scenario(loaded: LoadedScenario, *, console: Console | None = None) -> S
             policy=scenario.policy.admission(),
             preemption=scenario.policy.preemption(),
             preemption_budget=scenario.policy.budget(),
+            aging=scenario.policy.aging.policy() if scenario.policy.aging else None,
             prices=loaded.prices(),
         )
         return sim.run()
@@ -61,6 +62,7 @@ def run_scenario(loaded: LoadedScenario, *, console: Console | None = None) -> S
             policy=scenario.policy.admission(),
             preemption=scenario.policy.preemption(),
             preemption_budget=scenario.policy.budget(),
+            aging=scenario.policy.aging.policy() if scenario.policy.aging else None,
             prices=loaded.prices(),
             progress=report,
         )

@@ -61,6 +61,7 @@ from budcore.scheduling.cycle import Admit
 from budcore.scheduling.fair_sharing import LocalQueueUsage
 from budcore.scheduling.preemption import DecisionStatus, PreemptionPolicy
 from budcore.scheduling.preemption_budget import PreemptionBudget
+from budcore.scheduling.preemption_priority import AgingPolicy
 
 from .workload.model import JobArrival, arrival_to_job
 
@@ -240,8 +241,10 @@ class Simulation:
         observer: Callable[[Simulation, float], None] | None = None,
         preemption: PreemptionPolicy | None = None,
         preemption_budget: PreemptionBudget | None = None,
+        aging: AgingPolicy | None = None,
     ) -> None:
         self.options = options
+        self._aging = aging
         self._preemption = preemption
         self._budget = preemption_budget
         self._observer = observer
@@ -690,6 +693,10 @@ class Simulation:
         self._want_cycle(now)
 
     def _on_sample(self, now: float, _: object) -> None:
+        if self._aging is not None and self._controller_up:
+            at = self.options.start + timedelta(seconds=now)
+            if self.scheduler.age(at, self._aging):
+                self._want_cycle(now)
         self.series.times.append(now)
         for name, used in self._flavor_used.items():
             self.series.flavors[name].append(used)

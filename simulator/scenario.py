@@ -56,6 +56,7 @@ from budcore.hardware.labels import ParsedNode, parse_nodes_yaml
 from budcore.scheduling import AdmissionPolicy, QueueConfig
 from budcore.scheduling.preemption import PreemptionMode, PreemptionPolicy
 from budcore.scheduling.preemption_budget import PreemptionBudget
+from budcore.scheduling.preemption_priority import AgingPolicy
 
 from .engine import ControllerRestartModel, EngineOptions, FailureModel
 from .workload.generators import GeneratorSpec, generate_arrivals
@@ -182,6 +183,25 @@ class QueuesSpec(BaseModel):
         return self
 
 
+class AgingSpec(BaseModel):
+    """Starvation guard: ``step`` priority points per ``interval`` waited after ``start_after``."""
+
+    model_config = _FROZEN
+
+    step: int = Field(default=1, ge=0)
+    interval: Duration = Field(default=900.0, gt=0)
+    start_after: Duration = Field(default=0.0, ge=0)
+    max_boost: int | None = Field(default=50, ge=0)
+
+    def policy(self) -> AgingPolicy:
+        return AgingPolicy(
+            step=self.step,
+            interval=timedelta(seconds=self.interval),
+            start_after=timedelta(seconds=self.start_after),
+            max_boost=self.max_boost,
+        )
+
+
 class PolicySpec(BaseModel):
     model_config = _FROZEN
 
@@ -200,6 +220,7 @@ class PolicySpec(BaseModel):
     preemption_mode: Literal["kueue", "cost"] = "kueue"
     preemption_grace: Duration = 30.0
     preemptions_per_hour: int = Field(default=10, ge=0)
+    aging: AgingSpec | None = None  # applied on the sample clock (sample_interval)
 
     def admission(self) -> AdmissionPolicy:
         return AdmissionPolicy(

@@ -361,6 +361,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         policy=spec.scenario.policy.admission(),
         preemption=spec.scenario.policy.preemption(),
         preemption_budget=spec.scenario.policy.budget(),
+        aging=spec.scenario.policy.aging.policy() if spec.scenario.policy.aging else None,
         prices=loaded.prices(),
     )
     result = sim.run()

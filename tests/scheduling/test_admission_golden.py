@@ -425,3 +425,22 @@ def test_reclaim_within_cohort_takes_back_lent_quota() -> None:
     (decision,) = s.cycle(T0).preemptions
     assert decision.status is DecisionStatus.PREEMPT
     assert [v.job_id for v in decision.victims] == ["borrowed2"]
+
+
+def test_aging_lets_a_starving_low_priority_job_through() -> None:
+    """A low job that has waited for hours overtakes normal jobs that just arrived."""
+    from budcore.scheduling.preemption_priority import AgingPolicy
+
+    s = Scheduler(config([cq("q", {"default": {GPU: 1}})]))
+    fill(s, [job("q", 1, name="running", at=T0)], now=T0)
+    s.submit(job("q", 1, priority=JobPriority.LOW, name="starving", at=T0))
+    later = T0 + timedelta(hours=3)
+    for i in range(2):
+        s.submit(job("q", 1, priority=JobPriority.NORMAL, name=f"fresh{i}", at=later - timedelta(minutes=5)))
+    s.release("running", later)
+    # low is 1, normal 10: one point per 15 minutes of waiting; 3 h of waiting lifts it to 13
+    aging = AgingPolicy(step=1, interval=timedelta(minutes=15), max_boost=20)
+    assert s.age(later, aging) == 1  # the fresh jobs have not waited a whole interval yet
+    assert s.pending.get("starving").priority == 13  # type: ignore[union-attr]
+    assert [a.job_id for a in s.cycle(later).admitted] == ["starving"]
+    assert s.age(later, aging) == 0  # idempotent at the same instant; never lowers a priority

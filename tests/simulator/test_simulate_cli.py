@@ -94,3 +94,22 @@ def test_schema_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
 def test_default_scenario_exists_and_validates() -> None:
     assert default_scenario_path().is_file()
     assert main(["validate", str(default_scenario_path())]) == 0
+
+
+def test_policy_preemption_and_aging_from_the_scenario(tmp_path: Path) -> None:
+    text = SMALL.replace(
+        "workload:",
+        "policy:\n  preemption_mode: cost\n  preemption_grace: 1m\n"
+        "  aging: {step: 2, interval: 10m}\nworkload:",
+    )
+    scenario = write(tmp_path, text)
+    for run in ("a", "b"):
+        assert (
+            main(["simulate", str(scenario), "--out", str(tmp_path / run), "--no-plots", "--format", "json"])
+            == 0
+        )
+    assert (tmp_path / "a" / "jobs.csv").read_bytes() == (tmp_path / "b" / "jobs.csv").read_bytes()
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    assert {"preemptions", "preemption_decisions"} <= set(report["engine"])
+    bad = write(tmp_path, text.replace("preemption_mode: cost", "preemption_mode: cheapest"))
+    assert main(["simulate", str(bad), "--out", str(tmp_path / "c")]) == 2

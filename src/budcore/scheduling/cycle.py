@@ -514,7 +514,7 @@ def schedule(
                     assignment.flavors,
                     assignment.usage,
                     assignment.borrows,
-                    workload.priority,
+                    job.priority_value,  # the base priority: aging orders the queue, never protects
                 )
             )
             cursor.admitted(workload, index)
@@ -527,7 +527,7 @@ def schedule(
                     assignment.flavors,
                     assignment.usage,
                     assignment.borrows,
-                    workload.priority,
+                    job.priority_value,  # aging never grants the right to preempt
                     assignment.describe(tree.cluster_queues[cq_name], usage),
                     workload.timestamp,
                 )

@@ -38,7 +38,7 @@ class PendingWorkload:
     job: Job
     cluster_queue: str
     local_queue: tuple[str, str]  # (namespace, name)
-    priority: int  # effective priority (may be raised by aging)
+    priority: int  # effective priority for queue order (raised by aging); preemption uses the job's
     timestamp: float  # queue-ordering time, seconds since the epoch
     shape: Shape
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from budcore.domain.errors import NotFoundError
 from budcore.domain.job import Job
@@ -41,6 +41,7 @@ from budcore.scheduling.fair_sharing import LocalQueueUsage
 from budcore.scheduling.pending import PendingQueues, PendingWorkload
 from budcore.scheduling.preemption import DecisionStatus, PreemptionDecision, PreemptionPolicy, find_victims
 from budcore.scheduling.preemption_budget import PreemptionBudget
+from budcore.scheduling.preemption_priority import AgingPolicy, effective_priority
 from budcore.scheduling.queues import QueueConfig
 from budcore.scheduling.quota import FR, QuotaTree, QuotaUsage
 
@@ -184,6 +185,31 @@ class Scheduler:
             afs.change(admitted.local_queue, _by_resource(admitted.usage), now, -1)
         self.pending.activate(self.tree.cluster_queues[admitted.cluster_queue].root().members)
         return admitted
+
+    def age(self, now: datetime, aging: AgingPolicy) -> int:
+        """Starvation guard: raise the effective priority of workloads that have waited long.
+
+        Each pending workload competes with ``effective_priority`` of its base priority and the
+        time since its queue-ordering timestamp; a priority never decreases while it waits. Re-keys
+        what changed (O(p log n) for p changes) and reactivates their queues; returns how many
+        changed. Call it periodically, not every cycle (the simulator uses its sample clock).
+        """
+        changed = 0
+        for queue in list(self.pending.queues().values()):
+            for workload in list(queue.entries.values()):
+                waited_since = datetime.fromtimestamp(workload.timestamp, UTC)
+                raised = effective_priority(
+                    workload.job.priority_value,
+                    queued_since=min(waited_since, now),
+                    now=now,
+                    aging=aging,
+                    previous=workload.priority,
+                )
+                if raised != workload.priority:
+                    self.pending.remove(workload.job.id)
+                    self.pending.push(workload.job, priority=raised, timestamp=workload.timestamp)
+                    changed += 1
+        return changed
 
     def reconfigure(self, config: QueueConfig) -> None:
         """Adopt a new queue configuration, keeping pending and admitted workloads."""
