@@ -269,6 +269,7 @@ def register_sweeps(app: typer.Typer) -> None:
                 lambda rep: f"{rep['overall']['deadline_misses']}/{rep['overall']['deadlines']}",
             ),
             ("GPU-h lost", lambda rep: f"{rep['overall']['gpu_hours_lost']:.1f}"),
+            ("cost of lost work", lambda rep: f"${rep['overall']['lost_cost']}"),
             ("cost", lambda rep: f"${rep['overall']['cost']}"),
         ]
         for name, cell in rows:

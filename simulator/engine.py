@@ -169,6 +169,7 @@ class JobRecord:
     lost_gpu_s: float = 0.0
     gpu_s: float = 0.0  # GPU-seconds actually used (including lost work)
     cost: Decimal = Decimal(0)
+    lost_cost: Decimal = Decimal(0)  # the part of ``cost`` spent on work that was thrown away
     reason: str = ""
     # run bookkeeping
     done_s: float = 0.0  # work completed and saved (checkpointed) so far
@@ -616,13 +617,18 @@ class Simulation:
         price = self.prices.get(record.flavor)
         if price is not None:
             record.cost += price * Decimal(repr(ran * record.gpus)) / Decimal(3600)
-        if saved:
+        if saved or record.arrival.job_type == JobType.SERVICE.value:
+            # A service keeps no in-flight work: after an eviction it serves out the rest of its
+            # lifetime elsewhere (the restart overhead is the cost model's business).
             record.done_s += ran
             return
         interval = record.arrival.checkpoint_interval_s
         kept = (ran // interval) * interval if interval else 0.0
         record.done_s += kept
-        record.lost_gpu_s += (ran - kept) * record.gpus
+        lost = (ran - kept) * record.gpus
+        record.lost_gpu_s += lost
+        if price is not None:
+            record.lost_cost += price * Decimal(repr(lost)) / Decimal(3600)
 
     def _on_completion(self, now: float, payload: object) -> None:
         job_id, epoch = _job_epoch(payload)
@@ -810,7 +816,7 @@ class _RunningVictims(Mapping[str, VictimInfo]):
             preemptible=True,
             started_at=start + timedelta(seconds=record.run_start_s),
             last_checkpoint_at=checkpoint,
-            checkpoint_interval=timedelta(seconds=interval) if interval else None,
+            checkpoint_interval=timedelta(seconds=interval or 0),  # 0: never checkpoints
             progress=min(1.0, (record.done_s + ran) / arrival.runtime_s) if arrival.runtime_s > 0 else None,
             hourly_price=price,  # per accelerator; the cost model multiplies by the GPUs
         )

@@ -54,6 +54,7 @@ RECORD_FIELDS = (
     "lost_gpu_s",
     "gpu_s",
     "cost",
+    "lost_cost",
     "deadline_s",
     "deadline_met",
     "reason",
@@ -112,6 +113,7 @@ def _group_stats(records: Iterable[JobRecord], horizon: float) -> dict[str, Any]
         "failures": sum(r.failures for r in records),
         "gpu_hours": _r(sum(r.gpu_s for r in records) / 3600),
         "gpu_hours_lost": _r(sum(r.lost_gpu_s for r in records) / 3600),
+        "lost_cost": _money(sum((r.lost_cost for r in records), Decimal(0))),
         "cost": _money(sum((r.cost for r in records), Decimal(0))),
     }
 
@@ -252,6 +254,7 @@ def records_csv(records: Sequence[JobRecord]) -> str:
                 _r(r.lost_gpu_s),
                 _r(r.gpu_s),
                 _money(r.cost),
+                _money(r.lost_cost),
                 _r(a.deadline_s),
                 "" if met is None else str(met).lower(),
                 r.reason,

@@ -11,7 +11,7 @@ implemented by ``fairPreemptions`` in the same file, with shares computed by han
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -569,7 +569,7 @@ def test_victim_info_from_job() -> None:
         actual_start=NOW - timedelta(hours=1),
     )
     info = VictimInfo.from_job(job, progress=0.5)
-    assert info.critical and not info.preemptible and info.checkpoint_interval is None
+    assert info.critical and not info.preemptible and info.checkpoint_interval == timedelta(0)
     assert info.protected == "critical job"
     assert info.started_at == NOW - timedelta(hours=1) and info.progress == 0.5
 
@@ -647,3 +647,18 @@ def test_priority_inheritance_is_transitive_and_cycle_safe() -> None:
     with pytest.raises(ValidationError):
         inherited_priorities({"a": 1}, {"a": ["a"]})
     assert effective_priority(1, queued_since=NOW, now=NOW, inherited=100) == 100
+
+
+def test_zero_checkpoint_interval_means_everything_since_start_is_lost() -> None:
+    """A declared interval of 0 is "never checkpoints", not "use the default interval"."""
+    from budcore.scheduling.preemption_cost import DefaultPreemptionCostModel
+
+    model = DefaultPreemptionCostModel()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    never = VictimInfo(
+        job_id=JobId("t"), job_type=JobType.TRAINING, started_at=start, checkpoint_interval=timedelta(0)
+    )
+    default = VictimInfo(job_id=JobId("t"), job_type=JobType.TRAINING, started_at=start)
+    now = start + timedelta(hours=2, minutes=10)
+    assert model.lost_seconds(never, now) == (7800.0, "since start")
+    assert model.lost_seconds(default, now)[0] == 600.0  # the default hourly checkpoint

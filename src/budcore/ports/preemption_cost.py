@@ -32,7 +32,8 @@ class VictimInfo:
 
     ``started_at`` is when it started running (None: admitted, not started — nothing to lose);
     ``last_checkpoint_at`` its last reported checkpoint; ``checkpoint_interval`` the interval it
-    declared (None: the cost model's default for its job type); ``progress`` its completion in
+    declared (None: the cost model's default for its job type; zero: it never checkpoints);
+    ``progress`` its completion in
     [0, 1] when known; ``hourly_price`` what one accelerator of its flavor costs per hour (None:
     the cost model's price table). ``critical`` and ``preemptible=False`` jobs are never victims.
     """
@@ -57,8 +58,11 @@ class VictimInfo:
                 "last_checkpoint_at",
                 ensure_utc(self.last_checkpoint_at, f"{path}.last_checkpoint_at"),
             )
-        if self.checkpoint_interval is not None and self.checkpoint_interval <= timedelta(0):
-            raise ValidationError("checkpoint interval must be positive", path=f"{path}.checkpoint_interval")
+        if self.checkpoint_interval is not None and self.checkpoint_interval < timedelta(0):
+            raise ValidationError(
+                "checkpoint interval must not be negative (0: never checkpoints)",
+                path=f"{path}.checkpoint_interval",
+            )
         if self.progress is not None and not 0.0 <= self.progress <= 1.0:
             raise ValidationError(
                 f"progress must be within [0, 1], got {self.progress}", path=f"{path}.progress"
@@ -91,7 +95,7 @@ class VictimInfo:
             preemptible=job.preemptible,
             started_at=job.actual_start,
             last_checkpoint_at=job.last_checkpoint_at,
-            checkpoint_interval=job.checkpoint_interval or None,  # 0 declares no checkpointing
+            checkpoint_interval=job.checkpoint_interval,  # None: the type's default; 0: never checkpoints
             progress=progress,
             hourly_price=hourly_price,
         )

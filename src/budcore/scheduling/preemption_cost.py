@@ -108,7 +108,11 @@ class DefaultPreemptionCostModel:
             return 0.0, "not running yet"
         if victim.job_type is JobType.SERVICE and victim.checkpoint_interval is None:
             return 0.0, "service keeps no in-flight work"
-        interval = victim.checkpoint_interval or self.checkpoint_intervals.get(victim.job_type)
+        declared = victim.checkpoint_interval
+        if declared is None:
+            interval = self.checkpoint_intervals.get(victim.job_type)
+        else:  # an explicit zero declares a job that never checkpoints
+            interval = declared if declared > timedelta(0) else None
         reference = started
         how = "since start"
         last = victim.last_checkpoint_at
