@@ -19,7 +19,7 @@ install: $(STAMP)
 
 ## make run: the main job, a simulation on the embedded in-memory default, printing a report.
 run: $(STAMP)
-	$(BIN)/budcore demo
+	$(BIN)/budcore simulate
 
 ## make test: lint, strict type check of src/, then the whole pytest suite.
 test: $(STAMP) lint typecheck pytest
