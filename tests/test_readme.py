@@ -23,3 +23,12 @@ def test_readme_example_runs(index: int, capsys: pytest.CaptureFixture[str]) -> 
     if "scheduler.cycle" in code:
         out = capsys.readouterr().out
         assert "admitted" in out and "pending" in out
+
+
+def test_make_run_is_the_simulation_and_the_readme_leads_with_both_commands() -> None:
+    """`make run` is the main job (a simulation on the in-memory default), as the README says."""
+    makefile = (README.parent / "Makefile").read_text(encoding="utf-8")
+    run_recipe = makefile.split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert "budcore simulate" in run_recipe
+    head = README.read_text(encoding="utf-8")[:400]
+    assert "make run" in head and "make test" in head
