@@ -8,11 +8,9 @@ store's outbox records it atomically).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from budcore.domain.events import JobTransitioned
 from budcore.domain.ids import JobId, TenantId
 from budcore.domain.job import Job, JobStatus
 from budcore.domain.lifecycle import DEFAULT_BACKOFF, BackoffPolicy, transition
@@ -55,10 +53,3 @@ class JobService:
 
     def jobs(self, tenant: TenantId | None, flt: JobFilter = ALL) -> list[Job]:
         return self.store.list(tenant, flt)
-
-
-def transitions_of(events: Sequence[object]) -> list[tuple[str, str, str]]:
-    """``(job_id, from, to)`` triples of the transition events in ``events`` (for reports/tests)."""
-    return [
-        (e.job_id, e.from_status.value, e.to_status.value) for e in events if isinstance(e, JobTransitioned)
-    ]

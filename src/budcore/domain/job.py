@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from budcore.domain.errors import ValidationError
 from budcore.domain.ids import JobId, ProjectId, TenantId, check_name, new_job_id
 from budcore.domain.priority import JobPriority
 from budcore.domain.resources import NVIDIA_GPU, ResourceVector
@@ -255,9 +254,3 @@ class Job(BaseModel):
         data = self.model_dump()
         data.update(changes)
         return validate_model(Job, data)
-
-
-def require_tenant(job: Job, tenant: str) -> None:
-    """Guard for tenant-scoped operations."""
-    if job.tenant != tenant:
-        raise ValidationError(f"job belongs to tenant {job.tenant!r}, not {tenant!r}", path="tenant")

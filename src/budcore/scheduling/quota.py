@@ -265,15 +265,6 @@ class QuotaUsage:
                 out[key] = dict(usage)
         return {k: v for k, v in out.items() if v}
 
-    def commit(self) -> None:
-        """Fold this overlay's writes into its base (after a cycle's decisions are applied)."""
-        if self._base is None:
-            return
-        self._base._own.update(self._own)
-        self._base._avail.clear()
-        self._own = {}
-        self._avail.clear()
-
 
 def available(node: QuotaNode, fr: FR, usage: QuotaUsage) -> int:
     """What ``node`` can still take of ``fr`` now (Kueue ``available``)."""

@@ -22,7 +22,7 @@ admission fair sharing, and the last reason each pending workload was given.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -241,9 +241,6 @@ class Scheduler:
 
     def usage_of(self, cluster_queue: str) -> Mapping[FR, int]:
         return self.usage.of(self.tree.cluster_queues[cluster_queue])
-
-    def admitted_in(self, cluster_queue: str) -> Iterable[AdmittedWorkload]:
-        return (a for a in self.admitted.values() if a.cluster_queue == cluster_queue)
 
 
 class _Overlay(Mapping[str, VictimInfo]):
