@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from support.admission import GPU, T0, config, cq, fill, job, used
 
+from budcore.domain.job import Job
 from budcore.domain.priority import JobPriority
 from budcore.scheduling import (
     AdmissionPolicy,
@@ -444,3 +445,45 @@ def test_aging_lets_a_starving_low_priority_job_through() -> None:
     assert s.pending.get("starving").priority == 13  # type: ignore[union-attr]
     assert [a.job_id for a in s.cycle(later).admitted] == ["starving"]
     assert s.age(later, aging) == 0  # idempotent at the same instant; never lowers a priority
+
+
+def _two_local_queues(stopped: str | None = None) -> Scheduler:
+    """One ClusterQueue ``q`` fed by two LocalQueues, ``ns-a/q`` and ``ns-b/q``."""
+    base = config([cq("q", {"default": {GPU: 8}})])
+    lqs = {}
+    for ns in ("ns-a", "ns-b"):
+        policy = StopPolicy.HOLD if ns == stopped else StopPolicy.NONE
+        lq = LocalQueue(name="q", namespace=ns, cluster_queue="q", stop_policy=policy)
+        lqs[lq.key] = lq
+    return Scheduler(base.with_objects(local_queues=lqs))
+
+
+def _in(namespace: str, gpus: int, name: str) -> Job:
+    return job("q", gpus, name=name).model_copy(update={"tenant": namespace})
+
+
+def test_a_stopped_local_queue_does_not_block_another_with_the_same_request() -> None:
+    """A held LocalQueue's workload waits; an identical request from another LocalQueue of the
+    same ClusterQueue is still admitted (BestEffortFIFO, Kueue's LocalQueue stopPolicy)."""
+    s = _two_local_queues(stopped="ns-a")
+    assert fill(s, [_in("ns-a", 1, "held"), _in("ns-b", 1, "open")]) == ["open"]
+    assert s.explain("held") == "LocalQueue ns-a/q is stopped (stopPolicy Hold)"
+
+
+def test_an_arrival_behind_a_failed_head_of_its_shape_does_not_wake_the_queue() -> None:
+    s = Scheduler(config([cq("q", {"default": {GPU: 2}})]))
+    fill(s, [job("q", 2, name="running"), job("q", 2, name="head")])
+    assert "q" not in s.pending.active  # parked: nothing fits until quota returns
+    s.submit(job("q", 2, name="behind"))  # same request, same LocalQueue, later: it cannot fit
+    assert "q" not in s.pending.active
+    s.submit(job("q", 1, name="smaller"))  # a new shape: it may fit, so the queue wakes
+    assert "q" in s.pending.active
+    s.release("running", T0)
+    assert fill(s, []) == ["head"]
+
+
+def test_an_arrival_that_becomes_the_head_of_its_shape_wakes_the_queue() -> None:
+    s = Scheduler(config([cq("q", {"default": {GPU: 2}})]))
+    fill(s, [job("q", 2, name="running"), job("q", 2, name="head")])
+    s.submit(job("q", 2, name="urgent", priority=JobPriority.HIGH))
+    assert "q" in s.pending.active

@@ -167,7 +167,7 @@ class _Cursor:
         self,
         queue: ClusterQueuePending,
         strict: bool,
-        prefix: Mapping[tuple[str, str] | None, float] | None,
+        prefix: Mapping[tuple[str, str], float] | None,
     ) -> None:
         self._queue = queue
         self._strict = strict
@@ -427,12 +427,10 @@ def schedule(
             )
             result.exhausted.add(cq_name)
             continue
-        prefix: dict[tuple[str, str] | None, float] | None = None
+        prefix: dict[tuple[str, str], float] | None = None
         if cq.admission_fair_sharing and policy.local_queue_usage is not None:
             prefix = {}
             for lq_key in queue.lq_heads:
-                if lq_key is None:
-                    continue
                 lq = config.local_queues.get(lq_key)
                 weight = (lq.fair_sharing.weight / 1000.0) if lq is not None else 1.0
                 value = policy.local_queue_usage.value(lq_key, now)

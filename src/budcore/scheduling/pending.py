@@ -4,10 +4,12 @@ Kueue keeps one heap per ClusterQueue ordered by priority, then queue-ordering t
 parks workloads that cannot be admitted as *inadmissible* until something in their cohort
 changes. budcore does the same with two refinements that keep a decision O(log n):
 
-- Within a ClusterQueue, workloads are grouped by **shape** (identical request, accelerator
-  constraint and — under admission fair sharing — LocalQueue). Inside a cycle, if the first
-  workload of a shape cannot be admitted, no later one of that shape can either (usage only grows
-  during a cycle), so the cycle skips the shape instead of re-checking each of its members.
+- Within a ClusterQueue, workloads are grouped by **shape** (identical request and accelerator
+  constraint, from the same LocalQueue). Inside a cycle, if the first workload of a shape cannot be
+  admitted, no later one of that shape can either: usage only grows during a cycle, and the gates
+  that are not about quota (the LocalQueue's stopPolicy, the namespace selector) are the same for
+  every workload of one LocalQueue. So the cycle skips the shape instead of re-checking each of its
+  members.
 - A ClusterQueue whose candidates were all found inadmissible is **inactive** until a workload is
   added to it or quota is released somewhere in its cohort tree (Kueue's
   ``QueueInadmissibleWorkloads``), so idle cycles cost nothing.
@@ -28,9 +30,9 @@ from budcore.domain.job import Job, ResourceRequest
 from budcore.scheduling.queues import QueueConfig
 
 OrderKey = tuple[int, float, str]  # (-priority, timestamp, job id)
-# (shape id, LocalQueue key when the ClusterQueue fair-shares by LocalQueue, else None). The id
-# stands for the request (interned per PendingQueues) so sorted containers compare ints, not models.
-Shape = tuple[int, tuple[str, str] | None]
+# (shape id, LocalQueue key). The id stands for the request (interned per PendingQueues) so sorted
+# containers compare ints, not models.
+Shape = tuple[int, tuple[str, str]]
 
 
 @dataclass(slots=True, eq=False)
@@ -53,8 +55,8 @@ class ClusterQueuePending:
 
     name: str
     by_shape: dict[Shape, SortedList] = field(default_factory=dict)  # shape -> keys
-    # local queue (or None when not fair-sharing by LocalQueue) -> sorted (head key, shape)
-    lq_heads: dict[tuple[str, str] | None, SortedList] = field(default_factory=dict)
+    # local queue -> sorted (head key, shape)
+    lq_heads: dict[tuple[str, str], SortedList] = field(default_factory=dict)
     entries: dict[str, PendingWorkload] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -114,7 +116,7 @@ class PendingQueues:
         request_id = self._shape_ids.get(job.request)
         if request_id is None:
             request_id = self._shape_ids[job.request] = len(self._shape_ids)
-        shape: Shape = (request_id, lq_key if cq.admission_fair_sharing else None)
+        shape: Shape = (request_id, lq_key)
         workload = PendingWorkload(
             job=job,
             cluster_queue=cq_name,
@@ -133,8 +135,17 @@ class PendingQueues:
         keys.add(workload.key)
         queue.entries[job.id] = workload
         self._where[job.id] = cq_name
-        self._move_head(queue, workload, old_head, keys[0])
-        self.active.add(cq_name)
+        new_head = keys[0]
+        self._move_head(queue, workload, old_head, new_head)
+        if cq_name not in self.active and (old_head is None or new_head != old_head or cq.can_preempt):
+            # An inactive queue was found inadmissible and nothing was released in its cohort
+            # since. A newcomer that queues behind the head of its shape meets that head first:
+            # the head fails again (same request and LocalQueue, no more quota), the shape is
+            # dropped and the newcomer is never reached, so waking the queue would only repeat
+            # the last verdict (under StrictFIFO the newcomer is behind the blocking head too). A
+            # queue that may preempt is woken anyway: preemption guards depend on time (minimum
+            # runtime, the budget's window), so a repeat may decide differently.
+            self.active.add(cq_name)
         return workload
 
     def remove(self, job_id: str) -> PendingWorkload | None:

@@ -187,6 +187,16 @@ class ClusterQueue(BaseModel):
             raise ValueError(f"a flavor appears in more than one resourceGroup: {flavors}")
         return self
 
+    @property
+    def can_preempt(self) -> bool:
+        """Whether any of its preemption policies could ever pick a victim."""
+        p = self.preemption
+        return (
+            p.within_cluster_queue is not WithinClusterQueue.NEVER
+            or p.reclaim_within_cohort is not ReclaimWithinCohort.NEVER
+            or p.borrow_within_cohort.policy is not BorrowWithinCohortPolicy.NEVER
+        )
+
     def quota(self, flavor: str, resource: str) -> ResourceQuota | None:
         for group in self.resource_groups:
             if resource in group.covered_resources:

@@ -28,15 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from budcore.domain.quantity import human_amount
-from budcore.scheduling.queues import (
-    BorrowWithinCohortPolicy,
-    ClusterQueue,
-    QueueConfig,
-    ReclaimWithinCohort,
-    ResourceGroup,
-    StopPolicy,
-    WithinClusterQueue,
-)
+from budcore.scheduling.queues import QueueConfig, ResourceGroup, StopPolicy
 
 FR = tuple[str, str]  # (flavor, resource)
 
@@ -93,16 +85,6 @@ def _load_groups(node: QuotaNode, groups: Iterable[ResourceGroup]) -> None:
                     node.lending_limit[fr] = rq.lending_limit
 
 
-def _may_preempt(cq: ClusterQueue) -> bool:
-    """Whether any of the ClusterQueue's preemption policies could ever pick a victim."""
-    p = cq.preemption
-    return (
-        p.within_cluster_queue is not WithinClusterQueue.NEVER
-        or p.reclaim_within_cohort is not ReclaimWithinCohort.NEVER
-        or p.borrow_within_cohort.policy is not BorrowWithinCohortPolicy.NEVER
-    )
-
-
 class QuotaTree:
     """The static structure: nodes, parents and subtree quotas, derived from a ``QueueConfig``."""
 
@@ -134,7 +116,7 @@ class QuotaTree:
             self.cluster_queues[name] = node
         # Configuration-static facts the cycle needs every time, computed once.
         self.may_preempt: dict[str, bool] = {
-            name: _may_preempt(cq) for name, cq in config.cluster_queues.items()
+            name: cq.can_preempt for name, cq in config.cluster_queues.items()
         }
         self.draining: tuple[str, ...] = tuple(
             sorted(
