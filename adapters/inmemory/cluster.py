@@ -3,12 +3,19 @@
 It plays the part of kube-scheduler plus the kubelets for the simulator and for embedded use.
 Placement indexes nodes per (node selector, key resource) in a sorted list of free amounts, so a
 pod finds the tightest node that fits in O(log n) instead of scanning the fleet.
+
+A caller that retries pending workloads whenever capacity frees (the simulator does, as
+kube-scheduler retries unschedulable pods) mostly retries workloads that still cannot be placed.
+Two things keep those retries cheap: :meth:`InMemoryClusterBackend.try_submit` reports "not now"
+without building an error message, and the backend remembers which pod set shapes failed since
+resources were last released, so a workload of a shape that just failed is refused in O(1)
+(see :meth:`InMemoryClusterBackend._place`).
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,6 +36,13 @@ from budcore.domain.resources import CPU, ResourceVector, is_accelerator
 from budcore.ports.clock import Clock
 
 _Selector = frozenset[tuple[str, str]]
+# What decides whether a pod set can be placed: where (node selector), how much per pod, how many.
+_Shape = tuple[_Selector, ResourceVector, int]
+_KEY_MEMO_SIZE = 4096
+
+
+def _shape(pod_set: PodSetPlacement) -> _Shape:
+    return (frozenset(pod_set.node_selector.items()), pod_set.resources, pod_set.count)
 
 
 @dataclass(slots=True)
@@ -55,6 +69,9 @@ class InMemoryClusterBackend:
         self._terminating: list[tuple[datetime, str]] = []  # heap of (release_at, job id)
         self._indexes: dict[tuple[_Selector, str], SortedList] = {}
         self._node_indexes: dict[str, list[tuple[_Selector, str]]] = {}
+        # Pod set shapes that could not be placed, valid until free capacity grows (see _place).
+        self._unplaceable: set[_Shape] = set()
+        self._key_resources: dict[ResourceVector, str] = {}
         for node in nodes:
             self.add_node(node)
 
@@ -68,6 +85,7 @@ class InMemoryClusterBackend:
         self._indexes.clear()  # selectors' candidate sets changed; rebuilt lazily
         for key in self._node_indexes:
             self._node_indexes[key] = []
+        self._unplaceable.clear()
 
     def set_schedulable(self, name: str, schedulable: bool) -> None:
         """Cordon (False) or uncordon (True) a node; running pods stay where they are."""
@@ -76,6 +94,7 @@ class InMemoryClusterBackend:
         self._indexes.clear()
         for key in self._node_indexes:
             self._node_indexes[key] = []
+        self._unplaceable.clear()
 
     def fail_node(self, name: str, reason: str = "node failure") -> list[JobId]:
         """A node goes down: it is cordoned and every workload with a pod on it fails."""
@@ -108,34 +127,36 @@ class InMemoryClusterBackend:
         )
 
     def submit(self, workload: Workload) -> WorkloadStatus:
-        self._reap()
-        existing = self._workloads.get(workload.job_id)
-        if existing is not None and existing.phase in (
-            WorkloadPhase.RUNNING,
-            WorkloadPhase.PENDING,
-            WorkloadPhase.TERMINATING,
-        ):
-            raise AlreadyExistsError("workload", workload.job_id)
-        allocations: list[tuple[str, dict[str, int]]] = []
-        try:
-            for pod_set in workload.pod_sets:
-                for _ in range(pod_set.count):
-                    node = self._best_fit(pod_set)
-                    if node is None:
-                        raise CapacityError(
-                            f"workload {workload.job_id}: no node with free {pod_set.resources.to_kube()} "
-                            f"matching {pod_set.node_selector or 'any node'} for pod set {pod_set.name!r}"
-                        )
-                    request = pod_set.resources.as_dict()
-                    self._allocate(node, request, sign=-1)
-                    allocations.append((node, request))
-        except CapacityError:
-            for node, request in allocations:
-                self._allocate(node, request, sign=+1)
-            raise
-        tracked = _Tracked(workload, WorkloadPhase.RUNNING, allocations)
-        self._workloads[workload.job_id] = tracked
-        return self._status(tracked)
+        outcome = self._submit(workload)
+        if isinstance(outcome, PodSetPlacement):
+            raise CapacityError(
+                f"workload {workload.job_id}: no node with free {outcome.resources.to_kube()} "
+                f"matching {outcome.node_selector or 'any node'} for pod set {outcome.name!r}"
+            )
+        return outcome
+
+    def try_submit(self, workload: Workload) -> WorkloadStatus | None:
+        """:meth:`submit`, but ``None`` instead of ``CapacityError`` when the pods do not fit now.
+
+        For callers that retry pending workloads often and expect most retries to fail: a refusal
+        formats no message and raises nothing. Other errors (a duplicate submit) still raise.
+        """
+        outcome = self._submit(workload)
+        return None if isinstance(outcome, PodSetPlacement) else outcome
+
+    def refusal_key(self, workload: Workload) -> Hashable:
+        """Workloads with equal keys stand or fall together until resources are released.
+
+        Once one of them is refused (by :meth:`submit` or :meth:`try_submit`), every other one is
+        refused as well, however many workloads are placed meanwhile, until a workload releases
+        resources or a node is added or uncordoned. A caller retrying a queue of pending workloads
+        can so skip the rest of a key once one failed. The key of a workload with one pod set is
+        that pod set's shape (see :meth:`_place` for why); a workload of several pod sets has a key
+        of its own, as its later pod sets may fit only on nodes its first one happened to leave.
+        """
+        if len(workload.pod_sets) == 1:
+            return _shape(workload.pod_sets[0])
+        return (workload.job_id,)
 
     def complete(self, job_id: JobId, succeeded: bool = True, message: str = "") -> WorkloadStatus:
         """The workload's pods exit (the simulator's "job finished" event)."""
@@ -185,6 +206,62 @@ class InMemoryClusterBackend:
         self._workloads.pop(job_id, None)
 
     # Internals -----------------------------------------------------------------------------
+    def _submit(self, workload: Workload) -> WorkloadStatus | PodSetPlacement:
+        """Start ``workload``, or return the pod set that does not fit (nothing stays allocated)."""
+        self._reap()
+        existing = self._workloads.get(workload.job_id)
+        if existing is not None and existing.phase in (
+            WorkloadPhase.RUNNING,
+            WorkloadPhase.PENDING,
+            WorkloadPhase.TERMINATING,
+        ):
+            raise AlreadyExistsError("workload", workload.job_id)
+        allocations = self._place(workload)
+        if isinstance(allocations, PodSetPlacement):
+            return allocations
+        tracked = _Tracked(workload, WorkloadPhase.RUNNING, allocations)
+        self._workloads[workload.job_id] = tracked
+        return self._status(tracked)
+
+    def _place(self, workload: Workload) -> list[tuple[str, dict[str, int]]] | PodSetPlacement:
+        """Allocate every pod of ``workload`` best-fit, all or nothing, or return the pod set that
+        does not fit (after undoing what was allocated).
+
+        A first pod set that fails is remembered by shape in ``_unplaceable`` until free capacity
+        grows (a release, a node added or uncordoned), and a workload starting with that shape is
+        refused without a search. That is sound because the pods of one pod set are identical:
+        each is placed iff some matching node fits it, and placing it on a node lowers the number
+        of such pods that node could still hold by exactly one, so the pod set fits iff the sum of
+        that number over the matching nodes reaches ``count``, whatever the order of placement.
+        While nothing is released the sum can only shrink, so the same shape keeps failing. Later
+        pod sets are placed after earlier ones took their nodes, so only the first is remembered.
+        """
+        allocations: list[tuple[str, dict[str, int]]] = []
+        if not workload.pod_sets:
+            return allocations
+        first = workload.pod_sets[0]
+        shape = _shape(first)
+        if shape in self._unplaceable:
+            return first
+        for pod_set in workload.pod_sets:
+            request = pod_set.resources
+            selector = shape[0] if pod_set is first else frozenset(pod_set.node_selector.items())
+            resource = self._key_resource(request)
+            index = self._index(selector, resource)
+            need = request.get(resource, 0)
+            for _ in range(pod_set.count):
+                node = self._best_fit(index, request, need)
+                if node is None:
+                    for placed, amounts in allocations:
+                        self._allocate(placed, amounts, sign=+1)
+                    if pod_set is first:
+                        self._unplaceable.add(shape)
+                    return pod_set
+                amounts = request.as_dict()
+                self._allocate(node, amounts, sign=-1)
+                allocations.append((node, amounts))
+        return allocations
+
     def _node(self, name: str) -> Node:
         try:
             return self._nodes[name]
@@ -223,6 +300,8 @@ class InMemoryClusterBackend:
     def _release(self, tracked: _Tracked) -> None:
         for node, request in tracked.allocations:
             self._allocate(node, request, sign=+1)
+        if tracked.allocations:
+            self._unplaceable.clear()  # freed room may fit shapes that failed before
         tracked.allocations = []
 
     def _allocate(self, node: str, request: dict[str, int], sign: int) -> None:
@@ -234,12 +313,23 @@ class InMemoryClusterBackend:
         for index_key in self._node_indexes[node]:
             self._indexes[index_key].add((free.get(index_key[1], 0), node))
 
-    @staticmethod
-    def _key_resource(resources: ResourceVector) -> str:
-        accelerators = sorted(r for r in resources if is_accelerator(r))
-        if accelerators:
-            return accelerators[0]
-        return CPU if CPU in resources else (min(resources) if resources else CPU)
+    def _key_resource(self, resources: ResourceVector) -> str:
+        """The resource nodes are indexed by for this request: its first accelerator, else cpu.
+
+        Memoised per request vector (workloads of one shape share it); the memo is dropped when it
+        grows large, so a trace of ever-new shapes does not keep them all.
+        """
+        key = self._key_resources.get(resources)
+        if key is None:
+            accelerators = sorted(r for r in resources if is_accelerator(r))
+            if accelerators:
+                key = accelerators[0]
+            else:
+                key = CPU if CPU in resources else (min(resources) if resources else CPU)
+            if len(self._key_resources) >= _KEY_MEMO_SIZE:
+                self._key_resources.clear()
+            self._key_resources[resources] = key
+        return key
 
     def _index(self, selector: _Selector, resource: str) -> SortedList:
         key = (selector, resource)
@@ -254,14 +344,12 @@ class InMemoryClusterBackend:
             self._indexes[key] = index
         return index
 
-    def _best_fit(self, pod_set: PodSetPlacement) -> str | None:
-        request = pod_set.resources
-        resource = self._key_resource(request)
-        index = self._index(frozenset(pod_set.node_selector.items()), resource)
-        need = request.get(resource, 0)
+    def _best_fit(self, index: SortedList, request: ResourceVector, need: int) -> str | None:
+        """The tightest node in ``index`` (by key resource, ``need`` of it) that fits ``request``."""
         start = index.bisect_left((need, ""))
+        free = self._free
         for i in range(start, len(index)):
             _, name = index[i]
-            if request.fits_in(self._free[name]):
+            if request.fits_in(free[name]):
                 return str(name)
         return None
