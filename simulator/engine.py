@@ -41,7 +41,7 @@ import heapq
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -49,7 +49,7 @@ from decimal import Decimal
 from budcore_adapters.inmemory import InMemoryClusterBackend
 
 from budcore.domain.cluster import Node, PodSetPlacement, Workload
-from budcore.domain.errors import CapacityError, ValidationError
+from budcore.domain.errors import ValidationError
 from budcore.domain.ids import JobId
 from budcore.domain.job import Job, JobType
 from budcore.domain.lifecycle import BackoffPolicy
@@ -266,8 +266,8 @@ class Simulation:
         self._records: dict[str, JobRecord] = {}
         self._jobs: dict[str, Job] = {}
         self._running: dict[str, JobRecord] = {}
-        # admitted, pods pending: job id -> (workload, flavor), in admission order
-        self._unplaced: dict[str, tuple[Workload, str]] = {}
+        # admitted, pods pending, in admission order
+        self._unplaced = _PendingPods()
         self._cycle_at: float | None = None
         self._flavor_used: dict[str, float] = {}
         self._cq_used: dict[str, float] = {}
@@ -435,8 +435,12 @@ class Simulation:
             raise ValidationError(f"duplicate job id {arrival.job_id!r} in the workload", path="workload")
         record = JobRecord(arrival=arrival, gpus=arrival.total_gpus)
         self._records[arrival.job_id] = record
-        job = arrival_to_job(arrival, self.options.start, gpu_resource=self.gpu_resource)
-        job = job.model_copy(update={"max_retries": self.options.max_retries})
+        job = arrival_to_job(
+            arrival,
+            self.options.start,
+            gpu_resource=self.gpu_resource,
+            max_retries=self.options.max_retries,
+        )
         self._jobs[job.id] = job
         if not self._controller_up:
             record.reason = "waiting for the scheduling controller to restart"
@@ -480,7 +484,7 @@ class Simulation:
             return
         if record.status == "admitted" and job_id in self._unplaced:
             # Quota held, pods never started: nothing to stop, give the quota back now.
-            del self._unplaced[job_id]
+            self._unplaced.remove(job_id)
             self._requeue_victim(record, now)
             return
         if record.status != "running":
@@ -547,15 +551,16 @@ class Simulation:
             record.status = "admitted"
             record.reason = "admitted; pods pending: no node with enough free resources"
             self.stats.placement_waits += 1
-            self._unplaced[job.id] = (workload, flavor)
+            self._unplaced.add(job.id, workload, flavor, self.backend.refusal_key(workload))
             timeout = self.options.pods_ready_timeout_s
             if timeout is not None:
                 self._push(now + timeout, PODS_TIMEOUT, (job.id, record.epoch))
 
     def _place(self, record: JobRecord, workload: Workload, flavor: str, now: float) -> bool:
-        try:
-            status = self.backend.submit(workload)
-        except CapacityError:
+        # try_submit, not submit: most attempts from _place_waiting fail, and a refusal should
+        # cost no formatted error message.
+        status = self.backend.try_submit(workload)
+        if status is None:
             return False
         job_id = workload.job_id
         self.stats.admissions += 1
@@ -576,11 +581,10 @@ class Simulation:
 
     def _place_waiting(self, now: float) -> None:
         """Capacity freed: place admitted workloads whose pods were pending, in admission order."""
-        if not self._unplaced:
-            return
-        for job_id, (workload, flavor) in list(self._unplaced.items()):
-            if self._place(self._records[job_id], workload, flavor, now):
-                del self._unplaced[job_id]
+        if self._unplaced:
+            self._unplaced.place(
+                lambda job_id, workload, flavor: self._place(self._records[job_id], workload, flavor, now)
+            )
 
     def _on_pods_timeout(self, now: float, payload: object) -> None:
         job_id, epoch = _job_epoch(payload)
@@ -589,7 +593,7 @@ class Simulation:
             return
         # Kueue waitForPodsReady: evict, give the quota back, requeue at the same position, up to the
         # retry budget (Kueue's requeuingStrategy.backoffLimitCount); then the job fails.
-        del self._unplaced[job_id]
+        self._unplaced.remove(job_id)
         self.stats.pods_ready_timeouts += 1
         released = self.scheduler.release(job_id, self.options.start + timedelta(seconds=now))
         self._want_cycle(now)
@@ -782,6 +786,69 @@ def _job_epoch(payload: object) -> tuple[str, int]:
     job_id, epoch = payload
     assert isinstance(job_id, str) and isinstance(epoch, int)
     return job_id, epoch
+
+
+@dataclass(slots=True)
+class _Waiting:
+    workload: Workload
+    flavor: str
+    seq: int  # admission order
+    key: Hashable  # the backend's refusal key
+
+
+class _PendingPods:
+    """Admitted workloads whose pods wait for free nodes, retried in admission order.
+
+    Retrying every waiting workload at each completion made placement quadratic-ish: hundreds of
+    workloads waited at a time, and all but a few were refused again. The backend's
+    :meth:`~budcore_adapters.inmemory.InMemoryClusterBackend.refusal_key` groups workloads that
+    stand or fall together while nothing is released, and a retry pass places nothing but
+    workloads, so once a workload is refused the rest of its group is skipped for that pass.
+    Merging the groups' heads by admission order tries the others exactly in the order a pass
+    over the whole list would, with the same outcome: the pass costs the workloads placed plus
+    one refusal per group instead of the whole list.
+    """
+
+    __slots__ = ("_entries", "_groups", "_seq")
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Waiting] = {}
+        self._groups: dict[Hashable, dict[str, None]] = {}  # key -> job ids in admission order
+        self._seq = 0
+
+    def __bool__(self) -> bool:
+        return bool(self._entries)
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._entries
+
+    def add(self, job_id: str, workload: Workload, flavor: str, key: Hashable) -> None:
+        self._seq += 1
+        self._entries[job_id] = _Waiting(workload, flavor, self._seq, key)
+        self._groups.setdefault(key, {})[job_id] = None
+
+    def remove(self, job_id: str) -> None:
+        key = self._entries.pop(job_id).key
+        group = self._groups[key]
+        del group[job_id]
+        if not group:
+            del self._groups[key]
+
+    def place(self, try_place: Callable[[str, Workload, str], bool]) -> None:
+        """Offer waiting workloads to ``try_place`` in admission order; drop those it placed."""
+        entries = self._entries
+        heads = [(entries[next(iter(group))].seq, key) for key, group in self._groups.items()]
+        heapq.heapify(heads)  # admission numbers are unique, so keys are never compared
+        while heads:
+            _, key = heapq.heappop(heads)
+            group = self._groups[key]
+            job_id = next(iter(group))
+            entry = entries[job_id]
+            if not try_place(job_id, entry.workload, entry.flavor):
+                continue  # refused: so would the rest of its group be, in this pass
+            self.remove(job_id)
+            if group:
+                heapq.heappush(heads, (entries[next(iter(group))].seq, key))
 
 
 class _RunningVictims(Mapping[str, VictimInfo]):

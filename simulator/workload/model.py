@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
+from functools import lru_cache
 from operator import attrgetter
 from typing import NamedTuple
 
@@ -114,6 +115,7 @@ def arrival_to_job(
     project: str = "default",
     gpu_resource: str = NVIDIA_GPU,
     with_estimate: bool = True,
+    max_retries: int | None = None,
 ) -> Job:
     """The :class:`Job` the engine submits for ``arrival`` in a simulation that began at ``start``.
 
@@ -121,8 +123,9 @@ def arrival_to_job(
     seed produce byte-identical records. ``created_at`` is the submit instant. With
     ``with_estimate`` the declared estimate (:attr:`JobArrival.estimate_s`, the true runtime unless
     an estimate error was modelled) is the job's ``estimated_duration``; set it to ``False`` to model
-    jobs that give no estimate. Any invalid value (a tenant
-    that is not a valid name, an unknown priority) raises budcore's ``ValidationError``.
+    jobs that give no estimate. ``max_retries`` sets the job's retry budget (``None``: the
+    :class:`Job` default). Any invalid value (a tenant that is not a valid name, an unknown
+    priority) raises budcore's ``ValidationError``.
     """
     start = ensure_utc(start, "start")
     submitted = start + timedelta(seconds=arrival.submit_s)
@@ -140,17 +143,21 @@ def arrival_to_job(
             f"unknown job type {arrival.job_type!r}; expected one of {[t.value for t in JobType]}",
             path="job_type",
         ) from None
-    request = ResourceRequest.single(
-        gpus=arrival.gpus_per_pod,
-        cpu=f"{arrival.cpu_milli}m",
-        memory=arrival.memory_bytes,
-        accelerator_type=arrival.accelerator,
-        gpu_resource=gpu_resource,
-        pods=arrival.pods,
+    request = _request(
+        arrival.gpus_per_pod,
+        arrival.cpu_milli,
+        arrival.memory_bytes,
+        arrival.accelerator,
+        gpu_resource,
+        arrival.pods,
     )
+    fields: dict[str, object] = {}
+    if max_retries is not None:
+        fields["max_retries"] = max_retries
     return validate_model(
         Job,
         {
+            **fields,
             "id": JobId(arrival.job_id),
             "name": arrival.job_id,
             "tenant": TenantId(arrival.tenant),
@@ -173,4 +180,24 @@ def arrival_to_job(
             "updated_at": submitted,
         },
         prefix=f"job[{arrival.job_id}]",
+    )
+
+
+@lru_cache(maxsize=1024)
+def _request(
+    gpus: int, cpu_milli: int, memory_bytes: int, accelerator: str | None, gpu_resource: str, pods: int
+) -> ResourceRequest:
+    """The (immutable) request of an arrival of this shape, shared by every job of the shape.
+
+    Workloads repeat a handful of shapes (a GPU count with its per-GPU CPU and memory), and
+    parsing and validating the same request for each of a million arrivals was a large part of
+    turning an arrival into a job.
+    """
+    return ResourceRequest.single(
+        gpus=gpus,
+        cpu=f"{cpu_milli}m",
+        memory=memory_bytes,
+        accelerator_type=accelerator,
+        gpu_resource=gpu_resource,
+        pods=pods,
     )

@@ -213,3 +213,31 @@ def test_preemption_with_grace_checkpoint_loss_and_requeue() -> None:
     assert low_r.end_s == 1130.0 + 3000.0
     assert low_r.status == "completed"
     assert result.stats.preemptions == 1
+
+
+def test_pending_pods_are_offered_in_admission_order_skipping_refused_groups() -> None:
+    """A retry pass offers workloads in admission order; after a refusal, the rest of its group
+    (workloads the backend says stand or fall together) is not offered again in that pass."""
+    from budcore_simulator.engine import _PendingPods
+
+    from budcore.domain.cluster import Workload
+    from budcore.domain.ids import JobId, TenantId
+
+    pending = _PendingPods()
+    workload = Workload(job_id=JobId("w"), tenant=TenantId("acme"), pod_sets=())
+    for job_id, key in [("a1", "A"), ("b1", "B"), ("a2", "A"), ("c1", "C"), ("b2", "B"), ("a3", "A")]:
+        pending.add(job_id, workload, "gpu", key)
+    offered: list[str] = []
+
+    def try_place(job_id: str, _: Workload, flavor: str) -> bool:
+        assert flavor == "gpu"
+        offered.append(job_id)
+        return job_id in {"a1", "b1", "c1"}  # a2 and b2 are refused
+
+    pending.place(try_place)
+    assert offered == ["a1", "b1", "a2", "c1", "b2"]  # a3 skipped after a2's refusal
+    assert "a1" not in pending and "a2" in pending and "a3" in pending
+    pending.remove("a2")
+    offered.clear()
+    pending.place(lambda job_id, w, f: offered.append(job_id) is None)
+    assert offered == ["b2", "a3"] and not pending

@@ -77,6 +77,21 @@ def test_same_arrival_same_job() -> None:
     assert arrival_to_job(arrival(), START) == arrival_to_job(arrival(), START)
 
 
+def test_max_retries_is_validated_with_the_job() -> None:
+    assert arrival_to_job(arrival(), START).max_retries == 3  # the Job default
+    assert arrival_to_job(arrival(), START, max_retries=0).max_retries == 0
+    with pytest.raises(ValidationError, match="max_retries"):
+        arrival_to_job(arrival(), START, max_retries=-1)
+
+
+def test_jobs_of_one_shape_share_their_request() -> None:
+    """The request is immutable, so jobs of equal shape can share one (parsed once)."""
+    first = arrival_to_job(arrival(job_id="a"), START)
+    second = arrival_to_job(arrival(job_id="b", tenant="other"), START)
+    assert first.request is second.request
+    assert arrival_to_job(arrival(job_id="c", pods=1), START).request.pod_sets[0].count == 1
+
+
 @pytest.mark.parametrize(
     ("changes", "path"),
     [
