@@ -52,6 +52,7 @@ class _Tracked:
     allocations: list[tuple[str, dict[str, int]]] = field(default_factory=list)  # (node, resources)
     message: str = ""
     release_at: datetime | None = None
+    order: int = 0  # the workload's position among the backend's workloads (submission order)
 
     @property
     def nodes(self) -> tuple[str, ...]:
@@ -69,6 +70,8 @@ class InMemoryClusterBackend:
         self._terminating: list[tuple[datetime, str]] = []  # heap of (release_at, job id)
         self._indexes: dict[tuple[_Selector, str], SortedList] = {}
         self._node_indexes: dict[str, list[tuple[_Selector, str]]] = {}
+        self._holders: dict[str, dict[str, None]] = {}  # node -> workloads with pods on it
+        self._submissions = 0
         # Pod set shapes that could not be placed, valid until free capacity grows (see _place).
         self._unplaceable: set[_Shape] = set()
         self._key_resources: dict[ResourceVector, str] = {}
@@ -82,26 +85,43 @@ class InMemoryClusterBackend:
         self._nodes[node.name] = node
         self._free[node.name] = node.allocatable.as_dict()
         self._node_indexes[node.name] = []
+        self._holders[node.name] = {}
         self._indexes.clear()  # selectors' candidate sets changed; rebuilt lazily
         for key in self._node_indexes:
             self._node_indexes[key] = []
         self._unplaceable.clear()
 
     def set_schedulable(self, name: str, schedulable: bool) -> None:
-        """Cordon (False) or uncordon (True) a node; running pods stay where they are."""
+        """Cordon (False) or uncordon (True) a node; running pods stay where they are.
+
+        The placement indexes the node belongs to are updated in place (the simulator cordons a
+        node at every failure; rebuilding every index each time was most of a failure's cost).
+        """
         node = self._node(name)
         self._nodes[name] = node.model_copy(update={"schedulable": schedulable})
-        self._indexes.clear()
-        for key in self._node_indexes:
-            self._node_indexes[key] = []
-        self._unplaceable.clear()
+        if node.schedulable == schedulable:
+            return
+        free = self._free[name]
+        keys = self._node_indexes[name]
+        for key, index in self._indexes.items():
+            selector, resource = key
+            if not node.matches(dict(selector)):
+                continue
+            if schedulable:
+                index.add((free.get(resource, 0), name))
+                keys.append(key)
+            else:
+                index.remove((free.get(resource, 0), name))
+                keys.remove(key)
+        if schedulable:
+            # More room: refused shapes may fit now. (A cordon only shrinks it: they stay refused.)
+            self._unplaceable.clear()
 
     def fail_node(self, name: str, reason: str = "node failure") -> list[JobId]:
         """A node goes down: it is cordoned and every workload with a pod on it fails."""
         self.set_schedulable(name, False)
-        victims = [
-            t for t in self._workloads.values() if name in t.nodes and t.phase is WorkloadPhase.RUNNING
-        ]
+        holders = (self._workloads[job_id] for job_id in self._holders[name])
+        victims = sorted((t for t in holders if t.phase is WorkloadPhase.RUNNING), key=lambda t: t.order)
         out: list[JobId] = []
         for tracked in victims:
             self._release(tracked)
@@ -219,8 +239,15 @@ class InMemoryClusterBackend:
         allocations = self._place(workload)
         if isinstance(allocations, PodSetPlacement):
             return allocations
-        tracked = _Tracked(workload, WorkloadPhase.RUNNING, allocations)
+        if existing is not None:
+            order = existing.order  # the dict keeps the key's position
+        else:
+            self._submissions += 1
+            order = self._submissions
+        tracked = _Tracked(workload, WorkloadPhase.RUNNING, allocations, order=order)
         self._workloads[workload.job_id] = tracked
+        for node in tracked.nodes:
+            self._holders[node][workload.job_id] = None
         return self._status(tracked)
 
     def _place(self, workload: Workload) -> list[tuple[str, dict[str, int]]] | PodSetPlacement:
@@ -298,6 +325,8 @@ class InMemoryClusterBackend:
                 tracked.message = "preempted"
 
     def _release(self, tracked: _Tracked) -> None:
+        for node in tracked.nodes:
+            self._holders[node].pop(tracked.workload.job_id, None)
         for node, request in tracked.allocations:
             self._allocate(node, request, sign=+1)
         if tracked.allocations:

@@ -143,7 +143,7 @@ class _NoMemo(set[object]):
     nodes=st.lists(st.sampled_from([4, 6, 8]), min_size=1, max_size=4),
     ops=st.lists(
         st.tuples(
-            st.sampled_from(["submit", "complete", "cordon"]),
+            st.sampled_from(["submit", "submit", "complete", "cordon", "fail"]),
             st.lists(
                 st.tuples(st.sampled_from([2, 4, 8]), st.integers(min_value=1, max_value=2)),
                 min_size=1,
@@ -161,7 +161,9 @@ def test_the_memo_of_refused_shapes_never_changes_an_outcome(
 
     Exercises the soundness argument of ``InMemoryClusterBackend._place`` (one pod set: refused
     stays refused until a release), and that the memo is not consulted wrongly for workloads of
-    several pod sets, whose later pod sets may fit only after a different first placement.
+    several pod sets, whose later pod sets may fit only after a different first placement. Also
+    checks the placement indexes that cordons and failures update in place against a rebuild,
+    and that a failure reports its victims in submission order.
     """
     memo = InMemoryClusterBackend(_gpu_nodes(*nodes), clock=FakeClock())
     plain = InMemoryClusterBackend(_gpu_nodes(*nodes), clock=FakeClock())
@@ -184,4 +186,18 @@ def test_the_memo_of_refused_shapes_never_changes_an_outcome(
             schedulable = pick % 2 == 0
             memo.set_schedulable(name, schedulable)
             plain.set_schedulable(name, schedulable)
+        elif op == "fail":
+            name = f"n{pick % len(nodes)}"
+            expected = [
+                s.job_id for s in memo.observe() if name in s.nodes and s.phase is WorkloadPhase.RUNNING
+            ]
+            assert memo.fail_node(name) == expected == plain.fail_node(name)
+            running = [j for j in running if j not in expected]
         assert memo.capacity() == plain.capacity()
+        for (selector, resource), index in memo._indexes.items():  # kept up to date in place
+            wanted = dict(selector)
+            assert list(index) == sorted(
+                (memo._free[n.name].get(resource, 0), n.name)
+                for n in memo.nodes()
+                if n.schedulable and n.matches(wanted)
+            )
