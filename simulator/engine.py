@@ -85,6 +85,11 @@ from .workload.model import JobArrival, arrival_to_job
 # An eviction's end (quota released, victim requeued) is the controller's work too; the victim's
 # pods simply run a little longer while it is down.
 _CONTROLLER_WORK = (FAILURE_DETECTED, RETRY, PODS_TIMEOUT, EVICTED)
+# Events that can make progress: while none is in the heap and no job runs, only clocks tick (see
+# Simulation._idle). Samples, node failures and controller restarts recur forever by themselves.
+_PROGRESS = frozenset(
+    {ARRIVAL, COMPLETION, EVICTED, RETRY, FAILURE_DETECTED, CYCLE, NODE_REPAIR, PODS_TIMEOUT, CONTROLLER_UP}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +267,7 @@ class Simulation:
         self._progress = progress
         self._rng = random.Random(options.seed)
         self._heap: list[tuple[float, int, int, object]] = []
+        self._progress_events = 0  # events of a _PROGRESS kind in the heap
         self._seq = 0
         self._records: dict[str, JobRecord] = {}
         self._jobs: dict[str, Job] = {}
@@ -314,6 +320,8 @@ class Simulation:
     # Event plumbing ----------------------------------------------------------------------------
     def _push(self, at: float, kind: int, payload: object = None) -> None:
         self._seq += 1
+        if kind in _PROGRESS:
+            self._progress_events += 1
         heapq.heappush(self._heap, (at, kind, self._seq, payload))
 
     def _want_cycle(self, now: float) -> None:
@@ -365,6 +373,8 @@ class Simulation:
             if kind in (SAMPLE, NODE_FAIL, CONTROLLER_DOWN) and self._idle():
                 break  # only clocks left ticking: nothing more can happen
             heapq.heappop(heap)
+            if kind in _PROGRESS:
+                self._progress_events -= 1
             self._advance(at)
             self.stats.events += 1
             if not self._controller_up and kind in _CONTROLLER_WORK:
@@ -399,20 +409,7 @@ class Simulation:
         without a running job, an arrival, a retry or a repair, no later cycle could admit them,
         so the run ends instead of ticking the sample clock forever.
         """
-        if self._running:
-            return False
-        progress = (
-            ARRIVAL,
-            COMPLETION,
-            EVICTED,
-            RETRY,
-            FAILURE_DETECTED,
-            CYCLE,
-            NODE_REPAIR,
-            PODS_TIMEOUT,
-            CONTROLLER_UP,
-        )
-        return not any(kind in progress for _, kind, _, _ in self._heap)
+        return not self._running and not self._progress_events
 
     def _advance(self, now: float) -> None:
         dt = now - self._last_integrate
