@@ -593,6 +593,7 @@ class Simulation:
         self._unplaced.remove(job_id)
         self.stats.pods_ready_timeouts += 1
         released = self.scheduler.release(job_id, self.options.start + timedelta(seconds=now))
+        record.admission = None  # a restarted controller must not re-admit it (nor a failed job)
         self._want_cycle(now)
         if record.retries >= self.options.max_retries:
             record.status = "failed"
@@ -600,7 +601,6 @@ class Simulation:
             self._finish(record, now)
             return
         record.retries += 1
-        record.admission = None
         record.queue_ts = self.scheduler.submit(self._jobs[job_id], timestamp=released.timestamp).timestamp
         record.status = "queued"
         record.reason = "requeued: pods not ready within the timeout"

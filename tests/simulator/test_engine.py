@@ -241,3 +241,21 @@ def test_pending_pods_are_offered_in_admission_order_skipping_refused_groups() -
     offered.clear()
     pending.place(lambda job_id, w, f: offered.append(job_id) is None)
     assert offered == ["b2", "a3"] and not pending
+
+
+def test_a_job_failed_by_the_pods_ready_timeout_gives_its_admission_back() -> None:
+    """A restarting controller rebuilds from the workloads still holding quota, not failed ones."""
+    from budcore_simulator.engine import ControllerRestartModel
+
+    jobs = [arrival(0, 0.0, 10.0, gpus=16), arrival(1, 0.0, 10_000.0, gpus=1)]
+    result = run(
+        jobs,
+        nodes=2,
+        gpus=8,
+        pods_ready_timeout_s=300.0,
+        max_retries=2,
+        controller_restart=ControllerRestartModel(every_s=2_000.0),
+    )
+    never, long = result.records
+    assert never.status == "failed" and never.admission is None
+    assert long.status == "completed" and result.stats.controller_restarts >= 1
