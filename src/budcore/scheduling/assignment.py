@@ -191,7 +191,7 @@ def assign_flavors(
     for pod_set in request.pod_sets:
         total = pod_set.total
         chosen: dict[str, str] = {}
-        uncovered = [r for r in total if not any(r in g.covered_resources for g in cq.resource_groups)]
+        uncovered = [r for r in total if r not in node.covered]
         if uncovered:
             return Assignment(
                 Mode.NO_FIT,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -157,41 +157,43 @@ class CycleResult:
 class _Cursor:
     """Walks one ClusterQueue's candidates in order during a cycle without mutating the queue.
 
-    Candidates come from the shapes' heads (merged across LocalQueues, by decayed usage under
-    admission fair sharing) and from successors of heads admitted earlier in this cycle.
+    Candidates come from the shapes' heads (in queue order; under admission fair sharing, by their
+    LocalQueue's decayed usage first) and from successors of heads admitted earlier in this cycle.
     """
 
-    __slots__ = ("_failed", "_heads", "_peek", "_prefix", "_queue", "_seq", "_strict", "_succ", "stopped")
+    __slots__ = (
+        "_failed",
+        "_heads",
+        "_next_head",
+        "_prefix",
+        "_queue",
+        "_seq",
+        "_strict",
+        "_succ",
+        "stopped",
+    )
 
     def __init__(
         self,
         queue: ClusterQueuePending,
         strict: bool,
         prefix: Mapping[tuple[str, str], float] | None,
+        heads: list[PendingWorkload],
     ) -> None:
         self._queue = queue
         self._strict = strict
         self._prefix = prefix
-        self._seq = itertools.count()
+        self._seq = 0
         self._succ: list[tuple[tuple[Any, ...], int, Shape, int]] = []
         # Single-pod-set requests that failed this cycle, by accelerator type: fit is monotone in
         # demand, so a request at least as large in every resource cannot fit either.
         self._failed: list[tuple[str | None, Mapping[str, int]]] = []
         self.stopped = False
-        if prefix is None:
-            sources = [iter(h) for h in queue.lq_heads.values()]
-            merged: Iterator[Any] = heapq.merge(*sources) if len(sources) > 1 else iter(sources[0])
-            self._heads: Iterator[tuple[tuple[Any, ...], Shape]] = ((k, s) for k, s in merged)
-        else:
-            self._heads = heapq.merge(
-                *(self._prefixed(prefix.get(lq, 0.0), heads) for lq, heads in queue.lq_heads.items())
-            )
-        self._peek: tuple[tuple[Any, ...], Shape] | None = next(self._heads, None)
-
-    @staticmethod
-    def _prefixed(share: float, heads: Any) -> Iterator[tuple[tuple[Any, ...], Shape]]:
-        for key, shape in heads:
-            yield (share, *key), shape
+        # Keys are unique (they end with the job id), so sorting never compares workloads.
+        self._heads: list[tuple[tuple[Any, ...], PendingWorkload]] = sorted(
+            (self._full_key(w), w) for w in heads
+        )
+        self._next_head = 0
 
     def _full_key(self, workload: PendingWorkload) -> tuple[Any, ...]:
         if self._prefix is None:
@@ -202,16 +204,14 @@ class _Cursor:
         """The next candidate and its index within its shape, or None when exhausted."""
         if self.stopped:
             return None
-        take_head = self._peek is not None and (not self._succ or self._peek[0] <= self._succ[0][0])
-        if take_head:
-            assert self._peek is not None
-            _, shape = self._peek
-            self._peek = next(self._heads, None)
-            workload = self._queue.shape_at(shape, 0)
-            assert workload is not None
-            return workload, 0
-        if self._succ:
-            _, _, shape, index = heapq.heappop(self._succ)
+        heads = self._heads
+        i = self._next_head
+        succ = self._succ
+        if i < len(heads) and (not succ or heads[i][0] <= succ[0][0]):
+            self._next_head = i + 1
+            return heads[i][1], 0
+        if succ:
+            _, _, shape, index = heapq.heappop(succ)
             workload = self._queue.shape_at(shape, index)
             assert workload is not None
             return workload, index
@@ -220,9 +220,8 @@ class _Cursor:
     def admitted(self, workload: PendingWorkload, index: int) -> None:
         successor = self._queue.shape_at(workload.shape, index + 1)
         if successor is not None:
-            heapq.heappush(
-                self._succ, (self._full_key(successor), next(self._seq), workload.shape, index + 1)
-            )
+            self._seq += 1
+            heapq.heappush(self._succ, (self._full_key(successor), self._seq, workload.shape, index + 1))
 
     def failed(self, workload: PendingWorkload | None = None, quota_shortage: bool = False) -> None:
         """The candidate cannot be admitted: StrictFIFO blocks the queue; BestEffortFIFO drops its shape.
@@ -232,22 +231,19 @@ class _Cursor:
         """
         if self._strict:
             self.stopped = True
-        elif quota_shortage and workload is not None and len(workload.job.request.pod_sets) == 1:
-            request = workload.job.request
-            self._failed.append((request.accelerator_type, request.total))
+        elif quota_shortage and workload is not None and workload.demand is not None:
+            self._failed.append((workload.job.request.accelerator_type, workload.demand))
 
     def dominated(self, workload: PendingWorkload) -> bool:
         """Whether a request at most this large already failed for lack of quota in this cycle."""
         if not self._failed:
             return False
-        request = workload.job.request
-        if len(request.pod_sets) != 1:
+        demand = workload.demand
+        if demand is None:
             return False
-        total = request.total
+        wanted = workload.job.request.accelerator_type
         for accelerator, smaller in self._failed:
-            if accelerator == request.accelerator_type and all(
-                total.get(r, 0) >= amount for r, amount in smaller.items()
-            ):
+            if accelerator == wanted and all(demand.get(r, 0) >= amount for r, amount in smaller.items()):
                 return True
         return False
 
@@ -308,9 +304,6 @@ def schedule(
     epoch: dict[str, int] = {}
     admitted_here: dict[str, int] = {}
 
-    def root_of(cq_name: str) -> str:
-        return tree.cluster_queues[cq_name].root().key
-
     def evaluate(workload: PendingWorkload) -> tuple[tuple[Any, ...], Assignment]:
         cq = config.cluster_queues[workload.cluster_queue]
         node = tree.cluster_queues[workload.cluster_queue]
@@ -327,17 +320,13 @@ def schedule(
     may_preempt = tree.may_preempt
 
     def ceiling_of(cq_name: str, current: int) -> dict[str, int]:
-        node = tree.cluster_queues[cq_name]
-        values: dict[str, int] = {}
-        for covered, flavor_names in node.groups:
-            for resource in covered:
-                values[resource] = max(usage.available(node, (f, resource)) for f in flavor_names)
+        values = usage.ceiling(tree.cluster_queues[cq_name])
         ceilings[cq_name] = (current, values)
         return values
 
-    def exceeds(request_total: Mapping[str, int], ceiling: Mapping[str, int]) -> bool | None:
+    def exceeds(demand: dict[str, int], ceiling: dict[str, int]) -> bool | None:
         """True: exceeds for some resource; False: within; None: uses a resource not covered."""
-        for resource, amount in request_total.items():
+        for resource, amount in demand.items():
             limit = ceiling.get(resource)
             if limit is None:
                 return None
@@ -355,20 +344,19 @@ def schedule(
         one, and exceeding it already proves the point; only a request within a stale ceiling
         needs it refreshed.
         """
-        request = workload.job.request
-        if len(request.pod_sets) != 1:
+        demand = workload.demand
+        if demand is None:
             return False
         cq_name = workload.cluster_queue
         current = epoch.get(tree.cluster_queues[cq_name].root_key, 0)
         cached = ceilings.get(cq_name)
-        total = request.total
         if cached is not None:
-            verdict = exceeds(total, cached[1])
+            verdict = exceeds(demand, cached[1])
             if verdict is None:
                 return False  # uncovered: the full assignment explains it
             if verdict or cached[0] == current:
                 return verdict
-        return exceeds(total, ceiling_of(cq_name, current)) is True
+        return exceeds(demand, ceiling_of(cq_name, current)) is True
 
     def lazy_reason(workload: PendingWorkload) -> _ReasonAtCycleEnd:
         cq_name = workload.cluster_queue
@@ -398,6 +386,9 @@ def schedule(
                     hierarchical_share(node, usage, None, policy.flavor_weights),
                 )
             return (cached[1], *workload.key)
+        demand = workload.demand
+        if demand is not None and usage.must_borrow(tree.cluster_queues[workload.cluster_queue], demand):
+            return (1, *workload.key)
         return (0, *workload.key)
 
     def offer(cq_name: str) -> None:
@@ -444,7 +435,9 @@ def schedule(
             result.pending.append(StaysPending(head.job.id, head.job.tenant, cq_name, lazy_reason(head)))
             result.exhausted.add(cq_name)
             continue
-        cursors[cq_name] = _Cursor(queue, cq.queueing_strategy is QueueingStrategy.STRICT_FIFO, prefix)
+        cursors[cq_name] = _Cursor(
+            queue, cq.queueing_strategy is QueueingStrategy.STRICT_FIFO, prefix, shape_heads
+        )
         offer(cq_name)
 
     for cq_name in tree.draining:
@@ -490,11 +483,17 @@ def schedule(
             cursor.failed(workload, quota_shortage=True)
             offer(cq_name)
             continue
-        root = root_of(cq_name)
+        root = tree.cluster_queues[cq_name].root_key
         current = epoch.get(root, 0)
         if maybe is None or seen_epoch != current:
             key, maybe = evaluate(workload)
-            if heap and key > heap[0][0]:
+            # Its place in the order only matters if it can take quota: a workload that does not
+            # fit now never will in this cycle (usage only grows), so it is decided at once, as
+            # Kueue skips a nominated head whose assignment does not fit.
+            takes_quota = maybe.mode is Mode.FIT or (
+                maybe.mode is Mode.PREEMPT and job.preempts_others and may_preempt[cq_name]
+            )
+            if takes_quota and heap and key > heap[0][0]:
                 heapq.heappush(heap, (key, next(seq), current, cq_name, workload, index, maybe))
                 continue
         assignment = maybe

@@ -35,7 +35,7 @@ OrderKey = tuple[int, float, str]  # (-priority, timestamp, job id)
 Shape = tuple[int, tuple[str, str]]
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, frozen=True)
 class PendingWorkload:
     job: Job
     cluster_queue: str
@@ -43,10 +43,13 @@ class PendingWorkload:
     priority: int  # effective priority for queue order (raised by aging); preemption uses the job's
     timestamp: float  # queue-ordering time, seconds since the epoch
     shape: Shape
+    # A single-pod-set request's total per resource as a plain dict shared by its shape (the
+    # cycle's fit checks read it on the hot path); None for a gang of several pod sets.
+    demand: dict[str, int] | None = None
+    key: OrderKey = field(init=False)  # queue order: priority, then time, then id (computed once)
 
-    @property
-    def key(self) -> OrderKey:
-        return (-self.priority, self.timestamp, self.job.id)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (-self.priority, self.timestamp, self.job.id))
 
 
 @dataclass(slots=True)
@@ -86,6 +89,7 @@ class PendingQueues:
         self._queues: dict[str, ClusterQueuePending] = {}
         self._where: dict[str, str] = {}  # job id -> cluster queue
         self._shape_ids: dict[ResourceRequest, int] = {}
+        self._demands: list[dict[str, int] | None] = []  # by shape id
         self.active: set[str] = set()
 
     @property
@@ -116,6 +120,9 @@ class PendingQueues:
         request_id = self._shape_ids.get(job.request)
         if request_id is None:
             request_id = self._shape_ids[job.request] = len(self._shape_ids)
+            request = job.request
+            total = request.total
+            self._demands.append({r: total[r] for r in total} if len(request.pod_sets) == 1 else None)
         shape: Shape = (request_id, lq_key)
         workload = PendingWorkload(
             job=job,
@@ -124,6 +131,7 @@ class PendingQueues:
             priority=job.priority_value if priority is None else priority,
             timestamp=job.created_at.timestamp() if timestamp is None else timestamp,
             shape=shape,
+            demand=self._demands[request_id],
         )
         queue = self._queues.get(cq_name)
         if queue is None:

@@ -53,6 +53,13 @@ class QuotaNode:
     potential_cache: dict[FR, int] = field(default_factory=dict)  # quotas are static: memoized
     # A ClusterQueue's resource groups, flattened once: ((covered resources), (flavor names)).
     groups: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    # Per covered resource, the (flavor, resource) pairs that can serve it, in flavor order: what
+    # the cycle's ceiling check reads (one tuple per resource, built once).
+    serving: tuple[tuple[str, tuple[FR, ...]], ...] = ()
+    covered: frozenset[str] = frozenset()  # every resource its resource groups cover
+    # Per FR, what ``available`` needs besides usage: (guaranteed, subtree_quota − guaranteed,
+    # borrowingLimit or None). One lookup on the hot path instead of three.
+    bounds: dict[FR, tuple[int, int, int | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.key = f"cohort/{self.name}" if self.is_cohort else self.name
@@ -110,6 +117,12 @@ class QuotaTree:
             node.groups = tuple(
                 (g.covered_resources, tuple(f.name for f in g.flavors)) for g in cq.resource_groups
             )
+            node.covered = frozenset(r for covered, _ in node.groups for r in covered)
+            node.serving = tuple(
+                (resource, tuple((f, resource) for f in flavor_names))
+                for covered, flavor_names in node.groups
+                for resource in covered
+            )
             if cq.cohort is not None:
                 node.parent = self.cohorts[cq.cohort]
                 node.parent.children.append(node)
@@ -142,6 +155,9 @@ class QuotaTree:
                 subtree[fr] = subtree.get(fr, 0) + quota - child.guaranteed.get(fr, 0)
         node.subtree_quota = subtree
         node.guaranteed = {fr: max(0, subtree.get(fr, 0) - limit) for fr, limit in node.lending_limit.items()}
+        for fr in {*subtree, *node.guaranteed, *node.borrowing_limit}:
+            guaranteed = node.guaranteed.get(fr, 0)
+            node.bounds[fr] = (guaranteed, subtree.get(fr, 0) - guaranteed, node.borrowing_limit.get(fr))
 
     def node(self, cluster_queue: str) -> QuotaNode:
         return self.cluster_queues[cluster_queue]
@@ -186,6 +202,64 @@ class QuotaUsage:
         if value is None:
             value = cache[key] = _available(node, fr, self)
         return value
+
+    def ceiling(self, node: QuotaNode) -> dict[str, int]:
+        """Per resource a ClusterQueue covers, the most any of its flavors has available now.
+
+        A single-pod-set request above this for some resource fits no flavor: the admission cycle
+        checks it before a full flavor assignment. The loop is :func:`_available` for each
+        (flavor, resource), unrolled over the parent's memoized availability (the hot path of a
+        saturated cycle: every candidate after an admission in its cohort needs a fresh one).
+        """
+        own = self.of(node)
+        parent = node.parent
+        bounds = node.bounds
+        out: dict[str, int] = {}
+        if parent is None:
+            quota = node.subtree_quota
+            for resource, frs in node.serving:
+                out[resource] = max(quota.get(fr, 0) - own.get(fr, 0) for fr in frs)
+            return out
+        cache = self._avail.get(node.root_key)
+        if cache is None:
+            cache = self._avail[node.root_key] = {}
+        parent_key = parent.key
+        for resource, frs in node.serving:
+            best: int | None = None
+            for fr in frs:
+                value = cache.get((parent_key, fr))
+                if value is None:
+                    value = cache[(parent_key, fr)] = _available(parent, fr, self)
+                used = own.get(fr, 0)
+                guaranteed, stored, limit = bounds.get(fr, _NO_BOUNDS)
+                if limit is not None:
+                    value = min(stored - max(0, used - guaranteed) + limit, value)
+                value = max(0, guaranteed - used) + max(0, value)
+                if best is None or value > best:
+                    best = value
+            out[resource] = 0 if best is None else best
+        return out
+
+    def must_borrow(self, node: QuotaNode, demand: Mapping[str, int]) -> bool:
+        """Whether every flavor of some resource group would put ``node`` above its own quota.
+
+        Then any assignment of ``demand`` (a single pod set's total) borrows, whichever flavor
+        it lands on: the admission cycle uses it as a lower bound of a candidate's place in the
+        order (Kueue's entryOrdering puts borrowing workloads after those within nominal quota),
+        and usage only grows during a cycle, so the bound stays true.
+        """
+        if node.parent is None:
+            return False
+        own = self.of(node)
+        quota = node.subtree_quota
+        for covered, flavor_names in node.groups:
+            needed = [(r, demand[r]) for r in covered if r in demand]
+            if needed and all(
+                any(own.get((f, r), 0) + amount > quota.get((f, r), 0) for r, amount in needed)
+                for f in flavor_names
+            ):
+                return True
+        return False
 
     def overlay(self) -> QuotaUsage:
         return QuotaUsage(self.tree, self)
@@ -253,19 +327,19 @@ def available(node: QuotaNode, fr: FR, usage: QuotaUsage) -> int:
     return usage.available(node, fr)
 
 
+_NO_BOUNDS: tuple[int, int, int | None] = (0, 0, None)
+
+
 def _available(node: QuotaNode, fr: FR, usage: QuotaUsage) -> int:
     used = usage.get(node, fr)
     if node.parent is None:
         return node.subtree_quota.get(fr, 0) - used
-    guaranteed = node.guaranteed.get(fr, 0)
-    local = max(0, guaranteed - used)
+    guaranteed, stored_in_parent, limit = node.bounds.get(fr, _NO_BOUNDS)
     parent = usage.available(node.parent, fr)
-    limit = node.borrowing_limit.get(fr)
     if limit is not None:
-        stored_in_parent = node.subtree_quota.get(fr, 0) - guaranteed
         used_in_parent = max(0, used - guaranteed)
         parent = min(stored_in_parent - used_in_parent + limit, parent)
-    return local + max(0, parent)
+    return max(0, guaranteed - used) + max(0, parent)
 
 
 def potential_available(node: QuotaNode, fr: FR) -> int:
