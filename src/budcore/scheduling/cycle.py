@@ -293,6 +293,8 @@ def schedule(
 ) -> CycleResult:
     """Decide admissions for the active ClusterQueues (pure: inputs are not modified)."""
     tree = snapshot.tree
+    if not pending.active and not tree.draining:
+        return CycleResult()  # nothing changed since every queue was found inadmissible
     config = tree.config
     usage = snapshot.usage.overlay()
     result = CycleResult()
@@ -427,17 +429,23 @@ def schedule(
                 value = policy.local_queue_usage.value(lq_key, now)
                 prefix[lq_key] = value / weight if weight > 0 else float("inf")
         shape_heads = queue.heads()
-        if not may_preempt[cq_name] and all(cannot_fit(w) for w in shape_heads):
-            # Nothing of this queue fits what its flavors have left (and usage only grows in a
-            # cycle): decide on its head, as Kueue does, and leave the rest untouched.
-            head = min(shape_heads, key=lambda w: w.key)
-            result.considered += 1
-            result.pending.append(StaysPending(head.job.id, head.job.tenant, cq_name, lazy_reason(head)))
-            result.exhausted.add(cq_name)
-            continue
-        cursors[cq_name] = _Cursor(
-            queue, cq.queueing_strategy is QueueingStrategy.STRICT_FIFO, prefix, shape_heads
-        )
+        strict = cq.queueing_strategy is QueueingStrategy.STRICT_FIFO
+        if not may_preempt[cq_name]:
+            fitting = [w for w in shape_heads if not cannot_fit(w)]
+            if not fitting:
+                # Nothing of this queue fits what its flavors have left (and usage only grows in
+                # a cycle): decide on its head, as Kueue does, and leave the rest untouched.
+                head = min(shape_heads, key=lambda w: w.key)
+                result.considered += 1
+                result.pending.append(StaysPending(head.job.id, head.job.tenant, cq_name, lazy_reason(head)))
+                result.exhausted.add(cq_name)
+                continue
+            if not strict:
+                # BestEffortFIFO: a shape whose head exceeds what is left cannot admit anything in
+                # this cycle; it is passed over (its workloads keep their last reason) instead of
+                # being decided again, so a saturated queue costs what its admissible shapes cost.
+                shape_heads = fitting
+        cursors[cq_name] = _Cursor(queue, strict, prefix, shape_heads)
         offer(cq_name)
 
     for cq_name in tree.draining:
