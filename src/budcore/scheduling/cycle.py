@@ -393,14 +393,52 @@ def schedule(
             return (1, *workload.key)
         return (0, *workload.key)
 
+    def gate_of(cq: ClusterQueue, workload: PendingWorkload) -> str:
+        """Why the workload is held back regardless of quota ("" when it is not)."""
+        lq = config.local_queues.get(workload.local_queue)
+        if lq is not None and lq.stop_policy is not StopPolicy.NONE:
+            return f"LocalQueue {lq.namespace}/{lq.name} is stopped (stopPolicy {lq.stop_policy.value})"
+        tenant = workload.job.tenant
+        if not _namespace_allowed(cq, tenant, policy):
+            return f"namespace {tenant} does not match the namespaceSelector of ClusterQueue {cq.name}"
+        return ""
+
     def offer(cq_name: str) -> None:
+        """Put the queue's next candidate that may be admitted on the heap.
+
+        Candidates that cannot be admitted whatever their place in the order (dominated by a
+        request that already failed, held back by a gate, or above a ceiling computed earlier in
+        the cycle, which only shrinks) are decided on the way: the heap orders only those that may
+        take quota, so removing the others keeps the admission order the same.
+        """
         cursor = cursors[cq_name]
-        candidate = cursor.next()
-        if candidate is None:
-            result.exhausted.add(cq_name)
+        cq = config.cluster_queues[cq_name]
+        preempting = may_preempt[cq_name]
+        while True:
+            candidate = cursor.next()
+            if candidate is None:
+                result.exhausted.add(cq_name)
+                return
+            workload, index = candidate
+            if cursor.dominated(workload):
+                result.skipped += 1
+                continue
+            job = workload.job
+            gate = gate_of(cq, workload)
+            if gate:
+                result.considered += 1
+                result.pending.append(StaysPending(job.id, job.tenant, cq_name, gate))
+                cursor.failed()
+                continue
+            if not preempting and workload.demand is not None:
+                cached = ceilings.get(cq_name)
+                if cached is not None and exceeds(workload.demand, cached[1]):
+                    result.considered += 1
+                    result.pending.append(StaysPending(job.id, job.tenant, cq_name, lazy_reason(workload)))
+                    cursor.failed(workload, quota_shortage=True)
+                    continue
+            heapq.heappush(heap, (optimistic_key(workload), next(seq), -1, cq_name, workload, index, None))
             return
-        workload, index = candidate
-        heapq.heappush(heap, (optimistic_key(workload), next(seq), -1, cq_name, workload, index, None))
 
     for cq_name in sorted(pending.active):
         queue = pending.queue(cq_name)
@@ -466,24 +504,7 @@ def schedule(
             break
         key, _, seen_epoch, cq_name, workload, index, maybe = heapq.heappop(heap)
         cursor = cursors[cq_name]
-        if cursor.dominated(workload):
-            result.skipped += 1
-            offer(cq_name)
-            continue
-        cq = config.cluster_queues[cq_name]
         job = workload.job
-        lq = config.local_queues.get(workload.local_queue)
-        gate = ""
-        if lq is not None and lq.stop_policy is not StopPolicy.NONE:
-            gate = f"LocalQueue {lq.namespace}/{lq.name} is stopped (stopPolicy {lq.stop_policy.value})"
-        elif not _namespace_allowed(cq, job.tenant, policy):
-            gate = f"namespace {job.tenant} does not match the namespaceSelector of ClusterQueue {cq_name}"
-        if gate:
-            result.considered += 1
-            result.pending.append(StaysPending(job.id, job.tenant, cq_name, gate))
-            cursor.failed()
-            offer(cq_name)
-            continue
         if not may_preempt[cq_name] and cannot_fit(workload):
             # Whatever its place in the order, it would not fit: usage only grows in a cycle.
             result.considered += 1

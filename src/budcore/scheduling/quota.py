@@ -31,6 +31,9 @@ from budcore.domain.quantity import human_amount
 from budcore.scheduling.queues import QueueConfig, ResourceGroup, StopPolicy
 
 FR = tuple[str, str]  # (flavor, resource)
+# (fr, the parent's availability memo key (parent key, fr), guaranteed, subtree_quota − guaranteed,
+# borrowingLimit or None): static per configuration. At a root: (fr, its own key, 0, quota, None).
+Serving = tuple[FR, tuple[str, FR], int, int, int | None]
 
 
 @dataclass(slots=True)
@@ -53,9 +56,9 @@ class QuotaNode:
     potential_cache: dict[FR, int] = field(default_factory=dict)  # quotas are static: memoized
     # A ClusterQueue's resource groups, flattened once: ((covered resources), (flavor names)).
     groups: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
-    # Per covered resource, the (flavor, resource) pairs that can serve it, in flavor order: what
-    # the cycle's ceiling check reads (one tuple per resource, built once).
-    serving: tuple[tuple[str, tuple[FR, ...]], ...] = ()
+    # Per covered resource, the (flavor, resource) pairs that can serve it, in flavor order, each
+    # compiled with what ``available`` needs besides usage: what the cycle's ceiling check reads.
+    serving: tuple[tuple[str, tuple[Serving, ...]], ...] = ()
     covered: frozenset[str] = frozenset()  # every resource its resource groups cover
     # Per FR, what ``available`` needs besides usage: (guaranteed, subtree_quota − guaranteed,
     # borrowingLimit or None). One lookup on the hot path instead of three.
@@ -92,6 +95,13 @@ def _load_groups(node: QuotaNode, groups: Iterable[ResourceGroup]) -> None:
                     node.lending_limit[fr] = rq.lending_limit
 
 
+def _serving(node: QuotaNode, fr: FR) -> Serving:
+    guaranteed, stored, limit = node.bounds.get(fr, _NO_BOUNDS)
+    if node.parent is None:
+        return fr, (node.key, fr), guaranteed, node.subtree_quota.get(fr, 0), None
+    return fr, (node.parent.key, fr), guaranteed, stored, limit
+
+
 class QuotaTree:
     """The static structure: nodes, parents and subtree quotas, derived from a ``QueueConfig``."""
 
@@ -118,11 +128,6 @@ class QuotaTree:
                 (g.covered_resources, tuple(f.name for f in g.flavors)) for g in cq.resource_groups
             )
             node.covered = frozenset(r for covered, _ in node.groups for r in covered)
-            node.serving = tuple(
-                (resource, tuple((f, resource) for f in flavor_names))
-                for covered, flavor_names in node.groups
-                for resource in covered
-            )
             if cq.cohort is not None:
                 node.parent = self.cohorts[cq.cohort]
                 node.parent.children.append(node)
@@ -141,6 +146,12 @@ class QuotaTree:
         for root in self.roots():
             self._compute(root, 0)
             root.members = tuple(self.cohort_members(root)) if root.is_cohort else (root.name,)
+        for node in self.cluster_queues.values():
+            node.serving = tuple(
+                (resource, tuple(_serving(node, (f, resource)) for f in flavor_names))
+                for covered, flavor_names in node.groups
+                for resource in covered
+            )
 
     def roots(self) -> list[QuotaNode]:
         return [n for n in (*self.cohorts.values(), *self.cluster_queues.values()) if n.parent is None]
@@ -213,31 +224,27 @@ class QuotaUsage:
         """
         own = self.of(node)
         parent = node.parent
-        bounds = node.bounds
         out: dict[str, int] = {}
         if parent is None:
-            quota = node.subtree_quota
-            for resource, frs in node.serving:
-                out[resource] = max(quota.get(fr, 0) - own.get(fr, 0) for fr in frs)
+            for resource, entries in node.serving:
+                out[resource] = max(quota - own.get(fr, 0) for fr, _, _, quota, _ in entries)
             return out
         cache = self._avail.get(node.root_key)
         if cache is None:
             cache = self._avail[node.root_key] = {}
-        parent_key = parent.key
-        for resource, frs in node.serving:
-            best: int | None = None
-            for fr in frs:
-                value = cache.get((parent_key, fr))
+        for resource, entries in node.serving:
+            best = 0
+            for fr, memo_key, guaranteed, stored, limit in entries:
+                value = cache.get(memo_key)
                 if value is None:
-                    value = cache[(parent_key, fr)] = _available(parent, fr, self)
+                    value = cache[memo_key] = _available(parent, fr, self)
                 used = own.get(fr, 0)
-                guaranteed, stored, limit = bounds.get(fr, _NO_BOUNDS)
                 if limit is not None:
                     value = min(stored - max(0, used - guaranteed) + limit, value)
                 value = max(0, guaranteed - used) + max(0, value)
-                if best is None or value > best:
+                if value > best:
                     best = value
-            out[resource] = 0 if best is None else best
+            out[resource] = best
         return out
 
     def must_borrow(self, node: QuotaNode, demand: Mapping[str, int]) -> bool:
@@ -254,11 +261,17 @@ class QuotaUsage:
         quota = node.subtree_quota
         for covered, flavor_names in node.groups:
             needed = [(r, demand[r]) for r in covered if r in demand]
-            if needed and all(
-                any(own.get((f, r), 0) + amount > quota.get((f, r), 0) for r, amount in needed)
-                for f in flavor_names
-            ):
-                return True
+            if not needed:
+                continue
+            for f in flavor_names:
+                for r, amount in needed:
+                    fr = (f, r)
+                    if own.get(fr, 0) + amount > quota.get(fr, 0):
+                        break  # this flavor would borrow
+                else:
+                    break  # this flavor fits within the queue's own quota
+            else:
+                return True  # every flavor of the group would borrow
         return False
 
     def overlay(self) -> QuotaUsage:
