@@ -62,7 +62,7 @@ class Scheduler:
         self.evicting: set[str] = set()  # victims being evicted, still holding quota
         # What each admitted job says about itself (type, protection, checkpoints), so preemption
         # never depends on the caller to protect a critical or non-preemptible job.
-        self._victim_info: dict[str, VictimInfo] = {}
+        self._victim_info = _JobFacts()
         if self.policy.local_queue_usage is None and any(
             cq.admission_fair_sharing for cq in config.cluster_queues.values()
         ):
@@ -163,7 +163,7 @@ class Scheduler:
             timestamp=workload.timestamp,
         )
         self.reasons.pop(admit.job_id, None)
-        self._victim_info[admit.job_id] = VictimInfo.from_job(workload.job)
+        self._victim_info.jobs[admit.job_id] = workload.job
         afs = self.policy.local_queue_usage
         if afs is not None:
             afs.change(admit.local_queue, _by_resource(admit.usage), now, +1)
@@ -178,7 +178,7 @@ class Scheduler:
         if admitted is None:
             raise NotFoundError("admitted workload", job_id)
         self.evicting.discard(job_id)
-        self._victim_info.pop(job_id, None)
+        self._victim_info.forget(job_id)
         self.usage.add(admitted.cluster_queue, admitted.usage, sign=-1)
         afs = self.policy.local_queue_usage
         if afs is not None:
@@ -263,6 +263,37 @@ class _Overlay(Mapping[str, VictimInfo]):
 
     def __len__(self) -> int:
         return len({*self._first, *self._second})
+
+
+class _JobFacts(Mapping[str, VictimInfo]):
+    """:meth:`VictimInfo.from_job` of every admitted job, built only when preemption asks.
+
+    Most admitted workloads are never looked at as victims, so keeping the job and deriving its
+    facts on first read saves a validated object per admission.
+    """
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Job] = {}
+        self._built: dict[str, VictimInfo] = {}
+
+    def forget(self, job_id: str) -> None:
+        self.jobs.pop(job_id, None)
+        self._built.pop(job_id, None)
+
+    def __getitem__(self, key: str) -> VictimInfo:
+        info = self._built.get(key)
+        if info is None:
+            info = self._built[key] = VictimInfo.from_job(self.jobs[key])
+        return info
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.jobs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.jobs)
+
+    def __len__(self) -> int:
+        return len(self.jobs)
 
 
 class _Prefixed:
