@@ -86,9 +86,10 @@ from .workload.model import JobArrival, arrival_to_job
 # pods simply run a little longer while it is down.
 _CONTROLLER_WORK = (FAILURE_DETECTED, RETRY, PODS_TIMEOUT, EVICTED)
 # Events that can make progress: while none is in the heap and no job runs, only clocks tick (see
-# Simulation._idle). Samples, node failures and controller restarts recur forever by themselves.
+# Simulation._idle). Samples, node failures and controller restarts recur forever by themselves; a
+# node repair is progress only for work waiting for capacity (counted apart, see _idle).
 _PROGRESS = frozenset(
-    {ARRIVAL, COMPLETION, EVICTED, RETRY, FAILURE_DETECTED, CYCLE, NODE_REPAIR, PODS_TIMEOUT, CONTROLLER_UP}
+    {ARRIVAL, COMPLETION, EVICTED, RETRY, FAILURE_DETECTED, CYCLE, PODS_TIMEOUT, CONTROLLER_UP}
 )
 
 
@@ -268,6 +269,7 @@ class Simulation:
         self._rng = random.Random(options.seed)
         self._heap: list[tuple[float, int, int, object]] = []
         self._progress_events = 0  # events of a _PROGRESS kind in the heap
+        self._repairs = 0  # NODE_REPAIR events in the heap
         self._seq = 0
         self._records: dict[str, JobRecord] = {}
         self._jobs: dict[str, Job] = {}
@@ -322,6 +324,8 @@ class Simulation:
         self._seq += 1
         if kind in _PROGRESS:
             self._progress_events += 1
+        elif kind == NODE_REPAIR:
+            self._repairs += 1
         heapq.heappush(self._heap, (at, kind, self._seq, payload))
 
     def _want_cycle(self, now: float) -> None:
@@ -375,6 +379,8 @@ class Simulation:
             heapq.heappop(heap)
             if kind in _PROGRESS:
                 self._progress_events -= 1
+            elif kind == NODE_REPAIR:
+                self._repairs -= 1
             self._advance(at)
             self.stats.events += 1
             if not self._controller_up and kind in _CONTROLLER_WORK:
@@ -406,10 +412,15 @@ class Simulation:
         """Nothing can change any more: no job runs and no event could free or bring work.
 
         Pending jobs may remain (e.g. larger than any node or than their quota could ever be):
-        without a running job, an arrival, a retry or a repair, no later cycle could admit them,
-        so the run ends instead of ticking the sample clock forever.
+        without a running job, an arrival, a retry, or a repair while work waits for capacity, no
+        later cycle could admit them, so the run ends instead of ticking the sample clock forever.
         """
-        return not self._running and not self._progress_events
+        if self._running or self._progress_events:
+            return False
+        # Nodes under repair come back, but that only matters to work waiting for capacity: with
+        # failures on, some node is nearly always under repair, and counting repairs as progress
+        # kept finished runs going until, by chance, none was.
+        return not (self._repairs and (len(self.scheduler.pending) or self._unplaced or self._inbox))
 
     def _advance(self, now: float) -> None:
         dt = now - self._last_integrate

@@ -259,3 +259,14 @@ def test_a_job_failed_by_the_pods_ready_timeout_gives_its_admission_back() -> No
     never, long = result.records
     assert never.status == "failed" and never.admission is None
     assert long.status == "completed" and result.stats.controller_restarts >= 1
+
+
+def test_a_run_with_node_failures_ends_when_its_work_is_done() -> None:
+    """Repairs keep coming while nodes fail, but once every job has finished nothing waits for the
+    capacity they bring back: the run ends at the next clock tick, not days later by chance."""
+    jobs = [arrival(i, 0.0, 1000.0, gpus=1) for i in range(3)]
+    failures = FailureModel(mtbf_s=3600.0, repair_s=3600.0)  # about half the nodes under repair
+    result = run(jobs, nodes=100, gpus=8, failures=failures, seed=1)
+    ends = [r.end_s for r in result.records if r.end_s is not None]
+    assert len(ends) == 3
+    assert result.horizon_s <= max(ends) + 300.0  # the next sample (default every 300 s) at most
