@@ -232,7 +232,15 @@ class _Cursor:
         if self._strict:
             self.stopped = True
         elif quota_shortage and workload is not None and workload.demand is not None:
-            self._failed.append((workload.job.request.accelerator_type, workload.demand))
+            # Only the minimal failed requests matter: one at least as large as the new one is
+            # implied by it. (The new one is not itself dominated, or it would have been skipped.)
+            accelerator, demand = workload.job.request.accelerator_type, workload.demand
+            failed = self._failed
+            if failed:
+                self._failed = failed = [
+                    (a, d) for a, d in failed if a != accelerator or not _at_least(d, demand)
+                ]
+            failed.append((accelerator, demand))
 
     def dominated(self, workload: PendingWorkload) -> bool:
         """Whether a request at most this large already failed for lack of quota in this cycle."""
@@ -243,9 +251,17 @@ class _Cursor:
             return False
         wanted = workload.job.request.accelerator_type
         for accelerator, smaller in self._failed:
-            if accelerator == wanted and all(demand.get(r, 0) >= amount for r, amount in smaller.items()):
+            if accelerator == wanted and _at_least(demand, smaller):
                 return True
         return False
+
+
+def _at_least(demand: Mapping[str, int], smaller: Mapping[str, int]) -> bool:
+    """Whether ``demand`` asks for at least ``smaller`` of every resource."""
+    for resource, amount in smaller.items():  # noqa: SIM110 - a loop: no generator on a hot path
+        if demand.get(resource, 0) < amount:
+            return False
+    return True
 
 
 class _ReasonAtCycleEnd:
@@ -393,15 +409,25 @@ def schedule(
             return (1, *workload.key)
         return (0, *workload.key)
 
+    gates: dict[tuple[str, str], str] = {}  # LocalQueue -> gate (the same for all its workloads)
+
     def gate_of(cq: ClusterQueue, workload: PendingWorkload) -> str:
-        """Why the workload is held back regardless of quota ("" when it is not)."""
-        lq = config.local_queues.get(workload.local_queue)
-        if lq is not None and lq.stop_policy is not StopPolicy.NONE:
-            return f"LocalQueue {lq.namespace}/{lq.name} is stopped (stopPolicy {lq.stop_policy.value})"
-        tenant = workload.job.tenant
-        if not _namespace_allowed(cq, tenant, policy):
-            return f"namespace {tenant} does not match the namespaceSelector of ClusterQueue {cq.name}"
-        return ""
+        """Why the workload is held back regardless of quota ("" when it is not).
+
+        Both gates belong to the LocalQueue (its stopPolicy; its namespace against the
+        ClusterQueue's namespaceSelector), so each is worked out once per LocalQueue and cycle.
+        """
+        lq_key = workload.local_queue
+        gate = gates.get(lq_key)
+        if gate is None:
+            gate = ""
+            lq = config.local_queues.get(lq_key)
+            if lq is not None and lq.stop_policy is not StopPolicy.NONE:
+                gate = f"LocalQueue {lq.namespace}/{lq.name} is stopped (stopPolicy {lq.stop_policy.value})"
+            elif not _namespace_allowed(cq, lq_key[0], policy):
+                gate = f"namespace {lq_key[0]} does not match the namespaceSelector of ClusterQueue {cq.name}"
+            gates[lq_key] = gate
+        return gate
 
     def offer(cq_name: str) -> None:
         """Put the queue's next candidate that may be admitted on the heap.

@@ -72,8 +72,10 @@ class ClusterQueuePending:
         return self.entries[keys[index][2]]
 
     def heads(self) -> list[PendingWorkload]:
-        """The first workload of every shape (a shape's members all share its fate in a cycle)."""
-        return [self.entries[keys[0][2]] for keys in self.by_shape.values()]
+        """The first workload of every shape (a shape's members all share its fate in a cycle),
+        in queue order within each LocalQueue."""
+        entries = self.entries
+        return [entries[key[2]] for heads in self.lq_heads.values() for key, _ in heads]
 
     def ordered(self) -> Iterator[PendingWorkload]:
         """Every pending workload in queue order (priority, then time); O(n log n)."""

@@ -238,10 +238,16 @@ class QuotaUsage:
                 value = cache.get(memo_key)
                 if value is None:
                     value = cache[memo_key] = _available(parent, fr, self)
+                # _available's arithmetic, with conditionals for max(0, ·) (no builtin calls)
                 used = own.get(fr, 0)
                 if limit is not None:
-                    value = min(stored - max(0, used - guaranteed) + limit, value)
-                value = max(0, guaranteed - used) + max(0, value)
+                    lendable = stored - (used - guaranteed if used > guaranteed else 0) + limit
+                    if lendable < value:
+                        value = lendable
+                if value < 0:
+                    value = 0
+                if guaranteed > used:
+                    value += guaranteed - used
                 if value > best:
                     best = value
             out[resource] = best
