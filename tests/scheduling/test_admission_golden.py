@@ -487,3 +487,19 @@ def test_an_arrival_that_becomes_the_head_of_its_shape_wakes_the_queue() -> None
     fill(s, [job("q", 2, name="running"), job("q", 2, name="head")])
     s.submit(job("q", 2, name="urgent", priority=JobPriority.HIGH))
     assert "q" in s.pending.active
+
+
+def test_strict_fifo_wakes_for_a_newcomer_that_becomes_the_head() -> None:
+    """StrictFIFO: a parked queue blocked by its head wakes when a higher-priority workload of an
+    existing shape arrives ahead of it, and admits it (its shape's old head was never tried)."""
+    s = Scheduler(config([cq("q", {"default": {GPU: 2}}, queueing_strategy=QueueingStrategy.STRICT_FIFO)]))
+    fill(
+        s,
+        [
+            job("q", 1, name="running"),
+            job("q", 2, name="blocked"),
+            job("q", 1, name="small", priority=JobPriority.LOW),
+        ],
+    )
+    assert "q" not in s.pending.active
+    assert fill(s, [job("q", 1, name="urgent", priority=JobPriority.HIGH)]) == ["urgent"]

@@ -248,3 +248,38 @@ def test_a_workload_that_fits_alone_is_admitted(data: st.DataObject) -> None:
     scheduler.submit(job)
     result = scheduler.cycle(T0)
     assert [a.job_id for a in result.admitted] == ["alone"], scheduler.explain("alone")
+
+
+def _admissions_in_waves(
+    config: QueueConfig, waves: list[list[Job]], releases: list[int], fair: bool, wake_all: bool
+) -> list[tuple[int, str, str]]:
+    scheduler = Scheduler(config, AdmissionPolicy(fair_sharing=fair))
+    admitted: list[tuple[int, str, str]] = []
+    for step, wave in enumerate(waves):
+        for j in wave:
+            scheduler.submit(j)
+        for _ in range(2):
+            if wake_all:  # what Kueue does: every queue with workloads is looked at again
+                queues = scheduler.pending.queues()
+                scheduler.pending.active |= {name for name, q in queues.items() if q.entries}
+            result = scheduler.cycle(T0)
+            admitted += [(step, a.job_id, repr(sorted(a.usage.items()))) for a in result.admitted]
+        if step < len(releases) and scheduler.admitted:
+            scheduler.release(sorted(scheduler.admitted)[releases[step] % len(scheduler.admitted)], T0)
+    return admitted
+
+
+@settings(max_examples=EXAMPLES)
+@given(data=st.data(), fair=st.booleans())
+def test_parked_queues_miss_no_admission(data: st.DataObject, fair: bool) -> None:
+    """A queue found inadmissible is parked until quota returns to its cohort, and an arrival that
+    queues behind the failed head of its shape does not wake it: the admissions are exactly those
+    of a scheduler that looks at every queue in every cycle."""
+    config = data.draw(queue_configs())
+    jobs = data.draw(workloads(config, max_size=30))
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(jobs)), min_size=2, max_size=2)))
+    waves = [jobs[: cuts[0]], jobs[cuts[0] : cuts[1]], jobs[cuts[1] :]]
+    releases = data.draw(st.lists(st.integers(0, 100), min_size=3, max_size=3))
+    lazy = _admissions_in_waves(config, waves, releases, fair, wake_all=False)
+    eager = _admissions_in_waves(config, waves, releases, fair, wake_all=True)
+    assert lazy == eager
