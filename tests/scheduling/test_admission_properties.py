@@ -283,3 +283,40 @@ def test_parked_queues_miss_no_admission(data: st.DataObject, fair: bool) -> Non
     lazy = _admissions_in_waves(config, waves, releases, fair, wake_all=False)
     eager = _admissions_in_waves(config, waves, releases, fair, wake_all=True)
     assert lazy == eager
+
+
+@settings(max_examples=EXAMPLES)
+@given(data=st.data(), fair=st.booleans())
+def test_best_effort_cycles_leave_nothing_admissible(data: st.DataObject, fair: bool) -> None:
+    """Work conservation: once cycles admit nothing more, no pending workload of a BestEffortFIFO
+    queue would fit the quota that is left (whatever the cycle skipped, passed over or parked, it
+    skipped rightly)."""
+    from budcore.scheduling.assignment import Mode, assign_flavors
+
+    drawn = data.draw(queue_configs())
+    best_effort = {
+        name: cq.model_copy(update={"queueing_strategy": QueueingStrategy.BEST_EFFORT_FIFO})
+        for name, cq in drawn.cluster_queues.items()
+    }
+    config = drawn.with_objects(cluster_queues=best_effort)
+    jobs = data.draw(workloads(config, max_size=30))
+    releases = data.draw(st.lists(st.integers(0, 100), max_size=3))
+    scheduler = Scheduler(config, AdmissionPolicy(fair_sharing=fair))
+    for j in jobs:
+        scheduler.submit(j)
+    for step in range(len(releases) + 1):
+        for _ in range(len(jobs) + 1):  # each cycle admits at least one, or it is the last
+            if not scheduler.cycle(T0).admitted:
+                break
+        else:
+            raise AssertionError("cycles kept admitting")
+        for queue in scheduler.pending.queues().values():
+            cq = config.cluster_queues[queue.name]
+            node = scheduler.tree.cluster_queues[queue.name]
+            for workload in queue.entries.values():
+                assignment = assign_flavors(
+                    cq, node, workload.job.request, scheduler.usage, config.flavors, scheduler.policy.matcher
+                )
+                assert assignment.mode is not Mode.FIT, (workload.job.id, assignment)
+        if step < len(releases) and scheduler.admitted:
+            scheduler.release(sorted(scheduler.admitted)[releases[step] % len(scheduler.admitted)], T0)
