@@ -13,7 +13,17 @@ Order of consideration follows Kueue's scheduler:
   sharing, by the lowest (hierarchical) dominant resource share the queue would have after admitting
   the workload, then priority and time;
 - a head is re-checked against the usage left by the admissions before it in the same cycle (a
-  lazy heap: keys only get worse as usage grows, so a stale key is a lower bound).
+  lazy heap: keys only get worse as usage grows, so a stale key is a lower bound; the bound a
+  candidate enters with already counts borrowing that no flavor could avoid).
+
+Only workloads that may take quota are ordered. Usage only grows during a cycle, so a workload
+that cannot be admitted now cannot be later in the cycle either, whatever its place: those are
+decided as soon as they are seen — a request at least as large as one that already failed in its
+queue, one held back by its LocalQueue (stopPolicy, namespaceSelector), one above its queue's
+*ceiling* (per resource, the most any flavor has available), or one whose flavor assignment does
+not fit. Under BestEffortFIFO a shape whose head is above the ceiling when the cycle starts is
+passed over without a decision (its workloads keep their last reason), so a saturated queue costs
+what its admissible shapes cost.
 
 A decision is one of :class:`Admit`, :class:`NeedsPreemption` (the flavor assignment would fit if
 other workloads were evicted; the preemption policy decides whom), :class:`StaysPending` with a
