@@ -503,3 +503,18 @@ def test_strict_fifo_wakes_for_a_newcomer_that_becomes_the_head() -> None:
     )
     assert "q" not in s.pending.active
     assert fill(s, [job("q", 1, name="urgent", priority=JobPriority.HIGH)]) == ["urgent"]
+
+
+def test_a_flavor_needing_preemption_does_not_stop_a_queue_that_never_preempts() -> None:
+    """Kueue stops the flavor search at a flavor that needs preemption only when preemption could
+    find victims (``whenCanPreempt: MayStopSearch``); a ClusterQueue whose policies never preempt
+    goes on to the next flavor that fits. A larger request is not skipped because a smaller one
+    failed either: it may fit a flavor the smaller one never reached."""
+    fungible = FlavorFungibility(
+        when_can_borrow=FungibilityAction.MAY_STOP_SEARCH, when_can_preempt=FungibilityAction.MAY_STOP_SEARCH
+    )
+    s = Scheduler(config([cq("q", {"small": {"cpu": 1}, "large": {"cpu": 2}}, flavor_fungibility=fungible)]))
+    jobs = [job("q", 0, extra={"cpu": c}, name=n) for n, c in (("a", 1), ("b", 1), ("c", 2))]
+    assert fill(s, jobs) == ["a", "b"]  # a on small, b on large (small is full)
+    assert used(s, "q", "small", "cpu") == 1
+    assert used(s, "q", "large", "cpu") == 1

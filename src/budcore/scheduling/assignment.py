@@ -243,6 +243,10 @@ def _choose_flavor(
     wanted: str | None,
 ) -> FlavorChoice | None:
     fungibility = cq.flavor_fungibility
+    # Kueue stops at a flavor that needs preemption only when its preemption oracle finds victims
+    # there; a queue whose policies never preempt finds none (``noPreemptionCandidates``), so for
+    # it such a flavor never ends the search and a later flavor that fits is used.
+    when_can_preempt = fungibility.when_can_preempt if cq.can_preempt else FungibilityAction.TRY_NEXT_FLAVOR
     best: FlavorChoice | None = None
     tried: list[tuple[FR, int]] = []  # every shortage met on the way, for the explanation
     for flavor_quotas in candidates:
@@ -267,7 +271,7 @@ def _choose_flavor(
                 mode = res_mode
         tried.extend(shortages)
         choice = FlavorChoice(name, mode, borrows, shortages)
-        if not _should_try_next(mode, borrows, fungibility.when_can_borrow, fungibility.when_can_preempt):
+        if not _should_try_next(mode, borrows, fungibility.when_can_borrow, when_can_preempt):
             if mode is not Mode.FIT:
                 choice.shortages = tried
             return choice

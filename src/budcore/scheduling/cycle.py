@@ -174,6 +174,7 @@ class _Cursor:
     __slots__ = (
         "_failed",
         "_heads",
+        "_monotone",
         "_next_head",
         "_prefix",
         "_queue",
@@ -189,9 +190,15 @@ class _Cursor:
         strict: bool,
         prefix: Mapping[tuple[str, str], float] | None,
         heads: list[PendingWorkload],
+        monotone: bool = True,
     ) -> None:
         self._queue = queue
         self._strict = strict
+        # Whether failing is monotone in demand: for a queue that never preempts, a request fits
+        # iff some flavor has room for it (a flavor needing preemption never ends its search). A
+        # preempting queue may stop at a flavor where a small request needs preemption while a
+        # larger one passes it by and fits the next, so its failures prove nothing about others.
+        self._monotone = monotone
         self._prefix = prefix
         self._seq = 0
         self._succ: list[tuple[tuple[Any, ...], int, Shape, int]] = []
@@ -241,7 +248,7 @@ class _Cursor:
         """
         if self._strict:
             self.stopped = True
-        elif quota_shortage and workload is not None and workload.demand is not None:
+        elif self._monotone and quota_shortage and workload is not None and workload.demand is not None:
             # Only the minimal failed requests matter: one at least as large as the new one is
             # implied by it. (The new one is not itself dominated, or it would have been skipped.)
             accelerator, demand = workload.job.request.accelerator_type, workload.demand
@@ -519,7 +526,7 @@ def schedule(
                 # this cycle; it is passed over (its workloads keep their last reason) instead of
                 # being decided again, so a saturated queue costs what its admissible shapes cost.
                 shape_heads = fitting
-        cursors[cq_name] = _Cursor(queue, strict, prefix, shape_heads)
+        cursors[cq_name] = _Cursor(queue, strict, prefix, shape_heads, monotone=not may_preempt[cq_name])
         offer(cq_name)
 
     for cq_name in tree.draining:
