@@ -326,3 +326,24 @@ def test_best_effort_cycles_leave_nothing_admissible(data: st.DataObject, fair: 
                 assert assignment.mode is not Mode.FIT, (workload.job.id, assignment)
         if step < len(releases) and scheduler.admitted:
             scheduler.release(sorted(scheduler.admitted)[releases[step] % len(scheduler.admitted)], T0)
+
+
+@settings(max_examples=EXAMPLES)
+@given(data=st.data())
+def test_ceiling_is_the_best_flavor_availability(data: st.DataObject) -> None:
+    """The cycle's compiled ceiling equals Kueue's ``available``, maximised over each resource's
+    flavors, for every ClusterQueue after any sequence of admissions and releases."""
+    from budcore.scheduling.quota import available
+
+    config = data.draw(queue_configs())
+    jobs = data.draw(workloads(config))
+    releases = data.draw(st.lists(st.integers(0, 100), max_size=4))
+    scheduler = drive(config, jobs, releases, fair=False, check=False).scheduler
+    usage = scheduler.usage.overlay()  # the cycle's view: fresh memo over the committed usage
+    for name, node in scheduler.tree.cluster_queues.items():
+        expected = {
+            resource: max(available(node, (f, resource), scheduler.usage) for f in flavors)
+            for covered, flavors in node.groups
+            for resource in covered
+        }
+        assert usage.ceiling(node) == expected, name
