@@ -10,9 +10,11 @@ changes. budcore does the same with two refinements that keep a decision O(log n
   that are not about quota (the LocalQueue's stopPolicy, the namespace selector) are the same for
   every workload of one LocalQueue. So the cycle skips the shape instead of re-checking each of its
   members.
-- A ClusterQueue whose candidates were all found inadmissible is **inactive** until a workload is
-  added to it or quota is released somewhere in its cohort tree (Kueue's
-  ``QueueInadmissibleWorkloads``), so idle cycles cost nothing.
+- A ClusterQueue whose candidates were all found inadmissible is **inactive** until quota is
+  released somewhere in its cohort tree (Kueue's ``QueueInadmissibleWorkloads``) or a workload
+  arrives that could change the verdict (a new shape, or a new head of its shape; see
+  :meth:`PendingQueues.push`), so idle cycles cost nothing and a stream of arrivals into a
+  saturated queue does not re-decide it at every arrival.
 
 The cycle only reads this structure; the caller (:class:`budcore.scheduling.scheduler.Scheduler`)
 mutates it when it applies decisions.
