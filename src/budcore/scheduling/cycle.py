@@ -337,7 +337,6 @@ def schedule(
     seq = itertools.count()
     # Admissions in a cohort tree invalidate cached assignments of that tree only.
     epoch: dict[str, int] = {}
-    admitted_here: dict[str, int] = {}
 
     def evaluate(workload: PendingWorkload) -> tuple[tuple[Any, ...], Assignment]:
         cq = config.cluster_queues[workload.cluster_queue]
@@ -573,7 +572,6 @@ def schedule(
         if assignment.mode is Mode.FIT:
             usage.add(cq_name, assignment.usage)
             epoch[root] = epoch.get(root, 0) + 1
-            admitted_here[cq_name] = admitted_here.get(cq_name, 0) + 1
             result.admitted.append(
                 Admit(
                     job.id,
