@@ -417,10 +417,11 @@ class Simulation:
         """
         if self._running or self._progress_events:
             return False
-        # Nodes under repair come back, but that only matters to work waiting for capacity: with
-        # failures on, some node is nearly always under repair, and counting repairs as progress
-        # kept finished runs going until, by chance, none was.
-        return not (self._repairs and (len(self.scheduler.pending) or self._unplaced or self._inbox))
+        # Nodes under repair come back, but that only matters to admitted work waiting for nodes
+        # (admission is by quota, which a repair does not change; a job that can never be admitted
+        # waits for nothing a repair brings). With failures on, some node is nearly always under
+        # repair: counting repairs as progress for anything else kept runs going forever.
+        return not (self._repairs and self._unplaced)
 
     def _advance(self, now: float) -> None:
         dt = now - self._last_integrate

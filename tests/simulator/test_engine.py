@@ -270,3 +270,15 @@ def test_a_run_with_node_failures_ends_when_its_work_is_done() -> None:
     ends = [r.end_s for r in result.records if r.end_s is not None]
     assert len(ends) == 3
     assert result.horizon_s <= max(ends) + 300.0  # the next sample (default every 300 s) at most
+
+
+def test_a_run_with_node_failures_ends_even_if_a_job_can_never_be_admitted() -> None:
+    """A job above its queue's quota waits forever, but repairs bring nodes, not quota: they help
+    only admitted work waiting for nodes, so the run ends once the rest is done (no horizon set)."""
+    jobs = [arrival(0, 0.0, 1000.0, gpus=1), arrival(1, 0.0, 1000.0, gpus=16)]
+    failures = FailureModel(mtbf_s=3600.0, repair_s=3600.0)
+    result = run(jobs, nodes=100, gpus=8, quota=8, failures=failures, seed=1)
+    done, never = result.records
+    assert done.status == "completed" and done.end_s is not None
+    assert never.status == "queued" and never.admitted_s is None
+    assert result.horizon_s <= done.end_s + 300.0
