@@ -57,6 +57,7 @@ from budcore.domain.priority import JobPriority
 from budcore.domain.resources import is_accelerator
 from budcore.ports.preemption_cost import VictimInfo
 from budcore.scheduling import AdmissionPolicy, QueueConfig, Scheduler
+from budcore.scheduling.assignment import flavor_types_from_nodes
 from budcore.scheduling.cycle import Admit
 from budcore.scheduling.fair_sharing import LocalQueueUsage
 from budcore.scheduling.preemption import DecisionStatus, PreemptionPolicy
@@ -258,7 +259,7 @@ class Simulation:
         self._clock_s = 0.0
         self._clock = _SimClock(options.start, self)
         self.backend = InMemoryClusterBackend(nodes, clock=self._clock)
-        self._policy = policy
+        self._policy = policy = _knowing_flavor_types(policy or AdmissionPolicy(), queues, nodes)
         self.scheduler = Scheduler(queues, policy, preemption, preemption_budget)
         self._victim_info = _RunningVictims(self)
         self.queues = queues
@@ -396,6 +397,7 @@ class Simulation:
         for record in self._running.values():
             # Unfinished at the horizon is not lost: account the work done so far.
             self._account_run(record, self._clock_s, saved=True)
+        self._explain_pending()
         return SimulationResult(
             records=sorted(self._records.values(), key=lambda r: (r.arrival.submit_s, r.arrival.job_id)),
             series=self.series,
@@ -407,6 +409,32 @@ class Simulation:
             horizon_s=self._clock_s,
             node_gpus=self._node_gpus,
         )
+
+    def _explain_pending(self) -> None:
+        """Give each job still queued at the end the scheduler's last reason for it.
+
+        A job that never ran (larger than its quota could ever be, or still behind others at the
+        horizon) would otherwise leave an empty reason in the records; the scheduler's own words
+        (``insufficient quota for nvidia.com/gpu in flavor h100: requested 32, maximum ever
+        available 16 …``) say which. Jobs it never reached keep the engine's reason, if any.
+        """
+        scheduler = self.scheduler
+        reasons = scheduler.reasons
+        for job_id, record in self._records.items():
+            if record.status != "queued":
+                continue
+            why = reasons.get(job_id)
+            if why is not None:
+                record.reason = str(why)
+                continue
+            # A workload behind the head of its request's shape waits for the same thing as the head.
+            workload = scheduler.pending.get(job_id)
+            queue = scheduler.pending.queue(workload.cluster_queue) if workload is not None else None
+            head = queue.shape_at(workload.shape, 0) if queue is not None and workload is not None else None
+            if head is not None and head.job.id != job_id and head.job.id in reasons:
+                record.reason = f"behind {head.job.id}, which asks the same: {reasons[head.job.id]}"
+            elif not record.reason:
+                record.reason = f"waiting in ClusterQueue {record.cluster_queue}"
 
     def _idle(self) -> bool:
         """Nothing can change any more: no job runs and no event could free or bring work.
@@ -779,6 +807,21 @@ class Simulation:
         self._finished += 1
         if self._progress is not None and self._finished % 1000 == 0:
             self._progress(now, self._finished)
+
+
+def _knowing_flavor_types(
+    policy: AdmissionPolicy, queues: QueueConfig, nodes: Sequence[Node]
+) -> AdmissionPolicy:
+    """The policy whose matcher also knows the accelerator model of each flavor from its nodes.
+
+    A flavor selecting a pool by name (``budcore.io/pool: h100``) names no model itself; the fleet
+    says which one its nodes carry, so a job asking for ``nvidia-h100-80gb`` matches it.
+    """
+    matcher = policy.matcher
+    learnt = flavor_types_from_nodes(queues.flavors, nodes, matcher.normalize)
+    if not learnt:
+        return policy
+    return replace(policy, matcher=matcher.with_flavor_types({**learnt, **matcher.flavor_types}))
 
 
 def _fresh_policy(policy: AdmissionPolicy | None) -> AdmissionPolicy | None:

@@ -51,9 +51,10 @@ from budcore.domain.lifecycle import BackoffPolicy
 from budcore.domain.quantity import parse_quantity
 from budcore.domain.resources import NVIDIA_GPU, ResourceVector, check_resource_name
 from budcore.domain.timeutil import ensure_utc
-from budcore.domain.validation import validate_model
+from budcore.domain.validation import LineLookup, validate_model
 from budcore.hardware.labels import ParsedNode, parse_nodes_yaml
 from budcore.scheduling import AdmissionPolicy, QueueConfig
+from budcore.scheduling.assignment import AcceleratorMatcher, flavor_types_from_nodes
 from budcore.scheduling.preemption import PreemptionMode, PreemptionPolicy
 from budcore.scheduling.preemption_budget import PreemptionBudget
 from budcore.scheduling.preemption_priority import AgingPolicy
@@ -61,13 +62,14 @@ from budcore.scheduling.preemption_priority import AgingPolicy
 from .engine import ControllerRestartModel, EngineOptions, FailureModel
 from .workload.generators import GeneratorSpec, generate_arrivals
 from .workload.model import JobArrival
-from .workload.traces import TraceSpec, open_trace
+from .workload.traces import TraceReader, TraceSpec, open_trace
 from .workload.units import Duration
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 POOL_LABEL = "budcore.io/pool"
 DEFAULT_PRICE_BOOK = "default"
 PRODUCT_LABEL = "nvidia.com/gpu.product"
+ACCELERATOR_LABEL = "budcore.io/accelerator"
 
 
 class PoolSpec(BaseModel):
@@ -108,6 +110,8 @@ class PoolSpec(BaseModel):
         labels = {POOL_LABEL: self.name}
         if self.product:
             labels[PRODUCT_LABEL] = self.product
+        if self.accelerator:
+            labels[ACCELERATOR_LABEL] = self.accelerator
         labels.update(self.labels)
         return labels
 
@@ -331,7 +335,7 @@ class Scenario(BaseModel):
     description: str = ""
     seed: int = Field(default=0, ge=0)
     start: datetime = datetime(2026, 1, 5, tzinfo=UTC)
-    horizon: Duration | None = None
+    horizon: Duration | None = Field(default=None, gt=0)
     sample_interval: Duration = Field(default=300.0, gt=0)
     fleet: FleetSpec
     queues: QueuesSpec
@@ -348,16 +352,92 @@ class Scenario(BaseModel):
 class LoadedScenario:
     """A validated scenario with everything it references resolved."""
 
-    def __init__(self, scenario: Scenario, base_dir: Path, source: str) -> None:
+    def __init__(
+        self, scenario: Scenario, base_dir: Path, source: str, line_of: LineLookup | None = None
+    ) -> None:
         self.scenario = scenario
         self.base_dir = base_dir
         self.source = source
+        self._line_of = line_of
+        # The readers of the latest arrivals() pass: their .report says what each skipped.
+        self.trace_readers: list[TraceReader] = []
         self.queues = self._queues()
         self.parsed_nodes = self._nodes_file()
         self.nodes = [node for pool in scenario.fleet.pools for node in pool.build_nodes()]
         self._add_dump_nodes()
         self._check_flavors()
+        self._check_workload()
         self.price_book = self._price_book()  # loaded up front: a bad book fails the load
+
+    def _error(self, message: str, path: str) -> ValidationError:
+        """An error about field ``path`` of the scenario file, with its line when known."""
+        line = self._line_of(path) if self._line_of is not None else None
+        return ValidationError(message, path=path, source=self.source, line=line)
+
+    def _check_workload(self) -> None:
+        """What the models cannot check alone: references into the queues and fleet, and an end.
+
+        A class whose LocalQueue does not exist would have every job rejected, and a class asking
+        for an accelerator no flavor of its ClusterQueue provides would wait forever; both are
+        mistakes in the file, so they fail the load (naming the field) rather than the run.
+        """
+        workload = self.scenario.workload
+        for index, trace in enumerate(workload.traces):
+            for field_name, name in (("path", trace.path), ("task_path", trace.task_path)):
+                if name is not None and not (self.base_dir / name).resolve().is_file():
+                    raise self._error(
+                        f"trace file {str((self.base_dir / name).resolve())!r} does not exist",
+                        f"workload.traces[{index}].{field_name}",
+                    )
+        generators = workload.generators
+        if generators is None:
+            return
+        matcher = AcceleratorMatcher()
+        matcher = matcher.with_flavor_types(
+            flavor_types_from_nodes(self.queues.flavors, self.nodes, matcher.normalize)
+        )
+        bounded = (
+            self.scenario.horizon is not None
+            or generators.horizon is not None
+            or generators.limit is not None
+        )
+        for index, klass in enumerate(generators.classes):
+            at = f"workload.generators.classes[{index}]"
+            if not bounded and klass.count is None and klass.until is None:
+                raise self._error(
+                    f"class {klass.name!r} never stops arriving: give it a 'count' or 'until', "
+                    "or give the scenario a 'horizon'",
+                    at,
+                )
+            lq = self.queues.local_queues.get((klass.tenant, klass.local_queue))
+            if lq is None:
+                known = ", ".join(f"{ns}/{name}" for ns, name in sorted(self.queues.local_queues)) or "none"
+                raise self._error(
+                    f"LocalQueue {klass.tenant}/{klass.local_queue} (namespace = the class's tenant) "
+                    f"is not in the queues; LocalQueues: {known}",
+                    f"{at}.local_queue",
+                )
+            if klass.accelerator is None:
+                continue
+            cq = self.queues.cluster_queues.get(lq.cluster_queue)
+            if cq is None:
+                continue  # the queue config itself reports a LocalQueue without its ClusterQueue
+            names = [f.name for g in cq.resource_groups for f in g.flavors]
+            if not any(
+                matcher.matches(klass.accelerator, self.queues.flavors[n])
+                for n in names
+                if n in self.queues.flavors
+            ):
+                offered = ", ".join(
+                    f"{n} ({matcher.flavor_type(self.queues.flavors[n]) or 'no accelerator type'})"
+                    for n in names
+                    if n in self.queues.flavors
+                )
+                raise self._error(
+                    f"accelerator {klass.accelerator!r} is not provided by any flavor of ClusterQueue "
+                    f"{cq.name}: {offered or 'it has no flavors'}",
+                    f"{at}.accelerator",
+                )
 
     def _nodes_file(self) -> tuple[ParsedNode, ...]:
         """The nodes of ``fleet.nodes_file`` with their detected accelerators (empty without one)."""
@@ -533,8 +613,9 @@ class LoadedScenario:
         streams: list[Iterator[JobArrival]] = []
         if s.workload.generators is not None:
             streams.append(generate_arrivals(s.workload.generators, s.seed))
-        for trace in s.workload.traces:
-            streams.append(iter(open_trace(trace, self.base_dir)))
+        self.trace_readers = [open_trace(trace, self.base_dir) for trace in s.workload.traces]
+        for reader in self.trace_readers:
+            streams.append(iter(reader))
         merged: Iterator[JobArrival] = heapq.merge(*streams, key=lambda a: (a.submit_s, a.job_id))
         if s.workload.estimate_error is not None:
             merged = s.workload.estimate_error.apply(merged, s.seed)
@@ -568,7 +649,7 @@ def scenario_from_document(document: YamlDocument, base_dir: Path) -> LoadedScen
             "a scenario is a mapping (name, fleet, queues, workload, ...)", source=document.source, line=1
         )
     scenario = validate_model(Scenario, document.data, source=document.source, line_of=document.line_of)
-    return LoadedScenario(scenario, base_dir, document.source)
+    return LoadedScenario(scenario, base_dir, document.source, document.line_of)
 
 
 def scenario_json_schema() -> dict[str, Any]:

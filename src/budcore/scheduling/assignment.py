@@ -20,7 +20,7 @@ A job asking for a specific accelerator type only gets flavors whose node labels
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -114,19 +114,64 @@ class AcceleratorMatcher:
     """
 
     normalize: Normalizer = field(default_factory=CatalogNormalizer)
+    # Flavor name -> accelerator type learnt from the nodes the flavor selects (see
+    # :func:`flavor_types_from_nodes`), for flavors whose own labels do not name the model.
+    flavor_types: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def flavor_type(self, flavor: ResourceFlavor) -> str | None:
         for label in ACCELERATOR_LABELS:
             value = flavor.node_labels.get(label)
             if value:
                 return self.normalize(value)
-        return None
+        known = self.flavor_types.get(flavor.name)
+        return self.normalize(known) if known else None
+
+    def with_flavor_types(self, flavor_types: Mapping[str, str]) -> AcceleratorMatcher:
+        """The same matcher, also knowing these flavors' accelerator types (the given ones win)."""
+        return AcceleratorMatcher(self.normalize, {**self.flavor_types, **flavor_types})
 
     def matches(self, wanted: str, flavor: ResourceFlavor) -> bool:
         if flavor.name == wanted:
             return True
         flavor_type = self.flavor_type(flavor)
         return flavor_type is not None and flavor_type == self.normalize(wanted)
+
+
+def node_accelerator_type(labels: Mapping[str, str], normalize: Normalizer) -> str | None:
+    """The accelerator model a node's labels name (:data:`ACCELERATOR_LABELS`, in order), normalized."""
+    for label in ACCELERATOR_LABELS:
+        value = labels.get(label)
+        if value:
+            return normalize(value)
+    return None
+
+
+def flavor_types_from_nodes(
+    flavors: Mapping[str, ResourceFlavor], nodes: Iterable[Any], normalize: Normalizer
+) -> dict[str, str]:
+    """Accelerator type of each flavor whose selected nodes all name the same model.
+
+    Kueue users often select a flavor's nodes by a pool or instance-type label rather than the GPU
+    product (``nodeLabels: {cloud.google.com/gke-nodepool: h100-pool}``); such a flavor still
+    provides exactly one accelerator model when every node it selects carries that model's label,
+    so a job asking for that model matches it. A flavor whose nodes mix models, or whose nodes name
+    none, gets no type (it then matches only by its own labels or name). ``nodes`` are objects with
+    ``labels`` and ``matches(selector)`` (:class:`budcore.domain.cluster.Node`).
+    """
+    nodes = list(nodes)
+    out: dict[str, str] = {}
+    for name, flavor in flavors.items():
+        types = {
+            node_accelerator_type(node.labels, normalize)
+            for node in nodes
+            if node.matches(flavor.node_labels)
+        }
+        types.discard(None)
+        if len(types) == 1:
+            (only,) = types
+            assert only is not None
+            out[name] = only
+    return out
 
 
 @dataclass(slots=True)
