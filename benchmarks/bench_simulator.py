@@ -15,6 +15,7 @@ same number of events as the yardstick for the engine's overhead; peak RSS from 
     .venv/bin/python benchmarks/bench_simulator.py            # (a)
     .venv/bin/python benchmarks/bench_simulator.py --case b   # (b): minutes
     .venv/bin/python benchmarks/bench_simulator.py --jobs 5000
+    .venv/bin/python benchmarks/bench_simulator.py --floor    # also the ceilings (see --help)
     .venv/bin/python benchmarks/bench_simulator.py --case b --jobs 100000 --rate 1000  # backlog
 """
 
@@ -147,12 +148,97 @@ def bare_heap(events: int) -> float:
     return time.perf_counter() - start
 
 
+def dispatch_only(events: int) -> float:
+    """Seconds for ``events`` events through the engine loop's skeleton with handlers that do nothing.
+
+    Pop, look the handler up by kind, call it, and (as arrivals and completions do) push the next
+    event: the least a Python discrete-event loop does per event before any simulation work, so its
+    share of the bare heapq loop bounds what any engine written in Python can reach.
+    """
+    rng = random.Random(0)
+    heap: list[tuple[float, int, int, object]] = []
+    seq = 0
+
+    def push(at: float, kind: int) -> None:
+        nonlocal seq
+        seq += 1
+        heapq.heappush(heap, (at, kind, seq, None))
+
+    def on_event(now: float, _: object) -> None:
+        if seq < events:
+            push(now + rng.random(), 0)
+
+    handlers = {0: on_event, 1: on_event}
+    for _ in range(1000):
+        push(rng.random(), 0)
+    start = time.perf_counter()
+    while heap:
+        at, kind, _, payload = heapq.heappop(heap)
+        handlers[kind](at, payload)
+    return time.perf_counter() - start
+
+
+def uncontended(jobs: int, nodes: int, rate: float, seed: int) -> float:
+    """Wall seconds for ``jobs`` 1-GPU, 60 s jobs on the case's fleet under one ClusterQueue whose
+    quota never binds: the real core and engine with no queueing at all, the cheapest job there is."""
+    spec = parse_generator_spec(
+        {
+            "classes": [
+                {
+                    "name": "floor",
+                    "tenant": "t0",
+                    "local_queue": "main",
+                    "arrivals": {"kind": "poisson", "rate": rate, "per": "1m"},
+                    "runtime": {"kind": "fixed", "value": "60s"},
+                    "gpus": 1,
+                    "cpu_per_gpu": "8",
+                    "memory_per_gpu": "64Gi",
+                    "count": jobs,
+                }
+            ]
+        }
+    )
+    resources = (
+        ResourceQuota(name=GPU, nominal_quota=nodes * 8 * 1000),
+        ResourceQuota(name="cpu", nominal_quota=nodes * 128 * 1000),
+        ResourceQuota(name="memory", nominal_quota=nodes * 2048 * 2**30 * 1000),
+    )
+    config = QueueConfig.build(
+        flavors=[ResourceFlavor(name="gpu", node_labels={"pool": "gpu"})],
+        cluster_queues=[
+            ClusterQueue(
+                name="t0-cq",
+                resource_groups=(
+                    ResourceGroup(
+                        covered_resources=(GPU, "cpu", "memory"),
+                        flavors=(FlavorQuotas(name="gpu", resources=resources),),
+                    ),
+                ),
+            )
+        ],
+        local_queues=[LocalQueue(name="main", namespace="t0", cluster_queue="t0-cq")],
+    )
+    sim = Simulation(
+        fleet(nodes),
+        config,
+        generate_arrivals(spec, seed),
+        options=EngineOptions(start=datetime(2026, 1, 1, tzinfo=UTC), sample_interval_s=3600),
+    )
+    return sim.run().stats.wall_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=sorted(CASES), default="a")
     parser.add_argument("--jobs", type=int, help="override the job count of the case")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rate", type=float, help="arrivals per minute (default: per case)")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure the ceilings: the loop skeleton with no-op handlers, and the same job "
+        "count on the same fleet with no queueing (1-GPU jobs, quota never binding)",
+    )
     args = parser.parse_args()
     jobs, nodes = CASES[args.case]
     jobs = args.jobs or jobs
@@ -178,6 +264,17 @@ def main() -> None:
     print(f"  heapq    {heap_s:8.2f} s  {'':>10}         {events / heap_s:10.0f} events/s (bare push/pop)")
     print(f"  engine events/s as a share of bare heapq: {heap_s / wall:.2%}")
     print(f"  peak RSS {peak_mib:.0f} MiB")
+    if args.floor:
+        skeleton = dispatch_only(events)
+        print(
+            f"  skeleton {skeleton:8.2f} s  {'':>10}         {events / skeleton:10.0f} events/s "
+            f"(pop + dispatch + push, no-op handlers: {heap_s / skeleton:.0%} of bare heapq)"
+        )
+        floor = uncontended(jobs, nodes, rate, args.seed)
+        print(
+            f"  no queue {floor:8.2f} s  {jobs / floor:10.0f} jobs/s  "
+            f"(same jobs/fleet, 1 GPU, 60 s, quota never binding: the cheapest job)"
+        )
 
 
 if __name__ == "__main__":

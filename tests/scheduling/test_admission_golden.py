@@ -6,8 +6,10 @@ from datetime import timedelta
 
 from support.admission import GPU, T0, config, cq, fill, job, used
 
+from budcore.domain.cluster import Node
 from budcore.domain.job import Job
 from budcore.domain.priority import JobPriority
+from budcore.domain.resources import ResourceVector
 from budcore.scheduling import (
     AdmissionPolicy,
     Cohort,
@@ -19,6 +21,7 @@ from budcore.scheduling import (
     Scheduler,
     StopPolicy,
 )
+from budcore.scheduling.assignment import AcceleratorMatcher, flavor_types_from_nodes
 from budcore.scheduling.quota import available
 
 
@@ -191,6 +194,38 @@ def test_accelerator_type_only_gets_matching_flavors() -> None:
     assert s.admitted["any"].flavors["main"][GPU] == "l4"
     fill(s, [job("q", 1, accelerator="nvidia-a100-80gb", name="a100")])
     assert "provides accelerator type nvidia-a100-80gb" in s.explain("a100")
+
+
+def test_a_flavor_selecting_a_pool_provides_the_model_its_nodes_carry() -> None:
+    """Flavors that select nodes by pool name learn their accelerator from those nodes; a flavor
+    over mixed models learns none, so only its own labels or name can match it."""
+    h100 = {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    nodes = [
+        Node(name="a", labels={"pool": "fast", **h100}, allocatable=ResourceVector.of({GPU: 8})),
+        Node(name="b", labels={"pool": "fast", **h100}, allocatable=ResourceVector.of({GPU: 8})),
+        Node(name="c", labels={"pool": "cpu"}, allocatable=ResourceVector.of({"cpu": 8})),
+        Node(name="d", labels={"pool": "mixed", **h100}, allocatable=ResourceVector.of({GPU: 8})),
+        Node(
+            name="e",
+            labels={"pool": "mixed", "nvidia.com/gpu.product": "NVIDIA-L4"},
+            allocatable=ResourceVector.of({GPU: 8}),
+        ),
+    ]
+    labels = {"fast": {"pool": "fast"}, "mixed": {"pool": "mixed"}, "cpu": {"pool": "cpu"}}
+    built = config([cq("q", {"mixed": {GPU: 8}, "fast": {GPU: 8}})], flavors=labels)
+    matcher = AcceleratorMatcher()
+    learnt = flavor_types_from_nodes(built.flavors, nodes, matcher.normalize)
+    assert learnt == {"fast": "nvidia-h100-80gb"}
+    s = Scheduler(built, AdmissionPolicy(matcher=matcher.with_flavor_types(learnt)))
+    fill(
+        s,
+        [
+            job("q", 2, accelerator="nvidia-h100-80gb", name="slug"),
+            job("q", 2, accelerator="NVIDIA-L4", name="l4"),
+        ],
+    )
+    assert s.admitted["slug"].flavors["main"][GPU] == "fast"
+    assert "provides accelerator type NVIDIA-L4" in s.explain("l4")
 
 
 def test_uncovered_resource_is_reported() -> None:
