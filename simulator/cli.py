@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from budcore.cli.output import FORMAT_HELP, output_format, plain_console, report_width
 from budcore.domain.errors import ValidationError
 
 from .engine import Simulation, SimulationResult
@@ -23,11 +29,64 @@ def default_scenario_path() -> Path:
     return Path(str(files("budcore_simulator") / "scenarios" / "default" / "scenario.yaml"))
 
 
+OUTPUT_ROOT = Path("budcore-out")
+_UNSAFE_IN_NAME = re.compile(r"[^\w.-]+")
+
+
+def safe_dirname(name: str) -> str:
+    """``name`` as one harmless path component: no separators, no leading dot, never empty.
+
+    The default output directory is named after the scenario's ``name``, which is free text from a
+    file: ``../../x`` or ``/etc`` must not write outside ``budcore-out/``, and ``.x`` should not
+    hide the directory. Runs of other characters become ``-``; an explicit ``--out`` is never
+    rewritten (that path is the user's choice).
+    """
+    cleaned = _UNSAFE_IN_NAME.sub("-", name).strip(".-")[:100].rstrip(".-")
+    return cleaned or "scenario"
+
+
+def default_output_dir(name: str, suffix: str = "") -> Path:
+    """``budcore-out/<safe name><suffix>``: where a command writes when ``--out`` is not given."""
+    return OUTPUT_ROOT / f"{safe_dirname(name)}{suffix}"
+
+
+def prepare_output_dir(path: Path) -> Path:
+    """Create ``path`` (and its parents) and check it can be written, before any simulation runs.
+
+    A run can take minutes; finding only afterwards that ``--out`` names a file or an unwritable
+    place wastes them and ends in a traceback. Problems become one ``--out`` error (exit 2).
+    """
+    if path.exists() and not path.is_dir():
+        raise ValidationError(f"{path} exists and is not a directory", path="--out")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValidationError(
+            f"cannot create directory {path}: {exc.strerror or exc}", path="--out"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValidationError(f"directory {path} is not writable", path="--out")
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write one output file; a failure (disk full, permissions changed) is one line, not a traceback."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ValidationError(f"cannot write {path}: {exc.strerror or exc}", path="--out") from None
+    return path
+
+
 def run_scenario(loaded: LoadedScenario, *, console: Console | None = None) -> SimulationResult:
-    """Run a loaded scenario, with a progress bar on ``console`` when given."""
+    """Run a loaded scenario, with a progress bar on ``console`` when it is a terminal.
+
+    Only a terminal gets the bar: rich cannot redraw it in a pipe or log, and ends it there with a
+    stray blank line (which would also precede any error message).
+    """
     scenario = loaded.scenario
     options = loaded.engine_options()
-    if console is None or console.quiet:
+    if console is None or console.quiet or not console.is_terminal:
         sim = Simulation(
             loaded.nodes,
             loaded.queues,
@@ -49,7 +108,8 @@ def run_scenario(loaded: LoadedScenario, *, console: Console | None = None) -> S
         console=console,
         transient=True,
     ) as progress:
-        task = progress.add_task(scenario.name, total=total, jobs=0)
+        # The description goes through rich markup (the column's "[bold]"): the name must not.
+        task = progress.add_task(escape(scenario.name), total=total, jobs=0)
 
         def report(sim_s: float, finished: int) -> None:
             progress.update(task, completed=sim_s if total else None, jobs=finished)
@@ -70,17 +130,16 @@ def run_scenario(loaded: LoadedScenario, *, console: Console | None = None) -> S
 
 
 def write_outputs(result: SimulationResult, report: dict[str, Any], out: Path, *, plots: bool) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the report, records, series (and plots) to ``out``, creating it if needed."""
+    prepare_output_dir(out)
     written = []
     for name, text in (
         ("report.json", dumps(report)),
         ("run.json", json.dumps(run_figures(result), indent=2, sort_keys=True) + "\n"),
-        ("jobs.csv", records_csv(result.records)),
+        ("jobs.csv", records_csv(result.records, end_s=result.horizon_s)),
         ("usage.csv", series_csv(result)),
     ):
-        path = out / name
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
+        written.append(write_text(out / name, text))
     if plots:
         from .plots import write_plots
 
@@ -88,7 +147,29 @@ def write_outputs(result: SimulationResult, report: dict[str, Any], out: Path, *
     return written
 
 
+# Cells: a run with no jobs, or no time, leaves many figures undefined (None); they read "-".
+def _minutes(value: float | None) -> str:
+    return "-" if value is None else f"{value / 60:.1f}m"
+
+
+def _percent(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}%}"
+
+
+def _fixed(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _money(value: object) -> str:
+    return "-" if value is None else f"${value}"
+
+
+def _plain(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
 def summary_table(report: dict[str, Any]) -> Table:
+    """Per tenant and overall: jobs, completions, wait and JCT percentiles, GPU-hours, cost."""
     table = Table(title=f"budcore simulation: {report['scenario']} (seed {report['seed']})")
     for column in (
         "tenant",
@@ -102,89 +183,123 @@ def summary_table(report: dict[str, Any]) -> Table:
         "cost",
     ):
         table.add_column(column, justify="left" if column == "tenant" else "right")
-
-    def minutes(value: float | None) -> str:
-        return "-" if value is None else f"{value / 60:.1f}m"
-
     rows = [*report["by_tenant"].items(), ("all", report["overall"])]
     for name, stats in rows:
         table.add_row(
             name,
-            str(stats["count"]),
-            str(stats["completed"]),
-            minutes(stats["wait_s"]["p50"]),
-            minutes(stats["wait_s"]["p95"]),
-            minutes(stats["jct_s"]["p50"]),
-            minutes(stats["jct_s"]["p95"]),
-            f"{stats['gpu_hours']:.1f}",
-            f"${stats['cost']}",
+            _plain(stats["count"]),
+            _plain(stats["completed"]),
+            _minutes(stats["wait_s"]["p50"]),
+            _minutes(stats["wait_s"]["p95"]),
+            _minutes(stats["jct_s"]["p50"]),
+            _minutes(stats["jct_s"]["p95"]),
+            _fixed(stats["gpu_hours"]),
+            _money(stats["cost"]),
         )
     return table
 
 
+def print_summary(
+    console: Console, report: dict[str, Any], figures: dict[str, Any], written: Sequence[Path], target: Path
+) -> None:
+    """The human summary of ``simulate``; undefined figures (empty or zero-length runs) read "-"."""
+    console.print(summary_table(report))
+    util = report["utilisation"]
+    flavors = ", ".join(f"{k} {_percent(v, 0)}" for k, v in (util.get("by_flavor") or {}).items())
+    console.print(
+        f"utilisation: fleet {_percent(util.get('fleet'), 0)}" + (f" ({flavors})" if flavors else "")
+    )
+    fairness = report["fairness"]["jain_index_tenants"]
+    overall = report["overall"]
+    console.print(
+        f"fairness (Jain over tenants): {_plain(fairness)}   deadline misses: "
+        f"{_plain(overall['deadline_misses'])} of {_plain(overall['deadlines'])}"
+        f" ({_plain(overall.get('deadline_undetermined'))} undetermined at the end)   "
+        f"node failures: {_plain(report['engine']['node_failures'])}"
+    )
+    console.print(
+        f"engine: {_plain(figures['events'])} events in {_plain(figures['wall_s'])}s "
+        f"({_plain(figures['events_per_s'])} events/s, {_plain(figures['jobs_per_s'])} jobs/s)"
+    )
+    console.print(f"wrote {len(written)} files to {target}/ ({', '.join(p.name for p in written)})")
+
+
 def register(app: typer.Typer) -> None:
+    """Attach ``simulate`` to ``app``."""
+
     @app.command()
     def simulate(
         scenario: Annotated[
-            Path | None, typer.Argument(help="Scenario YAML file (default: the built-in scenario).")
+            Path | None,
+            typer.Argument(
+                help="Scenario YAML file, one scenario per file (default: the built-in scenario, "
+                "simulator/scenarios/default/scenario.yaml; --schema prints the format).",
+                dir_okay=False,
+                metavar="SCENARIO",
+                show_default=False,
+            ),
         ] = None,
-        out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory.")] = None,
-        fmt: Annotated[str, typer.Option("--format", help="Summary format: table or json.")] = "table",
-        seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
-        plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG plots.")] = True,
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                "--out",
+                "-o",
+                help="Directory for report.json, run.json, jobs.csv, usage.csv and the plots, created "
+                "if missing (default: budcore-out/<scenario name>/).",
+            ),
+        ] = None,
+        fmt: Annotated[
+            str, typer.Option("--format", help=f"{FORMAT_HELP} With json, stdout is report.json.")
+        ] = "table",
+        seed: Annotated[
+            int | None,
+            typer.Option(
+                "--seed",
+                min=0,
+                help="Random seed of the workload, a non-negative integer; overrides the scenario's "
+                "seed. The same seed gives byte-identical report.json, jobs.csv and usage.csv.",
+            ),
+        ] = None,
+        plots: Annotated[
+            bool,
+            typer.Option(
+                "--plots/--no-plots",
+                help="Write the PNG plots (timeline, utilisation, ClusterQueue usage, wait/JCT CDFs); "
+                "needs matplotlib (install budcore with its plots extra).",
+            ),
+        ] = True,
         schema: Annotated[
-            bool, typer.Option("--schema", help="Print the scenario JSON schema and exit.")
+            bool, typer.Option("--schema", help="Print the scenario file's JSON schema and exit.")
         ] = False,
     ) -> None:
         """Simulate a scenario on the real scheduling core and report waits, JCT, utilisation, cost."""
-        console = Console(width=None if Console().is_terminal else 120)
+        console = plain_console(width=report_width(120))
         if schema:
             console.print_json(json.dumps(scenario_json_schema()))
             return
-        if fmt not in ("table", "json"):
-            raise ValidationError(f"unknown format {fmt!r}; use table or json", path="--format")
+        output_format(fmt)
         loaded = load_scenario(scenario or default_scenario_path())
         if seed is not None:
             loaded.scenario = loaded.scenario.model_copy(update={"seed": seed})
+        target = prepare_output_dir(out or default_output_dir(loaded.scenario.name))
         quiet = fmt == "json"
-        result = run_scenario(loaded, console=Console(quiet=quiet, stderr=True))
+        result = run_scenario(loaded, console=plain_console(quiet=quiet, stderr=True))
         report = build_report(result, scenario_name=loaded.scenario.name, seed=loaded.scenario.seed)
-        target = out or Path("budcore-out") / loaded.scenario.name
         written = write_outputs(result, report, target, plots=plots)
         if fmt == "json":
             typer.echo(dumps(report), nl=False)
             return
-        console.print(summary_table(report))
-        util = report["utilisation"]
-        flavors = ", ".join(f"{k} {v:.0%}" for k, v in util["by_flavor"].items() if v is not None)
-        console.print(f"utilisation: fleet {util['fleet']:.0%} ({flavors})")
-        fairness = report["fairness"]["jain_index_tenants"]
-        overall = report["overall"]
-        console.print(
-            f"fairness (Jain over tenants): {fairness}   deadline misses: {overall['deadline_misses']}"
-            f" of {overall['deadlines']}   node failures: {report['engine']['node_failures']}"
-        )
-        figures = run_figures(result)
-        console.print(
-            f"engine: {figures['events']} events in {figures['wall_s']}s "
-            f"({figures['events_per_s']} events/s, {figures['jobs_per_s']} jobs/s)"
-        )
-        console.print(f"wrote {len(written)} files to {target}/ ({', '.join(p.name for p in written)})")
-
-
-def _minutes(value: float | None) -> str:
-    return "-" if value is None else f"{value / 60:.1f}m"
-
-
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
+        print_summary(console, report, run_figures(result), written, target)
 
 
 def write_compare_plot(results: list[dict[str, Any]], path: Path) -> Path:
+    """Overlaid CDFs of wait and JCT, one line per policy (no legend when no policy has a line)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from .plots import legend_if_labelled
 
     fig, (wait_ax, jct_ax) = plt.subplots(1, 2, figsize=(12, 4))
     for result in results:
@@ -202,75 +317,99 @@ def write_compare_plot(results: list[dict[str, Any]], path: Path) -> Path:
         ax.set_ylim(0, 1.02)
         ax.set_title(f"CDF of {title}")
         ax.set_xlabel(title)
-        ax.legend(fontsize=8)
+        legend_if_labelled(ax, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
+_WORKERS_HELP = (
+    "Simulations run at once, each in its own process; at least 1 (1 runs them one after another "
+    "in this process). Default: one per CPU core."
+)
+
+
 def register_sweeps(app: typer.Typer) -> None:
-    from .sweep import (
-        cheapest,
-        compare_specs,
-        evaluate_plan,
-        metrics_of,
-        parse_policy,
-        parse_slo,
-        parse_vary,
-        plan_specs,
-        run_all,
-    )
+    """Attach ``compare`` and ``plan`` to ``app``.
+
+    ``sweep.run_all`` is looked up at call time (not imported by name) so tests can stand in for it.
+    """
+    from . import sweep
 
     @app.command()
     def compare(
-        scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+        scenario: Annotated[
+            Path,
+            typer.Argument(
+                help="Scenario YAML file; every policy runs its workload with its seed.",
+                dir_okay=False,
+                metavar="SCENARIO",
+            ),
+        ],
         policy: Annotated[
             list[str],
             typer.Option(
                 "--policy",
                 "-p",
-                help="A preset (fifo, fair, strict-fifo), a policy YAML file, or key=value,...",
+                help="A policy to run; repeat it, at least two. Each is a preset (fifo, fair, "
+                "strict-fifo), a policy YAML file, or key=value,... overrides of the scenario's "
+                "policy block, e.g. -p fifo -p fair -p 'fair_sharing=true,preemption_mode=cost'.",
             ),
         ],
-        out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory.")] = None,
-        workers: Annotated[int | None, typer.Option(help="Parallel runs (default: one per core).")] = None,
-        fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                "--out",
+                "-o",
+                help="Directory for compare.json and compare_cdf.png, created if missing "
+                "(default: budcore-out/<scenario name>-compare/).",
+            ),
+        ] = None,
+        workers: Annotated[int | None, typer.Option("--workers", min=1, help=_WORKERS_HELP)] = None,
+        fmt: Annotated[
+            str, typer.Option("--format", help=f"{FORMAT_HELP} With json, stdout is each policy's metrics.")
+        ] = "table",
     ) -> None:
         """Run the same workload (same seed) under several policies and compare them side by side."""
+        output_format(fmt)
         if len(policy) < 2:
             raise ValidationError("compare needs at least two --policy values", path="--policy")
         loaded = load_scenario(scenario)
-        specs = compare_specs(loaded, [parse_policy(p) for p in policy])
-        results = run_all(specs, workers=workers)
-        target = out or Path("budcore-out") / f"{loaded.scenario.name}-compare"
-        target.mkdir(parents=True, exist_ok=True)
-        summary = {r["label"]: {"metrics": metrics_of(r["report"]), "report": r["report"]} for r in results}
-        (target / "compare.json").write_text(dumps(summary), encoding="utf-8")
+        specs = sweep.compare_specs(loaded, [sweep.parse_policy(p) for p in policy])
+        target = prepare_output_dir(out or default_output_dir(loaded.scenario.name, "-compare"))
+        results = sweep.run_all(specs, workers=workers)
+        summary = {
+            r["label"]: {"metrics": sweep.metrics_of(r["report"]), "report": r["report"]} for r in results
+        }
+        write_text(target / "compare.json", dumps(summary))
         write_compare_plot(results, target / "compare_cdf.png")
         if fmt == "json":
             typer.echo(dumps({k: v["metrics"] for k, v in summary.items()}), nl=False)
             return
-        console = Console(width=None if Console().is_terminal else 140)
+        console = plain_console(width=report_width(140))
         table = Table(title=f"{loaded.scenario.name}: same workload, seed {loaded.scenario.seed}")
         table.add_column("metric")
         for r in results:
             table.add_column(r["label"], justify="right")
         rows: list[tuple[str, Any]] = [
-            ("completed", lambda rep: f"{rep['overall']['completed']}/{rep['overall']['count']}"),
+            ("completed", lambda rep: f"{rep['overall']['completed']}/{rep['overall']['completable']}"),
             ("wait mean", lambda rep: _minutes(rep["overall"]["wait_s"]["mean"])),
             ("wait p95", lambda rep: _minutes(rep["overall"]["wait_s"]["p95"])),
             ("JCT mean", lambda rep: _minutes(rep["overall"]["jct_s"]["mean"])),
             ("JCT p95", lambda rep: _minutes(rep["overall"]["jct_s"]["p95"])),
             ("utilisation", lambda rep: _percent(rep["utilisation"]["fleet"])),
-            ("Jain (tenants)", lambda rep: str(rep["fairness"]["jain_index_tenants"])),
+            ("Jain (tenants)", lambda rep: _plain(rep["fairness"]["jain_index_tenants"])),
             (
                 "deadline misses",
-                lambda rep: f"{rep['overall']['deadline_misses']}/{rep['overall']['deadlines']}",
+                lambda rep: (
+                    f"{rep['overall']['deadline_misses']}/{rep['overall']['deadlines']}"
+                    f" (+{rep['overall']['deadline_undetermined']} undetermined)"
+                ),
             ),
-            ("GPU-h lost", lambda rep: f"{rep['overall']['gpu_hours_lost']:.1f}"),
-            ("cost of lost work", lambda rep: f"${rep['overall']['lost_cost']}"),
-            ("cost", lambda rep: f"${rep['overall']['cost']}"),
+            ("GPU-h lost", lambda rep: _fixed(rep["overall"]["gpu_hours_lost"])),
+            ("cost of lost work", lambda rep: _money(rep["overall"]["lost_cost"])),
+            ("cost", lambda rep: _money(rep["overall"]["cost"])),
         ]
         for name, cell in rows:
             table.add_row(name, *(cell(r["report"]) for r in results))
@@ -279,29 +418,67 @@ def register_sweeps(app: typer.Typer) -> None:
 
     @app.command()
     def plan(
-        scenario: Annotated[Path, typer.Argument(help="Scenario YAML file (needs a horizon).")],
-        vary: Annotated[
-            list[str], typer.Option("--vary", help="pool.<name>.nodes=<lo>..<hi>[:step] or =a,b,c")
+        scenario: Annotated[
+            Path,
+            typer.Argument(
+                help="Scenario YAML file; it needs a horizon (a fleet's cost is its GPUs' price over it).",
+                dir_okay=False,
+                metavar="SCENARIO",
+            ),
         ],
-        slo: Annotated[list[str], typer.Option("--slo", help="e.g. 'p95_wait<30m', 'deadline_miss<1%'")],
-        out: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory.")] = None,
-        workers: Annotated[int | None, typer.Option(help="Parallel runs (default: one per core).")] = None,
-        fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+        vary: Annotated[
+            list[str],
+            typer.Option(
+                "--vary",
+                help="Fleet sizes to try, repeatable: pool.<pool>.nodes or pool.<pool>.gpus_per_node "
+                "set to a range lo..hi (about eight points), lo..hi:step, or a list a,b,c; e.g. "
+                "pool.h100.nodes=4..32:4. Several --vary give every combination. Nominal quotas of "
+                "the flavors on a pool scale with its GPUs.",
+            ),
+        ],
+        slo: Annotated[
+            list[str],
+            typer.Option(
+                "--slo",
+                help="An objective every accepted fleet must meet, repeatable: <metric><op><value>, op "
+                "one of < <= > >=. mean_wait, p50_wait, p95_wait, p99_wait, mean_jct, p50_jct, "
+                "p95_jct, p99_jct take a duration (90s, 30m, 2h); deadline_miss, completed, "
+                "utilisation, jain a fraction or percent (0.01 or 1%). deadline_miss is over the jobs "
+                "whose outcome is known at the horizon; completed is over the jobs whose submit + "
+                "runtime fits before it. E.g. 'p95_wait<30m', 'deadline_miss<1%'.",
+            ),
+        ],
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                "--out",
+                "-o",
+                help="Directory for plan.json, created if missing "
+                "(default: budcore-out/<scenario name>-plan/).",
+            ),
+        ] = None,
+        workers: Annotated[int | None, typer.Option("--workers", min=1, help=_WORKERS_HELP)] = None,
+        fmt: Annotated[
+            str,
+            typer.Option("--format", help=f"{FORMAT_HELP} With json, stdout is plan.json."),
+        ] = "table",
     ) -> None:
         """Sweep fleet sizes and return the cheapest fleet that meets every SLO, with the frontier."""
+        output_format(fmt)
         loaded = load_scenario(scenario)
         if loaded.scenario.horizon is None:
             raise ValidationError(
                 "plan needs a scenario with a horizon (fleet cost is over it)", path="horizon"
             )
-        variations = [parse_vary(v) for v in vary]
-        slos = [parse_slo(s) for s in slo]
-        points = plan_specs(loaded, variations)
-        console = Console(width=None if Console().is_terminal else 140, stderr=fmt == "json")
+        variations = [sweep.parse_vary(v) for v in vary]
+        slos = [sweep.parse_slo(s) for s in slo]
+        points = sweep.plan_specs(loaded, variations)
+        target = prepare_output_dir(out or default_output_dir(loaded.scenario.name, "-plan"))
+        console = plain_console(width=report_width(140), stderr=fmt == "json")
         console.print(f"planning {len(points)} fleet(s) of {loaded.scenario.name!r}...")
-        results = run_all([spec for _, spec in points], workers=workers)
-        evaluated = evaluate_plan(points, results, slos)
-        best = cheapest(evaluated)
+        results = sweep.run_all([spec for _, spec in points], workers=workers)
+        evaluated = sweep.evaluate_plan(points, results, slos)
+        best = sweep.cheapest(evaluated)
         rows = [
             {
                 "fleet": {f"{p}.{f}": v for (p, f), v in point.changes.items()},
@@ -319,9 +496,7 @@ def register_sweeps(app: typer.Typer) -> None:
             "cheapest_cost": None if best is None else str(best.fleet_cost),
             "frontier": rows,
         }
-        target = out or Path("budcore-out") / f"{loaded.scenario.name}-plan"
-        target.mkdir(parents=True, exist_ok=True)
-        (target / "plan.json").write_text(dumps(answer), encoding="utf-8")
+        write_text(target / "plan.json", dumps(answer))
         if fmt == "json":
             typer.echo(dumps(answer), nl=False)
             return
@@ -338,14 +513,17 @@ def register_sweeps(app: typer.Typer) -> None:
         ):
             table.add_column(column, justify="left" if column in ("fleet", "SLOs") else "right")
         for point in sorted(evaluated, key=lambda p: (p.fleet_cost, p.gpus)):
-            label = ", ".join(f"{p}.{f}={v}" for (p, f), v in point.changes.items())
-            mark = "[green]ok[/]" if point.passed else f"[red]fails {', '.join(point.failed)}[/]"
+            label = Text(", ".join(f"{p}.{f}={v}" for (p, f), v in point.changes.items()))
             if point is best:
-                label = f"[bold]{label}[/] (cheapest)"
+                label.stylize("bold")
+                label.append(" (cheapest)")
+            mark = (
+                Text("ok", style="green") if point.passed else Text(f"fails {', '.join(point.failed)}", "red")
+            )
             table.add_row(
                 label,
                 str(point.gpus),
-                f"${point.fleet_cost}",
+                _money(point.fleet_cost),
                 _minutes(point.metrics["p95_wait"]),
                 _minutes(point.metrics["p95_jct"]),
                 _percent(point.metrics["deadline_miss"]),
@@ -354,7 +532,7 @@ def register_sweeps(app: typer.Typer) -> None:
             )
         console.print(table)
         if best is None:
-            console.print("[red]no fleet in the sweep meets every SLO[/]")
+            console.print(Text("no fleet in the sweep meets every SLO", style="red"))
         else:
             console.print(f"cheapest fleet meeting every SLO: {answer['cheapest']} at ${best.fleet_cost}")
         console.print(f"wrote plan.json to {target}/")

@@ -14,9 +14,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .engine import JobRecord, SimulationResult
 from .report import cq_percent_of_nominal
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,17 @@ def timeline_blocks(
                     )
                 )
     return nodes, rows, blocks
+
+
+def legend_if_labelled(ax: Axes, **kwargs: Any) -> None:
+    """Draw ``ax``'s legend only when something on it has a label.
+
+    An empty run (no jobs, or a zero horizon) plots no line, and matplotlib's ``legend()`` then
+    warns "No artists with labels found" on stderr: noise that looks like a failure to a user.
+    """
+    handles, _ = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(**kwargs)
 
 
 def _gpus_on_node(record: JobRecord) -> int:
@@ -176,7 +191,7 @@ def write_plots(result: SimulationResult, out_dir: Path, *, max_rows: int = 64) 
     ax.set_xlabel("hours")
     ax.set_ylabel("GPUs in use / capacity")
     ax.set_title("Utilisation per flavor")
-    ax.legend()
+    legend_if_labelled(ax)
     fig.tight_layout()
     path = out_dir / "utilisation.png"
     fig.savefig(path, dpi=110)
@@ -194,7 +209,7 @@ def write_plots(result: SimulationResult, out_dir: Path, *, max_rows: int = 64) 
     ax.set_xlabel("hours")
     ax.set_ylabel("GPUs in use / nominal quota (%)")
     ax.set_title("ClusterQueue usage (above 100%: borrowing from the cohort)")
-    ax.legend(fontsize=8)
+    legend_if_labelled(ax, fontsize=8)
     fig.tight_layout()
     path = out_dir / "cq_usage.png"
     fig.savefig(path, dpi=110)
@@ -222,7 +237,7 @@ def write_plots(result: SimulationResult, out_dir: Path, *, max_rows: int = 64) 
         ax.set_ylim(0, 1.02)
         ax.set_title(f"CDF of {title.lower()}")
         ax.set_xlabel(title)
-        ax.legend(fontsize=8)
+        legend_if_labelled(ax, fontsize=8)
     fig.tight_layout()
     path = out_dir / "cdf.png"
     fig.savefig(path, dpi=110)

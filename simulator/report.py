@@ -9,6 +9,18 @@ Definitions:
 - *wait*: submit → first admission; a job never admitted by the end of the run counts with the
   time it has waited so far (censored at the horizon), so starvation shows instead of vanishing;
   *JCT*: submit → completion; *slowdown*: JCT / runtime.
+- *deadline met*: completed by its deadline. A job is a *miss* once that can no longer happen:
+  it completed late, it failed or was rejected, or the run went past its deadline without it
+  completing. A job still live at the end of the run whose deadline lies after that end is
+  *undetermined*, not missed: a longer run could still see it finish in time, so counting it would
+  charge the horizon, not the fleet, with the miss. The miss rate is over determined jobs only.
+- *completable*: jobs whose ``submit + runtime`` fits before the end of the run, i.e. that could
+  have completed had they started the moment they arrived. A job submitted too close to the
+  horizon cannot complete on any fleet, so the completion share (``completed / completable``) is
+  over these jobs; over all jobs it would be out of reach at every fleet size.
+- *money*: each job's ``cost`` is rounded to cents once (what ``jobs.csv`` shows), and every total
+  in the report is the sum of those rounded amounts, so the column of ``jobs.csv`` adds up to the
+  report's figures exactly.
 - *utilisation per flavor*: time-integrated GPUs in use / (GPUs of the flavor's nodes × horizon).
 - *ClusterQueue usage*: time-integrated GPUs in use / (nominal GPUs × horizon), which exceeds
   100% when the queue borrows; ``usage.csv`` has it over time too (``cq:<name>:pct_nominal``,
@@ -65,8 +77,24 @@ def _r(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
+_CENT = Decimal("0.01")
+# The statuses after which a job never runs again (its outcome is known); every other status
+# (queued, admitted, running, failing, retrying, pending) is still live at the end of the run.
+FINAL_STATUSES = frozenset({"completed", "failed", "rejected"})
+
+
+def _cents(value: Decimal) -> Decimal:
+    """Round an amount to cents (half-even), the one rounding every money figure goes through."""
+    return value.quantize(_CENT, rounding=ROUND_HALF_EVEN)
+
+
 def _money(value: Decimal) -> str:
-    return str(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN))
+    return str(_cents(value))
+
+
+def _sum_cents(values: Iterable[Decimal]) -> Decimal:
+    """The sum of amounts each rounded to cents first, so totals equal the sum of the printed rows."""
+    return sum((_cents(v) for v in values), Decimal(0))
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float | None]:
@@ -77,11 +105,33 @@ def percentiles(values: Sequence[float]) -> dict[str, float | None]:
     return {"mean": _r(arr.mean()), "p50": _r(p50), "p95": _r(p95), "p99": _r(p99)}
 
 
-def deadline_met(record: JobRecord) -> bool | None:
+def deadline_met(record: JobRecord, end_s: float | None) -> bool | None:
+    """Whether the job met its deadline: ``True``/``False``, or ``None`` when it has none or it is
+    still undetermined at ``end_s``, the end of the run.
+
+    The engine handles every event at or before the horizon, so a job still live at ``end_s``
+    whose deadline is at or before it has missed; with a later deadline a longer run could still
+    see it finish in time. ``end_s=None`` (the end of the run is unknown) leaves every live job
+    undetermined.
+    """
     deadline = record.arrival.deadline_s
     if deadline is None:
         return None
-    return record.status == "completed" and record.end_s is not None and record.end_s <= deadline
+    if record.status == "completed":
+        return record.end_s is not None and record.end_s <= deadline
+    if record.status in FINAL_STATUSES:  # failed or rejected: it will never complete
+        return False
+    if end_s is not None and deadline <= end_s:
+        return False
+    return None
+
+
+def completable(record: JobRecord, end_s: float) -> bool:
+    """Whether the job could have completed by ``end_s`` had it started on arrival.
+
+    A completed job always counts (float sums must not make ``completed`` exceed ``completable``).
+    """
+    return record.status == "completed" or record.arrival.submit_s + record.arrival.runtime_s <= end_s
 
 
 def _group_stats(records: Iterable[JobRecord], horizon: float) -> dict[str, Any]:
@@ -99,22 +149,28 @@ def _group_stats(records: Iterable[JobRecord], horizon: float) -> dict[str, Any]
         if r.end_s is not None and r.arrival.runtime_s > 0
     ]
     with_deadline = [r for r in records if r.arrival.deadline_s is not None]
-    missed = sum(1 for r in with_deadline if deadline_met(r) is False)
+    outcomes = [deadline_met(r, horizon) for r in with_deadline]
+    missed = outcomes.count(False)
+    undetermined = outcomes.count(None)
+    determined = len(outcomes) - undetermined
     return {
         "count": len(records),
         "completed": len(completed),
+        "completable": sum(1 for r in records if completable(r, horizon)),
         "never_admitted": sum(1 for r in records if r.admitted_s is None),
         "wait_s": percentiles(waits),
         "jct_s": percentiles(jcts),
         "slowdown": percentiles(slowdowns),
         "deadlines": len(with_deadline),
         "deadline_misses": missed,
+        "deadline_undetermined": undetermined,
+        "deadline_miss_rate": _r(missed / determined, 4) if determined else None,
         "preemptions": sum(r.preemptions for r in records),
         "failures": sum(r.failures for r in records),
         "gpu_hours": _r(sum(r.gpu_s for r in records) / 3600),
         "gpu_hours_lost": _r(sum(r.lost_gpu_s for r in records) / 3600),
-        "lost_cost": _money(sum((r.lost_cost for r in records), Decimal(0))),
-        "cost": _money(sum((r.cost for r in records), Decimal(0))),
+        "lost_cost": _money(_sum_cents(r.lost_cost for r in records)),
+        "cost": _money(_sum_cents(r.cost for r in records)),
     }
 
 
@@ -152,9 +208,10 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
     cost_by_tenant: dict[str, Decimal] = {}
     cost_by_flavor: dict[str, Decimal] = {}
     for r in records:
-        cost_by_tenant[r.arrival.tenant] = cost_by_tenant.get(r.arrival.tenant, Decimal(0)) + r.cost
+        cost = _cents(r.cost)
+        cost_by_tenant[r.arrival.tenant] = cost_by_tenant.get(r.arrival.tenant, Decimal(0)) + cost
         if r.flavor:
-            cost_by_flavor[r.flavor] = cost_by_flavor.get(r.flavor, Decimal(0)) + r.cost
+            cost_by_flavor[r.flavor] = cost_by_flavor.get(r.flavor, Decimal(0)) + cost
     statuses: dict[str, int] = {}
     for r in records:
         statuses[r.status] = statuses.get(r.status, 0) + 1
@@ -223,13 +280,23 @@ def run_figures(result: SimulationResult) -> dict[str, Any]:
     }
 
 
-def records_csv(records: Sequence[JobRecord]) -> str:
+def records_csv(records: Sequence[JobRecord], *, end_s: float | None = None) -> str:
+    """``jobs.csv``: one row per job (columns in ``OUTPUTS.md``).
+
+    ``end_s`` is the end of the run (``SimulationResult.horizon_s``), which decides whether a live
+    job's deadline is already missed or still undetermined, exactly as in :func:`build_report`.
+    Without it, the latest time any record mentions stands in: a lower bound of the end, so a
+    ``false`` is never wrong, but a job whose deadline falls between that time and the true end is
+    left empty instead of ``false``; pass ``end_s`` for the exact column.
+    """
+    if end_s is None:
+        end_s = _latest_time(records)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(RECORD_FIELDS)
     for r in records:
         a = r.arrival
-        met = deadline_met(r)
+        met = deadline_met(r, end_s)
         writer.writerow(
             [
                 a.job_id,
@@ -261,6 +328,14 @@ def records_csv(records: Sequence[JobRecord]) -> str:
             ]
         )
     return out.getvalue()
+
+
+def _latest_time(records: Sequence[JobRecord]) -> float | None:
+    """The latest submit, admission, start or end among ``records`` (``None`` without records)."""
+    times = [
+        t for r in records for t in (r.arrival.submit_s, r.admitted_s, r.start_s, r.end_s) if t is not None
+    ]
+    return max(times, default=None)
 
 
 def series_csv(result: SimulationResult) -> str:

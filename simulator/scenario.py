@@ -635,6 +635,8 @@ def load_scenario(path: str | Path) -> LoadedScenario:
     path = Path(path)
     if not path.exists():
         raise ValidationError(f"scenario file {str(path)!r} does not exist", path="scenario")
+    if path.is_dir():
+        raise ValidationError(f"{str(path)!r} is a directory; expected a scenario YAML file", path="scenario")
     documents = load_yaml_documents(path)
     if len(documents) != 1:
         raise ValidationError(

@@ -20,17 +20,33 @@ that path must be visible to them (a shared filesystem) or the documents given i
 **Policies** (``--policy``) are a preset (``fifo``: Kueue's classic FIFO ordering across queues,
 ``fair``: fair sharing, ``strict-fifo``: every ClusterQueue ``StrictFIFO``), a YAML file holding a
 ``policy`` mapping, or inline ``key=value,...`` overrides of the scenario's ``policy`` block.
+Both are read and validated like a scenario: a malformed file or a bad field is one line per
+problem naming the file, line and field (``pol.yaml:3: policy.bogus: unknown field``), or, inline,
+the ``--policy`` value and field.
 
 **Fleet variations** (``--vary pool.h100.nodes=4..32[:step]`` or ``=4,8,16``) change a pool's
 ``nodes`` or ``gpus_per_node``. Adding nodes without quota would change nothing, so the nominal
 quotas of every flavor selecting that pool scale with its GPU capacity (largest remainder, so they
 still add up to the capacity when they did before); borrowing and lending limits scale likewise.
+Ranges go upwards (``4..32``, not ``32..4``). Only ``fleet.pools`` can be varied: a fleet read
+from a nodes file is what it is. A point where a pool has no nodes is the fleet without that pool:
+when that leaves a ResourceFlavor with no node at all the point is *infeasible* (reported with its
+reason, failing every SLO) and the sweep goes on.
+
+**Fleet cost** is each GPU's price per GPU-hour over the horizon, at the price the simulation bills
+its flavor (:meth:`LoadedScenario.prices`: ``fleet.prices``, the pool's ``price_per_gpu_hour``,
+then the nodes file's prices and price book); a node several flavors select is priced by the first
+of them (by name) that has a price, and GPUs no flavor selects run nothing and are not counted. A
+sweep in which some GPUs have no price is refused up front: its cheapest fleet would be meaningless.
 
 **SLOs** (``--slo 'p95_wait<30m'``) compare a metric of the report with a value: ``mean_wait``,
 ``p50_wait``, ``p95_wait``, ``p99_wait``, ``mean_jct``, ``p95_jct``, ``p99_jct`` (durations: 90s,
-30m, 2h), ``deadline_miss`` (a fraction or percent of the jobs that have deadlines),
-``completed`` (fraction of jobs completed), ``utilisation``, ``jain``; operators ``<``, ``<=``,
-``>``, ``>=``.
+30m, 2h), ``deadline_miss`` (a fraction or percent of the jobs whose deadline outcome is determined: jobs
+still running or queued at the horizon with a later deadline are left out; it holds vacuously
+without deadlines and fails while none is determined), ``completed`` (fraction of the
+*completable* jobs that completed: those whose submit + runtime fits before the horizon, since a
+job submitted too close to it cannot complete on any fleet), ``utilisation``, ``jain``; operators
+``<``, ``<=``, ``>``, ``>=``. See ``simulator/OUTPUTS.md`` for the report fields they read.
 """
 
 from __future__ import annotations
@@ -38,7 +54,7 @@ from __future__ import annotations
 import itertools
 import operator
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
@@ -47,8 +63,11 @@ from typing import Any
 
 import yaml
 
-from budcore.domain.errors import ValidationError
+from budcore.config.yamlsource import YamlDocument, load_yaml_documents
+from budcore.domain.cluster import Node
+from budcore.domain.errors import ValidationError, ValidationErrors
 from budcore.domain.resources import NVIDIA_GPU
+from budcore.domain.validation import validate_model
 from budcore.scheduling import QueueConfig
 from budcore.scheduling.queues import FlavorQuotas, QueueingStrategy, ResourceGroup, ResourceQuota
 
@@ -72,10 +91,19 @@ class PolicyVariant:
     label: str
     policy: dict[str, Any]  # overrides of the scenario's PolicySpec
     queueing_strategy: str | None = None  # override of every ClusterQueue's strategy
+    # Where a file variant came from, so a bad field is reported at its file and line; ``prefix``
+    # is the path of the overrides in that document (``policy`` when wrapped in a policy mapping).
+    document: YamlDocument | None = None
+    prefix: str = ""
 
 
 def parse_policy(text: str) -> PolicyVariant:
-    """A preset name, a YAML file, or ``key=value,...`` overrides."""
+    """A preset name, a YAML file, or ``key=value,...`` overrides.
+
+    Files go through budcore's YAML loader, so a syntax error is a ``ValidationErrors`` naming the
+    file and line instead of PyYAML's traceback; the fields themselves are checked by
+    :func:`apply_policy`, against the scenario they override.
+    """
     if text in PRESETS:
         preset = dict(PRESETS[text])
         return PolicyVariant(text, preset, preset.pop("queueing_strategy", None))
@@ -83,13 +111,28 @@ def parse_policy(text: str) -> PolicyVariant:
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
             raise ValidationError(f"policy file {text!r} does not exist", path="--policy")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        data = data.get("policy", data) if isinstance(data, dict) else data
+        documents = load_yaml_documents(path)
+        if len(documents) > 1:
+            raise ValidationError(
+                f"a policy file holds one YAML document, found {len(documents)}", source=str(path)
+            )
+        if not documents:  # an empty file: no overrides
+            return PolicyVariant(path.stem, {})
+        document = documents[0]
+        data, prefix = document.data, ""
+        if isinstance(data, dict) and "policy" in data:
+            data, prefix = data["policy"], "policy"
         if not isinstance(data, dict):
-            raise ValidationError(f"{text}: expected a mapping of policy fields", path="--policy")
-        strategy = data.pop("queueing_strategy", None)
-        return PolicyVariant(path.stem, data, strategy)
-    overrides: dict[str, Any] = {}
+            raise ValidationError(
+                "expected a mapping of policy fields",
+                path=prefix,
+                source=str(path),
+                line=document.line_of(prefix),
+            )
+        overrides = dict(data)
+        strategy = overrides.pop("queueing_strategy", None)
+        return PolicyVariant(path.stem, overrides, strategy, document, prefix)
+    overrides = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         if "=" not in part:
             known = ", ".join(PRESETS)
@@ -97,18 +140,42 @@ def parse_policy(text: str) -> PolicyVariant:
                 f"{text!r}: expected a preset ({known}), a .yaml file, or key=value pairs", path="--policy"
             )
         key, value = (s.strip() for s in part.split("=", 1))
-        overrides[key] = yaml.safe_load(value)
+        try:
+            overrides[key] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ValidationError(
+                f"{text!r}: {key}: {value!r} is not a valid YAML value", path="--policy"
+            ) from None
     strategy = overrides.pop("queueing_strategy", None)
     return PolicyVariant(text, overrides, strategy)
 
 
 def apply_policy(scenario: Scenario, variant: PolicyVariant) -> Scenario:
+    """The scenario with ``variant``'s overrides, validated as a ``policy`` block.
+
+    Errors are budcore's, one per problem naming the field: at the policy file's line for a file
+    variant, else prefixed with the ``--policy`` value (pydantic's own text, with its URLs and
+    multi-line layout, never reaches the user).
+    """
     merged = {**scenario.policy.model_dump(), **variant.policy}
+    document = variant.document
+    if document is not None:
+        policy = validate_model(
+            PolicySpec, merged, prefix=variant.prefix, source=document.source, line_of=document.line_of
+        )
+        return scenario.model_copy(update={"policy": policy})
     try:
-        policy = PolicySpec.model_validate(merged)
-    except Exception as exc:
-        raise ValidationError(f"policy {variant.label!r}: {exc}", path="--policy") from exc
+        policy = validate_model(PolicySpec, merged)
+    except ValidationErrors as exc:
+        raise ValidationErrors([_inline_policy_error(variant, e) for e in exc.errors]) from None
+    except ValidationError as exc:
+        raise _inline_policy_error(variant, exc) from None
     return scenario.model_copy(update={"policy": policy})
+
+
+def _inline_policy_error(variant: PolicyVariant, error: ValidationError) -> ValidationError:
+    field = f"{error.path}: " if error.path else ""
+    return ValidationError(f"{variant.label!r}: {field}{error.message}", path="--policy")
 
 
 def with_strategy(config: QueueConfig, strategy: str | None) -> QueueConfig:
@@ -152,15 +219,23 @@ def parse_vary(text: str) -> Variation:
             lo_text, hi_text = span.split("..", 1)
             lo, hi = int(lo_text), int(hi_text)
             step = int(step_text) if step_text else _default_step(lo, hi)
-            if step <= 0 or hi < lo:
-                raise ValueError
-            values = tuple(range(lo, hi + 1, step))
-            if values[-1] != hi:
-                values = (*values, hi)
         else:
             values = tuple(sorted({int(v) for v in raw.split(",")}))
     except ValueError:
-        raise ValidationError(f"{text!r}: bad values {raw!r}", path="--vary") from None
+        raise ValidationError(
+            f"{text!r}: bad values {raw!r}: expected integers, as <lo>..<hi>[:step] or <a>,<b>,...",
+            path="--vary",
+        ) from None
+    if ".." in raw:
+        if hi < lo:
+            raise ValidationError(
+                f"{text!r}: range {lo}..{hi} must be ascending (lo <= hi); write {hi}..{lo}", path="--vary"
+            )
+        if step <= 0:
+            raise ValidationError(f"{text!r}: step {step} must be a positive integer", path="--vary")
+        values = tuple(range(lo, hi + 1, step))
+        if values[-1] != hi:
+            values = (*values, hi)
     if any(v < 0 for v in values):
         raise ValidationError(f"{text!r}: values must not be negative", path="--vary")
     return Variation(match.group("pool"), match.group("field"), values)
@@ -174,6 +249,13 @@ def _default_step(lo: int, hi: int) -> int:
 def vary_fleet(scenario: Scenario, changes: dict[tuple[str, str], int]) -> Scenario:
     pools = []
     names = {p.name for p in scenario.fleet.pools}
+    if not names:
+        raise ValidationError(
+            "the scenario has no pools: its fleet comes from the nodes file "
+            f"{scenario.fleet.nodes_file!r}, and --vary pool.<name>.<field> varies fleet.pools; "
+            "add a pool to the scenario to vary it",
+            path="--vary",
+        )
     for pool_name, _ in changes:
         if pool_name not in names:
             raise ValidationError(
@@ -246,15 +328,30 @@ def _largest_remainder(parts: dict[str, int], new: int, old: int) -> dict[str, i
     return floors
 
 
-def flavor_factors(base: LoadedScenario, varied: LoadedScenario) -> dict[str, tuple[int, int]]:
-    """(new, old) GPU capacity of each flavor whose capacity changed."""
+def flavor_factors(
+    base: LoadedScenario, varied: LoadedScenario | Sequence[Node]
+) -> dict[str, tuple[int, int]]:
+    """(new, old) GPU capacity of each flavor whose capacity changed (``varied``: its nodes, or
+    a scenario that has them)."""
+    nodes = varied.nodes if isinstance(varied, LoadedScenario) else varied
+    gpu = _gpu(base)
     out = {}
     for name, flavor in base.queues.flavors.items():
-        old = sum(n.allocatable.get(_gpu(base), 0) for n in base.nodes if n.matches(flavor.node_labels))
-        new = sum(n.allocatable.get(_gpu(base), 0) for n in varied.nodes if n.matches(flavor.node_labels))
+        old = sum(n.allocatable.get(gpu, 0) for n in base.nodes if n.matches(flavor.node_labels))
+        new = sum(n.allocatable.get(gpu, 0) for n in nodes if n.matches(flavor.node_labels))
         if new != old:
             out[name] = (new, old)
     return out
+
+
+def fleet_nodes(base: LoadedScenario, scenario: Scenario) -> list[Node]:
+    """The nodes of a varied ``scenario``: its pools' nodes plus ``base``'s nodes-file nodes.
+
+    Built without loading the scenario, so a point the loader rejects (a flavor left without any
+    node) still has a fleet to price and to explain.
+    """
+    nodes = [node for pool in scenario.fleet.pools for node in pool.build_nodes()]
+    return nodes + [parsed.to_node() for parsed in base.parsed_nodes]
 
 
 def _gpu(loaded: LoadedScenario) -> str:
@@ -272,7 +369,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
 }
-DURATION_METRICS = {
+DURATION_METRICS = (
     "mean_wait",
     "p50_wait",
     "p95_wait",
@@ -281,8 +378,10 @@ DURATION_METRICS = {
     "p50_jct",
     "p95_jct",
     "p99_jct",
-}
-FRACTION_METRICS = {"deadline_miss", "completed", "utilisation", "jain"}
+)
+FRACTION_METRICS = ("deadline_miss", "completed", "utilisation", "jain")
+# In the order metrics_of returns them.
+_METRIC_NAMES = (*DURATION_METRICS, *FRACTION_METRICS)
 
 
 @dataclass(frozen=True)
@@ -299,7 +398,7 @@ class Slo:
 
 def parse_slo(text: str) -> Slo:
     match = _SLO.match(text)
-    known = ", ".join(sorted(DURATION_METRICS | FRACTION_METRICS))
+    known = ", ".join(sorted(_METRIC_NAMES))
     if match is None:
         raise ValidationError(f"{text!r}: expected <metric><op><value>, e.g. 'p95_wait<30m'", path="--slo")
     metric, op, raw = match.group("metric"), match.group("op"), match.group("value")
@@ -316,9 +415,17 @@ def parse_slo(text: str) -> Slo:
 
 
 def metrics_of(report: dict[str, Any]) -> dict[str, float | None]:
+    """The SLO metrics of a report.
+
+    ``deadline_miss`` is the report's miss rate over jobs whose outcome is determined (0 when no
+    job has a deadline: nothing can be missed; ``None``, failing any SLO on it, when deadlines
+    exist but none is determined yet). ``completed`` is over the completable jobs, so a job
+    submitted too close to the horizon to finish on any fleet does not make the SLO unreachable.
+    """
     overall = report["overall"]
     waits, jcts = overall["wait_s"], overall["jct_s"]
     deadlines = overall["deadlines"]
+    completable = overall["completable"]
     return {
         "mean_wait": waits["mean"],
         "p50_wait": waits["p50"],
@@ -328,8 +435,8 @@ def metrics_of(report: dict[str, Any]) -> dict[str, float | None]:
         "p50_jct": jcts["p50"],
         "p95_jct": jcts["p95"],
         "p99_jct": jcts["p99"],
-        "deadline_miss": overall["deadline_misses"] / deadlines if deadlines else 0.0,
-        "completed": overall["completed"] / overall["count"] if overall["count"] else None,
+        "deadline_miss": overall["deadline_miss_rate"] if deadlines else 0.0,
+        "completed": overall["completed"] / completable if completable else None,
         "utilisation": report["utilisation"]["fleet"],
         "jain": report["fairness"]["jain_index_tenants"],
     }
@@ -346,10 +453,28 @@ class RunSpec:
     source: str
     strategy: str | None = None
     quota_factors: tuple[tuple[str, int, int], ...] = ()
+    # Plan points: the fleet's GPUs and price over the horizon, and why it cannot run at all
+    # (empty when it can); an infeasible spec is not simulated.
+    fleet_gpus: int = 0
+    fleet_cost: Decimal = Decimal(0)
+    infeasible: str = ""
 
 
 def run_one(spec: RunSpec) -> dict[str, Any]:
-    """One simulation (top level so a process pool can pickle it); returns its report and figures."""
+    """One simulation (top level so a process pool can pickle it); returns its report and figures.
+
+    An infeasible spec (a plan point whose fleet cannot be built) returns ``report: None`` and its
+    reason instead of running, so a sweep goes on past it.
+    """
+    if spec.infeasible:
+        return {
+            "label": spec.label,
+            "report": None,
+            "infeasible": spec.infeasible,
+            "waits": [],
+            "jcts": [],
+            "wall_s": 0.0,
+        }
     loaded = LoadedScenario(spec.scenario, Path(spec.base_dir), spec.source)
     queues = scale_quotas(loaded.queues, {f: (new, old) for f, new, old in spec.quota_factors})
     queues = with_strategy(queues, spec.strategy)
@@ -417,6 +542,7 @@ class PlanPoint:
     metrics: dict[str, float | None]
     passed: bool
     failed: tuple[str, ...]
+    infeasible: str = ""  # why this fleet cannot run (then metrics are None and every SLO fails)
 
 
 def plan_specs(
@@ -427,27 +553,91 @@ def plan_specs(
     keys = [(v.pool, v.field) for v in variations]
     if len(set(keys)) != len(keys):
         raise ValidationError("the same pool field is varied twice", path="--vary")
+    prices = loaded.prices()
     out = []
     for combo in itertools.product(*(v.values for v in variations)):
         changes = dict(zip(keys, combo, strict=True))
-        scenario = vary_fleet(loaded.scenario, changes)
-        varied = LoadedScenario(scenario, loaded.base_dir, loaded.source)
-        factors = tuple((f, new, old) for f, (new, old) in sorted(flavor_factors(loaded, varied).items()))
         label = ", ".join(f"{p}.{f}={v}" for (p, f), v in changes.items())
-        out.append((changes, RunSpec(label, scenario, str(loaded.base_dir), loaded.source, None, factors)))
+        scenario = vary_fleet(loaded.scenario, changes)
+        nodes = fleet_nodes(loaded, scenario)
+        gpus, cost = fleet_cost(loaded, nodes, prices)
+        infeasible = ""
+        try:
+            LoadedScenario(scenario, loaded.base_dir, loaded.source)
+        except ValidationError as exc:  # the base loaded, so the variation is what broke it
+            infeasible = _unsupplied_flavors(loaded, nodes) or exc.message
+        factors = tuple((f, new, old) for f, (new, old) in sorted(flavor_factors(loaded, nodes).items()))
+        spec = RunSpec(
+            label,
+            scenario,
+            str(loaded.base_dir),
+            loaded.source,
+            None,
+            factors,
+            fleet_gpus=gpus,
+            fleet_cost=cost,
+            infeasible=infeasible,
+        )
+        out.append((changes, spec))
     return out
 
 
-def fleet_cost(scenario: Scenario) -> tuple[int, Decimal]:
-    horizon_h = Decimal(repr((scenario.horizon or 0.0) / 3600))
+def _unsupplied_flavors(base: LoadedScenario, nodes: Sequence[Node]) -> str:
+    """Why a fleet is infeasible when some ResourceFlavor selects none of its nodes ('' if none)."""
+    missing = [
+        name
+        for name, flavor in sorted(base.queues.flavors.items())
+        if not any(n.matches(flavor.node_labels) for n in nodes)
+    ]
+    if not missing:
+        return ""
+    names = ", ".join(repr(m) for m in missing)
+    return f"no node for ResourceFlavor {names} (no remaining pool supplies it)"
+
+
+def fleet_cost(
+    base: LoadedScenario, nodes: Sequence[Node], prices: Mapping[str, Decimal] | None = None
+) -> tuple[int, Decimal]:
+    """GPUs of ``nodes`` that some ResourceFlavor selects, and their price over the horizon.
+
+    Prices are the ones the simulation bills (``base.prices()``, the scenario's whole price
+    resolution), so ``plan`` and ``simulate`` agree; a node goes by the first flavor (by name)
+    selecting it that has a price. A GPU no flavor selects runs nothing and is left out. A GPU
+    whose flavors have no price raises: an unknown price is not $0.
+    """
+    prices = base.prices() if prices is None else prices
+    horizon_h = Decimal(repr(base.scenario.horizon or 0.0)) / 3600
+    gpu = _gpu(base)
+    flavors = sorted(base.queues.flavors.items())
     gpus = 0
     cost = Decimal(0)
-    for pool in scenario.fleet.pools:
-        n = pool.nodes * pool.gpus_per_node
-        gpus += n
-        if pool.price_per_gpu_hour is not None:
-            cost += pool.price_per_gpu_hour * n * horizon_h
+    unpriced: set[str] = set()
+    for node in nodes:
+        count = node.allocatable.get(gpu, 0) // 1000
+        selecting = [name for name, flavor in flavors if node.matches(flavor.node_labels)]
+        if not count or not selecting:
+            continue
+        gpus += count
+        price = next((prices[name] for name in selecting if name in prices), None)
+        if price is None:
+            unpriced.update(selecting)
+            continue
+        cost += price * count * horizon_h
+    if unpriced:
+        names = ", ".join(repr(name) for name in sorted(unpriced))
+        raise ValidationError(
+            f"fleet cost is unknown: no price per GPU-hour for ResourceFlavor {names}; set "
+            "fleet.prices.<flavor>, the pool's price_per_gpu_hour, or (nodes file) a price book "
+            "entry for the accelerator",
+            path="fleet.prices",
+            source=base.source,
+        )
     return gpus, cost.quantize(Decimal("0.01"))
+
+
+def _no_metrics() -> dict[str, float | None]:
+    """The metrics of a fleet that did not run: every one unknown (``None``)."""
+    return dict.fromkeys(_METRIC_NAMES)
 
 
 def evaluate_plan(
@@ -455,12 +645,20 @@ def evaluate_plan(
     results: Sequence[dict[str, Any]],
     slos: Sequence[Slo],
 ) -> list[PlanPoint]:
+    """Each point's metrics against the SLOs; an infeasible point fails all of them, with its reason."""
     out = []
     for (changes, spec), result in zip(points, results, strict=True):
+        if spec.infeasible:
+            failed: tuple[str, ...] = (f"infeasible: {spec.infeasible}",)
+            out.append(
+                PlanPoint(
+                    changes, spec.fleet_gpus, spec.fleet_cost, _no_metrics(), False, failed, spec.infeasible
+                )
+            )
+            continue
         metrics = metrics_of(result["report"])
         failed = tuple(s.text for s in slos if not s.holds(metrics))
-        gpus, cost = fleet_cost(spec.scenario)
-        out.append(PlanPoint(changes, gpus, cost, metrics, not failed, failed))
+        out.append(PlanPoint(changes, spec.fleet_gpus, spec.fleet_cost, metrics, not failed, failed))
     return out
 
 

@@ -7,9 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from budcore_simulator.cli import default_scenario_path
 from budcore_simulator.scenario import load_scenario
 from budcore_simulator.sweep import (
+    apply_policy,
     compare_specs,
+    evaluate_plan,
     parse_policy,
     parse_slo,
     parse_vary,
@@ -20,7 +23,7 @@ from budcore_simulator.sweep import (
 from support.scenarios import SMALL
 
 from budcore.cli import main
-from budcore.domain.errors import ValidationError
+from budcore.domain.errors import ValidationError, ValidationErrors
 
 TWO_TEAMS = SMALL.replace(
     """    - apiVersion: kueue.x-k8s.io/v1beta2
@@ -194,3 +197,133 @@ def test_runs_on_a_dask_local_cluster(scenario: Path) -> None:
     assert [r["label"] for r in on_dask] == ["fifo", "fair"]
     assert [r["report"] for r in on_dask] == [r["report"] for r in serial]
     assert [r["waits"] for r in on_dask] == [r["waits"] for r in serial]
+
+
+# --------------------------------------------------------------------------------------------
+# Audit regressions
+# --------------------------------------------------------------------------------------------
+FLAVOR_PRICED = SMALL.replace(', price_per_gpu_hour: "3.50"}', "}\n  prices: {a100: '3.50'}")
+
+
+def test_plan_fleet_cost_uses_the_billing_prices(tmp_path: Path) -> None:
+    assert "prices: {a100" in FLAVOR_PRICED
+    path = tmp_path / "s.yaml"
+    path.write_text(FLAVOR_PRICED)
+    loaded = load_scenario(path)
+    points = plan_specs(loaded, [parse_vary("pool.a100.nodes=1,2")])
+    # 8 and 16 GPUs at $3.50 per GPU-hour (fleet.prices) over 4 hours
+    assert [(spec.fleet_gpus, str(spec.fleet_cost)) for _, spec in points] == [(8, "112.00"), (16, "224.00")]
+    evaluated = evaluate_plan(points, run_all([spec for _, spec in points], workers=1), [])
+    assert [str(p.fleet_cost) for p in evaluated] == ["112.00", "224.00"]
+
+
+def test_plan_refuses_a_fleet_without_prices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(SMALL.replace(', price_per_gpu_hour: "3.50"}', "}"))
+    with pytest.raises(ValidationError, match=r"fleet cost is unknown.*'a100'"):
+        plan_specs(load_scenario(path), [parse_vary("pool.a100.nodes=1,2")])
+    assert main(["plan", str(path), "--vary", "pool.a100.nodes=1,2", "--slo", "p95_wait<1h"]) == 2
+    assert "no price per GPU-hour" in capsys.readouterr().err
+
+
+def test_malformed_policy_file_names_file_and_line(
+    scenario: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("policy: [1\n")
+    with pytest.raises(ValidationErrors) as info:
+        parse_policy(str(policy))
+    (error,) = info.value.errors
+    assert (error.source, error.line) == (str(policy), 2)
+    assert "malformed YAML" in error.message
+    assert main(["compare", str(scenario), "-p", "fifo", "-p", str(policy)]) == 2
+    err = capsys.readouterr().err
+    assert f"{policy}:2" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("override", "field", "message"),
+    [
+        ("bogus_key=1", "bogus_key", "unknown field"),
+        ("preemption_grace=-5m", "preemption_grace", "invalid duration '-5m'"),
+        ("fair_sharing=true,preemptions_per_hour=-1", "preemptions_per_hour", "greater than or equal to 0"),
+    ],
+)
+def test_inline_policy_errors_are_one_line_naming_the_field(
+    scenario: Path, override: str, field: str, message: str
+) -> None:
+    loaded = load_scenario(scenario)
+    with pytest.raises(ValidationError) as info:
+        apply_policy(loaded.scenario, parse_policy(override))
+    text = str(info.value)
+    assert text == f"--policy: {override!r}: {field}: {text.split(f'{field}: ', 1)[1]}"
+    assert message in text
+    assert "\n" not in text and "pydantic" not in text
+
+
+def test_policy_file_field_errors_point_at_the_line(scenario: Path, tmp_path: Path) -> None:
+    policy = tmp_path / "pol.yaml"
+    policy.write_text("policy:\n  fair_sharing: true\n  bogus: 1\n  preemption_grace: -5m\n")
+    loaded = load_scenario(scenario)
+    with pytest.raises(ValidationErrors) as info:
+        apply_policy(loaded.scenario, parse_policy(str(policy)))
+    lines = sorted(str(info.value).splitlines())  # one line per problem
+    assert len(lines) == 2
+    assert lines[0] == f"{policy}:3: policy.bogus: unknown field"
+    assert lines[1].startswith(f"{policy}:4: policy.preemption_grace: invalid duration '-5m'")
+    assert "pydantic" not in str(info.value)
+
+
+def test_a_zero_node_point_is_infeasible_and_the_sweep_goes_on(
+    scenario: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loaded = load_scenario(scenario)
+    points = plan_specs(loaded, [parse_vary("pool.a100.nodes=0,1")])
+    assert "'a100'" in points[0][1].infeasible and not points[1][1].infeasible
+    evaluated = evaluate_plan(points, run_all([spec for _, spec in points], workers=1), [parse_slo("jain>0")])
+    empty, one = evaluated
+    assert not empty.passed and empty.failed[0].startswith("infeasible: no node for ResourceFlavor 'a100'")
+    assert (empty.gpus, str(empty.fleet_cost)) == (0, "0.00")
+    assert set(empty.metrics) == set(one.metrics) and all(v is None for v in empty.metrics.values())
+    assert one.metrics["p95_wait"] is not None
+    args = ["plan", str(scenario), "--vary", "pool.a100.nodes=0,1", "--slo", "p95_wait<1d", "--workers", "1"]
+    assert main([*args, "--format", "json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["cheapest"] == {"a100.nodes": 1}
+    assert answer["frontier"][0]["failed_slos"][0].startswith("infeasible:")
+
+
+def test_a_zero_node_pool_is_simply_absent_when_another_supplies_its_flavor(tmp_path: Path) -> None:
+    text = SMALL.replace(
+        'price_per_gpu_hour: "3.50"}',
+        'price_per_gpu_hour: "3.50"}\n'
+        "    - {name: spare, product: NVIDIA-A100-SXM4-80GB, gpus_per_node: 8, nodes: 1,"
+        ' price_per_gpu_hour: "3.50"}',
+    ).replace(
+        "nodeLabels: {budcore.io/pool: a100}", "nodeLabels: {nvidia.com/gpu.product: NVIDIA-A100-SXM4-80GB}"
+    )
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    points = plan_specs(load_scenario(path), [parse_vary("pool.spare.nodes=0")])
+    ((_, spec),) = points
+    assert spec.infeasible == "" and spec.fleet_gpus == 16
+    assert spec.quota_factors == (("a100", 16_000, 24_000),)
+
+
+def test_vary_on_a_nodes_file_fleet_says_there_are_no_pools() -> None:
+    dump = Path(default_scenario_path()).parent.parent / "nodes-dump" / "scenario.yaml"
+    with pytest.raises(ValidationError, match=r"no pools: its fleet comes from the nodes file 'nodes\.yaml'"):
+        plan_specs(load_scenario(dump), [parse_vary("pool.h100.nodes=1,2")])
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("pool.h100.nodes=4..1", "range 4..1 must be ascending"),
+        ("pool.h100.nodes=1..4:0", "step 0 must be a positive integer"),
+        ("pool.h100.nodes=a..b", "expected integers"),
+    ],
+)
+def test_bad_vary_values_say_why(text: str, why: str) -> None:
+    with pytest.raises(ValidationError, match=why):
+        parse_vary(text)

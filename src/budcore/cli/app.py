@@ -10,10 +10,11 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from budcore import __version__
+from budcore.cli.output import FORMAT_HELP, output_format, plain_console
 from budcore.domain.errors import BudcoreError, ValidationErrors
 
 app = typer.Typer(
@@ -23,8 +24,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)  # never wrap: file:line must stay greppable
+console = plain_console()
+err_console = plain_console(stderr=True, soft_wrap=True)  # never wrap: file:line must stay greppable
 
 
 def _version(value: bool) -> None:
@@ -44,10 +45,12 @@ def _root(
 
 @app.command()
 def plugins(
-    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "table",
 ) -> None:
     """List registered adapters and the package each came from."""
     from budcore.plugins import default_registry
+
+    output_format(fmt)
 
     registrations = default_registry().registrations()
     if fmt == "json":
@@ -63,14 +66,21 @@ def plugins(
     console.print(table)
 
 
+_ERROR = ("error:", "bold red")
+
+
 def report_error(exc: BudcoreError) -> None:
-    """Print a budcore error for a person: one line per problem."""
+    """Print a budcore error for a person: one line per problem.
+
+    Messages quote user input verbatim (``bad values '[red]1'``, pydantic's ``[type=...]``), so
+    they are printed as plain text; only the ``error:`` prefix is styled.
+    """
     if isinstance(exc, ValidationErrors):
-        err_console.print(f"[bold red]error:[/] {len(exc.errors)} problem(s)", highlight=False)
+        err_console.print(Text.assemble(_ERROR, f" {len(exc.errors)} problem(s)"), highlight=False)
         for error in exc.errors:
-            err_console.print(f"  {error}", highlight=False, markup=False)
+            err_console.print(f"  {error}", highlight=False)
     else:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(Text.assemble(_ERROR, f" {exc}"), highlight=False)
 
 
 _registered = False

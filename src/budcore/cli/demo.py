@@ -15,7 +15,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from budcore.cli.output import plain_console
 from budcore.domain.cluster import Node, PodSetPlacement, Workload
 from budcore.domain.errors import CapacityError, PluginError
 from budcore.domain.ids import JobId, TenantId
@@ -247,7 +249,8 @@ def run_demo(console: Console) -> dict[str, Any]:
     console.print(table)
     for job in jobs:
         if job.id in scheduler.pending:
-            console.print(f"[yellow]{job.id}[/] still pending: {scheduler.explain(job.id)}", highlight=False)
+            reason = scheduler.explain(job.id)  # quotes names: printed as text, not markup
+            console.print(Text.assemble((job.id, "yellow"), f" still pending: {reason}"), highlight=False)
     statuses = Counter(j.status.value for j in jobs)
     makespan = (clock.now() - START).total_seconds() / 3600
     gpu_hours = (
@@ -275,7 +278,7 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary line.")] = False,
     ) -> None:
         """Run a short end-to-end scheduling demo on the in-memory adapter."""
-        console = Console(quiet=quiet)
+        console = plain_console(quiet=quiet)
         summary = run_demo(console)
         if quiet:
-            Console().print(summary)
+            plain_console().print(summary)

@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from budcore.cli.output import FORMAT_HELP, output_format, plain_console
 from budcore.cost.prices import PriceBook, default_price_book, load_price_book, money
 from budcore.domain.errors import ValidationError
 from budcore.domain.validation import validate_model
@@ -215,13 +216,12 @@ def register(app: typer.Typer) -> None:
         ] = None,
         tier: Annotated[str, typer.Option("--tier", help="Price tier.")] = "on-demand",
         gpus_per_node: Annotated[int, typer.Option("--gpus-per-node", min=1, help="Without --nodes.")] = 8,
-        fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+        fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "table",
     ) -> None:
         """Rank hardware for a model with estimated time, cost and deadline feasibility."""
         if task not in ("serve", "train"):
             raise ValidationError(f"expected serve or train, got {task!r}", path="--task")
-        if fmt not in ("table", "json"):
-            raise ValidationError(f"expected table or json, got {fmt!r}", path="--format")
+        output_format(fmt)
         if dtype.lower() not in DTYPE_BYTES:
             raise ValidationError(
                 f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPE_BYTES)}", path="--dtype"
@@ -250,7 +250,7 @@ def register(app: typer.Typer) -> None:
             fields["serving"] = validate_model(ServingSpec, {"params": params, "dtype": dtype.lower()})
         requirement = validate_model(Requirement, fields)
         rows = recommend(requirement, profiles, book, catalog=catalog)
-        console = Console()
+        console = plain_console()  # names and notes come from user files
         if fmt == "json":
             console.print_json(json.dumps([_recommendation_json(r) for r in rows]))
             return
@@ -264,7 +264,7 @@ def register(app: typer.Typer) -> None:
     @hardware.command("parse")
     def parse_command(
         nodes_file: Annotated[Path, typer.Argument(help="kubectl get nodes -o yaml output.")],
-        fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+        fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "table",
         override: Annotated[
             list[str] | None,
             typer.Option("--override", help="NODE=SLUG (or NODE=SLUG=4,SLUG=4), repeatable."),
@@ -274,8 +274,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Detect accelerators on nodes and print nodes, hardware profiles and ResourceFlavors."""
-        if fmt not in ("table", "json"):
-            raise ValidationError(f"expected table or json, got {fmt!r}", path="--format")
+        output_format(fmt)
         overrides: dict[str, str] = {}
         for item in override or []:
             node_name, sep, spec = item.partition("=")
@@ -288,7 +287,7 @@ def register(app: typer.Typer) -> None:
         )
         profiles = build_profiles(fleet, catalog=catalog)
         flavors = resource_flavors(profiles)
-        console = Console()
+        console = plain_console()  # names and notes come from user files
         if fmt == "json":
             document = {
                 "catalog_version": catalog.version,
@@ -342,16 +341,15 @@ def register(app: typer.Typer) -> None:
 
     @hardware.command("catalog")
     def catalog_command(
-        fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+        fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "table",
         catalog_paths: Annotated[
             list[Path] | None, typer.Option("--catalog", help="Extra catalog YAML.")
         ] = None,
     ) -> None:
         """List the accelerators budcore knows (built-in catalog plus any --catalog files)."""
-        if fmt not in ("table", "json"):
-            raise ValidationError(f"expected table or json, got {fmt!r}", path="--format")
+        output_format(fmt)
         catalog = _catalog(catalog_paths)
-        console = Console()
+        console = plain_console()  # names and notes come from user files
         if fmt == "json":
             console.print_json(catalog.document.model_dump_json())
             return

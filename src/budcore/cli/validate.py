@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.text import Text
 
+from budcore.cli.output import plain_console
 from budcore.config.jobs import is_job_document, job_from_document
 from budcore.config.kueue import is_kueue_document, queue_config_from_documents
 from budcore.config.yamlsource import YamlDocument, collect_yaml_documents
@@ -84,8 +85,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check Kueue objects, budcore Jobs and scenarios; report every error with file, line and field."""
         checked = validate_paths(files)
-        console = Console(soft_wrap=True)
+        console = plain_console(soft_wrap=True)  # names come from the files: printed verbatim
         for line in checked:
-            console.print(f"[green]ok[/] {line}", highlight=False)
+            console.print(Text.assemble(("ok", "green"), f" {line}"), highlight=False)
         if not checked:
             console.print("no documents found", highlight=False)
