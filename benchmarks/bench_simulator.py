@@ -234,6 +234,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rate", type=float, help="arrivals per minute (default: per case)")
     parser.add_argument(
+        "--gc-freeze-every",
+        type=int,
+        default=10_000,
+        help="EngineOptions.gc_freeze_every (default 10000, what scenario runs use; 0: GC untouched)",
+    )
+    parser.add_argument(
         "--floor",
         action="store_true",
         help="also measure the ceilings: the loop skeleton with no-op handlers, and the same job "
@@ -247,7 +253,12 @@ def main() -> None:
         fleet(nodes),
         queues(nodes),
         workload(jobs, args.seed, rate),
-        options=EngineOptions(start=datetime(2026, 1, 1, tzinfo=UTC), sample_interval_s=3600),
+        # as `budcore simulate` runs a scenario: finished jobs' records frozen out of the GC
+        options=EngineOptions(
+            start=datetime(2026, 1, 1, tzinfo=UTC),
+            sample_interval_s=3600,
+            gc_freeze_every=args.gc_freeze_every,
+        ),
     )
     result = sim.run()
     wall = result.stats.wall_s

@@ -21,7 +21,7 @@ from budcore.cli.output import FORMAT_HELP, output_format, plain_console, report
 from budcore.domain.errors import ValidationError
 
 from .engine import Simulation, SimulationResult
-from .report import build_report, dumps, records_csv, run_figures, series_csv
+from .report import build_report, dumps, records_csv, run_figures, series_csv, trace_summary
 from .scenario import LoadedScenario, load_scenario, scenario_json_schema
 
 
@@ -224,6 +224,28 @@ def print_summary(
     console.print(f"wrote {len(written)} files to {target}/ ({', '.join(p.name for p in written)})")
 
 
+def run_notes(loaded: LoadedScenario, result: SimulationResult) -> list[str]:
+    """What a planner should not miss about a run, one line each (printed on stderr).
+
+    Trace rows that could not be read are dropped from the workload, and jobs still queued at the
+    end never ran: both change what the figures mean, and neither shows in a summary table.
+    """
+    notes: list[str] = []
+    for reader in loaded.trace_readers:
+        report = reader.report
+        if report.skipped:
+            example = f" (first: {report.details[0]})" if report.details else ""
+            notes.append(f"{report.source}: {report.skipped} invalid row(s) skipped{example}")
+    queued = [r for r in result.records if r.status == "queued" and r.admitted_s is None]
+    if queued:
+        oldest = queued[0]
+        notes.append(
+            f"{len(queued)} job(s) never admitted by the end of the run "
+            f"(first: {oldest.arrival.job_id}: {oldest.reason or 'no reason recorded'}); see jobs.csv"
+        )
+    return notes
+
+
 def register(app: typer.Typer) -> None:
     """Attach ``simulate`` to ``app``."""
 
@@ -285,7 +307,12 @@ def register(app: typer.Typer) -> None:
         quiet = fmt == "json"
         result = run_scenario(loaded, console=plain_console(quiet=quiet, stderr=True))
         report = build_report(result, scenario_name=loaded.scenario.name, seed=loaded.scenario.seed)
+        if loaded.trace_readers:
+            report["traces"] = [trace_summary(reader.report) for reader in loaded.trace_readers]
         written = write_outputs(result, report, target, plots=plots)
+        notes = plain_console(stderr=True, soft_wrap=True)
+        for note in run_notes(loaded, result):
+            notes.print(Text.assemble(("note:", "bold yellow"), f" {note}"), highlight=False)
         if fmt == "json":
             typer.echo(dumps(report), nl=False)
             return

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .engine import JobRecord, SimulationResult
+from .workload.traces import TraceReport
 
 RECORD_FIELDS = (
     "job_id",
@@ -277,6 +278,19 @@ def run_figures(result: SimulationResult) -> dict[str, Any]:
         "events": result.stats.events,
         "events_per_s": round(result.stats.events / wall, 1) if wall else None,
         "jobs_per_s": round(len(result.records) / wall, 1) if wall else None,
+    }
+
+
+def trace_summary(report: TraceReport) -> dict[str, Any]:
+    """One trace's pass in ``report.json`` (``traces``): what was read, used, filtered and skipped."""
+    return {
+        "source": report.source,
+        "rows": report.rows,
+        "emitted": report.emitted,
+        "filtered": report.filtered,
+        "skipped": report.skipped,
+        "reordered": report.reordered,
+        "skipped_rows": [str(row) for row in report.details],
     }
 
 

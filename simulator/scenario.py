@@ -533,6 +533,8 @@ class LoadedScenario:
             max_retries=max_retries,
             seed=s.seed,
             controller_restart=restart,
+            # A scenario run owns its process (CLI, sweep worker): keep long runs linear in jobs.
+            gc_freeze_every=10_000,
         )
 
     def prices(self) -> dict[str, Decimal]:

@@ -240,9 +240,11 @@ def test_negative_seed_names_the_option(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_a_run_writes_nothing_stray_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Without a terminal there is no progress bar, and so no blank line where it was."""
+    """Without a terminal there is no progress bar, and so no blank line where it was: stderr holds
+    only the run's notes (here: the jobs still queued at the horizon), one line each."""
     assert main(["simulate", str(write(tmp_path)), "--no-plots", "-o", str(tmp_path / "o")]) == 0
-    assert capsys.readouterr().err == ""
+    err = capsys.readouterr().err
+    assert all(line.startswith("note: ") for line in err.splitlines())  # no blank line either
 
 
 # 8. default output directory -------------------------------------------------------------------------
@@ -316,3 +318,33 @@ def test_help_gives_defaults_units_and_examples(
     text = " ".join(capsys.readouterr().out.split())
     for needle in needles:
         assert needle in text, needle
+
+
+# Notes on stderr: what the tables do not show -------------------------------------------------------
+def test_skipped_trace_rows_are_noted_and_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "t.csv").write_text(
+        "job_id,submit_s,runtime_s,gpus_per_pod,tenant,local_queue\na,0,60,1,team,main\nb,10,-5,1,team,main\n"
+    )
+    text = SMALL.replace(
+        "workload:\n  generators:", "workload:\n  traces: [{format: budcore, path: t.csv}]\n  generators:"
+    )
+    out = tmp_path / "o"
+    assert main(["simulate", str(write(tmp_path, text)), "--no-plots", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "note: " in err and "1 invalid row(s) skipped (first: " in err and ":3: runtime_s: " in err
+    report = __import__("json").loads((out / "report.json").read_text())
+    (trace,) = report["traces"]
+    assert trace["rows"] == 2 and trace["emitted"] == 1 and trace["skipped"] == 1
+    assert trace["skipped_rows"][0].endswith("runtime_s: must not be negative, got -5.0")
+
+
+def test_jobs_never_admitted_are_noted_with_a_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = SMALL.replace("gpus: {1: 0.6, 2: 0.2, 4: 0.1, 8: 0.1}", "gpus: 32\n        count: 2")
+    assert main(["simulate", str(write(tmp_path, text)), "--no-plots", "-o", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert "note: 2 job(s) never admitted by the end of the run (first: train-0: insufficient quota" in err
+    assert "maximum ever available 16" in err
