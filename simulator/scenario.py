@@ -446,30 +446,23 @@ class LoadedScenario:
             return ()
         path = (self.base_dir / name).resolve()
         if not path.is_file():
-            raise ValidationError(
-                f"nodes file {str(path)!r} does not exist", path="fleet.nodes_file", source=self.source
-            )
+            raise self._error(f"nodes file {str(path)!r} does not exist", "fleet.nodes_file")
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise ValidationError(
-                f"cannot read nodes file {str(path)!r}: {exc}", path="fleet.nodes_file", source=self.source
-            ) from None
+            raise self._error(f"cannot read nodes file {str(path)!r}: {exc}", "fleet.nodes_file") from None
         fleet = parse_nodes_yaml(text, source=str(path))
         if not fleet.nodes:
-            raise ValidationError(
-                f"nodes file {str(path)!r} lists no node", path="fleet.nodes_file", source=self.source
-            )
+            raise self._error(f"nodes file {str(path)!r} lists no node", "fleet.nodes_file")
         return fleet.nodes
 
     def _add_dump_nodes(self) -> None:
         seen = {node.name for node in self.nodes}
         for parsed in self.parsed_nodes:
             if parsed.name in seen:
-                raise ValidationError(
+                raise self._error(
                     f"node {parsed.name!r} of the nodes file has the name of a pool node",
-                    path="fleet.nodes_file",
-                    source=self.source,
+                    "fleet.nodes_file",
                 )
             self.nodes.append(parsed.to_node())
 
@@ -478,9 +471,7 @@ class LoadedScenario:
         if spec.path is not None:
             path = (self.base_dir / spec.path).resolve()
             if not path.exists():
-                raise ValidationError(
-                    f"queues file {str(path)!r} does not exist", path="queues.path", source=self.source
-                )
+                raise self._error(f"queues file {str(path)!r} does not exist", "queues.path")
             return load_queue_config(path)
         assert spec.documents is not None
         text = yaml.safe_dump_all(list(spec.documents), sort_keys=False)
@@ -490,12 +481,11 @@ class LoadedScenario:
         """Every flavor must select at least one node of the fleet, or nothing could ever run there."""
         for name, flavor in sorted(self.queues.flavors.items()):
             if not any(node.matches(flavor.node_labels) for node in self.nodes):
-                raise ValidationError(
+                raise self._error(
                     f"ResourceFlavor {name!r} selects no node of the fleet "
                     f"(nodeLabels {flavor.node_labels}); pool nodes carry "
                     f"{POOL_LABEL}=<pool name> and {PRODUCT_LABEL}=<product>",
-                    path="queues",
-                    source=self.source,
+                    "queues",
                 )
 
     def engine_options(self) -> EngineOptions:
@@ -596,16 +586,13 @@ class LoadedScenario:
         else:
             path = (self.base_dir / spec).resolve()
             if not path.is_file():
-                raise ValidationError(
-                    f"price book {str(path)!r} does not exist", path="fleet.price_book", source=self.source
-                )
+                raise self._error(f"price book {str(path)!r} does not exist", "fleet.price_book")
             book = load_price_book(path)
         if book.resolve_tier(self.scenario.fleet.price_tier) is None:
-            raise ValidationError(
+            raise self._error(
                 f"price tier {self.scenario.fleet.price_tier!r} is not in the price book "
                 f"(tiers: {', '.join(book.tiers())})",
-                path="fleet.price_tier",
-                source=self.source,
+                "fleet.price_tier",
             )
         return book
 

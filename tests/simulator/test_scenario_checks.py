@@ -109,3 +109,17 @@ def test_trace_readers_report_what_they_skipped(tmp_path: Path) -> None:
     (reader,) = loaded.trace_readers
     assert reader.report.emitted == 1 and reader.report.skipped == 1
     assert "runtime_s" in str(reader.report.details[0])
+
+
+def test_references_the_loader_checks_carry_the_line(tmp_path: Path) -> None:
+    text = SMALL.replace(
+        "spec: {nodeLabels: {budcore.io/pool: a100}}", "spec: {nodeLabels: {budcore.io/pool: h100}}"
+    )
+    error = error_of(tmp_path, text)
+    assert error.path == "queues" and error.line == line_of(text, "queues:")
+    assert "ResourceFlavor 'a100' selects no node" in error.message
+    missing = SMALL.replace(
+        SMALL[SMALL.index("queues:") : SMALL.index("workload:")], "queues: {path: nope.yaml}\n"
+    )
+    error = error_of(tmp_path, missing)
+    assert error.path == "queues.path" and error.line == line_of(missing, "queues: {path")
