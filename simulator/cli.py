@@ -129,6 +129,23 @@ def run_scenario(loaded: LoadedScenario, *, console: Console | None = None) -> S
         return sim.run()
 
 
+MATPLOTLIB_MISSING = (
+    "matplotlib is not installed (install budcore with its plots extra: pip install 'budcore[plots]')"
+)
+PLOTS_MISSING = f"plots skipped: {MATPLOTLIB_MISSING}; pass --no-plots to silence this"
+
+
+def plots_available() -> bool:
+    """Whether matplotlib can be imported; without it runs still write every other output.
+
+    Checked before any work, so a base install (no ``plots`` extra) never loses a finished
+    simulation to an ImportError at the end.
+    """
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def write_outputs(result: SimulationResult, report: dict[str, Any], out: Path, *, plots: bool) -> list[Path]:
     """Write the report, records, series (and plots) to ``out``, creating it if needed."""
     prepare_output_dir(out)
@@ -304,13 +321,16 @@ def register(app: typer.Typer) -> None:
         if seed is not None:
             loaded.scenario = loaded.scenario.model_copy(update={"seed": seed})
         target = prepare_output_dir(out or default_output_dir(loaded.scenario.name))
+        notes = plain_console(stderr=True, soft_wrap=True)
+        if plots and not plots_available():
+            notes.print(Text.assemble(("note:", "bold yellow"), f" {PLOTS_MISSING}"), highlight=False)
+            plots = False
         quiet = fmt == "json"
         result = run_scenario(loaded, console=plain_console(quiet=quiet, stderr=True))
         report = build_report(result, scenario_name=loaded.scenario.name, seed=loaded.scenario.seed)
         if loaded.trace_readers:
             report["traces"] = [trace_summary(reader.report) for reader in loaded.trace_readers]
         written = write_outputs(result, report, target, plots=plots)
-        notes = plain_console(stderr=True, soft_wrap=True)
         for note in run_notes(loaded, result):
             notes.print(Text.assemble(("note:", "bold yellow"), f" {note}"), highlight=False)
         if fmt == "json":
@@ -410,7 +430,13 @@ def register_sweeps(app: typer.Typer) -> None:
             r["label"]: {"metrics": sweep.metrics_of(r["report"]), "report": r["report"]} for r in results
         }
         write_text(target / "compare.json", dumps(summary))
-        write_compare_plot(results, target / "compare_cdf.png")
+        if plots_available():
+            write_compare_plot(results, target / "compare_cdf.png")
+        else:
+            plain_console(stderr=True, soft_wrap=True).print(
+                Text.assemble(("note:", "bold yellow"), f" compare_cdf.png skipped: {MATPLOTLIB_MISSING}"),
+                highlight=False,
+            )
         if fmt == "json":
             typer.echo(dumps({k: v["metrics"] for k, v in summary.items()}), nl=False)
             return

@@ -2,12 +2,25 @@
 
 Hot paths: ``get``/``create``/``update`` are O(log n) (hash lookups plus sorted-index moves);
 ``list`` with a status filter walks only the matching statuses' indexes, in FIFO order.
+
+**Events: recorded with the write, delivered after it.** The port promises that a write's events
+are recorded atomically with it. Here the record is an in-process outbox: under the store's lock
+the write is applied and its events appended to the outbox in one step, and then the outbox is
+drained to the event sink in write order. A sink that raises (the sink port says it must not)
+cannot undo the write or make it look failed: the write still returns the stored job, the error
+is logged, and the undelivered events stay queued, in order, ahead of later ones. Every later
+write retries the delivery, and :meth:`InMemoryJobStore.deliver_pending_events` retries on demand
+(raising the sink's error if it still fails); :attr:`InMemoryJobStore.pending_events` shows what
+waits. Delivery is at-least-once, as with the PostgreSQL outbox: a sink that failed after taking
+part of a batch gets the whole batch again (``(tenant, job_id, version)`` deduplicates).
 """
 
 from __future__ import annotations
 
 import heapq
+import logging
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
@@ -18,12 +31,15 @@ from budcore.domain.events import DomainEvent
 from budcore.domain.ids import JobId, TenantId
 from budcore.domain.job import Job, JobStatus
 from budcore.domain.lifecycle import can_transition
+from budcore.domain.timeutil import ensure_utc
 from budcore.ports.event_sink import EventSink
 from budcore.ports.job_store import ALL, JobFilter
 
 # (created_at, id, tenant): the port's FIFO order is (created_at, id) across tenants too; the
 # tenant comes last only to keep keys unique (ids are unique per tenant, not globally).
 _IndexKey = tuple[datetime, str, str]
+
+_log = logging.getLogger(__name__)
 
 
 class InMemoryJobStore:
@@ -34,6 +50,10 @@ class InMemoryJobStore:
         self._index: dict[tuple[str | None, JobStatus], SortedSet] = {}
         self._lock = threading.RLock()
         self._events = events
+        # Recorded-but-undelivered event batches, one per write, oldest first (see the module doc).
+        self._outbox: deque[tuple[DomainEvent, ...]] = deque()
+        self._delivering = False
+        self._delivery_failing = False
 
     # Writes --------------------------------------------------------------------------------
     def create(self, job: Job, *, events: Sequence[DomainEvent] = ()) -> Job:
@@ -49,9 +69,10 @@ class InMemoryJobStore:
             if job.idempotency_key is not None:
                 self._idempotency[(job.tenant, job.idempotency_key)] = job.id
             self._index_add(stored)
-            # Published under the lock, so concurrent writers' events reach the sink in the
-            # order the writes happened (what an outbox in the same transaction guarantees).
-            self._publish(events)
+            # Recorded with the write and delivered under the lock, so concurrent writers' events
+            # reach the sink in the order the writes happened (as an outbox guarantees).
+            self._record(events)
+            self._deliver_quietly()
         return stored
 
     def update(self, job: Job, *, events: Sequence[DomainEvent] = ()) -> Job:
@@ -70,7 +91,8 @@ class InMemoryJobStore:
                 self._index_remove(current)
                 self._index_add(stored)
             self._jobs[(job.tenant, job.id)] = stored
-            self._publish(events)
+            self._record(events)
+            self._deliver_quietly()
         return stored
 
     # Reads ---------------------------------------------------------------------------------
@@ -99,6 +121,12 @@ class InMemoryJobStore:
 
     # Internals -----------------------------------------------------------------------------
     def _scan(self, tenant: TenantId | None, flt: JobFilter) -> Iterator[Job]:
+        # Stored times are aware UTC: a naive bound is the caller's mistake, named as such (the
+        # PostgreSQL store checks the same way), not a TypeError from deep inside a comparison.
+        if flt.created_after is not None:
+            ensure_utc(flt.created_after, "created_after")
+        if flt.created_before is not None:
+            ensure_utc(flt.created_before, "created_before")
         statuses: Iterable[JobStatus] = flt.statuses if flt.statuses is not None else JobStatus
         indexes = [self._index[(tenant, s)] for s in statuses if (tenant, s) in self._index]
         # Each per-status index is sorted, so a lazy k-way merge yields FIFO order without
@@ -122,9 +150,62 @@ class InMemoryJobStore:
         for scope in (job.tenant, None):
             self._index[(scope, job.status)].discard(key)
 
-    def _publish(self, events: Sequence[DomainEvent]) -> None:
+    # Event delivery -----------------------------------------------------------------------
+    @property
+    def pending_events(self) -> tuple[DomainEvent, ...]:
+        """Events recorded with a write but not yet accepted by the sink, in write order."""
+        with self._lock:
+            return tuple(e for batch in self._outbox for e in batch)
+
+    def deliver_pending_events(self) -> int:
+        """Retry delivering the recorded events now; returns how many the sink accepted.
+
+        Raises the sink's error if it still fails (the events stay pending, in order).
+        """
+        return self._deliver()
+
+    def _record(self, events: Sequence[DomainEvent]) -> None:
         if events and self._events is not None:
-            self._events.publish(events)
+            self._outbox.append(tuple(events))
+
+    def _deliver_quietly(self) -> None:
+        """Deliver after a write; a sink failure is logged, never raised (the write happened)."""
+        if not self._outbox:
+            return
+        try:
+            self._deliver()
+        except Exception:
+            if not self._delivery_failing:
+                _log.warning(
+                    "event sink %r failed; %d event(s) kept for redelivery (writes are unaffected)",
+                    type(self._events).__name__,
+                    len(self.pending_events),
+                    exc_info=True,
+                )
+            else:
+                _log.debug("event sink still failing", exc_info=True)
+            self._delivery_failing = True
+
+    def _deliver(self) -> int:
+        delivered = 0
+        with self._lock:
+            if self._delivering or self._events is None:
+                # A sink that writes back to this store: the outer delivery loop picks the new
+                # batch up after the current one, keeping write order.
+                return 0
+            self._delivering = True
+            try:
+                while self._outbox:
+                    batch = self._outbox[0]
+                    self._events.publish(batch)
+                    self._outbox.popleft()
+                    delivered += len(batch)
+            finally:
+                self._delivering = False
+            if self._delivery_failing:
+                self._delivery_failing = False
+                _log.info("event sink recovered; pending events delivered")
+        return delivered
 
     def __len__(self) -> int:
         return len(self._jobs)

@@ -4,6 +4,16 @@ Services embedding budcore call this instead of juggling the store, the lifecycl
 sink themselves: every change goes through :func:`budcore.domain.lifecycle.transition`, is written
 with optimistic concurrency, and carries its event into the same store write (so a database
 store's outbox records it atomically).
+
+**One call, one write.** Every method writes at most once, so from the caller's view a call either
+succeeded (the job is stored, its event recorded with it) or failed and stored nothing. ``submit``
+in particular creates the job already queued, with its ``pending → queued`` event, in a single
+``create``; it never leaves a pending job behind that a retry would then trip over.
+
+**Events.** Per the :class:`~budcore.ports.JobStore` contract, events are *recorded* with the write
+and *delivered* afterwards (a database store's outbox dispatcher; the in-memory store forwards
+them to its sink after the write). Delivery failures are the delivery side's to retry and report;
+they never make a successful write look failed, so the service never sees them.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from typing import Any
 from budcore.domain.ids import JobId, TenantId
 from budcore.domain.job import Job, JobStatus
 from budcore.domain.lifecycle import DEFAULT_BACKOFF, BackoffPolicy, transition
+from budcore.domain.timeutil import ensure_utc
 from budcore.ports.clock import Clock
 from budcore.ports.job_store import ALL, JobFilter, JobStore
 
@@ -25,21 +36,30 @@ class JobService:
         self.backoff = backoff
 
     def submit(self, job: Job, *, queue: bool = True) -> Job:
-        """Store a new job (idempotent by key) and, unless ``queue`` is false, queue it.
+        """Store a new job (idempotent by key), queued unless ``queue`` is false, in one write.
 
-        A replayed submission (same tenant and idempotency key) returns the stored job untouched.
+        With ``queue`` the job is created directly in ``queued`` together with its ``pending →
+        queued`` event (version 1), so the call is atomic: on any error nothing is stored and the
+        submission can be retried as is. A replayed submission (same tenant and idempotency key)
+        returns the stored job untouched and records no event.
         """
-        now = self.clock.now()
-        fresh = job.model_copy(update={"created_at": now, "updated_at": now, "status": JobStatus.PENDING})
-        stored = self.store.create(fresh)
-        if stored.id != fresh.id or not queue or stored.status is not JobStatus.PENDING:
-            return stored
-        return self.move(stored, JobStatus.QUEUED, reason="submitted")
+        now = ensure_utc(self.clock.now(), "clock.now()")
+        fresh = job.model_copy(
+            update={"created_at": now, "updated_at": now, "status": JobStatus.PENDING, "version": 0}
+        )
+        if not queue:
+            return self.store.create(fresh)
+        queued, event = transition(fresh, JobStatus.QUEUED, now=now, reason="submitted", backoff=self.backoff)
+        return self.store.create(queued, events=[event])
 
     def move(
         self, job: Job, to_status: JobStatus, *, reason: str = "", now: datetime | None = None, **changes: Any
     ) -> Job:
-        """Apply one lifecycle transition to ``job`` (as read, with its version) and store it."""
+        """Apply one lifecycle transition to ``job`` (as read, with its version) and store it.
+
+        ``changes`` are validated field updates (see :func:`~budcore.domain.lifecycle.transition`);
+        a bad one raises :class:`~budcore.domain.errors.ValidationError` before anything is written.
+        """
         new_job, event = transition(
             job, to_status, now=now or self.clock.now(), reason=reason, backoff=self.backoff, **changes
         )

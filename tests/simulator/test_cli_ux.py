@@ -348,3 +348,18 @@ def test_jobs_never_admitted_are_noted_with_a_reason(
     err = capsys.readouterr().err
     assert "note: 2 job(s) never admitted by the end of the run (first: train-0: insufficient quota" in err
     assert "maximum ever available 16" in err
+
+
+def test_without_matplotlib_a_run_keeps_every_other_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A base install has no plots extra: the run must not die at the end on an ImportError."""
+    monkeypatch.setattr(sim_cli, "plots_available", lambda: False)
+    out = tmp_path / "o"
+    assert main(["simulate", str(write(tmp_path)), "-o", str(out)]) == 0
+    assert "note: plots skipped: matplotlib is not installed" in capsys.readouterr().err
+    assert {p.name for p in out.iterdir()} == {"report.json", "run.json", "jobs.csv", "usage.csv"}
+    compare_out = tmp_path / "c"
+    assert main([*command_args("compare", write(tmp_path)), "-o", str(compare_out)]) == 0
+    assert "compare_cdf.png skipped" in capsys.readouterr().err
+    assert (compare_out / "compare.json").is_file() and not (compare_out / "compare_cdf.png").exists()

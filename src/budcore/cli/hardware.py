@@ -157,6 +157,8 @@ def _node_rows(fleet: Fleet) -> list[dict[str, Any]]:
                 "host_memory_bytes": node.host_memory_bytes,
                 "shared": node.shared,
                 "schedulable": node.schedulable,
+                "ready": node.ready,
+                "status": node.status,
                 "devices": [d.model_dump(mode="json") for d in node.devices],
                 "warnings": list(node.warnings),
             }
@@ -311,7 +313,7 @@ def register(app: typer.Typer) -> None:
                 _memory_cell(node.devices, memory),
                 _gib(node.host_memory_bytes),
                 sharing,
-                "Ready" if node.schedulable else "Cordoned",
+                node.status,
             )
         console.print(nodes_table)
         profile_table = Table(title="Hardware profiles")

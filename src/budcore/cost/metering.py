@@ -18,6 +18,7 @@ costs exactly what one record of the same length costs, with no drift in the 28t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -25,7 +26,7 @@ from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from budcore.cost.prices import EXCLUSIVE, PriceBook, money
+from budcore.cost.prices import EXCLUSIVE, PriceBook, check_mode, money
 from budcore.domain.errors import ValidationError
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -49,6 +50,11 @@ class UsageRecord(BaseModel):
     priority: str = "default"
     qos: str | None = None
     borrowed: bool = False  # ran on quota borrowed from the cohort rather than nominal quota
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        return check_mode(value)
 
     @field_validator("start", "end")
     @classmethod
@@ -116,15 +122,38 @@ def estimate_cost(
     replicas: int = 1,
     qos: str | None = None,
 ) -> Decimal | None:
-    """What ``devices`` of ``accelerator`` for ``seconds`` will cost (unrounded; render with ``money``)."""
-    if devices < 0 or seconds < 0:
-        raise ValidationError(
-            "devices and seconds must be non-negative", path="devices" if devices < 0 else "seconds"
-        )
+    """What ``devices`` of ``accelerator`` for ``seconds`` will cost (unrounded; render with ``money``).
+
+    ``devices`` must be a whole number and ``seconds`` a finite number, both non-negative (else
+    :class:`ValidationError` naming the argument); ``None`` when the book has no price.
+    """
+    if isinstance(devices, bool) or not isinstance(devices, int):
+        raise ValidationError(f"must be a whole number, got {devices!r}", path="devices")
+    if devices < 0:
+        raise ValidationError("devices and seconds must be non-negative", path="devices")
+    exact_seconds = _finite_seconds(seconds)
     hourly = prices.price(accelerator, tier, mode=mode, replicas=replicas, qos=qos)
     if hourly is None:
         return None
-    return _to_decimal(Fraction(hourly) * devices * Fraction(seconds) / 3600)
+    return _to_decimal(Fraction(hourly) * devices * exact_seconds / 3600)
+
+
+def _finite_seconds(seconds: object) -> Fraction:
+    """``seconds`` as an exact fraction; NaN, infinities, negatives and non-numbers are errors."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, Decimal, Fraction)):
+        raise ValidationError(f"must be a number of seconds, got {seconds!r}", path="seconds")
+    if isinstance(seconds, Decimal):
+        finite = seconds.is_finite()
+    elif isinstance(seconds, float):
+        finite = math.isfinite(seconds)
+    else:
+        finite = True
+    if not finite:
+        raise ValidationError(f"must be a finite number, got {seconds!r}", path="seconds")
+    exact = Fraction(seconds)
+    if exact < 0:
+        raise ValidationError("devices and seconds must be non-negative", path="seconds")
+    return exact
 
 
 class UsageLine(BaseModel):
@@ -254,7 +283,14 @@ def job_costs(
 
 
 class TenantSpend(BaseModel):
-    """A tenant's spend in a budget period so far, and where it is heading."""
+    """A tenant's spend in a budget period so far, and where it is heading.
+
+    ``spent`` and ``projected`` cover the *priced* usage. Usage the price book cannot price is
+    never counted as free: it is reported in ``unpriced_device_seconds`` (and the accelerators in
+    ``unpriced_accelerators``), ``fully_priced`` is false, and the budget verdicts that would need
+    its cost — ``remaining``, ``projected_overrun``, ``spent_fraction`` — are ``None`` ("cannot
+    tell"), as is ``within_budget`` unless the priced part alone already exceeds the budget.
+    """
 
     model_config = _FROZEN
 
@@ -265,23 +301,54 @@ class TenantSpend(BaseModel):
     spent: Decimal
     projected: Decimal
     budget: Decimal | None = None
+    unpriced_device_seconds: int = Field(default=0, ge=0)  # usage to date with no price
+    unpriced_accelerators: tuple[str, ...] = ()
+
+    @property
+    def fully_priced(self) -> bool:
+        """Whether every device-second to date had a price (so the figures are the whole spend)."""
+        return self.unpriced_device_seconds == 0
+
+    @property
+    def unpriced_device_hours(self) -> Decimal:
+        return Decimal(self.unpriced_device_seconds) / 3600
 
     @property
     def remaining(self) -> Decimal | None:
-        return None if self.budget is None else self.budget - self.spent
+        """Budget minus spend; ``None`` without a budget or with unpriced usage."""
+        if self.budget is None or not self.fully_priced:
+            return None
+        return self.budget - self.spent
 
     @property
     def projected_overrun(self) -> Decimal | None:
-        """How far the projection exceeds the budget (0 when within it)."""
-        if self.budget is None:
+        """How far the projection exceeds the budget (0 when within it).
+
+        ``None`` without a budget, or when unpriced usage makes the projection incomplete.
+        """
+        if self.budget is None or not self.fully_priced:
             return None
         return max(Decimal(0), self.projected - self.budget)
 
     @property
     def spent_fraction(self) -> Decimal | None:
-        if self.budget is None or self.budget == 0:
+        if self.budget is None or self.budget == 0 or not self.fully_priced:
             return None
         return self.spent / self.budget
+
+    @property
+    def within_budget(self) -> bool | None:
+        """Whether the projection stays within the budget: ``True``/``False`` when known.
+
+        ``None`` without a budget, or when unpriced usage could push a within-budget projection
+        over it, so ``if not spend.within_budget: alert()`` never passes on unknown prices. The
+        priced part alone exceeding the budget is ``False`` whatever the unpriced usage costs.
+        """
+        if self.budget is None:
+            return None
+        if self.projected > self.budget:
+            return False
+        return True if self.fully_priced else None
 
 
 def tenant_spend(
@@ -299,6 +366,8 @@ def tenant_spend(
     Usage is clipped to the period and to ``as_of`` (a record still running is counted up to
     now). The projection extrapolates the average spend rate so far over the whole period: simple
     and explainable, which is what a budget alert needs; with no time elapsed it is the spend.
+    Usage on accelerators the book cannot price is reported as unpriced (see :class:`TenantSpend`),
+    never as free.
     """
     for name, value in (("period_start", period_start), ("period_end", period_end), ("as_of", as_of)):
         if value.tzinfo is None:
@@ -309,6 +378,8 @@ def tenant_spend(
         raise ValidationError("budget must not be negative", path="budget")
     now = min(max(as_of, period_start), period_end)
     exact = Fraction(0)
+    unpriced_seconds = 0
+    unpriced: set[str] = set()
     for record in records:
         if record.tenant != tenant:
             continue
@@ -316,7 +387,10 @@ def tenant_spend(
         if part is None:
             continue
         cost = _exact_cost(part, prices)
-        if cost is not None:
+        if cost is None:
+            unpriced_seconds += part.device_seconds
+            unpriced.add(record.accelerator)
+        else:
             exact += cost
     elapsed = (now - period_start) // timedelta(microseconds=1)
     length = (period_end - period_start) // timedelta(microseconds=1)
@@ -330,6 +404,8 @@ def tenant_spend(
         spent=spent,
         projected=projected,
         budget=budget,
+        unpriced_device_seconds=unpriced_seconds,
+        unpriced_accelerators=tuple(sorted(unpriced)),
     )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -44,6 +44,25 @@ PER_REPLICA = "per-replica"
 
 _MODE = re.compile(r"^(exclusive|time-slicing|mps|mig-\d+g\.\d+gb)$")
 _FLAVOR_MIG = re.compile(r"^(?P<base>.+?)-mig-(?P<profile>\d+g\.\d+gb)$")
+
+
+def check_mode(mode: str, path: str = "mode") -> str:
+    """``mode`` if it is a sharing mode a price can be given for, else :class:`ValidationError`.
+
+    An unknown mode must not silently price as a whole GPU.
+    """
+    if mode != EXCLUSIVE and not _MODE.match(mode):
+        raise ValidationError(
+            f"unknown sharing mode {mode!r}; expected exclusive, time-slicing, mps or mig-<profile> "
+            "(e.g. mig-3g.40gb)",
+            path=path,
+        )
+    return mode
+
+
+def _check_replicas(replicas: int) -> None:
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+        raise ValidationError(f"must be a whole number >= 1, got {replicas!r}", path="replicas")
 
 
 def money(amount: Decimal) -> Decimal:
@@ -197,7 +216,12 @@ class PriceBook:
         return self.document.qos_multipliers.get(qos, Decimal(1))
 
     def sharing_multiplier(self, accelerator: str, mode: str, replicas: int = 1) -> Decimal | None:
-        """The fraction of a full GPU's price one share costs (``None`` if it cannot be derived)."""
+        """The fraction of a full GPU's price one share costs (``None`` if it cannot be derived).
+
+        Raises :class:`ValidationError` for an unknown ``mode`` or ``replicas`` < 1.
+        """
+        check_mode(mode)
+        _check_replicas(replicas)
         if mode == EXCLUSIVE:
             rule: Decimal | str = self.document.sharing_multipliers.get(EXCLUSIVE, Decimal(1))
         elif mode.startswith("mig-"):
@@ -225,7 +249,13 @@ class PriceBook:
         replicas: int = 1,
         qos: str | None = None,
     ) -> Decimal | None:
-        """Per-hour price of one device (or one share of one) in ``tier`` (default tier if None)."""
+        """Per-hour price of one device (or one share of one) in ``tier`` (default tier if None).
+
+        ``None`` when the book has no price (unknown accelerator or tier). An unknown ``mode``
+        or ``replicas`` < 1 is a :class:`ValidationError` naming the argument, not a price.
+        """
+        check_mode(mode)
+        _check_replicas(replicas)
         key = self.accelerator_key(accelerator)
         book_tier = self.resolve_tier(tier)
         if book_tier is None:
@@ -320,12 +350,23 @@ def price_book_from_hourly(
     version: str = "inline",
     catalog: Catalog | None = None,
 ) -> PriceBook:
-    """A one-tier book from ``{accelerator: per-hour}`` (examples, tests, quick what-ifs)."""
-    rows = [
-        PriceRow(accelerator=name, tier=tier, per_hour=Decimal(str(value))) for name, value in prices.items()
-    ]
+    """A one-tier book from ``{accelerator: per-hour}`` (examples, tests, quick what-ifs).
+
+    A price that is not a finite, non-negative number raises :class:`ValidationError` at
+    ``prices.<accelerator>``.
+    """
+    rows: list[dict[str, Any]] = []
+    for name, value in prices.items():
+        path = f"prices.{name}"
+        if isinstance(value, bool) or not isinstance(value, (Decimal, str, int, float)):
+            raise ValidationError(f"price must be a number, got {type(value).__name__}", path=path)
+        try:
+            amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+        except (InvalidOperation, ValueError):
+            raise ValidationError(f"price {value!r} is not a number", path=path) from None
+        row = validate_model(PriceRow, {"accelerator": name, "tier": tier, "per_hour": amount}, prefix=path)
+        rows.append(row.model_dump())
     document = validate_model(
-        PriceBookDocument,
-        {"version": version, "tiers": [tier], "default_tier": tier, "prices": [r.model_dump() for r in rows]},
+        PriceBookDocument, {"version": version, "tiers": [tier], "default_tier": tier, "prices": rows}
     )
     return PriceBook(document, catalog)

@@ -22,6 +22,7 @@ from budcore.domain.errors import InvalidTransitionError, ValidationError
 from budcore.domain.events import JobTransitioned
 from budcore.domain.job import Job, JobStatus
 from budcore.domain.timeutil import ensure_utc
+from budcore.domain.validation import validate_model
 
 S = JobStatus
 
@@ -68,6 +69,29 @@ class BackoffPolicy:
 
 DEFAULT_BACKOFF = BackoffPolicy()
 
+# Fields a transition's ``changes`` may not touch: the status is ``to_status``, the version belongs
+# to the store, and the identity (tenant, id, creation time, idempotency key) never changes.
+RESERVED_FIELDS: dict[str, str] = {
+    "status": "the status is the transition's target (to_status)",
+    "version": "the version is owned by the job store",
+    "id": "a job's id never changes",
+    "tenant": "a job's tenant never changes",
+    "created_at": "a job's creation time never changes",
+    "idempotency_key": "a job's idempotency key never changes",
+}
+
+
+def _check_changes(job: Job, changes: dict[str, Any]) -> None:
+    """Reject keywords that are not job fields, or that a transition must not change."""
+    fields = type(job).model_fields
+    unknown = sorted(k for k in changes if k not in fields)
+    if unknown:
+        names = ", ".join(repr(k) for k in unknown)
+        raise ValidationError(f"unknown job field(s) {names} in transition changes", path=unknown[0])
+    for name in changes:
+        if name in RESERVED_FIELDS:
+            raise ValidationError(f"cannot be changed by a transition: {RESERVED_FIELDS[name]}", path=name)
+
 
 def transition(
     job: Job,
@@ -82,7 +106,10 @@ def transition(
     """Apply one state change, returning the new job and its event.
 
     The new job keeps ``version`` (the store bumps it on write); the event carries the version the
-    write will produce. ``changes`` are extra field updates made atomically with the transition.
+    write will produce. ``changes`` are extra field updates made atomically with the transition;
+    they are validated like a constructed ``Job`` (a negative count, a naive datetime or a keyword
+    that is no job field raises :class:`ValidationError` naming the field, and nothing is changed).
+    ``status``, ``version`` and the identity fields (see :data:`RESERVED_FIELDS`) are refused.
 
     - ``failed → queued`` is a retry: it needs ``retry_count < max_retries``, increments the count
       and sets ``next_retry_at = now + backoff.delay(retry_count)``.
@@ -118,8 +145,20 @@ def transition(
     elif to_status is S.QUEUED and from_status in (S.ADMITTED, S.PREEMPTED, S.FAILED):
         update["admitted_at"] = None
         update["actual_end"] = None
-    update.update(changes)
-    new_job = job.model_copy(update=update)
+    if changes:
+        # Caller-supplied values: validate the whole updated job, so the cross-field rules
+        # (retry_count <= max_retries, …) hold too. Built from the job's field values (not a
+        # dump), so nested models are reused rather than re-parsed.
+        _check_changes(job, changes)
+        update.update(changes)
+        data = {name: getattr(job, name) for name in type(job).model_fields}
+        data.update(update)
+        new_job = validate_model(type(job), data)
+    else:
+        # The hot path (schedulers, admission ledgers): only the updates above, which keep a valid
+        # job valid by construction (``now`` is checked aware, the retry count stays within
+        # ``max_retries``), so re-validating every field would be pure cost.
+        new_job = job.model_copy(update=update)
     event = JobTransitioned(
         job_id=job.id,
         tenant=job.tenant,

@@ -46,6 +46,8 @@ from budcore.hardware.matching import (
     Requirement,
     match,
     recommend,
+    resolve_accelerator,
+    resolve_requirement,
 )
 from budcore.hardware.profiles import (
     HardwareProfile,
@@ -92,6 +94,8 @@ __all__ = [
     "parse_nodes",
     "parse_nodes_yaml",
     "recommend",
+    "resolve_accelerator",
+    "resolve_requirement",
     "resource_flavors",
     "training_seconds",
 ]

@@ -79,6 +79,12 @@ def dtype_bytes(dtype: str, field: str = "dtype") -> float:
         ) from None
 
 
+def _finite(value: float, path: str, what: str) -> None:
+    """Finite figures in, finite estimates out: a product that overflows is the input's fault."""
+    if not math.isfinite(value):
+        raise ValidationError(f"too large: {what} overflows", path=path)
+
+
 class ModelShape(BaseModel):
     """Transformer shape figures the KV-cache and activation estimates need (all optional)."""
 
@@ -95,19 +101,20 @@ class ServingSpec(BaseModel):
 
     model_config = _FROZEN
 
-    params: float = Field(gt=0)
+    params: float = Field(gt=0, allow_inf_nan=False)
     dtype: str = "bf16"
     kv_dtype: str | None = None  # default: same as dtype
     shape: ModelShape = Field(default_factory=ModelShape)
     batch: int = Field(default=1, ge=1)
     seq_len: int = Field(default=4096, ge=1)
-    overhead_fraction: float = Field(default=0.1, ge=0, le=10)
+    overhead_fraction: float = Field(default=0.1, ge=0, le=10, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _known_dtypes(self) -> ServingSpec:
         dtype_bytes(self.dtype)
         if self.kv_dtype is not None:
             dtype_bytes(self.kv_dtype, "kv_dtype")
+        _finite(self.total_bytes, "params", "the memory estimate")
         return self
 
     @property
@@ -133,11 +140,13 @@ class TrainingSpec(BaseModel):
 
     model_config = _FROZEN
 
-    params: float = Field(gt=0)
-    tokens: float = Field(gt=0)
+    params: float = Field(gt=0, allow_inf_nan=False)
+    tokens: float = Field(gt=0, allow_inf_nan=False)
     dtype: str = "bf16"
-    trainable_params: float | None = Field(default=None, gt=0)  # e.g. LoRA adapters; None: all
-    optimizer_bytes: float = Field(default=12.0, ge=0)  # fp32 master + Adam m + v per trainable param
+    # e.g. LoRA adapters; None: all
+    trainable_params: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    # fp32 master + Adam m + v per trainable param
+    optimizer_bytes: float = Field(default=12.0, ge=0, allow_inf_nan=False)
     shape: ModelShape = Field(default_factory=ModelShape)
     micro_batch: int = Field(default=1, ge=1)
     seq_len: int = Field(default=2048, ge=1)
@@ -148,6 +157,8 @@ class TrainingSpec(BaseModel):
         dtype_bytes(self.dtype)
         if self.trainable_params is not None and self.trainable_params > self.params:
             raise ValueError("trainable_params cannot exceed params")
+        _finite(self.state_bytes, "params", "the memory estimate")
+        _finite(self.flops, "tokens", "params × tokens (the FLOP count)")
         return self
 
     @property
@@ -288,10 +299,10 @@ class ObservedRun(BaseModel):
     model_config = _FROZEN
 
     accelerator: str  # slug
-    params: float = Field(gt=0)
-    tokens: float = Field(gt=0)
+    params: float = Field(gt=0, allow_inf_nan=False)
+    tokens: float = Field(gt=0, allow_inf_nan=False)
     gpus: int = Field(ge=1)
-    seconds: float = Field(gt=0)
+    seconds: float = Field(gt=0, allow_inf_nan=False)
     dtype: str = "bf16"
 
 

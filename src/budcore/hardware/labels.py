@@ -55,6 +55,20 @@ AMD_COUNT = "amd.com/gpu.count"
 INTEL_PRODUCT = "gpu.intel.com/product"
 INTEL_COUNT = "gpu.intel.com/device.count"
 INTEL_MEMORY = "gpu.intel.com/memory.max"
+# GKE labels its GPU nodes itself (no GPU feature discovery by default): the accelerator type, and
+# how GPUs are shared (time-sharing / MPS with a client count, or MIG partitions of one size).
+GKE_ACCELERATOR = "cloud.google.com/gke-accelerator"
+GKE_SHARING = "cloud.google.com/gke-gpu-sharing-strategy"
+GKE_MAX_CLIENTS = "cloud.google.com/gke-max-shared-clients-per-gpu"
+GKE_PARTITION = "cloud.google.com/gke-gpu-partition-size"
+# GKE accelerator names whose catalog model the name alone does not say (the others are catalog
+# slugs or resolve as product strings): cloud.google.com/compute/docs/gpus (A2 Standard is the
+# A100 40GB SXM4, N1's V100 the SXM2 16GB, A3 Mega the H100 80GB SXM).
+GKE_MODELS = {
+    "nvidia-tesla-a100": "nvidia-a100-40gb",
+    "nvidia-tesla-v100": "nvidia-v100-16gb",
+    "nvidia-h100-mega-80gb": "nvidia-h100-80gb",
+}
 OVERRIDE_LABEL = "budcore.io/accelerator"
 DEVICES_LABEL = "budcore.io/accelerators"
 # The label budcore's generated ResourceFlavors select on (set by an admin or a node-labelling
@@ -176,7 +190,10 @@ class ParsedNode(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     allocatable: ResourceVector = Field(default_factory=ResourceVector)
     host_memory_bytes: int | None = None
-    schedulable: bool = True
+    schedulable: bool = True  # not cordoned (spec.unschedulable)
+    # status.conditions Ready is True (or the dump has no conditions). Kubernetes taints a node that
+    # is not ready so that no new pod lands there, so such a node receives none here either.
+    ready: bool = True
     devices: tuple[DeviceGroup, ...] = ()
     warnings: tuple[str, ...] = ()
 
@@ -243,8 +260,15 @@ class ParsedNode(BaseModel):
             name=self.name,
             labels=dict(self.labels),
             allocatable=self.allocatable,
-            schedulable=self.schedulable,
+            schedulable=self.schedulable and self.ready,
         )
+
+    @property
+    def status(self) -> str:
+        """``Ready``, ``NotReady`` or ``Cordoned`` (as ``kubectl get nodes`` would put it)."""
+        if not self.ready:
+            return "NotReady" if self.schedulable else "NotReady,SchedulingDisabled"
+        return "Ready" if self.schedulable else "Cordoned"
 
 
 class Fleet(BaseModel):
@@ -272,20 +296,36 @@ class Fleet(BaseModel):
 # Input handling
 
 
+def _ready(conditions: Any) -> bool:
+    """Whether the node's ``Ready`` condition is ``True``; a dump without conditions counts as ready."""
+    if not isinstance(conditions, list):
+        return True
+    for condition in conditions:
+        if isinstance(condition, Mapping) and condition.get("type") == "Ready":
+            return str(condition.get("status")) == "True"
+    return True
+
+
 def load_nodes_yaml(text: str, source: str = "<nodes>") -> list[Mapping[str, Any]]:
     """Node dicts from ``kubectl get nodes -o yaml`` output (a ``List``/``NodeList`` or one Node),
-    or from a bare YAML list of nodes."""
+    from several such documents separated by ``---``, or from a bare YAML list of nodes."""
     try:
-        data = yaml.safe_load(text)
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ValidationError(
-            f"invalid YAML: {exc}", source=source, line=mark.line + 1 if mark is not None else None
+            f"invalid YAML: {problem}", source=source, line=mark.line + 1 if mark is not None else None
         ) from None
-    try:
-        return node_dicts(data)
-    except ValidationError as exc:
-        raise ValidationError(exc.message, path=exc.path, source=source) from None
+    # One document per node (``kubectl get node a -o yaml; echo ---; ...``) or one List of them.
+    nodes: list[Mapping[str, Any]] = []
+    for index, data in enumerate(documents):
+        try:
+            nodes.extend(node_dicts(data))
+        except ValidationError as exc:
+            where = f"document {index + 1}: " if len(documents) > 1 else ""
+            raise ValidationError(where + exc.message, path=exc.path, source=source) from None
+    return nodes
 
 
 def node_dicts(data: Any) -> list[Mapping[str, Any]]:
@@ -450,7 +490,8 @@ def _detect_nvidia(
     product = labels.get(GFD_PRODUCT)
     mixed_profiles = {m.group("profile"): key for key in labels if (m := _MIG_MIXED.match(key))}
     if product is None and not mixed_profiles:
-        return []
+        gke = labels.get(GKE_ACCELERATOR, "").strip()
+        return _detect_gke(gke, labels, catalog, counts, warnings) if gke.startswith("nvidia-") else []
     groups: list[DeviceGroup] = []
     replicas = _int_label(labels, GFD_REPLICAS, warnings) or 1
     strategy = labels.get(GFD_SHARING, "").strip().lower()
@@ -557,6 +598,56 @@ def _detect_nvidia(
             )
         )
     return groups
+
+
+def _detect_gke(
+    accelerator: str,
+    labels: Mapping[str, str],
+    catalog: Catalog,
+    counts: Mapping[str, int],
+    warnings: list[str],
+) -> list[DeviceGroup]:
+    """A GKE GPU node: ``cloud.google.com/gke-accelerator: nvidia-tesla-a100`` names the SKU (so the
+    catalog gives its memory), allocatable ``nvidia.com/gpu`` counts the devices pods can ask for."""
+    accel = catalog.get(GKE_MODELS.get(accelerator, accelerator)) or catalog.resolve(accelerator)
+    if accel is None:
+        warnings.append(
+            f"GKE accelerator {accelerator!r} is not in the accelerator catalog; type kept as reported"
+        )
+    advertised = counts.get(NVIDIA_GPU, 0)
+    partition = labels.get(GKE_PARTITION, "").strip().lower()
+    strategy = labels.get(GKE_SHARING, "").strip().lower()
+    common: dict[str, Any] = {"accel": accel, "product": accelerator, "vendor": "nvidia", "source": "gke"}
+    if partition:
+        mig = accel.mig_profile(partition) if accel else None
+        if accel is not None and mig is None:
+            warnings.append(f"MIG profile {partition!r} is not listed for {accel.display_name}")
+        size = mig.memory_gib if mig else _size_gib(partition.split(".")[-1].removesuffix("b"))
+        return [
+            _group(
+                **common,
+                count=advertised,
+                memory_gib=size,
+                resource_name=NVIDIA_GPU,
+                mig_profile=partition,
+                sharing=SharingMode.MIG,
+            )
+        ]
+    replicas = 1
+    sharing = SharingMode.EXCLUSIVE
+    if strategy in ("time-sharing", "mps"):
+        sharing = SharingMode.MPS if strategy == "mps" else SharingMode.TIME_SLICING
+        replicas = _int_label(labels, GKE_MAX_CLIENTS, warnings) or 1
+    return [
+        _group(
+            **common,
+            count=advertised // max(replicas, 1),
+            memory_gib=accel.device_memory_gib if accel else None,
+            resource_name=NVIDIA_GPU,
+            replicas=replicas,
+            sharing=sharing,
+        )
+    ]
 
 
 def _detect_amd(
@@ -810,6 +901,7 @@ def parse_node(
     counts = {k: v // 1000 for k, v in (allocatable or capacity).items()}
     spec = data.get("spec") or {}
     schedulable = not (isinstance(spec, Mapping) and bool(spec.get("unschedulable")))
+    ready = _ready(status.get("conditions"))
     memory_milli = capacity.get("memory", 0) or allocatable.get("memory", 0)
     host_memory = memory_milli // 1000 if memory_milli else None
 
@@ -838,6 +930,7 @@ def parse_node(
         allocatable=allocatable,
         host_memory_bytes=host_memory,
         schedulable=schedulable,
+        ready=ready,
         devices=tuple(devices),
         warnings=tuple(warnings),
     )

@@ -10,20 +10,28 @@ V100 (16GB). Please provision appropriate hardware."). ``strict`` never substitu
 
 ``recommend`` prices every feasible profile for a training or serving job: estimated time
 (6·P·T / (GPUs × peak × MFU)), cost from the price book, and whether it meets a deadline.
+
+Accelerator names in a requirement (``accelerators``, ``preferred_accelerators``, the keys of
+``throughput_hints``) go through the catalog like everywhere else in ``hardware``: ``H100``,
+``H100-SXM5-80GB`` and ``nvidia-h100-80gb`` are one type. A name the catalog cannot resolve (and
+no profile carries verbatim) is an error listing the close matches, never a silent no-op; so are
+unknown ``vendors`` and ``architectures``.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from decimal import ROUND_CEILING, Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from budcore.domain.errors import BudcoreError
-from budcore.hardware.catalog import Accelerator, Catalog, default_catalog
+from budcore.domain.errors import BudcoreError, ValidationError
+from budcore.domain.validation import validate_model
+from budcore.hardware.catalog import Accelerator, Catalog, default_catalog, normalize_product
 from budcore.hardware.estimate import (
     DEFAULT_GPU_MEMORY_UTILIZATION,
     GIB,
@@ -69,7 +77,7 @@ class Requirement(BaseModel):
 
     model_name: str = "Model"
     task: Task = "serve"
-    min_memory_gib: float | None = Field(default=None, gt=0)
+    min_memory_gib: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     serving: ServingSpec | None = None
     training: TrainingSpec | None = None
     gpus: int | None = Field(default=None, ge=1)  # fixed device count; None: the fewest that fit
@@ -84,9 +92,13 @@ class Requirement(BaseModel):
     allow_mig: bool = False
     allow_shared: bool = False
     strict: bool = False  # run only on a preferred type (wait rather than substitute)
-    throughput_hints: dict[str, float] = Field(default_factory=dict)  # slug -> measured tokens/s
+    # slug -> measured tokens/s
+    throughput_hints: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(
+        default_factory=dict
+    )
     deadline: timedelta | None = None
-    serve_hours: float | None = Field(default=None, gt=0)  # how long a serving job runs (for cost)
+    # how long a serving job runs (for cost)
+    serve_hours: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     tier: str | None = None
     qos: str | None = None
 
@@ -110,6 +122,8 @@ class Requirement(BaseModel):
             )
         if self.task == "train" and self.training is None and self.min_memory_gib is None:
             raise ValueError("a training requirement needs 'training' (params, tokens) or 'min_memory_gib'")
+        if self.deadline is not None and self.deadline <= timedelta(0):
+            raise ValidationError(f"must be positive, got {self.deadline}", path="deadline")
         return self
 
 
@@ -354,6 +368,110 @@ def _fmt_rate(value: float) -> str:
     return f"{value:.0f}"
 
 
+def _suggestions(name: str, choices: Mapping[str, str]) -> list[str]:
+    """Canonical names close to ``name`` (``choices`` maps each spelling to its canonical name)."""
+    close = difflib.get_close_matches(name, list(choices), n=10, cutoff=0.6)
+    return list(dict.fromkeys(choices[c] for c in close))
+
+
+def _unknown(kind: str, name: str, path: str, suggestions: Sequence[str], fallback: str) -> ValidationError:
+    hint = f"did you mean {', '.join(suggestions[:5])}?" if suggestions else fallback
+    return ValidationError(f"unknown {kind} {name!r}; {hint}", path=path)
+
+
+def resolve_accelerator(
+    name: str, catalog: Catalog, *, path: str = "accelerators", known: Iterable[str] = ()
+) -> str:
+    """The catalog slug ``name`` denotes (slug, display name or alias, via :meth:`Catalog.resolve`).
+
+    ``known`` are slugs accepted verbatim (types on profiles that the catalog does not list).
+    Anything else raises :class:`ValidationError` at ``path``: an ambiguous family name (``A100``)
+    lists its members, an unknown one the closest catalog names.
+    """
+    known = set(known)
+    if catalog.get(name) is not None or name in known:
+        return name
+    accel = catalog.resolve(name)
+    if accel is not None:
+        return accel.slug
+    key = normalize_product(name)
+    family = [
+        a.slug
+        for a in catalog.accelerators
+        if key and f"-{key}-" in f"-{normalize_product(a.display_name)}-{normalize_product(a.slug)}-"
+    ]
+    if len(family) > 1:
+        raise ValidationError(
+            f"accelerator {name!r} is ambiguous: it matches {', '.join(family)}; name one (or several)",
+            path=path,
+        )
+    spellings: dict[str, str] = {}
+    for a in catalog.accelerators:
+        for spelling in (a.slug, a.display_name, a.short_name, *a.aliases):
+            spellings.setdefault(normalize_product(spelling), a.slug)
+    for slug in sorted(known):
+        spellings.setdefault(normalize_product(slug), slug)
+    suggestions = list(dict.fromkeys([*family, *_suggestions(key, spellings)]))
+    raise _unknown("accelerator", name, path, suggestions, "`budcore hardware catalog` lists the known types")
+
+
+def _resolve_word(kind: str, name: str, vocabulary: Iterable[str], path: str) -> str:
+    """``name`` lower-cased if it is in ``vocabulary`` (vendors, architectures), else an error."""
+    words = sorted(set(vocabulary))
+    if name.lower() in words:
+        return name.lower()
+    suggestions = _suggestions(name.lower(), {w: w for w in words})
+    raise _unknown(kind, name, path, suggestions, f"known: {', '.join(words)}")
+
+
+def resolve_requirement(
+    req: Requirement, catalog: Catalog, profiles: Sequence[HardwareProfile] = ()
+) -> Requirement:
+    """``req``, re-validated, with every accelerator, vendor and architecture name in catalog form.
+
+    Raises :class:`ValidationError` naming the field for a name that denotes nothing (see the
+    module docstring) or any other invalid value. Idempotent; :func:`match` and :func:`recommend`
+    call it.
+    """
+    known = {slug for p in profiles for slug in p.accelerators}
+
+    def slugs(names: Sequence[str], path: str) -> tuple[str, ...]:
+        out = [resolve_accelerator(n, catalog, path=f"{path}[{i}]", known=known) for i, n in enumerate(names)]
+        return tuple(dict.fromkeys(out))
+
+    vendors = {a.vendor for a in catalog.accelerators}
+    architectures = {a.architecture for a in catalog.accelerators}
+    hints: dict[str, float] = {}
+    for name, rate in req.throughput_hints.items():
+        slug = resolve_accelerator(name, catalog, path=f"throughput_hints.{name}", known=known)
+        hints[slug] = min(rate, hints.get(slug, rate))
+    update = {
+        "accelerators": slugs(req.accelerators, "accelerators"),
+        "preferred_accelerators": slugs(req.preferred_accelerators, "preferred_accelerators"),
+        "throughput_hints": hints,
+        "vendors": tuple(
+            dict.fromkeys(
+                _resolve_word("vendor", v, vendors, f"vendors[{i}]") for i, v in enumerate(req.vendors)
+            )
+        ),
+        "architectures": tuple(
+            dict.fromkeys(
+                _resolve_word("architecture", a, architectures, f"architectures[{i}]")
+                for i, a in enumerate(req.architectures)
+            )
+        ),
+        "preferred_architectures": tuple(
+            dict.fromkeys(
+                _resolve_word("architecture", a, architectures, f"preferred_architectures[{i}]")
+                for i, a in enumerate(req.preferred_architectures)
+            )
+        ),
+    }
+    # Re-validated from a dump, so a requirement built with ``model_copy(update=…)`` (which skips
+    # validation) cannot smuggle an infinite size or a bad layout into the estimates.
+    return validate_model(Requirement, {**req.model_dump(), **update})
+
+
 def feasible_placements(
     req: Requirement,
     profiles: Sequence[HardwareProfile],
@@ -361,7 +479,10 @@ def feasible_placements(
     catalog: Catalog | None = None,
     prices: PricingSource | None = None,
 ) -> tuple[list[Placement], dict[str, str]]:
-    """Every profile that passes the hard filter (with its placement), and why the others did not."""
+    """Every profile that passes the hard filter (with its placement), and why the others did not.
+
+    ``req`` should be resolved (:func:`resolve_requirement`); :func:`match` and :func:`recommend` do.
+    """
     catalog = catalog or default_catalog()
     placements: list[Placement] = []
     rejected: dict[str, str] = {}
@@ -402,6 +523,7 @@ def match(
     (the workload waits) with a warning, never another type.
     """
     catalog = catalog or default_catalog()
+    requirement = resolve_requirement(requirement, catalog, profiles)
     placements, rejected = feasible_placements(requirement, profiles, catalog=catalog, prices=prices)
     if not placements:
         raise _no_match_error(requirement, profiles, rejected, catalog)
@@ -482,12 +604,16 @@ def recommend(
     Training rows carry the estimated time (``6·P·T / (GPUs × peak × MFU)``, rounded up to
     ``time_resolution``) and its cost (hours × hourly price × GPUs); serving rows carry the
     throughput bound and, when ``serve_hours`` is set, the cost of running that long. Ranking:
-    meets the deadline, then cheapest, then fastest; unpriced rows last. The first row is marked
-    recommended. Raises :class:`NoCompatibleHardwareError` when nothing fits.
+    meets the deadline, then misses it, then no time estimate (unknown never outranks known);
+    within each, cheapest, then fastest; unpriced rows last. The first row is marked recommended
+    (with a note when it misses the deadline) — except for training under a deadline when no row
+    has a time estimate, where no row is. Raises :class:`NoCompatibleHardwareError` when nothing fits, and
+    :class:`ValidationError` for an accelerator, vendor or architecture name that denotes nothing.
     """
     catalog = catalog or default_catalog()
     if time_resolution <= timedelta(0):
-        raise BudcoreError("time_resolution must be positive")
+        raise ValidationError("must be positive", path="time_resolution")
+    requirement = resolve_requirement(requirement, catalog, profiles)
     placements, rejected = feasible_placements(requirement, profiles, catalog=catalog, prices=prices)
     if not placements:
         raise _no_match_error(requirement, profiles, rejected, catalog)
@@ -538,10 +664,15 @@ def recommend(
             return row.hourly_price  # serving with no duration: rank by price per hour
         return inf
 
-    def key(row: Recommendation) -> tuple[bool, bool, Decimal, Decimal, float, str]:
+    # With a deadline: rows that meet it, then rows known to miss it, then rows with no time
+    # estimate at all. An unknown is never ranked (or recommended) above a known answer, and "no
+    # estimate" never counts as meeting the deadline.
+    deadline_rank = {True: 0, False: 1, None: 2}
+
+    def key(row: Recommendation) -> tuple[int, bool, Decimal, Decimal, float, str]:
         cost = cost_of(row)
         return (
-            row.feasible_by_deadline is False,
+            deadline_rank[row.feasible_by_deadline] if requirement.deadline is not None else 0,
             cost == inf,
             cost,
             row.estimated_hours if row.estimated_hours is not None else inf,
@@ -550,5 +681,12 @@ def recommend(
         )
 
     rows.sort(key=key)
-    rows[0] = rows[0].model_copy(update={"recommended": True})
+    top = rows[0]
+    if requirement.deadline is not None and requirement.task == "train":
+        if top.feasible_by_deadline is None:
+            return rows  # no profile has a time estimate: nothing to recommend against a deadline
+        if top.feasible_by_deadline is False:
+            note = "no profile meets the deadline"
+            top = top.model_copy(update={"note": f"{note}; {top.note}" if top.note else note})
+    rows[0] = top.model_copy(update={"recommended": True})
     return rows

@@ -9,8 +9,12 @@ Contract (checked by :mod:`budcore.testing.conformance` for every implementation
   version differs, ``ConflictError`` is raised and nothing is written. A successful write stores
   ``version + 1`` and returns the stored job. The store checks the lifecycle (a status change must
   be a legal transition) so no caller can corrupt state.
-- ``events`` passed to ``create``/``update`` are recorded atomically with the write (an in-memory
-  store forwards them; a database store writes them to its outbox in the same transaction).
+- ``events`` passed to ``create``/``update`` are recorded atomically with the write and delivered
+  after it (an in-memory store queues them and forwards them to its sink; a database store writes
+  them to its outbox in the same transaction and a dispatcher delivers them). A delivery failure
+  never fails or undoes a write that succeeded: the events stay recorded and are retried.
+- A ``JobFilter`` with a naive ``created_after``/``created_before`` makes ``list`` raise budcore's
+  ``ValidationError`` naming the bound (jobs carry aware UTC times).
 """
 
 from __future__ import annotations
