@@ -10,21 +10,26 @@
 Needs the ``postgres`` extra (SQLAlchemy 2, psycopg 3, Alembic).
 """
 
-from .admission import Admission, AdmissionLedger, QuotaUsage, cohort_scope
-from .engine import ENV_URL, PoolSettings, create_engine, resolve_url
+from .admission import Admission, AdmissionLedger
+from .engine import DEFAULT_CONNECT_TIMEOUT, ENV_URL, PoolSettings, create_engine, resolve_url
 from .errors import (
     DatabaseError,
     DatabaseUnavailableError,
     LeaseLostError,
+    LedgerAdmissionRequiredError,
+    QuotaInUseError,
+    QuotaRangeError,
     QuotaUnavailableError,
     SchemaVersionError,
 )
 from .job_store import PostgresJobStore
 from .migrate import check_schema, current_revision, downgrade, head_revision, revisions, upgrade
 from .outbox import OutboxDispatcher, OutboxStats
-from .records import Lease, LeasePolicy, QuotaKey
+from .quota import QuotaKey, QuotaUsage, cohort_scope
+from .records import Lease, LeasePolicy
 
 __all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
     "ENV_URL",
     "Admission",
     "AdmissionLedger",
@@ -33,11 +38,14 @@ __all__ = [
     "Lease",
     "LeaseLostError",
     "LeasePolicy",
+    "LedgerAdmissionRequiredError",
     "OutboxDispatcher",
     "OutboxStats",
     "PoolSettings",
     "PostgresJobStore",
+    "QuotaInUseError",
     "QuotaKey",
+    "QuotaRangeError",
     "QuotaUnavailableError",
     "QuotaUsage",
     "SchemaVersionError",

@@ -5,20 +5,31 @@ which may be stale, so the database has the last word: :meth:`AdmissionLedger.ad
 ``queued → admitted`` transition only together with a reservation on the quota rows it needs.
 
 **Choice: row locks, not SERIALIZABLE.** Admission touches a small, known set of rows — one per
-(ClusterQueue, flavor, resource) the job uses, plus one per enclosing cohort scope. The ledger
-locks exactly those rows with ``SELECT … FOR UPDATE`` (in key order, after the job row; see the
-lock order in :mod:`.records`), re-checks ``used + amount <= quota`` under the lock and increments
-``used``. Under READ COMMITTED a second replica admitting against the same rows waits for the
+(ClusterQueue, flavor, resource) the job uses, plus the cohort rows above each. The ledger locks
+exactly those rows with ``SELECT … FOR UPDATE`` (in bytewise key order, after the job row; see the
+lock order in :mod:`.records` and :mod:`.quota`), re-checks every row's limit under the lock and
+updates ``used``. Under READ COMMITTED a second replica admitting against the same rows waits for the
 first to commit and then sees the new ``used``, so usage can never be double-spent. Compared with
 SERIALIZABLE this (a) only serialises admissions that share a quota row, (b) has no false-positive
 aborts from predicate locks on the large jobs table, and (c) fails with a meaningful
 :class:`~.errors.QuotaUnavailableError` instead of a retry storm when the quota is really gone.
 Deadlock and serialization failures are still retried by :func:`~.engine.run_transaction`.
 
-**Cohorts.** A quota row is keyed by a *scope*: a ClusterQueue name, or ``cohort:<name>`` (a
-``:`` cannot occur in a Kubernetes name, so the two never collide). Admitting with ``cohorts=``
-also reserves on those scopes' rows, so borrowing within a cohort is capped atomically too: give
-the ClusterQueue's row ``nominal + borrowingLimit`` and the cohort's row the cohort's total.
+**Cohorts and borrowing.** A quota row is keyed by a *scope*: a ClusterQueue name, or
+``cohort:<name>`` (a ``:`` cannot occur in a Kubernetes name, so the two never collide).
+:meth:`AdmissionLedger.sync_cluster_queues` writes the whole Kueue tree — one row per
+(ClusterQueue or cohort, flavor, resource) with its parent, ``nominalQuota``, ``borrowingLimit``
+and ``lendingLimit`` — in one transaction, and admission then applies Kueue's arithmetic along
+the row's path to the root (see :mod:`.quota`): a ClusterQueue borrows exactly what Kueue would
+let it borrow, and no more, whichever replica admits. Rows set by hand with :meth:`set_quota` are
+roots; ``admit(cohorts=...)`` also reserves on those cohort scopes' rows directly (the older,
+flat way of capping a cohort: the ClusterQueue's row ``nominal + borrowingLimit``, the cohort's
+row its total).
+
+**Flavors.** ``admit(flavors=...)`` takes the scheduler's assignment as it is,
+:attr:`budcore.scheduling.Admit.flavors` (pod set → resource → flavor: a driver may be on one
+flavor and the workers on another), or one flavor per resource for a job whose pod sets all use
+the same; :meth:`AdmissionLedger.admit_decision` takes an ``Admit`` directly.
 
 **Leases.** A job entering ``admitted`` gets a lease (30 s by default) held by the admitting
 replica, which renews it within 25 s until the job starts (``admitted → running`` removes the
@@ -54,49 +65,49 @@ from budcore.domain.ids import JobId, TenantId
 from budcore.domain.job import Job, JobStatus
 from budcore.domain.lifecycle import transition
 from budcore.domain.timeutil import ensure_utc
-from budcore.scheduling.queues import ClusterQueue
+from budcore.scheduling.cycle import Admit
+from budcore.scheduling.queues import ClusterQueue, Cohort
 
 from .engine import run_transaction
 from .errors import LeaseLostError
 from .job_store import PostgresJobStore
+from .quota import (
+    COHORT_PREFIX,
+    MAX_AMOUNT,
+    USAGE_COLUMNS,
+    QuotaKey,
+    QuotaUsage,
+    available,
+    cohort_scope,
+    desired_rows,
+    key_order,
+    read_tree,
+    reserve,
+    sync_rows,
+    usage_from_row,
+)
 from .records import (
     Lease,
-    QuotaKey,
     job_from_doc,
     lease_from_row,
     lock_job,
-    reserve,
     write_update,
 )
 from .schema import leases, quota_reservations, quota_usage
 
-COHORT_PREFIX = "cohort:"
-MAX_AMOUNT = 2**63 - 1  # BIGINT: ~9.2e15 whole units, i.e. about 8 PiB of memory in milli-bytes
 LEASE_EXPIRED_REASON = "admission lease expired: admitted but not started in time"
 
-
-def cohort_scope(cohort: str) -> str:
-    """The quota-row scope name of a cohort (``cohort:<name>``)."""
-    return COHORT_PREFIX + cohort
-
-
-@dataclass(frozen=True, slots=True)
-class QuotaUsage:
-    """One quota row: its ``quota`` and how much admitted/running jobs hold (milli-units)."""
-
-    key: QuotaKey
-    quota: int
-    used: int
-    version: int
-
-    @property
-    def free(self) -> int:
-        return max(self.quota - self.used, 0)
+# Per resource (``{"nvidia.com/gpu": "h100"}``) or per pod set (``{"driver": {"cpu": "a"}}``).
+FlavorAssignment = Mapping[str, str] | Mapping[str, Mapping[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """The result of a successful admission: the stored job, its lease and what it reserved."""
+    """The result of a successful admission: the stored job, its lease and what it reserved.
+
+    ``reserved`` holds the job's direct reservations; the cohort rows above them account for it
+    through the tree (see :mod:`.quota`).
+    """
 
     job: Job
     lease: Lease
@@ -121,15 +132,19 @@ class AdmissionLedger:
         *,
         expected_version: int | None = None,
     ) -> QuotaUsage:
-        """Create or change a quota row (``quota`` in milli-units); usage is kept.
+        """Create or change a stand-alone quota row (``quota`` in milli-units); usage is kept.
 
         With ``expected_version`` the change is optimistic, like a job update: it applies only if
         the row is still at that version (``ConflictError`` otherwise, ``NotFoundError`` if the row
         does not exist), so two administrators editing one quota cannot silently overwrite each
-        other. Without it, the row is created or overwritten (configuration sync).
+        other. Without it, the row is created or overwritten.
 
         Lowering a quota below the current usage is allowed, as in Kueue: running work keeps its
         quota and nothing new is admitted on that row until usage drops.
+
+        A row that is part of a cohort tree written by :meth:`sync_cluster_queues` (it has a parent
+        or children) is refused: a cohort's quota is derived from its members', so change the
+        configuration and sync it instead.
         """
         for field, value in (("cluster_queue", cluster_queue), ("flavor", flavor), ("resource", resource)):
             if not isinstance(value, str) or not value:
@@ -140,59 +155,103 @@ class AdmissionLedger:
             )
         key = QuotaKey(cluster_queue, flavor, resource)
         q = quota_usage.c
+        where = (q.cluster_queue == cluster_queue, q.flavor == flavor, q.resource == resource)
         changes = {"quota": quota, "version": q.version + 1, "updated_at": sa.func.now()}
+
+        def refuse_tree_rows(conn: Connection) -> Any:
+            row = conn.execute(sa.select(q.version, q.parent).where(*where).with_for_update()).first()
+            has_children = conn.execute(
+                sa.select(
+                    sa.exists().where(q.parent == cluster_queue, q.flavor == flavor, q.resource == resource)
+                )
+            ).scalar()
+            if (row is not None and row.parent is not None) or has_children:
+                raise ValidationError(
+                    f"quota row {key} is part of a cohort tree written by sync_cluster_queues; change "
+                    "the ClusterQueue/Cohort configuration and sync it instead",
+                    path="cluster_queue",
+                )
+            return row
+
         if expected_version is None:
             insert = pg_insert(quota_usage).values(
                 cluster_queue=cluster_queue, flavor=flavor, resource=resource, quota=quota
             )
             upsert = insert.on_conflict_do_update(
                 index_elements=[q.cluster_queue, q.flavor, q.resource], set_=changes
-            ).returning(*quota_usage.c)
+            ).returning(*USAGE_COLUMNS)
 
             def work(conn: Connection) -> QuotaUsage:
-                return _usage(conn.execute(upsert).one())
+                refuse_tree_rows(conn)
+                return usage_from_row(conn.execute(upsert).one())
 
             return run_transaction(self._engine, work)
 
-        where = (q.cluster_queue == cluster_queue, q.flavor == flavor, q.resource == resource)
         update = (
             sa.update(quota_usage)
             .where(*where, q.version == expected_version)
             .values(**changes)
-            .returning(*quota_usage.c)
+            .returning(*USAGE_COLUMNS)
         )
 
         def optimistic(conn: Connection) -> QuotaUsage:
-            row = conn.execute(update).first()
-            if row is not None:
-                return _usage(row)
-            actual = conn.execute(sa.select(q.version).where(*where)).scalar()
-            if actual is None:
+            current = refuse_tree_rows(conn)
+            if current is None:
                 raise NotFoundError("quota", str(key), "budcore_quota_usage")
-            raise ConflictError("quota", str(key), expected_version, int(actual))
+            row = conn.execute(update).first()
+            if row is None:
+                raise ConflictError("quota", str(key), expected_version, int(current.version))
+            return usage_from_row(row)
 
         return run_transaction(self._engine, optimistic)
 
-    def sync_cluster_queues(self, cluster_queues: Iterable[ClusterQueue]) -> list[QuotaUsage]:
-        """Set every (ClusterQueue, flavor, resource) row to its ``nominalQuota``."""
-        out: list[QuotaUsage] = []
-        for cq in cluster_queues:
-            for group in cq.resource_groups:
-                for flavor in group.flavors:
-                    for rq in flavor.resources:
-                        out.append(self.set_quota(cq.name, flavor.name, rq.name, rq.nominal_quota))
-        return out
+    def sync_cluster_queues(
+        self, cluster_queues: Iterable[ClusterQueue], cohorts: Iterable[Cohort] = (), *, prune: bool = True
+    ) -> list[QuotaUsage]:
+        """Make the quota rows match a Kueue configuration, in one transaction; returns every row.
+
+        One row per (ClusterQueue or cohort, flavor, resource): a ClusterQueue's ``nominalQuota``,
+        ``borrowingLimit`` and ``lendingLimit`` and its cohort as parent; a cohort's quota is its
+        own (``cohorts``: Cohort objects with quotas or parents; a cohort only named by a
+        ClusterQueue needs none) plus what its members lend — computed by the scheduler's own
+        :class:`~budcore.scheduling.quota.QuotaTree`. Usage is then re-derived from the
+        reservations, so changing a lending limit or moving a queue to another cohort keeps every
+        row's usage right.
+
+        Everything is validated before anything is written: an amount that does not fit the
+        ledger's ``BIGINT`` milli-units raises :class:`~.errors.QuotaRangeError` naming the queue,
+        flavor and resource. With ``prune`` (the default) the configuration is the whole truth:
+        rows of removed ClusterQueues, cohorts, flavors or resources — including rows made with
+        :meth:`set_quota` — are deleted, unless one is still in use, which raises
+        :class:`~.errors.QuotaInUseError` and changes nothing.
+        """
+        desired = desired_rows(cluster_queues, cohorts)
+        return run_transaction(self._engine, partial(sync_rows, desired=desired, prune=prune))
 
     def usage(self, cluster_queue: str | None = None) -> list[QuotaUsage]:
-        """Quota rows (of one scope, or all), ordered by key."""
-        stmt = sa.select(*quota_usage.c).order_by(
-            quota_usage.c.cluster_queue, quota_usage.c.flavor, quota_usage.c.resource
-        )
+        """Quota rows (of one scope, or all), ordered by key (bytewise, as ``sorted`` orders keys)."""
+        stmt = sa.select(*USAGE_COLUMNS).order_by(*key_order())
         if cluster_queue is not None:
             stmt = stmt.where(quota_usage.c.cluster_queue == cluster_queue)
 
         def work(conn: Connection) -> list[QuotaUsage]:
-            return [_usage(row) for row in conn.execute(stmt)]
+            return [usage_from_row(row) for row in conn.execute(stmt)]
+
+        return run_transaction(self._engine, work)
+
+    def available(self, cluster_queue: str, flavor: str, resource: str) -> int:
+        """What one admission into ``cluster_queue`` could take of (flavor, resource) right now.
+
+        Kueue's ``available``: the queue's unused guaranteed part plus what its cohort tree can
+        still lend it within its borrowing limit (milli-units; ``NotFoundError`` without a row).
+        """
+        key = QuotaKey(cluster_queue, flavor, resource)
+
+        def work(conn: Connection) -> int:
+            nodes = read_tree(conn, [key], lock=False)
+            if key not in nodes:
+                raise NotFoundError("quota", str(key), "budcore_quota_usage")
+            return available(nodes, key)
 
         return run_transaction(self._engine, work)
 
@@ -215,16 +274,19 @@ class AdmissionLedger:
         job: Job,
         *,
         cluster_queue: str,
-        flavors: Mapping[str, str],
+        flavors: FlavorAssignment,
         now: datetime,
         cohorts: Sequence[str] = (),
         reason: str = "",
     ) -> Admission:
         """Admit a queued ``job`` (as read, at its version) if the quota rows have room.
 
-        ``flavors`` maps every resource the job requests to the flavor assigned to it (the
-        scheduler's flavor assignment). The job's total request is reserved on the rows
-        ``(cluster_queue, flavor, resource)`` and on each ``cohort:<name>`` scope in ``cohorts``.
+        ``flavors`` is the scheduler's flavor assignment: per pod set, each resource's flavor
+        (``Admit.flavors``: ``{"driver": {"cpu": "a"}, "workers": {"cpu": "b"}}``), or one flavor
+        per resource for every pod set (``{"cpu": "a"}``). It must cover exactly the resources
+        each pod set requests. The request is reserved per (flavor, resource) on the rows
+        ``(cluster_queue, flavor, resource)`` — and through them on their cohort tree — and on each
+        ``cohort:<name>`` scope in ``cohorts`` that is not already in that tree.
         In one transaction: job ``queued → admitted`` (optimistic, ConflictError if stale),
         lease granted to this replica, reservation taken, event written to the outbox.
         Raises :class:`~.errors.QuotaUnavailableError` (nothing written) when a row lacks room.
@@ -234,12 +296,42 @@ class AdmissionLedger:
         admitted, event = transition(job, JobStatus.ADMITTED, now=now, reason=reason)
 
         def work(conn: Connection) -> Admission:
-            stored, lease = write_update(conn, admitted, [event], self._policy)
+            stored, lease = write_update(conn, admitted, [event], self._policy, require_ledger=False)
             assert lease is not None  # write_update grants one on entering ADMITTED
-            reserve(conn, job.tenant, job.id, amounts)
-            return Admission(stored, lease, amounts)
+            reserved = reserve(conn, job.tenant, job.id, amounts)
+            return Admission(stored, lease, reserved)
 
         return run_transaction(self._engine, work)
+
+    def admit_decision(self, job: Job, decision: Admit, *, now: datetime, reason: str = "") -> Admission:
+        """Apply one of the scheduler's :class:`~budcore.scheduling.Admit` decisions to ``job``.
+
+        ``job`` is the stored job as read (its version guards the write); it must be the one the
+        decision is about, and the usage its request and the decision's flavors give must be the
+        decision's ``usage`` (otherwise its request changed since the scheduler decided: a
+        ValidationError at ``decision.usage``; run another cycle).
+        """
+        if (job.tenant, job.id) != (decision.tenant, decision.job_id):
+            raise ValidationError(
+                f"decision is for job {decision.job_id!r} (tenant {decision.tenant!r}), not "
+                f"{job.id!r} (tenant {job.tenant!r})",
+                path="decision",
+            )
+        usage = _per_flavor(job, decision.flavors)
+        if usage != {fr: amount for fr, amount in decision.usage.items() if amount}:
+            raise ValidationError(
+                f"the decision reserves {dict(sorted(decision.usage.items()))} but job {job.id!r} "
+                f"requests {dict(sorted(usage.items()))} under its flavors: the job changed since the "
+                "scheduler decided; run another cycle",
+                path="decision.usage",
+            )
+        return self.admit(
+            job,
+            cluster_queue=decision.cluster_queue,
+            flavors=decision.flavors,
+            now=now,
+            reason=reason or f"admitted to {decision.cluster_queue}",
+        )
 
     # Leases ------------------------------------------------------------------------------
     def lease(self, tenant: TenantId, job_id: JobId) -> Lease | None:
@@ -336,35 +428,99 @@ class AdmissionLedger:
         return write_update(conn, requeued, [event], self._policy, current=row)[0]
 
 
+def _assignment(job: Job, flavors: FlavorAssignment) -> tuple[dict[str, Mapping[str, str]], bool]:
+    """``flavors`` as pod set → resource → flavor, and whether it was given per pod set."""
+    if not isinstance(flavors, Mapping):
+        raise ValidationError("flavors must be a mapping", path="flavors")
+    pod_sets = [p.name for p in job.request.pod_sets]
+    if flavors and all(isinstance(v, Mapping) for v in flavors.values()):
+        extra_sets = sorted(set(flavors) - set(pod_sets))
+        if extra_sets:
+            raise ValidationError(
+                f"flavors given for pod set {extra_sets[0]!r}, which the job does not have",
+                path=f"flavors.{extra_sets[0]}",
+            )
+        out: dict[str, Mapping[str, str]] = {}
+        for name, assigned in flavors.items():
+            if not isinstance(assigned, Mapping) or not all(
+                isinstance(f, str) and f for f in assigned.values()
+            ):
+                raise ValidationError("must map each resource to a flavor name", path=f"flavors.{name}")
+            out[str(name)] = assigned
+        return out, True
+    per_resource: dict[str, str] = {}
+    for resource, flavor in flavors.items():
+        if not isinstance(flavor, str) or not flavor:
+            raise ValidationError(
+                "flavors must map each resource to a flavor name, or each pod set to such a mapping "
+                "(the scheduler's Admit.flavors)",
+                path=f"flavors.{resource}",
+            )
+        per_resource[str(resource)] = flavor
+    return {name: per_resource for name in pod_sets}, False
+
+
+def _per_flavor(job: Job, flavors: FlavorAssignment) -> dict[tuple[str, str], int]:
+    """The job's request per (flavor, resource) under ``flavors``; exact coverage is checked."""
+    assignment, per_pod_set = _assignment(job, flavors)
+    usage: dict[tuple[str, str], int] = {}
+    for pod_set in job.request.pod_sets:
+        total = pod_set.total
+        assigned = assignment.get(pod_set.name, {})
+        prefix = f"flavors.{pod_set.name}." if per_pod_set else "flavors."
+        where = f" of pod set {pod_set.name!r}" if per_pod_set else ""
+        missing = sorted(set(total) - set(assigned))
+        if missing:
+            raise ValidationError(
+                f"no flavor assigned to requested resource {missing[0]!r}{where}",
+                path=f"{prefix}{missing[0]}",
+            )
+        if per_pod_set:
+            extra = sorted(set(assigned) - set(total))
+            if extra:
+                raise ValidationError(
+                    f"flavor assigned to resource {extra[0]!r}, which pod set {pod_set.name!r} does "
+                    "not request",
+                    path=f"{prefix}{extra[0]}",
+                )
+        for resource, amount in total.items():
+            fr = (assigned[resource], resource)
+            usage[fr] = usage.get(fr, 0) + amount
+    if not per_pod_set:
+        extra = sorted(set(flavors) - set(job.request.total))
+        if extra:
+            raise ValidationError(
+                f"flavor assigned to resource {extra[0]!r} the job does not request",
+                path=f"flavors.{extra[0]}",
+            )
+    for (flavor, resource), amount in sorted(usage.items()):
+        if amount > MAX_AMOUNT:
+            raise ValidationError(
+                f"the job requests {amount} milli-units of {resource} in flavor {flavor!r}, more than "
+                "any quota row can hold (2**63 - 1)",
+                path=f"request.{resource}",
+            )
+    return usage
+
+
 def _amounts(
-    job: Job, cluster_queue: str, flavors: Mapping[str, str], cohorts: Sequence[str]
+    job: Job, cluster_queue: str, flavors: FlavorAssignment, cohorts: Sequence[str]
 ) -> dict[QuotaKey, int]:
-    if not cluster_queue:
+    if not isinstance(cluster_queue, str) or not cluster_queue:
         raise ValidationError("cluster_queue must be a non-empty string", path="cluster_queue")
-    total = job.request.total
-    missing = sorted(set(total) - set(flavors))
-    if missing:
-        raise ValidationError(
-            f"no flavor assigned to requested resource {missing[0]!r}", path=f"flavors.{missing[0]}"
-        )
-    extra = sorted(set(flavors) - set(total))
-    if extra:
-        raise ValidationError(
-            f"flavor assigned to resource {extra[0]!r} the job does not request", path=f"flavors.{extra[0]}"
-        )
+    usage = _per_flavor(job, flavors)
     scopes = [cluster_queue, *(cohort_scope(c) for c in cohorts)]
     if len(set(scopes)) != len(scopes):
         raise ValidationError("cohorts must be distinct", path="cohorts")
-    return {QuotaKey(scope, flavors[res], res): amount for scope in scopes for res, amount in total.items()}
+    return {QuotaKey(scope, f, r): amount for scope in scopes for (f, r), amount in usage.items()}
 
 
-def _usage(row: Any) -> QuotaUsage:
-    return QuotaUsage(
-        key=QuotaKey(row.cluster_queue, row.flavor, row.resource),
-        quota=int(row.quota),
-        used=int(row.used),
-        version=int(row.version),
-    )
-
-
-__all__ = ["COHORT_PREFIX", "Admission", "AdmissionLedger", "QuotaUsage", "cohort_scope"]
+__all__ = [
+    "COHORT_PREFIX",
+    "MAX_AMOUNT",
+    "Admission",
+    "AdmissionLedger",
+    "FlavorAssignment",
+    "QuotaUsage",
+    "cohort_scope",
+]

@@ -2,6 +2,8 @@
 
 Registered through the ``budcore_register_commands`` hook, so the core CLI never imports the
 adapter; ``python -m budcore_adapters.postgres`` offers the same commands without typer.
+Quote the URL (``--url 'postgresql://u@host/db?sslmode=require'``): ``&`` and ``?`` mean
+something to the shell.
 """
 
 from __future__ import annotations
@@ -10,10 +12,20 @@ from typing import Annotated
 
 import typer
 
-from .migrate import check_schema, current_revision, downgrade, upgrade
+from .engine import DEFAULT_CONNECT_TIMEOUT, check_connect_timeout
+from .migrate import check_schema, confirm_downgrade, current_revision, downgrade, upgrade
 
 UrlOption = Annotated[
-    str | None, typer.Option("--url", help="Database URL (default: $BUDCORE_DATABASE_URL).")
+    str | None,
+    typer.Option("--url", help="Database URL, quoted (default: $BUDCORE_DATABASE_URL)."),
+]
+TimeoutOption = Annotated[
+    int,
+    typer.Option(
+        "--connect-timeout",
+        help="Seconds to wait for the server to answer a new connection (at least 2).",
+        show_default=True,
+    ),
 ]
 
 
@@ -26,28 +38,40 @@ def register(app: typer.Typer) -> None:
     def upgrade_command(
         url: UrlOption = None,
         revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+        connect_timeout: TimeoutOption = DEFAULT_CONNECT_TIMEOUT,
     ) -> None:
         """Migrate the database up to REVISION (default: head)."""
-        upgrade(url, revision)
-        typer.echo(f"at revision {current_revision(url)}")
+        timeout = check_connect_timeout(connect_timeout, "--connect-timeout")
+        upgrade(url, revision, connect_timeout=timeout)
+        typer.echo(f"at revision {current_revision(url, connect_timeout=timeout)}")
 
     @db.command("downgrade")
     def downgrade_command(
         revision: Annotated[str, typer.Option(help="Target revision ('base' removes every budcore table).")],
         url: UrlOption = None,
+        yes: Annotated[bool, typer.Option("--yes", help="Confirm a downgrade to 'base'.")] = False,
+        connect_timeout: TimeoutOption = DEFAULT_CONNECT_TIMEOUT,
     ) -> None:
-        """Migrate the database down to REVISION."""
-        downgrade(url, revision)
-        typer.echo(f"at revision {current_revision(url) or 'base'}")
+        """Migrate the database down to REVISION ('base' needs --yes)."""
+        confirm_downgrade(revision, yes)
+        timeout = check_connect_timeout(connect_timeout, "--connect-timeout")
+        downgrade(url, revision, connect_timeout=timeout)
+        typer.echo(f"at revision {current_revision(url, connect_timeout=timeout) or 'base'}")
 
     @db.command("current")
-    def current_command(url: UrlOption = None) -> None:
+    def current_command(
+        url: UrlOption = None, connect_timeout: TimeoutOption = DEFAULT_CONNECT_TIMEOUT
+    ) -> None:
         """Print the database's current revision."""
-        typer.echo(current_revision(url) or "base")
+        timeout = check_connect_timeout(connect_timeout, "--connect-timeout")
+        typer.echo(current_revision(url, connect_timeout=timeout) or "base")
 
     @db.command("check")
-    def check_command(url: UrlOption = None) -> None:
+    def check_command(
+        url: UrlOption = None, connect_timeout: TimeoutOption = DEFAULT_CONNECT_TIMEOUT
+    ) -> None:
         """Fail unless the database is reachable and at head."""
-        typer.echo(f"ok: at head {check_schema(url)}")
+        timeout = check_connect_timeout(connect_timeout, "--connect-timeout")
+        typer.echo(f"ok: at head {check_schema(url, connect_timeout=timeout)}")
 
     app.add_typer(db, name="db")

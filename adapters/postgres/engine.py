@@ -5,7 +5,13 @@ Every operation runs in :func:`run_transaction`, which
 - retries the whole transaction on deadlock (``40P01``) and serialization failure (``40001``):
   both mean PostgreSQL rolled the transaction back, so running it again is safe;
 - turns "cannot connect" into :class:`DatabaseUnavailableError` and every other driver error
-  into :class:`DatabaseError`, with the URL's password masked.
+  into :class:`DatabaseError`, with the URL's password masked, on one line; data errors (SQLSTATE
+  class 22) keep only the server's primary message, which never quotes the values sent.
+
+Every engine has a **connect timeout** (:data:`DEFAULT_CONNECT_TIMEOUT`, 10 s;
+``PoolSettings(connect_timeout=...)``, or ``?connect_timeout=`` in the URL, which wins): a server
+that accepts the TCP connection but never answers fails with one line naming ``host:port`` and
+the timeout instead of hanging.
 
 Connection-level failures are *not* retried: a commit whose acknowledgement was lost may or may not
 have happened, and only the caller knows whether repeating the operation is idempotent.
@@ -16,6 +22,7 @@ from __future__ import annotations
 import os
 import random
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -35,13 +42,20 @@ T = TypeVar("T")
 
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
 
+DEFAULT_CONNECT_TIMEOUT = 10  # seconds
+MIN_CONNECT_TIMEOUT = 2  # libpq's (and psycopg's) minimum: smaller values mean 2 s
+# The connect timeout each engine made here was built with, for error messages.
+_CONNECT_TIMEOUTS: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
+
 
 @dataclass(frozen=True, slots=True)
 class PoolSettings:
     """SQLAlchemy connection-pool knobs (see ``sqlalchemy.create_engine``).
 
     ``pre_ping`` tests a pooled connection before use, so a database restart costs one reconnect
-    rather than one failed request per stale connection.
+    rather than one failed request per stale connection. ``timeout`` bounds the wait for a free
+    pooled connection; ``connect_timeout`` (whole seconds, at least 2: libpq's minimum) bounds
+    opening a new one, per address the host name resolves to.
     """
 
     size: int = 5
@@ -49,14 +63,27 @@ class PoolSettings:
     timeout: float = 30.0
     recycle: int = 1800
     pre_ping: bool = True
+    connect_timeout: int = DEFAULT_CONNECT_TIMEOUT
 
     def __post_init__(self) -> None:
+        check_connect_timeout(self.connect_timeout, "pool.connect_timeout")
         if self.size < 1:
             raise ValidationError(f"pool size must be at least 1, got {self.size}", path="pool.size")
         if self.max_overflow < 0:
             raise ValidationError("pool max_overflow must not be negative", path="pool.max_overflow")
         if self.timeout <= 0:
             raise ValidationError("pool timeout must be positive", path="pool.timeout")
+
+
+def check_connect_timeout(value: object, path: str = "connect_timeout") -> int:
+    """``value`` as a connect timeout in whole seconds (ValidationError unless an int >= 2)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < MIN_CONNECT_TIMEOUT:
+        raise ValidationError(
+            f"connect timeout must be a whole number of seconds, at least {MIN_CONNECT_TIMEOUT} "
+            f"(libpq's minimum), got {value!r}",
+            path=path,
+        )
+    return value
 
 
 def resolve_url(url: str | URL | None = None) -> URL:
@@ -67,7 +94,9 @@ def resolve_url(url: str | URL | None = None) -> URL:
     """
     raw: str | URL | None = url if url is not None else os.environ.get(ENV_URL)
     if raw is None or (isinstance(raw, str) and not raw.strip()):
-        raise ValidationError(f"no database URL: pass url=... or set ${ENV_URL}", path="database_url")
+        raise ValidationError(
+            f"no database URL: pass --url (url=... in code) or set ${ENV_URL}", path="database_url"
+        )
     try:
         parsed = sa.make_url(raw.strip() if isinstance(raw, str) else raw)
     except ArgumentError as exc:
@@ -88,17 +117,56 @@ def display_url(url: URL | Engine) -> str:
     return target.render_as_string(hide_password=True)
 
 
-def create_engine(url: str | URL | None = None, pool: PoolSettings | None = None) -> Engine:
-    """An engine for the budcore database with ``pool`` settings (defaults: :class:`PoolSettings`)."""
+def create_engine(
+    url: str | URL | None = None, pool: PoolSettings | None = None, *, connect_timeout: int | None = None
+) -> Engine:
+    """An engine for the budcore database with ``pool`` settings (defaults: :class:`PoolSettings`).
+
+    ``connect_timeout`` (seconds) overrides ``pool.connect_timeout``; a ``connect_timeout`` in the
+    URL's query overrides both.
+    """
     settings = pool or PoolSettings()
-    return sa.create_engine(
-        resolve_url(url),
+    resolved = resolve_url(url)
+    timeout = settings.connect_timeout if connect_timeout is None else check_connect_timeout(connect_timeout)
+    connect_args: dict[str, object] = {}
+    in_url = resolved.query.get("connect_timeout")
+    if in_url is None:
+        connect_args["connect_timeout"] = timeout
+    else:
+        raw = in_url if isinstance(in_url, str) else in_url[-1]
+        try:
+            timeout = max(int(float(raw)), MIN_CONNECT_TIMEOUT)
+        except ValueError as exc:
+            raise ValidationError(
+                f"connect_timeout in the database URL must be a number of seconds, got {raw!r}",
+                path="database_url",
+            ) from exc
+    engine = sa.create_engine(
+        resolved,
         pool_size=settings.size,
         max_overflow=settings.max_overflow,
         pool_timeout=settings.timeout,
         pool_recycle=settings.recycle,
         pool_pre_ping=settings.pre_ping,
+        connect_args=connect_args,
     )
+    _CONNECT_TIMEOUTS[engine] = timeout
+    return engine
+
+
+def server_address(url: URL) -> str:
+    """``host:port`` (or the Unix socket directory) the URL connects to, for messages."""
+    host = url.host or url.query.get("host")
+    port = url.port or url.query.get("port") or 5432
+    if isinstance(host, tuple):
+        host = ",".join(host)
+    if isinstance(port, tuple):
+        port = ",".join(port)
+    if not host:
+        return f"the default Unix socket (port {port})"
+    if host.startswith("/"):
+        return f"Unix socket {host} (port {port})"
+    return f"{host}:{port}"
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:
@@ -118,16 +186,44 @@ def is_unavailable(exc: DBAPIError) -> bool:
     return state.startswith(("08", "28")) or state in ("3D000", "57P01", "57P02", "57P03")
 
 
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+
+
+def _is_connect_timeout(exc: DBAPIError) -> bool:
+    try:
+        from psycopg.errors import ConnectionTimeout
+    except ImportError:  # pragma: no cover - psycopg is the only driver
+        return False
+    return isinstance(exc.orig, ConnectionTimeout)
+
+
 def translate(exc: SQLAlchemyError, engine: Engine) -> BudcoreError:
     """The budcore error for a driver error raised while talking to ``engine``'s database."""
     where = display_url(engine)
+    if isinstance(exc, DBAPIError) and _is_connect_timeout(exc):
+        timeout = _CONNECT_TIMEOUTS.get(engine)
+        within = (
+            f"within the {timeout} s connect timeout" if timeout is not None else "within the connect timeout"
+        )
+        return DatabaseUnavailableError(
+            f"database {where} is unavailable: no answer from {server_address(engine.url)} {within} "
+            "(is it a PostgreSQL server? set PoolSettings(connect_timeout=...), --connect-timeout or "
+            "?connect_timeout= in the URL)"
+        )
     if isinstance(exc, DBAPIError) and is_unavailable(exc):
-        detail = str(exc.orig).strip() if exc.orig is not None else str(exc)
+        detail = _one_line(str(exc.orig)) if exc.orig is not None else _one_line(str(exc))
         return DatabaseUnavailableError(f"database {where} is unavailable: {detail}")
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         state = _sqlstate(exc)
-        return DatabaseError(f"database {where} error [{state}]: {str(exc.orig).strip()}")
-    return DatabaseError(f"database {where} error: {exc}")
+        detail = str(exc.orig)
+        if state is not None and state.startswith("22"):
+            # Data exceptions: the DETAIL/CONTEXT lines quote the offending value (a whole job
+            # document, say); the primary message says what is wrong without it.
+            primary = getattr(getattr(exc.orig, "diag", None), "message_primary", None)
+            detail = primary if isinstance(primary, str) and primary else detail.splitlines()[0]
+        return DatabaseError(f"database {where} error [{state}]: {_one_line(detail)}")
+    return DatabaseError(f"database {where} error: {_one_line(str(exc).split('[SQL:')[0])}")
 
 
 def run_transaction(

@@ -15,6 +15,14 @@ what a shared database needs:
 - **Tenant scoping** in every statement: the tenant is part of the primary key and of every
   ``WHERE``; ``tenant=None`` (the scheduler's cross-tenant view) is only accepted by
   ``list``/``count``, exactly as in the port.
+- **Quota is held only through the ledger**: once the database has quota rows, a plain
+  ``update`` from ``queued`` to ``admitted`` (or a ``create`` of a job that is already admitted or
+  running) would hold quota nobody reserved, so it raises
+  :class:`~.errors.LedgerAdmissionRequiredError` pointing at
+  :meth:`~.admission.AdmissionLedger.admit`. ``require_ledger=True``/``False`` makes that
+  unconditional / turns it off (a store used without the ledger, as the port allows).
+- **NUL characters** (``\\x00``), which PostgreSQL cannot store, are a ``ValidationError`` naming
+  the field (the in-memory store accepts them; the domain model should reject them for both).
 
 Every statement is built with SQLAlchemy Core and bound parameters; no SQL is assembled from
 strings.
@@ -30,7 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL, Connection, Engine
 
-from budcore.domain.errors import AlreadyExistsError, NotFoundError
+from budcore.domain.errors import AlreadyExistsError, NotFoundError, ValidationError
 from budcore.domain.events import DomainEvent
 from budcore.domain.ids import JobId, TenantId
 from budcore.domain.job import Job, JobStatus
@@ -42,6 +50,7 @@ from .engine import PoolSettings, run_transaction
 from .records import (
     DOC_TEXT,
     LeasePolicy,
+    check_ledger_bypass,
     event_from_row,
     grant_lease,
     insert_events,
@@ -57,7 +66,11 @@ class PostgresJobStore:
 
     Pass ``engine`` to share one pool between several stores (job store, dispatcher, admission
     ledger) in a process. ``check_schema`` (default on) refuses to start against a database that
-    is unreachable or not at the head revision, naming the command that fixes it.
+    is unreachable or not at the head revision, naming the command that fixes it. ``pool`` holds
+    the pool knobs and the connect timeout (10 s by default).
+
+    ``require_ledger``: ``None`` (default) refuses plain writes into a quota-holding state once the
+    database has quota rows, ``True`` always, ``False`` never (see the module docstring).
     """
 
     def __init__(
@@ -68,9 +81,13 @@ class PostgresJobStore:
         pool: PoolSettings | None = None,
         lease: LeasePolicy | None = None,
         check_schema: bool = True,
+        require_ledger: bool | None = None,
     ) -> None:
+        if require_ledger not in (None, True, False):
+            raise ValidationError("require_ledger must be None, True or False", path="require_ledger")
         self._engine, self._owns_engine = open_engine(url, pool, engine, check_schema=check_schema)
         self._lease = lease or LeasePolicy()
+        self._require_ledger = require_ledger
 
     @property
     def engine(self) -> Engine:
@@ -81,6 +98,10 @@ class PostgresJobStore:
     def lease_policy(self) -> LeasePolicy:
         return self._lease
 
+    @property
+    def require_ledger(self) -> bool | None:
+        return self._require_ledger
+
     def close(self) -> None:
         """Release pooled connections (only if this store created the engine)."""
         if self._owns_engine:
@@ -89,10 +110,12 @@ class PostgresJobStore:
     # Writes ------------------------------------------------------------------------------
     def create(self, job: Job, *, events: Sequence[DomainEvent] = ()) -> Job:
         stored = job.model_copy(update={"version": 1})
+        row = job_row(stored)  # refuses NUL characters before anything is sent
 
         def work(conn: Connection) -> Job:
+            check_ledger_bypass(conn, stored, None, self._require_ledger)
             inserted = conn.execute(
-                pg_insert(jobs).values(**job_row(stored)).on_conflict_do_nothing().returning(jobs.c.id)
+                pg_insert(jobs).values(**row).on_conflict_do_nothing().returning(jobs.c.id)
             ).first()
             if inserted is None:
                 if job.idempotency_key is not None:
@@ -113,7 +136,7 @@ class PostgresJobStore:
 
     def update(self, job: Job, *, events: Sequence[DomainEvent] = ()) -> Job:
         def work(conn: Connection) -> Job:
-            return write_update(conn, job, events, self._lease)[0]
+            return write_update(conn, job, events, self._lease, require_ledger=self._require_ledger)[0]
 
         return run_transaction(self._engine, work)
 

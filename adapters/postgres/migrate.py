@@ -11,6 +11,7 @@ instead of failing later on a missing column.
 from __future__ import annotations
 
 import functools
+import shlex
 from pathlib import Path
 
 from alembic import command
@@ -67,15 +68,15 @@ def _revisions() -> tuple[str, ...]:
     return tuple(rev.revision for rev in reversed(list(script.walk_revisions())))
 
 
-def _engine(target: Target) -> tuple[Engine, bool]:
+def _engine(target: Target, connect_timeout: int | None = None) -> tuple[Engine, bool]:
     """The engine for ``target`` and whether we created it (and so must dispose of it)."""
     if isinstance(target, Engine):
         return target, False
-    return create_engine(target), True
+    return create_engine(target, connect_timeout=connect_timeout), True
 
 
-def _with_connection(target: Target, revision: str, action: str) -> None:
-    engine, owned = _engine(target)
+def _with_connection(target: Target, revision: str, action: str, connect_timeout: int | None) -> None:
+    engine, owned = _engine(target, connect_timeout)
     try:
         with engine.begin() as conn:
             config = alembic_config()
@@ -93,18 +94,29 @@ def _with_connection(target: Target, revision: str, action: str) -> None:
             engine.dispose()
 
 
-def upgrade(url: Target = None, revision: str = "head") -> None:
+def upgrade(url: Target = None, revision: str = "head", *, connect_timeout: int | None = None) -> None:
     """Migrate the database at ``url`` (or ``$BUDCORE_DATABASE_URL``) forward to ``revision``.
 
     Safe to run from several replicas at once (an advisory lock serialises them) and a no-op at
     the target revision. The whole upgrade is one transaction: it lands completely or not at all.
+    ``connect_timeout`` (seconds) applies when an engine is built from a URL (default 10).
     """
-    _with_connection(url, revision, "upgrade")
+    _with_connection(url, revision, "upgrade", connect_timeout)
 
 
-def downgrade(url: Target, revision: str) -> None:
+def downgrade(url: Target, revision: str, *, connect_timeout: int | None = None) -> None:
     """Migrate the database back to ``revision`` (``"base"`` drops every budcore table)."""
-    _with_connection(url, revision, "downgrade")
+    _with_connection(url, revision, "downgrade", connect_timeout)
+
+
+def confirm_downgrade(revision: str, yes: bool) -> None:
+    """Refuse ``downgrade --revision base`` (every budcore table and its data) without ``--yes``."""
+    if revision == "base" and not yes:
+        raise ValidationError(
+            "downgrading to 'base' drops every budcore table and all jobs, quotas and events in "
+            "them; pass --yes to confirm",
+            path="--yes",
+        )
 
 
 def _current(conn: Connection) -> str | None:
@@ -112,9 +124,9 @@ def _current(conn: Connection) -> str | None:
     return context.get_current_revision()
 
 
-def current_revision(url: Target = None) -> str | None:
+def current_revision(url: Target = None, *, connect_timeout: int | None = None) -> str | None:
     """The database's revision, or ``None`` for a database budcore never migrated."""
-    engine, owned = _engine(url)
+    engine, owned = _engine(url, connect_timeout)
     try:
         with engine.connect() as conn:
             return _current(conn)
@@ -125,29 +137,36 @@ def current_revision(url: Target = None) -> str | None:
             engine.dispose()
 
 
-def check_schema(url: Target = None) -> str:
+def upgrade_hint(url: URL | Engine) -> str:
+    """The command that migrates ``url`` to head, ready to paste (URL shell-quoted)."""
+    target = url.url if isinstance(url, Engine) else url
+    command_line = f"budcore db upgrade --url {shlex.quote(display_url(target))}"
+    if target.password is not None:
+        command_line += " (with the real password for ***)"
+    return command_line
+
+
+def check_schema(url: Target = None, *, connect_timeout: int | None = None) -> str:
     """Return the head revision if the database is reachable and at it; raise otherwise.
 
     Raises :class:`DatabaseUnavailableError` when the server cannot be reached and
     :class:`SchemaVersionError` (saying which command fixes it) when the revision is not head.
     """
-    current = current_revision(url)
+    current = current_revision(url, connect_timeout=connect_timeout)
     head = head_revision()
     if current == head:
         return head
-    where = display_url(url if isinstance(url, Engine) else resolve_url(url))
+    resolved = url.url if isinstance(url, Engine) else resolve_url(url)
+    where = display_url(resolved)
     if current is None:
-        raise SchemaVersionError(
-            f"database {where} has no budcore schema; run `budcore db upgrade --url {where}`"
-        )
+        raise SchemaVersionError(f"database {where} has no budcore schema; run `{upgrade_hint(resolved)}`")
     if current not in revisions():
         raise SchemaVersionError(
             f"database {where} is at revision {current!r}, which this budcore does not know "
             f"(newer than {head!r}?); upgrade budcore or downgrade the database"
         )
     raise SchemaVersionError(
-        f"database {where} is at revision {current!r}, expected {head!r}; "
-        f"run `budcore db upgrade --url {where}`"
+        f"database {where} is at revision {current!r}, expected {head!r}; run `{upgrade_hint(resolved)}`"
     )
 
 
@@ -155,9 +174,11 @@ __all__ = [
     "MIGRATIONS_DIR",
     "alembic_config",
     "check_schema",
+    "confirm_downgrade",
     "current_revision",
     "downgrade",
     "head_revision",
     "revisions",
     "upgrade",
+    "upgrade_hint",
 ]

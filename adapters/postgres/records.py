@@ -5,19 +5,27 @@ reconciliation, so the side effects of a status change cannot be skipped by taki
 
 - leaving ``admitted`` removes the job's lease; entering it grants one;
 - leaving a quota-holding state (``admitted``/``running``) gives the job's quota reservation back;
+- entering one from a state that holds none (``queued → admitted``) outside the admission ledger
+  is refused while the ledger is in use (:class:`~.errors.LedgerAdmissionRequiredError`): the job
+  would hold quota nobody counted;
 - the events are appended to the outbox.
 
 **Lock order.** Every transaction locks rows in the order *job → lease → quota rows (sorted by
-key)*; the job row is locked first with ``SELECT … FOR UPDATE``. A fixed global order means two
-replicas can wait for each other but never deadlock on budcore's own rows (PostgreSQL's deadlock
-detector and :func:`~.engine.run_transaction`'s retry remain as a safety net).
+key, bytewise: see :mod:`.quota`)*; the job row is locked first with ``SELECT … FOR UPDATE``. A
+fixed global order means two replicas can wait for each other but never deadlock on budcore's own
+rows (PostgreSQL's deadlock detector and :func:`~.engine.run_transaction`'s retry remain as a
+safety net).
+
+**NUL characters.** PostgreSQL's ``text`` and ``jsonb`` cannot hold ``\\x00``. :func:`job_row`
+and :func:`event_row` refuse such a value with a :class:`ValidationError` naming the field
+(never echoing the document), before any statement is sent.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,8 +45,10 @@ from budcore.domain.job import Job, JobStatus
 from budcore.domain.lifecycle import can_transition
 from budcore.domain.timeutil import ensure_utc
 
-from .errors import DatabaseError, QuotaUnavailableError
-from .schema import jobs, leases, outbox, quota_reservations, quota_usage
+from .errors import DatabaseError, LedgerAdmissionRequiredError
+from .quota import QuotaKey as QuotaKey  # re-exported: it was defined here before .quota
+from .quota import release_reservations
+from .schema import jobs, leases, outbox, quota_usage
 
 DEFAULT_LEASE_DURATION = timedelta(seconds=30)
 DEFAULT_RENEW_WITHIN = timedelta(seconds=25)
@@ -90,21 +100,41 @@ class Lease:
     version: int
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class QuotaKey:
-    """One quota row: a ClusterQueue (or ``cohort:<name>`` scope), a flavor and a resource."""
-
-    cluster_queue: str
-    flavor: str
-    resource: str
-
-    def __str__(self) -> str:
-        return f"{self.cluster_queue}/{self.flavor}/{self.resource}"
-
-
 # Codecs ------------------------------------------------------------------------------------
+def _nul_path(value: Any, path: str) -> str | None:
+    """The path of the first string (or key) in a JSON-shaped ``value`` that contains ``\\x00``."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "\x00" in key:
+                return where.replace("\x00", "\\x00")
+            found = _nul_path(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def check_no_nul(doc: Any, what: str) -> None:
+    """Refuse a document PostgreSQL cannot store because a string in it holds ``\\x00``."""
+    path = _nul_path(doc, "")
+    if path is not None:
+        raise ValidationError(
+            f"NUL character (\\x00) in a {what} field: PostgreSQL cannot store it",
+            path=path,
+        )
+
+
 def job_row(job: Job) -> dict[str, Any]:
     """The ``budcore_jobs`` row for ``job``: indexed copies of fields plus the whole job."""
+    doc = job.model_dump(mode="json")
+    check_no_nul(doc, "job")  # every text column below is a copy of a field of the document
     return {
         "tenant": job.tenant,
         "id": job.id,
@@ -117,7 +147,7 @@ def job_row(job: Job) -> dict[str, Any]:
         "project": job.project,
         "job_type": job.job_type.value,
         "version": job.version,
-        "doc": job.model_dump(mode="json"),
+        "doc": doc,
     }
 
 
@@ -136,7 +166,9 @@ DOC_TEXT = sa.cast(jobs.c.doc, sa.Text).label("doc")
 
 
 def event_row(event: DomainEvent) -> dict[str, Any]:
-    return {"tenant": event.tenant, "kind": event.kind, "event": event.model_dump(mode="json")}
+    payload = event.model_dump(mode="json")
+    check_no_nul(payload, "event")
+    return {"tenant": event.tenant, "kind": event.kind, "event": payload}
 
 
 def event_from_row(outbox_id: int, kind: str, payload: Any) -> DomainEvent:
@@ -182,93 +214,9 @@ def grant_lease(conn: Connection, job: Job, policy: LeasePolicy, now: datetime) 
     return lease_from_row(row, policy)
 
 
-def release_reservations(conn: Connection, tenant: str, job_id: str) -> dict[QuotaKey, int]:
-    """Give a job's reserved quota back; returns what was released (empty if it held none)."""
-    released = conn.execute(
-        sa.delete(quota_reservations)
-        .where(quota_reservations.c.tenant == tenant, quota_reservations.c.job_id == job_id)
-        .returning(
-            quota_reservations.c.cluster_queue,
-            quota_reservations.c.flavor,
-            quota_reservations.c.resource,
-            quota_reservations.c.amount,
-        )
-    ).all()
-    amounts = {QuotaKey(r.cluster_queue, r.flavor, r.resource): int(r.amount) for r in released}
-    _adjust_usage(conn, {key: -amount for key, amount in amounts.items()})
-    return amounts
-
-
-def _adjust_usage(conn: Connection, deltas: Mapping[QuotaKey, int]) -> None:
-    """Add ``deltas`` to the usage rows, in key order (the lock order)."""
-    if not deltas:
-        return
-    stmt = (
-        sa.update(quota_usage)
-        .where(
-            quota_usage.c.cluster_queue == sa.bindparam("k_cq"),
-            quota_usage.c.flavor == sa.bindparam("k_flavor"),
-            quota_usage.c.resource == sa.bindparam("k_resource"),
-        )
-        .values(
-            used=quota_usage.c.used + sa.bindparam("delta", type_=sa.BigInteger),
-            version=quota_usage.c.version + 1,
-            updated_at=sa.func.now(),
-        )
-    )
-    params = [
-        {"k_cq": k.cluster_queue, "k_flavor": k.flavor, "k_resource": k.resource, "delta": deltas[k]}
-        for k in sorted(deltas)
-    ]
-    # One executemany (a single pipelined round trip with psycopg 3), executed in list order so the
-    # row locks are taken in key order. Every row exists: reserve() just locked them, and a
-    # reservation's foreign key keeps its quota row from being deleted.
-    conn.execute(stmt, params)
-
-
-def reserve(conn: Connection, tenant: str, job_id: str, amounts: Mapping[QuotaKey, int]) -> None:
-    """Lock the quota rows (sorted), check every one has room, then take the amounts.
-
-    All-or-nothing: one row without room raises :class:`QuotaUnavailableError` and the caller's
-    transaction rolls everything back, the job's status change included.
-    """
-    wanted = {key: amount for key, amount in amounts.items() if amount > 0}
-    if not wanted:
-        return
-    keys = sorted(wanted)
-    key_columns = sa.tuple_(quota_usage.c.cluster_queue, quota_usage.c.flavor, quota_usage.c.resource)
-    rows = conn.execute(
-        sa.select(quota_usage.c.cluster_queue, quota_usage.c.flavor, quota_usage.c.resource)
-        .add_columns(quota_usage.c.quota, quota_usage.c.used)
-        .where(key_columns.in_([(k.cluster_queue, k.flavor, k.resource) for k in keys]))
-        .order_by(quota_usage.c.cluster_queue, quota_usage.c.flavor, quota_usage.c.resource)
-        .with_for_update()
-    ).all()
-    found = {QuotaKey(r.cluster_queue, r.flavor, r.resource): r for r in rows}
-    for key in keys:
-        row = found.get(key)
-        if row is None:
-            raise NotFoundError("quota", str(key), "budcore_quota_usage (configure it with set_quota)")
-        free = int(row.quota) - int(row.used)
-        if wanted[key] > free:
-            raise QuotaUnavailableError(
-                key.cluster_queue, key.flavor, key.resource, wanted[key], max(free, 0)
-            )
-    _adjust_usage(conn, wanted)
-    conn.execute(
-        sa.insert(quota_reservations),
-        [
-            {
-                "tenant": tenant,
-                "job_id": job_id,
-                "cluster_queue": k.cluster_queue,
-                "flavor": k.flavor,
-                "resource": k.resource,
-                "amount": wanted[k],
-            }
-            for k in keys
-        ],
-    )
+def ledger_in_use(conn: Connection) -> bool:
+    """Whether any quota row is configured: then quota is held only through the ledger."""
+    return bool(conn.execute(sa.select(sa.exists().select_from(quota_usage))).scalar())
 
 
 def lock_job(
@@ -289,12 +237,36 @@ def lock_job(
     ).first()
 
 
+def check_ledger_bypass(
+    conn: Connection, job: Job, old_status: JobStatus | None, require_ledger: bool | None
+) -> None:
+    """Refuse a plain write that makes ``job`` hold quota the ledger never reserved.
+
+    ``require_ledger``: ``True`` always refuses, ``False`` never does, ``None`` refuses once the
+    database has quota rows (the ledger is in use).
+    """
+    if not job.status.holds_quota or (old_status is not None and old_status.holds_quota):
+        return
+    if require_ledger is False or (require_ledger is None and not ledger_in_use(conn)):
+        return
+    source = old_status.value if old_status is not None else "(new job)"
+    raise LedgerAdmissionRequiredError(job.id, source, job.status.value)
+
+
 def write_update(
-    conn: Connection, job: Job, events: Sequence[DomainEvent], policy: LeasePolicy, *, current: Any = None
+    conn: Connection,
+    job: Job,
+    events: Sequence[DomainEvent],
+    policy: LeasePolicy,
+    *,
+    current: Any = None,
+    require_ledger: bool | None = None,
 ) -> tuple[Job, Lease | None]:
     """The optimistic update shared by every write path; see the module docstring.
 
     ``current`` is the job's row when the caller already locked it (reconciliation).
+    ``require_ledger`` is the store's setting (see :func:`check_ledger_bypass`); the ledger passes
+    ``False`` because it reserves the quota in the same transaction.
     Returns the stored job and the lease granted if the job entered ``admitted``.
     """
     row = current if current is not None else lock_job(conn, job.tenant, job.id)
@@ -308,6 +280,7 @@ def write_update(
     if ensure_utc(row.created_at) != job.created_at or row.idempotency_key != job.idempotency_key:
         # Identity fields never change; a job carrying other values is not the one that was read.
         raise ConflictError("job", job.id, job.version, row.version)
+    check_ledger_bypass(conn, job, old_status, require_ledger)
     stored = job.model_copy(update={"version": row.version + 1})
     values = job_row(stored)
     del values["tenant"], values["id"]

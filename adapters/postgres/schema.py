@@ -56,6 +56,10 @@ outbox = sa.Table(
     sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
 )
 
+# One row per node of the quota tree and (flavor, resource): a ClusterQueue, or a cohort under the
+# scope ``cohort:<name>`` (see :mod:`.quota` for the arithmetic). ``parent`` is the scope of the
+# row above it for the same flavor and resource (NULL: a root); ``quota`` is the node's subtree
+# quota (a ClusterQueue's nominalQuota), the limits are Kueue's (NULL: unlimited).
 quota_usage = sa.Table(
     "budcore_quota_usage",
     metadata,
@@ -66,8 +70,18 @@ quota_usage = sa.Table(
     sa.Column("used", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("parent", sa.Text, nullable=True),
+    sa.Column("borrowing_limit", sa.BigInteger, nullable=True),
+    sa.Column("lending_limit", sa.BigInteger, nullable=True),
     sa.CheckConstraint("quota >= 0", name="ck_budcore_quota_usage_quota"),
     sa.CheckConstraint("used >= 0", name="ck_budcore_quota_usage_used"),
+    sa.CheckConstraint("borrowing_limit >= 0", name="ck_budcore_quota_usage_borrowing_limit"),
+    sa.CheckConstraint("lending_limit >= 0", name="ck_budcore_quota_usage_lending_limit"),
+    sa.ForeignKeyConstraint(
+        ["parent", "flavor", "resource"],
+        ["budcore_quota_usage.cluster_queue", "budcore_quota_usage.flavor", "budcore_quota_usage.resource"],
+        name="fk_budcore_quota_usage_parent",
+    ),
 )
 
 quota_reservations = sa.Table(

@@ -23,7 +23,12 @@ def test_db_commands_round_trip(new_database: Callable[[], str], capsys: pytest.
     assert capsys.readouterr().out.strip() == f"at revision {head_revision()}"
     assert main(["db", "check", "--url", url]) == 0
     assert f"ok: at head {head_revision()}" in capsys.readouterr().out
-    assert main(["db", "downgrade", "--revision", "base", "--url", url]) == 0
+    # Dropping every table needs an explicit confirmation; without it nothing happens.
+    assert main(["db", "downgrade", "--revision", "base", "--url", url]) == 2
+    assert "pass --yes to confirm" in capsys.readouterr().err
+    assert main(["db", "current", "--url", url]) == 0
+    assert capsys.readouterr().out.strip() == head_revision()
+    assert main(["db", "downgrade", "--revision", "base", "--url", url, "--yes"]) == 0
     assert capsys.readouterr().out.strip() == "at revision base"
 
 

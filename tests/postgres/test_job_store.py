@@ -105,9 +105,10 @@ def test_awkward_strings_round_trip_and_filter_exactly(store: PostgresJobStore) 
 
 
 def test_naive_datetime_in_a_filter_is_a_validation_error(store: PostgresJobStore) -> None:
-    with pytest.raises(ValidationError) as info:
+    # Refused before any SQL runs: by JobFilter itself, or by the store (budcore's ValidationError
+    # is a ValueError too), always naming the field.
+    with pytest.raises(ValueError, match="created_after"):
         store.list(ACME, JobFilter(created_after=datetime(2030, 1, 1)))
-    assert info.value.path == "created_after"
 
 
 def test_fifo_order_is_bytewise_whatever_the_database_locale(pg_server: TemporaryPostgres) -> None:

@@ -53,8 +53,8 @@ def budcore_tables(url: str) -> set[str]:
 
 
 def test_shipped_revisions_form_one_line_ending_at_head() -> None:
-    assert revisions() == ["0001_initial", "0002_admission"]
-    assert head_revision() == "0002_admission"
+    assert revisions() == ["0001_initial", "0002_admission", "0003_quota_tree"]
+    assert head_revision() == "0003_quota_tree"
 
 
 def test_fresh_database_reaches_head(new_database: Callable[[], str]) -> None:
@@ -226,5 +226,7 @@ def test_module_command_line_manages_the_schema(
     assert cli_main(["current"]) == 0
     assert cli_main(["check"]) == 0
     assert capsys.readouterr().out.splitlines()[-2:] == [head_revision(), f"ok: at head {head_revision()}"]
-    assert cli_main(["downgrade", "--revision", "base"]) == 0
+    assert cli_main(["downgrade", "--revision", "base"]) == 1
+    assert "pass --yes to confirm" in capsys.readouterr().err
+    assert cli_main(["downgrade", "--revision", "base", "--yes"]) == 0
     assert capsys.readouterr().out.strip() == "at revision base"

@@ -46,7 +46,10 @@ else:
     if connection is not None:
         run_online(connection)
     else:  # invoked by the alembic CLI with sqlalchemy.url set
-        engine = sa.create_engine(config.get_main_option("sqlalchemy.url") or "", poolclass=sa.NullPool)
+        url = sa.make_url(config.get_main_option("sqlalchemy.url") or "")
+        # The same bounded wait as budcore's own engines (10 s) unless the URL sets connect_timeout.
+        connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": 10}
+        engine = sa.create_engine(url, poolclass=sa.NullPool, connect_args=connect_args)
         try:
             with engine.begin() as own_connection:
                 run_online(own_connection)

@@ -1,1 +1,1 @@
-"""Migration revisions, oldest first: ``0001_initial`` then ``0002_admission``."""
+"""Migration revisions, oldest first: ``0001_initial``, ``0002_admission``, ``0003_quota_tree``."""
