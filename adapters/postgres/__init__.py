@@ -10,23 +10,77 @@
 Needs the ``postgres`` extra (SQLAlchemy 2, psycopg 3, Alembic).
 """
 
-from .admission import Admission, AdmissionLedger
-from .engine import DEFAULT_CONNECT_TIMEOUT, ENV_URL, PoolSettings, create_engine, resolve_url
-from .errors import (
-    DatabaseError,
-    DatabaseUnavailableError,
-    LeaseLostError,
-    LedgerAdmissionRequiredError,
-    QuotaInUseError,
-    QuotaRangeError,
-    QuotaUnavailableError,
-    SchemaVersionError,
-)
-from .job_store import PostgresJobStore
-from .migrate import check_schema, current_revision, downgrade, head_revision, revisions, upgrade
-from .outbox import OutboxDispatcher, OutboxStats
-from .quota import QuotaKey, QuotaUsage, cohort_scope
-from .records import Lease, LeasePolicy
+# Re-exports are lazy: importing the package (as the plugin entry point does, even to list
+# plugins) must not import SQLAlchemy, so a base install without the ``postgres`` extra still runs
+# ``budcore``; each name is imported from its module the first time it is used.
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .admission import Admission, AdmissionLedger
+    from .engine import DEFAULT_CONNECT_TIMEOUT, ENV_URL, PoolSettings, create_engine, resolve_url
+    from .errors import (
+        DatabaseError,
+        DatabaseUnavailableError,
+        LeaseLostError,
+        LedgerAdmissionRequiredError,
+        QuotaInUseError,
+        QuotaRangeError,
+        QuotaUnavailableError,
+        SchemaVersionError,
+    )
+    from .job_store import PostgresJobStore
+    from .migrate import check_schema, current_revision, downgrade, head_revision, revisions, upgrade
+    from .outbox import OutboxDispatcher, OutboxStats
+    from .quota import QuotaKey, QuotaUsage, cohort_scope
+    from .records import Lease, LeasePolicy
+_EXPORTS = {
+    "Admission": "admission",
+    "AdmissionLedger": "admission",
+    "DEFAULT_CONNECT_TIMEOUT": "engine",
+    "ENV_URL": "engine",
+    "PoolSettings": "engine",
+    "create_engine": "engine",
+    "resolve_url": "engine",
+    "DatabaseError": "errors",
+    "DatabaseUnavailableError": "errors",
+    "LeaseLostError": "errors",
+    "LedgerAdmissionRequiredError": "errors",
+    "QuotaInUseError": "errors",
+    "QuotaRangeError": "errors",
+    "QuotaUnavailableError": "errors",
+    "SchemaVersionError": "errors",
+    "PostgresJobStore": "job_store",
+    "check_schema": "migrate",
+    "current_revision": "migrate",
+    "downgrade": "migrate",
+    "head_revision": "migrate",
+    "revisions": "migrate",
+    "upgrade": "migrate",
+    "OutboxDispatcher": "outbox",
+    "OutboxStats": "outbox",
+    "QuotaKey": "quota",
+    "QuotaUsage": "quota",
+    "cohort_scope": "quota",
+    "Lease": "records",
+    "LeasePolicy": "records",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",

@@ -2,6 +2,11 @@
 
 ``registry.job_store("postgres", url=...)`` (or ``$BUDCORE_DATABASE_URL``) builds a
 :class:`~.job_store.PostgresJobStore`; it checks that the schema is at head on construction.
+
+Registering is dependency-free: this module imports nothing from the adapter at module level, so
+a base install (without the ``postgres`` extra) still loads it and lists ``postgres``. SQLAlchemy,
+psycopg and Alembic are imported when the store is built (a missing one is then a ``PluginError``
+naming the module and ``pip install 'budcore[postgres]'``) or a ``budcore db`` command runs.
 """
 
 from __future__ import annotations
@@ -9,19 +14,40 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from budcore.plugins import hookimpl
+from budcore.plugins import hookimpl, lazy_factory
 from budcore.plugins.hookspecs import Factory
 
-from .job_store import PostgresJobStore
+EXTRA_HINT = "pip install 'budcore[postgres]'"
 
 
 @hookimpl
 def budcore_register_job_stores() -> Mapping[str, Factory]:
-    return {"postgres": PostgresJobStore}
+    return {"postgres": lazy_factory(".job_store:PostgresJobStore", package=__package__)}
 
 
 @hookimpl
 def budcore_register_commands(app: Any) -> None:
-    from .cli import register
-
+    try:
+        from .cli import register
+    except ModuleNotFoundError as exc:  # the postgres extra is not installed
+        _register_unavailable(app, exc)
+        return
     register(app)
+
+
+def _register_unavailable(app: Any, exc: ModuleNotFoundError) -> None:
+    """``budcore db …`` that explains what to install instead of the schema commands."""
+    import typer
+
+    from budcore.domain.errors import PluginError
+
+    message = f"budcore db needs the postgres extra ({EXTRA_HINT}): missing module {exc.name!r}"
+    db = typer.Typer(help="PostgreSQL schema commands (unavailable: the postgres extra is not installed).")
+
+    @db.callback(invoke_without_command=True, context_settings={"ignore_unknown_options": True})
+    def unavailable(
+        args: list[str] | None = typer.Argument(None, hidden=True),
+    ) -> None:
+        raise PluginError(message)
+
+    app.add_typer(db, name="db")

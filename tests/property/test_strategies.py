@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import find, given
+from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
+from budcore.config.kueue import SUPPORTED_API_VERSIONS, dump_queue_config, loads_queue_config
 from budcore.domain import Job, JobStatus, ResourceRequest, ResourceVector, ValidationError, parse_quantity
 from budcore.domain.cluster import Node, Workload
 from budcore.domain.resources import CPU, MEMORY, NVIDIA_GPU, is_accelerator
+from budcore.scheduling.queues import ClusterQueue, QueueConfig, ResourceFlavor
 from budcore.testing import strategies as bst
 
 LOW = datetime(2025, 6, 1, tzinfo=UTC)
@@ -177,6 +179,27 @@ def test_workloads_select_only_the_given_gpu_types(workload: Workload) -> None:
         (lambda: bst.milli_amounts(CPU, min_milli=10, max_milli=1), "min_milli"),
         (lambda: bst.utc_datetimes(datetime(2025, 1, 1), HIGH), "min_value"),
         (lambda: bst.pod_sets(max_count=0), "max_count"),
+        # Checked when the strategy is built, on the argument the caller passed:
+        (lambda: bst.jobs(tenants=("Bad Tenant",)), "tenants"),
+        (lambda: bst.jobs(tenants=("acme", "")), "tenants"),
+        (lambda: bst.jobs(projects=("Research",)), "projects"),
+        (lambda: bst.jobs(idempotency_key_pool=("",)), "idempotency_key_pool"),
+        (lambda: bst.jobs(statuses=["bogus"]), "statuses"),
+        (lambda: bst.jobs(max_gpus=-1), "max_gpus"),
+        (lambda: bst.jobs(max_pod_sets=0), "max_pod_sets"),
+        (lambda: bst.jobs(max_pods=0), "max_pods"),
+        (lambda: bst.idempotency_keys(("x" * 256,)), "pool"),
+        (lambda: bst.pod_resources(max_gpus=-1), "max_gpus"),
+        (lambda: bst.resource_requests(max_pod_sets=0), "max_pod_sets"),
+        (lambda: bst.resource_requests(max_gpus=-2), "max_gpus"),
+        (lambda: bst.nodes(max_gpus=-1), "max_gpus"),
+        (lambda: bst.fleets(min_gpus=4, max_gpus=2), "min_gpus"),
+        (lambda: bst.resource_vectors(names=["cpu"], min_size=3), "min_size"),
+        (lambda: bst.resource_vectors(names=["not a resource"]), "names"),
+        (lambda: bst.milli_amounts(NVIDIA_GPU, min_milli=500, max_milli=900), "min_milli"),
+        (lambda: bst.queue_configs(max_cluster_queues=-1), "max_cluster_queues"),
+        (lambda: bst.cluster_queues(flavors=("a", "a")), "flavors"),
+        (lambda: bst.cluster_queues(cohorts=()), "cohorts"),
     ],
 )
 def test_bad_arguments_raise_a_validation_error_naming_the_argument(build: object, path: str) -> None:
@@ -194,3 +217,41 @@ def test_derived_timestamps_stay_within_range_a_day_before_datetime_max(job: Job
     # The documented contract: a created_at a day clear of datetime.max is enough.
     assert job.created_at == LATE
     assert job.updated_at >= LATE
+
+
+def test_a_bad_pool_member_is_named_in_the_message() -> None:
+    with pytest.raises(ValidationError) as info:
+        bst.jobs(tenants=("acme", "Bad Tenant"))
+    assert "item 1" in info.value.message and "'Bad Tenant'" in info.value.message
+
+
+@given(bst.jobs(statuses=["queued", JobStatus.RUNNING]))
+def test_statuses_may_be_given_as_strings(job: Job) -> None:
+    assert job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+@settings(max_examples=60, deadline=None)
+@given(config=bst.queue_configs(max_cluster_queues=3))
+def test_queue_configs_survive_a_kueue_round_trip(config: QueueConfig) -> None:
+    assert len(config.cluster_queues) <= 3
+    for api_version in SUPPORTED_API_VERSIONS:
+        assert loads_queue_config(dump_queue_config(config, api_version), "<dump>") == config
+    for local_queue in config.local_queues.values():
+        assert local_queue.cluster_queue in config.cluster_queues
+
+
+@given(bst.cluster_queues(name="gpu-queue", flavors=("h100", "a100"), cohorts=(None, "research")))
+def test_cluster_queues_use_only_the_given_flavors_and_cohorts(queue: ClusterQueue) -> None:
+    assert queue.name == "gpu-queue"
+    assert queue.cohort in (None, "research")
+    flavors = [f.name for g in queue.resource_groups for f in g.flavors]
+    assert set(flavors) <= {"h100", "a100"} and len(flavors) == len(set(flavors))
+    if queue.cohort is None:
+        quotas = [q for g in queue.resource_groups for f in g.flavors for q in f.resources]
+        assert all(q.borrowing_limit is None and q.lending_limit is None for q in quotas)
+
+
+@given(bst.resource_flavors(name="h100"))
+def test_resource_flavors_take_the_given_name(flavor: ResourceFlavor) -> None:
+    assert flavor.name == "h100"
+    assert flavor.topology_name is None or flavor.node_labels

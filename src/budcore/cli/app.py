@@ -47,22 +47,33 @@ def _root(
 def plugins(
     fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "table",
 ) -> None:
-    """List registered adapters and the package each came from."""
+    """List registered adapters, the package each came from, and plugins that failed to load."""
     from budcore.plugins import default_registry
 
     output_format(fmt)
 
-    registrations = default_registry().registrations()
+    registry = default_registry()
+    registrations = registry.registrations()
+    failures = registry.failures()
     if fmt == "json":
-        rows = [{"kind": r.kind, "name": r.name, "origin": r.origin} for r in registrations]
+        rows: list[dict[str, str | None]] = [
+            {"kind": r.kind, "name": r.name, "origin": r.origin} for r in registrations
+        ]
+        rows += [
+            {"kind": None, "name": f.plugin, "origin": f.origin, "error": f.describe()} for f in failures
+        ]
         console.print_json(json.dumps(rows))
         return
     table = Table(title="budcore plugins")
     table.add_column("kind")
     table.add_column("name")
     table.add_column("from")
+    table.add_column("status")
     for r in registrations:
-        table.add_row(r.kind, r.name, r.origin)
+        table.add_row(r.kind, r.name, r.origin, "ok")
+    for f in failures:
+        hint = f" ({f.hint})" if f.hint else ""
+        table.add_row("-", f.plugin, f.origin, Text(f"error: {f.message}{hint}", style="red"))
     console.print(table)
 
 

@@ -27,8 +27,12 @@ def _flatten(error: ValidationError) -> list[ValidationError]:
     return list(error.errors) if isinstance(error, ValidationErrors) else [error]
 
 
-def validate_paths(paths: list[Path]) -> list[str]:
-    """Validate every document under ``paths``; returns what was checked or raises ``ValidationErrors``."""
+def validate_paths(paths: list[Path], warnings: list[str] | None = None) -> list[str]:
+    """Validate every document under ``paths``; returns what was checked or raises ``ValidationErrors``.
+
+    Kueue fields that load but that budcore does not honour (``QueueConfig.ignored_fields``) are
+    appended to ``warnings``, one line each with file and line, when a list is given.
+    """
     documents, errors = collect_yaml_documents(*paths)
     checked: list[str] = []
     kueue: list[YamlDocument] = []
@@ -71,6 +75,8 @@ def validate_paths(paths: list[Path]) -> list[str]:
                 f"{len(config.priority_classes)} WorkloadPriorityClass(es)"
             )
             checked.append(f"Kueue configuration: {counts}")
+            if warnings is not None:
+                warnings.extend(str(ignored) for ignored in config.ignored_fields)
         except ValidationError as exc:
             errors.extend(_flatten(exc))
     if errors:
@@ -84,9 +90,13 @@ def register(app: typer.Typer) -> None:
         files: Annotated[list[Path], typer.Argument(help="YAML files or directories to check.")],
     ) -> None:
         """Check Kueue objects, budcore Jobs and scenarios; report every error with file, line and field."""
-        checked = validate_paths(files)
+        warnings: list[str] = []
+        checked = validate_paths(files, warnings)
         console = plain_console(soft_wrap=True)  # names come from the files: printed verbatim
         for line in checked:
             console.print(Text.assemble(("ok", "green"), f" {line}"), highlight=False)
+        notes = plain_console(stderr=True, soft_wrap=True)
+        for line in warnings:
+            notes.print(Text.assemble(("warning:", "bold yellow"), f" {line}"), highlight=False)
         if not checked:
             console.print("no documents found", highlight=False)

@@ -22,6 +22,11 @@ Differences from a Kubernetes API server, all deliberate:
 * Features budcore does not model are rejected with "not supported by budcore" when ignoring them
   would change which workloads get admitted (admission checks, ``concurrentAdmissionPolicy``,
   ``namespaceSelector.matchExpressions``, ``flavorFungibility.preference: PreemptionOverBorrowing``).
+* Fields Kueue acts on that budcore loads, keeps and writes back but does not act on yet
+  (ResourceFlavor ``nodeTaints`` it does not tolerate itself, ``tolerations``, ``topologyName``)
+  load without error and are reported as
+  warnings in ``QueueConfig.ignored_fields`` (kind, name, field path, reason, file and line); the
+  README's Kueue map lists every spec field of the CRDs as supported, rejected or reported.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -52,6 +58,7 @@ from budcore.scheduling.queues import (
     Cohort,
     FairSharing,
     FlavorFungibility,
+    IgnoredField,
     LocalQueue,
     QueueConfig,
     ResourceFlavor,
@@ -63,8 +70,11 @@ from budcore.scheduling.queues import (
 __all__ = [
     "API_V1BETA1",
     "API_V1BETA2",
+    "KUEUE_FIELDS",
     "SUPPORTED_API_VERSIONS",
     "SUPPORTED_KINDS",
+    "FieldSupport",
+    "IgnoredField",
     "KueueObject",
     "ParsedDocument",
     "dump_queue_config",
@@ -96,6 +106,85 @@ _DEFAULT_WEIGHT = FairSharing().weight
 _SAFE_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 FieldPath = tuple[str | int, ...]
+
+
+class FieldSupport(StrEnum):
+    """What budcore does with a Kueue spec field (see :data:`KUEUE_FIELDS`)."""
+
+    SUPPORTED = "supported"  # honoured by admission as Kueue honours it
+    REJECTED = "rejected"  # a load error "... is not supported by budcore (...)"
+    REPORTED = "reported"  # loads, but admission ignores it: listed in QueueConfig.ignored_fields
+
+
+#: Every ``spec`` field (and WorkloadPriorityClass top-level field) of the kueue.x-k8s.io CRDs
+#: budcore reads (v1beta1 and v1beta2, vendored under ``schemas/kueue/``), with what budcore does
+#: with it. A path covers its sub-fields; ``path=Value`` entries single out one value of an enum
+#: field. There is no fourth, silent category: tests check that every CRD field is covered, and that
+#: each REPORTED entry shows up in ``QueueConfig.ignored_fields`` and each REJECTED one fails to load.
+KUEUE_FIELDS: Final[Mapping[str, Mapping[str, tuple[FieldSupport, str]]]] = {
+    "ClusterQueue": {
+        "spec.admissionChecks": (
+            FieldSupport.REJECTED,
+            "non-empty: admission checks need external controllers",
+        ),
+        "spec.admissionChecksStrategy": (FieldSupport.REJECTED, "non-empty admissionChecks"),
+        "spec.admissionScope": (FieldSupport.SUPPORTED, "admissionMode: UsageBasedAdmissionFairSharing"),
+        "spec.cohort": (FieldSupport.SUPPORTED, "v1beta1 spelling of cohortName"),
+        "spec.cohortName": (FieldSupport.SUPPORTED, ""),
+        "spec.concurrentAdmissionPolicy": (FieldSupport.REJECTED, "budcore admits a workload once"),
+        "spec.fairSharing": (FieldSupport.SUPPORTED, "weight"),
+        "spec.flavorFungibility": (
+            FieldSupport.SUPPORTED,
+            "whenCanBorrow, whenCanPreempt (v1beta1 names too)",
+        ),
+        "spec.flavorFungibility.preference=PreemptionOverBorrowing": (
+            FieldSupport.REJECTED,
+            "budcore prefers borrowing over preemption (Kueue's default, BorrowingOverPreemption)",
+        ),
+        "spec.namespaceSelector": (
+            FieldSupport.SUPPORTED,
+            "matchLabels; an absent selector admits every namespace (documented deviation)",
+        ),
+        "spec.namespaceSelector.matchExpressions": (FieldSupport.REJECTED, "use matchLabels"),
+        "spec.preemption": (
+            FieldSupport.SUPPORTED,
+            "withinClusterQueue, reclaimWithinCohort, borrowWithinCohort",
+        ),
+        "spec.queueingStrategy": (FieldSupport.SUPPORTED, "StrictFIFO, BestEffortFIFO"),
+        "spec.resourceGroups": (
+            FieldSupport.SUPPORTED,
+            "nominalQuota, borrowingLimit, lendingLimit (<= nominalQuota)",
+        ),
+        "spec.stopPolicy": (FieldSupport.SUPPORTED, "Hold, HoldAndDrain (evicts)"),
+    },
+    "Cohort": {
+        "spec.fairSharing": (FieldSupport.SUPPORTED, "weight"),
+        "spec.parentName": (FieldSupport.SUPPORTED, "hierarchical cohorts"),
+        "spec.resourceGroups": (
+            FieldSupport.SUPPORTED,
+            "own quota; lendingLimit may exceed nominalQuota (it caps what the subtree lends)",
+        ),
+    },
+    "LocalQueue": {
+        "spec.clusterQueue": (FieldSupport.SUPPORTED, ""),
+        "spec.fairSharing": (FieldSupport.SUPPORTED, "weight, for admission fair sharing"),
+        "spec.stopPolicy": (FieldSupport.SUPPORTED, "Hold, HoldAndDrain (evicts its admitted workloads)"),
+    },
+    "ResourceFlavor": {
+        "spec.nodeLabels": (FieldSupport.SUPPORTED, "the pods' node selector"),
+        "spec.nodeTaints": (
+            FieldSupport.REPORTED,
+            "NoSchedule/NoExecute taints the flavor's own tolerations do not tolerate (PreferNoSchedule "
+            "and self-tolerated taints change nothing in Kueue's admission either)",
+        ),
+        "spec.tolerations": (FieldSupport.REPORTED, "not added to the admitted pods"),
+        "spec.topologyName": (FieldSupport.REPORTED, "Topology-Aware Scheduling is not modelled"),
+    },
+    "WorkloadPriorityClass": {
+        "value": (FieldSupport.SUPPORTED, "a job's priority for queue order and preemption"),
+        "description": (FieldSupport.SUPPORTED, "informational, kept and written back"),
+    },
+}
 _Model = TypeVar("_Model", ResourceFlavor, ClusterQueue, Cohort, LocalQueue, WorkloadPriorityClass)
 
 
@@ -180,7 +269,20 @@ def _assemble(documents: list[YamlDocument], errors: list[ValidationError]) -> Q
         raise ValidationErrors(errors) from None
     if errors:
         raise ValidationErrors(errors)
-    return config
+    return _locate_ignored(config, unique)
+
+
+def _locate_ignored(config: QueueConfig, parsed: list[ParsedDocument]) -> QueueConfig:
+    """``config`` with each of its ``ignored_fields`` pointing at its file and line."""
+    if not config.ignored_fields:
+        return config
+    by_object = {(item.kind, item.key): item.document for item in parsed}
+    where: dict[tuple[str, str, str], tuple[str | None, int | None]] = {}
+    for ignored in config.ignored_fields:
+        document = by_object.get((ignored.kind, ignored.name))
+        if document is not None:
+            where[ignored.key] = (document.source, document.line_of(ignored.path))
+    return config.with_locations(where)
 
 
 def _error_order(error: ValidationError) -> tuple[str, int, int]:
@@ -368,7 +470,8 @@ def _resource_groups(
 
     Resource names must be qualified names, covered by one group only; a flavor appears in one
     group only; each flavor lists exactly the covered resources, in order; borrowing and lending
-    limits need a parent (``cohortName``/``parentName``); ``lendingLimit <= nominalQuota``.
+    limits need a parent (``cohortName``/``parentName``); ``lendingLimit <= nominalQuota`` for a
+    ClusterQueue only (Kueue's cohort webhook does not enforce it).
     """
     out: list[dict[str, Any]] = []
     seen_resources: set[str] = set()
@@ -412,8 +515,15 @@ def _resource_groups(
                         check.add((*rpath, field), f"{field} must not be set when {parent_field} is empty")
                     quota[key] = check.quantity(resource[field], (*rpath, field))
                 lending = quota.get("lending_limit")
-                if lending is not None and nominal is not None and lending > nominal:
-                    # Kueue enforces this for ClusterQueues only; budcore's quota model for both.
+                if (
+                    owner == "ClusterQueue"
+                    and lending is not None
+                    and nominal is not None
+                    and lending > nominal
+                ):
+                    # Kueue enforces this for ClusterQueues only (clusterqueue_webhook.go:
+                    # enforceNominalGreaterThanLending: true; cohort_webhook.go: false): a Cohort's
+                    # lendingLimit caps what its whole subtree lends, which may exceed its own quota.
                     check.add(
                         (*rpath, "lendingLimit"),
                         f"lendingLimit ({format_quantity(lending, resource['name'])}) must not exceed "

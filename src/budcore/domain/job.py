@@ -12,10 +12,24 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from budcore.domain.ids import JobId, ProjectId, TenantId, check_name, new_job_id
-from budcore.domain.priority import JobPriority
+from budcore.domain.priority import (
+    PRIORITY_CLASS_LABEL,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    JobPriority,
+    check_critical_value,
+)
 from budcore.domain.resources import NVIDIA_GPU, ResourceVector
 from budcore.domain.timeutil import ensure_utc, utcnow
 
@@ -181,7 +195,13 @@ class Job(BaseModel):
 
     # Priority & preemption. Kueue semantics: every workload is preemptible by policy; a job opts
     # out with preemptible=False. Critical jobs are never preempted whatever this flag says.
+    # ``priority`` is the built-in class (its value 1000/100/10/1/0 unless ``workload_priority`` is
+    # set); ``priority_class`` names a Kueue WorkloadPriorityClass of the queue configuration (the
+    # label kueue.x-k8s.io/priority-class says the same), which ``Scheduler.submit`` resolves into
+    # ``workload_priority`` (Kueue's Workload.spec.priority): the value for queue order and preemption.
     priority: JobPriority = JobPriority.NORMAL
+    priority_class: str | None = Field(default=None, min_length=1, max_length=253)
+    workload_priority: int | None = Field(default=None, ge=PRIORITY_MIN, le=PRIORITY_MAX)
     preemptible: bool = True
     preempts_others: bool = True
     checkpoint_interval: OptDuration = None
@@ -226,6 +246,30 @@ class Job(BaseModel):
     def _string_map(cls, value: dict[str, Any]) -> dict[str, str]:
         return {str(k): str(v) for k, v in value.items()}
 
+    @field_validator("workload_priority")
+    @classmethod
+    def _critical_stays_on_top(cls, value: int | None, info: ValidationInfo) -> int | None:
+        priority = info.data.get("priority")
+        if isinstance(priority, JobPriority):
+            problem = check_critical_value(priority, value)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _priority_class_label(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        label = value.get(PRIORITY_CLASS_LABEL)
+        field = info.data.get("priority_class")
+        if label is not None and field is not None and label != field:
+            raise ValueError(
+                f"label {PRIORITY_CLASS_LABEL}={label!r} contradicts priority_class {field!r}: "
+                "name the WorkloadPriorityClass once"
+            )
+        if label is not None and not label:
+            raise ValueError(f"label {PRIORITY_CLASS_LABEL} must name a WorkloadPriorityClass")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Job:
         if self.retry_count > self.max_retries:
@@ -245,7 +289,21 @@ class Job(BaseModel):
 
     @property
     def priority_value(self) -> int:
+        """The numeric priority Kueue compares, for queue order and preemption alike.
+
+        ``workload_priority`` when set (resolved from ``priority_class`` by ``Scheduler.submit``,
+        or given as ``submit(priority=...)``), else the built-in value of ``priority``.
+        """
+        if self.workload_priority is not None:
+            return self.workload_priority
         return self.priority.value_int
+
+    @property
+    def priority_class_name(self) -> str | None:
+        """The WorkloadPriorityClass this job names: ``priority_class`` or the Kueue label."""
+        if self.priority_class is not None:
+            return self.priority_class
+        return self.labels.get(PRIORITY_CLASS_LABEL)
 
     def with_changes(self, **changes: Any) -> Job:
         """A copy with ``changes`` applied and re-validated (bad values raise ``ValidationError``)."""

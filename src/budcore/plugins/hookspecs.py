@@ -8,14 +8,32 @@ the entry-point group ``budcore.plugins``::
 
 Each hook returns a mapping of *name → factory*; a factory takes keyword options (e.g. ``url``)
 and returns an object implementing the port. The built-in adapters use exactly this mechanism.
+
+Registering must be cheap and must not need the adapter's optional dependencies: budcore loads
+every plugin to list what is registered (``budcore plugins``, ``budcore --help``), so a plugin
+module imports only ``budcore.plugins`` at module level and returns factories that import the heavy
+parts when called. :func:`lazy_factory` does exactly that::
+
+    @hookimpl
+    def budcore_register_job_stores():
+        return {"mystore": lazy_factory(".store:MyStore", package=__package__)}
+
+A dependency that is missing then fails only when someone builds that adapter, with a
+:class:`~budcore.domain.errors.PluginError` naming the plugin and the missing module, and a plugin
+that fails to import at all is recorded (see ``PluginRegistry.failures``) without affecting the
+others.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pluggy
+
+from budcore.domain.errors import PluginError
 
 PROJECT = "budcore"
 ENTRY_POINT_GROUP = "budcore.plugins"
@@ -24,6 +42,67 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 Factory = Callable[..., Any]
+
+
+class LazyFactory:
+    """A factory that imports its target (``"package.module:Name"``) on first use.
+
+    Calling it imports the module, looks the attribute up and calls it with the same arguments;
+    :meth:`load` only imports. The registry loads it before checking the options against the
+    target's signature, so bad options and missing dependencies are reported precisely.
+    """
+
+    __slots__ = ("_attr", "_module", "_package", "_target")
+
+    def __init__(self, spec: str, *, package: str | None = None) -> None:
+        module, sep, attr = spec.partition(":")
+        if not sep or not module or not attr:
+            raise PluginError(f"lazy factory spec must look like 'package.module:Name', got {spec!r}")
+        if module.startswith(".") and not package:
+            raise PluginError(f"lazy factory {spec!r} is relative: pass package=__package__")
+        self._module = module
+        self._attr = attr
+        self._package = package
+        self._target: Factory | None = None
+
+    @property
+    def spec(self) -> str:
+        """The absolute ``module:attribute`` this factory imports."""
+        module = self._module
+        if module.startswith(".") and self._package:
+            module = importlib.util.resolve_name(module, self._package)
+        return f"{module}:{self._attr}"
+
+    def load(self) -> Factory:
+        """Import and return the target (``ImportError`` propagates: the registry reports it)."""
+        if self._target is None:
+            target: Any = importlib.import_module(self._module, self._package)
+            for part in self._attr.split("."):
+                target = getattr(target, part)
+            if not callable(target):
+                raise PluginError(f"lazy factory {self.spec!r} is not callable")
+            self._target = target
+        return self._target
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.load()(*args, **kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LazyFactory) and other.spec == self.spec
+
+    def __hash__(self) -> int:
+        return hash(self.spec)
+
+    def __repr__(self) -> str:
+        return f"lazy_factory({self.spec!r})"
+
+
+def lazy_factory(spec: str, *, package: str | None = None) -> LazyFactory:
+    """A factory for ``"module:Name"`` that imports the module only when the adapter is built.
+
+    ``spec`` may be relative (``".job_store:PostgresJobStore"``) with ``package=__package__``.
+    """
+    return LazyFactory(spec, package=package)
 
 
 class BudcoreHookSpecs:

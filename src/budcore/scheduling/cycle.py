@@ -16,18 +16,27 @@ Order of consideration follows Kueue's scheduler:
   lazy heap: keys only get worse as usage grows, so a stale key is a lower bound; the bound a
   candidate enters with already counts borrowing that no flavor could avoid).
 
+Workloads held back by their LocalQueue — its ``stopPolicy`` (Hold, HoldAndDrain), or its namespace
+against the ClusterQueue's ``namespaceSelector`` — are not candidates at all: Kueue's queue manager
+never puts them in the ClusterQueue's heap (a stopped LocalQueue's workloads are not requeued, a
+namespace mismatch is inadmissible), so they are reported pending with that reason and neither block
+a StrictFIFO queue nor count as a quota failure.
+
 Only workloads that may take quota are ordered. Usage only grows during a cycle, so a workload
 that cannot be admitted now cannot be later in the cycle either, whatever its place: those are
 decided as soon as they are seen — a request at least as large as one that already failed in its
-queue, one held back by its LocalQueue (stopPolicy, namespaceSelector), one above its queue's
-*ceiling* (per resource, the most any flavor has available), or one whose flavor assignment does
-not fit. Under BestEffortFIFO a shape whose head is above the ceiling when the cycle starts is
-passed over without a decision (its workloads keep their last reason), so a saturated queue costs
-what its admissible shapes cost.
+queue, one above its queue's *ceiling* (per resource, the most any flavor has available), or one
+whose flavor assignment does not fit. Under BestEffortFIFO a shape whose head is above the ceiling
+when the cycle starts is passed over without a decision (its workloads keep their last reason), so a
+saturated queue costs what its admissible shapes cost.
+
+A workload that needs preemption holds, for the rest of the cycle, the room it will take once its
+victims are gone (Kueue's ``resourcesToReserve``, :func:`~budcore.scheduling.quota.preemption_reservation`),
+so a lower-priority workload of the same cycle is not admitted into it only to become the next victim.
 
 A decision is one of :class:`Admit`, :class:`NeedsPreemption` (the flavor assignment would fit if
 other workloads were evicted; the preemption policy decides whom), :class:`StaysPending` with a
-precise reason, or :class:`Evict` (a ClusterQueue with ``stopPolicy: HoldAndDrain``).
+precise reason, or :class:`Evict` (a ClusterQueue or LocalQueue with ``stopPolicy: HoldAndDrain``).
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -46,9 +56,10 @@ from budcore.scheduling.pending import ClusterQueuePending, PendingQueues, Pendi
 from budcore.scheduling.queues import (
     ClusterQueue,
     QueueingStrategy,
+    ReclaimWithinCohort,
     StopPolicy,
 )
-from budcore.scheduling.quota import FR, QuotaTree, QuotaUsage
+from budcore.scheduling.quota import FR, QuotaTree, QuotaUsage, preemption_reservation
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +79,25 @@ class AdmittedWorkload:
 
 @dataclass(frozen=True, slots=True)
 class AdmissionSnapshot:
-    """What a cycle decides on: the quota tree, its usage and the admitted workloads."""
+    """What a cycle decides on: the quota tree, its usage and the admitted workloads.
+
+    ``no_preemption_candidates`` names pending workloads whose last preemption decision found no
+    victims (``DecisionStatus.IMPOSSIBLE``; the caller drops a name once it is decided otherwise,
+    admitted or withdrawn). The cycle cannot know that before the preemption is resolved, so a
+    preemptor reserves its room (:func:`~budcore.scheduling.quota.preemption_reservation`) the
+    first time, as Kueue does for one with targets (``cq.AddUsage``) and for one without while its
+    ClusterQueue cannot always reclaim. After that Kueue parks it as inadmissible under
+    BestEffortFIFO (``RequeueReasonPreemptionNoCandidates`` is no immediate requeue) and it holds
+    nothing; under StrictFIFO it stays the head and keeps reserving unless ``reclaimWithinCohort``
+    is Any (``preemption.CanAlwaysReclaim``). A name here gets exactly that. Without it, a
+    preemptor that can never preempt would hold its room every cycle its queue is looked at and
+    starve the lower-priority workloads behind it.
+    """
 
     tree: QuotaTree
     usage: QuotaUsage
     admitted: Mapping[str, AdmittedWorkload] = field(default_factory=dict)
+    no_preemption_candidates: AbstractSet[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +107,9 @@ class AdmissionPolicy:
     ``fair_sharing`` switches cross-queue ordering to dominant resource share (Kueue
     ``fairSharing.enable``); ``flavor_weights`` (milli) make borrowing some flavors count more;
     ``namespace_labels`` are the labels of each tenant's namespace, matched against a ClusterQueue's
-    ``namespaceSelector``; ``max_admissions`` bounds one cycle's admissions (None: no bound).
+    ``namespaceSelector`` (every namespace also carries ``kubernetes.io/metadata.name: <name>``, as
+    Kubernetes sets it; an explicit value here wins); ``max_admissions`` bounds one cycle's
+    admissions (None: no bound).
     """
 
     fair_sharing: bool = False
@@ -153,6 +180,10 @@ class CycleResult:
     evictions: list[Evict] = field(default_factory=list)
     # ClusterQueues with nothing admissible left: inactive until something changes in their cohort.
     exhausted: set[str] = field(default_factory=set)
+    # What each NeedsPreemption held for the rest of the cycle (Kueue's resourcesToReserve), by
+    # job id: candidates considered after it that failed may have failed only because of it, which
+    # the caller needs to know when the preemption turns out impossible (see AdmissionSnapshot).
+    reserved: dict[str, dict[FR, int]] = field(default_factory=dict)
     # PreemptionDecision objects for the NeedsPreemption above (filled by the Scheduler, which
     # resolves them with budcore.scheduling.preemption.find_victims).
     preemptions: list[Any] = field(default_factory=list)
@@ -311,11 +342,31 @@ class _ReasonAtCycleEnd:
         return hash(str(self))
 
 
+# Kubernetes sets this immutable label on every namespace (NamespaceDefaultLabelName, since 1.21),
+# so ``namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: team-a}}`` is the usual way to
+# pick namespaces by name.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
 def _namespace_allowed(cq: ClusterQueue, namespace: str, policy: AdmissionPolicy) -> bool:
-    if cq.namespace_selector is None:
+    """Whether ``namespace`` matches the ClusterQueue's ``namespaceSelector`` (``matchLabels``).
+
+    The namespace's labels are ``policy.namespace_labels[namespace]`` plus the implicit
+    :data:`NAMESPACE_NAME_LABEL` (explicit labels win). A ClusterQueue without a selector admits
+    every namespace: budcore's documented choice (``budcore.config.kueue``), where Kueue's null
+    selector matches nothing.
+    """
+    selector = cq.namespace_selector
+    if selector is None:
         return True
     labels = policy.namespace_labels.get(namespace, {})
-    return all(labels.get(k) == v for k, v in cq.namespace_selector.items())
+    for key, value in selector.items():
+        actual = labels.get(key)
+        if actual is None and key == NAMESPACE_NAME_LABEL:
+            actual = namespace
+        if actual != value:
+            return False
+    return True
 
 
 def schedule(
@@ -326,7 +377,7 @@ def schedule(
 ) -> CycleResult:
     """Decide admissions for the active ClusterQueues (pure: inputs are not modified)."""
     tree = snapshot.tree
-    if not pending.active and not tree.draining:
+    if not pending.active and not tree.draining and not tree.draining_local_queues:
         return CycleResult()  # nothing changed since every queue was found inadmissible
     config = tree.config
     usage = snapshot.usage.overlay()
@@ -427,13 +478,12 @@ def schedule(
 
     gates: dict[tuple[str, str], str] = {}  # LocalQueue -> gate (the same for all its workloads)
 
-    def gate_of(cq: ClusterQueue, workload: PendingWorkload) -> str:
-        """Why the workload is held back regardless of quota ("" when it is not).
+    def gate_of(cq: ClusterQueue, lq_key: tuple[str, str]) -> str:
+        """Why the LocalQueue's workloads are held back regardless of quota ("" when they are not).
 
         Both gates belong to the LocalQueue (its stopPolicy; its namespace against the
         ClusterQueue's namespaceSelector), so each is worked out once per LocalQueue and cycle.
         """
-        lq_key = workload.local_queue
         gate = gates.get(lq_key)
         if gate is None:
             gate = ""
@@ -449,12 +499,12 @@ def schedule(
         """Put the queue's next candidate that may be admitted on the heap.
 
         Candidates that cannot be admitted whatever their place in the order (dominated by a
-        request that already failed, held back by a gate, or above a ceiling computed earlier in
-        the cycle, which only shrinks) are decided on the way: the heap orders only those that may
-        take quota, so removing the others keeps the admission order the same.
+        request that already failed, or above a ceiling computed earlier in the cycle, which only
+        shrinks) are decided on the way: the heap orders only those that may take quota, so
+        removing the others keeps the admission order the same. (Gated LocalQueues never reach
+        the cursor: see the loop that builds it.)
         """
         cursor = cursors[cq_name]
-        cq = config.cluster_queues[cq_name]
         preempting = may_preempt[cq_name]
         while True:
             candidate = cursor.next()
@@ -465,14 +515,8 @@ def schedule(
             if cursor.dominated(workload):
                 result.skipped += 1
                 continue
-            job = workload.job
-            gate = gate_of(cq, workload)
-            if gate:
-                result.considered += 1
-                result.pending.append(StaysPending(job.id, job.tenant, cq_name, gate))
-                cursor.failed()
-                continue
             if not preempting and workload.demand is not None:
+                job = workload.job
                 cached = ceilings.get(cq_name)
                 if cached is not None and exceeds(workload.demand, cached[1]):
                     result.considered += 1
@@ -508,7 +552,31 @@ def schedule(
                 weight = (lq.fair_sharing.weight / 1000.0) if lq is not None else 1.0
                 value = policy.local_queue_usage.value(lq_key, now)
                 prefix[lq_key] = value / weight if weight > 0 else float("inf")
-        shape_heads = queue.heads()
+        # A LocalQueue's gates hold all of its workloads (every shape of it), so they are checked
+        # once per LocalQueue with pending work, before the cursor exists: in Kueue such
+        # workloads are not in the ClusterQueue's heap, so under StrictFIFO they must not become
+        # the blocking head, and they are no quota failure. Each gated shape's head is reported
+        # pending with the gate (the others keep their last reason, as a dropped shape's do).
+        gated: list[tuple[str, str]] | None = None
+        for lq_key in queue.lq_heads:
+            if gate_of(cq, lq_key):
+                if gated is None:
+                    gated = []
+                gated.append(lq_key)
+        if gated is None:
+            shape_heads = queue.heads()
+        else:
+            entries = queue.entries
+            for lq_key in gated:
+                gate = gates[lq_key]
+                for key, _ in queue.lq_heads[lq_key]:
+                    held = entries[key[2]].job
+                    result.considered += 1
+                    result.pending.append(StaysPending(held.id, held.tenant, cq_name, gate))
+            shape_heads = [w for w in queue.heads() if w.local_queue not in gated]
+            if not shape_heads:
+                result.exhausted.add(cq_name)  # nothing admissible until the configuration changes
+                continue
         strict = cq.queueing_strategy is QueueingStrategy.STRICT_FIFO
         if not may_preempt[cq_name]:
             fitting = [w for w in shape_heads if not cannot_fit(w)]
@@ -539,6 +607,36 @@ def schedule(
                         f"ClusterQueue {cq_name} is draining (stopPolicy HoldAndDrain)",
                     )
                 )
+    draining_lqs = tree.draining_local_queues
+    if draining_lqs:
+        # LocalQueue HoldAndDrain (Kueue's LocalQueue CRD: "HoldAndDrain - Admitted workloads are
+        # evicted and Reserving workloads will cancel the reservation"; budcore's admitted
+        # workloads are those holding quota). A workload whose ClusterQueue drains too was evicted
+        # above already: one Evict per workload.
+        draining_cqs = tree.draining
+        for admitted in snapshot.admitted.values():
+            lq_key = admitted.local_queue
+            if lq_key in draining_lqs and admitted.cluster_queue not in draining_cqs:
+                result.evictions.append(
+                    Evict(
+                        admitted.job_id,
+                        admitted.tenant,
+                        admitted.cluster_queue,
+                        f"LocalQueue {lq_key[0]}/{lq_key[1]} is draining (stopPolicy HoldAndDrain)",
+                    )
+                )
+
+    no_candidates = snapshot.no_preemption_candidates
+
+    def reserves_for_preemption(cq_name: str, job_id: str) -> bool:
+        """Whether a workload that needs preemption holds its room (see :class:`AdmissionSnapshot`)."""
+        if job_id not in no_candidates:
+            return True  # Kueue adds the usage of a preemptor with targets to the snapshot
+        cq = config.cluster_queues[cq_name]
+        return (
+            cq.queueing_strategy is QueueingStrategy.STRICT_FIFO
+            and cq.preemption.reclaim_within_cohort is not ReclaimWithinCohort.ANY
+        )
 
     limit = policy.max_admissions
     while heap:
@@ -586,6 +684,7 @@ def schedule(
             )
             cursor.admitted(workload, index)
         elif assignment.mode is Mode.PREEMPT and job.preempts_others and may_preempt[cq_name]:
+            node = tree.cluster_queues[cq_name]
             result.needs_preemption.append(
                 NeedsPreemption(
                     job.id,
@@ -595,10 +694,19 @@ def schedule(
                     assignment.usage,
                     assignment.borrows,
                     job.priority_value,  # aging never grants the right to preempt
-                    assignment.describe(tree.cluster_queues[cq_name], usage),
+                    assignment.describe(node, usage),  # the numbers before its reservation
                     workload.timestamp,
                 )
             )
+            if reserves_for_preemption(cq_name, job.id):
+                reserved = preemption_reservation(node, usage, assignment.usage, assignment.borrows)
+                if reserved:
+                    # Kueue's cq.AddUsage(resourcesToReserve(...)): later candidates of this
+                    # cycle see the room as taken. Like an admission, it invalidates the tree's
+                    # cached ceilings, shares and assignments.
+                    usage.add(cq_name, reserved)
+                    epoch[root] = epoch.get(root, 0) + 1
+                    result.reserved[job.id] = reserved
             cursor.failed(workload, quota_shortage=True)
         else:
             why: PendingReason | _ReasonAtCycleEnd = (

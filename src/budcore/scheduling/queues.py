@@ -8,17 +8,23 @@ entry point into a ClusterQueue) and ``WorkloadPriorityClass``.
 
 All amounts are integer milli-units (see :mod:`budcore.domain.quantity`). ``None`` for a
 borrowing or lending limit means "no limit", exactly as an absent field does in Kueue.
+
+Every Kueue field these objects keep is either honoured by admission or listed in
+:attr:`QueueConfig.ignored_fields` (an :class:`IgnoredField` per occurrence, with the reason): a
+field Kueue acts on that budcore would drop without saying so is a defect.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from budcore.domain.errors import NotFoundError, ValidationError, ValidationErrors
+from budcore.domain.priority import PRIORITY_MAX, PRIORITY_MIN, JobPriority
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -95,7 +101,16 @@ class ClusterQueuePreemption(BaseModel):
 
 
 class ResourceQuota(BaseModel):
-    """Quota of one resource in one flavor of a ClusterQueue (or Cohort)."""
+    """Quota of one resource in one flavor of a ClusterQueue (or Cohort).
+
+    ``lendingLimit <= nominalQuota`` is a ClusterQueue rule (checked by :class:`ClusterQueue`), not
+    a Cohort one: Kueue's cohort webhook validates resource groups with
+    ``enforceNominalGreaterThanLending: false`` (kubernetes-sigs/kueue
+    ``pkg/webhooks/cohort_webhook.go`` ``validateCohort``; ``clusterqueue_webhook.go`` sets it to
+    true), because a cohort's ``lendingLimit`` caps what its whole *subtree* lends to its parent:
+    its guaranteed part is ``max(0, subtreeQuota − lendingLimit)`` (``pkg/cache/scheduler/
+    resource_node.go`` ``localQuota``), which :mod:`budcore.scheduling.quota` computes the same way.
+    """
 
     model_config = _FROZEN
 
@@ -104,13 +119,9 @@ class ResourceQuota(BaseModel):
     borrowing_limit: int | None = Field(default=None, ge=0)
     lending_limit: int | None = Field(default=None, ge=0)
 
-    @model_validator(mode="after")
-    def _lending_within_nominal(self) -> ResourceQuota:
-        if self.lending_limit is not None and self.lending_limit > self.nominal_quota:
-            raise ValueError(
-                f"lendingLimit ({self.lending_limit}m) must not exceed nominalQuota ({self.nominal_quota}m)"
-            )
-        return self
+    @property
+    def lends_beyond_nominal(self) -> bool:
+        return self.lending_limit is not None and self.lending_limit > self.nominal_quota
 
 
 class FlavorQuotas(BaseModel):
@@ -143,6 +154,20 @@ class ResourceGroup(BaseModel):
         return self
 
 
+def _lending_errors(groups: Sequence[ResourceGroup]) -> list[str]:
+    out: list[str] = []
+    for gi, group in enumerate(groups):
+        for fi, flavor in enumerate(group.flavors):
+            for ri, quota in enumerate(flavor.resources):
+                if quota.lends_beyond_nominal:
+                    out.append(
+                        f"resourceGroups[{gi}].flavors[{fi}].resources[{ri}] ({flavor.name}/{quota.name}): "
+                        f"lendingLimit ({quota.lending_limit}m) must not exceed nominalQuota "
+                        f"({quota.nominal_quota}m)"
+                    )
+    return out
+
+
 class FairSharing(BaseModel):
     """Kueue ``spec.fairSharing``: ``weight`` scales a queue's share; 0 means always last."""
 
@@ -151,8 +176,35 @@ class FairSharing(BaseModel):
     weight: int = Field(default=1000, ge=0)  # milli-units: Kueue's default weight is 1
 
 
+#: Taint effects that keep pods off a node, the only ones Kueue's flavor assignment checks.
+SCHEDULING_TAINT_EFFECTS: Final = frozenset({"NoSchedule", "NoExecute"})
+
+
+def tolerates(toleration: Mapping[str, str], taint: Mapping[str, str]) -> bool:
+    """Kubernetes ``Toleration.ToleratesTaint`` (k8s.io/api/core/v1 toleration.go).
+
+    An empty effect matches every effect; an empty key with ``operator: Exists`` matches every
+    taint; ``Exists`` ignores the value; ``Equal`` (the default operator) needs the same value.
+    """
+    effect = toleration.get("effect") or ""
+    if effect and effect != taint.get("effect"):
+        return False
+    key = toleration.get("key") or ""
+    if key and key != taint.get("key"):
+        return False
+    operator = toleration.get("operator") or "Equal"
+    if operator == "Exists":
+        return True
+    return operator == "Equal" and (toleration.get("value") or "") == (taint.get("value") or "")
+
+
 class ResourceFlavor(BaseModel):
-    """A kind of node (Kueue ResourceFlavor): ``node_labels`` select the nodes that provide it."""
+    """A kind of node (Kueue ResourceFlavor): ``node_labels`` select the nodes that provide it.
+
+    ``node_taints``, ``tolerations`` and ``topology_name`` are kept (and written back) but not yet
+    acted on by admission; :attr:`QueueConfig.ignored_fields` reports each flavor that uses them in
+    a way that changes Kueue's decisions.
+    """
 
     model_config = _FROZEN
 
@@ -161,6 +213,23 @@ class ResourceFlavor(BaseModel):
     node_taints: tuple[dict[str, str], ...] = ()
     tolerations: tuple[dict[str, str], ...] = ()
     topology_name: str | None = None
+
+    def untolerated_taint(self, pod_tolerations: Iterable[Mapping[str, str]] = ()) -> dict[str, str] | None:
+        """The first NoSchedule/NoExecute taint that neither the pods nor the flavor tolerate.
+
+        Kueue's flavor assigner skips a flavor for a pod set when this is not None
+        (kubernetes-sigs/kueue ``pkg/scheduler/flavorassigner/flavorassigner.go``:
+        ``FindMatchingUntoleratedTaint(flavor.Spec.NodeTaints, append(podSpec.Tolerations,
+        flavor.Spec.Tolerations...), NoSchedule || NoExecute)`` → "untolerated taint ... in
+        flavor ..."). PreferNoSchedule taints never block.
+        """
+        tolerations = (*pod_tolerations, *self.tolerations)
+        for taint in self.node_taints:
+            if taint.get("effect") not in SCHEDULING_TAINT_EFFECTS:
+                continue
+            if not any(tolerates(t, taint) for t in tolerations):
+                return taint
+        return None
 
 
 class ClusterQueue(BaseModel):
@@ -185,6 +254,11 @@ class ClusterQueue(BaseModel):
         flavors = [f.name for g in self.resource_groups for f in g.flavors]
         if len(set(flavors)) != len(flavors):
             raise ValueError(f"a flavor appears in more than one resourceGroup: {flavors}")
+        # Kueue's ClusterQueue webhook (enforceNominalGreaterThanLending: true); Cohorts may lend
+        # more than their own nominal quota (see ResourceQuota).
+        lending = _lending_errors(self.resource_groups)
+        if lending:
+            raise ValueError("; ".join(lending))
         return self
 
     @property
@@ -239,11 +313,89 @@ class LocalQueue(BaseModel):
 
 
 class WorkloadPriorityClass(BaseModel):
+    """Kueue ``WorkloadPriorityClass``: a job naming it (``Job.priority_class`` or the label
+    ``kueue.x-k8s.io/priority-class``) gets ``value`` as its priority for queue order and
+    preemption, resolved by ``Scheduler.submit``."""
+
     model_config = _FROZEN
 
     name: str
-    value: int
+    value: int = Field(ge=PRIORITY_MIN, le=PRIORITY_MAX)  # int32, as in Kueue
     description: str = ""
+
+
+@dataclass(frozen=True)
+class IgnoredField:
+    """A Kueue field that Kueue acts on and budcore loads but does not honour (a warning).
+
+    ``kind``/``name`` name the object (``namespace/name`` for LocalQueues), ``path`` the field in
+    its manifest (``spec.nodeTaints[0]``), ``reason`` what Kueue does with it and what budcore does
+    instead. ``source``/``line`` locate it when it came from a file; they do not take part in
+    equality, so a configuration built in code equals the same configuration loaded from YAML.
+    """
+
+    kind: str
+    name: str
+    path: str
+    reason: str
+    source: str | None = field(default=None, compare=False)
+    line: int | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.name, self.path)
+
+    def __str__(self) -> str:
+        where = ""
+        if self.source:
+            where = self.source + (f":{self.line}" if self.line else "") + ": "
+        return f"{where}{self.path}: {self.kind} {self.name!r}: ignored by budcore: {self.reason}"
+
+
+_TAINT_REASON: Final = (
+    "Kueue does not assign this flavor to pod sets that do not tolerate the taint (flavorassigner: "
+    "'untolerated taint ... in flavor ...'); budcore jobs carry no tolerations and budcore's flavor "
+    "assignment does not check taints, so it may assign the flavor where Kueue would try the next one"
+)
+_TOLERATIONS_REASON: Final = (
+    "Kueue adds a flavor's tolerations to the pods it admits to that flavor; budcore's cluster "
+    "backends and simulator place pods by nodeLabels only and add no tolerations"
+)
+_TOPOLOGY_REASON: Final = (
+    "a flavor with topologyName is a Topology-Aware Scheduling flavor: Kueue admits only with a "
+    "topology assignment that fits the nodes' free capacity (tas_flavorassigner.go); budcore "
+    "admits on quota alone"
+)
+
+
+def ignored_fields_of(flavors: Iterable[ResourceFlavor]) -> tuple[IgnoredField, ...]:
+    """Every honoured-by-Kueue field of these objects that budcore's admission does not honour.
+
+    The complete field inventory (CRDs of kueue.x-k8s.io v1beta1/v1beta2) is in the README's
+    Kueue map; everything not listed here is either honoured or rejected at load time.
+    """
+    out: list[IgnoredField] = []
+    for flavor in sorted(flavors, key=lambda f: f.name):
+        tolerations = flavor.tolerations
+        for i, taint in enumerate(flavor.node_taints):
+            if taint.get("effect") in SCHEDULING_TAINT_EFFECTS and not any(
+                tolerates(t, taint) for t in tolerations
+            ):
+                # A taint the flavor itself tolerates blocks nothing in Kueue either.
+                text = f"{taint.get('key', '')}={taint.get('value', '')}:{taint.get('effect')}"
+                out.append(
+                    IgnoredField(
+                        "ResourceFlavor",
+                        flavor.name,
+                        f"spec.nodeTaints[{i}]",
+                        f"taint {text}: {_TAINT_REASON}",
+                    )
+                )
+        if tolerations:
+            out.append(IgnoredField("ResourceFlavor", flavor.name, "spec.tolerations", _TOLERATIONS_REASON))
+        if flavor.topology_name is not None:
+            out.append(IgnoredField("ResourceFlavor", flavor.name, "spec.topologyName", _TOPOLOGY_REASON))
+    return tuple(out)
 
 
 class QueueConfig(BaseModel):
@@ -259,6 +411,44 @@ class QueueConfig(BaseModel):
     cohorts: dict[str, Cohort] = Field(default_factory=dict)
     local_queues: dict[tuple[str, str], LocalQueue] = Field(default_factory=dict)
     priority_classes: dict[str, WorkloadPriorityClass] = Field(default_factory=dict)
+    # Derived from the objects above (never an input): see ignored_fields_of. Entries passed in
+    # are kept only for their file locations.
+    ignored_fields: tuple[IgnoredField, ...] = ()
+
+    @model_validator(mode="after")
+    def _derive_ignored_fields(self) -> QueueConfig:
+        derived = ignored_fields_of(self.flavors.values())
+        if derived != self.ignored_fields:  # equality ignores locations
+            located = {f.key: f for f in self.ignored_fields}
+            kept = tuple(located[f.key] if located.get(f.key) == f else f for f in derived)
+            object.__setattr__(self, "ignored_fields", kept)
+        return self
+
+    def with_locations(
+        self, locate: Mapping[tuple[str, str, str], tuple[str | None, int | None]]
+    ) -> QueueConfig:
+        """The same configuration with ``ignored_fields`` located (``(kind, name, path)`` →
+        ``(source, line)``), as the YAML loader does."""
+        located = tuple(
+            IgnoredField(f.kind, f.name, f.path, f.reason, *locate.get(f.key, (f.source, f.line)))
+            for f in self.ignored_fields
+        )
+        return self.model_copy(update={"ignored_fields": located})
+
+    def priority_class_value(self, name: str) -> int:
+        """The ``value`` of WorkloadPriorityClass ``name``; the built-in ``budcore-<class>`` names
+        resolve to their built-in values unless the configuration defines them."""
+        found = self.priority_classes.get(name)
+        if found is not None:
+            return found.value
+        builtin = JobPriority.from_kueue_class_name(name)
+        if builtin is not None:
+            return builtin.value_int
+        known = sorted({*self.priority_classes, *(p.kueue_class_name for p in JobPriority)})
+        raise ValidationError(
+            f"WorkloadPriorityClass {name!r} does not exist (known: {', '.join(known)})",
+            path="priority_class",
+        )
 
     @classmethod
     def build(
@@ -359,12 +549,17 @@ class QueueConfig(BaseModel):
 
     def with_objects(self, **updates: Mapping[Any, Any]) -> QueueConfig:
         """A copy with some collections replaced, re-checked."""
-        data = {k: dict(getattr(self, k)) for k in type(self).model_fields}
+        collections = ("flavors", "cluster_queues", "cohorts", "local_queues", "priority_classes")
+        unknown = sorted(set(updates) - set(collections))
+        if unknown:
+            raise ValidationError(f"not an object collection: {', '.join(unknown)}", path=unknown[0])
+        data = {k: dict(getattr(self, k)) for k in collections}
         data.update({k: dict(v) for k, v in updates.items()})
-        return QueueConfig.build(
+        config = QueueConfig.build(
             flavors=data["flavors"].values(),
             cluster_queues=data["cluster_queues"].values(),
             cohorts=data["cohorts"].values(),
             local_queues=data["local_queues"].values(),
             priority_classes=data["priority_classes"].values(),
         )
+        return config.with_locations({f.key: (f.source, f.line) for f in self.ignored_fields})

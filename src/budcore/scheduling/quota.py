@@ -143,6 +143,12 @@ class QuotaTree:
                 if cq.stop_policy is StopPolicy.HOLD_AND_DRAIN
             )
         )
+        # LocalQueues with ``stopPolicy: HoldAndDrain``: their admitted workloads are evicted (the
+        # LocalQueue CRD: "HoldAndDrain - Admitted workloads are evicted"), so the cycle must run
+        # while any exists even when no ClusterQueue has admissible work.
+        self.draining_local_queues: frozenset[tuple[str, str]] = frozenset(
+            key for key, lq in config.local_queues.items() if lq.stop_policy is StopPolicy.HOLD_AND_DRAIN
+        )
         for root in self.roots():
             self._compute(root, 0)
             root.members = tuple(self.cohort_members(root)) if root.is_cohort else (root.name,)
@@ -378,6 +384,41 @@ def _potential_available(node: QuotaNode, fr: FR) -> int:
     if limit is not None:
         parent = min(node.subtree_quota.get(fr, 0) - guaranteed + limit, parent)
     return guaranteed + max(0, parent)
+
+
+def preemption_reservation(
+    node: QuotaNode, usage: QuotaUsage, amounts: Mapping[FR, int], borrows: bool
+) -> dict[FR, int]:
+    """What a workload that waits for preemption holds in the cycle's usage (Kueue ``resourcesToReserve``).
+
+    Kueue (``pkg/scheduler/scheduler.go``, ``quotaResourcesToReserve``) adds this to the cycle's
+    snapshot when it nominates a workload whose flavor assignment needs preemption, so that
+    lower-priority workloads considered later in the same cycle cannot take the room the
+    preemptor will need once its victims are gone. Per (flavor, resource) of the assignment:
+
+    - if the assignment borrows: the whole request when there is no ``borrowingLimit``, else at
+      most ``nominal + borrowingLimit − usage`` (the queue never holds more than it may ever use);
+    - otherwise at most ``nominal − usage``, and never less than 0 (what is left of its own quota:
+      a preemptor within nominal never blocks what the cohort could lend to others).
+
+    A capped amount is clamped at 0 in the borrowing case too (Kueue does not clamp there; a
+    negative amount, possible only when usage is already above the limit after a quota was
+    lowered, would *release* quota held by others). Zero amounts are left out, so an empty result
+    means nothing is reserved.
+    """
+    used_of = usage.of(node)
+    out: dict[FR, int] = {}
+    for fr, amount in amounts.items():
+        used = used_of.get(fr, 0)
+        nominal = node.nominal.get(fr, 0)
+        if borrows:
+            limit = node.borrowing_limit.get(fr)
+            room = amount if limit is None else min(amount, nominal + limit - used)
+        else:
+            room = min(amount, nominal - used)
+        if room > 0:
+            out[fr] = room
+    return out
 
 
 def borrowing_after(node: QuotaNode, fr: FR, usage: QuotaUsage, request: int) -> int:

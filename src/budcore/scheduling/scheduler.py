@@ -10,6 +10,12 @@ A production service and the simulator drive budcore the same way::
         ...
     scheduler.release(job_id, now)     # workload finished / was evicted: quota returns
 
+Priority follows Kueue: a job's priority value (``Job.priority_value``) is the ``value`` of the
+WorkloadPriorityClass it names (``Job.priority_class`` or the label ``kueue.x-k8s.io/priority-class``,
+resolved against ``config.priority_classes`` at submit), else its built-in class's value, and that
+one value orders the queue *and* decides preemption (kubernetes-sigs/kueue
+``site/content/en/docs/concepts/workload_priority_class.md``, "Where workload's priority is used").
+
 Preemption follows Kueue: a workload that would fit by evicting others gets a
 :class:`~budcore.scheduling.preemption.PreemptionDecision`; the caller evicts the victims, releases
 their quota once their pods are gone, and requeues them; the preemptor is admitted by a later
@@ -26,8 +32,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from budcore.domain.errors import NotFoundError
+from budcore.domain.errors import NotFoundError, ValidationError
 from budcore.domain.job import Job
+from budcore.domain.priority import (
+    PRIORITY_CLASS_LABEL,
+    PRIORITY_MAX,
+    PRIORITY_MIN,
+    JobPriority,
+    check_critical_value,
+)
 from budcore.ports.preemption_cost import VictimInfo
 from budcore.scheduling.cycle import (
     AdmissionPolicy,
@@ -71,6 +84,8 @@ class Scheduler:
         self.usage = QuotaUsage(self.tree)
         self.pending = PendingQueues(config)
         self.admitted: dict[str, AdmittedWorkload] = {}
+        # Pending workloads whose last preemption found no victims: they reserve no room in a cycle.
+        self._no_candidates: set[str] = set()
         self.reasons: dict[str, object] = {}  # job id -> reason (str() renders it)
 
     @property
@@ -81,16 +96,76 @@ class Scheduler:
     def submit(
         self, job: Job, *, priority: int | None = None, timestamp: float | None = None
     ) -> PendingWorkload:
-        """Queue a job (its ``local_queue`` in namespace ``tenant``); unknown LocalQueue → NotFoundError."""
-        return self.pending.push(job, priority=priority, timestamp=timestamp)
+        """Queue a job (its ``local_queue`` in namespace ``tenant``); unknown LocalQueue → NotFoundError.
+
+        The queued workload carries :meth:`resolve_priority`'s copy of the job, so the value that
+        orders the queue is the value admission and preemption read (``job.priority_value``).
+        ``priority`` sets that value explicitly (Kueue's ``Workload.spec.priority``, which is
+        mutable): it counts for preemption too, not only for queue order. A queue-order-only
+        boost is :meth:`age`. An unknown priority class is a ``ValidationError`` naming the field,
+        and nothing is queued.
+        """
+        return self.pending.push(self.resolve_priority(job, priority), timestamp=timestamp)
+
+    def resolve_priority(self, job: Job, priority: int | None = None) -> Job:
+        """``job`` with the priority it competes with: the copy :meth:`submit` queues.
+
+        - ``job.priority_class`` (or the label ``kueue.x-k8s.io/priority-class``) names a
+          WorkloadPriorityClass of ``config.priority_classes``: its ``value`` becomes
+          ``workload_priority``. The built-in names ``budcore-<class>`` also set ``job.priority``
+          to that class (their value: the configuration's object when it defines one, else the
+          built-in value); a job whose ``priority`` is a different non-default class is an error.
+        - ``priority`` given: it is the value, whatever the class says.
+        - Neither: the job unchanged (the five built-in classes behave exactly as before).
+
+        A critical job keeps its protection whatever value it gets, and may not get a value below
+        critical's (see :mod:`budcore.domain.priority`, "The critical rule"). Returns ``job``
+        itself when nothing changes.
+        """
+        klass = job.priority
+        value = job.workload_priority
+        name = job.priority_class_name
+        field = "priority_class" if job.priority_class is not None else f"labels[{PRIORITY_CLASS_LABEL}]"
+        if name is not None:
+            try:
+                value = self.config.priority_class_value(name)
+            except ValidationError as exc:
+                raise ValidationError(f"job {job.id!r}: {exc.message}", path=field) from None
+            builtin = JobPriority.from_kueue_class_name(name)
+            if builtin is not None:
+                if klass is not builtin and klass is not JobPriority.NORMAL:
+                    raise ValidationError(
+                        f"job {job.id!r}: priority {klass.value!r} contradicts priority class {name!r} "
+                        f"(the built-in class {builtin.value!r})",
+                        path=field,
+                    )
+                klass = builtin
+                if name not in self.config.priority_classes:
+                    value = None  # the built-in value
+        if priority is not None:
+            if isinstance(priority, bool) or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+                raise ValidationError(
+                    f"job {job.id!r}: priority must be an int32, got {priority!r}", path="priority"
+                )
+            value, field = priority, "priority"
+        problem = check_critical_value(klass, value)
+        if problem is not None:
+            raise ValidationError(f"job {job.id!r}: {problem}", path=field)
+        effective = klass.value_int if value is None else value
+        if klass is job.priority and effective == job.priority_value:
+            return job
+        return job.model_copy(update={"priority": klass, "workload_priority": value})
 
     def withdraw(self, job_id: str) -> PendingWorkload | None:
         """Remove a pending job (cancelled before admission)."""
         self.reasons.pop(job_id, None)
+        self._no_candidates.discard(job_id)
         return self.pending.remove(job_id)
 
     def snapshot(self) -> AdmissionSnapshot:
-        return AdmissionSnapshot(self.tree, self.usage, self.admitted)
+        return AdmissionSnapshot(
+            self.tree, self.usage, self.admitted, no_preemption_candidates=self._no_candidates
+        )
 
     # The cycle -------------------------------------------------------------------------------
     def cycle(self, now: datetime, victim_info: Mapping[str, VictimInfo] | None = None) -> CycleResult:
@@ -110,7 +185,31 @@ class Scheduler:
         if result.needs_preemption:  # the decisions refine those reasons
             result.preemptions = self._preempt(result, now, victim_info)
         self.pending.active -= result.exhausted
+        if result.needs_preemption:
+            self._after_reservations(result)
         return result
+
+    def _after_reservations(self, result: CycleResult) -> None:
+        """Follow up the room preemptors reserved in the cycle (Kueue's ``resourcesToReserve``).
+
+        A preemptor whose preemption found no victims is remembered, so later cycles do not
+        reserve room for it again (Kueue sets such a workload aside after one try; reserving on
+        every wake-up would keep that room from everyone). One that preempts stays active, as
+        Kueue retries a workload waiting for its victims every cycle. Workloads passed over
+        because of a reservation that came to nothing are retried: the cohort tree wakes up.
+        """
+        tree = self.tree
+        for needs, decision in zip(result.needs_preemption, result.preemptions, strict=True):
+            if decision.status is DecisionStatus.IMPOSSIBLE:
+                self._no_candidates.add(needs.job_id)
+            else:
+                self._no_candidates.discard(needs.job_id)
+            if needs.job_id not in result.reserved:
+                continue
+            if decision.status is DecisionStatus.PREEMPT:
+                self.pending.activate((needs.cluster_queue,))
+            else:
+                self.pending.activate(tree.cluster_queues[needs.cluster_queue].root().members)
 
     def _preempt(
         self, result: CycleResult, now: datetime, victim_info: Mapping[str, VictimInfo] | None
@@ -151,6 +250,7 @@ class Scheduler:
         if workload is None:  # pragma: no cover - the cycle only admits pending workloads
             raise NotFoundError("pending workload", admit.job_id)
         self.usage.add(admit.cluster_queue, admit.usage)
+        self._no_candidates.discard(admit.job_id)
         self.admitted[admit.job_id] = AdmittedWorkload(
             job_id=admit.job_id,
             tenant=admit.tenant,
@@ -212,7 +312,14 @@ class Scheduler:
         return changed
 
     def reconfigure(self, config: QueueConfig) -> None:
-        """Adopt a new queue configuration, keeping pending and admitted workloads."""
+        """Adopt a new queue configuration, keeping pending and admitted workloads.
+
+        A WorkloadPriorityClass whose ``value`` changed re-prices the workloads that took their
+        value from it, pending and admitted, as Kueue's WorkloadPriorityClassReconciler does
+        (kubernetes-sigs/kueue issue #8322, PR #8442). A value set explicitly
+        (``submit(priority=...)``) is kept, and so is the value of a class that was removed.
+        """
+        old = self.config
         self.tree = QuotaTree(config)
         usage = QuotaUsage(self.tree)
         for admitted in self.admitted.values():
@@ -220,6 +327,40 @@ class Scheduler:
                 usage.add(admitted.cluster_queue, admitted.usage)
         self.usage = usage
         self.pending.reconfigure(config)
+        self._no_candidates.clear()  # new quotas or policies: every preemptor may find victims again
+        if old.priority_classes != config.priority_classes:
+            self._reprice(old)
+
+    def _reprice(self, old: QueueConfig) -> None:
+        def repriced(job: Job) -> Job | None:
+            name = job.priority_class_name
+            if name is None:
+                return None
+            try:
+                if job.priority_value != old.priority_class_value(name):
+                    return None  # an explicit value, not the class's
+                resolved = self.resolve_priority(job)
+            except ValidationError:
+                return None  # the class is gone: the value stays
+            return resolved if resolved.priority_value != job.priority_value else None
+
+        for queue in list(self.pending.queues().values()):
+            for workload in list(queue.entries.values()):
+                job = repriced(workload.job)
+                if job is not None:
+                    try:
+                        self.pending.resolve(job)  # its LocalQueue may be gone: leave it as it is
+                    except (NotFoundError, ValidationError):
+                        continue
+                    boost = max(0, workload.priority - workload.job.priority_value)  # aging keeps
+                    self.pending.remove(job.id)
+                    self.pending.push(job, priority=job.priority_value + boost, timestamp=workload.timestamp)
+        for job_id, admitted_job in list(self._victim_info.jobs.items()):
+            job = repriced(admitted_job)
+            if job is not None and job_id in self.admitted:
+                self.admitted[job_id] = replace(self.admitted[job_id], priority=job.priority_value)
+                self._victim_info.forget(job_id)
+                self._victim_info.jobs[job_id] = job
 
     # Queries ---------------------------------------------------------------------------------
     def explain(self, job_id: str) -> str:

@@ -1,7 +1,8 @@
 """Test support for budcore users and plugin authors (needs the ``budcore[testing]`` extra).
 
 - :mod:`budcore.testing.strategies`: hypothesis strategies that generate valid jobs, resource
-  requests, resource vectors, quantities, nodes, fleets and workloads.
+  requests, resource vectors, quantities, nodes, fleets, workloads and Kueue queue configurations
+  (``queue_configs``, ``cluster_queues``, ``resource_flavors``).
 - :mod:`budcore.testing.conformance`: ``JobStoreConformance`` and ``ClusterBackendConformance``,
   pytest base classes that check an adapter against the port contracts.
 - :mod:`budcore.testing.fakes`: ``FakeClock`` and ``RecordingEventSink`` test doubles.

@@ -26,8 +26,12 @@ Contract notes the kits rely on, so the same suite serves an in-memory dict and 
   **empty** store each time. It receives an :class:`~budcore.ports.EventSink`; a store that
   writes events to an outbox instead overrides :meth:`JobStoreConformance.collect_events` to read
   back, in order, what it has recorded so far.
-- Jobs are compared with ``==`` after a round trip, so a store must preserve every field
-  (aware datetimes at microsecond precision, ``Decimal`` money, label dicts, resource vectors).
+- Jobs are compared field by field (``model_dump`` equality, see
+  :meth:`JobStoreConformance.assert_same_job`) after a round trip, so a store must preserve every
+  field (aware datetimes at microsecond precision, ``Decimal`` money with its fractions of a cent,
+  costs, checkpoint and schedule estimates, retry and preemption bookkeeping, provenance ids,
+  label and output dicts, resource vectors). The generated jobs fill every optional field some of
+  the time, and ``test_every_field_survives_create_and_updates`` sets all of them at once.
 - ``make_backend`` receives the fleet and a :class:`~budcore.testing.fakes.FakeClock`; the
   backend must measure preemption grace periods on that clock.
 - ``hypothesis_max_examples`` (class attribute) bounds the property tests for slow adapters;
@@ -43,6 +47,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import pytest
@@ -66,7 +71,7 @@ from budcore.domain.errors import (
 )
 from budcore.domain.events import DomainEvent, JobTransitioned
 from budcore.domain.ids import JobId, ProjectId, TenantId
-from budcore.domain.job import Job, JobStatus, JobType, ResourceRequest
+from budcore.domain.job import Job, JobSource, JobStatus, JobType, PodSet, ResourceRequest
 from budcore.domain.lifecycle import TRANSITIONS, transition
 from budcore.domain.priority import JobPriority
 from budcore.domain.resources import CPU, MEMORY, NVIDIA_GPU, ResourceVector
@@ -105,6 +110,10 @@ _ILLEGAL_EDGES = sorted(
 def path_to(status: JobStatus) -> tuple[JobStatus, ...]:
     """The legal sequence of statuses that takes a ``pending`` job to ``status``."""
     return _PATHS[status]
+
+
+# What a job keeps for life (and the store owns the version): the round-trip test changes the rest.
+_IDENTITY_FIELDS = frozenset({"id", "tenant", "created_at", "idempotency_key", "status", "version"})
 
 
 def _fifo(jobs: Iterable[Job]) -> list[Job]:
@@ -174,6 +183,63 @@ class JobStoreConformance:
             new, event = transition(current, step, now=at, reason=reason)
             current = store.update(new, events=[event])
         return current
+
+    @staticmethod
+    def assert_same_job(actual: Job, expected: Job, context: str = "") -> None:
+        """Fail unless the jobs are equal field by field (``model_dump``), naming each difference."""
+        got, want = actual.model_dump(), expected.model_dump()
+        if got == want:
+            return
+        differences = [
+            f"{name}: stored {got.get(name)!r}, expected {value!r}"
+            for name, value in want.items()
+            if got.get(name) != value
+        ]
+        where = f"{context}: " if context else ""
+        raise AssertionError(
+            f"{where}the store did not preserve {len(differences)} field(s) of job {expected.id!r}\n  "
+            + "\n  ".join(differences)
+        )
+
+    def full_job(self, n: int, tenant: str = ACME) -> Job:
+        """A pending job like :meth:`new_job` with every field a submitter sets not at its default."""
+        at = self.base_time + timedelta(seconds=n)
+        gpu_pod = ResourceVector({CPU: 8_000, MEMORY: 64 * _GIB_MILLI, NVIDIA_GPU: 4_000})
+        launcher = ResourceVector({CPU: 1_500, MEMORY: 8 * _GIB_MILLI})
+        return self.new_job(
+            n,
+            tenant=tenant,
+            project=ProjectId("research"),
+            job_type=JobType.TRAINING,
+            request=ResourceRequest(
+                pod_sets=(
+                    PodSet(name="workers", count=2, resources=gpu_pod),
+                    PodSet(name="launcher", count=1, resources=launcher),
+                ),
+                accelerator_type="nvidia-h100-80gb",
+            ),
+            local_queue="team-a",
+            estimated_duration=timedelta(hours=2),
+            max_duration=timedelta(hours=6, microseconds=1),
+            deadline=at + timedelta(days=1, microseconds=7),
+            priority=JobPriority.HIGH,
+            priority_class=JobPriority.HIGH.kueue_class_name,
+            workload_priority=150,
+            preemptible=False,
+            preempts_others=False,
+            checkpoint_interval=timedelta(minutes=30),
+            estimated_start=at + timedelta(minutes=5),
+            estimated_end=at + timedelta(hours=2, minutes=5),
+            max_retries=4,
+            estimated_cost=Decimal("123.4567"),
+            budget_limit=Decimal("500.00"),
+            labels={"team": "a", "tier": "gold"},
+            idempotency_key=f"full-{n}",
+            source=JobSource.PIPELINE,
+            pipeline_id="pipeline-7",
+            pipeline_step_id="step-3",
+            usecase_deployment_id="deploy-42",
+        )
 
     @staticmethod
     def creation_event(job: Job) -> JobTransitioned:
@@ -499,6 +565,73 @@ class JobStoreConformance:
         store.update(created.with_changes(labels={"x": "y"}))
         assert self.collect_events(store, sink) == []
 
+    # Round trip: every field, on create and on update -----------------------------------------
+    def test_every_field_survives_create_and_updates(self) -> None:
+        store, _ = self.fresh_store()
+        job = self.full_job(1)
+        expected = job.model_copy(update={"version": 1})
+        self.assert_same_job(store.create(job), expected, "create returned")
+        self.assert_same_job(store.get(ACME, job.id), expected, "get after create")
+        # A history that sets the rest: run, checkpoint, get preempted, requeue, fail, retry.
+        checkpoint = job.created_at + timedelta(minutes=3, microseconds=250)
+        history: list[tuple[JobStatus, dict[str, Any]]] = [
+            (S.QUEUED, {"estimated_start": job.created_at + timedelta(minutes=2)}),
+            (S.ADMITTED, {}),
+            (S.RUNNING, {"actual_cost": Decimal("0.0001")}),
+            (S.PREEMPTED, {"last_checkpoint_at": checkpoint, "actual_cost": Decimal("3.2575")}),
+            (S.QUEUED, {}),
+            (S.ADMITTED, {}),
+            (S.RUNNING, {}),
+            (S.FAILED, {"actual_cost": Decimal("7.1250"), "outputs": {"logs": "s3://outputs/run-2"}}),
+            (S.QUEUED, {}),
+        ]
+        current = store.get(ACME, job.id)
+        for minute, (status, changes) in enumerate(history, start=1):
+            at = job.created_at + timedelta(minutes=minute)
+            new, event = transition(current, status, now=at, reason=f"to {status.value}", **changes)
+            expected = new.model_copy(update={"version": current.version + 1})
+            self.assert_same_job(store.update(new, events=[event]), expected, f"update to {status.value}")
+            current = store.get(ACME, job.id)
+            self.assert_same_job(current, expected, f"get after the update to {status.value}")
+        assert (current.preemption_count, current.retry_count) == (1, 1)
+        assert current.next_retry_at is not None and current.actual_start is not None
+        assert store.list(ACME) == [current]
+        self.assert_same_job(store.list(ACME)[0], current, "list")
+
+    def test_round_trip_preserves_every_field(self) -> None:
+        tenants = (ACME, GLOBEX)
+        submitted = st.one_of(bst.jobs(tenants=tenants, optional_fields=True), bst.jobs(tenants=tenants))
+
+        @_settings(self.hypothesis_max_examples)
+        @given(job=submitted, data=st.data())
+        def run(job: Job, data: st.DataObject) -> None:
+            store, _ = self.fresh_store()
+            expected = job.model_copy(update={"version": 1})
+            self.assert_same_job(store.create(job), expected, "create returned")
+            self.assert_same_job(store.get(job.tenant, job.id), expected, "get after create")
+            self.assert_same_job(store.list(job.tenant)[0], expected, "list after create")
+            # The same job later in its life: every other field changes, consistently with a status.
+            later = data.draw(
+                bst.jobs(
+                    tenants=(job.tenant,),
+                    statuses=None,
+                    created_at=st.just(job.created_at),
+                    optional_fields=True,
+                ),
+                label="later",
+            )
+            current = self.drive(store, store.get(job.tenant, job.id), later.status)
+            content = {
+                name: getattr(later, name) for name in Job.model_fields if name not in _IDENTITY_FIELDS
+            }
+            changed = current.model_copy(update=content)
+            expected = changed.model_copy(update={"version": current.version + 1})
+            self.assert_same_job(store.update(changed), expected, "update returned")
+            self.assert_same_job(store.get(job.tenant, job.id), expected, "get after update")
+            self.assert_same_job(store.list(job.tenant)[0], expected, "list after update")
+
+        run()
+
     # Concurrency -----------------------------------------------------------------------------
     def _run_threads(self, target: Callable[[int], None]) -> None:
         """Run ``target(i)`` in ``concurrent_writers`` threads; re-raise the first failure."""
@@ -617,7 +750,7 @@ class JobStoreConformance:
                         event = self.creation_event(job)
                         stored = store.create(job, events=[event])
                         expected = job.model_copy(update={"version": 1})
-                        assert stored == expected
+                        self.assert_same_job(stored, expected, "create")
                         model[job.key] = expected
                         expected_events.append(event)
                         if key is not None:
@@ -657,7 +790,7 @@ class JobStoreConformance:
                     elif to_status is not target.status:
                         with pytest.raises(InvalidTransitionError):
                             store.update(target.model_copy(update={"status": to_status}))
-                assert store.get(TenantId(target.tenant), target.id) == model[target.key]
+                self.assert_same_job(store.get(TenantId(target.tenant), target.id), model[target.key], op)
             assert store.list(None) == _fifo(model.values())
             for tenant in (ACME, GLOBEX):
                 assert store.list(tenant) == _fifo(j for j in model.values() if j.tenant == tenant)
