@@ -32,7 +32,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from budcore.domain.errors import NotFoundError, ValidationError
+from budcore.domain.errors import AlreadyExistsError, NotFoundError, ValidationError
 from budcore.domain.job import Job
 from budcore.domain.priority import (
     PRIORITY_CLASS_LABEL,
@@ -41,6 +41,7 @@ from budcore.domain.priority import (
     JobPriority,
     check_critical_value,
 )
+from budcore.domain.timeutil import ensure_utc
 from budcore.ports.preemption_cost import VictimInfo
 from budcore.scheduling.cycle import (
     AdmissionPolicy,
@@ -103,8 +104,11 @@ class Scheduler:
         ``priority`` sets that value explicitly (Kueue's ``Workload.spec.priority``, which is
         mutable): it counts for preemption too, not only for queue order. A queue-order-only
         boost is :meth:`age`. An unknown priority class is a ``ValidationError`` naming the field,
-        and nothing is queued.
+        and nothing is queued. A job that is already admitted is an ``AlreadyExistsError``
+        (queuing it again would count its quota twice); release it first.
         """
+        if job.id in self.admitted:
+            raise AlreadyExistsError("admitted workload", job.id)
         return self.pending.push(self.resolve_priority(job, priority), timestamp=timestamp)
 
     def resolve_priority(self, job: Job, priority: int | None = None) -> Job:
@@ -174,6 +178,7 @@ class Scheduler:
         ``victim_info`` gives the preemption cost model what the snapshot lacks about running
         workloads (job type, start, checkpoints, progress, price); see :class:`VictimInfo`.
         """
+        now = ensure_utc(now, "now")  # before any state changes: admissions record it
         result = schedule(self.snapshot(), self.pending, self.policy, now)
         for admit in result.admitted:
             self._apply_admit(admit, now)
@@ -294,6 +299,7 @@ class Scheduler:
         what changed (O(p log n) for p changes) and reactivates their queues; returns how many
         changed. Call it periodically, not every cycle (the simulator uses its sample clock).
         """
+        now = ensure_utc(now, "now")
         changed = 0
         for queue in list(self.pending.queues().values()):
             for workload in list(queue.entries.values()):
@@ -320,6 +326,18 @@ class Scheduler:
         (``submit(priority=...)``) is kept, and so is the value of a class that was removed.
         """
         old = self.config
+        in_use = {a.cluster_queue for a in self.admitted.values()} | {
+            name for name, q in self.pending.queues().items() if q.entries
+        }
+        missing = sorted(in_use - set(config.cluster_queues))
+        if missing:
+            # Their workloads hold or wait for quota there: dropping the queue would strand them
+            # (a later release could not return the quota). Nothing has changed yet.
+            raise ValidationError(
+                f"ClusterQueue(s) {', '.join(missing)} still have admitted or pending workloads; "
+                "release or withdraw them before removing the queue",
+                path="cluster_queues",
+            )
         self.tree = QuotaTree(config)
         usage = QuotaUsage(self.tree)
         for admitted in self.admitted.values():
