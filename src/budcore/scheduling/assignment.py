@@ -14,6 +14,18 @@ worst over the group's resources of
 keep looking for one that fits outright (``TryNextFlavor``). A fit without borrowing always stops
 the search. Earlier pod sets' assignments count against later ones (a gang is sized as a whole).
 
+With a *preemption oracle* (Kueue's ``preemptionOracle.SimulatePreemption``, see
+:class:`budcore.scheduling.preemption.PreemptionOracle`), a resource that needs preemption is
+simulated: a flavor where the simulation finds no victims (``noPreemptionCandidates``) never ends
+the search, and whether a flavor needing preemption borrows is decided on the usage left once the
+victims are gone (``borrowAfterPreemptions``). Without one, a flavor needing preemption ends the
+search whenever the queue's policies can preempt at all, and borrows when current usage plus the
+request exceeds its quota.
+
+A ClusterQueue that covers the resource ``pods`` is charged one ``pods`` per pod of each pod set
+(Kueue ``assignFlavors``: ``requests[pods] = podSet.Count`` when the queue has a resource group
+for ``pods``).
+
 A job asking for a specific accelerator type only gets flavors whose node labels say so (see
 :class:`AcceleratorMatcher`).
 """
@@ -26,6 +38,7 @@ from enum import IntEnum
 from typing import Any
 
 from budcore.domain.job import ResourceRequest
+from budcore.domain.quantity import MILLI
 from budcore.scheduling.queues import ClusterQueue, FlavorQuotas, FungibilityAction, ResourceFlavor
 from budcore.scheduling.quota import (
     FR,
@@ -44,6 +57,24 @@ class Mode(IntEnum):
     NO_FIT = 0
     PREEMPT = 1
     FIT = 2
+
+
+# Kueue's special resource: a ClusterQueue covering it is charged one per pod. Amounts are
+# milli-units, so one pod is 1000 (``nominalQuota: 4`` for ``pods`` loads as 4000).
+PODS = "pods"
+ONE_POD = MILLI
+
+# What a preemption oracle says about one (flavor, resource) that needs preemption, for a request
+# of that many milli-units of it (Kueue ``SimulatePreemption``): None when the simulation finds no
+# victims (``NoCandidates``); otherwise ``(reclaim, borrows)``: whether every victim belongs to
+# another ClusterQueue (``Reclaim``, preferred over ``Preempt``) and whether the queue would still
+# borrow once the victims are gone (``borrowAfterPreemptions`` > 0).
+Simulation = tuple[bool, bool] | None
+SimulatePreemption = Callable[[FR, int], Simulation]
+
+# Kueue's granular preemption modes (flavorassigner ``preemptionMode``), worst to best; a flavor
+# is ranked by (mode, not borrowing), and represented by its worst resource (``isPreferred``).
+_NO_FIT, _NO_CANDIDATES, _PREEMPT, _RECLAIM, _FIT = range(5)
 
 
 # Node labels that name the accelerator model of a node, in the order they are consulted.
@@ -221,8 +252,13 @@ def assign_flavors(
     usage: QuotaUsage,
     flavors: Mapping[str, ResourceFlavor],
     matcher: AcceleratorMatcher,
+    simulate: SimulatePreemption | None = None,
 ) -> Assignment:
     """Assign a flavor to every resource group each pod set touches (gang: all or nothing).
+
+    ``simulate`` is the preemption oracle for this workload (see :data:`SimulatePreemption` and
+    :meth:`budcore.scheduling.preemption.PreemptionOracle.for_workload`); without one a flavor
+    needing preemption is judged statically, as before the oracle existed.
 
     Shortages are recorded as numbers; :meth:`Assignment.describe` turns them into words only when
     a workload is really left pending (formatting is the costly part of a failed attempt).
@@ -233,8 +269,12 @@ def assign_flavors(
     borrows = False
     shortages: list[tuple[FR, int]] = []
     wanted = request.accelerator_type
+    counts_pods = PODS in node.covered
     for pod_set in request.pod_sets:
-        total = pod_set.total
+        total: Mapping[str, int] = pod_set.total
+        if counts_pods:
+            # Kueue sets (not adds) the pod set's ``pods`` request to its pod count.
+            total = {**total, PODS: pod_set.count * ONE_POD}
         chosen: dict[str, str] = {}
         uncovered = [r for r in total if r not in node.covered]
         if uncovered:
@@ -249,9 +289,14 @@ def assign_flavors(
             needed = {r: total[r] for r in group.covered_resources if r in total}
             if not needed:
                 continue
-            choice = _choose_flavor(
-                cq, node, group.flavors, needed, assigned, usage, flavors, matcher, wanted
-            )
+            if simulate is None:
+                choice = _choose_flavor(
+                    cq, node, group.flavors, needed, assigned, usage, flavors, matcher, wanted
+                )
+            else:
+                choice = _choose_flavor_simulated(
+                    cq, node, group.flavors, needed, assigned, usage, flavors, matcher, wanted, simulate
+                )
             if choice is None:
                 what = f"accelerator type {wanted}" if wanted else "the request"
                 names = ", ".join(f.name for f in group.flavors)
@@ -325,6 +370,133 @@ def _choose_flavor(
     if best is not None and best.mode is not Mode.FIT:
         best.shortages = tried
     return best
+
+
+def _choose_flavor_simulated(
+    cq: ClusterQueue,
+    node: QuotaNode,
+    candidates: tuple[FlavorQuotas, ...],
+    needed: Mapping[str, int],
+    assigned: Mapping[FR, int],
+    usage: QuotaUsage,
+    flavors: Mapping[str, ResourceFlavor],
+    matcher: AcceleratorMatcher,
+    wanted: str | None,
+    simulate: SimulatePreemption,
+) -> FlavorChoice | None:
+    """Kueue's ``findFlavorForPodSets`` with the preemption oracle (kubernetes-sigs/kueue v0.20,
+    ``pkg/scheduler/flavorassigner/flavorassigner.go``).
+
+    Per resource (``fitsResourceQuota``): fit, or, when the request is within what the queue could
+    ever get, the oracle's verdict — no candidates, preempt or reclaim, and whether the queue
+    borrows once the victims are gone. A flavor is represented by its worst resource, borrowing
+    worse than not at the same mode (Kueue's representative mode: its borrowing is that
+    resource's, which is what ``whenCanBorrow`` looks at; the assignment's ``borrows`` is whether
+    any resource borrows). It ends the search unless ``shouldTryNextFlavor`` says otherwise
+    (always for no candidates), and among the flavors tried the preferred one wins
+    (``isPreferred``, default preference: better mode, then not borrowing; a tie keeps the
+    earlier flavor).
+
+    What may be attempted at all stays budcore's (Kueue only simulates when the request is within
+    nominal, may reclaim in the hierarchy, or may preempt while borrowing; budcore lets a queue
+    preempt within itself while borrowing, an open upstream question): every request within
+    ``potential_available`` is simulated.
+
+    Simulations are the costly part, so they are run only when their answer can matter: not for a
+    flavor that does not fit anyway, and under ``whenCanPreempt: TryNextFlavor`` (where a flavor
+    needing preemption never ends the search) only once no later flavor has ended it.
+    """
+    fungibility = cq.flavor_fungibility
+    when_can_borrow, when_can_preempt = fungibility.when_can_borrow, fungibility.when_can_preempt
+    can_preempt = cq.can_preempt
+    defer = when_can_preempt is FungibilityAction.TRY_NEXT_FLAVOR
+    has_parent = node.parent is not None
+    # Flavors that did not end the search: [choice, rank, rank_borrows, still to simulate].
+    tried_flavors: list[tuple[FlavorChoice, int, bool, list[tuple[FR, int]]]] = []
+    tried: list[tuple[FR, int]] = []  # every shortage met on the way, for the explanation
+    for flavor_quotas in candidates:
+        name = flavor_quotas.name
+        if wanted is not None and not matcher.matches(wanted, flavors[name]):
+            continue
+        rank, rank_borrows = _FIT, False  # the flavor's worst resource so far
+        borrows = False
+        shortages: list[tuple[FR, int]] = []
+        preempting: list[tuple[FR, int]] = []
+        for resource, amount in needed.items():
+            fr = (name, resource)
+            total = amount + assigned.get(fr, 0) if assigned else amount
+            if total <= usage.available(node, fr):
+                if has_parent and borrowing_after(node, fr, usage, total) > 0:
+                    borrows = True
+                    if rank == _FIT:
+                        rank_borrows = True
+            elif total <= potential_available(node, fr):
+                shortages.append((fr, total))
+                preempting.append((fr, total))
+            else:
+                shortages.append((fr, total))
+                rank, rank_borrows = _NO_FIT, False
+        tried.extend(shortages)
+        choice = FlavorChoice(name, Mode.FIT, borrows, shortages)
+        if rank == _NO_FIT:
+            choice.mode = Mode.NO_FIT
+            tried_flavors.append((choice, rank, rank_borrows, []))
+            continue
+        if preempting:
+            choice.mode = Mode.PREEMPT
+            if defer and can_preempt:
+                # It cannot end the search whatever the oracle says: ask only if it comes to that.
+                tried_flavors.append((choice, rank, rank_borrows, preempting))
+                continue
+            rank, rank_borrows = _simulated(
+                choice, rank, rank_borrows, preempting, simulate if can_preempt else None, node, usage
+            )
+        if rank > _NO_CANDIDATES and not _should_try_next(
+            choice.mode, rank_borrows, when_can_borrow, when_can_preempt
+        ):
+            if choice.mode is not Mode.FIT:
+                choice.shortages = tried
+            return choice
+        tried_flavors.append((choice, rank, rank_borrows, []))
+    best: FlavorChoice | None = None
+    best_key = (_NO_FIT, False)
+    for choice, rank, rank_borrows, preempting in tried_flavors:
+        if preempting:
+            rank, rank_borrows = _simulated(choice, rank, rank_borrows, preempting, simulate, node, usage)
+        key = (rank, not rank_borrows)
+        if best is None or key > best_key:
+            best, best_key = choice, key
+    if best is not None and best.mode is not Mode.FIT:
+        best.shortages = tried
+    return best
+
+
+def _simulated(
+    choice: FlavorChoice,
+    rank: int,
+    rank_borrows: bool,
+    preempting: list[tuple[FR, int]],
+    simulate: SimulatePreemption | None,
+    node: QuotaNode,
+    usage: QuotaUsage,
+) -> tuple[int, bool]:
+    """The flavor's rank once the oracle answered for its resources that need preemption (their
+    borrowing goes into ``choice.borrows``). After a resource without candidates the rest are not
+    simulated: the flavor cannot end the search any more, and counts as having none."""
+    has_parent = node.parent is not None
+    for fr, total in preempting:
+        outcome = simulate(fr, total) if simulate is not None and rank > _NO_CANDIDATES else None
+        if outcome is None:
+            res_rank = _NO_CANDIDATES
+            res_borrows = has_parent and borrowing_after(node, fr, usage, total) > 0
+        else:
+            reclaim, res_borrows = outcome
+            res_rank = _RECLAIM if reclaim else _PREEMPT
+        if res_borrows:
+            choice.borrows = True
+        if res_rank < rank or (res_rank == rank and res_borrows and not rank_borrows):
+            rank, rank_borrows = res_rank, res_borrows
+    return rank, rank_borrows
 
 
 def _should_try_next(

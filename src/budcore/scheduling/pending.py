@@ -29,6 +29,7 @@ from sortedcontainers import SortedList
 
 from budcore.domain.errors import AlreadyExistsError, NotFoundError, ValidationError
 from budcore.domain.job import Job, ResourceRequest
+from budcore.scheduling.assignment import ONE_POD, PODS
 from budcore.scheduling.queues import QueueConfig
 
 OrderKey = tuple[int, float, str]  # (-priority, timestamp, job id)
@@ -46,7 +47,10 @@ class PendingWorkload:
     timestamp: float  # queue-ordering time, seconds since the epoch
     shape: Shape
     # A single-pod-set request's total per resource as a plain dict shared by its shape (the
-    # cycle's fit checks read it on the hot path); None for a gang of several pod sets.
+    # cycle's fit checks read it on the hot path); None for a gang of several pod sets. For a
+    # ClusterQueue that covers ``pods`` it includes the pods the flavor assignment charges (one
+    # per pod), so the ceiling check and the skipping of requests dominated by a failed one see
+    # that resource too.
     demand: dict[str, int] | None = None
     key: OrderKey = field(init=False)  # queue order: priority, then time, then id (computed once)
 
@@ -94,6 +98,9 @@ class PendingQueues:
         self._where: dict[str, str] = {}  # job id -> cluster queue
         self._shape_ids: dict[ResourceRequest, int] = {}
         self._demands: list[dict[str, int] | None] = []  # by shape id
+        # The same with ``pods`` charged, by shape id, for ClusterQueues that cover ``pods``.
+        self._pod_demands: dict[int, dict[str, int]] = {}
+        self._counts_pods: dict[str, bool] = {}  # ClusterQueue -> covers ``pods``
         self.active: set[str] = set()
 
     @property
@@ -102,8 +109,36 @@ class PendingQueues:
 
     def reconfigure(self, config: QueueConfig) -> None:
         """Adopt a new configuration; every queue becomes active again."""
+        old = self._counts_pods
         self._config = config
+        self._counts_pods = {}
+        for name, queue in self._queues.items():
+            if old.get(name, False) != self._counts_pods_in(name):
+                # Whether ``pods`` is charged changed: the demands its workloads carry are stale.
+                for workload in queue.entries.values():
+                    demand = self._demand(workload.shape[0], workload.job.request, name)
+                    object.__setattr__(workload, "demand", demand)
         self.active = {cq for cq, q in self._queues.items() if q.entries}
+
+    def _counts_pods_in(self, cluster_queue: str) -> bool:
+        counts = self._counts_pods.get(cluster_queue)
+        if counts is None:
+            cq = self._config.cluster_queues.get(cluster_queue)
+            counts = self._counts_pods[cluster_queue] = cq is not None and any(
+                PODS in group.covered_resources for group in cq.resource_groups
+            )
+        return counts
+
+    def _demand(self, request_id: int, request: ResourceRequest, cluster_queue: str) -> dict[str, int] | None:
+        """The demand of a shape in a ClusterQueue (one dict shared by every workload of it)."""
+        plain = self._demands[request_id]
+        if plain is None or not self._counts_pods_in(cluster_queue):
+            return plain
+        demand = self._pod_demands.get(request_id)
+        if demand is None:
+            # Kueue sets (not adds) the pod set's ``pods`` request to its pod count.
+            demand = self._pod_demands[request_id] = {**plain, PODS: request.pod_sets[0].count * ONE_POD}
+        return demand
 
     def resolve(self, job: Job) -> tuple[str, tuple[str, str]]:
         """The ClusterQueue and LocalQueue key a job goes to (namespace = tenant)."""
@@ -135,7 +170,7 @@ class PendingQueues:
             priority=job.priority_value if priority is None else priority,
             timestamp=job.created_at.timestamp() if timestamp is None else timestamp,
             shape=shape,
-            demand=self._demands[request_id],
+            demand=self._demand(request_id, job.request, cq_name),
         )
         queue = self._queues.get(cq_name)
         if queue is None:
