@@ -47,7 +47,7 @@ from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from budcore.domain.ids import JobId, TenantId
 from budcore.scheduling.assignment import AcceleratorMatcher, Assignment, Mode, PendingReason, assign_flavors
@@ -60,6 +60,10 @@ from budcore.scheduling.queues import (
     StopPolicy,
 )
 from budcore.scheduling.quota import FR, QuotaTree, QuotaUsage, preemption_reservation
+
+if TYPE_CHECKING:
+    from budcore.ports.preemption_cost import VictimInfo
+    from budcore.scheduling.preemption import PreemptionPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,8 +378,16 @@ def schedule(
     pending: PendingQueues,
     policy: AdmissionPolicy,
     now: datetime,
+    *,
+    preemption: PreemptionPolicy | None = None,
+    victim_info: Mapping[str, VictimInfo] | None = None,
 ) -> CycleResult:
-    """Decide admissions for the active ClusterQueues (pure: inputs are not modified)."""
+    """Decide admissions for the active ClusterQueues (pure: inputs are not modified).
+
+    ``preemption`` and ``victim_info`` are what preemption decides with (the policy; the facts
+    that protect admitted workloads): the flavor assignment's preemption oracle uses them to tell
+    where preemption can find victims.
+    """
     tree = snapshot.tree
     if not pending.active and not tree.draining and not tree.draining_local_queues:
         return CycleResult()  # nothing changed since every queue was found inadmissible
@@ -389,10 +401,27 @@ def schedule(
     # Admissions in a cohort tree invalidate cached assignments of that tree only.
     epoch: dict[str, int] = {}
 
+    # Kueue's preemption oracle (flavorassigner ``SimulatePreemption``): a flavor needing
+    # preemption ends the flavor search only where preemption finds victims, and borrows only if
+    # the queue still borrows once they are gone. It reads this cycle's usage as it grows.
+    # (Imported here: budcore.scheduling.preemption imports this module.)
+    from budcore.scheduling.preemption import PreemptionOracle, PreemptionPolicy
+
+    oracle = PreemptionOracle(
+        AdmissionSnapshot(tree, usage, snapshot.admitted),
+        preemption
+        or PreemptionPolicy(fair_sharing=policy.fair_sharing, flavor_weights=policy.flavor_weights),
+        victim_info=victim_info,
+        now=now,
+    )
+
     def evaluate(workload: PendingWorkload) -> tuple[tuple[Any, ...], Assignment]:
         cq = config.cluster_queues[workload.cluster_queue]
         node = tree.cluster_queues[workload.cluster_queue]
-        assignment = assign_flavors(cq, node, workload.job.request, usage, config.flavors, policy.matcher)
+        simulate = oracle.for_workload(workload) if tree.may_preempt[workload.cluster_queue] else None
+        assignment = assign_flavors(
+            cq, node, workload.job.request, usage, config.flavors, policy.matcher, simulate
+        )
         if policy.fair_sharing:
             share = hierarchical_share(node, usage, assignment.usage, policy.flavor_weights)
             key: tuple[Any, ...] = (share, *workload.key)

@@ -179,7 +179,15 @@ class Scheduler:
         workloads (job type, start, checkpoints, progress, price); see :class:`VictimInfo`.
         """
         now = ensure_utc(now, "now")  # before any state changes: admissions record it
-        result = schedule(self.snapshot(), self.pending, self.policy, now)
+        # The preemption oracle needs only the guards (critical, preemptible): the jobs' own facts.
+        result = schedule(
+            self.snapshot(),
+            self.pending,
+            self.policy,
+            now,
+            preemption=self.preemption,
+            victim_info=self._victim_info,
+        )
         for admit in result.admitted:
             self._apply_admit(admit, now)
 
