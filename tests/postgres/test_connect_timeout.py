@@ -135,7 +135,7 @@ def _connect_params(engine: sa.Engine) -> dict[str, Any]:
     captured: dict[str, Any] = {}
 
     class CapturedError(Exception):
-        pass
+        """Raised by the stand-in connect to stop before any connection is made."""
 
     @sa.event.listens_for(engine, "do_connect")
     def capture(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:

@@ -166,7 +166,7 @@ class WrongArgumentsPlugin:
     @staticmethod
     @hookimpl
     def budcore_register_commands(application: Any) -> None:
-        pass
+        """The hook's argument is ``app``: this wrong name is what registration must refuse."""
 
 
 class FactoriesPlugin:
