@@ -59,11 +59,11 @@ from budcore.domain.resources import is_accelerator
 from budcore.ports.preemption_cost import VictimInfo
 from budcore.scheduling import AdmissionPolicy, QueueConfig, Scheduler
 from budcore.scheduling.assignment import flavor_types_from_nodes
-from budcore.scheduling.cycle import Admit
 from budcore.scheduling.fair_sharing import LocalQueueUsage
 from budcore.scheduling.preemption import DecisionStatus, PreemptionPolicy
 from budcore.scheduling.preemption_budget import PreemptionBudget
 from budcore.scheduling.preemption_priority import AgingPolicy
+from budcore.scheduling.snapshot import Admit
 
 from .workload.model import JobArrival, arrival_to_job
 

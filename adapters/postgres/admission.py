@@ -65,8 +65,8 @@ from budcore.domain.ids import JobId, TenantId
 from budcore.domain.job import Job, JobStatus
 from budcore.domain.lifecycle import transition
 from budcore.domain.timeutil import ensure_utc
-from budcore.scheduling.cycle import Admit
 from budcore.scheduling.queues import ClusterQueue, Cohort
+from budcore.scheduling.snapshot import Admit
 
 from .engine import run_transaction
 from .errors import LeaseLostError

@@ -5,18 +5,7 @@ cycle), the queue model (:class:`QueueConfig` and friends) and the decision type
 """
 
 from budcore.scheduling.assignment import AcceleratorMatcher, Assignment, Mode, assign_flavors
-from budcore.scheduling.cycle import (
-    AdmissionPolicy,
-    AdmissionSnapshot,
-    Admit,
-    AdmittedWorkload,
-    CycleResult,
-    Decision,
-    Evict,
-    NeedsPreemption,
-    StaysPending,
-    schedule,
-)
+from budcore.scheduling.cycle import schedule
 from budcore.scheduling.fair_sharing import LocalQueueUsage, dominant_resource_share
 from budcore.scheduling.pending import PendingQueues, PendingWorkload
 from budcore.scheduling.queues import (
@@ -38,6 +27,17 @@ from budcore.scheduling.queues import (
 )
 from budcore.scheduling.quota import QuotaTree, QuotaUsage, available, potential_available
 from budcore.scheduling.scheduler import Scheduler
+from budcore.scheduling.snapshot import (
+    AdmissionPolicy,
+    AdmissionSnapshot,
+    Admit,
+    AdmittedWorkload,
+    CycleResult,
+    Decision,
+    Evict,
+    NeedsPreemption,
+    StaysPending,
+)
 
 __all__ = [
     "AcceleratorMatcher",

@@ -44,159 +44,45 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Mapping
-from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from budcore.domain.ids import JobId, TenantId
-from budcore.scheduling.assignment import AcceleratorMatcher, Assignment, Mode, PendingReason, assign_flavors
-from budcore.scheduling.fair_sharing import LocalQueueUsage, hierarchical_share
+from budcore.ports.preemption_cost import VictimInfo
+from budcore.scheduling.assignment import Assignment, Mode, PendingReason, assign_flavors
+from budcore.scheduling.fair_sharing import hierarchical_share
 from budcore.scheduling.pending import ClusterQueuePending, PendingQueues, PendingWorkload, Shape
+from budcore.scheduling.preemption import PreemptionOracle, PreemptionPolicy
 from budcore.scheduling.queues import (
     ClusterQueue,
     QueueingStrategy,
     ReclaimWithinCohort,
     StopPolicy,
 )
-from budcore.scheduling.quota import FR, QuotaTree, QuotaUsage, preemption_reservation
+from budcore.scheduling.quota import preemption_reservation
+from budcore.scheduling.snapshot import (
+    AdmissionPolicy,
+    AdmissionSnapshot,
+    Admit,
+    AdmittedWorkload,
+    CycleResult,
+    Decision,
+    Evict,
+    NeedsPreemption,
+    StaysPending,
+)
 
-if TYPE_CHECKING:
-    from budcore.ports.preemption_cost import VictimInfo
-    from budcore.scheduling.preemption import PreemptionPolicy
-
-
-@dataclass(frozen=True, slots=True)
-class AdmittedWorkload:
-    """A workload holding quota: what the snapshot knows about it (also preemption candidates)."""
-
-    job_id: JobId
-    tenant: TenantId
-    cluster_queue: str
-    local_queue: tuple[str, str]
-    usage: Mapping[FR, int]
-    flavors: Mapping[str, Mapping[str, str]]
-    priority: int
-    admitted_at: datetime
-    timestamp: float  # queue-ordering time it had while pending
-
-
-@dataclass(frozen=True, slots=True)
-class AdmissionSnapshot:
-    """What a cycle decides on: the quota tree, its usage and the admitted workloads.
-
-    ``no_preemption_candidates`` names pending workloads whose last preemption decision found no
-    victims (``DecisionStatus.IMPOSSIBLE``; the caller drops a name once it is decided otherwise,
-    admitted or withdrawn). The cycle cannot know that before the preemption is resolved, so a
-    preemptor reserves its room (:func:`~budcore.scheduling.quota.preemption_reservation`) the
-    first time, as Kueue does for one with targets (``cq.AddUsage``) and for one without while its
-    ClusterQueue cannot always reclaim. After that Kueue parks it as inadmissible under
-    BestEffortFIFO (``RequeueReasonPreemptionNoCandidates`` is no immediate requeue) and it holds
-    nothing; under StrictFIFO it stays the head and keeps reserving unless ``reclaimWithinCohort``
-    is Any (``preemption.CanAlwaysReclaim``). A name here gets exactly that. Without it, a
-    preemptor that can never preempt would hold its room every cycle its queue is looked at and
-    starve the lower-priority workloads behind it.
-    """
-
-    tree: QuotaTree
-    usage: QuotaUsage
-    admitted: Mapping[str, AdmittedWorkload] = field(default_factory=dict)
-    no_preemption_candidates: AbstractSet[str] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
-class AdmissionPolicy:
-    """Knobs of the admission cycle.
-
-    ``fair_sharing`` switches cross-queue ordering to dominant resource share (Kueue
-    ``fairSharing.enable``); ``flavor_weights`` (milli) make borrowing some flavors count more;
-    ``namespace_labels`` are the labels of each tenant's namespace, matched against a ClusterQueue's
-    ``namespaceSelector`` (every namespace also carries ``kubernetes.io/metadata.name: <name>``, as
-    Kubernetes sets it; an explicit value here wins); ``max_admissions`` bounds one cycle's
-    admissions (None: no bound).
-    """
-
-    fair_sharing: bool = False
-    flavor_weights: Mapping[str, int] = field(default_factory=dict)
-    matcher: AcceleratorMatcher = field(default_factory=AcceleratorMatcher)
-    namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-    max_admissions: int | None = None
-    local_queue_usage: LocalQueueUsage | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Admit:
-    job_id: JobId
-    tenant: TenantId
-    cluster_queue: str
-    local_queue: tuple[str, str]
-    flavors: dict[str, dict[str, str]]  # pod set -> resource -> flavor
-    usage: dict[FR, int]
-    borrows: bool
-    priority: int
-
-
-@dataclass(frozen=True, slots=True)
-class NeedsPreemption:
-    job_id: JobId
-    tenant: TenantId
-    cluster_queue: str
-    flavors: dict[str, dict[str, str]]
-    usage: dict[FR, int]
-    borrows: bool
-    priority: int
-    why: PendingReason | str | object
-    timestamp: float = 0.0  # the preemptor's queue-ordering time (LowerOrNewerEqualPriority needs it)
-
-    @property
-    def reason(self) -> str:
-        return str(self.why)
-
-
-@dataclass(frozen=True, slots=True)
-class StaysPending:
-    job_id: JobId
-    tenant: TenantId
-    cluster_queue: str
-    why: PendingReason | str | object  # rendered lazily by str(): most reasons are never read
-
-    @property
-    def reason(self) -> str:
-        return str(self.why)
-
-
-@dataclass(frozen=True, slots=True)
-class Evict:
-    job_id: JobId
-    tenant: TenantId
-    cluster_queue: str
-    reason: str
-
-
-Decision = Admit | NeedsPreemption | StaysPending | Evict
-
-
-@dataclass(slots=True)
-class CycleResult:
-    admitted: list[Admit] = field(default_factory=list)
-    needs_preemption: list[NeedsPreemption] = field(default_factory=list)
-    pending: list[StaysPending] = field(default_factory=list)
-    evictions: list[Evict] = field(default_factory=list)
-    # ClusterQueues with nothing admissible left: inactive until something changes in their cohort.
-    exhausted: set[str] = field(default_factory=set)
-    # What each NeedsPreemption held for the rest of the cycle (Kueue's resourcesToReserve), by
-    # job id: candidates considered after it that failed may have failed only because of it, which
-    # the caller needs to know when the preemption turns out impossible (see AdmissionSnapshot).
-    reserved: dict[str, dict[FR, int]] = field(default_factory=dict)
-    # PreemptionDecision objects for the NeedsPreemption above (filled by the Scheduler, which
-    # resolves them with budcore.scheduling.preemption.find_victims).
-    preemptions: list[Any] = field(default_factory=list)
-    considered: int = 0  # candidates given a decision
-    skipped: int = 0  # candidates skipped: a no-larger request of their queue already failed
-
-    @property
-    def decisions(self) -> list[Decision]:
-        return [*self.admitted, *self.needs_preemption, *self.pending, *self.evictions]
+__all__ = [
+    "AdmissionPolicy",
+    "AdmissionSnapshot",
+    "Admit",
+    "AdmittedWorkload",
+    "CycleResult",
+    "Decision",
+    "Evict",
+    "NeedsPreemption",
+    "StaysPending",
+    "schedule",
+]
 
 
 class _Cursor:
@@ -404,9 +290,6 @@ def schedule(
     # Kueue's preemption oracle (flavorassigner ``SimulatePreemption``): a flavor needing
     # preemption ends the flavor search only where preemption finds victims, and borrows only if
     # the queue still borrows once they are gone. It reads this cycle's usage as it grows.
-    # (Imported here: budcore.scheduling.preemption imports this module.)
-    from budcore.scheduling.preemption import PreemptionOracle, PreemptionPolicy
-
     oracle = PreemptionOracle(
         AdmissionSnapshot(tree, usage, snapshot.admitted),
         preemption

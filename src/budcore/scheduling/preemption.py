@@ -62,7 +62,6 @@ from budcore.domain.quantity import human_amount
 from budcore.domain.timeutil import ensure_utc
 from budcore.ports.preemption_cost import PreemptionCost, PreemptionCostModel, VictimInfo
 from budcore.scheduling.assignment import SimulatePreemption, Simulation
-from budcore.scheduling.cycle import AdmissionSnapshot, AdmittedWorkload, NeedsPreemption
 from budcore.scheduling.fair_sharing import dominant_resource_share
 from budcore.scheduling.pending import PendingWorkload
 from budcore.scheduling.preemption_budget import PreemptionBudget
@@ -74,11 +73,32 @@ from budcore.scheduling.queues import (
     WithinClusterQueue,
 )
 from budcore.scheduling.quota import FR, QuotaNode, QuotaUsage, borrowing_after
+from budcore.scheduling.snapshot import (
+    AdmissionSnapshot,
+    AdmittedWorkload,
+    Alternative,
+    DecisionStatus,
+    NeedsPreemption,
+    PreemptionDecision,
+    PreemptionMode,
+    PreemptionReason,
+    Victim,
+)
 
-
-class PreemptionMode(StrEnum):
-    KUEUE = "kueue"  # Kueue's heuristic, exactly: the reference behaviour
-    COST = "cost"  # minimum total preemption cost among the sets Kueue's policies allow
+# The decision types live in budcore.scheduling.snapshot (the cycle reads them too); they are
+# re-exported here, where a reader of preemption looks for them.
+__all__ = [
+    "Alternative",
+    "DecisionStatus",
+    "FairSharingStrategy",
+    "PreemptionDecision",
+    "PreemptionMode",
+    "PreemptionOracle",
+    "PreemptionPolicy",
+    "PreemptionReason",
+    "Victim",
+    "find_victims",
+]
 
 
 class FairSharingStrategy(StrEnum):
@@ -86,21 +106,6 @@ class FairSharingStrategy(StrEnum):
 
     LESS_THAN_OR_EQUAL_TO_FINAL_SHARE = "LessThanOrEqualToFinalShare"
     LESS_THAN_INITIAL_SHARE = "LessThanInitialShare"
-
-
-class PreemptionReason(StrEnum):
-    """Kueue's preemption reasons (the ``Preempted`` condition's reason)."""
-
-    IN_CLUSTER_QUEUE = "InClusterQueue"
-    IN_COHORT_RECLAMATION = "InCohortReclamation"
-    IN_COHORT_FAIR_SHARING = "InCohortFairSharing"
-    IN_COHORT_RECLAIM_WHILE_BORROWING = "InCohortReclaimWhileBorrowing"
-
-
-class DecisionStatus(StrEnum):
-    PREEMPT = "preempt"  # evict the victims, then admit the preemptor
-    FITS = "fits"  # nothing to evict: the preemptor fits in the snapshot as it is
-    IMPOSSIBLE = "impossible"  # no allowed set of victims makes room
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,90 +147,6 @@ class PreemptionPolicy:
             raise ValidationError("must not be negative", path="preemption.min_runtime_before_preemption")
         if self.grace_period < timedelta(0):
             raise ValidationError("must not be negative", path="preemption.grace_period")
-
-
-@dataclass(frozen=True, slots=True)
-class Victim:
-    """One workload to evict, with why it may go and what evicting it costs."""
-
-    job_id: JobId
-    tenant: TenantId
-    cluster_queue: str
-    priority: int
-    usage: Mapping[FR, int]
-    reason: PreemptionReason
-    why: str
-    cost: PreemptionCost
-
-    def __str__(self) -> str:
-        where = f"ClusterQueue {self.cluster_queue}, priority {self.priority}"
-        return f"{self.job_id} ({where}): {self.why}; {self.cost}"
-
-
-@dataclass(frozen=True, slots=True)
-class Alternative:
-    """A victim set (or an attempt that found none) considered on the way to the decision."""
-
-    label: str
-    victims: tuple[JobId, ...]
-    total_cost: Decimal | None
-    chosen: bool
-    note: str = ""
-
-    def __str__(self) -> str:
-        who = ", ".join(self.victims) if self.victims else "none"
-        cost = f", cost {self.total_cost:.2f}" if self.total_cost is not None else ""
-        mark = " [chosen]" if self.chosen else ""
-        note = f" ({self.note})" if self.note else ""
-        return f"{self.label}: [{who}]{cost}{mark}{note}"
-
-
-@dataclass(frozen=True, slots=True)
-class PreemptionDecision:
-    """The outcome of :func:`find_victims` for one preemptor.
-
-    ``borrowing_allowed`` is whether the preemptor may borrow from the cohort once the victims are
-    gone (Kueue's ``allowBorrowing`` for the chosen attempt).
-    """
-
-    preemptor: JobId
-    cluster_queue: str
-    mode: PreemptionMode
-    status: DecisionStatus
-    victims: tuple[Victim, ...]
-    reason: str
-    alternatives: tuple[Alternative, ...] = ()
-    excluded: tuple[str, ...] = ()  # candidates ruled out by a guard, with the guard
-    borrowing_allowed: bool = True
-    grace_period: timedelta = timedelta(seconds=30)
-
-    @property
-    def possible(self) -> bool:
-        return self.status is DecisionStatus.PREEMPT
-
-    @property
-    def victim_ids(self) -> tuple[JobId, ...]:
-        return tuple(v.job_id for v in self.victims)
-
-    @property
-    def total_cost(self) -> Decimal:
-        return sum((v.cost.total for v in self.victims), Decimal(0))
-
-    @property
-    def lost_gpu_seconds(self) -> float:
-        return sum(v.cost.lost_gpu_seconds for v in self.victims)
-
-    def explain(self) -> str:
-        """Everything a person needs: the outcome, each victim and why, the alternatives."""
-        head = f"preemption for {self.preemptor} in ClusterQueue {self.cluster_queue} ({self.mode})"
-        lines = [f"{head}: {self.reason}"]
-        lines.extend(f"  evict {v}" for v in self.victims)
-        lines.extend(f"  considered {a}" for a in self.alternatives)
-        lines.extend(f"  excluded {e}" for e in self.excluded)
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.explain()
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,262 @@
+"""What an admission cycle reads and what it decides: the snapshot and the decision types.
+
+The cycle (:func:`budcore.scheduling.cycle.schedule`) is a pure function from an
+:class:`AdmissionSnapshot` (plus the pending queues and the :class:`AdmissionPolicy`) to a
+:class:`CycleResult` of typed decisions; preemption
+(:func:`budcore.scheduling.preemption.find_victims`) turns each :class:`NeedsPreemption` into a
+:class:`PreemptionDecision`. Both read these types and neither imports the other's module for
+them, which is why they live here, below both: Kueue keeps its snapshot in ``pkg/cache`` and its
+entry types in ``pkg/scheduler`` apart from ``pkg/scheduler/preemption`` for the same reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from budcore.domain.ids import JobId, TenantId
+from budcore.ports.preemption_cost import PreemptionCost
+from budcore.scheduling.assignment import AcceleratorMatcher, PendingReason
+from budcore.scheduling.fair_sharing import LocalQueueUsage
+from budcore.scheduling.quota import FR, QuotaTree, QuotaUsage
+
+
+@dataclass(frozen=True, slots=True)
+class AdmittedWorkload:
+    """A workload holding quota: what the snapshot knows about it (also preemption candidates)."""
+
+    job_id: JobId
+    tenant: TenantId
+    cluster_queue: str
+    local_queue: tuple[str, str]
+    usage: Mapping[FR, int]
+    flavors: Mapping[str, Mapping[str, str]]
+    priority: int
+    admitted_at: datetime
+    timestamp: float  # queue-ordering time it had while pending
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionSnapshot:
+    """What a cycle decides on: the quota tree, its usage and the admitted workloads.
+
+    ``no_preemption_candidates`` names pending workloads whose last preemption decision found no
+    victims (``DecisionStatus.IMPOSSIBLE``; the caller drops a name once it is decided otherwise,
+    admitted or withdrawn). The cycle cannot know that before the preemption is resolved, so a
+    preemptor reserves its room (:func:`~budcore.scheduling.quota.preemption_reservation`) the
+    first time, as Kueue does for one with targets (``cq.AddUsage``) and for one without while its
+    ClusterQueue cannot always reclaim. After that Kueue parks it as inadmissible under
+    BestEffortFIFO (``RequeueReasonPreemptionNoCandidates`` is no immediate requeue) and it holds
+    nothing; under StrictFIFO it stays the head and keeps reserving unless ``reclaimWithinCohort``
+    is Any (``preemption.CanAlwaysReclaim``). A name here gets exactly that. Without it, a
+    preemptor that can never preempt would hold its room every cycle its queue is looked at and
+    starve the lower-priority workloads behind it.
+    """
+
+    tree: QuotaTree
+    usage: QuotaUsage
+    admitted: Mapping[str, AdmittedWorkload] = field(default_factory=dict)
+    no_preemption_candidates: AbstractSet[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionPolicy:
+    """Knobs of the admission cycle.
+
+    ``fair_sharing`` switches cross-queue ordering to dominant resource share (Kueue
+    ``fairSharing.enable``); ``flavor_weights`` (milli) make borrowing some flavors count more;
+    ``namespace_labels`` are the labels of each tenant's namespace, matched against a ClusterQueue's
+    ``namespaceSelector`` (every namespace also carries ``kubernetes.io/metadata.name: <name>``, as
+    Kubernetes sets it; an explicit value here wins); ``max_admissions`` bounds one cycle's
+    admissions (None: no bound).
+    """
+
+    fair_sharing: bool = False
+    flavor_weights: Mapping[str, int] = field(default_factory=dict)
+    matcher: AcceleratorMatcher = field(default_factory=AcceleratorMatcher)
+    namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    max_admissions: int | None = None
+    local_queue_usage: LocalQueueUsage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Admit:
+    job_id: JobId
+    tenant: TenantId
+    cluster_queue: str
+    local_queue: tuple[str, str]
+    flavors: dict[str, dict[str, str]]  # pod set -> resource -> flavor
+    usage: dict[FR, int]
+    borrows: bool
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class NeedsPreemption:
+    job_id: JobId
+    tenant: TenantId
+    cluster_queue: str
+    flavors: dict[str, dict[str, str]]
+    usage: dict[FR, int]
+    borrows: bool
+    priority: int
+    why: PendingReason | str | object
+    timestamp: float = 0.0  # the preemptor's queue-ordering time (LowerOrNewerEqualPriority needs it)
+
+    @property
+    def reason(self) -> str:
+        return str(self.why)
+
+
+@dataclass(frozen=True, slots=True)
+class StaysPending:
+    job_id: JobId
+    tenant: TenantId
+    cluster_queue: str
+    why: PendingReason | str | object  # rendered lazily by str(): most reasons are never read
+
+    @property
+    def reason(self) -> str:
+        return str(self.why)
+
+
+@dataclass(frozen=True, slots=True)
+class Evict:
+    job_id: JobId
+    tenant: TenantId
+    cluster_queue: str
+    reason: str
+
+
+Decision = Admit | NeedsPreemption | StaysPending | Evict
+
+
+@dataclass(slots=True)
+class CycleResult:
+    admitted: list[Admit] = field(default_factory=list)
+    needs_preemption: list[NeedsPreemption] = field(default_factory=list)
+    pending: list[StaysPending] = field(default_factory=list)
+    evictions: list[Evict] = field(default_factory=list)
+    # ClusterQueues with nothing admissible left: inactive until something changes in their cohort.
+    exhausted: set[str] = field(default_factory=set)
+    # What each NeedsPreemption held for the rest of the cycle (Kueue's resourcesToReserve), by
+    # job id: candidates considered after it that failed may have failed only because of it, which
+    # the caller needs to know when the preemption turns out impossible (see AdmissionSnapshot).
+    reserved: dict[str, dict[FR, int]] = field(default_factory=dict)
+    # One PreemptionDecision per NeedsPreemption above, in the same order (filled by the
+    # Scheduler, which resolves them with budcore.scheduling.preemption.find_victims).
+    preemptions: list[PreemptionDecision] = field(default_factory=list)
+    considered: int = 0  # candidates given a decision
+    skipped: int = 0  # candidates skipped: a no-larger request of their queue already failed
+
+    @property
+    def decisions(self) -> list[Decision]:
+        return [*self.admitted, *self.needs_preemption, *self.pending, *self.evictions]
+
+
+class PreemptionMode(StrEnum):
+    KUEUE = "kueue"  # Kueue's heuristic, exactly: the reference behaviour
+    COST = "cost"  # minimum total preemption cost among the sets Kueue's policies allow
+
+
+class PreemptionReason(StrEnum):
+    """Kueue's preemption reasons (the ``Preempted`` condition's reason)."""
+
+    IN_CLUSTER_QUEUE = "InClusterQueue"
+    IN_COHORT_RECLAMATION = "InCohortReclamation"
+    IN_COHORT_FAIR_SHARING = "InCohortFairSharing"
+    IN_COHORT_RECLAIM_WHILE_BORROWING = "InCohortReclaimWhileBorrowing"
+
+
+class DecisionStatus(StrEnum):
+    PREEMPT = "preempt"  # evict the victims, then admit the preemptor
+    FITS = "fits"  # nothing to evict: the preemptor fits in the snapshot as it is
+    IMPOSSIBLE = "impossible"  # no allowed set of victims makes room
+
+
+@dataclass(frozen=True, slots=True)
+class Victim:
+    """One workload to evict, with why it may go and what evicting it costs."""
+
+    job_id: JobId
+    tenant: TenantId
+    cluster_queue: str
+    priority: int
+    usage: Mapping[FR, int]
+    reason: PreemptionReason
+    why: str
+    cost: PreemptionCost
+
+    def __str__(self) -> str:
+        where = f"ClusterQueue {self.cluster_queue}, priority {self.priority}"
+        return f"{self.job_id} ({where}): {self.why}; {self.cost}"
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    """A victim set (or an attempt that found none) considered on the way to the decision."""
+
+    label: str
+    victims: tuple[JobId, ...]
+    total_cost: Decimal | None
+    chosen: bool
+    note: str = ""
+
+    def __str__(self) -> str:
+        who = ", ".join(self.victims) if self.victims else "none"
+        cost = f", cost {self.total_cost:.2f}" if self.total_cost is not None else ""
+        mark = " [chosen]" if self.chosen else ""
+        note = f" ({self.note})" if self.note else ""
+        return f"{self.label}: [{who}]{cost}{mark}{note}"
+
+
+@dataclass(frozen=True, slots=True)
+class PreemptionDecision:
+    """The outcome of :func:`find_victims` for one preemptor.
+
+    ``borrowing_allowed`` is whether the preemptor may borrow from the cohort once the victims are
+    gone (Kueue's ``allowBorrowing`` for the chosen attempt).
+    """
+
+    preemptor: JobId
+    cluster_queue: str
+    mode: PreemptionMode
+    status: DecisionStatus
+    victims: tuple[Victim, ...]
+    reason: str
+    alternatives: tuple[Alternative, ...] = ()
+    excluded: tuple[str, ...] = ()  # candidates ruled out by a guard, with the guard
+    borrowing_allowed: bool = True
+    grace_period: timedelta = timedelta(seconds=30)
+
+    @property
+    def possible(self) -> bool:
+        return self.status is DecisionStatus.PREEMPT
+
+    @property
+    def victim_ids(self) -> tuple[JobId, ...]:
+        return tuple(v.job_id for v in self.victims)
+
+    @property
+    def total_cost(self) -> Decimal:
+        return sum((v.cost.total for v in self.victims), Decimal(0))
+
+    @property
+    def lost_gpu_seconds(self) -> float:
+        return sum(v.cost.lost_gpu_seconds for v in self.victims)
+
+    def explain(self) -> str:
+        """Everything a person needs: the outcome, each victim and why, the alternatives."""
+        head = f"preemption for {self.preemptor} in ClusterQueue {self.cluster_queue} ({self.mode})"
+        lines = [f"{head}: {self.reason}"]
+        lines.extend(f"  evict {v}" for v in self.victims)
+        lines.extend(f"  considered {a}" for a in self.alternatives)
+        lines.extend(f"  excluded {e}" for e in self.excluded)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.explain()
