@@ -406,6 +406,28 @@ class Scheduler:
             ahead = sum(1 for other in queue.entries.values() if other.key < workload.key)
         return f"waiting in ClusterQueue {workload.cluster_queue} behind {ahead} workload(s)"
 
+    def pending_reason(self, job_id: str) -> str | None:
+        """The last reason a cycle gave for not admitting a pending job (None: not decided yet).
+
+        Unlike :meth:`explain`, it says nothing for a job no cycle has looked at, so a caller can
+        tell "not reached" from a reason (the simulator's end-of-run notes do).
+        """
+        reason = self.reasons.get(job_id)
+        return None if reason is None else str(reason)
+
+    def shape_head(self, job_id: str) -> str | None:
+        """The job at the head of this pending job's request shape (same LocalQueue and request).
+
+        A job queued behind the head of its shape waits for exactly what the head waits for: the
+        cycle decides on heads only. None when the job is not pending.
+        """
+        workload = self.pending.get(job_id)
+        if workload is None:
+            return None
+        queue = self.pending.queue(workload.cluster_queue)
+        head = queue.shape_at(workload.shape, 0) if queue is not None else None
+        return None if head is None else head.job.id
+
     def usage_of(self, cluster_queue: str) -> Mapping[FR, int]:
         return self.usage.of(self.tree.cluster_queues[cluster_queue])
 
