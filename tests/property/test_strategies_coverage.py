@@ -36,6 +36,7 @@ SUBMISSION_FIELDS = [
     "estimated_duration",
     "max_duration",
     "deadline",
+    "time_window",
     "priority",
     "priority_class",
     "workload_priority",

@@ -17,11 +17,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
+    PlainValidator,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+from budcore.domain.errors import ValidationError
 from budcore.domain.ids import JobId, ProjectId, TenantId, check_name, new_job_id
 from budcore.domain.priority import (
     PRIORITY_CLASS_LABEL,
@@ -32,6 +36,7 @@ from budcore.domain.priority import (
 )
 from budcore.domain.resources import NVIDIA_GPU, ResourceVector
 from budcore.domain.timeutil import ensure_utc, utcnow
+from budcore.domain.timewindow import TimeWindow
 
 
 class JobType(StrEnum):
@@ -86,6 +91,52 @@ def _tenant(value: str) -> str:
 def _project(value: str) -> str:
     return check_name(value, "project")
 
+
+def _time_window(value: object) -> TimeWindow | None:
+    if value is None or isinstance(value, TimeWindow):
+        return value
+    try:
+        return TimeWindow.parse(value)
+    except ValidationError as exc:
+        # pydantic reports a ValueError at the field's location; keep the sub-field in the text.
+        where = exc.path.removeprefix("time_window").lstrip(".")
+        raise ValueError(f"{where}: {exc.message}" if where else exc.message) from None
+
+
+def _time_window_document(value: TimeWindow | None) -> dict[str, object] | None:
+    if value is None:
+        return None
+    return {
+        "start": value.start.isoformat(timespec="seconds" if value.start.second else "minutes"),
+        "end": value.end.isoformat(timespec="seconds" if value.end.second else "minutes"),
+        "timezone": value.timezone,
+        "must_finish_in_window": value.must_finish_in_window,
+    }
+
+
+_WINDOW_SCHEMA = {
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {
+                "start": {"type": "string", "pattern": "^[0-2]?[0-9]:[0-5][0-9](:[0-5][0-9])?$"},
+                "end": {"type": "string", "pattern": "^[0-2]?[0-9]:[0-5][0-9](:[0-5][0-9])?$"},
+                "timezone": {"type": "string"},
+                "must_finish_in_window": {"type": "boolean"},
+            },
+            "required": ["start", "end"],
+            "additionalProperties": False,
+        },
+        {"type": "null"},
+    ]
+}
+# A daily wall-clock window (see budcore.domain.timewindow); stored as its document form.
+OptTimeWindow = Annotated[
+    TimeWindow | None,
+    PlainValidator(_time_window),
+    PlainSerializer(_time_window_document),
+    WithJsonSchema(_WINDOW_SCHEMA),
+]
 
 UtcDatetime = Annotated[datetime, AfterValidator(ensure_utc)]
 OptUtcDatetime = Annotated[datetime | None, AfterValidator(_utc)]
@@ -192,6 +243,9 @@ class Job(BaseModel):
     estimated_duration: OptDuration = None
     max_duration: OptDuration = None
     deadline: OptUtcDatetime = None
+    # Admitted only inside this daily window (and, with must_finish_in_window, only when its
+    # expected run ends before the window closes).
+    time_window: OptTimeWindow = None
 
     # Priority & preemption. Kueue semantics: every workload is preemptible by policy; a job opts
     # out with preemptible=False. Critical jobs are never preempted whatever this flag says.

@@ -46,7 +46,7 @@ import itertools
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -75,6 +75,7 @@ from budcore.domain.job import Job, JobSource, JobStatus, JobType, PodSet, Resou
 from budcore.domain.lifecycle import TRANSITIONS, transition
 from budcore.domain.priority import JobPriority
 from budcore.domain.resources import CPU, MEMORY, NVIDIA_GPU, ResourceVector
+from budcore.domain.timewindow import TimeWindow
 from budcore.ports.clock import Clock
 from budcore.ports.cluster_backend import ClusterBackend
 from budcore.ports.event_sink import EventSink
@@ -222,6 +223,7 @@ class JobStoreConformance:
             estimated_duration=timedelta(hours=2),
             max_duration=timedelta(hours=6, microseconds=1),
             deadline=at + timedelta(days=1, microseconds=7),
+            time_window=TimeWindow(start=time(22), end=time(6), timezone="Europe/Berlin"),
             priority=JobPriority.HIGH,
             priority_class=JobPriority.HIGH.kueue_class_name,
             workload_priority=150,

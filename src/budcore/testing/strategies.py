@@ -41,7 +41,7 @@ so ``loads_queue_config(dump_queue_config(config)) == config``; :func:`cluster_q
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -63,6 +63,7 @@ from budcore.domain.resources import (
     ResourceVector,
     is_accelerator,
 )
+from budcore.domain.timewindow import TimeWindow
 from budcore.scheduling.queues import (
     BorrowWithinCohort,
     BorrowWithinCohortPolicy,
@@ -525,6 +526,14 @@ _OUTPUTS = st.dictionaries(
     min_size=1,
     max_size=3,
 )
+# Daily windows in a few zones (with and without DST), wrapping midnight or not.
+_TIME_WINDOWS = st.builds(
+    TimeWindow,
+    start=st.sampled_from([time(22), time(9), time(1, 30)]),
+    end=st.sampled_from([time(6), time(17), time(2, 30)]),
+    timezone=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York"]),
+    must_finish_in_window=st.booleans(),
+)
 
 
 @st.composite
@@ -572,6 +581,7 @@ def _jobs(
         "estimated_duration": estimated,
         "max_duration": maximum,
         "deadline": created_at + step * 4 + timedelta(hours=1) if some() else None,
+        "time_window": draw(_TIME_WINDOWS) if some() else None,
         "priority": priority,
         "preemptible": draw(st.booleans()),
         "preempts_others": draw(st.booleans()),
