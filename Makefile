@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml setup.py | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck pytest bench clean install
+.PHONY: run test lint typecheck pytest bench bench-micro bench-compare clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,26 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+## make bench: every throughput script in benchmarks/ at small sizes, printing their figures
+## (BENCH_ARGS=--full: the sizes benchmarks/README.md records; --only NAME: one script).
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
+
+# pytest-benchmark micro-benchmarks (benchmarks/micro/, never part of `make test`); every run is
+# saved under $(BENCH_DIR)/ (gitignored), and bench-compare shows the last two side by side.
+BENCH_DIR := .benchmarks
+
+## make bench-micro: time the hot paths (admission cycle, find_victims, quota add, a simulated job).
+bench-micro: $(STAMP)
+	$(BIN)/pytest benchmarks/micro --benchmark-autosave --benchmark-storage=file://$(CURDIR)/$(BENCH_DIR) $(PYTEST_ARGS)
+
+## make bench-compare: the last two saved bench-micro runs, one table row per run and benchmark.
+bench-compare: $(STAMP)
+	@runs="$$(ls -1t $(BENCH_DIR)/*/*.json 2>/dev/null | head -n 2)"; \
+	if [ "$$(printf '%s\n' "$$runs" | grep -c .)" -lt 2 ]; then \
+		echo "bench-compare needs two saved runs in $(BENCH_DIR)/: run 'make bench-micro' twice"; exit 1; \
+	fi; \
+	$(BIN)/pytest-benchmark compare --group-by=name $$runs
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .mypy_cache .ruff_cache .hypothesis

@@ -41,7 +41,7 @@ from budcore.scheduling import (
     ResourceQuota,
 )
 from budcore.scheduling.preemption import PreemptionMode, PreemptionPolicy, find_victims
-from budcore.scheduling.preemption_cost import DefaultPreemptionCostModel
+from budcore.scheduling.preemption.cost import DefaultPreemptionCostModel
 from budcore.scheduling.queues import WithinClusterQueue
 
 GPU = "nvidia.com/gpu"

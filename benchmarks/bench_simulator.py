@@ -8,9 +8,12 @@
     run measures the engine over a million jobs in steady state (about 160 simulated days), not
     the memory of a million-job backlog (at 1,000 jobs/min the fleet would serve 0.5% of them).
 
-Four tenants share one cohort (nominal quota split evenly, borrowing allowed). Prints simulated
-jobs/s and events/s, and, measured in the same process, a bare ``heapq`` push/pop loop with the
-same number of events as the yardstick for the engine's overhead; peak RSS from the OS.
+Four tenants share one cohort (nominal quota split evenly, borrowing allowed). Each case is a
+scenario (:class:`~budcore_simulator.scenario.Scenario`, built in code) run through
+:func:`~budcore_simulator.build.build_simulation`, as ``budcore simulate`` runs a scenario file.
+Prints simulated jobs/s and events/s (wall clock) and the run's CPU seconds, and, measured in the
+same process, a bare ``heapq`` push/pop loop with the same number of events as the yardstick for
+the engine's overhead; peak RSS from the OS.
 
     .venv/bin/python benchmarks/bench_simulator.py            # (a)
     .venv/bin/python benchmarks/bench_simulator.py --case b   # (b): minutes
@@ -28,17 +31,15 @@ import random
 import resource
 import time
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from budcore_simulator.engine import EngineOptions, Simulation
-from budcore_simulator.workload.generators import (
-    GAVEL_GPU_COUNTS,
-    GAVEL_RUNTIME,
-    generate_arrivals,
-    parse_generator_spec,
-)
+from budcore_simulator.build import build_simulation
+from budcore_simulator.scenario import POOL_LABEL, LoadedScenario, Scenario
+from budcore_simulator.status import SimJobStatus
+from budcore_simulator.workload.generators import GAVEL_GPU_COUNTS, GAVEL_RUNTIME
 
-from budcore.domain.cluster import Node
-from budcore.domain.resources import ResourceVector
+from budcore.config.kueue import to_documents
 from budcore.scheduling import (
     ClusterQueue,
     Cohort,
@@ -54,6 +55,7 @@ GPU = "nvidia.com/gpu"
 TENANTS = ("t0", "t1", "t2", "t3")
 CASES = {"a": (20_000, 810), "b": (1_000_000, 1_250)}
 CASE_LOAD = {"a": None, "b": 0.8}  # None: the issue's 1,000 jobs/min; else a share of capacity
+START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def gavel_gpu_seconds() -> float:
@@ -72,9 +74,28 @@ def rate_per_minute(nodes: int, load: float | None) -> float:
     return load * nodes * 8 / gavel_gpu_seconds() * 60
 
 
-def fleet(nodes: int) -> list[Node]:
-    allocatable = ResourceVector.of({GPU: 8, "cpu": 128, "memory": "2Ti"})
-    return [Node(name=f"n{i:05d}", labels={"pool": "gpu"}, allocatable=allocatable) for i in range(nodes)]
+def fleet(nodes: int) -> dict[str, Any]:
+    """The scenario's ``fleet``: ``nodes`` nodes of 8 GPUs, 128 CPUs and 2 TiB (pool ``gpu``)."""
+    pool = {"name": "gpu", "gpus_per_node": 8, "nodes": nodes, "cpu": 128, "memory": "2Ti"}
+    return {"pools": [pool]}
+
+
+def scenario(
+    name: str, nodes: int, config: QueueConfig, classes: list[dict[str, Any]], seed: int
+) -> LoadedScenario:
+    """A benchmark case as a scenario: the fleet, ``config`` as Kueue documents, the job classes."""
+    spec = Scenario.model_validate(
+        {
+            "name": name,
+            "seed": seed,
+            "start": START,
+            "sample_interval": 3600,
+            "fleet": fleet(nodes),
+            "queues": {"documents": to_documents(config)},
+            "workload": {"generators": {"classes": classes}},
+        }
+    )
+    return LoadedScenario(spec, Path.cwd(), f"bench_simulator.py ({name})")
 
 
 def queues(nodes: int) -> QueueConfig:
@@ -104,34 +125,30 @@ def queues(nodes: int) -> QueueConfig:
             )
         )
     return QueueConfig.build(
-        flavors=[ResourceFlavor(name="gpu", node_labels={"pool": "gpu"})],
+        flavors=[ResourceFlavor(name="gpu", node_labels={POOL_LABEL: "gpu"})],
         cohorts=[Cohort(name="all")],
         cluster_queues=cqs,
         local_queues=[LocalQueue(name="main", namespace=t, cluster_queue=f"{t}-cq") for t in TENANTS],
     )
 
 
-def workload(jobs: int, seed: int, rate: float = 1000.0):  # type: ignore[no-untyped-def]
+def workload(jobs: int, rate: float = 1000.0) -> list[dict[str, Any]]:
+    """The job classes: one per tenant, Gavel's GPU counts and runtimes, Poisson arrivals."""
     per = jobs // len(TENANTS)
-    spec = parse_generator_spec(
+    return [
         {
-            "classes": [
-                {
-                    "name": f"{t}-jobs",
-                    "tenant": t,
-                    "local_queue": "main",
-                    "arrivals": {"kind": "poisson", "rate": rate / len(TENANTS), "per": "1m"},
-                    "runtime": {"kind": "preset", "name": "gavel"},
-                    "gpus": "gavel",
-                    "cpu_per_gpu": "8",
-                    "memory_per_gpu": "64Gi",
-                    "count": per + (1 if i < jobs % len(TENANTS) else 0),
-                }
-                for i, t in enumerate(TENANTS)
-            ]
+            "name": f"{t}-jobs",
+            "tenant": t,
+            "local_queue": "main",
+            "arrivals": {"kind": "poisson", "rate": rate / len(TENANTS), "per": "1m"},
+            "runtime": {"kind": "preset", "name": "gavel"},
+            "gpus": "gavel",
+            "cpu_per_gpu": "8",
+            "memory_per_gpu": "64Gi",
+            "count": per + (1 if i < jobs % len(TENANTS) else 0),
         }
-    )
-    return generate_arrivals(spec, seed)
+        for i, t in enumerate(TENANTS)
+    ]
 
 
 def bare_heap(events: int) -> float:
@@ -181,30 +198,26 @@ def dispatch_only(events: int) -> float:
 def uncontended(jobs: int, nodes: int, rate: float, seed: int) -> float:
     """Wall seconds for ``jobs`` 1-GPU, 60 s jobs on the case's fleet under one ClusterQueue whose
     quota never binds: the real core and engine with no queueing at all, the cheapest job there is."""
-    spec = parse_generator_spec(
+    classes = [
         {
-            "classes": [
-                {
-                    "name": "floor",
-                    "tenant": "t0",
-                    "local_queue": "main",
-                    "arrivals": {"kind": "poisson", "rate": rate, "per": "1m"},
-                    "runtime": {"kind": "fixed", "value": "60s"},
-                    "gpus": 1,
-                    "cpu_per_gpu": "8",
-                    "memory_per_gpu": "64Gi",
-                    "count": jobs,
-                }
-            ]
+            "name": "floor",
+            "tenant": "t0",
+            "local_queue": "main",
+            "arrivals": {"kind": "poisson", "rate": rate, "per": "1m"},
+            "runtime": {"kind": "fixed", "value": "60s"},
+            "gpus": 1,
+            "cpu_per_gpu": "8",
+            "memory_per_gpu": "64Gi",
+            "count": jobs,
         }
-    )
+    ]
     resources = (
         ResourceQuota(name=GPU, nominal_quota=nodes * 8 * 1000),
         ResourceQuota(name="cpu", nominal_quota=nodes * 128 * 1000),
         ResourceQuota(name="memory", nominal_quota=nodes * 2048 * 2**30 * 1000),
     )
     config = QueueConfig.build(
-        flavors=[ResourceFlavor(name="gpu", node_labels={"pool": "gpu"})],
+        flavors=[ResourceFlavor(name="gpu", node_labels={POOL_LABEL: "gpu"})],
         cluster_queues=[
             ClusterQueue(
                 name="t0-cq",
@@ -218,12 +231,8 @@ def uncontended(jobs: int, nodes: int, rate: float, seed: int) -> float:
         ],
         local_queues=[LocalQueue(name="main", namespace="t0", cluster_queue="t0-cq")],
     )
-    sim = Simulation(
-        fleet(nodes),
-        config,
-        generate_arrivals(spec, seed),
-        options=EngineOptions(start=datetime(2026, 1, 1, tzinfo=UTC), sample_interval_s=3600),
-    )
+    # The engine's default: no gc.freeze (as this ceiling was first measured).
+    sim = build_simulation(scenario("no-queue", nodes, config, classes, seed), gc_freeze_every=0)
     return sim.run().stats.wall_s
 
 
@@ -249,29 +258,23 @@ def main() -> None:
     jobs, nodes = CASES[args.case]
     jobs = args.jobs or jobs
     rate = args.rate or rate_per_minute(nodes, CASE_LOAD[args.case])
-    sim = Simulation(
-        fleet(nodes),
-        queues(nodes),
-        workload(jobs, args.seed, rate),
-        # as `budcore simulate` runs a scenario: finished jobs' records frozen out of the GC
-        options=EngineOptions(
-            start=datetime(2026, 1, 1, tzinfo=UTC),
-            sample_interval_s=3600,
-            gc_freeze_every=args.gc_freeze_every,
-        ),
-    )
+    loaded = scenario(f"case-{args.case}", nodes, queues(nodes), workload(jobs, rate), args.seed)
+    sim = build_simulation(loaded, gc_freeze_every=args.gc_freeze_every)
+    cpu_started = time.process_time()
     result = sim.run()
+    cpu = time.process_time() - cpu_started
     wall = result.stats.wall_s
     events = result.stats.events
     heap_s = bare_heap(events)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    completed = sum(1 for r in result.records if r.status == "completed")
+    completed = sum(1 for r in result.records if r.status is SimJobStatus.COMPLETED)
     print(
         f"case {args.case}: {jobs} jobs on {nodes * 8} GPUs ({nodes} nodes of 8), "
         f"{rate:.1f} arrivals/min, seed {args.seed}"
     )
     print(f"  completed {completed}, simulated {result.horizon_s / 3600:.1f} h, {result.stats.cycles} cycles")
     print(f"  engine   {wall:8.2f} s  {jobs / wall:10.0f} jobs/s  {events / wall:10.0f} events/s")
+    print(f"  engine CPU {cpu:6.2f} s (time.process_time over the run)")
     print(f"  heapq    {heap_s:8.2f} s  {'':>10}         {events / heap_s:10.0f} events/s (bare push/pop)")
     print(f"  engine events/s as a share of bare heapq: {heap_s / wall:.2%}")
     print(f"  peak RSS {peak_mib:.0f} MiB")

@@ -20,9 +20,11 @@ from rich.text import Text
 from budcore.cli.output import FORMAT_HELP, output_format, plain_console, report_width
 from budcore.domain.errors import ValidationError
 
-from .engine import Simulation, SimulationResult
+from .build import build_simulation
+from .engine import SimulationResult
 from .report import build_report, dumps, records_csv, run_figures, series_csv, trace_summary
 from .scenario import LoadedScenario, load_scenario, scenario_json_schema
+from .status import SimJobStatus
 
 
 def default_scenario_path() -> Path:
@@ -85,21 +87,9 @@ def run_scenario(loaded: LoadedScenario, *, console: Console | None = None) -> S
     stray blank line (which would also precede any error message).
     """
     scenario = loaded.scenario
-    options = loaded.engine_options()
     if console is None or console.quiet or not console.is_terminal:
-        sim = Simulation(
-            loaded.nodes,
-            loaded.queues,
-            loaded.arrivals(),
-            options=options,
-            policy=scenario.policy.admission(),
-            preemption=scenario.policy.preemption(),
-            preemption_budget=scenario.policy.budget(),
-            aging=scenario.policy.aging.policy() if scenario.policy.aging else None,
-            prices=loaded.prices(),
-        )
-        return sim.run()
-    total = options.horizon_s
+        return build_simulation(loaded).run()
+    total = scenario.horizon
     with Progress(
         TextColumn("[bold]simulating[/] {task.description}"),
         BarColumn(),
@@ -114,19 +104,7 @@ def run_scenario(loaded: LoadedScenario, *, console: Console | None = None) -> S
         def report(sim_s: float, finished: int) -> None:
             progress.update(task, completed=sim_s if total else None, jobs=finished)
 
-        sim = Simulation(
-            loaded.nodes,
-            loaded.queues,
-            loaded.arrivals(),
-            options=options,
-            policy=scenario.policy.admission(),
-            preemption=scenario.policy.preemption(),
-            preemption_budget=scenario.policy.budget(),
-            aging=scenario.policy.aging.policy() if scenario.policy.aging else None,
-            prices=loaded.prices(),
-            progress=report,
-        )
-        return sim.run()
+        return build_simulation(loaded, progress=report).run()
 
 
 MATPLOTLIB_MISSING = (
@@ -253,7 +231,7 @@ def run_notes(loaded: LoadedScenario, result: SimulationResult) -> list[str]:
         if report.skipped:
             example = f" (first: {report.details[0]})" if report.details else ""
             notes.append(f"{report.source}: {report.skipped} invalid row(s) skipped{example}")
-    queued = [r for r in result.records if r.status == "queued" and r.admitted_s is None]
+    queued = [r for r in result.records if r.status is SimJobStatus.QUEUED and r.admitted_s is None]
     if queued:
         oldest = queued[0]
         notes.append(

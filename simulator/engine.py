@@ -3,11 +3,14 @@
 Everything a production service does, the engine does through the same code: jobs become
 :class:`budcore.domain.job.Job` objects, enter their LocalQueue through
 :class:`budcore.scheduling.Scheduler`, are admitted by the Kueue-compatible cycle (snapshot in,
-decisions out), and their pods are placed on nodes by the in-memory cluster backend (the
-``SimulatedClusterBackend`` port). Only time is simulated.
+decisions out), and their pods are placed on nodes by a cluster backend the engine reaches only
+through the :class:`~budcore.ports.simulated_cluster.SimulatedCluster` port (the in-memory backend
+unless the caller gives another). Only time is simulated. Scenario runs build a simulation with
+:func:`budcore_simulator.build.build_simulation`.
 
-Events live in one binary heap ordered by ``(time, kind order, sequence)``, so simultaneous events
-are handled in a fixed order and a run is a pure function of its inputs and seed:
+Events live in one binary heap ordered by ``(time, kind, sequence)``, so simultaneous events are
+handled in a fixed order (that of :class:`~budcore_simulator.events.EventKind`, whose module also
+lists each kind's payload) and a run is a pure function of its inputs and seed:
 
 - ``ARRIVAL``: the next job of the (lazy) arrival stream; only one is in the heap at a time, so a
   million-job trace needs no more memory than a short one;
@@ -46,6 +49,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any, Literal, overload
 
 from budcore_adapters.inmemory import InMemoryClusterBackend
 
@@ -56,43 +60,37 @@ from budcore.domain.job import Job, JobType
 from budcore.domain.lifecycle import BackoffPolicy
 from budcore.domain.priority import JobPriority
 from budcore.domain.resources import is_accelerator
+from budcore.ports.clock import Clock
 from budcore.ports.preemption_cost import VictimInfo
+from budcore.ports.simulated_cluster import SimulatedCluster
 from budcore.scheduling import AdmissionPolicy, QueueConfig, Scheduler
 from budcore.scheduling.assignment import flavor_types_from_nodes
 from budcore.scheduling.fair_sharing import LocalQueueUsage
 from budcore.scheduling.preemption import DecisionStatus, PreemptionPolicy
-from budcore.scheduling.preemption_budget import PreemptionBudget
-from budcore.scheduling.preemption_priority import AgingPolicy
+from budcore.scheduling.preemption.aging import AgingPolicy
+from budcore.scheduling.preemption.guards import PreemptionBudget
 from budcore.scheduling.snapshot import Admit
 
+from .events import (
+    CLOCKS,
+    CONTROLLER_WORK,
+    PROGRESS,
+    REPAIRS,
+    EventKind,
+    JobEpoch,
+    JobEventKind,
+    NodeEventKind,
+    Payload,
+    TickKind,
+)
+from .status import SimJobStatus
 from .workload.model import JobArrival, arrival_to_job
 
-# Event kinds, in the order simultaneous events are handled. A controller coming back up at an
-# instant rebuilds its state before anything else the controller does at that instant.
-(
-    COMPLETION,
-    EVICTED,
-    NODE_FAIL,
-    CONTROLLER_UP,
-    CONTROLLER_DOWN,
-    FAILURE_DETECTED,
-    NODE_REPAIR,
-    RETRY,
-    PODS_TIMEOUT,
-    ARRIVAL,
-    CYCLE,
-    SAMPLE,
-) = range(12)
-# What the controller does (and so cannot do while it is down): these wait for it to come back.
-# An eviction's end (quota released, victim requeued) is the controller's work too; the victim's
-# pods simply run a little longer while it is down.
-_CONTROLLER_WORK = (FAILURE_DETECTED, RETRY, PODS_TIMEOUT, EVICTED)
-# Events that can make progress: while none is in the heap and no job runs, only clocks tick (see
-# Simulation._idle). Samples, node failures and controller restarts recur forever by themselves; a
-# node repair is progress only for work waiting for capacity (counted apart, see _idle).
-_PROGRESS = frozenset(
-    {ARRIVAL, COMPLETION, EVICTED, RETRY, FAILURE_DETECTED, CYCLE, PODS_TIMEOUT, CONTROLLER_UP}
-)
+# The handler of each event kind takes the kind's payload (see events.py); _push checks statically
+# that each kind is pushed with its payload, so the table itself can only say "some payload".
+_Handler = Callable[[float, Any], None]
+# Builds the cluster backend of a run from its nodes and the run's virtual clock.
+ClusterFactory = Callable[[Sequence[Node], Clock], SimulatedCluster]
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,9 +167,7 @@ class JobRecord:
 
     arrival: JobArrival
     cluster_queue: str = ""
-    # pending (arrived while the controller was down) | queued | admitted (pods pending) | running
-    # | failing | retrying | completed | failed | rejected
-    status: str = "pending"
+    status: SimJobStatus = SimJobStatus.PENDING  # its mapping onto the domain's JobStatus: status.py
     admitted_s: float | None = None  # first admission
     start_s: float | None = None  # first start
     end_s: float | None = None
@@ -239,7 +235,14 @@ ProgressFn = Callable[[float, int], None]  # (simulated seconds, jobs finished)
 
 
 class Simulation:
-    """One run. Build it, call :meth:`run` once."""
+    """One run. Build it, call :meth:`run` once.
+
+    ``cluster`` builds the cluster backend from the nodes and the run's virtual clock (default:
+    :class:`~budcore_adapters.inmemory.InMemoryClusterBackend`); the engine calls it only through
+    the :class:`~budcore.ports.simulated_cluster.SimulatedCluster` port. ``observer`` is called
+    after every event; it may read :attr:`now_s`, :attr:`records`, :attr:`running`,
+    :attr:`controller_up`, :attr:`backend` and :attr:`scheduler`.
+    """
 
     def __init__(
         self,
@@ -256,31 +259,32 @@ class Simulation:
         preemption: PreemptionPolicy | None = None,
         preemption_budget: PreemptionBudget | None = None,
         aging: AgingPolicy | None = None,
+        cluster: ClusterFactory | None = None,
     ) -> None:
         self.options = options
         self._aging = aging
         self._preemption = preemption
         self._budget = preemption_budget
         self._observer = observer
-        self._clock_s = 0.0
-        self._clock = _SimClock(options.start, self)
-        self.backend = InMemoryClusterBackend(nodes, clock=self._clock)
+        self._clock = _SimClock(options.start)
+        make_cluster: ClusterFactory = cluster or InMemoryClusterBackend
+        self.backend: SimulatedCluster = make_cluster(nodes, self._clock)
         self._policy = policy = _knowing_flavor_types(policy or AdmissionPolicy(), queues, nodes)
         self.scheduler = Scheduler(queues, policy, preemption, preemption_budget)
-        self._victim_info = _RunningVictims(self)
         self.queues = queues
         self.prices = dict(prices or {})
         self.gpu_resource = gpu_resource
         self._arrivals: Iterator[JobArrival] = iter(arrivals)
         self._progress = progress
         self._rng = random.Random(options.seed)
-        self._heap: list[tuple[float, int, int, object]] = []
-        self._progress_events = 0  # events of a _PROGRESS kind in the heap
+        self._heap: list[tuple[float, EventKind, int, Payload]] = []
+        self._progress_events = 0  # events of a PROGRESS kind in the heap
         self._repairs = 0  # NODE_REPAIR events in the heap
         self._seq = 0
         self._records: dict[str, JobRecord] = {}
         self._jobs: dict[str, Job] = {}
         self._running: dict[str, JobRecord] = {}
+        self._victim_info = _RunningVictims(self._running, self._clock, self.prices)
         # admitted, pods pending, in admission order
         self._unplaced = _PendingPods()
         self._cycle_at: float | None = None
@@ -324,15 +328,64 @@ class Simulation:
         self._node_gpus = {n.name: n.allocatable.get(gpu_resource, 0) // 1000 for n in nodes}
         self._controller_up = True
         self._controller_rng = random.Random(f"{options.seed}/controller")
-        self._deferred: list[tuple[int, object]] = []  # controller work waiting for it to be up
+        self._deferred: list[tuple[EventKind, Payload]] = []  # controller work waiting for it to be up
         self._inbox: list[str] = []  # jobs that arrived while the controller was down
 
+    def _event_handlers(self) -> dict[EventKind, _Handler]:
+        """Each kind's handler (built per run, not kept: bound methods would make a cycle)."""
+        return {
+            EventKind.COMPLETION: self._on_completion,
+            EventKind.EVICTED: self._on_evicted,
+            EventKind.NODE_FAIL: self._on_node_fail,
+            EventKind.CONTROLLER_UP: self._on_controller_up,
+            EventKind.CONTROLLER_DOWN: self._on_controller_down,
+            EventKind.FAILURE_DETECTED: self._on_failure_detected,
+            EventKind.NODE_REPAIR: self._on_node_repair,
+            EventKind.RETRY: self._on_retry,
+            EventKind.PODS_TIMEOUT: self._on_pods_timeout,
+            EventKind.ARRIVAL: self._on_arrival,
+            EventKind.CYCLE: self._on_cycle,
+            EventKind.SAMPLE: self._on_sample,
+        }
+
+    # What an observer (and the preemption cost model) may read -------------------------------
+    @property
+    def now_s(self) -> float:
+        """Simulated seconds since ``options.start``."""
+        return self._clock.seconds
+
+    @property
+    def records(self) -> Mapping[str, JobRecord]:
+        """Every job that has arrived so far, by id (live records: read, do not change them)."""
+        return self._records
+
+    @property
+    def running(self) -> Mapping[str, JobRecord]:
+        """The jobs whose pods are running now, by id."""
+        return self._running
+
+    @property
+    def controller_up(self) -> bool:
+        """Whether the scheduling controller is up (see :class:`ControllerRestartModel`)."""
+        return self._controller_up
+
     # Event plumbing ----------------------------------------------------------------------------
-    def _push(self, at: float, kind: int, payload: object = None) -> None:
+    @overload
+    def _push(self, at: float, kind: JobEventKind, payload: JobEpoch) -> None: ...
+    @overload
+    def _push(self, at: float, kind: NodeEventKind, payload: str) -> None: ...
+    @overload
+    def _push(self, at: float, kind: TickKind, payload: None = None) -> None: ...
+    @overload
+    def _push(self, at: float, kind: Literal[EventKind.RETRY], payload: str) -> None: ...  # the job's id
+    @overload
+    def _push(self, at: float, kind: Literal[EventKind.ARRIVAL], payload: JobArrival) -> None: ...
+
+    def _push(self, at: float, kind: EventKind, payload: Payload = None) -> None:
         self._seq += 1
-        if kind in _PROGRESS:
+        if kind in PROGRESS:
             self._progress_events += 1
-        elif kind == NODE_REPAIR:
+        elif kind in REPAIRS:
             self._repairs += 1
         heapq.heappush(self._heap, (at, kind, self._seq, payload))
 
@@ -341,7 +394,7 @@ class Simulation:
         at = now if interval <= 0 else math.ceil(now / interval) * interval
         if self._cycle_at is None or at < self._cycle_at:
             self._cycle_at = at
-            self._push(at, CYCLE)
+            self._push(at, EventKind.CYCLE)
 
     def _next_arrival(self) -> None:
         arrival = next(self._arrivals, None)
@@ -350,7 +403,7 @@ class Simulation:
         horizon = self.options.horizon_s
         if horizon is not None and arrival.submit_s > horizon:
             return
-        self._push(arrival.submit_s, ARRIVAL, arrival)
+        self._push(arrival.submit_s, EventKind.ARRIVAL, arrival)
 
     # Run ---------------------------------------------------------------------------------------
     def run(self) -> SimulationResult:
@@ -375,52 +428,42 @@ class Simulation:
         self._next_arrival()
         if self.options.failures is not None:
             for name in self._node_names:
-                self._push(self._rng.expovariate(1.0 / self.options.failures.mtbf_s), NODE_FAIL, name)
-        self._push(0.0, SAMPLE)
+                self._push(
+                    self._rng.expovariate(1.0 / self.options.failures.mtbf_s), EventKind.NODE_FAIL, name
+                )
+        self._push(0.0, EventKind.SAMPLE)
         if self.options.controller_restart is not None:
-            self._push(self._next_restart_gap(), CONTROLLER_DOWN)
+            self._push(self._next_restart_gap(), EventKind.CONTROLLER_DOWN)
         horizon = self.options.horizon_s
-        handlers: dict[int, Callable[[float, object], None]] = {
-            ARRIVAL: self._on_arrival,
-            CYCLE: self._on_cycle,
-            COMPLETION: self._on_completion,
-            EVICTED: self._on_evicted,
-            NODE_FAIL: self._on_node_fail,
-            FAILURE_DETECTED: self._on_failure_detected,
-            NODE_REPAIR: self._on_node_repair,
-            RETRY: self._on_retry,
-            PODS_TIMEOUT: self._on_pods_timeout,
-            SAMPLE: self._on_sample,
-            CONTROLLER_DOWN: self._on_controller_down,
-            CONTROLLER_UP: self._on_controller_up,
-        }
+        handlers = self._event_handlers()
         heap = self._heap
         while heap:
             at, kind, _, payload = heap[0]
             if horizon is not None and at > horizon:
                 break
-            if kind in (SAMPLE, NODE_FAIL, CONTROLLER_DOWN) and self._idle():
+            if kind in CLOCKS and self._idle():
                 break  # only clocks left ticking: nothing more can happen
             heapq.heappop(heap)
-            if kind in _PROGRESS:
+            if kind in PROGRESS:
                 self._progress_events -= 1
-            elif kind == NODE_REPAIR:
+            elif kind in REPAIRS:
                 self._repairs -= 1
             self._advance(at)
             self.stats.events += 1
-            if not self._controller_up and kind in _CONTROLLER_WORK:
+            if not self._controller_up and kind in CONTROLLER_WORK:
                 self._deferred.append((kind, payload))
             else:
                 handlers[kind](at, payload)
             if self._observer is not None:
                 self._observer(self, at)
-        end = horizon if horizon is not None else self._clock_s
-        self._advance(max(end, self._clock_s))
-        self.stats.end_s = self._clock_s
+        clock = self._clock
+        end = horizon if horizon is not None else clock.seconds
+        self._advance(max(end, clock.seconds))
+        self.stats.end_s = clock.seconds
         self.stats.wall_s = time.perf_counter() - started
         for record in self._running.values():
             # Unfinished at the horizon is not lost: account the work done so far.
-            self._account_run(record, self._clock_s, saved=True)
+            self._account_run(record, clock.seconds, saved=True)
         self._explain_pending()
         return SimulationResult(
             records=sorted(self._records.values(), key=lambda r: (r.arrival.submit_s, r.arrival.job_id)),
@@ -430,7 +473,7 @@ class Simulation:
             cq_gpu_s=self._cq_gpu_s,
             flavor_capacity=self._flavor_capacity,
             cq_nominal=self._cq_nominal,
-            horizon_s=self._clock_s,
+            horizon_s=clock.seconds,
             node_gpus=self._node_gpus,
         )
 
@@ -443,20 +486,18 @@ class Simulation:
         available 16 …``) say which. Jobs it never reached keep the engine's reason, if any.
         """
         scheduler = self.scheduler
-        reasons = scheduler.reasons
         for job_id, record in self._records.items():
-            if record.status != "queued":
+            if record.status is not SimJobStatus.QUEUED:
                 continue
-            why = reasons.get(job_id)
+            why = scheduler.pending_reason(job_id)
             if why is not None:
-                record.reason = str(why)
+                record.reason = why
                 continue
             # A workload behind the head of its request's shape waits for the same thing as the head.
-            workload = scheduler.pending.get(job_id)
-            queue = scheduler.pending.queue(workload.cluster_queue) if workload is not None else None
-            head = queue.shape_at(workload.shape, 0) if queue is not None and workload is not None else None
-            if head is not None and head.job.id != job_id and head.job.id in reasons:
-                record.reason = f"behind {head.job.id}, which asks the same: {reasons[head.job.id]}"
+            head = scheduler.shape_head(job_id)
+            head_why = scheduler.pending_reason(head) if head is not None and head != job_id else None
+            if head_why is not None:
+                record.reason = f"behind {head}, which asks the same: {head_why}"
             elif not record.reason:
                 record.reason = f"waiting in ClusterQueue {record.cluster_queue}"
 
@@ -485,12 +526,12 @@ class Simulation:
                 if used:
                     self._cq_gpu_s[name] += used * dt
             self._last_integrate = now
-        self._clock_s = max(self._clock_s, now)
+        clock = self._clock
+        if now > clock.seconds:
+            clock.seconds = now
 
     # Handlers ----------------------------------------------------------------------------------
-    def _on_arrival(self, now: float, payload: object) -> None:
-        assert isinstance(payload, JobArrival)
-        arrival = payload
+    def _on_arrival(self, now: float, arrival: JobArrival) -> None:
         self._next_arrival()
         if arrival.job_id in self._records:
             raise ValidationError(f"duplicate job id {arrival.job_id!r} in the workload", path="workload")
@@ -514,17 +555,17 @@ class Simulation:
         try:
             pending = self.scheduler.submit(job)
         except Exception as exc:
-            record.status = "rejected"
+            record.status = SimJobStatus.REJECTED
             record.reason = str(exc)
             self._finish(record, now)
             return
         record.cluster_queue = pending.cluster_queue
         record.queue_ts = pending.timestamp
-        record.status = "queued"
+        record.status = SimJobStatus.QUEUED
         record.reason = ""
         self._want_cycle(now)
 
-    def _on_cycle(self, now: float, _: object) -> None:
+    def _on_cycle(self, now: float, _: None) -> None:
         self._cycle_at = None
         if not self._controller_up:
             return  # the controller asks for a cycle again when it is back
@@ -543,20 +584,20 @@ class Simulation:
         record = self._records[job_id]
         if record.evicting:
             return
-        if record.status == "admitted" and job_id in self._unplaced:
+        if record.status is SimJobStatus.ADMITTED and job_id in self._unplaced:
             # Quota held, pods never started: nothing to stop, give the quota back now.
             self._unplaced.remove(job_id)
             self._requeue_victim(record, now)
             return
-        if record.status != "running":
+        if record.status is not SimJobStatus.RUNNING:
             return
         record.evicting = True
-        self._push(now + grace_s, EVICTED, (job_id, record.epoch))
+        self._push(now + grace_s, EventKind.EVICTED, JobEpoch(job_id, record.epoch))
 
-    def _on_evicted(self, now: float, payload: object) -> None:
-        job_id, epoch = _job_epoch(payload)
+    def _on_evicted(self, now: float, event: JobEpoch) -> None:
+        job_id, epoch = event
         record = self._records[job_id]
-        if record.epoch != epoch or record.status != "running" or not record.evicting:
+        if record.epoch != epoch or record.status is not SimJobStatus.RUNNING or not record.evicting:
             return  # it completed or failed within its grace period
         self._stop_running(record, now, saved=False)
         self.backend.preempt(JobId(job_id), timedelta(0))
@@ -574,7 +615,7 @@ class Simulation:
         # Kueue requeues an evicted workload by its eviction time (requeuingStrategy: Eviction).
         eviction_ts = (self.options.start + timedelta(seconds=now)).timestamp()
         record.queue_ts = self.scheduler.submit(self._jobs[job_id], timestamp=eviction_ts).timestamp
-        record.status = "queued"
+        record.status = SimJobStatus.QUEUED
         record.reason = "preempted; requeued"
         self._want_cycle(now)
 
@@ -609,13 +650,13 @@ class Simulation:
         if record.admitted_s is None:
             record.admitted_s = now
         if not self._place(record, workload, flavor, now):
-            record.status = "admitted"
+            record.status = SimJobStatus.ADMITTED
             record.reason = "admitted; pods pending: no node with enough free resources"
             self.stats.placement_waits += 1
             self._unplaced.add(job.id, workload, flavor, self.backend.refusal_key(workload))
             timeout = self.options.pods_ready_timeout_s
             if timeout is not None:
-                self._push(now + timeout, PODS_TIMEOUT, (job.id, record.epoch))
+                self._push(now + timeout, EventKind.PODS_TIMEOUT, JobEpoch(job.id, record.epoch))
 
     def _place(self, record: JobRecord, workload: Workload, flavor: str, now: float) -> bool:
         # try_submit, not submit: most attempts from _place_waiting fail, and a refusal should
@@ -626,7 +667,7 @@ class Simulation:
         job_id = workload.job_id
         self.stats.admissions += 1
         record.evicting = False
-        record.status = "running"
+        record.status = SimJobStatus.RUNNING
         record.reason = ""
         record.flavor = flavor
         record.nodes = status.nodes
@@ -637,7 +678,7 @@ class Simulation:
         self._flavor_used[flavor] = self._flavor_used.get(flavor, 0.0) + record.gpus
         self._cq_used[record.cluster_queue] = self._cq_used.get(record.cluster_queue, 0.0) + record.gpus
         remaining = record.arrival.runtime_s - record.done_s
-        self._push(now + remaining, COMPLETION, (job_id, record.epoch))
+        self._push(now + remaining, EventKind.COMPLETION, JobEpoch(job_id, record.epoch))
         return True
 
     def _place_waiting(self, now: float) -> None:
@@ -647,8 +688,8 @@ class Simulation:
                 lambda job_id, workload, flavor: self._place(self._records[job_id], workload, flavor, now)
             )
 
-    def _on_pods_timeout(self, now: float, payload: object) -> None:
-        job_id, epoch = _job_epoch(payload)
+    def _on_pods_timeout(self, now: float, event: JobEpoch) -> None:
+        job_id, epoch = event
         record = self._records[job_id]
         if record.epoch != epoch or job_id not in self._unplaced:
             return
@@ -660,13 +701,13 @@ class Simulation:
         record.admission = None  # a restarted controller must not re-admit it (nor a failed job)
         self._want_cycle(now)
         if record.retries >= self.options.max_retries:
-            record.status = "failed"
+            record.status = SimJobStatus.FAILED
             record.reason = f"pods never became ready ({record.retries + 1} attempts)"
             self._finish(record, now)
             return
         record.retries += 1
         record.queue_ts = self.scheduler.submit(self._jobs[job_id], timestamp=released.timestamp).timestamp
-        record.status = "queued"
+        record.status = SimJobStatus.QUEUED
         record.reason = "requeued: pods not ready within the timeout"
 
     def _stop_running(self, record: JobRecord, now: float, saved: bool) -> None:
@@ -695,10 +736,10 @@ class Simulation:
         if price is not None:
             record.lost_cost += price * Decimal(repr(lost)) / Decimal(3600)
 
-    def _on_completion(self, now: float, payload: object) -> None:
-        job_id, epoch = _job_epoch(payload)
+    def _on_completion(self, now: float, event: JobEpoch) -> None:
+        job_id, epoch = event
         record = self._records[job_id]
-        if record.epoch != epoch or record.status != "running":
+        if record.epoch != epoch or record.status is not SimJobStatus.RUNNING:
             return
         self._stop_running(record, now, saved=True)
         self.backend.complete(JobId(job_id))
@@ -706,28 +747,30 @@ class Simulation:
         if self._controller_up:  # else the rebuild on restart leaves the finished job out
             self.scheduler.release(job_id, self.options.start + timedelta(seconds=now))
         record.admission = None
-        record.status = "completed"
+        record.status = SimJobStatus.COMPLETED
         self._finish(record, now)
         self._place_waiting(now)
         self._want_cycle(now)
 
-    def _on_node_fail(self, now: float, payload: object) -> None:
-        assert isinstance(payload, str) and self.options.failures is not None
+    def _on_node_fail(self, now: float, node: str) -> None:
         failures = self.options.failures
+        assert failures is not None  # nodes fail only under a failure model
         self.stats.node_failures += 1
-        victims = self.backend.fail_node(payload, reason="node failure")
+        victims = self.backend.fail_node(node, reason="node failure")
         for job_id in victims:
             record = self._records[job_id]
             self._stop_running(record, now, saved=False)
-            record.status = "failing"
+            record.status = SimJobStatus.FAILING
             record.failures += 1
-            self._push(now + failures.detection_delay_s, FAILURE_DETECTED, (job_id, record.epoch))
-        self._push(now + failures.repair_s, NODE_REPAIR, payload)
+            self._push(
+                now + failures.detection_delay_s, EventKind.FAILURE_DETECTED, JobEpoch(job_id, record.epoch)
+            )
+        self._push(now + failures.repair_s, EventKind.NODE_REPAIR, node)
         if victims:
             self._place_waiting(now)  # a failed gang's pods on healthy nodes are gone too
 
-    def _on_failure_detected(self, now: float, payload: object) -> None:
-        job_id, epoch = _job_epoch(payload)
+    def _on_failure_detected(self, now: float, event: JobEpoch) -> None:
+        job_id, epoch = event
         record = self._records[job_id]
         if record.epoch != epoch:
             return
@@ -736,34 +779,34 @@ class Simulation:
         record.admission = None
         self._want_cycle(now)
         if record.retries >= self.options.max_retries:
-            record.status = "failed"
+            record.status = SimJobStatus.FAILED
             record.reason = f"node failure; retry budget exhausted ({record.retries} retries)"
             self._finish(record, now)
             return
         record.retries += 1
-        record.status = "retrying"
+        record.status = SimJobStatus.RETRYING
         delay = self.options.backoff.delay(record.retries).total_seconds()
-        self._push(now + delay, RETRY, job_id)
+        self._push(now + delay, EventKind.RETRY, job_id)
 
-    def _on_retry(self, now: float, payload: object) -> None:
-        assert isinstance(payload, str)
-        record = self._records[payload]
-        job = self._jobs[payload]
+    def _on_retry(self, now: float, job_id: str) -> None:
+        record = self._records[job_id]
+        job = self._jobs[job_id]
         pending = self.scheduler.submit(
             job, timestamp=(self.options.start + timedelta(seconds=now)).timestamp()
         )
         record.queue_ts = pending.timestamp
-        record.status = "queued"
+        record.status = SimJobStatus.QUEUED
         self._want_cycle(now)
 
-    def _on_node_repair(self, now: float, payload: object) -> None:
-        assert isinstance(payload, str) and self.options.failures is not None
-        self.backend.repair_node(payload)
-        self._push(now + self._rng.expovariate(1.0 / self.options.failures.mtbf_s), NODE_FAIL, payload)
+    def _on_node_repair(self, now: float, node: str) -> None:
+        failures = self.options.failures
+        assert failures is not None  # nodes fail (and are repaired) only under a failure model
+        self.backend.repair_node(node)
+        self._push(now + self._rng.expovariate(1.0 / failures.mtbf_s), EventKind.NODE_FAIL, node)
         self._place_waiting(now)
         self._want_cycle(now)
 
-    def _on_sample(self, now: float, _: object) -> None:
+    def _on_sample(self, now: float, _: None) -> None:
         if self._aging is not None and self._controller_up:
             at = self.options.start + timedelta(seconds=now)
             if self.scheduler.age(at, self._aging):
@@ -773,7 +816,7 @@ class Simulation:
             self.series.flavors[name].append(used)
         for name, used in self._cq_used.items():
             self.series.cluster_queues[name].append(used)
-        self._push(now + self.options.sample_interval_s, SAMPLE)
+        self._push(now + self.options.sample_interval_s, EventKind.SAMPLE)
 
     def _next_restart_gap(self) -> float:
         model = self.options.controller_restart
@@ -782,25 +825,20 @@ class Simulation:
             return self._controller_rng.expovariate(1.0 / model.every_s)
         return model.every_s
 
-    def _on_controller_down(self, now: float, _: object) -> None:
+    def _on_controller_down(self, now: float, _: None) -> None:
         model = self.options.controller_restart
         assert model is not None
         self.stats.controller_restarts += 1
         self._controller_up = False
-        self._push(now + model.downtime_s, CONTROLLER_UP)
+        self._push(now + model.downtime_s, EventKind.CONTROLLER_UP)
         # The next restart is counted from this one (fixed period), never inside this downtime.
-        self._push(now + max(self._next_restart_gap(), model.downtime_s), CONTROLLER_DOWN)
+        self._push(now + max(self._next_restart_gap(), model.downtime_s), EventKind.CONTROLLER_DOWN)
 
-    def _on_controller_up(self, now: float, _: object) -> None:
+    def _on_controller_up(self, now: float, _: None) -> None:
         self._controller_up = True
         self._rebuild_scheduler(now)
         deferred, self._deferred = self._deferred, []
-        handlers = {
-            FAILURE_DETECTED: self._on_failure_detected,
-            RETRY: self._on_retry,
-            PODS_TIMEOUT: self._on_pods_timeout,
-            EVICTED: self._on_evicted,
-        }
+        handlers = self._event_handlers()
         for kind, payload in deferred:  # in the order they fell due
             handlers[kind](now, payload)
         self._want_cycle(now)
@@ -818,7 +856,7 @@ class Simulation:
             scheduler.submit(self._jobs[record.arrival.job_id], timestamp=record.queue_ts)
             scheduler.admit_directly(record.admission, at + timedelta(seconds=record.admitted_at_s))
         for record in self._records.values():
-            if record.status == "queued":
+            if record.status is SimJobStatus.QUEUED:
                 scheduler.submit(self._jobs[record.arrival.job_id], timestamp=record.queue_ts)
         self.scheduler = scheduler
         inbox, self._inbox = self._inbox, []
@@ -862,13 +900,6 @@ def _fresh_policy(policy: AdmissionPolicy | None) -> AdmissionPolicy | None:
     return replace(policy, local_queue_usage=usage)
 
 
-def _job_epoch(payload: object) -> tuple[str, int]:
-    assert isinstance(payload, tuple)
-    job_id, epoch = payload
-    assert isinstance(job_id, str) and isinstance(epoch, int)
-    return job_id, epoch
-
-
 @dataclass(slots=True)
 class _Waiting:
     workload: Workload
@@ -882,7 +913,7 @@ class _PendingPods:
 
     Retrying every waiting workload at each completion made placement quadratic-ish: hundreds of
     workloads waited at a time, and all but a few were refused again. The backend's
-    :meth:`~budcore_adapters.inmemory.InMemoryClusterBackend.refusal_key` groups workloads that
+    :meth:`~budcore.ports.simulated_cluster.SimulatedCluster.refusal_key` groups workloads that
     stand or fall together while nothing is released, and a retry pass places nothing but
     workloads, so once a workload is refused the rest of its group is skipped for that pass.
     Merging the groups' heads by admission order tries the others exactly in the order a pass
@@ -937,26 +968,32 @@ class _RunningVictims(Mapping[str, VictimInfo]):
 
     Progress is work saved plus the current run; the last checkpoint is the latest multiple of the
     job's checkpoint interval within its current run (jobs without an interval never checkpoint);
-    the price is its flavor's price per GPU-hour.
+    the price is its flavor's price per GPU-hour. It reads the engine's running jobs and clock
+    live (the engine hands it the very mapping and clock it updates).
     """
 
-    def __init__(self, sim: Simulation) -> None:
-        self._sim = sim
+    __slots__ = ("_clock", "_prices", "_running")
+
+    def __init__(
+        self, running: Mapping[str, JobRecord], clock: _SimClock, prices: Mapping[str, Decimal]
+    ) -> None:
+        self._running = running
+        self._clock = clock
+        self._prices = prices
 
     def __getitem__(self, job_id: str) -> VictimInfo:
-        sim = self._sim
-        record = sim._running.get(job_id)
+        record = self._running.get(job_id)
         if record is None:
             raise KeyError(job_id)
         arrival = record.arrival
-        now = sim._clock_s
-        start = sim.options.start
+        now = self._clock.seconds
+        start = self._clock.start
         ran = now - record.run_start_s
         interval = arrival.checkpoint_interval_s
         checkpoint = None
         if interval:
             checkpoint = start + timedelta(seconds=record.run_start_s + (ran // interval) * interval)
-        price = sim.prices.get(record.flavor)
+        price = self._prices.get(record.flavor)
         return VictimInfo(
             job_id=JobId(job_id),
             job_type=JobType(arrival.job_type),
@@ -970,21 +1007,26 @@ class _RunningVictims(Mapping[str, VictimInfo]):
         )
 
     def __contains__(self, job_id: object) -> bool:
-        return job_id in self._sim._running
+        return job_id in self._running
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._sim._running)
+        return iter(self._running)
 
     def __len__(self) -> int:
-        return len(self._sim._running)
+        return len(self._running)
 
 
 class _SimClock:
-    """The ``Clock`` port over the engine's virtual time."""
+    """The ``Clock`` port over the engine's virtual time: ``seconds`` after ``start``.
 
-    def __init__(self, start: datetime, sim: Simulation) -> None:
-        self._start = start
-        self._sim = sim
+    The engine owns it and moves ``seconds`` forward as it handles events (``Simulation._advance``).
+    """
+
+    __slots__ = ("seconds", "start")
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self.seconds = 0.0
 
     def now(self) -> datetime:
-        return self._start + timedelta(seconds=self._sim._clock_s)
+        return self.start + timedelta(seconds=self.seconds)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine import JobRecord, SimulationResult
 from .report import cq_percent_of_nominal
+from .status import SimJobStatus
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -225,7 +226,7 @@ def write_plots(result: SimulationResult, out_dir: Path, *, max_rows: int = 64) 
         jcts = sorted(
             (r.end_s - r.arrival.submit_s) / 60
             for r in mine
-            if r.status == "completed" and r.end_s is not None
+            if r.status is SimJobStatus.COMPLETED and r.end_s is not None
         )
         for ax, values in ((wait_ax, waits), (jct_ax, jcts)):
             if values:

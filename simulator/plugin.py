@@ -1,4 +1,19 @@
-"""Registers the simulator's commands (``simulate``) through the ``budcore.plugins`` entry point."""
+"""The simulator's plugin, registered through the ``budcore.plugins`` entry point ``simulator``.
+
+It registers, through the same hooks a third-party plugin implements:
+
+- the ``simulate``, ``compare`` and ``plan`` commands (``budcore_register_commands``);
+- the ``scenario`` validator for ``budcore validate`` (``budcore_register_validators``);
+- the trace readers a scenario's ``traces: [{format: NAME}]`` names (``budcore_register_trace_readers``):
+  ``budcore`` (budcore CSV), ``helios``, ``pai`` (Alibaba PAI 2020) and ``swf``, looked up by
+  :func:`budcore_simulator.workload.traces.open_trace`;
+- the ordering policies ``budcore compare -p NAME`` names (``budcore_register_policies``):
+  ``fifo``, ``fair`` and ``strict-fifo``, looked up by :func:`budcore_simulator.sweep.parse_policy`
+  through :func:`policy_overrides`.
+
+Registering stays cheap: the readers are lazy factories and the commands import their modules
+when they are added, so ``budcore plugins`` does not load the engine.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +21,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from budcore.config.yamlsource import YamlDocument
-from budcore.plugins import hookimpl
+from budcore.domain.errors import PluginError
+from budcore.plugins import PluginRegistry, default_registry, hookimpl, lazy_factory
 from budcore.plugins.hookspecs import Factory
 
 
@@ -35,3 +51,60 @@ def validate_scenario(document: YamlDocument) -> str | None:
 @hookimpl
 def budcore_register_validators() -> Mapping[str, Factory]:
     return {"scenario": validate_scenario}
+
+
+# Trace readers ----------------------------------------------------------------------------------
+@hookimpl
+def budcore_register_trace_readers() -> Mapping[str, Factory]:
+    """The four built-in formats (``simulator/workload/TRACES.md``), by their ``format:`` name."""
+    return {
+        "budcore": lazy_factory(".workload.traces:BudcoreCsvTrace", package=__package__),
+        "helios": lazy_factory(".workload.traces:HeliosTrace", package=__package__),
+        "pai": lazy_factory(".workload.traces:PaiTrace", package=__package__),
+        "swf": lazy_factory(".workload.traces:SwfTrace", package=__package__),
+    }
+
+
+# Ordering policies ------------------------------------------------------------------------------
+def fifo() -> dict[str, Any]:
+    """Kueue's classic FIFO ordering across queues: no fair sharing."""
+    return {"fair_sharing": False}
+
+
+def fair() -> dict[str, Any]:
+    """Fair sharing: queues borrowing least (by dominant resource share) go first."""
+    return {"fair_sharing": True}
+
+
+def strict_fifo() -> dict[str, Any]:
+    """Every ClusterQueue ``StrictFIFO``: a head that does not fit blocks the queue behind it."""
+    return {"queueing_strategy": "StrictFIFO"}
+
+
+@hookimpl
+def budcore_register_policies() -> Mapping[str, Factory]:
+    return {"fifo": fifo, "fair": fair, "strict-fifo": strict_fifo}
+
+
+def policy_names(registry: PluginRegistry | None = None) -> list[str]:
+    """The policy names ``-p`` accepts (every plugin's), sorted."""
+    return (registry or default_registry()).names("policy")
+
+
+def policy_overrides(name: str, registry: PluginRegistry | None = None) -> dict[str, Any] | None:
+    """The ``policy`` overrides registered as ``name`` (a fresh dict), or ``None`` if none is.
+
+    A name two plugins register, a factory that fails and a factory that returns something other
+    than a mapping of field names are ``PluginError``\\ s naming the plugin.
+    """
+    registry = registry or default_registry()
+    registration = registry.get("policy", name)
+    if registration is None:
+        return None
+    overrides = registry.create("policy", name)
+    if not isinstance(overrides, Mapping) or not all(isinstance(k, str) for k in overrides):
+        raise PluginError(
+            f"policy {name!r} ({registration.origin}) returned {type(overrides).__name__}; a policy "
+            "returns a mapping of the scenario's policy fields to their values"
+        )
+    return dict(overrides)

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .engine import JobRecord, SimulationResult
+from .status import FINAL_STATUSES, SimJobStatus
 from .workload.traces import TraceReport
 
 RECORD_FIELDS = (
@@ -79,9 +80,6 @@ def _r(value: float | None, digits: int = 3) -> float | None:
 
 
 _CENT = Decimal("0.01")
-# The statuses after which a job never runs again (its outcome is known); every other status
-# (queued, admitted, running, failing, retrying, pending) is still live at the end of the run.
-FINAL_STATUSES = frozenset({"completed", "failed", "rejected"})
 
 
 def _cents(value: Decimal) -> Decimal:
@@ -118,7 +116,7 @@ def deadline_met(record: JobRecord, end_s: float | None) -> bool | None:
     deadline = record.arrival.deadline_s
     if deadline is None:
         return None
-    if record.status == "completed":
+    if record.status is SimJobStatus.COMPLETED:
         return record.end_s is not None and record.end_s <= deadline
     if record.status in FINAL_STATUSES:  # failed or rejected: it will never complete
         return False
@@ -132,16 +130,18 @@ def completable(record: JobRecord, end_s: float) -> bool:
 
     A completed job always counts (float sums must not make ``completed`` exceed ``completable``).
     """
-    return record.status == "completed" or record.arrival.submit_s + record.arrival.runtime_s <= end_s
+    return (
+        record.status is SimJobStatus.COMPLETED or record.arrival.submit_s + record.arrival.runtime_s <= end_s
+    )
 
 
 def _group_stats(records: Iterable[JobRecord], horizon: float) -> dict[str, Any]:
     records = list(records)
-    completed = [r for r in records if r.status == "completed" and r.end_s is not None]
+    completed = [r for r in records if r.status is SimJobStatus.COMPLETED and r.end_s is not None]
     waits = [
         (r.admitted_s if r.admitted_s is not None else max(horizon, r.arrival.submit_s)) - r.arrival.submit_s
         for r in records
-        if r.status != "rejected"
+        if r.status is not SimJobStatus.REJECTED
     ]
     jcts = [r.end_s - r.arrival.submit_s for r in completed if r.end_s is not None]
     slowdowns = [
@@ -202,7 +202,8 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
     for r in records:
         received[r.arrival.tenant] += r.gpu_s - r.lost_gpu_s
         demanded[r.arrival.tenant] += r.arrival.gpu_seconds
-        if r.status == "completed" and r.end_s is not None and share > 0 and r.arrival.runtime_s > 0:
+        completed = r.status is SimJobStatus.COMPLETED
+        if completed and r.end_s is not None and share > 0 and r.arrival.runtime_s > 0:
             isolated = r.arrival.runtime_s * max(1.0, r.gpus / share)
             rho[r.arrival.tenant].append((r.end_s - r.arrival.submit_s) / isolated)
     shares = [received[t] / demanded[t] for t in tenants if demanded[t] > 0]
@@ -215,7 +216,7 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
             cost_by_flavor[r.flavor] = cost_by_flavor.get(r.flavor, Decimal(0)) + cost
     statuses: dict[str, int] = {}
     for r in records:
-        statuses[r.status] = statuses.get(r.status, 0) + 1
+        statuses[r.status.value] = statuses.get(r.status.value, 0) + 1
     return {
         "scenario": scenario_name,
         "seed": seed,
@@ -320,7 +321,7 @@ def records_csv(records: Sequence[JobRecord], *, end_s: float | None = None) -> 
                 r.cluster_queue,
                 a.priority,
                 a.job_type,
-                r.status,
+                r.status.value,
                 _r(a.submit_s),
                 _r(r.admitted_s),
                 _r(r.start_s),

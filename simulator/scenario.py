@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from budcore.config.kueue import load_queue_config, loads_queue_config
 from budcore.config.yamlsource import YamlDocument, load_yaml_documents
-from budcore.cost.prices import PriceBook, default_price_book, load_price_book
+from budcore.cost.prices import PriceBook, load_price_book
 from budcore.domain.cluster import Node
 from budcore.domain.errors import ValidationError
 from budcore.domain.ids import check_name
@@ -56,8 +56,8 @@ from budcore.hardware.labels import ParsedNode, parse_nodes_yaml
 from budcore.scheduling import AdmissionPolicy, QueueConfig
 from budcore.scheduling.assignment import AcceleratorMatcher, flavor_types_from_nodes
 from budcore.scheduling.preemption import PreemptionMode, PreemptionPolicy
-from budcore.scheduling.preemption_budget import PreemptionBudget
-from budcore.scheduling.preemption_priority import AgingPolicy
+from budcore.scheduling.preemption.aging import AgingPolicy
+from budcore.scheduling.preemption.guards import PreemptionBudget
 
 from .engine import ControllerRestartModel, EngineOptions, FailureModel
 from .workload.generators import GeneratorSpec, generate_arrivals
@@ -581,8 +581,10 @@ class LoadedScenario:
         spec = self.scenario.fleet.price_book
         if spec is None or not self.parsed_nodes:
             return None
-        if spec == DEFAULT_PRICE_BOOK:
-            book = default_price_book()
+        from budcore.plugins import default_registry  # a name: a registered pricing source
+
+        if default_registry().get("pricing_source", spec) is not None:
+            book = default_registry().price_book(spec)
         else:
             path = (self.base_dir / spec).resolve()
             if not path.is_file():

@@ -71,19 +71,17 @@ from budcore.domain.validation import validate_model
 from budcore.scheduling import QueueConfig
 from budcore.scheduling.queues import FlavorQuotas, QueueingStrategy, ResourceGroup, ResourceQuota
 
-from .engine import Simulation
+from .build import build_simulation
 from .report import build_report
 from .scenario import LoadedScenario, PolicySpec, Scenario
+from .status import SimJobStatus
 from .workload.units import parse_duration
 
 # --------------------------------------------------------------------------------------------
 # Policies
 # --------------------------------------------------------------------------------------------
-PRESETS: dict[str, dict[str, Any]] = {
-    "fifo": {"fair_sharing": False},
-    "fair": {"fair_sharing": True},
-    "strict-fifo": {"queueing_strategy": "StrictFIFO"},
-}
+# Presets (fifo, fair, strict-fifo and any plugin's) are registered through the policies hook:
+# see budcore_simulator.plugin.
 
 
 @dataclass(frozen=True)
@@ -104,8 +102,10 @@ def parse_policy(text: str) -> PolicyVariant:
     file and line instead of PyYAML's traceback; the fields themselves are checked by
     :func:`apply_policy`, against the scenario they override.
     """
-    if text in PRESETS:
-        preset = dict(PRESETS[text])
+    from .plugin import policy_names, policy_overrides  # presets: the budcore_register_policies hook
+
+    preset = policy_overrides(text)
+    if preset is not None:
         return PolicyVariant(text, preset, preset.pop("queueing_strategy", None))
     path = Path(text)
     if path.suffix in (".yaml", ".yml"):
@@ -135,7 +135,7 @@ def parse_policy(text: str) -> PolicyVariant:
     overrides = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         if "=" not in part:
-            known = ", ".join(PRESETS)
+            known = ", ".join(policy_names())
             raise ValidationError(
                 f"{text!r}: expected a preset ({known}), a .yaml file, or key=value pairs", path="--policy"
             )
@@ -478,18 +478,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     loaded = LoadedScenario(spec.scenario, Path(spec.base_dir), spec.source)
     queues = scale_quotas(loaded.queues, {f: (new, old) for f, new, old in spec.quota_factors})
     queues = with_strategy(queues, spec.strategy)
-    sim = Simulation(
-        loaded.nodes,
-        queues,
-        loaded.arrivals(),
-        options=loaded.engine_options(),
-        policy=spec.scenario.policy.admission(),
-        preemption=spec.scenario.policy.preemption(),
-        preemption_budget=spec.scenario.policy.budget(),
-        aging=spec.scenario.policy.aging.policy() if spec.scenario.policy.aging else None,
-        prices=loaded.prices(),
-    )
-    result = sim.run()
+    result = build_simulation(loaded, queues=queues).run()
     report = build_report(
         result, scenario_name=f"{spec.scenario.name} [{spec.label}]", seed=spec.scenario.seed
     )
@@ -497,7 +486,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     jcts = sorted(
         r.end_s - r.arrival.submit_s
         for r in result.records
-        if r.status == "completed" and r.end_s is not None
+        if r.status is SimJobStatus.COMPLETED and r.end_s is not None
     )
     return {
         "label": spec.label,

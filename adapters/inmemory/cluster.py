@@ -1,6 +1,9 @@
 """In-memory ``ClusterBackend``: a fleet of nodes, pods placed best-fit, gangs all-or-nothing.
 
-It plays the part of kube-scheduler plus the kubelets for the simulator and for embedded use.
+It plays the part of kube-scheduler plus the kubelets for the simulator and for embedded use, and
+implements the simulator's port, :class:`budcore.ports.simulated_cluster.SimulatedCluster` (the
+``SimulatedClusterBackend`` hooks ``complete``, ``fail_node`` and ``repair_node``, plus
+``try_submit``, ``refusal_key`` and ``forget``).
 Placement indexes nodes per (node selector, key resource) in a sorted list of free amounts, so a
 pod finds the tightest node that fits in O(log n) instead of scanning the fleet.
 

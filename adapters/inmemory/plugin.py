@@ -10,6 +10,7 @@ from budcore.plugins.hookspecs import Factory
 from .cluster import InMemoryClusterBackend
 from .events import CollectingEventSink, NullEventSink
 from .job_store import InMemoryJobStore
+from .ledger import InMemoryAdmissionLedger
 
 
 @hookimpl
@@ -25,3 +26,8 @@ def budcore_register_cluster_backends() -> Mapping[str, Factory]:
 @hookimpl
 def budcore_register_event_sinks() -> Mapping[str, Factory]:
     return {"null": NullEventSink, "memory": CollectingEventSink}
+
+
+@hookimpl
+def budcore_register_admission_ledgers() -> Mapping[str, Factory]:
+    return {"inmemory": InMemoryAdmissionLedger}

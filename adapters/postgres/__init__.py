@@ -2,7 +2,9 @@
 
 - :class:`PostgresJobStore` — the ``JobStore`` port, with a transactional outbox;
 - :class:`OutboxDispatcher` — delivers outbox events exactly once across dispatchers;
-- :class:`AdmissionLedger` — quota reservations with row locks, admission leases, reconciliation;
+- :class:`PostgresAdmissionLedger` — the :class:`~budcore.ports.AdmissionLedger` port: quota
+  reservations with row locks on the core's quota arithmetic, LocalQueue isolation, admission leases,
+  reconciliation (``AdmissionLedger`` is its earlier name);
 - :mod:`.migrate` — Alembic migrations shipped in the package (:func:`upgrade`, :func:`downgrade`,
   :func:`current_revision`, :func:`check_schema`);
 - :class:`~.tempserver.TemporaryPostgres` — a throwaway server for tests and benchmarks.
@@ -19,13 +21,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .admission import Admission, AdmissionLedger
+    from .admission import Admission, AdmissionLedger, PostgresAdmissionLedger
     from .engine import DEFAULT_CONNECT_TIMEOUT, ENV_URL, PoolSettings, create_engine, resolve_url
     from .errors import (
         DatabaseError,
         DatabaseUnavailableError,
         LeaseLostError,
         LedgerAdmissionRequiredError,
+        LocalQueueMismatchError,
         QuotaInUseError,
         QuotaRangeError,
         QuotaUnavailableError,
@@ -34,11 +37,12 @@ if TYPE_CHECKING:
     from .job_store import PostgresJobStore
     from .migrate import check_schema, current_revision, downgrade, head_revision, revisions, upgrade
     from .outbox import OutboxDispatcher, OutboxStats
-    from .quota import QuotaKey, QuotaUsage, cohort_scope
+    from .quota import QuotaKey, QuotaRow, cohort_scope
     from .records import Lease, LeasePolicy
 _EXPORTS = {
     "Admission": "admission",
     "AdmissionLedger": "admission",
+    "PostgresAdmissionLedger": "admission",
     "DEFAULT_CONNECT_TIMEOUT": "engine",
     "ENV_URL": "engine",
     "PoolSettings": "engine",
@@ -48,6 +52,7 @@ _EXPORTS = {
     "DatabaseUnavailableError": "errors",
     "LeaseLostError": "errors",
     "LedgerAdmissionRequiredError": "errors",
+    "LocalQueueMismatchError": "errors",
     "QuotaInUseError": "errors",
     "QuotaRangeError": "errors",
     "QuotaUnavailableError": "errors",
@@ -62,7 +67,7 @@ _EXPORTS = {
     "OutboxDispatcher": "outbox",
     "OutboxStats": "outbox",
     "QuotaKey": "quota",
-    "QuotaUsage": "quota",
+    "QuotaRow": "quota",
     "cohort_scope": "quota",
     "Lease": "records",
     "LeasePolicy": "records",
@@ -93,15 +98,17 @@ __all__ = [
     "LeaseLostError",
     "LeasePolicy",
     "LedgerAdmissionRequiredError",
+    "LocalQueueMismatchError",
     "OutboxDispatcher",
     "OutboxStats",
     "PoolSettings",
+    "PostgresAdmissionLedger",
     "PostgresJobStore",
     "QuotaInUseError",
     "QuotaKey",
     "QuotaRangeError",
+    "QuotaRow",
     "QuotaUnavailableError",
-    "QuotaUsage",
     "SchemaVersionError",
     "check_schema",
     "cohort_scope",

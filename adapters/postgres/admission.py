@@ -1,44 +1,56 @@
-"""Multi-replica-safe admission: quota rows, reservations and admission leases.
+"""Multi-replica-safe admission: the :class:`~budcore.ports.AdmissionLedger` port on PostgreSQL.
 
 Several scheduler replicas share one database. Each decides admissions from its own snapshot,
-which may be stale, so the database has the last word: :meth:`AdmissionLedger.admit` commits a
-``queued → admitted`` transition only together with a reservation on the quota rows it needs.
+which may be stale, so the database has the last word: :meth:`PostgresAdmissionLedger.reserve`
+(and :meth:`~PostgresAdmissionLedger.admit`) commit a ``queued → admitted`` transition only
+together with a reservation on the quota rows it needs, and only into the ClusterQueue the job's
+LocalQueue leads to.
 
-**Choice: row locks, not SERIALIZABLE.** Admission touches a small, known set of rows — one per
-(ClusterQueue, flavor, resource) the job uses, plus the cohort rows above each. The ledger locks
-exactly those rows with ``SELECT … FOR UPDATE`` (in bytewise key order, after the job row; see the
-lock order in :mod:`.records` and :mod:`.quota`), re-checks every row's limit under the lock and
-updates ``used``. Under READ COMMITTED a second replica admitting against the same rows waits for the
-first to commit and then sees the new ``used``, so usage can never be double-spent. Compared with
-SERIALIZABLE this (a) only serialises admissions that share a quota row, (b) has no false-positive
-aborts from predicate locks on the large jobs table, and (c) fails with a meaningful
-:class:`~.errors.QuotaUnavailableError` instead of a retry storm when the quota is really gone.
-Deadlock and serialization failures are still retried by :func:`~.engine.run_transaction`.
+**Choice: row locks, not SERIALIZABLE.** Admission touches a small, known set of rows — the quota
+tree of each (flavor, resource) the job uses. The ledger locks exactly those rows with
+``SELECT … FOR UPDATE`` (in bytewise key order, after the job row; see the lock order in
+:mod:`.records` and :mod:`.quota`), decides on the locked usage with the scheduler's own quota
+arithmetic (:mod:`budcore.scheduling.quota`) and updates ``used``. Under READ COMMITTED a second
+replica admitting against the same rows waits for the first to commit and then sees the new
+``used``, so usage can never be double-spent. Compared with SERIALIZABLE this (a) only serialises
+admissions that share a quota tree, (b) has no false-positive aborts from predicate locks on the
+large jobs table, and (c) fails with a meaningful :class:`~.errors.QuotaUnavailableError` instead
+of a retry storm when the quota is really gone. Deadlock and serialization failures are still
+retried by :func:`~.engine.run_transaction`.
 
 **Cohorts and borrowing.** A quota row is keyed by a *scope*: a ClusterQueue name, or
 ``cohort:<name>`` (a ``:`` cannot occur in a Kubernetes name, so the two never collide).
-:meth:`AdmissionLedger.sync_cluster_queues` writes the whole Kueue tree — one row per
-(ClusterQueue or cohort, flavor, resource) with its parent, ``nominalQuota``, ``borrowingLimit``
-and ``lendingLimit`` — in one transaction, and admission then applies Kueue's arithmetic along
-the row's path to the root (see :mod:`.quota`): a ClusterQueue borrows exactly what Kueue would
-let it borrow, and no more, whichever replica admits. Rows set by hand with :meth:`set_quota` are
-roots; ``admit(cohorts=...)`` also reserves on those cohort scopes' rows directly (the older,
+:meth:`PostgresAdmissionLedger.sync` (or :meth:`~PostgresAdmissionLedger.sync_cluster_queues`)
+writes the whole Kueue tree — one row per (ClusterQueue or cohort, flavor, resource) with its
+parent, ``nominalQuota``, ``borrowingLimit`` and ``lendingLimit`` — in one transaction, and
+admission builds the core quota tree from those rows: a ClusterQueue borrows exactly what Kueue
+would let it borrow, and no more, whichever replica admits. Rows set by hand with :meth:`set_quota`
+are roots; ``admit(cohorts=...)`` also reserves on those cohort scopes' rows directly (the older,
 flat way of capping a cohort: the ClusterQueue's row ``nominal + borrowingLimit``, the cohort's
 row its total).
+
+**Quota isolation.** The sync also stores the LocalQueue → ClusterQueue mapping
+(``budcore_local_queues``). Once any LocalQueue is stored (or always, with
+``require_local_queue=True``), the admitting transaction refuses to charge a job to a ClusterQueue
+its LocalQueue (namespace = tenant, ``job.local_queue``) does not lead to:
+:class:`~.errors.LocalQueueMismatchError`, nothing written. The mapping is read after the quota
+rows are locked, and a sync locks every quota row before it changes the mapping, so an admission
+always checks against the mapping of the configuration whose quota it takes.
 
 **Flavors.** ``admit(flavors=...)`` takes the scheduler's assignment as it is,
 :attr:`budcore.scheduling.Admit.flavors` (pod set → resource → flavor: a driver may be on one
 flavor and the workers on another), or one flavor per resource for a job whose pod sets all use
-the same; :meth:`AdmissionLedger.admit_decision` takes an ``Admit`` directly.
+the same; :meth:`PostgresAdmissionLedger.reserve` takes an ``Admit`` directly.
 
-**Leases.** A job entering ``admitted`` gets a lease (30 s by default) held by the admitting
-replica, which renews it within 25 s until the job starts (``admitted → running`` removes the
-lease). If the replica dies, the lease expires and :meth:`AdmissionLedger.reconcile` — run by any
-replica, periodically and at start-up — requeues the job (``admitted → queued``, Kueue's eviction
-of a workload whose pods never started), giving its quota back in the same transaction.
-Reconcilers lock the job row with ``SKIP LOCKED`` and re-check the lease under the lock, so two
-replicas reconciling at once neither block each other nor requeue a job twice, and a renewal that
-commits first wins over a reconciliation.
+**Leases** (the optional :class:`~budcore.ports.AdmissionLeases` port). A job entering
+``admitted`` gets a lease (30 s by default) held by the admitting replica, which renews it within
+25 s until the job starts (``admitted → running`` removes the lease). If the replica dies, the
+lease expires and :meth:`PostgresAdmissionLedger.reconcile` — run by any replica, periodically and
+at start-up — requeues the job (``admitted → queued``, Kueue's eviction of a workload whose pods
+never started), giving its quota back in the same transaction. Reconcilers lock the job row with
+``SKIP LOCKED`` and re-check the lease under the lock, so two replicas reconciling at once neither
+block each other nor requeue a job twice, and a renewal that commits first wins over a
+reconciliation.
 
 Crash safety comes from transactions: every state change (job row, lease, reservations, usage,
 outbox) is one transaction, so a replica killed between any two statements leaves either all of
@@ -54,7 +66,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -65,26 +77,43 @@ from budcore.domain.ids import JobId, TenantId
 from budcore.domain.job import Job, JobStatus
 from budcore.domain.lifecycle import transition
 from budcore.domain.timeutil import ensure_utc
-from budcore.scheduling.queues import ClusterQueue, Cohort
+from budcore.ports.admission_ledger import (
+    COHORT_PREFIX,
+    AdmissionLeases,
+    FlavorAssignment,
+    FlavorResource,
+    QuotaBalance,
+    QuotaKey,
+    Reservation,
+    check_cluster_queue_name,
+    check_local_queue,
+    check_release,
+    cohort_scope,
+    decision_request,
+    request_by_flavor,
+)
+from budcore.ports.admission_ledger import AdmissionLedger as LedgerPort
+from budcore.scheduling.queues import ClusterQueue, Cohort, LocalQueue, QueueConfig
 from budcore.scheduling.snapshot import Admit
 
 from .engine import run_transaction
 from .errors import LeaseLostError
 from .job_store import PostgresJobStore
 from .quota import (
-    COHORT_PREFIX,
     MAX_AMOUNT,
-    USAGE_COLUMNS,
-    QuotaKey,
-    QuotaUsage,
-    available,
-    cohort_scope,
+    ROW_COLUMNS,
+    QuotaForest,
+    QuotaRow,
+    check_acyclic,
+    check_local_queues,
     desired_rows,
     key_order,
-    read_tree,
+    local_queue_target,
+    lock_quota,
+    read_forest,
     reserve,
+    row_from_db,
     sync_rows,
-    usage_from_row,
 )
 from .records import (
     Lease,
@@ -97,30 +126,42 @@ from .schema import leases, quota_reservations, quota_usage
 
 LEASE_EXPIRED_REASON = "admission lease expired: admitted but not started in time"
 
-# Per resource (``{"nvidia.com/gpu": "h100"}``) or per pod set (``{"driver": {"cpu": "a"}}``).
-FlavorAssignment = Mapping[str, str] | Mapping[str, Mapping[str, str]]
-
 
 @dataclass(frozen=True, slots=True)
-class Admission:
-    """The result of a successful admission: the stored job, its lease and what it reserved.
+class Admission(Reservation):
+    """A successful admission: the stored job, what it reserved and its lease.
 
-    ``reserved`` holds the job's direct reservations; the cohort rows above them account for it
-    through the tree (see :mod:`.quota`).
+    ``amounts`` (also :attr:`reserved`) holds the job's direct reservations; the cohort rows above
+    them account for it through the tree (see :mod:`.quota`).
     """
 
-    job: Job
     lease: Lease
-    reserved: Mapping[QuotaKey, int]
+
+    @property
+    def reserved(self) -> Mapping[QuotaKey, int]:
+        return self.amounts
 
 
-class AdmissionLedger:
-    """Quota and lease operations on the database of ``store`` (sharing its engine and policy)."""
+class PostgresAdmissionLedger:
+    """The admission ledger port on the database of ``store`` (sharing its engine and policy).
 
-    def __init__(self, store: PostgresJobStore) -> None:
+    Implements :class:`~budcore.ports.AdmissionLedger` and :class:`~budcore.ports.AdmissionLeases`.
+    ``require_local_queue=True`` checks every admission against the LocalQueue mapping even before
+    any LocalQueue is stored (then nothing is admitted until one is); by default the check starts
+    with the first stored LocalQueue, so quota rows set by hand keep working without one.
+    """
+
+    def __init__(self, store: PostgresJobStore, *, require_local_queue: bool = False) -> None:
+        if not isinstance(require_local_queue, bool):
+            raise ValidationError("require_local_queue must be True or False", path="require_local_queue")
         self._store = store
         self._engine = store.engine
         self._policy = store.lease_policy
+        self._require_local_queue = require_local_queue
+
+    @property
+    def store(self) -> PostgresJobStore:
+        return self._store
 
     # Quota configuration -----------------------------------------------------------------
     def set_quota(
@@ -131,7 +172,7 @@ class AdmissionLedger:
         quota: int,
         *,
         expected_version: int | None = None,
-    ) -> QuotaUsage:
+    ) -> QuotaRow:
         """Create or change a stand-alone quota row (``quota`` in milli-units); usage is kept.
 
         With ``expected_version`` the change is optimistic, like a job update: it applies only if
@@ -156,7 +197,8 @@ class AdmissionLedger:
         key = QuotaKey(cluster_queue, flavor, resource)
         q = quota_usage.c
         where = (q.cluster_queue == cluster_queue, q.flavor == flavor, q.resource == resource)
-        changes = {"quota": quota, "version": q.version + 1, "updated_at": sa.func.now()}
+        # A stand-alone row is a root without members: its subtree quota is its nominal quota.
+        changes = {"quota": quota, "nominal": quota, "version": q.version + 1, "updated_at": sa.func.now()}
 
         def refuse_tree_rows(conn: Connection) -> Any:
             row = conn.execute(sa.select(q.version, q.parent).where(*where).with_for_update()).first()
@@ -175,15 +217,15 @@ class AdmissionLedger:
 
         if expected_version is None:
             insert = pg_insert(quota_usage).values(
-                cluster_queue=cluster_queue, flavor=flavor, resource=resource, quota=quota
+                cluster_queue=cluster_queue, flavor=flavor, resource=resource, quota=quota, nominal=quota
             )
             upsert = insert.on_conflict_do_update(
                 index_elements=[q.cluster_queue, q.flavor, q.resource], set_=changes
-            ).returning(*USAGE_COLUMNS)
+            ).returning(*ROW_COLUMNS)
 
-            def work(conn: Connection) -> QuotaUsage:
+            def work(conn: Connection) -> QuotaRow:
                 refuse_tree_rows(conn)
-                return usage_from_row(conn.execute(upsert).one())
+                return row_from_db(conn.execute(upsert).one())
 
             return run_transaction(self._engine, work)
 
@@ -191,23 +233,28 @@ class AdmissionLedger:
             sa.update(quota_usage)
             .where(*where, q.version == expected_version)
             .values(**changes)
-            .returning(*USAGE_COLUMNS)
+            .returning(*ROW_COLUMNS)
         )
 
-        def optimistic(conn: Connection) -> QuotaUsage:
+        def optimistic(conn: Connection) -> QuotaRow:
             current = refuse_tree_rows(conn)
             if current is None:
                 raise NotFoundError("quota", str(key), "budcore_quota_usage")
             row = conn.execute(update).first()
             if row is None:
                 raise ConflictError("quota", str(key), expected_version, int(current.version))
-            return usage_from_row(row)
+            return row_from_db(row)
 
         return run_transaction(self._engine, optimistic)
 
     def sync_cluster_queues(
-        self, cluster_queues: Iterable[ClusterQueue], cohorts: Iterable[Cohort] = (), *, prune: bool = True
-    ) -> list[QuotaUsage]:
+        self,
+        cluster_queues: Iterable[ClusterQueue],
+        cohorts: Iterable[Cohort] = (),
+        *,
+        prune: bool = True,
+        local_queues: Iterable[LocalQueue] | None = None,
+    ) -> list[QuotaRow]:
         """Make the quota rows match a Kueue configuration, in one transaction; returns every row.
 
         One row per (ClusterQueue or cohort, flavor, resource): a ClusterQueue's ``nominalQuota``,
@@ -216,42 +263,82 @@ class AdmissionLedger:
         ClusterQueue needs none) plus what its members lend — computed by the scheduler's own
         :class:`~budcore.scheduling.quota.QuotaTree`. Usage is then re-derived from the
         reservations, so changing a lending limit or moving a queue to another cohort keeps every
-        row's usage right.
+        row's usage right. ``local_queues`` (``None``: leave the stored mapping as it is) become the
+        LocalQueue → ClusterQueue mapping admissions are checked against.
 
         Everything is validated before anything is written: an amount that does not fit the
         ledger's ``BIGINT`` milli-units raises :class:`~.errors.QuotaRangeError` naming the queue,
         flavor and resource. With ``prune`` (the default) the configuration is the whole truth:
         rows of removed ClusterQueues, cohorts, flavors or resources — including rows made with
-        :meth:`set_quota` — are deleted, unless one is still in use, which raises
-        :class:`~.errors.QuotaInUseError` and changes nothing.
+        :meth:`set_quota` — and LocalQueues it does not list are deleted, unless a row is still in
+        use, which raises :class:`~.errors.QuotaInUseError` and changes nothing.
         """
-        desired = desired_rows(cluster_queues, cohorts)
-        return run_transaction(self._engine, partial(sync_rows, desired=desired, prune=prune))
+        queues = list(cluster_queues)
+        desired = desired_rows(queues, cohorts)
+        lqs = None if local_queues is None else check_local_queues(local_queues, [c.name for c in queues])
+        return run_transaction(
+            self._engine, partial(sync_rows, desired=desired, prune=prune, local_queues=lqs)
+        )
 
-    def usage(self, cluster_queue: str | None = None) -> list[QuotaUsage]:
+    def sync(self, config: QueueConfig, *, prune: bool = True) -> list[QuotaBalance]:
+        """The port's sync: ClusterQueues, Cohorts and LocalQueues of ``config`` in one transaction."""
+        queues = list(config.cluster_queues.values())
+        desired = desired_rows(queues, config.cohorts.values())
+        lqs = check_local_queues(config.local_queues.values(), [c.name for c in queues])
+
+        def work(conn: Connection) -> list[QuotaBalance]:
+            rows = {r.key: r for r in sync_rows(conn, desired, prune=prune, local_queues=lqs)}
+            return QuotaForest(rows).balances(rows)
+
+        return run_transaction(self._engine, work)
+
+    # Reads ---------------------------------------------------------------------------------
+    def usage(self, cluster_queue: str | None = None) -> list[QuotaRow]:
         """Quota rows (of one scope, or all), ordered by key (bytewise, as ``sorted`` orders keys)."""
-        stmt = sa.select(*USAGE_COLUMNS).order_by(*key_order())
+        stmt = sa.select(*ROW_COLUMNS).order_by(*key_order())
         if cluster_queue is not None:
             stmt = stmt.where(quota_usage.c.cluster_queue == cluster_queue)
 
-        def work(conn: Connection) -> list[QuotaUsage]:
-            return [usage_from_row(row) for row in conn.execute(stmt)]
+        def work(conn: Connection) -> list[QuotaRow]:
+            return [row_from_db(row) for row in conn.execute(stmt)]
+
+        return run_transaction(self._engine, work)
+
+    def balances(self, cluster_queue: str | None = None) -> list[QuotaBalance]:
+        """Every row's balance (of one scope, or all), with Kueue's ``available`` from the core."""
+
+        def work(conn: Connection) -> list[QuotaBalance]:
+            if cluster_queue is None:
+                rows = {r.key: r for r in map(row_from_db, conn.execute(sa.select(*ROW_COLUMNS)))}
+                check_acyclic(rows)
+                return QuotaForest(rows).balances(rows)
+            keys = [
+                QuotaKey(cluster_queue, x.flavor, x.resource)
+                for x in conn.execute(
+                    sa.select(quota_usage.c.flavor, quota_usage.c.resource).where(
+                        quota_usage.c.cluster_queue == cluster_queue
+                    )
+                )
+            ]
+            rows, forest = read_forest(conn, keys, lock=False)
+            return forest.balances(k for k in rows if k.cluster_queue == cluster_queue)
 
         return run_transaction(self._engine, work)
 
     def available(self, cluster_queue: str, flavor: str, resource: str) -> int:
         """What one admission into ``cluster_queue`` could take of (flavor, resource) right now.
 
-        Kueue's ``available``: the queue's unused guaranteed part plus what its cohort tree can
-        still lend it within its borrowing limit (milli-units; ``NotFoundError`` without a row).
+        Kueue's ``available``, from the core: the queue's unused guaranteed part plus what its
+        cohort tree can still lend it within its borrowing limit (milli-units; ``NotFoundError``
+        without a row).
         """
         key = QuotaKey(cluster_queue, flavor, resource)
 
         def work(conn: Connection) -> int:
-            nodes = read_tree(conn, [key], lock=False)
-            if key not in nodes:
+            rows, forest = read_forest(conn, [key], lock=False)
+            if key not in rows:
                 raise NotFoundError("quota", str(key), "budcore_quota_usage")
-            return available(nodes, key)
+            return forest.available(key)
 
         return run_transaction(self._engine, work)
 
@@ -288,50 +375,67 @@ class AdmissionLedger:
         ``(cluster_queue, flavor, resource)`` — and through them on their cohort tree — and on each
         ``cohort:<name>`` scope in ``cohorts`` that is not already in that tree.
         In one transaction: job ``queued → admitted`` (optimistic, ConflictError if stale),
-        lease granted to this replica, reservation taken, event written to the outbox.
-        Raises :class:`~.errors.QuotaUnavailableError` (nothing written) when a row lacks room.
+        lease granted to this replica, the LocalQueue mapping checked, reservation taken, event
+        written to the outbox. Raises :class:`~.errors.LocalQueueMismatchError` or
+        :class:`~.errors.QuotaUnavailableError` (nothing written) when the job may not or cannot
+        be charged there.
         """
         now = ensure_utc(now, "now")
-        amounts = _amounts(job, cluster_queue, flavors, cohorts)
-        admitted, event = transition(job, JobStatus.ADMITTED, now=now, reason=reason)
+        check_cluster_queue_name(cluster_queue)
+        amounts = _amounts(cluster_queue, _in_range(request_by_flavor(job, flavors)), cohorts)
+        return self._admit(job, cluster_queue, amounts, now, reason)
 
-        def work(conn: Connection) -> Admission:
-            stored, lease = write_update(conn, admitted, [event], self._policy, require_ledger=False)
-            assert lease is not None  # write_update grants one on entering ADMITTED
-            reserved = reserve(conn, job.tenant, job.id, amounts)
-            return Admission(stored, lease, reserved)
-
-        return run_transaction(self._engine, work)
-
-    def admit_decision(self, job: Job, decision: Admit, *, now: datetime, reason: str = "") -> Admission:
+    def reserve(self, job: Job, decision: Admit, *, now: datetime, reason: str = "") -> Admission:
         """Apply one of the scheduler's :class:`~budcore.scheduling.Admit` decisions to ``job``.
 
         ``job`` is the stored job as read (its version guards the write); it must be the one the
-        decision is about, and the usage its request and the decision's flavors give must be the
-        decision's ``usage`` (otherwise its request changed since the scheduler decided: a
-        ValidationError at ``decision.usage``; run another cycle).
+        decision is about, in the decision's LocalQueue, and the usage its request and the
+        decision's flavors give must be the decision's ``usage`` (otherwise its request changed
+        since the scheduler decided: a ValidationError at ``decision.usage``; run another cycle).
         """
-        if (job.tenant, job.id) != (decision.tenant, decision.job_id):
-            raise ValidationError(
-                f"decision is for job {decision.job_id!r} (tenant {decision.tenant!r}), not "
-                f"{job.id!r} (tenant {job.tenant!r})",
-                path="decision",
-            )
-        usage = _per_flavor(job, decision.flavors)
-        if usage != {fr: amount for fr, amount in decision.usage.items() if amount}:
-            raise ValidationError(
-                f"the decision reserves {dict(sorted(decision.usage.items()))} but job {job.id!r} "
-                f"requests {dict(sorted(usage.items()))} under its flavors: the job changed since the "
-                "scheduler decided; run another cycle",
-                path="decision.usage",
-            )
-        return self.admit(
-            job,
-            cluster_queue=decision.cluster_queue,
-            flavors=decision.flavors,
-            now=now,
-            reason=reason or f"admitted to {decision.cluster_queue}",
-        )
+        now = ensure_utc(now, "now")
+        usage = _in_range(decision_request(job, decision))
+        cluster_queue = check_cluster_queue_name(decision.cluster_queue)
+        amounts = _amounts(cluster_queue, usage, ())
+        return self._admit(job, cluster_queue, amounts, now, reason or f"admitted to {cluster_queue}")
+
+    def admit_decision(self, job: Job, decision: Admit, *, now: datetime, reason: str = "") -> Admission:
+        """:meth:`reserve` under its earlier name."""
+        return self.reserve(job, decision, now=now, reason=reason)
+
+    def _admit(
+        self, job: Job, cluster_queue: str, amounts: Mapping[QuotaKey, int], now: datetime, reason: str
+    ) -> Admission:
+        admitted, event = transition(job, JobStatus.ADMITTED, now=now, reason=reason)
+
+        def work(conn: Connection) -> Admission:
+            stored, lease, _ = write_update(conn, admitted, [event], self._policy, require_ledger=False)
+            assert lease is not None  # write_update grants one on entering ADMITTED
+            locked = lock_quota(conn, amounts)
+            mapped, configured = local_queue_target(conn, job.tenant, job.local_queue)
+            check_local_queue(job, cluster_queue, mapped, enforced=self._require_local_queue or configured)
+            reserved = reserve(conn, job.tenant, job.id, amounts, locked)
+            return Admission(job=stored, amounts=reserved, lease=lease)
+
+        return run_transaction(self._engine, work)
+
+    def release(
+        self, job: Job, *, now: datetime, status: JobStatus = JobStatus.QUEUED, reason: str = ""
+    ) -> Reservation:
+        """Move ``job`` (as read; admitted or running) to ``status`` and give its quota back.
+
+        The same transaction as a plain store update out of a quota-holding state (which releases
+        too): job row, lease removal, reservations, usage up the tree, outbox event.
+        """
+        now = ensure_utc(now, "now")
+        check_release(job, status)
+        new, event = transition(job, status, now=now, reason=reason)
+
+        def work(conn: Connection) -> Reservation:
+            written = write_update(conn, new, [event], self._policy)
+            return Reservation(job=written.job, amounts=written.released)
+
+        return run_transaction(self._engine, work)
 
     # Leases ------------------------------------------------------------------------------
     def lease(self, tenant: TenantId, job_id: JobId) -> Lease | None:
@@ -425,74 +529,10 @@ class AdmissionLedger:
             conn.execute(sa.delete(leases).where(leases.c.tenant == tenant, leases.c.job_id == job_id))
             return None
         requeued, event = transition(job, JobStatus.QUEUED, now=now, reason=LEASE_EXPIRED_REASON)
-        return write_update(conn, requeued, [event], self._policy, current=row)[0]
+        return write_update(conn, requeued, [event], self._policy, current=row).job
 
 
-def _assignment(job: Job, flavors: FlavorAssignment) -> tuple[dict[str, Mapping[str, str]], bool]:
-    """``flavors`` as pod set → resource → flavor, and whether it was given per pod set."""
-    if not isinstance(flavors, Mapping):
-        raise ValidationError("flavors must be a mapping", path="flavors")
-    pod_sets = [p.name for p in job.request.pod_sets]
-    if flavors and all(isinstance(v, Mapping) for v in flavors.values()):
-        extra_sets = sorted(set(flavors) - set(pod_sets))
-        if extra_sets:
-            raise ValidationError(
-                f"flavors given for pod set {extra_sets[0]!r}, which the job does not have",
-                path=f"flavors.{extra_sets[0]}",
-            )
-        out: dict[str, Mapping[str, str]] = {}
-        for name, assigned in flavors.items():
-            if not isinstance(assigned, Mapping) or not all(
-                isinstance(f, str) and f for f in assigned.values()
-            ):
-                raise ValidationError("must map each resource to a flavor name", path=f"flavors.{name}")
-            out[str(name)] = assigned
-        return out, True
-    per_resource: dict[str, str] = {}
-    for resource, flavor in flavors.items():
-        if not isinstance(flavor, str) or not flavor:
-            raise ValidationError(
-                "flavors must map each resource to a flavor name, or each pod set to such a mapping "
-                "(the scheduler's Admit.flavors)",
-                path=f"flavors.{resource}",
-            )
-        per_resource[str(resource)] = flavor
-    return {name: per_resource for name in pod_sets}, False
-
-
-def _per_flavor(job: Job, flavors: FlavorAssignment) -> dict[tuple[str, str], int]:
-    """The job's request per (flavor, resource) under ``flavors``; exact coverage is checked."""
-    assignment, per_pod_set = _assignment(job, flavors)
-    usage: dict[tuple[str, str], int] = {}
-    for pod_set in job.request.pod_sets:
-        total = pod_set.total
-        assigned = assignment.get(pod_set.name, {})
-        prefix = f"flavors.{pod_set.name}." if per_pod_set else "flavors."
-        where = f" of pod set {pod_set.name!r}" if per_pod_set else ""
-        missing = sorted(set(total) - set(assigned))
-        if missing:
-            raise ValidationError(
-                f"no flavor assigned to requested resource {missing[0]!r}{where}",
-                path=f"{prefix}{missing[0]}",
-            )
-        if per_pod_set:
-            extra = sorted(set(assigned) - set(total))
-            if extra:
-                raise ValidationError(
-                    f"flavor assigned to resource {extra[0]!r}, which pod set {pod_set.name!r} does "
-                    "not request",
-                    path=f"{prefix}{extra[0]}",
-                )
-        for resource, amount in total.items():
-            fr = (assigned[resource], resource)
-            usage[fr] = usage.get(fr, 0) + amount
-    if not per_pod_set:
-        extra = sorted(set(flavors) - set(job.request.total))
-        if extra:
-            raise ValidationError(
-                f"flavor assigned to resource {extra[0]!r} the job does not request",
-                path=f"flavors.{extra[0]}",
-            )
+def _in_range(usage: dict[FlavorResource, int]) -> dict[FlavorResource, int]:
     for (flavor, resource), amount in sorted(usage.items()):
         if amount > MAX_AMOUNT:
             raise ValidationError(
@@ -504,15 +544,21 @@ def _per_flavor(job: Job, flavors: FlavorAssignment) -> dict[tuple[str, str], in
 
 
 def _amounts(
-    job: Job, cluster_queue: str, flavors: FlavorAssignment, cohorts: Sequence[str]
+    cluster_queue: str, usage: Mapping[FlavorResource, int], cohorts: Sequence[str]
 ) -> dict[QuotaKey, int]:
-    if not isinstance(cluster_queue, str) or not cluster_queue:
-        raise ValidationError("cluster_queue must be a non-empty string", path="cluster_queue")
-    usage = _per_flavor(job, flavors)
     scopes = [cluster_queue, *(cohort_scope(c) for c in cohorts)]
     if len(set(scopes)) != len(scopes):
         raise ValidationError("cohorts must be distinct", path="cohorts")
     return {QuotaKey(scope, f, r): amount for scope in scopes for (f, r), amount in usage.items()}
+
+
+# The name this class had before the port existed; ``AdmissionLedger`` is now the port's Protocol.
+AdmissionLedger = PostgresAdmissionLedger
+
+if TYPE_CHECKING:  # mypy checks that the class implements both ports
+
+    def _implements(ledger: PostgresAdmissionLedger) -> tuple[LedgerPort, AdmissionLeases]:
+        return ledger, ledger
 
 
 __all__ = [
@@ -521,6 +567,16 @@ __all__ = [
     "Admission",
     "AdmissionLedger",
     "FlavorAssignment",
-    "QuotaUsage",
+    "PostgresAdmissionLedger",
+    "QuotaRow",
     "cohort_scope",
 ]
+
+
+def open_ledger(
+    url: str | None = None, *, store: PostgresJobStore | None = None, require_local_queue: bool = False
+) -> PostgresAdmissionLedger:
+    """The plugin factory: a ledger on ``store``, or on a new store for ``url`` (or the environment)."""
+    if store is None:
+        store = PostgresJobStore(url)
+    return PostgresAdmissionLedger(store, require_local_queue=require_local_queue)

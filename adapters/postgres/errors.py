@@ -6,9 +6,14 @@ Driver exceptions (``sqlalchemy.exc.*``, ``psycopg.*``) never reach a caller: a 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from budcore.domain.errors import BudcoreError, InvalidTransitionError, ValidationError
+
+# The ledger port's errors, raised by this adapter too (one class each across every ledger).
+from budcore.ports.admission_ledger import (
+    LocalQueueMismatchError as LocalQueueMismatchError,
+)
+from budcore.ports.admission_ledger import QuotaInUseError as QuotaInUseError
+from budcore.ports.admission_ledger import QuotaUnavailableError as QuotaUnavailableError
 
 
 class DatabaseError(BudcoreError):
@@ -21,24 +26,6 @@ class DatabaseUnavailableError(DatabaseError):
 
 class SchemaVersionError(DatabaseError):
     """The database schema is not at the revision this code needs (run ``budcore db upgrade``)."""
-
-
-class QuotaUnavailableError(BudcoreError):
-    """Admission lost a race for quota: the rows no longer have room for the job *right now*.
-
-    Not a :class:`~budcore.domain.errors.QuotaRejectedError` (which means "can never fit"): another
-    replica admitted something first, so the scheduler should recompute with fresh usage.
-    """
-
-    def __init__(self, cluster_queue: str, flavor: str, resource: str, requested: int, free: int) -> None:
-        self.cluster_queue = cluster_queue
-        self.flavor = flavor
-        self.resource = resource
-        self.requested = requested
-        self.free = free
-        super().__init__(
-            f"quota {cluster_queue}/{flavor}/{resource}: requested {requested}m, only {free}m free"
-        )
 
 
 class QuotaRangeError(ValidationError):
@@ -60,26 +47,11 @@ class QuotaRangeError(ValidationError):
         )
 
 
-class QuotaInUseError(BudcoreError):
-    """A quota sync would delete quota rows that admitted or running jobs still hold.
-
-    ``rows`` lists ``(row, used milli-units, holding jobs)``; nothing was changed.
-    """
-
-    def __init__(self, rows: Sequence[tuple[str, int, int]]) -> None:
-        self.rows = list(rows)
-        listed = ", ".join(f"{row} (used {used}m by {jobs} job(s))" for row, used, jobs in self.rows)
-        super().__init__(
-            f"cannot remove quota rows that are still in use: {listed}; let those jobs finish or "
-            "requeue them first (nothing was changed)"
-        )
-
-
 class LedgerAdmissionRequiredError(InvalidTransitionError):
     """A plain store write into a quota-holding state while the quota ledger is in use.
 
     The quota would be held without being counted, so the store refuses: admit through
-    :meth:`~.admission.AdmissionLedger.admit`, which reserves the quota in the same transaction.
+    :meth:`~.admission.PostgresAdmissionLedger.admit`, which reserves the quota in the same transaction.
     """
 
     def __init__(self, job_id: str, from_state: str, to_state: str) -> None:
@@ -88,7 +60,7 @@ class LedgerAdmissionRequiredError(InvalidTransitionError):
             from_state,
             to_state,
             "this database's quota is managed by the admission ledger; admit with "
-            "AdmissionLedger.admit(job, cluster_queue=..., flavors=..., now=...) so the quota is "
+            "PostgresAdmissionLedger.admit(job, cluster_queue=..., flavors=..., now=...) so the quota is "
             "reserved (or build the store with require_ledger=False)",
         )
 

@@ -19,7 +19,7 @@ what a shared database needs:
   ``update`` from ``queued`` to ``admitted`` (or a ``create`` of a job that is already admitted or
   running) would hold quota nobody reserved, so it raises
   :class:`~.errors.LedgerAdmissionRequiredError` pointing at
-  :meth:`~.admission.AdmissionLedger.admit`. ``require_ledger=True``/``False`` makes that
+  :meth:`~.admission.PostgresAdmissionLedger.admit`. ``require_ledger=True``/``False`` makes that
   unconditional / turns it off (a store used without the ledger, as the port allows).
 - **NUL characters** (``\\x00``), which PostgreSQL cannot store, are a ``ValidationError`` naming
   the field (the in-memory store accepts them; the domain model should reject them for both).

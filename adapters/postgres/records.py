@@ -28,7 +28,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -44,9 +44,10 @@ from budcore.domain.events import DomainEvent, JobTransitioned
 from budcore.domain.job import Job, JobStatus
 from budcore.domain.lifecycle import can_transition
 from budcore.domain.timeutil import ensure_utc
+from budcore.ports.admission_ledger import Lease as Lease  # re-exported: it was defined here
+from budcore.ports.admission_ledger import QuotaKey as QuotaKey  # re-exported: it was defined here
 
 from .errors import DatabaseError, LedgerAdmissionRequiredError
-from .quota import QuotaKey as QuotaKey  # re-exported: it was defined here before .quota
 from .quota import release_reservations
 from .schema import jobs, leases, outbox, quota_usage
 
@@ -86,18 +87,13 @@ class LeasePolicy:
             object.__setattr__(self, "holder", default_holder())
 
 
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """An admitted job's claim to its quota until ``expires_at``; renew before ``renew_by``."""
+class Written(NamedTuple):
+    """What :func:`write_update` did: the stored job, the lease it granted (on entering
+    ``admitted``) and the quota it gave back (on leaving a quota-holding state)."""
 
-    tenant: str
-    job_id: str
-    holder: str
-    acquired_at: datetime
-    renewed_at: datetime
-    expires_at: datetime
-    renew_by: datetime
-    version: int
+    job: Job
+    lease: Lease | None
+    released: dict[QuotaKey, int]
 
 
 # Codecs ------------------------------------------------------------------------------------
@@ -261,13 +257,14 @@ def write_update(
     *,
     current: Any = None,
     require_ledger: bool | None = None,
-) -> tuple[Job, Lease | None]:
+) -> Written:
     """The optimistic update shared by every write path; see the module docstring.
 
     ``current`` is the job's row when the caller already locked it (reconciliation).
     ``require_ledger`` is the store's setting (see :func:`check_ledger_bypass`); the ledger passes
     ``False`` because it reserves the quota in the same transaction.
-    Returns the stored job and the lease granted if the job entered ``admitted``.
+    Returns the stored job, the lease granted if the job entered ``admitted`` and the quota given
+    back if it left a quota-holding state.
     """
     row = current if current is not None else lock_job(conn, job.tenant, job.id)
     if row is None:
@@ -297,7 +294,8 @@ def write_update(
         conn.execute(sa.delete(leases).where(leases.c.tenant == job.tenant, leases.c.job_id == job.id))
     if new_status is JobStatus.ADMITTED and old_status is not JobStatus.ADMITTED:
         lease = grant_lease(conn, stored, policy, stored.admitted_at or stored.updated_at)
+    released: dict[QuotaKey, int] = {}
     if old_status.holds_quota and not new_status.holds_quota:
-        release_reservations(conn, job.tenant, job.id)
+        released = release_reservations(conn, job.tenant, job.id)
     insert_events(conn, events)
-    return stored, lease
+    return Written(stored, lease, released)

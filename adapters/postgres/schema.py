@@ -57,9 +57,10 @@ outbox = sa.Table(
 )
 
 # One row per node of the quota tree and (flavor, resource): a ClusterQueue, or a cohort under the
-# scope ``cohort:<name>`` (see :mod:`.quota` for the arithmetic). ``parent`` is the scope of the
-# row above it for the same flavor and resource (NULL: a root); ``quota`` is the node's subtree
-# quota (a ClusterQueue's nominalQuota), the limits are Kueue's (NULL: unlimited).
+# scope ``cohort:<name>`` (see :mod:`.quota`). ``parent`` is the scope of the row above it for the
+# same flavor and resource (NULL: a root); ``nominal`` is the node's own nominalQuota and the
+# limits are Kueue's (NULL: unlimited); ``quota`` is the node's subtree quota (a ClusterQueue's
+# nominalQuota), derived by the core quota tree when the row is written.
 quota_usage = sa.Table(
     "budcore_quota_usage",
     metadata,
@@ -73,10 +74,12 @@ quota_usage = sa.Table(
     sa.Column("parent", sa.Text, nullable=True),
     sa.Column("borrowing_limit", sa.BigInteger, nullable=True),
     sa.Column("lending_limit", sa.BigInteger, nullable=True),
+    sa.Column("nominal", sa.BigInteger, nullable=False),
     sa.CheckConstraint("quota >= 0", name="ck_budcore_quota_usage_quota"),
     sa.CheckConstraint("used >= 0", name="ck_budcore_quota_usage_used"),
     sa.CheckConstraint("borrowing_limit >= 0", name="ck_budcore_quota_usage_borrowing_limit"),
     sa.CheckConstraint("lending_limit >= 0", name="ck_budcore_quota_usage_lending_limit"),
+    sa.CheckConstraint("nominal >= 0", name="ck_budcore_quota_usage_nominal"),
     sa.ForeignKeyConstraint(
         ["parent", "flavor", "resource"],
         ["budcore_quota_usage.cluster_queue", "budcore_quota_usage.flavor", "budcore_quota_usage.resource"],
@@ -105,6 +108,18 @@ quota_reservations = sa.Table(
     sa.CheckConstraint("amount > 0", name="ck_budcore_reservations_amount"),
 )
 
+# The LocalQueue -> ClusterQueue mapping of the synced configuration: a job (namespace = tenant,
+# LocalQueue name) may only be charged to the ClusterQueue its LocalQueue leads to.
+local_queues = sa.Table(
+    "budcore_local_queues",
+    metadata,
+    sa.Column("namespace", KEY, primary_key=True),
+    sa.Column("name", KEY, primary_key=True),
+    sa.Column("cluster_queue", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
 leases = sa.Table(
     "budcore_leases",
     metadata,
@@ -125,3 +140,4 @@ sa.Index("ix_budcore_jobs_status_created", jobs.c.status, jobs.c.created_at, job
 sa.Index("ix_budcore_jobs_tenant_status_created", jobs.c.tenant, jobs.c.status, jobs.c.created_at, jobs.c.id)
 sa.Index("ix_budcore_outbox_pending", outbox.c.id, postgresql_where=outbox.c.dispatched_at.is_(None))
 sa.Index("ix_budcore_leases_expires", leases.c.expires_at)
+sa.Index("ix_budcore_quota_usage_parent", quota_usage.c.parent, quota_usage.c.flavor, quota_usage.c.resource)

@@ -74,6 +74,17 @@ Common behaviour
       the full trace's 1.2 million jobs).
     * A reader is re-iterable: each iteration reopens the file and starts a fresh report, so the
       same trace can be replayed under several policies.
+
+Formats are plugins
+    A spec's ``format`` names a trace reader registered through the ``budcore_register_trace_readers``
+    hook; the four above are the simulator plugin's (``budcore_simulator.plugin``), and
+    :func:`open_trace` builds every reader through the registry, so a plugin's format is used the
+    same way. A reader factory is called with ``path`` and ``options`` (and ``task_path`` when the
+    spec has one: only readers whose signature has a ``task_path`` parameter accept one, and one
+    without a default requires it) and returns a :class:`TraceReader`. The simplest reader
+    subclasses :class:`TraceReader`: a ``format`` name, the mapping ``attributes`` it offers,
+    ``_rows`` yielding ``(source, line, raw row)`` and ``_parse`` returning a :class:`ParsedRow`
+    (raising :class:`RowError` for a bad value, :class:`FilteredRow` to drop a row on purpose).
 """
 
 from __future__ import annotations
@@ -82,6 +93,7 @@ import csv
 import fnmatch
 import gzip
 import heapq
+import inspect
 import io
 import math
 import re
@@ -96,11 +108,13 @@ from typing import Any, ClassVar, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from budcore.domain.errors import ValidationError
+from budcore.domain.errors import PluginError, ValidationError
 from budcore.domain.ids import check_name
 from budcore.domain.job import JobType
 from budcore.domain.priority import JobPriority
 from budcore.domain.validation import LineLookup, validate_model
+from budcore.plugins import PluginRegistry, default_registry
+from budcore.plugins.hookspecs import Factory
 
 from .model import JobArrival, split_gang
 from .units import Duration, quantity_bytes, quantity_milli
@@ -279,22 +293,74 @@ class TraceOptions(BaseModel):
         return value
 
 
-class TraceSpec(TraceOptions):
-    """A trace in a scenario file: the format, the file(s) and the :class:`TraceOptions`."""
+BUILTIN_FORMATS = ("budcore", "helios", "pai", "swf")  # the simulator plugin's trace readers
 
-    format: Literal["budcore", "helios", "pai", "swf"]
+
+class TraceSpec(TraceOptions):
+    """A trace in a scenario file: the format, the file(s) and the :class:`TraceOptions`.
+
+    ``format`` is the name of a registered trace reader (``budcore``, ``helios``, ``pai``, ``swf``
+    or a plugin's); ``task_path`` is given exactly when that reader requires a second file.
+    """
+
+    format: str = Field(
+        min_length=1,
+        description="a registered trace reader: budcore, helios, pai, swf, or a plugin's format",
+        json_schema_extra={"examples": list(BUILTIN_FORMATS)},
+    )
     path: str = Field(min_length=1)
     task_path: str | None = Field(default=None, min_length=1)
 
+    @field_validator("format")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        trace_reader_factory(value)
+        return value
+
     @model_validator(mode="after")
     def _task_table(self) -> TraceSpec:
-        if self.format == "pai" and self.task_path is None:
+        takes = _task_path_parameter(trace_reader_factory(self.format))
+        if takes is None and self.task_path is not None:
+            raise ValidationError(f"the {self.format} format has no task table", path="task_path")
+        if takes is not None and takes.default is inspect.Parameter.empty and self.task_path is None:
             raise ValidationError(
-                "the PAI format needs the task table (pai_task_table.csv)", path="task_path"
+                f"the {self.format} format needs its task table (task_path)", path="task_path"
             )
-        if self.format != "pai" and self.task_path is not None:
-            raise ValidationError("only the PAI format has a task table", path="task_path")
         return self
+
+
+def trace_formats(registry: PluginRegistry | None = None) -> list[str]:
+    """The trace formats a spec may name: every registered trace reader, sorted."""
+    return (registry or default_registry()).names("trace_reader")
+
+
+def trace_reader_factory(fmt: str, registry: PluginRegistry | None = None) -> Factory:
+    """The reader factory registered for ``fmt`` (imported, not called).
+
+    An unregistered format is a ``ValidationError`` at ``format`` listing the registered ones; a
+    format two plugins register, or whose plugin cannot be imported, is a ``PluginError``.
+    """
+    registry = registry or default_registry()
+    if registry.get("trace_reader", fmt) is None:
+        known = ", ".join(trace_formats(registry)) or "none"
+        raise ValidationError(
+            f"unknown trace format {fmt!r}; registered formats: {known} (plugins add formats through "
+            "budcore_register_trace_readers)",
+            path="format",
+        )
+    return registry.load("trace_reader", fmt)
+
+
+def _task_path_parameter(factory: Factory) -> inspect.Parameter | None:
+    """The factory's ``task_path`` parameter (``**kwargs`` does not count), if it declares one."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # no signature: assume no second file
+        return None
+    parameter = parameters.get("task_path")
+    if parameter is None or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
+        return None
+    return parameter
 
 
 def parse_trace_spec(
@@ -363,6 +429,11 @@ class _FilteredRowError(Exception):
     """A valid row excluded on purpose (state filter, CPU-only job, partial SWF line)."""
 
 
+# The public names of the row types, for readers written in plugins (see ``TraceReader``).
+RowError = _RowError
+FilteredRow = _FilteredRowError
+
+
 @dataclass(slots=True)
 class _Parsed:
     """One row reduced to what an arrival needs, times still on the trace's own origin."""
@@ -385,6 +456,9 @@ class _Parsed:
     deadline: float | None = None
     accelerator: str | None = None
     estimate: float | None = None  # the submitter's declared runtime, when the trace has one
+
+
+ParsedRow = _Parsed
 
 
 def _text(row: Mapping[str, str], name: str) -> str:
@@ -1126,8 +1200,14 @@ class SwfTrace(TraceReader):
         )
 
 
-def open_trace(spec: TraceSpec, base_dir: str | Path | None = None) -> TraceReader:
-    """The reader for ``spec``; relative paths resolve against ``base_dir`` (the scenario's folder)."""
+def open_trace(
+    spec: TraceSpec, base_dir: str | Path | None = None, registry: PluginRegistry | None = None
+) -> TraceReader:
+    """The reader for ``spec``; relative paths resolve against ``base_dir`` (the scenario's folder).
+
+    The reader is the trace reader registered as ``spec.format`` (the built-in formats are the
+    simulator plugin's), built through the plugin ``registry`` (default: the process-wide one).
+    """
     root = Path(base_dir) if base_dir is not None else Path.cwd()
     options = TraceOptions.model_validate(
         {k: v for k, v in spec.model_dump().items() if k in TraceOptions.model_fields}
@@ -1137,11 +1217,16 @@ def open_trace(spec: TraceSpec, base_dir: str | Path | None = None) -> TraceRead
         path = Path(value)
         return path if path.is_absolute() else root / path
 
-    if spec.format == "budcore":
-        return BudcoreCsvTrace(resolve(spec.path), options)
-    if spec.format == "helios":
-        return HeliosTrace(resolve(spec.path), options)
-    if spec.format == "swf":
-        return SwfTrace(resolve(spec.path), options)
-    assert spec.task_path is not None  # the spec validator requires it for PAI
-    return PaiTrace(resolve(spec.path), resolve(spec.task_path), options)
+    registry = registry or default_registry()
+    trace_reader_factory(spec.format, registry)  # an unknown format: the ValidationError listing them
+    arguments: dict[str, Any] = {"path": resolve(spec.path), "options": options}
+    if spec.task_path is not None:
+        arguments["task_path"] = resolve(spec.task_path)
+    reader = registry.create("trace_reader", spec.format, **arguments)
+    if not isinstance(reader, TraceReader):
+        origin = registry.resolve("trace_reader", spec.format).origin
+        raise PluginError(
+            f"trace_reader {spec.format!r} ({origin}) returned {type(reader).__name__}, which is not a "
+            "budcore_simulator.workload.traces.TraceReader"
+        )
+    return reader

@@ -34,10 +34,10 @@ from typing import Any, TextIO
 
 import sqlalchemy as sa
 from budcore_adapters.postgres import (
-    AdmissionLedger,
     LeasePolicy,
     OutboxDispatcher,
     PoolSettings,
+    PostgresAdmissionLedger,
     PostgresJobStore,
     QuotaUnavailableError,
 )
@@ -80,7 +80,7 @@ class Replica:
         self.store = PostgresJobStore(
             url, pool=PoolSettings(size=2, max_overflow=1), lease=LeasePolicy(holder=f"replica-{seed}")
         )
-        self.ledger = AdmissionLedger(self.store)
+        self.ledger = PostgresAdmissionLedger(self.store)
         self.dispatcher = OutboxDispatcher(sink=FileSink(log), engine=self.store.engine) if dispatch else None
         engine = self.store.engine
         sa.event.listen(engine, "begin", lambda conn: self._in_transaction(True))

@@ -12,10 +12,10 @@ pytest.importorskip("sqlalchemy")
 
 import sqlalchemy as sa
 from budcore_adapters.postgres import (
-    AdmissionLedger,
     LeaseLostError,
     LeasePolicy,
     PoolSettings,
+    PostgresAdmissionLedger,
     PostgresJobStore,
     QuotaKey,
     QuotaUnavailableError,
@@ -48,8 +48,8 @@ def store(pg_url: str) -> Iterator[PostgresJobStore]:
 
 
 @pytest.fixture
-def ledger(store: PostgresJobStore) -> AdmissionLedger:
-    ledger = AdmissionLedger(store)
+def ledger(store: PostgresJobStore) -> PostgresAdmissionLedger:
+    ledger = PostgresAdmissionLedger(store)
     ledger.set_quota("team-a", "h100", NVIDIA_GPU, 8_000)
     ledger.set_quota("team-a", "default", "cpu", 64_000)
     ledger.set_quota("team-a", "default", "memory", 512 * 2**30 * 1000)
@@ -65,12 +65,12 @@ def queued(store: PostgresJobStore, gpus: int = 4, name: str = "train") -> Job:
     return store.update(new, events=[event])
 
 
-def used(ledger: AdmissionLedger) -> dict[QuotaKey, int]:
+def used(ledger: PostgresAdmissionLedger) -> dict[QuotaKey, int]:
     return {u.key: u.used for u in ledger.usage()}
 
 
 def test_admit_reserves_the_request_and_grants_a_lease(
-    store: PostgresJobStore, ledger: AdmissionLedger
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
 ) -> None:
     job = queued(store)
     now = T0 + timedelta(minutes=1)
@@ -89,7 +89,9 @@ def test_admit_reserves_the_request_and_grants_a_lease(
     assert store.recorded_events()[-1].to_status is JobStatus.ADMITTED
 
 
-def test_admission_that_does_not_fit_writes_nothing(store: PostgresJobStore, ledger: AdmissionLedger) -> None:
+def test_admission_that_does_not_fit_writes_nothing(
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
+) -> None:
     first, second = queued(store, gpus=6, name="a"), queued(store, gpus=4, name="b")
     ledger.admit(first, cluster_queue="team-a", flavors=GPU_FLAVORS, now=T0)
     events_before = store.recorded_events()
@@ -107,7 +109,7 @@ def test_admission_that_does_not_fit_writes_nothing(store: PostgresJobStore, led
     "end", [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.PREEMPTED, JobStatus.CANCELLED]
 )
 def test_leaving_a_quota_holding_state_gives_the_quota_back(
-    store: PostgresJobStore, ledger: AdmissionLedger, end: JobStatus
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger, end: JobStatus
 ) -> None:
     job = ledger.admit(queued(store), cluster_queue="team-a", flavors=GPU_FLAVORS, now=T0).job
     running, event = transition(job, JobStatus.RUNNING, now=T0 + timedelta(seconds=5))
@@ -121,7 +123,7 @@ def test_leaving_a_quota_holding_state_gives_the_quota_back(
 
 
 def test_stale_admission_is_a_conflict_and_reserves_nothing(
-    store: PostgresJobStore, ledger: AdmissionLedger
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
 ) -> None:
     job = queued(store)
     store.update(job.with_changes(labels={"touched": "yes"}))
@@ -131,7 +133,7 @@ def test_stale_admission_is_a_conflict_and_reserves_nothing(
 
 
 def test_flavor_assignment_must_cover_exactly_the_request(
-    store: PostgresJobStore, ledger: AdmissionLedger
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
 ) -> None:
     job = queued(store)
     with pytest.raises(ValidationError) as info:
@@ -145,7 +147,9 @@ def test_flavor_assignment_must_cover_exactly_the_request(
     assert store.get(ACME, job.id) == job
 
 
-def test_cohort_scope_caps_borrowing_atomically(store: PostgresJobStore, ledger: AdmissionLedger) -> None:
+def test_cohort_scope_caps_borrowing_atomically(
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
+) -> None:
     ledger.set_quota("team-a", "h100", NVIDIA_GPU, 16_000)  # nominal + borrowing limit
     ledger.set_quota("team-b", "h100", NVIDIA_GPU, 16_000)
     for cq in ("team-b", cohort_scope("research")):
@@ -167,7 +171,7 @@ def test_cohort_scope_caps_borrowing_atomically(store: PostgresJobStore, ledger:
     assert used(ledger)[QuotaKey("cohort:research", "h100", NVIDIA_GPU)] == 12_000
 
 
-def test_quota_configuration(ledger: AdmissionLedger) -> None:
+def test_quota_configuration(ledger: PostgresAdmissionLedger) -> None:
     row = ledger.set_quota("team-a", "h100", NVIDIA_GPU, 4_000)
     assert (row.quota, row.used, row.free) == (4_000, 0, 4_000)
     # Optimistic edits: the second administrator's stale write is refused, not lost.
@@ -205,7 +209,7 @@ def test_quota_configuration(ledger: AdmissionLedger) -> None:
 
 
 def test_replicas_racing_for_the_last_quota_never_overspend(
-    store: PostgresJobStore, ledger: AdmissionLedger
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
 ) -> None:
     """Eight threads (own connections) admit 2-GPU jobs against 8 GPUs: exactly four win."""
     candidates = [queued(store, gpus=2, name=f"j{i}") for i in range(8)]
@@ -232,12 +236,14 @@ def test_replicas_racing_for_the_last_quota_never_overspend(
     assert used(ledger)[QuotaKey("team-a", "h100", NVIDIA_GPU)] == 8_000
 
 
-def test_lease_renewal(store: PostgresJobStore, ledger: AdmissionLedger) -> None:
+def test_lease_renewal(store: PostgresJobStore, ledger: PostgresAdmissionLedger) -> None:
     job = ledger.admit(queued(store), cluster_queue="team-a", flavors=GPU_FLAVORS, now=T0).job
     renewed = ledger.renew(ACME, job.id, now=T0 + timedelta(seconds=20))
     assert renewed.expires_at == T0 + timedelta(seconds=50)
     assert renewed.renew_by == T0 + timedelta(seconds=45)
-    other = AdmissionLedger(PostgresJobStore(engine=store.engine, lease=LeasePolicy(holder="replica-b")))
+    other = PostgresAdmissionLedger(
+        PostgresJobStore(engine=store.engine, lease=LeasePolicy(holder="replica-b"))
+    )
     with pytest.raises(LeaseLostError, match="held by 'replica-a'"):
         other.renew(ACME, job.id, now=T0 + timedelta(seconds=21))
     with pytest.raises(LeaseLostError, match="expired"):
@@ -246,7 +252,7 @@ def test_lease_renewal(store: PostgresJobStore, ledger: AdmissionLedger) -> None
 
 
 def test_reconcile_requeues_expired_admissions_and_releases_quota(
-    store: PostgresJobStore, ledger: AdmissionLedger
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
 ) -> None:
     stuck = ledger.admit(queued(store, name="stuck"), cluster_queue="team-a", flavors=GPU_FLAVORS, now=T0).job
     started = ledger.admit(
@@ -275,7 +281,7 @@ def test_reconcile_requeues_expired_admissions_and_releases_quota(
 
 
 def test_concurrent_reconcilers_requeue_each_job_once(
-    store: PostgresJobStore, ledger: AdmissionLedger
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
 ) -> None:
     ledger.set_quota("team-a", "h100", NVIDIA_GPU, 64_000)
     ledger.set_quota("team-a", "default", "cpu", 256_000)

@@ -24,10 +24,10 @@ pytest.importorskip("sqlalchemy")
 import psycopg
 import sqlalchemy as sa
 from budcore_adapters.postgres import (
-    AdmissionLedger,
     LeasePolicy,
     LedgerAdmissionRequiredError,
     PoolSettings,
+    PostgresAdmissionLedger,
     PostgresJobStore,
     QuotaInUseError,
     QuotaKey,
@@ -86,8 +86,8 @@ def store(pg_url: str) -> Iterator[PostgresJobStore]:
 
 
 @pytest.fixture
-def ledger(store: PostgresJobStore) -> AdmissionLedger:
-    return AdmissionLedger(store)
+def ledger(store: PostgresJobStore) -> PostgresAdmissionLedger:
+    return PostgresAdmissionLedger(store)
 
 
 def queued(store: PostgresJobStore, request: ResourceRequest, name: str = "train") -> Job:
@@ -109,7 +109,7 @@ def finish(store: PostgresJobStore, job: Job) -> Job:
     return store.update(done, events=[event])
 
 
-def used(ledger: AdmissionLedger) -> dict[str, int]:
+def used(ledger: PostgresAdmissionLedger) -> dict[str, int]:
     return {str(u.key): u.used for u in ledger.usage() if u.used}
 
 
@@ -152,7 +152,7 @@ TWO_POD_SETS = ResourceRequest(
 
 # 1. Per-pod-set flavor assignments ----------------------------------------------------------
 def test_admit_takes_the_schedulers_per_pod_set_flavors(
-    store: PostgresJobStore, ledger: AdmissionLedger
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
 ) -> None:
     ledger.set_quota("cq", "fa", NVIDIA_GPU, 4 * GPU)
     ledger.set_quota("cq", "fb", NVIDIA_GPU, 4 * GPU)
@@ -173,7 +173,7 @@ def test_admit_takes_the_schedulers_per_pod_set_flavors(
 
 
 def test_per_resource_flavors_still_cover_every_pod_set(
-    store: PostgresJobStore, ledger: AdmissionLedger
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
 ) -> None:
     ledger.set_quota("cq", "fa", NVIDIA_GPU, 8 * GPU)
     admission = ledger.admit(
@@ -197,7 +197,7 @@ def test_per_resource_flavors_still_cover_every_pod_set(
     ],
 )
 def test_pod_set_assignment_must_cover_exactly_the_request(
-    store: PostgresJobStore, ledger: AdmissionLedger, flavors: Any, path: str
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger, flavors: Any, path: str
 ) -> None:
     ledger.set_quota("cq", "fa", NVIDIA_GPU, 8 * GPU)
     job = queued(store, TWO_POD_SETS)
@@ -235,7 +235,9 @@ spec: {clusterQueue: cq}
 """
 
 
-def test_a_scheduler_decision_is_applied_as_it_is(store: PostgresJobStore, ledger: AdmissionLedger) -> None:
+def test_a_scheduler_decision_is_applied_as_it_is(
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
+) -> None:
     config = loads_queue_config(SPLIT_CONFIG)
     ledger.sync_cluster_queues(config.cluster_queues.values(), config.cohorts.values())
     job = queued(store, TWO_POD_SETS)
@@ -260,7 +262,7 @@ BORROW_CONFIG = [
 
 
 def test_sync_writes_limits_and_cohort_rows_so_kueue_borrowing_works(
-    store: PostgresJobStore, ledger: AdmissionLedger
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
 ) -> None:
     rows = {str(u.key): u for u in ledger.sync_cluster_queues(BORROW_CONFIG)}
     gpu = NVIDIA_GPU
@@ -285,7 +287,7 @@ def test_sync_writes_limits_and_cohort_rows_so_kueue_borrowing_works(
 
 
 def test_the_old_cohorts_argument_does_not_count_twice_on_synced_rows(
-    store: PostgresJobStore, ledger: AdmissionLedger
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
 ) -> None:
     ledger.sync_cluster_queues(BORROW_CONFIG)
     admission = ledger.admit(
@@ -296,7 +298,7 @@ def test_the_old_cohorts_argument_does_not_count_twice_on_synced_rows(
 
 
 def test_lending_limits_keep_the_guaranteed_part_and_releases_follow_kueue(
-    store: PostgresJobStore, ledger: AdmissionLedger
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
 ) -> None:
     # a lends at most 1 of its 4 (3 guaranteed); the cohort holds 1 + 4 = 5.
     ledger.sync_cluster_queues(
@@ -358,7 +360,7 @@ def _random_config(rng: random.Random) -> tuple[list[ClusterQueue], list[Cohort]
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_the_ledger_admits_exactly_what_the_scheduler_quota_tree_allows(
-    store: PostgresJobStore, ledger: AdmissionLedger, seed: int
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger, seed: int
 ) -> None:
     """Random hierarchical configurations and admissions/releases: database == budcore.scheduling.quota."""
     rng = random.Random(seed)
@@ -408,7 +410,7 @@ def test_the_ledger_admits_exactly_what_the_scheduler_quota_tree_allows(
 
 
 def test_replicas_racing_on_a_cohort_tree_take_exactly_its_capacity(
-    store: PostgresJobStore, ledger: AdmissionLedger
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
 ) -> None:
     """16 threads (own connections) admit 1 GPU each, 8 into a and 8 into b, all at once.
 
@@ -457,7 +459,7 @@ def test_replicas_racing_on_a_cohort_tree_take_exactly_its_capacity(
     }
 
 
-def test_sync_validates_ranges_up_front_and_writes_nothing(ledger: AdmissionLedger) -> None:
+def test_sync_validates_ranges_up_front_and_writes_nothing(ledger: PostgresAdmissionLedger) -> None:
     config = loads_queue_config(
         """
 apiVersion: kueue.x-k8s.io/v1beta2
@@ -514,7 +516,7 @@ spec:
     assert ledger.usage() == []
 
 
-def test_sync_is_one_transaction(store: PostgresJobStore, ledger: AdmissionLedger) -> None:
+def test_sync_is_one_transaction(store: PostgresJobStore, ledger: PostgresAdmissionLedger) -> None:
     """A failure between the sync's statements leaves every row as it was."""
     ledger.sync_cluster_queues([gpu_queue("old", None, f=(1, None, None))])
     before = ledger.usage()
@@ -540,7 +542,7 @@ def test_sync_is_one_transaction(store: PostgresJobStore, ledger: AdmissionLedge
 
 
 def test_sync_deletes_removed_queues_unless_they_are_in_use(
-    store: PostgresJobStore, ledger: AdmissionLedger
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
 ) -> None:
     ledger.sync_cluster_queues([*BORROW_CONFIG, gpu_queue("solo", None, f=(2, None, None))])
     busy = ledger.admit(queued(store, gpus(1)), cluster_queue="b", flavors={NVIDIA_GPU: "f"}, now=T0)
@@ -560,7 +562,7 @@ def test_sync_deletes_removed_queues_unless_they_are_in_use(
 
 
 def test_resync_rederives_usage_when_the_tree_changes(
-    store: PostgresJobStore, ledger: AdmissionLedger
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
 ) -> None:
     gpu = NVIDIA_GPU
     ledger.sync_cluster_queues(
@@ -583,7 +585,7 @@ def test_resync_rederives_usage_when_the_tree_changes(
     assert f"cohort:co/f/{gpu}" in rows and rows[f"cohort:co/f/{gpu}"].used == 0
 
 
-def test_set_quota_refuses_rows_of_a_synced_tree(ledger: AdmissionLedger) -> None:
+def test_set_quota_refuses_rows_of_a_synced_tree(ledger: PostgresAdmissionLedger) -> None:
     ledger.sync_cluster_queues(BORROW_CONFIG)
     for scope in ("a", "cohort:co"):
         with pytest.raises(ValidationError, match="sync"):
@@ -591,7 +593,7 @@ def test_set_quota_refuses_rows_of_a_synced_tree(ledger: AdmissionLedger) -> Non
     assert ledger.set_quota("standalone", "f", NVIDIA_GPU, 1).quota == 1
 
 
-def test_sync_validates_names(ledger: AdmissionLedger) -> None:
+def test_sync_validates_names(ledger: PostgresAdmissionLedger) -> None:
     with pytest.raises(ValidationError, match="cohort:"):
         ledger.sync_cluster_queues([gpu_queue("cohort:x", None, f=(1, None, None))])
     with pytest.raises(ValidationError, match="duplicate"):
@@ -627,7 +629,7 @@ def test_a_database_at_0002_with_flat_quota_rows_keeps_working_at_head(
         old.close()
     upgrade(url)
     store = PostgresJobStore(url)
-    ledger = AdmissionLedger(store)
+    ledger = PostgresAdmissionLedger(store)
     try:
         rows = ledger.usage()
         assert [(str(u.key), u.quota, u.used, u.parent) for u in rows] == [
@@ -662,7 +664,7 @@ def test_downgrade_turns_a_synced_tree_into_flat_rows(new_database: Callable[[],
     url = new_database()
     upgrade(url)
     store = PostgresJobStore(url)
-    ledger = AdmissionLedger(store)
+    ledger = PostgresAdmissionLedger(store)
     try:
         ledger.sync_cluster_queues(BORROW_CONFIG)
         ledger.admit(queued(store, gpus(4)), cluster_queue="a", flavors={NVIDIA_GPU: "f"}, now=T0)
@@ -707,7 +709,7 @@ def test_quota_rows_are_locked_bytewise_whatever_the_database_collation(pg_serve
     try:
         upgrade(url)
         store = PostgresJobStore(url, pool=PoolSettings(size=4))
-        ledger = AdmissionLedger(store)
+        ledger = PostgresAdmissionLedger(store)
         ledger.set_quota("team", "B", "cpu", 64_000)
         ledger.set_quota("team", "a", NVIDIA_GPU, 8 * GPU)
         with store.engine.connect() as conn:
@@ -759,12 +761,12 @@ def test_quota_rows_are_locked_bytewise_whatever_the_database_collation(pg_serve
 
 
 def test_a_plain_update_cannot_admit_while_the_ledger_is_in_use(
-    store: PostgresJobStore, ledger: AdmissionLedger
+    store: PostgresJobStore, ledger: PostgresAdmissionLedger
 ) -> None:
     ledger.set_quota("cq", "f", NVIDIA_GPU, 1 * GPU)
     job = queued(store, gpus(1000))
     admitted, event = transition(job, JobStatus.ADMITTED, now=T0)
-    with pytest.raises(LedgerAdmissionRequiredError, match=r"AdmissionLedger\.admit") as info:
+    with pytest.raises(LedgerAdmissionRequiredError, match=r"PostgresAdmissionLedger\.admit") as info:
         store.update(admitted, events=[event])
     assert isinstance(info.value, InvalidTransitionError)
     assert store.get(ACME, job.id) == job
@@ -797,7 +799,7 @@ def test_require_ledger_setting(store: PostgresJobStore, pg_url: str) -> None:
     admitted, event = transition(other, JobStatus.ADMITTED, now=T0)
     with pytest.raises(LedgerAdmissionRequiredError):
         strict.update(admitted, events=[event])
-    AdmissionLedger(store).set_quota("cq", "f", NVIDIA_GPU, GPU)
+    PostgresAdmissionLedger(store).set_quota("cq", "f", NVIDIA_GPU, GPU)
     relaxed = PostgresJobStore(engine=store.engine, require_ledger=False)
     assert relaxed.update(admitted, events=[event]).status is JobStatus.ADMITTED
     with pytest.raises(ValidationError):

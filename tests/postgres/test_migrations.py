@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from budcore_adapters.postgres import (
-    AdmissionLedger,
     DatabaseUnavailableError,
+    PostgresAdmissionLedger,
     PostgresJobStore,
     SchemaVersionError,
     check_schema,
@@ -53,8 +53,8 @@ def budcore_tables(url: str) -> set[str]:
 
 
 def test_shipped_revisions_form_one_line_ending_at_head() -> None:
-    assert revisions() == ["0001_initial", "0002_admission", "0003_quota_tree"]
-    assert head_revision() == "0003_quota_tree"
+    assert revisions() == ["0001_initial", "0002_admission", "0003_quota_tree", "0004_queue_isolation"]
+    assert head_revision() == "0004_queue_isolation"
 
 
 def test_fresh_database_reaches_head(new_database: Callable[[], str]) -> None:
@@ -115,10 +115,70 @@ def test_database_at_an_earlier_revision_reaches_head_keeping_its_data(
         assert store.get(job.tenant, job.id) == job
         assert [e.to_status for e in store.recorded_events()] == [JobStatus.QUEUED, JobStatus.ADMITTED]
         # The migration gave the already-admitted job a lease, so reconciliation covers it.
-        lease = AdmissionLedger(store).lease(job.tenant, job.id)
+        lease = PostgresAdmissionLedger(store).lease(job.tenant, job.id)
         assert lease is not None and lease.holder == "migration-0002"
     finally:
         store.close()
+
+
+def test_a_database_at_0003_gets_nominal_quotas_and_a_local_queue_mapping(
+    new_database: Callable[[], str],
+) -> None:
+    """0004 recovers each row's own nominal quota from 0003's tree and adds the LocalQueue table."""
+    url = new_database()
+    upgrade(url, "0003_quota_tree")
+    gpu = "nvidia.com/gpu"
+    engine = create_engine(url)
+    try:
+        with (
+            engine.begin() as conn
+        ):  # what revision 0003's sync wrote for: co (own 3) <- a (4, lends 1), b (2)
+            for scope, quota, parent, lending in (
+                ("cohort:co", 6000, None, None),
+                ("a", 4000, "cohort:co", 1000),
+                ("b", 2000, "cohort:co", None),
+                ("solo", 5000, None, None),
+            ):
+                conn.execute(
+                    sa.text("INSERT INTO budcore_quota_usage (cluster_queue, flavor, resource, quota, "
+                            "parent, lending_limit) VALUES (:s, 'f', :r, :q, :p, :l)"),
+                    {"s": scope, "r": gpu, "q": quota, "p": parent, "l": lending},
+                )  # fmt: skip
+    finally:
+        engine.dispose()
+    upgrade(url)
+    assert "budcore_local_queues" in budcore_tables(url)
+    store = PostgresJobStore(url)
+    try:
+        ledger = PostgresAdmissionLedger(store)
+        assert [(str(r.key), r.nominal, r.quota) for r in ledger.usage()] == [
+            (f"a/f/{gpu}", 4000, 4000),
+            (f"b/f/{gpu}", 2000, 2000),
+            (f"cohort:co/f/{gpu}", 3000, 6000),
+            (f"solo/f/{gpu}", 5000, 5000),
+        ]
+        # The tree the core builds from the migrated rows is the one 0003 stored.
+        assert [(str(b.key), b.quota, b.available) for b in ledger.balances()] == [
+            (f"a/f/{gpu}", 4000, 9000),  # its guaranteed 3 and everything the cohort holds
+            (f"b/f/{gpu}", 2000, 6000),
+            (f"cohort:co/f/{gpu}", 6000, 6000),
+            (f"solo/f/{gpu}", 5000, 5000),
+        ]
+    finally:
+        store.close()
+    downgrade(url, "0003_quota_tree")
+    assert "budcore_local_queues" not in budcore_tables(url)
+    engine = create_engine(url)
+    try:
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("budcore_quota_usage")}
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT cluster_queue, quota FROM budcore_quota_usage ORDER BY 1")
+            ).all()
+    finally:
+        engine.dispose()
+    assert "nominal" not in columns
+    assert [tuple(r) for r in rows] == [("a", 4000), ("b", 2000), ("cohort:co", 6000), ("solo", 5000)]
 
 
 def test_downgrade_to_base_and_back(new_database: Callable[[], str]) -> None:

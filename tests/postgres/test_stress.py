@@ -42,8 +42,8 @@ pytest.importorskip("sqlalchemy")
 
 import sqlalchemy as sa
 from budcore_adapters.postgres import (
-    AdmissionLedger,
     OutboxDispatcher,
+    PostgresAdmissionLedger,
     PostgresJobStore,
     QuotaKey,
     cohort_scope,
@@ -81,7 +81,7 @@ def stress_db(new_database: Callable[[], str]) -> Iterator[str]:
     url = new_database()
     upgrade(url)
     store = PostgresJobStore(url)
-    ledger = AdmissionLedger(store)
+    ledger = PostgresAdmissionLedger(store)
     for (scope, flavor, resource), quota in QUOTAS.items():
         ledger.set_quota(scope, flavor, resource, quota)
     for scope in ("team-a", "team-b", cohort_scope("research")):
@@ -401,7 +401,7 @@ def test_replicas_killed_mid_transaction_leave_the_database_consistent(
     # Restart: reconcile admissions whose replica died (leases expire 30 s after admission).
     store = PostgresJobStore(stress_db)
     try:
-        requeued = AdmissionLedger(store).reconcile(utcnow() + timedelta(seconds=31), limit=10_000)
+        requeued = PostgresAdmissionLedger(store).reconcile(utcnow() + timedelta(seconds=31), limit=10_000)
     finally:
         store.close()
     fleet.drained = drain(stress_db)

@@ -465,7 +465,7 @@ def test_reclaim_within_cohort_takes_back_lent_quota() -> None:
 
 def test_aging_lets_a_starving_low_priority_job_through() -> None:
     """A low job that has waited for hours overtakes normal jobs that just arrived."""
-    from budcore.scheduling.preemption_priority import AgingPolicy
+    from budcore.scheduling.preemption.aging import AgingPolicy
 
     s = Scheduler(config([cq("q", {"default": {GPU: 1}})]))
     fill(s, [job("q", 1, name="running", at=T0)], now=T0)

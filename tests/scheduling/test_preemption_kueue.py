@@ -43,9 +43,9 @@ from budcore.scheduling.preemption import (
     PreemptionReason,
     find_victims,
 )
-from budcore.scheduling.preemption_budget import PreemptionBudget
-from budcore.scheduling.preemption_cost import DefaultPreemptionCostModel
-from budcore.scheduling.preemption_priority import AgingPolicy, effective_priority, inherited_priorities
+from budcore.scheduling.preemption.aging import AgingPolicy, effective_priority, inherited_priorities
+from budcore.scheduling.preemption.cost import DefaultPreemptionCostModel
+from budcore.scheduling.preemption.guards import PreemptionBudget
 from budcore.scheduling.queues import (
     BorrowWithinCohort,
     BorrowWithinCohortPolicy,
@@ -651,7 +651,7 @@ def test_priority_inheritance_is_transitive_and_cycle_safe() -> None:
 
 def test_zero_checkpoint_interval_means_everything_since_start_is_lost() -> None:
     """A declared interval of 0 is "never checkpoints", not "use the default interval"."""
-    from budcore.scheduling.preemption_cost import DefaultPreemptionCostModel
+    from budcore.scheduling.preemption.cost import DefaultPreemptionCostModel
 
     model = DefaultPreemptionCostModel()
     start = datetime(2026, 1, 1, tzinfo=UTC)

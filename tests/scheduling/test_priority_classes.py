@@ -280,7 +280,7 @@ def test_critical_jobs_keep_their_class_and_a_value_of_at_least_critical() -> No
 
 def test_aging_starts_from_the_resolved_value_and_never_grants_preemption() -> None:
     """Scheduler.age raises queue order only; its base is the class value, not the built-in 10."""
-    from budcore.scheduling.preemption_priority import AgingPolicy
+    from budcore.scheduling.preemption.aging import AgingPolicy
 
     scheduler = Scheduler(_config(preempt=False))
     scheduler.submit(_labelled("dev", "dev"))

@@ -9,7 +9,7 @@ from support.admission import GPU, T0, config, cq, fill, job, used
 
 from budcore.domain.errors import AlreadyExistsError, ValidationError
 from budcore.scheduling import Scheduler
-from budcore.scheduling.preemption_priority import AgingPolicy
+from budcore.scheduling.preemption.aging import AgingPolicy
 
 
 def test_resubmitting_an_admitted_job_is_refused_and_quota_is_counted_once() -> None:

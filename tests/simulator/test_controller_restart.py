@@ -101,8 +101,8 @@ def test_conservation_capacity_and_determinism_under_restarts_and_failures(expon
             for resource, amount in node.free.items():
                 if amount < 0:
                     violations.append(f"{now}: {node.node.name} {resource} {amount}")
-        holding = sum(r.gpus for r in sim._records.values() if r.admission is not None)
-        if sim._controller_up and holding > 16:
+        holding = sum(r.gpus for r in sim.records.values() if r.admission is not None)
+        if sim.controller_up and holding > 16:
             violations.append(f"{now}: {holding} GPUs of quota held on a 16-GPU queue")
 
     def once() -> SimulationResult:

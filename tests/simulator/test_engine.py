@@ -48,7 +48,7 @@ def test_conservation_and_capacity_never_exceeded() -> None:
             for resource, amount in node.free.items():
                 if amount < 0:
                     violations.append(f"{now}: {node.node.name} {resource} {amount}")
-        used = sum(r.gpus for r in sim._running.values())
+        used = sum(r.gpus for r in sim.running.values())
         if used > 16:
             violations.append(f"{now}: {used} GPUs running on a 16-GPU fleet")
 

@@ -11,6 +11,7 @@ import pytest
 from budcore_simulator.engine import EngineStats, JobRecord, Simulation, SimulationResult, UsageSeries
 from budcore_simulator.report import build_report, deadline_met, records_csv
 from budcore_simulator.scenario import load_scenario
+from budcore_simulator.status import SimJobStatus
 from budcore_simulator.sweep import metrics_of, parse_slo
 from budcore_simulator.workload.model import JobArrival
 from support.scenarios import SMALL
@@ -51,7 +52,7 @@ def record(
     return JobRecord(
         arrival=arrival(job_id, submit=submit, runtime=runtime, deadline=deadline),
         cluster_queue="cq",
-        status=status,
+        status=SimJobStatus(status),
         admitted_s=None if status in ("queued", "rejected") else submit,
         start_s=None if status in ("queued", "rejected") else submit,
         end_s=end,

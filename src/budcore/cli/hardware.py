@@ -23,6 +23,7 @@ from rich.table import Table
 
 from budcore.cli.output import FORMAT_HELP, output_format, plain_console
 from budcore.cost.prices import PriceBook, default_price_book, load_price_book, money
+from budcore.domain.durations import parse_timedelta
 from budcore.domain.errors import ValidationError
 from budcore.domain.validation import validate_model
 from budcore.hardware.catalog import Catalog, default_catalog, load_catalog
@@ -32,8 +33,6 @@ from budcore.hardware.matching import Recommendation, Requirement, recommend
 from budcore.hardware.profiles import HardwareProfile, build_profiles, resource_flavors
 
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_count(text: str, option: str) -> float:
@@ -48,15 +47,11 @@ def parse_count(text: str, option: str) -> float:
 
 
 def parse_duration(text: str, option: str = "--deadline") -> timedelta:
-    """``6h``, ``90m``, ``1h30m``, ``2d`` → timedelta."""
-    compact = text.replace(" ", "").lower()
-    parts = _DURATION_PART.findall(compact)
-    if not parts or "".join(n + u for n, u in parts) != compact:
-        raise ValidationError(f"expected a duration like 6h, 90m, 1h30m or 2d, got {text!r}", path=option)
-    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-    if seconds <= 0:
-        raise ValidationError("must be positive", path=option)
-    return timedelta(seconds=seconds)
+    """``6h``, ``90m``, ``1h30m``, ``2d``, ``3600`` → a positive timedelta.
+
+    budcore's one duration grammar (:mod:`budcore.domain.durations`); zero is refused here.
+    """
+    return parse_timedelta(text, option, positive=True)
 
 
 def _read(path: Path, option: str) -> str:

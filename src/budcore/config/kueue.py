@@ -27,6 +27,10 @@ Differences from a Kubernetes API server, all deliberate:
   load without error and are reported as
   warnings in ``QueueConfig.ignored_fields`` (kind, name, field path, reason, file and line); the
   README's Kueue map lists every spec field of the CRDs as supported, rejected or reported.
+
+Long because it is one transcription of Kueue's API surface (read, validate, cross-check, dump)
+whose parts share the field-path and file/line bookkeeping every error needs; split apart, each
+part would import the others' internals.
 """
 
 from __future__ import annotations

@@ -11,6 +11,12 @@ times the tier multiplier; else ``None`` ("no price known"), which callers repor
 treat as free. Accelerator names go through the catalog, so ``A100-80GB``, ``A100-SXM4-80GB`` and
 ``nvidia-a100-80gb`` are one price; names the catalog does not know are priced under their own
 normalised name (the seed's ``RTX-4090``).
+
+The books here are registered as pricing sources by budcore's built-in plugin
+(:mod:`budcore.plugins.builtin`, through the ``budcore_register_pricing_sources`` hook):
+``default`` (:func:`default_price_book`), ``sample`` (:func:`sample_price_book`) and ``file``
+(:func:`load_price_book`). Code that looks a book up by *name* goes through the plugin registry,
+``default_registry().price_book(name)``, so a plugin's pricing source is found the same way.
 """
 
 from __future__ import annotations

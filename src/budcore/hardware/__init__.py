@@ -4,12 +4,17 @@ An H200 141GB is not a T4: this package knows what each accelerator is (``catalo
 each node carries from its Kubernetes labels (``labels``), groups nodes into selectable profiles
 and Kueue ResourceFlavors (``profiles``), estimates memory, time and throughput (``estimate``) and
 matches workloads to profiles with ranked, priced recommendations (``matching``).
+
+It builds on :mod:`budcore.scheduling` (profiles become its ResourceFlavors), never the other way
+round: the catalog, which admission needs too, lives below both (:mod:`budcore.catalog`, re-exported
+as ``budcore.hardware.catalog``).
 """
 
 from budcore.hardware.catalog import (
     Accelerator,
     Catalog,
     CatalogDocument,
+    CatalogResolver,
     MigProfile,
     default_catalog,
     dump_catalog,
@@ -61,6 +66,7 @@ __all__ = [
     "Accelerator",
     "Catalog",
     "CatalogDocument",
+    "CatalogResolver",
     "DeviceGroup",
     "Fleet",
     "HardwareProfile",

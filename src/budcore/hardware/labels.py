@@ -19,6 +19,9 @@ Detection never fails a fleet because one node is odd: a GPU node without a prod
 devices of several types on one node make it "Mixed (4x A100, 4x V100)" (excluded from automatic
 grouping), and an administrator can assign a type with an override (parameter or the
 ``budcore.io/accelerator`` label).
+
+Long because each vendor's dialect is a table of label names with its short parsing rule, and the
+dialects read best side by side (the NFD fallback and the overrides refer to all of them).
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ Accelerator names in a requirement (``accelerators``, ``preferred_accelerators``
 ``H100-SXM5-80GB`` and ``nvidia-h100-80gb`` are one type. A name the catalog cannot resolve (and
 no profile carries verbatim) is an error listing the close matches, never a silent no-op; so are
 unknown ``vendors`` and ``architectures``.
+
+Long because the hard filter, the ranking and the recommendation share one requirement model and
+the error messages that cite it; each function is short.
 """
 
 from __future__ import annotations

@@ -7,7 +7,18 @@ the entry-point group ``budcore.plugins``::
     myadapter = "my_package.budcore_plugin"
 
 Each hook returns a mapping of *name → factory*; a factory takes keyword options (e.g. ``url``)
-and returns an object implementing the port. The built-in adapters use exactly this mechanism.
+and returns an object implementing the port. The built-ins use exactly this mechanism, and each
+hook has at least one, a working example to copy (and where budcore calls it):
+
+- job stores, cluster backends, event sinks: ``budcore_adapters.inmemory.plugin`` (and
+  ``budcore_adapters.postgres.plugin``, a lazy one); ``PluginRegistry.job_store(name)`` etc.;
+- pricing sources: :mod:`budcore.plugins.builtin`; ``PluginRegistry.price_book(name)``, e.g. a
+  scenario's ``fleet.price_book: default``;
+- trace readers: ``budcore_simulator.plugin``; a scenario's ``traces: [{format: NAME}]``
+  (``budcore_simulator.workload.traces.open_trace``);
+- policies: ``budcore_simulator.plugin``; ``budcore compare -p NAME``
+  (``budcore_simulator.sweep.parse_policy``);
+- validators and commands: ``budcore_simulator.plugin``; ``budcore validate`` and the CLI.
 
 Registering must be cheap and must not need the adapter's optional dependencies: budcore loads
 every plugin to list what is registered (``budcore plugins``, ``budcore --help``), so a plugin
@@ -113,6 +124,16 @@ class BudcoreHookSpecs:
         """Job store factories by name (port :class:`budcore.ports.JobStore`)."""
 
     @hookspec
+    def budcore_register_admission_ledgers(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
+        """Admission ledger factories by name (port :class:`budcore.ports.AdmissionLedger`).
+
+        A ledger holds the quota of admitted jobs durably, atomically with their status; its
+        contract is :class:`budcore.testing.ledger.AdmissionLedgerConformance`. Built-ins:
+        ``inmemory`` (options: ``config``, ``events``) and ``postgres`` (options: ``url``, or a
+        ``store``).
+        """
+
+    @hookspec
     def budcore_register_cluster_backends(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
         """Cluster backend factories by name (port :class:`budcore.ports.ClusterBackend`)."""
 
@@ -122,11 +143,26 @@ class BudcoreHookSpecs:
 
     @hookspec
     def budcore_register_pricing_sources(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
-        """Pricing source factories by name (port :class:`budcore.ports.PricingSource`)."""
+        """Pricing source factories by name (port :class:`budcore.ports.PricingSource`).
+
+        Built-ins (:mod:`budcore.plugins.builtin`): ``default``, ``sample`` and ``file`` (option
+        ``path``). ``PluginRegistry.pricing_source(name)`` builds any of them;
+        ``PluginRegistry.price_book(name)`` requires a :class:`budcore.cost.prices.PriceBook`
+        (what a scenario's ``fleet.price_book: <name>`` uses: it prices sharing modes too).
+        """
 
     @hookspec
     def budcore_register_trace_readers(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
-        """Workload trace readers by format name (used by the simulator)."""
+        """Workload trace readers by format name, for a scenario's ``traces: [{format: NAME}]``.
+
+        The simulator calls a reader factory with the keyword arguments ``path`` (a
+        ``pathlib.Path``, resolved against the scenario's folder) and ``options`` (a
+        ``budcore_simulator.workload.traces.TraceOptions``), plus ``task_path`` when the spec
+        gives one: a reader that needs a second file declares a ``task_path`` parameter (without a
+        default when the file is required), and the spec is checked against that signature. It
+        returns a ``budcore_simulator.workload.traces.TraceReader``. Built-ins
+        (``budcore_simulator.plugin``): ``budcore``, ``helios``, ``pai``, ``swf``.
+        """
 
     @hookspec
     def budcore_register_validators(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
@@ -143,4 +179,11 @@ class BudcoreHookSpecs:
 
     @hookspec
     def budcore_register_policies(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
-        """Scheduling/preemption policy factories by name."""
+        """Scheduling/preemption policies by name, for ``budcore compare -p NAME``.
+
+        A policy factory takes no arguments and returns a mapping of overrides of a scenario's
+        ``policy`` block (its fields, e.g. ``{"fair_sharing": True, "preemption_mode": "cost"}``),
+        plus ``queueing_strategy`` (``StrictFIFO`` or ``BestEffortFIFO``) to set every
+        ClusterQueue's strategy; the overrides are validated like the scenario's own block.
+        Built-ins (``budcore_simulator.plugin``): ``fifo``, ``fair``, ``strict-fifo``.
+        """

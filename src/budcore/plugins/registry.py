@@ -8,6 +8,10 @@ takes arguments the hook does not provide, or whose hook raises, is recorded as 
 :meth:`PluginRegistry.failures` (``budcore plugins`` shows them) and named again in the
 ``PluginError`` raised when someone asks for a name that is not registered.
 
+Every registry starts with budcore's own plugin, :mod:`budcore.plugins.builtin` (the core's
+pricing sources), registered like any other: the built-ins are listed and resolved by name the way a
+third party's are.
+
 Two plugins registering the same name for the same kind make that name unusable (resolving it is an
 error naming both); asking for an unknown name is an error listing what is registered. Building an
 adapter distinguishes options its factory does not accept (checked against the factory's
@@ -27,22 +31,27 @@ from collections.abc import Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
 from budcore.domain.errors import BudcoreError, PluginError
 from budcore.plugins.hookspecs import ENTRY_POINT_GROUP, PROJECT, BudcoreHookSpecs, Factory, LazyFactory
+from budcore.ports.admission_ledger import AdmissionLedger
 from budcore.ports.cluster_backend import ClusterBackend
 from budcore.ports.event_sink import EventSink
 from budcore.ports.job_store import JobStore
 from budcore.ports.pricing import PricingSource
+
+if TYPE_CHECKING:
+    from budcore.cost.prices import PriceBook
 
 _log = logging.getLogger(__name__)
 
 # kind -> hook name
 KINDS: dict[str, str] = {
     "job_store": "budcore_register_job_stores",
+    "admission_ledger": "budcore_register_admission_ledgers",
     "cluster_backend": "budcore_register_cluster_backends",
     "event_sink": "budcore_register_event_sinks",
     "pricing_source": "budcore_register_pricing_sources",
@@ -142,10 +151,21 @@ def _factory_name(factory: object) -> str:
     return f"{module}.{qualname}" if module else str(qualname)
 
 
-class PluginRegistry:
-    """Adapters by kind and name, collected from pluggy hook implementations."""
+def _budcore_version() -> str:
+    try:
+        return importlib.metadata.version("budcore")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a source tree, not installed
+        return "0.0.0+unknown"
 
-    def __init__(self, *, load_entry_points: bool = True) -> None:
+
+class PluginRegistry:
+    """Adapters by kind and name, collected from pluggy hook implementations.
+
+    ``builtins`` registers budcore's own plugin (:mod:`budcore.plugins.builtin`) first;
+    ``load_entry_points`` loads the ``budcore.plugins`` entry points on first use.
+    """
+
+    def __init__(self, *, load_entry_points: bool = True, builtins: bool = True) -> None:
         self._pm = pluggy.PluginManager(PROJECT)
         self._pm.add_hookspecs(BudcoreHookSpecs)
         self._load_entry_points = load_entry_points
@@ -158,6 +178,12 @@ class PluginRegistry:
         self._build_failures: list[PluginFailure] = []  # from the register_* hooks: rebuilt
         self._conflicts: dict[tuple[str, str], list[str]] = {}
         self._table: dict[str, dict[str, Registration]] | None = None
+        if builtins:
+            from budcore.plugins import builtin
+
+            self._register(
+                builtin, name=builtin.PLUGIN_NAME, origin=f"budcore {_budcore_version()} (built-in)"
+            )
 
     # Registration --------------------------------------------------------------------------
     def register(self, plugin: ModuleType | object, origin: str | None = None) -> None:
@@ -376,6 +402,20 @@ class PluginRegistry:
     def names(self, kind: str) -> list[str]:
         return [r.name for r in self.registrations(kind)]
 
+    def get(self, kind: str, name: str) -> Registration | None:
+        """The registration of ``name``, or ``None`` when no plugin registers it.
+
+        For a name that may legitimately be something else (a ``--policy`` that is a file, a
+        ``price_book`` that is a path). A name two plugins register is still an error.
+        """
+        if kind not in KINDS:
+            raise PluginError(f"unknown plugin kind {kind!r}; kinds: {', '.join(KINDS)}")
+        table = self._build()
+        registration = table[kind].get(name)
+        if registration is None and (kind, name) in self._conflicts:
+            raise PluginError(self._conflict_message(kind, name, self._conflicts[(kind, name)]))
+        return registration
+
     def resolve(self, kind: str, name: str) -> Registration:
         if kind not in KINDS:
             raise PluginError(f"unknown plugin kind {kind!r}; kinds: {', '.join(KINDS)}")
@@ -406,15 +446,7 @@ class PluginRegistry:
         """Build the ``kind`` adapter ``name`` with ``options`` (keyword arguments of its factory)."""
         registration = self.resolve(kind, name)
         label = f"{kind} {name!r} ({registration.origin})"
-        factory = registration.factory
-        target: Factory = factory
-        if isinstance(factory, LazyFactory):
-            try:
-                target = factory.load()
-            except BudcoreError:
-                raise
-            except Exception as exc:
-                raise PluginError(f"{label}: {self._import_problem(registration, exc)}") from exc
+        target = self.load(kind, name)
         try:
             signature: inspect.Signature | None = inspect.signature(target)
         except (TypeError, ValueError):  # some builtins have no signature: let the call decide
@@ -444,6 +476,25 @@ class PluginRegistry:
                 f"{label}: {_factory_name(target)} raised {type(exc).__name__}: {_one_line(str(exc))}"
             ) from exc
 
+    def load(self, kind: str, name: str) -> Factory:
+        """The factory of ``name``, imported (a lazy factory's target), without calling it.
+
+        For callers that inspect a factory before building with it (e.g. which options its
+        signature takes). An import that fails is a ``PluginError`` naming the plugin and the
+        missing module, as in :meth:`create`.
+        """
+        registration = self.resolve(kind, name)
+        factory = registration.factory
+        if not isinstance(factory, LazyFactory):
+            return factory
+        try:
+            return factory.load()
+        except BudcoreError:
+            raise
+        except Exception as exc:
+            label = f"{kind} {name!r} ({registration.origin})"
+            raise PluginError(f"{label}: {self._import_problem(registration, exc)}") from exc
+
     def _import_problem(self, registration: Registration, exc: BaseException) -> str:
         if isinstance(exc, ModuleNotFoundError) and exc.name:
             plugin = registration.plugin or registration.name
@@ -455,6 +506,9 @@ class PluginRegistry:
     def job_store(self, name: str = "inmemory", **options: Any) -> JobStore:
         return cast(JobStore, self._checked("job_store", name, JobStore, options))
 
+    def admission_ledger(self, name: str = "inmemory", **options: Any) -> AdmissionLedger:
+        return cast(AdmissionLedger, self._checked("admission_ledger", name, AdmissionLedger, options))
+
     def cluster_backend(self, name: str = "inmemory", **options: Any) -> ClusterBackend:
         return cast(ClusterBackend, self._checked("cluster_backend", name, ClusterBackend, options))
 
@@ -463,6 +517,23 @@ class PluginRegistry:
 
     def pricing_source(self, name: str, **options: Any) -> PricingSource:
         return cast(PricingSource, self._checked("pricing_source", name, PricingSource, options))
+
+    def price_book(self, name: str = "default", **options: Any) -> PriceBook:
+        """The pricing source ``name`` where a full :class:`~budcore.cost.prices.PriceBook` is needed.
+
+        Sharing modes, QoS multipliers and tier aliases are the price book's, not the
+        ``PricingSource`` port's: a source that is not a price book is a ``PluginError`` naming it.
+        """
+        from budcore.cost.prices import PriceBook  # not at import: registering stays cheap
+
+        source = self.pricing_source(name, **options)
+        if not isinstance(source, PriceBook):
+            raise PluginError(
+                f"pricing_source {name!r} ({self.resolve('pricing_source', name).origin}) returned "
+                f"{type(source).__name__}, which is a PricingSource but not a budcore PriceBook "
+                "(sharing modes, QoS and tier aliases need one)"
+            )
+        return source
 
     def _checked(self, kind: str, name: str, protocol: type, options: dict[str, Any]) -> object:
         obj = self.create(kind, name, **options)

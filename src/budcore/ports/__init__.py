@@ -3,15 +3,19 @@
 They carry domain types only; adapters (in-memory, PostgreSQL, Kueue, third-party) implement them.
 """
 
+from budcore.ports.admission_ledger import AdmissionLeases, AdmissionLedger
 from budcore.ports.clock import Clock
 from budcore.ports.cluster_backend import ClusterBackend, SimulatedClusterBackend
 from budcore.ports.event_sink import EventSink
 from budcore.ports.job_store import ALL, JobFilter, JobStore
 from budcore.ports.preemption_cost import PreemptionCost, PreemptionCostModel, VictimInfo
 from budcore.ports.pricing import PricingSource
+from budcore.ports.simulated_cluster import SimulatedCluster
 
 __all__ = [
     "ALL",
+    "AdmissionLeases",
+    "AdmissionLedger",
     "Clock",
     "ClusterBackend",
     "EventSink",
@@ -20,6 +24,7 @@ __all__ = [
     "PreemptionCost",
     "PreemptionCostModel",
     "PricingSource",
+    "SimulatedCluster",
     "SimulatedClusterBackend",
     "VictimInfo",
 ]

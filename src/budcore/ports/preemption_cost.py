@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
+
+import attrs
 
 from budcore.domain.errors import ValidationError
 from budcore.domain.ids import JobId
@@ -26,7 +28,45 @@ from budcore.domain.timeutil import ensure_utc
 FlavorResource = tuple[str, str]  # (flavor, resource), as in the quota tree
 
 
-@dataclass(frozen=True, slots=True)
+def _path(info: VictimInfo, name: str) -> str:
+    return f"victim_info[{info.job_id}].{name}"
+
+
+def _to_utc(value: datetime | None) -> datetime | None:
+    """An aware datetime in UTC; a naive one is left for :func:`_aware` to reject with its path."""
+    if value is None or value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        return value
+    return value.astimezone(UTC)
+
+
+def _aware(info: VictimInfo, attribute: attrs.Attribute[datetime | None], value: datetime | None) -> None:
+    if value is not None and value.tzinfo is not UTC:  # only a naive datetime is left so (_to_utc)
+        ensure_utc(value, _path(info, attribute.name))  # raises, naming the field
+
+
+def _interval(
+    info: VictimInfo, attribute: attrs.Attribute[timedelta | None], value: timedelta | None
+) -> None:
+    if value is not None and value < timedelta(0):
+        raise ValidationError(
+            "checkpoint interval must not be negative (0: never checkpoints)",
+            path=_path(info, attribute.name),
+        )
+
+
+def _progress(info: VictimInfo, attribute: attrs.Attribute[float | None], value: float | None) -> None:
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise ValidationError(
+            f"progress must be within [0, 1], got {value}", path=_path(info, attribute.name)
+        )
+
+
+def _price(info: VictimInfo, attribute: attrs.Attribute[Decimal | None], value: Decimal | None) -> None:
+    if value is not None and value < 0:
+        raise ValidationError("price must not be negative", path=_path(info, attribute.name))
+
+
+@attrs.frozen
 class VictimInfo:
     """What the cost model and the safety guards need to know about a running workload.
 
@@ -36,39 +76,23 @@ class VictimInfo:
     ``progress`` its completion in
     [0, 1] when known; ``hourly_price`` what one accelerator of its flavor costs per hour (None:
     the cost model's price table). ``critical`` and ``preemptible=False`` jobs are never victims.
+
+    A frozen ``attrs`` class: the datetimes are converted to UTC as they are set (a naive one is
+    a :class:`ValidationError` naming the field and the job) and the other fields validated, so
+    no instance exists that breaks these rules. Built once per candidate victim
+    (:meth:`from_job` on the scheduler's path), it constructs a little faster than the frozen
+    dataclass it replaces (which normalized in ``__post_init__`` with ``object.__setattr__``).
     """
 
     job_id: JobId
     job_type: JobType = JobType.BATCH
     critical: bool = False
     preemptible: bool = True
-    started_at: datetime | None = None
-    last_checkpoint_at: datetime | None = None
-    checkpoint_interval: timedelta | None = None
-    progress: float | None = None
-    hourly_price: Decimal | None = None
-
-    def __post_init__(self) -> None:
-        path = f"victim_info[{self.job_id}]"
-        if self.started_at is not None:
-            object.__setattr__(self, "started_at", ensure_utc(self.started_at, f"{path}.started_at"))
-        if self.last_checkpoint_at is not None:
-            object.__setattr__(
-                self,
-                "last_checkpoint_at",
-                ensure_utc(self.last_checkpoint_at, f"{path}.last_checkpoint_at"),
-            )
-        if self.checkpoint_interval is not None and self.checkpoint_interval < timedelta(0):
-            raise ValidationError(
-                "checkpoint interval must not be negative (0: never checkpoints)",
-                path=f"{path}.checkpoint_interval",
-            )
-        if self.progress is not None and not 0.0 <= self.progress <= 1.0:
-            raise ValidationError(
-                f"progress must be within [0, 1], got {self.progress}", path=f"{path}.progress"
-            )
-        if self.hourly_price is not None and self.hourly_price < 0:
-            raise ValidationError("price must not be negative", path=f"{path}.hourly_price")
+    started_at: datetime | None = attrs.field(default=None, converter=_to_utc, validator=_aware)
+    last_checkpoint_at: datetime | None = attrs.field(default=None, converter=_to_utc, validator=_aware)
+    checkpoint_interval: timedelta | None = attrs.field(default=None, validator=_interval)
+    progress: float | None = attrs.field(default=None, validator=_progress)
+    hourly_price: Decimal | None = attrs.field(default=None, validator=_price)
 
     @property
     def protected(self) -> str | None:

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from budcore.catalog import CatalogResolver
+from budcore.catalog import default_normalize as default_normalize  # its home before the catalog moved
 from budcore.domain.job import ResourceRequest
 from budcore.domain.quantity import MILLI
 from budcore.scheduling.queues import ClusterQueue, FlavorQuotas, FungibilityAction, ResourceFlavor
@@ -88,49 +90,12 @@ ACCELERATOR_LABELS = (
     "node.kubernetes.io/instance-gpu",
 )
 
+# Resolves an accelerator name (a job's requested type, a node or flavor label) to one identity;
+# None: it names none. The default is the built-in catalog's resolver (:class:`CatalogResolver`).
 Normalizer = Callable[[str], str | None]
 
-
-def default_normalize(value: str) -> str | None:
-    """Lower-case, strip a vendor prefix and sharing suffixes: ``NVIDIA-H100-80GB-HBM3-SHARED``
-    → ``h100-80gb-hbm3``. The hardware catalog supplies a richer normalizer (aliases → slugs)."""
-    text = value.strip().lower().replace(" ", "-").replace("_", "-")
-    for suffix in ("-shared",):
-        text = text.removesuffix(suffix)
-    if "-mig-" in text:
-        text = text.split("-mig-", 1)[0]
-    for prefix in ("nvidia-", "amd-", "intel-", "habana-"):
-        text = text.removeprefix(prefix)
-    return text or None
-
-
-class CatalogNormalizer:
-    """Resolves accelerator names through the hardware catalog: slugs, marketing and GFD product
-    strings of one model (``nvidia-h100-80gb``, ``NVIDIA-H100-80GB-HBM3``, ``H100-SXM5-80GB``)
-    all become its slug; a name the catalog does not know falls back to :func:`default_normalize`.
-
-    Results are memoized: the cycle asks for the same few names over and over.
-    """
-
-    def __init__(self, catalog: Any = None) -> None:
-        self._catalog = catalog
-        self._memo: dict[str, str | None] = {}
-
-    def __call__(self, value: str) -> str | None:
-        found = self._memo.get(value, _MISSING)
-        if found is not _MISSING:
-            return found  # type: ignore[return-value]
-        if self._catalog is None:
-            from budcore.hardware.catalog import default_catalog
-
-            self._catalog = default_catalog()
-        entry = self._catalog.get(value) or self._catalog.resolve(value)
-        result = entry.slug if entry is not None else default_normalize(value)
-        self._memo[value] = result
-        return result
-
-
-_MISSING = object()
+# The resolver used to be defined here under this name; it now lives with the catalog.
+CatalogNormalizer = CatalogResolver
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,12 +104,15 @@ class AcceleratorMatcher:
 
     A flavor matches type ``T`` when its name is ``T``, or one of :data:`ACCELERATOR_LABELS` in its
     ``nodeLabels`` normalizes to the same value as ``T``. A flavor with no accelerator label only
-    matches by name. Pass the hardware catalog's resolver as ``normalize`` to map product strings
-    such as ``NVIDIA-H100-80GB-HBM3`` and slugs such as ``nvidia-h100-80gb`` to one identity; the
-    default resolves through the built-in hardware catalog (:class:`CatalogNormalizer`).
+    matches by name. ``normalize`` maps product strings such as ``NVIDIA-H100-80GB-HBM3`` and slugs
+    such as ``nvidia-h100-80gb`` to one identity. The default resolves through the built-in
+    accelerator catalog (:class:`~budcore.catalog.CatalogResolver`; the catalog sits below this
+    package, so scheduling never imports :mod:`budcore.hardware`); inject
+    ``CatalogResolver(load_catalog(...))`` for a catalog with overrides, or
+    :func:`~budcore.catalog.default_normalize` for no catalog at all.
     """
 
-    normalize: Normalizer = field(default_factory=CatalogNormalizer)
+    normalize: Normalizer = field(default_factory=CatalogResolver)
     # Flavor name -> accelerator type learnt from the nodes the flavor selects (see
     # :func:`flavor_types_from_nodes`), for flavors whose own labels do not name the model.
     flavor_types: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)
@@ -372,6 +340,11 @@ def _choose_flavor(
     return best
 
 
+# A flavor that did not end the search: its choice, rank and rank borrowing, and the resources
+# still to simulate (deferred under ``whenCanPreempt: TryNextFlavor``).
+_Tried = tuple[FlavorChoice, int, bool, list[tuple[FR, int]]]
+
+
 def _choose_flavor_simulated(
     cq: ClusterQueue,
     node: QuotaNode,
@@ -410,40 +383,18 @@ def _choose_flavor_simulated(
     when_can_borrow, when_can_preempt = fungibility.when_can_borrow, fungibility.when_can_preempt
     can_preempt = cq.can_preempt
     defer = when_can_preempt is FungibilityAction.TRY_NEXT_FLAVOR
-    has_parent = node.parent is not None
-    # Flavors that did not end the search: [choice, rank, rank_borrows, still to simulate].
-    tried_flavors: list[tuple[FlavorChoice, int, bool, list[tuple[FR, int]]]] = []
+    tried_flavors: list[_Tried] = []  # flavors that did not end the search
     tried: list[tuple[FR, int]] = []  # every shortage met on the way, for the explanation
     for flavor_quotas in candidates:
         name = flavor_quotas.name
         if wanted is not None and not matcher.matches(wanted, flavors[name]):
             continue
-        rank, rank_borrows = _FIT, False  # the flavor's worst resource so far
-        borrows = False
-        shortages: list[tuple[FR, int]] = []
-        preempting: list[tuple[FR, int]] = []
-        for resource, amount in needed.items():
-            fr = (name, resource)
-            total = amount + assigned.get(fr, 0) if assigned else amount
-            if total <= usage.available(node, fr):
-                if has_parent and borrowing_after(node, fr, usage, total) > 0:
-                    borrows = True
-                    if rank == _FIT:
-                        rank_borrows = True
-            elif total <= potential_available(node, fr):
-                shortages.append((fr, total))
-                preempting.append((fr, total))
-            else:
-                shortages.append((fr, total))
-                rank, rank_borrows = _NO_FIT, False
-        tried.extend(shortages)
-        choice = FlavorChoice(name, Mode.FIT, borrows, shortages)
+        choice, rank, rank_borrows, preempting = _unsimulated(name, needed, assigned, node, usage)
+        tried.extend(choice.shortages)
         if rank == _NO_FIT:
-            choice.mode = Mode.NO_FIT
             tried_flavors.append((choice, rank, rank_borrows, []))
             continue
         if preempting:
-            choice.mode = Mode.PREEMPT
             if defer and can_preempt:
                 # It cannot end the search whatever the oracle says: ask only if it comes to that.
                 tried_flavors.append((choice, rank, rank_borrows, preempting))
@@ -458,6 +409,52 @@ def _choose_flavor_simulated(
                 choice.shortages = tried
             return choice
         tried_flavors.append((choice, rank, rank_borrows, []))
+    return _preferred(tried_flavors, tried, simulate, node, usage)
+
+
+def _unsimulated(
+    name: str, needed: Mapping[str, int], assigned: Mapping[FR, int], node: QuotaNode, usage: QuotaUsage
+) -> _Tried:
+    """One flavor before the oracle is asked: per resource, fit (borrowing or not), need
+    preemption (within ``potential_available``: returned to be simulated) or no fit at all. The
+    rank is the worst resource's among those that fit or cannot fit (``_NO_FIT`` leaves nothing
+    to simulate); the choice's mode is FIT, PREEMPT or NO_FIT accordingly."""
+    has_parent = node.parent is not None
+    rank, rank_borrows = _FIT, False  # the flavor's worst resource so far
+    borrows = False
+    shortages: list[tuple[FR, int]] = []
+    preempting: list[tuple[FR, int]] = []
+    for resource, amount in needed.items():
+        fr = (name, resource)
+        total = amount + assigned.get(fr, 0) if assigned else amount
+        if total <= usage.available(node, fr):
+            if has_parent and borrowing_after(node, fr, usage, total) > 0:
+                borrows = True
+                if rank == _FIT:
+                    rank_borrows = True
+        elif total <= potential_available(node, fr):
+            shortages.append((fr, total))
+            preempting.append((fr, total))
+        else:
+            shortages.append((fr, total))
+            rank, rank_borrows = _NO_FIT, False
+    choice = FlavorChoice(name, Mode.FIT, borrows, shortages)
+    if rank == _NO_FIT:
+        choice.mode = Mode.NO_FIT
+    elif preempting:
+        choice.mode = Mode.PREEMPT
+    return choice, rank, rank_borrows, preempting
+
+
+def _preferred(
+    tried_flavors: list[_Tried],
+    tried: list[tuple[FR, int]],
+    simulate: SimulatePreemption,
+    node: QuotaNode,
+    usage: QuotaUsage,
+) -> FlavorChoice | None:
+    """When no flavor ended the search: the preferred one tried (Kueue ``isPreferred``: better
+    mode, then not borrowing; a tie keeps the earlier flavor), simulating the deferred ones now."""
     best: FlavorChoice | None = None
     best_key = (_NO_FIT, False)
     for choice, rank, rank_borrows, preempting in tried_flavors:

@@ -1,42 +1,30 @@
 """One scheduling cycle: ``schedule(snapshot, pending, policy, now) → CycleResult``.
 
 A pure function: it reads the quota snapshot and the pending queues, admits into a private
-copy-on-write overlay of the usage, and returns decisions; it changes neither input. The caller
-applies the decisions (see :class:`budcore.scheduling.scheduler.Scheduler`).
+copy-on-write overlay of the usage, and returns decisions; it changes neither input (nor the
+policy: everything it would have to advance, such as LocalQueue usage decay, is computed by the
+caller into the snapshot). The caller applies the decisions (see
+:class:`budcore.scheduling.scheduler.Scheduler`).
 
-Order of consideration follows Kueue's scheduler:
+The cycle follows Kueue's ``schedule`` (``pkg/scheduler/scheduler.go``), phase by phase; each
+phase is a method of :class:`_Cycle`, whose docstring says why it works the way it does:
 
-- each active ClusterQueue offers its head (StrictFIFO: the head blocks the queue when it cannot be
-  admitted; BestEffortFIFO: a head that cannot be admitted is set aside and the next one is tried);
-- across ClusterQueues, heads are ordered like Kueue's ``entryOrdering`` — workloads that fit
-  without borrowing first, then higher priority, then earlier queue-ordering time — or, with fair
-  sharing, by the lowest (hierarchical) dominant resource share the queue would have after admitting
-  the workload, then priority and time;
-- a head is re-checked against the usage left by the admissions before it in the same cycle (a
-  lazy heap: keys only get worse as usage grows, so a stale key is a lower bound; the bound a
-  candidate enters with already counts borrowing that no flavor could avoid).
-
-Workloads held back by their LocalQueue — its ``stopPolicy`` (Hold, HoldAndDrain), or its namespace
-against the ClusterQueue's ``namespaceSelector`` — are not candidates at all: Kueue's queue manager
-never puts them in the ClusterQueue's heap (a stopped LocalQueue's workloads are not requeued, a
-namespace mismatch is inadmissible), so they are reported pending with that reason and neither block
-a StrictFIFO queue nor count as a quota failure.
-
-Only workloads that may take quota are ordered. Usage only grows during a cycle, so a workload
-that cannot be admitted now cannot be later in the cycle either, whatever its place: those are
-decided as soon as they are seen — a request at least as large as one that already failed in its
-queue, one above its queue's *ceiling* (per resource, the most any flavor has available), or one
-whose flavor assignment does not fit. Under BestEffortFIFO a shape whose head is above the ceiling
-when the cycle starts is passed over without a decision (its workloads keep their last reason), so a
-saturated queue costs what its admissible shapes cost.
-
-A workload that needs preemption holds, for the rest of the cycle, the room it will take once its
-victims are gone (Kueue's ``resourcesToReserve``, :func:`~budcore.scheduling.quota.preemption_reservation`),
-so a lower-priority workload of the same cycle is not admitted into it only to become the next victim.
+1. **nominate heads** (:meth:`_Cycle.nominate`): each active ClusterQueue offers its first
+   candidate that may take quota;
+2. **drain** (:meth:`_Cycle.drain`): ``stopPolicy: HoldAndDrain`` evicts what its queues admitted;
+3. **order** (:meth:`_Cycle.pop`): candidates are taken best first, Kueue's ``entryOrdering``;
+4. **assign flavors** (:meth:`_Cycle.assign`) against the usage the cycle has reached;
+5. **resolve preemption, the reservation part** (:meth:`_Cycle.reserve_for_preemption`): a
+   workload that needs preemption holds the room its victims will free;
+6. **admit** (:meth:`_Cycle.admit`), or leave the candidate pending with a precise reason; its
+   queue then offers its next candidate (back to 3).
 
 A decision is one of :class:`Admit`, :class:`NeedsPreemption` (the flavor assignment would fit if
 other workloads were evicted; the preemption policy decides whom), :class:`StaysPending` with a
 precise reason, or :class:`Evict` (a ClusterQueue or LocalQueue with ``stopPolicy: HoldAndDrain``).
+
+Long because each phase keeps its explanation next to it; the walk over one ClusterQueue's
+candidates lives apart (:class:`~budcore.scheduling.pending.CandidateCursor`).
 """
 
 from __future__ import annotations
@@ -50,9 +38,10 @@ from typing import Any
 from budcore.ports.preemption_cost import VictimInfo
 from budcore.scheduling.assignment import Assignment, Mode, PendingReason, assign_flavors
 from budcore.scheduling.fair_sharing import hierarchical_share
-from budcore.scheduling.pending import ClusterQueuePending, PendingQueues, PendingWorkload, Shape
+from budcore.scheduling.pending import CandidateCursor, ClusterQueuePending, PendingQueues, PendingWorkload
 from budcore.scheduling.preemption import PreemptionOracle, PreemptionPolicy
 from budcore.scheduling.queues import (
+    NAMESPACE_NAME_LABEL,
     ClusterQueue,
     QueueingStrategy,
     ReclaimWithinCohort,
@@ -72,6 +61,7 @@ from budcore.scheduling.snapshot import (
 )
 
 __all__ = [
+    "NAMESPACE_NAME_LABEL",
     "AdmissionPolicy",
     "AdmissionSnapshot",
     "Admit",
@@ -83,123 +73,6 @@ __all__ = [
     "StaysPending",
     "schedule",
 ]
-
-
-class _Cursor:
-    """Walks one ClusterQueue's candidates in order during a cycle without mutating the queue.
-
-    Candidates come from the shapes' heads (in queue order; under admission fair sharing, by their
-    LocalQueue's decayed usage first) and from successors of heads admitted earlier in this cycle.
-    """
-
-    __slots__ = (
-        "_failed",
-        "_heads",
-        "_monotone",
-        "_next_head",
-        "_prefix",
-        "_queue",
-        "_seq",
-        "_strict",
-        "_succ",
-        "stopped",
-    )
-
-    def __init__(
-        self,
-        queue: ClusterQueuePending,
-        strict: bool,
-        prefix: Mapping[tuple[str, str], float] | None,
-        heads: list[PendingWorkload],
-        monotone: bool = True,
-    ) -> None:
-        self._queue = queue
-        self._strict = strict
-        # Whether failing is monotone in demand: for a queue that never preempts, a request fits
-        # iff some flavor has room for it (a flavor needing preemption never ends its search). A
-        # preempting queue may stop at a flavor where a small request needs preemption while a
-        # larger one passes it by and fits the next, so its failures prove nothing about others.
-        self._monotone = monotone
-        self._prefix = prefix
-        self._seq = 0
-        self._succ: list[tuple[tuple[Any, ...], int, Shape, int]] = []
-        # Single-pod-set requests that failed this cycle, by accelerator type: fit is monotone in
-        # demand, so a request at least as large in every resource cannot fit either.
-        self._failed: list[tuple[str | None, Mapping[str, int]]] = []
-        self.stopped = False
-        # Keys are unique (they end with the job id), so sorting never compares workloads.
-        self._heads: list[tuple[tuple[Any, ...], PendingWorkload]] = sorted(
-            (self._full_key(w), w) for w in heads
-        )
-        self._next_head = 0
-
-    def _full_key(self, workload: PendingWorkload) -> tuple[Any, ...]:
-        if self._prefix is None:
-            return workload.key
-        return (self._prefix.get(workload.shape[1], 0.0), *workload.key)
-
-    def next(self) -> tuple[PendingWorkload, int] | None:
-        """The next candidate and its index within its shape, or None when exhausted."""
-        if self.stopped:
-            return None
-        heads = self._heads
-        i = self._next_head
-        succ = self._succ
-        if i < len(heads) and (not succ or heads[i][0] <= succ[0][0]):
-            self._next_head = i + 1
-            return heads[i][1], 0
-        if succ:
-            _, _, shape, index = heapq.heappop(succ)
-            workload = self._queue.shape_at(shape, index)
-            assert workload is not None
-            return workload, index
-        return None
-
-    def admitted(self, workload: PendingWorkload, index: int) -> None:
-        successor = self._queue.shape_at(workload.shape, index + 1)
-        if successor is not None:
-            self._seq += 1
-            heapq.heappush(self._succ, (self._full_key(successor), self._seq, workload.shape, index + 1))
-
-    def failed(self, workload: PendingWorkload | None = None, quota_shortage: bool = False) -> None:
-        """The candidate cannot be admitted: StrictFIFO blocks the queue; BestEffortFIFO drops its shape.
-
-        ``quota_shortage`` marks a failure for lack of quota (not a stop policy or selector), which
-        lets later, larger requests of the same queue be skipped in this cycle.
-        """
-        if self._strict:
-            self.stopped = True
-        elif self._monotone and quota_shortage and workload is not None and workload.demand is not None:
-            # Only the minimal failed requests matter: one at least as large as the new one is
-            # implied by it. (The new one is not itself dominated, or it would have been skipped.)
-            accelerator, demand = workload.job.request.accelerator_type, workload.demand
-            failed = self._failed
-            if failed:
-                self._failed = failed = [
-                    (a, d) for a, d in failed if a != accelerator or not _at_least(d, demand)
-                ]
-            failed.append((accelerator, demand))
-
-    def dominated(self, workload: PendingWorkload) -> bool:
-        """Whether a request at most this large already failed for lack of quota in this cycle."""
-        if not self._failed:
-            return False
-        demand = workload.demand
-        if demand is None:
-            return False
-        wanted = workload.job.request.accelerator_type
-        for accelerator, smaller in self._failed:
-            if accelerator == wanted and _at_least(demand, smaller):
-                return True
-        return False
-
-
-def _at_least(demand: Mapping[str, int], smaller: Mapping[str, int]) -> bool:
-    """Whether ``demand`` asks for at least ``smaller`` of every resource."""
-    for resource, amount in smaller.items():  # noqa: SIM110 - a loop: no generator on a hot path
-        if demand.get(resource, 0) < amount:
-            return False
-    return True
 
 
 class _ReasonAtCycleEnd:
@@ -232,33 +105,6 @@ class _ReasonAtCycleEnd:
         return hash(str(self))
 
 
-# Kubernetes sets this immutable label on every namespace (NamespaceDefaultLabelName, since 1.21),
-# so ``namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: team-a}}`` is the usual way to
-# pick namespaces by name.
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-
-
-def _namespace_allowed(cq: ClusterQueue, namespace: str, policy: AdmissionPolicy) -> bool:
-    """Whether ``namespace`` matches the ClusterQueue's ``namespaceSelector`` (``matchLabels``).
-
-    The namespace's labels are ``policy.namespace_labels[namespace]`` plus the implicit
-    :data:`NAMESPACE_NAME_LABEL` (explicit labels win). A ClusterQueue without a selector admits
-    every namespace: budcore's documented choice (``budcore.config.kueue``), where Kueue's null
-    selector matches nothing.
-    """
-    selector = cq.namespace_selector
-    if selector is None:
-        return True
-    labels = policy.namespace_labels.get(namespace, {})
-    for key, value in selector.items():
-        actual = labels.get(key)
-        if actual is None and key == NAMESPACE_NAME_LABEL:
-            actual = namespace
-        if actual != value:
-            return False
-    return True
-
-
 def schedule(
     snapshot: AdmissionSnapshot,
     pending: PendingQueues,
@@ -277,61 +123,383 @@ def schedule(
     tree = snapshot.tree
     if not pending.active and not tree.draining and not tree.draining_local_queues:
         return CycleResult()  # nothing changed since every queue was found inadmissible
-    config = tree.config
-    usage = snapshot.usage.overlay()
-    result = CycleResult()
-    cursors: dict[str, _Cursor] = {}
-    # (key, tie-break, epoch the assignment was computed at or -1, queue, workload, index, assignment)
-    heap: list[tuple[tuple[Any, ...], int, int, str, PendingWorkload, int, Assignment | None]] = []
-    seq = itertools.count()
-    # Admissions in a cohort tree invalidate cached assignments of that tree only.
-    epoch: dict[str, int] = {}
+    cycle = _Cycle(snapshot, policy, now, preemption, victim_info)
+    # 1. Nominate heads: every active ClusterQueue offers its first candidate that may take quota.
+    for cq_name in sorted(pending.active):
+        cycle.nominate(cq_name, pending.queue(cq_name))
+    # 2. Drain: ClusterQueues and LocalQueues with stopPolicy HoldAndDrain evict their workloads.
+    cycle.drain()
+    # 3. Order: take candidates best first, until none is left or max_admissions is reached.
+    while (entry := cycle.pop()) is not None:
+        # 4. Assign flavors against the usage this cycle has reached. None: decided without an
+        # assignment, or back on the heap because its real key is worse than the next one's.
+        assignment = cycle.assign(entry)
+        if assignment is not None:
+            # 5. Reserve the room its preemption will free, or 6. admit it, or leave it pending.
+            cycle.decide(entry, assignment)
+    return cycle.result
 
-    # Kueue's preemption oracle (flavorassigner ``SimulatePreemption``): a flavor needing
-    # preemption ends the flavor search only where preemption finds victims, and borrows only if
-    # the queue still borrows once they are gone. It reads this cycle's usage as it grows.
-    oracle = PreemptionOracle(
-        AdmissionSnapshot(tree, usage, snapshot.admitted),
-        preemption
-        or PreemptionPolicy(fair_sharing=policy.fair_sharing, flavor_weights=policy.flavor_weights),
-        victim_info=victim_info,
-        now=now,
+
+# A candidate on the cycle's heap: (order key, tie-break, epoch its assignment was computed at or
+# -1, ClusterQueue, workload, index within its shape, assignment or None).
+_Entry = tuple[tuple[Any, ...], int, int, str, PendingWorkload, int, Assignment | None]
+
+
+class _Cycle:
+    """The state one cycle works on: the usage overlay it admits into, the candidates' heap, and the
+    caches that keep a decision cheap. Its methods are the phases of :func:`schedule`.
+
+    Usage only grows during a cycle (admissions and reservations add to it, nothing is released),
+    which is what makes most shortcuts here sound: a workload that cannot be admitted now cannot
+    be later in the cycle either, a key (a lower bound of a candidate's place in the order) only
+    gets worse, and an availability ceiling computed earlier is an upper bound of the current one.
+    Caches are invalidated per cohort tree: an admission or a reservation bumps its tree's *epoch*.
+    """
+
+    __slots__ = (
+        "base_shares",
+        "ceilings",
+        "cluster_queues",
+        "cursors",
+        "epoch",
+        "flavors",
+        "gates",
+        "heap",
+        "limit",
+        "may_preempt",
+        "nodes",
+        "oracle",
+        "policy",
+        "result",
+        "seq",
+        "snapshot",
+        "usage",
     )
 
-    def evaluate(workload: PendingWorkload) -> tuple[tuple[Any, ...], Assignment]:
-        cq = config.cluster_queues[workload.cluster_queue]
-        node = tree.cluster_queues[workload.cluster_queue]
-        simulate = oracle.for_workload(workload) if tree.may_preempt[workload.cluster_queue] else None
+    def __init__(
+        self,
+        snapshot: AdmissionSnapshot,
+        policy: AdmissionPolicy,
+        now: datetime,
+        preemption: PreemptionPolicy | None,
+        victim_info: Mapping[str, VictimInfo] | None,
+    ) -> None:
+        tree = snapshot.tree
+        self.snapshot = snapshot
+        self.policy = policy
+        self.limit = policy.max_admissions
+        self.nodes = tree.cluster_queues
+        self.cluster_queues = tree.config.cluster_queues
+        self.flavors = tree.config.flavors
+        self.may_preempt = tree.may_preempt
+        self.usage = snapshot.usage.overlay()  # the cycle's own: the snapshot's usage is never written
+        self.result = CycleResult()
+        self.cursors: dict[str, CandidateCursor] = {}
+        self.heap: list[_Entry] = []
+        self.seq = itertools.count()
+        # Admissions in a cohort tree invalidate cached assignments of that tree only.
+        self.epoch: dict[str, int] = {}
+        self.base_shares: dict[str, tuple[int, tuple[int, ...]]] = {}  # cq -> (epoch, share without extra)
+        self.ceilings: dict[str, tuple[int, dict[str, int]]] = {}  # cq -> (epoch, max available per resource)
+        self.gates: dict[tuple[str, str], str] = {}  # LocalQueue -> gate (the same for all its workloads)
+        # Kueue's preemption oracle (flavorassigner ``SimulatePreemption``): a flavor needing
+        # preemption ends the flavor search only where preemption finds victims, and borrows only if
+        # the queue still borrows once they are gone. It reads this cycle's usage as it grows.
+        self.oracle = PreemptionOracle(
+            AdmissionSnapshot(tree, self.usage, snapshot.admitted),
+            preemption
+            or PreemptionPolicy(fair_sharing=policy.fair_sharing, flavor_weights=policy.flavor_weights),
+            victim_info=victim_info,
+            now=now,
+        )
+
+    # 1. Nominate heads ------------------------------------------------------------------------
+    def nominate(self, cq_name: str, queue: ClusterQueuePending | None) -> None:
+        """Put the ClusterQueue's first candidate that may take quota on the heap.
+
+        Each active ClusterQueue offers its head, as in Kueue (StrictFIFO: the head blocks the
+        queue when it cannot be admitted; BestEffortFIFO: a head that cannot be admitted is set
+        aside and the next one is tried). Candidates are the heads of the queue's *shapes* (same
+        request, same LocalQueue: if a shape's first workload cannot be admitted in this cycle, no
+        later one can), in queue order, or, under admission fair sharing, by their LocalQueue's
+        decayed usage first. A stopped queue, workloads held back by their LocalQueue
+        (:meth:`_ungated_heads`) and, for a queue that never preempts, shapes above what its
+        flavors have left (:meth:`_within_ceiling`) are decided here, before any ordering.
+        """
+        result = self.result
+        cq = self.cluster_queues.get(cq_name)
+        if queue is None or not queue.entries or cq is None:
+            result.exhausted.add(cq_name)
+            return
+        if cq.stop_policy is not StopPolicy.NONE:
+            head = next(queue.ordered())
+            why = f"ClusterQueue {cq_name} is stopped (stopPolicy {cq.stop_policy.value})"
+            result.pending.append(StaysPending(head.job.id, head.job.tenant, cq_name, why))
+            result.exhausted.add(cq_name)
+            return
+        prefix = self._usage_prefix(cq, queue)
+        heads = self._ungated_heads(cq, queue)
+        if not heads:
+            result.exhausted.add(cq_name)  # nothing admissible until the configuration changes
+            return
+        strict = cq.queueing_strategy is QueueingStrategy.STRICT_FIFO
+        preempting = self.may_preempt[cq_name]
+        if not preempting:
+            within = self._within_ceiling(cq_name, heads, strict)
+            if within is None:
+                return
+            heads = within
+        self.cursors[cq_name] = CandidateCursor(queue, strict, prefix, heads, monotone=not preempting)
+        self._offer(cq_name)
+
+    def _usage_prefix(
+        self, cq: ClusterQueue, queue: ClusterQueuePending
+    ) -> dict[tuple[str, str], float] | None:
+        """Admission fair sharing (Kueue ``UsageBasedAdmissionFairSharing``): within the
+        ClusterQueue, each LocalQueue's decayed usage divided by its weight goes before the
+        queue order (None: the queue does not use it).
+
+        The decayed usage comes in the snapshot (``local_queue_usage``): reading it advances the
+        decay, which the caller does before the cycle, so the cycle stays pure.
+        """
+        usage = self.snapshot.local_queue_usage
+        if not cq.admission_fair_sharing or usage is None:
+            return None
+        local_queues = self.snapshot.tree.config.local_queues
+        prefix: dict[tuple[str, str], float] = {}
+        for lq_key in queue.lq_heads:
+            lq = local_queues.get(lq_key)
+            weight = (lq.fair_sharing.weight / 1000.0) if lq is not None else 1.0
+            value = usage.get(lq_key, 0.0)
+            prefix[lq_key] = value / weight if weight > 0 else float("inf")
+        return prefix
+
+    def _ungated_heads(self, cq: ClusterQueue, queue: ClusterQueuePending) -> list[PendingWorkload]:
+        """The queue's shape heads whose LocalQueue does not hold them back; the others are decided.
+
+        Workloads held back by their LocalQueue — its ``stopPolicy`` (Hold, HoldAndDrain), or its
+        namespace against the ClusterQueue's ``namespaceSelector`` — are not candidates at all:
+        Kueue's queue manager never puts them in the ClusterQueue's heap (a stopped LocalQueue's
+        workloads are not requeued, a namespace mismatch is inadmissible). So they neither block a
+        StrictFIFO queue nor count as a quota failure. A LocalQueue's gates hold all of its
+        workloads (every shape of it), so they are checked once per LocalQueue with pending work;
+        each gated shape's head is reported pending with the gate (the others keep their last
+        reason, as a dropped shape's do).
+        """
+        gated: list[tuple[str, str]] | None = None
+        for lq_key in queue.lq_heads:
+            if self._gate_of(cq, lq_key):
+                if gated is None:
+                    gated = []
+                gated.append(lq_key)
+        if gated is None:
+            return queue.heads()
+        result = self.result
+        entries = queue.entries
+        for lq_key in gated:
+            gate = self.gates[lq_key]
+            for key, _ in queue.lq_heads[lq_key]:
+                held = entries[key[2]].job
+                result.considered += 1
+                result.pending.append(StaysPending(held.id, held.tenant, cq.name, gate))
+        return [w for w in queue.heads() if w.local_queue not in gated]
+
+    def _gate_of(self, cq: ClusterQueue, lq_key: tuple[str, str]) -> str:
+        """Why the LocalQueue's workloads are held back regardless of quota ("" when they are not).
+
+        Both gates belong to the LocalQueue (its stopPolicy; its namespace against the
+        ClusterQueue's namespaceSelector), so each is worked out once per LocalQueue and cycle.
+        """
+        gate = self.gates.get(lq_key)
+        if gate is None:
+            gate = ""
+            lq = self.snapshot.tree.config.local_queues.get(lq_key)
+            if lq is not None and lq.stop_policy is not StopPolicy.NONE:
+                gate = f"LocalQueue {lq.namespace}/{lq.name} is stopped (stopPolicy {lq.stop_policy.value})"
+            elif not cq.selects_namespace(lq_key[0], self.policy.namespace_labels.get(lq_key[0], {})):
+                gate = f"namespace {lq_key[0]} does not match the namespaceSelector of ClusterQueue {cq.name}"
+            self.gates[lq_key] = gate
+        return gate
+
+    def _within_ceiling(
+        self, cq_name: str, heads: list[PendingWorkload], strict: bool
+    ) -> list[PendingWorkload] | None:
+        """For a queue that never preempts: the heads to walk, or None when nothing of it fits.
+
+        Only workloads that may take quota are ordered. When no head fits what the queue's
+        flavors have left (its *ceiling*: per resource, the most any flavor has available), the
+        queue decides on its head, as Kueue does, and leaves the rest untouched. Under
+        BestEffortFIFO a shape whose head is above the ceiling when the cycle starts is passed
+        over without a decision (its workloads keep their last reason), so a saturated queue
+        costs what its admissible shapes cost.
+        """
+        fitting = [w for w in heads if not self._cannot_fit(w)]
+        if not fitting:
+            head = min(heads, key=lambda w: w.key)
+            result = self.result
+            result.considered += 1
+            result.pending.append(
+                StaysPending(head.job.id, head.job.tenant, cq_name, self._lazy_reason(head))
+            )
+            result.exhausted.add(cq_name)
+            return None
+        return heads if strict else fitting
+
+    def _offer(self, cq_name: str) -> None:
+        """Put the queue's next candidate that may be admitted on the heap.
+
+        Candidates that cannot be admitted whatever their place in the order are decided on the
+        way: a request at least as large as one that already failed in its queue (fit is
+        monotone in demand), or one above a ceiling computed earlier in the cycle (which only
+        shrinks). The heap orders only those that may take quota, so removing the others keeps
+        the admission order the same. (Gated LocalQueues never reach the cursor: see
+        :meth:`_ungated_heads`.)
+        """
+        cursor = self.cursors[cq_name]
+        preempting = self.may_preempt[cq_name]
+        result = self.result
+        while True:
+            candidate = cursor.next()
+            if candidate is None:
+                result.exhausted.add(cq_name)
+                return
+            workload, index = candidate
+            if cursor.dominated(workload):
+                result.skipped += 1
+                continue
+            if not preempting and workload.demand is not None:
+                cached = self.ceilings.get(cq_name)
+                if cached is not None and _exceeds(workload.demand, cached[1]):
+                    job = workload.job
+                    result.considered += 1
+                    result.pending.append(
+                        StaysPending(job.id, job.tenant, cq_name, self._lazy_reason(workload))
+                    )
+                    cursor.failed(workload, quota_shortage=True)
+                    continue
+            entry = (self._optimistic_key(workload), next(self.seq), -1, cq_name, workload, index, None)
+            heapq.heappush(self.heap, entry)
+            return
+
+    # 2. Drain ---------------------------------------------------------------------------------
+    def drain(self) -> None:
+        """Evict the admitted workloads of ClusterQueues and LocalQueues with ``HoldAndDrain``.
+
+        LocalQueue HoldAndDrain follows Kueue's LocalQueue CRD ("HoldAndDrain - Admitted workloads
+        are evicted and Reserving workloads will cancel the reservation"; budcore's admitted
+        workloads are those holding quota). A workload whose ClusterQueue drains too is evicted
+        for the ClusterQueue: one Evict per workload.
+        """
+        tree = self.snapshot.tree
+        admitted = self.snapshot.admitted
+        evictions = self.result.evictions
+        for cq_name in tree.draining:
+            why = f"ClusterQueue {cq_name} is draining (stopPolicy HoldAndDrain)"
+            for workload in admitted.values():
+                if workload.cluster_queue == cq_name:
+                    evictions.append(Evict(workload.job_id, workload.tenant, cq_name, why))
+        draining_lqs = tree.draining_local_queues
+        if not draining_lqs:
+            return
+        draining_cqs = tree.draining
+        for workload in admitted.values():
+            lq_key = workload.local_queue
+            if lq_key in draining_lqs and workload.cluster_queue not in draining_cqs:
+                why = f"LocalQueue {lq_key[0]}/{lq_key[1]} is draining (stopPolicy HoldAndDrain)"
+                evictions.append(Evict(workload.job_id, workload.tenant, workload.cluster_queue, why))
+
+    # 3. Order ---------------------------------------------------------------------------------
+    def pop(self) -> _Entry | None:
+        """The best candidate on the heap, or None when there is none or enough were admitted.
+
+        Across ClusterQueues, candidates are ordered like Kueue's ``entryOrdering``: workloads
+        that fit without borrowing first, then higher priority, then earlier queue-ordering time;
+        or, with fair sharing, by the lowest (hierarchical) dominant resource share the queue would
+        have after admitting the workload, then priority and time. It is a lazy heap: a candidate
+        enters with a lower bound of its key (:meth:`_optimistic_key`) and is re-checked against
+        the usage left by the admissions before it (:meth:`assign`).
+        """
+        heap = self.heap
+        if not heap:
+            return None
+        limit = self.limit
+        if limit is not None and len(self.result.admitted) >= limit:
+            return None
+        return heapq.heappop(heap)
+
+    def _optimistic_key(self, workload: PendingWorkload) -> tuple[Any, ...]:
+        """A lower bound of the workload's key, computed without a flavor assignment.
+
+        Keys only get worse as usage grows, so a candidate can enter the heap with this bound and
+        be evaluated once, when it reaches the top (and pushed back if its real key is worse). The
+        bound already counts borrowing that no flavor could avoid (``QuotaUsage.must_borrow``).
+        """
+        if self.policy.fair_sharing:
+            cq_name = workload.cluster_queue
+            node = self.nodes[cq_name]
+            current = self.epoch.get(node.root_key, 0)
+            cached = self.base_shares.get(cq_name)
+            if cached is None or cached[0] != current:
+                share = hierarchical_share(node, self.usage, None, self.policy.flavor_weights)
+                cached = self.base_shares[cq_name] = (current, share)
+            return (cached[1], *workload.key)
+        demand = workload.demand
+        if demand is not None and self.usage.must_borrow(self.nodes[workload.cluster_queue], demand):
+            return (1, *workload.key)
+        return (0, *workload.key)
+
+    # 4. Assign flavors ------------------------------------------------------------------------
+    def assign(self, entry: _Entry) -> Assignment | None:
+        """The candidate's flavor assignment against this cycle's usage, if it is still the best.
+
+        None when the candidate needs no assignment to be decided (it exceeds its queue's ceiling:
+        it would not fit whatever its place in the order, since usage only grows in a cycle), or
+        when its real key, once assigned, is worse than the next candidate's: it goes back on the
+        heap with that key and the assignment, which stays valid until its cohort tree's usage
+        changes. Its place in the order only matters if it can take quota: a workload that does
+        not fit now never will in this cycle, so it is decided at once, as Kueue skips a
+        nominated head whose assignment does not fit.
+        """
+        _, _, seen_epoch, cq_name, workload, index, assignment = entry
+        may_preempt = self.may_preempt[cq_name]
+        if not may_preempt and self._cannot_fit(workload):
+            self.result.considered += 1
+            self._stays_pending(cq_name, workload, self._lazy_reason(workload), quota_shortage=True)
+            self._offer(cq_name)
+            return None
+        current = self.epoch.get(self.nodes[cq_name].root_key, 0)
+        if assignment is None or seen_epoch != current:
+            key, assignment = self._evaluate(workload)
+            takes_quota = assignment.mode is Mode.FIT or (
+                assignment.mode is Mode.PREEMPT and workload.job.preempts_others and may_preempt
+            )
+            heap = self.heap
+            if takes_quota and heap and key > heap[0][0]:
+                heapq.heappush(heap, (key, next(self.seq), current, cq_name, workload, index, assignment))
+                return None
+        return assignment
+
+    def _evaluate(self, workload: PendingWorkload) -> tuple[tuple[Any, ...], Assignment]:
+        """The workload's flavor assignment and its real key (see :meth:`pop`)."""
+        cq_name = workload.cluster_queue
+        node = self.nodes[cq_name]
+        policy = self.policy
+        simulate = self.oracle.for_workload(workload) if self.may_preempt[cq_name] else None
         assignment = assign_flavors(
-            cq, node, workload.job.request, usage, config.flavors, policy.matcher, simulate
+            self.cluster_queues[cq_name],
+            node,
+            workload.job.request,
+            self.usage,
+            self.flavors,
+            policy.matcher,
+            simulate,
         )
         if policy.fair_sharing:
-            share = hierarchical_share(node, usage, assignment.usage, policy.flavor_weights)
-            key: tuple[Any, ...] = (share, *workload.key)
-        else:
-            key = (1 if assignment.borrows else 0, *workload.key)
-        return key, assignment
+            share = hierarchical_share(node, self.usage, assignment.usage, policy.flavor_weights)
+            return (share, *workload.key), assignment
+        return (1 if assignment.borrows else 0, *workload.key), assignment
 
-    base_shares: dict[str, tuple[int, tuple[int, ...]]] = {}  # cq -> (epoch, share without extra)
-    ceilings: dict[str, tuple[int, dict[str, int]]] = {}  # cq -> (epoch, max available per resource)
-    may_preempt = tree.may_preempt
-
-    def ceiling_of(cq_name: str, current: int) -> dict[str, int]:
-        values = usage.ceiling(tree.cluster_queues[cq_name])
-        ceilings[cq_name] = (current, values)
-        return values
-
-    def exceeds(demand: dict[str, int], ceiling: dict[str, int]) -> bool | None:
-        """True: exceeds for some resource; False: within; None: uses a resource not covered."""
-        for resource, amount in demand.items():
-            limit = ceiling.get(resource)
-            if limit is None:
-                return None
-            if amount > limit:
-                return True
-        return False
-
-    def cannot_fit(workload: PendingWorkload) -> bool:
+    def _cannot_fit(self, workload: PendingWorkload) -> bool:
         """A necessary condition, checked before the full flavor assignment.
 
         A single-pod-set request that exceeds, for some resource, the most any of the queue's
@@ -345,288 +513,132 @@ def schedule(
         if demand is None:
             return False
         cq_name = workload.cluster_queue
-        current = epoch.get(tree.cluster_queues[cq_name].root_key, 0)
-        cached = ceilings.get(cq_name)
+        node = self.nodes[cq_name]
+        current = self.epoch.get(node.root_key, 0)
+        cached = self.ceilings.get(cq_name)
         if cached is not None:
-            verdict = exceeds(demand, cached[1])
+            verdict = _exceeds(demand, cached[1])
             if verdict is None:
                 return False  # uncovered: the full assignment explains it
             if verdict or cached[0] == current:
                 return verdict
-        return exceeds(demand, ceiling_of(cq_name, current)) is True
+        ceiling = self.usage.ceiling(node)
+        self.ceilings[cq_name] = (current, ceiling)
+        return _exceeds(demand, ceiling) is True
 
-    def lazy_reason(workload: PendingWorkload) -> _ReasonAtCycleEnd:
-        cq_name = workload.cluster_queue
-        return _ReasonAtCycleEnd(
-            config.cluster_queues[cq_name],
-            tree.cluster_queues[cq_name],
-            workload.job.request,
-            usage,
-            config.flavors,
-            policy.matcher,
-        )
-
-    def optimistic_key(workload: PendingWorkload) -> tuple[Any, ...]:
-        """A lower bound of the workload's key, computed without a flavor assignment.
-
-        Keys only get worse as usage grows, so a candidate can enter the heap with this bound and
-        be evaluated once, when it reaches the top (and pushed back if its real key is worse).
-        """
-        if policy.fair_sharing:
-            cq_name = workload.cluster_queue
-            node = tree.cluster_queues[cq_name]
-            current = epoch.get(node.root_key, 0)
-            cached = base_shares.get(cq_name)
-            if cached is None or cached[0] != current:
-                cached = base_shares[cq_name] = (
-                    current,
-                    hierarchical_share(node, usage, None, policy.flavor_weights),
-                )
-            return (cached[1], *workload.key)
-        demand = workload.demand
-        if demand is not None and usage.must_borrow(tree.cluster_queues[workload.cluster_queue], demand):
-            return (1, *workload.key)
-        return (0, *workload.key)
-
-    gates: dict[tuple[str, str], str] = {}  # LocalQueue -> gate (the same for all its workloads)
-
-    def gate_of(cq: ClusterQueue, lq_key: tuple[str, str]) -> str:
-        """Why the LocalQueue's workloads are held back regardless of quota ("" when they are not).
-
-        Both gates belong to the LocalQueue (its stopPolicy; its namespace against the
-        ClusterQueue's namespaceSelector), so each is worked out once per LocalQueue and cycle.
-        """
-        gate = gates.get(lq_key)
-        if gate is None:
-            gate = ""
-            lq = config.local_queues.get(lq_key)
-            if lq is not None and lq.stop_policy is not StopPolicy.NONE:
-                gate = f"LocalQueue {lq.namespace}/{lq.name} is stopped (stopPolicy {lq.stop_policy.value})"
-            elif not _namespace_allowed(cq, lq_key[0], policy):
-                gate = f"namespace {lq_key[0]} does not match the namespaceSelector of ClusterQueue {cq.name}"
-            gates[lq_key] = gate
-        return gate
-
-    def offer(cq_name: str) -> None:
-        """Put the queue's next candidate that may be admitted on the heap.
-
-        Candidates that cannot be admitted whatever their place in the order (dominated by a
-        request that already failed, or above a ceiling computed earlier in the cycle, which only
-        shrinks) are decided on the way: the heap orders only those that may take quota, so
-        removing the others keeps the admission order the same. (Gated LocalQueues never reach
-        the cursor: see the loop that builds it.)
-        """
-        cursor = cursors[cq_name]
-        preempting = may_preempt[cq_name]
-        while True:
-            candidate = cursor.next()
-            if candidate is None:
-                result.exhausted.add(cq_name)
-                return
-            workload, index = candidate
-            if cursor.dominated(workload):
-                result.skipped += 1
-                continue
-            if not preempting and workload.demand is not None:
-                job = workload.job
-                cached = ceilings.get(cq_name)
-                if cached is not None and exceeds(workload.demand, cached[1]):
-                    result.considered += 1
-                    result.pending.append(StaysPending(job.id, job.tenant, cq_name, lazy_reason(workload)))
-                    cursor.failed(workload, quota_shortage=True)
-                    continue
-            heapq.heappush(heap, (optimistic_key(workload), next(seq), -1, cq_name, workload, index, None))
-            return
-
-    for cq_name in sorted(pending.active):
-        queue = pending.queue(cq_name)
-        cq = config.cluster_queues.get(cq_name)
-        if queue is None or not queue.entries or cq is None:
-            result.exhausted.add(cq_name)
-            continue
-        if cq.stop_policy is not StopPolicy.NONE:
-            head = next(queue.ordered())
-            result.pending.append(
-                StaysPending(
-                    head.job.id,
-                    head.job.tenant,
-                    cq_name,
-                    f"ClusterQueue {cq_name} is stopped (stopPolicy {cq.stop_policy.value})",
-                )
-            )
-            result.exhausted.add(cq_name)
-            continue
-        prefix: dict[tuple[str, str], float] | None = None
-        if cq.admission_fair_sharing and policy.local_queue_usage is not None:
-            prefix = {}
-            for lq_key in queue.lq_heads:
-                lq = config.local_queues.get(lq_key)
-                weight = (lq.fair_sharing.weight / 1000.0) if lq is not None else 1.0
-                value = policy.local_queue_usage.value(lq_key, now)
-                prefix[lq_key] = value / weight if weight > 0 else float("inf")
-        # A LocalQueue's gates hold all of its workloads (every shape of it), so they are checked
-        # once per LocalQueue with pending work, before the cursor exists: in Kueue such
-        # workloads are not in the ClusterQueue's heap, so under StrictFIFO they must not become
-        # the blocking head, and they are no quota failure. Each gated shape's head is reported
-        # pending with the gate (the others keep their last reason, as a dropped shape's do).
-        gated: list[tuple[str, str]] | None = None
-        for lq_key in queue.lq_heads:
-            if gate_of(cq, lq_key):
-                if gated is None:
-                    gated = []
-                gated.append(lq_key)
-        if gated is None:
-            shape_heads = queue.heads()
+    # 5. and 6. Reserve for preemption, admit, or leave pending --------------------------------
+    def decide(self, entry: _Entry, assignment: Assignment) -> None:
+        """Act on the assignment of the candidate :meth:`assign` kept; its queue offers its next."""
+        _, _, _, cq_name, workload, index, _ = entry
+        self.result.considered += 1
+        mode = assignment.mode
+        if mode is Mode.FIT:
+            self.admit(cq_name, workload, index, assignment)
+        elif mode is Mode.PREEMPT and workload.job.preempts_others and self.may_preempt[cq_name]:
+            self.reserve_for_preemption(cq_name, workload, assignment)
         else:
-            entries = queue.entries
-            for lq_key in gated:
-                gate = gates[lq_key]
-                for key, _ in queue.lq_heads[lq_key]:
-                    held = entries[key[2]].job
-                    result.considered += 1
-                    result.pending.append(StaysPending(held.id, held.tenant, cq_name, gate))
-            shape_heads = [w for w in queue.heads() if w.local_queue not in gated]
-            if not shape_heads:
-                result.exhausted.add(cq_name)  # nothing admissible until the configuration changes
-                continue
-        strict = cq.queueing_strategy is QueueingStrategy.STRICT_FIFO
-        if not may_preempt[cq_name]:
-            fitting = [w for w in shape_heads if not cannot_fit(w)]
-            if not fitting:
-                # Nothing of this queue fits what its flavors have left (and usage only grows in
-                # a cycle): decide on its head, as Kueue does, and leave the rest untouched.
-                head = min(shape_heads, key=lambda w: w.key)
-                result.considered += 1
-                result.pending.append(StaysPending(head.job.id, head.job.tenant, cq_name, lazy_reason(head)))
-                result.exhausted.add(cq_name)
-                continue
-            if not strict:
-                # BestEffortFIFO: a shape whose head exceeds what is left cannot admit anything in
-                # this cycle; it is passed over (its workloads keep their last reason) instead of
-                # being decided again, so a saturated queue costs what its admissible shapes cost.
-                shape_heads = fitting
-        cursors[cq_name] = _Cursor(queue, strict, prefix, shape_heads, monotone=not may_preempt[cq_name])
-        offer(cq_name)
+            why: PendingReason | _ReasonAtCycleEnd = (
+                assignment.describe(self.nodes[cq_name], self.usage)
+                if assignment.reasons
+                else self._lazy_reason(workload)
+            )
+            self._stays_pending(cq_name, workload, why, quota_shortage=not assignment.reasons)
+        self._offer(cq_name)
 
-    for cq_name in tree.draining:
-        for admitted in snapshot.admitted.values():
-            if admitted.cluster_queue == cq_name:
-                result.evictions.append(
-                    Evict(
-                        admitted.job_id,
-                        admitted.tenant,
-                        cq_name,
-                        f"ClusterQueue {cq_name} is draining (stopPolicy HoldAndDrain)",
-                    )
-                )
-    draining_lqs = tree.draining_local_queues
-    if draining_lqs:
-        # LocalQueue HoldAndDrain (Kueue's LocalQueue CRD: "HoldAndDrain - Admitted workloads are
-        # evicted and Reserving workloads will cancel the reservation"; budcore's admitted
-        # workloads are those holding quota). A workload whose ClusterQueue drains too was evicted
-        # above already: one Evict per workload.
-        draining_cqs = tree.draining
-        for admitted in snapshot.admitted.values():
-            lq_key = admitted.local_queue
-            if lq_key in draining_lqs and admitted.cluster_queue not in draining_cqs:
-                result.evictions.append(
-                    Evict(
-                        admitted.job_id,
-                        admitted.tenant,
-                        admitted.cluster_queue,
-                        f"LocalQueue {lq_key[0]}/{lq_key[1]} is draining (stopPolicy HoldAndDrain)",
-                    )
-                )
+    def reserve_for_preemption(self, cq_name: str, workload: PendingWorkload, assignment: Assignment) -> None:
+        """Phase 5: the candidate fits once others are evicted (the preemption policy decides whom).
 
-    no_candidates = snapshot.no_preemption_candidates
+        It holds, for the rest of the cycle, the room it will take once its victims are gone
+        (Kueue's ``cq.AddUsage(resourcesToReserve(...))``,
+        :func:`~budcore.scheduling.quota.preemption_reservation`), so a lower-priority workload of
+        the same cycle is not admitted into it only to become the next victim. Like an admission,
+        the reservation invalidates the tree's cached ceilings, shares and assignments.
+        """
+        job = workload.job
+        node = self.nodes[cq_name]
+        result = self.result
+        result.needs_preemption.append(
+            NeedsPreemption(
+                job.id,
+                job.tenant,
+                cq_name,
+                assignment.flavors,
+                assignment.usage,
+                assignment.borrows,
+                job.priority_value,  # aging never grants the right to preempt
+                assignment.describe(node, self.usage),  # the numbers before its reservation
+                workload.timestamp,
+            )
+        )
+        if self._reserves_for_preemption(cq_name, job.id):
+            reserved = preemption_reservation(node, self.usage, assignment.usage, assignment.borrows)
+            if reserved:
+                self.usage.add(cq_name, reserved)
+                self.epoch[node.root_key] = self.epoch.get(node.root_key, 0) + 1
+                result.reserved[job.id] = reserved
+        self.cursors[cq_name].failed(workload, quota_shortage=True)
 
-    def reserves_for_preemption(cq_name: str, job_id: str) -> bool:
+    def _reserves_for_preemption(self, cq_name: str, job_id: str) -> bool:
         """Whether a workload that needs preemption holds its room (see :class:`AdmissionSnapshot`)."""
-        if job_id not in no_candidates:
+        if job_id not in self.snapshot.no_preemption_candidates:
             return True  # Kueue adds the usage of a preemptor with targets to the snapshot
-        cq = config.cluster_queues[cq_name]
+        cq = self.cluster_queues[cq_name]
         return (
             cq.queueing_strategy is QueueingStrategy.STRICT_FIFO
             and cq.preemption.reclaim_within_cohort is not ReclaimWithinCohort.ANY
         )
 
-    limit = policy.max_admissions
-    while heap:
-        if limit is not None and len(result.admitted) >= limit:
-            break
-        key, _, seen_epoch, cq_name, workload, index, maybe = heapq.heappop(heap)
-        cursor = cursors[cq_name]
+    def admit(self, cq_name: str, workload: PendingWorkload, index: int, assignment: Assignment) -> None:
+        """Phase 6: take the quota in the cycle's usage; the shape's next workload becomes a candidate."""
         job = workload.job
-        if not may_preempt[cq_name] and cannot_fit(workload):
-            # Whatever its place in the order, it would not fit: usage only grows in a cycle.
-            result.considered += 1
-            result.pending.append(StaysPending(job.id, job.tenant, cq_name, lazy_reason(workload)))
-            cursor.failed(workload, quota_shortage=True)
-            offer(cq_name)
-            continue
-        root = tree.cluster_queues[cq_name].root_key
-        current = epoch.get(root, 0)
-        if maybe is None or seen_epoch != current:
-            key, maybe = evaluate(workload)
-            # Its place in the order only matters if it can take quota: a workload that does not
-            # fit now never will in this cycle (usage only grows), so it is decided at once, as
-            # Kueue skips a nominated head whose assignment does not fit.
-            takes_quota = maybe.mode is Mode.FIT or (
-                maybe.mode is Mode.PREEMPT and job.preempts_others and may_preempt[cq_name]
+        root = self.nodes[cq_name].root_key
+        self.usage.add(cq_name, assignment.usage)
+        self.epoch[root] = self.epoch.get(root, 0) + 1
+        self.result.admitted.append(
+            Admit(
+                job.id,
+                job.tenant,
+                cq_name,
+                workload.local_queue,
+                assignment.flavors,
+                assignment.usage,
+                assignment.borrows,
+                job.priority_value,  # the base priority: aging orders the queue, never protects
             )
-            if takes_quota and heap and key > heap[0][0]:
-                heapq.heappush(heap, (key, next(seq), current, cq_name, workload, index, maybe))
-                continue
-        assignment = maybe
-        result.considered += 1
-        if assignment.mode is Mode.FIT:
-            usage.add(cq_name, assignment.usage)
-            epoch[root] = epoch.get(root, 0) + 1
-            result.admitted.append(
-                Admit(
-                    job.id,
-                    job.tenant,
-                    cq_name,
-                    workload.local_queue,
-                    assignment.flavors,
-                    assignment.usage,
-                    assignment.borrows,
-                    job.priority_value,  # the base priority: aging orders the queue, never protects
-                )
-            )
-            cursor.admitted(workload, index)
-        elif assignment.mode is Mode.PREEMPT and job.preempts_others and may_preempt[cq_name]:
-            node = tree.cluster_queues[cq_name]
-            result.needs_preemption.append(
-                NeedsPreemption(
-                    job.id,
-                    job.tenant,
-                    cq_name,
-                    assignment.flavors,
-                    assignment.usage,
-                    assignment.borrows,
-                    job.priority_value,  # aging never grants the right to preempt
-                    assignment.describe(node, usage),  # the numbers before its reservation
-                    workload.timestamp,
-                )
-            )
-            if reserves_for_preemption(cq_name, job.id):
-                reserved = preemption_reservation(node, usage, assignment.usage, assignment.borrows)
-                if reserved:
-                    # Kueue's cq.AddUsage(resourcesToReserve(...)): later candidates of this
-                    # cycle see the room as taken. Like an admission, it invalidates the tree's
-                    # cached ceilings, shares and assignments.
-                    usage.add(cq_name, reserved)
-                    epoch[root] = epoch.get(root, 0) + 1
-                    result.reserved[job.id] = reserved
-            cursor.failed(workload, quota_shortage=True)
-        else:
-            why: PendingReason | _ReasonAtCycleEnd = (
-                assignment.describe(tree.cluster_queues[cq_name], usage)
-                if assignment.reasons
-                else lazy_reason(workload)
-            )
-            result.pending.append(StaysPending(job.id, job.tenant, cq_name, why))
-            cursor.failed(workload, quota_shortage=not assignment.reasons)
-        offer(cq_name)
-    return result
+        )
+        self.cursors[cq_name].admitted(workload, index)
+
+    def _stays_pending(
+        self,
+        cq_name: str,
+        workload: PendingWorkload,
+        why: PendingReason | _ReasonAtCycleEnd,
+        *,
+        quota_shortage: bool,
+    ) -> None:
+        """Leave the candidate pending with ``why``; its queue fails it (:meth:`CandidateCursor.failed`)."""
+        job = workload.job
+        self.result.pending.append(StaysPending(job.id, job.tenant, cq_name, why))
+        self.cursors[cq_name].failed(workload, quota_shortage=quota_shortage)
+
+    def _lazy_reason(self, workload: PendingWorkload) -> _ReasonAtCycleEnd:
+        cq_name = workload.cluster_queue
+        return _ReasonAtCycleEnd(
+            self.cluster_queues[cq_name],
+            self.nodes[cq_name],
+            workload.job.request,
+            self.usage,
+            self.flavors,
+            self.policy.matcher,
+        )
+
+
+def _exceeds(demand: Mapping[str, int], ceiling: Mapping[str, int]) -> bool | None:
+    """True: exceeds for some resource; False: within; None: uses a resource not covered."""
+    for resource, amount in demand.items():
+        limit = ceiling.get(resource)
+        if limit is None:
+            return None
+        if amount > limit:
+            return True
+    return False

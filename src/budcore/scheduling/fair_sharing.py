@@ -97,7 +97,7 @@ class LocalQueueUsage:
 
     ``value(t) = value(t0)·2^(−Δ/h) + rate·h/ln 2·(1 − 2^(−Δ/h))``: the integral of the current usage
     rate with exponential forgetting of half-life ``h``. The scheduler calls :meth:`change` when a
-    workload of the LocalQueue is admitted (+) or finishes (−).
+    workload of the LocalQueue is admitted (+) or finishes (−), and :meth:`value` before each cycle.
     """
 
     half_life: timedelta = timedelta(hours=1)
@@ -124,6 +124,12 @@ class LocalQueueUsage:
         state.rate = max(0.0, state.rate + sign * self.weighted(amounts))
 
     def value(self, local_queue: tuple[str, str], now: datetime) -> float:
+        """The LocalQueue's decayed usage at ``now``.
+
+        It advances the stored decay to ``now`` (a change recorded later decays from there), so
+        it is state-changing: the :class:`~budcore.scheduling.scheduler.Scheduler` reads it into
+        the cycle's snapshot (``AdmissionSnapshot.local_queue_usage``); the cycle never calls it.
+        """
         state = self._state.get(local_queue)
         if state is None:
             return 0.0

@@ -16,14 +16,16 @@ changes. budcore does the same with two refinements that keep a decision O(log n
   :meth:`PendingQueues.push`), so idle cycles cost nothing and a stream of arrivals into a
   saturated queue does not re-decide it at every arrival.
 
-The cycle only reads this structure; the caller (:class:`budcore.scheduling.scheduler.Scheduler`)
-mutates it when it applies decisions.
+The cycle only reads this structure, through a :class:`CandidateCursor` per ClusterQueue; the
+caller (:class:`budcore.scheduling.scheduler.Scheduler`) mutates it when it applies decisions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import heapq
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from sortedcontainers import SortedList
 
@@ -250,8 +252,131 @@ class PendingQueues:
                 if queue is not None and queue.entries:
                     active.add(name)
 
+    def deactivate(self, cluster_queues: Iterable[str]) -> None:
+        """Park queues whose candidates were all found inadmissible (a cycle's ``exhausted``)."""
+        self.active.difference_update(cluster_queues)
+
     def __len__(self) -> int:
         return len(self._where)
 
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._where
+
+
+class CandidateCursor:
+    """Walks one ClusterQueue's candidates in order during a cycle without mutating the queue.
+
+    Candidates come from the shapes' heads (in queue order; under admission fair sharing, by their
+    LocalQueue's decayed usage first) and from successors of heads admitted earlier in this cycle.
+    The admission cycle (:mod:`budcore.scheduling.cycle`) tells it what became of each candidate
+    (:meth:`admitted`, :meth:`failed`), which decides what it offers next.
+    """
+
+    __slots__ = (
+        "_failed",
+        "_heads",
+        "_monotone",
+        "_next_head",
+        "_prefix",
+        "_queue",
+        "_seq",
+        "_strict",
+        "_succ",
+        "stopped",
+    )
+
+    def __init__(
+        self,
+        queue: ClusterQueuePending,
+        strict: bool,
+        prefix: Mapping[tuple[str, str], float] | None,
+        heads: list[PendingWorkload],
+        monotone: bool = True,
+    ) -> None:
+        self._queue = queue
+        self._strict = strict
+        # Whether failing is monotone in demand: for a queue that never preempts, a request fits
+        # iff some flavor has room for it (a flavor needing preemption never ends its search). A
+        # preempting queue may stop at a flavor where a small request needs preemption while a
+        # larger one passes it by and fits the next, so its failures prove nothing about others.
+        self._monotone = monotone
+        self._prefix = prefix
+        self._seq = 0
+        self._succ: list[tuple[tuple[Any, ...], int, Shape, int]] = []
+        # Single-pod-set requests that failed this cycle, by accelerator type: fit is monotone in
+        # demand, so a request at least as large in every resource cannot fit either.
+        self._failed: list[tuple[str | None, Mapping[str, int]]] = []
+        self.stopped = False
+        # Keys are unique (they end with the job id), so sorting never compares workloads.
+        self._heads: list[tuple[tuple[Any, ...], PendingWorkload]] = sorted(
+            (self._full_key(w), w) for w in heads
+        )
+        self._next_head = 0
+
+    def _full_key(self, workload: PendingWorkload) -> tuple[Any, ...]:
+        if self._prefix is None:
+            return workload.key
+        return (self._prefix.get(workload.shape[1], 0.0), *workload.key)
+
+    def next(self) -> tuple[PendingWorkload, int] | None:
+        """The next candidate and its index within its shape, or None when exhausted."""
+        if self.stopped:
+            return None
+        heads = self._heads
+        i = self._next_head
+        succ = self._succ
+        if i < len(heads) and (not succ or heads[i][0] <= succ[0][0]):
+            self._next_head = i + 1
+            return heads[i][1], 0
+        if succ:
+            _, _, shape, index = heapq.heappop(succ)
+            workload = self._queue.shape_at(shape, index)
+            assert workload is not None
+            return workload, index
+        return None
+
+    def admitted(self, workload: PendingWorkload, index: int) -> None:
+        successor = self._queue.shape_at(workload.shape, index + 1)
+        if successor is not None:
+            self._seq += 1
+            heapq.heappush(self._succ, (self._full_key(successor), self._seq, workload.shape, index + 1))
+
+    def failed(self, workload: PendingWorkload | None = None, quota_shortage: bool = False) -> None:
+        """The candidate cannot be admitted: StrictFIFO blocks the queue; BestEffortFIFO drops its shape.
+
+        ``quota_shortage`` marks a failure for lack of quota (not a stop policy or selector), which
+        lets later, larger requests of the same queue be skipped in this cycle.
+        """
+        if self._strict:
+            self.stopped = True
+        elif self._monotone and quota_shortage and workload is not None and workload.demand is not None:
+            # Only the minimal failed requests matter: one at least as large as the new one is
+            # implied by it. (The new one is not itself dominated, or it would have been skipped.)
+            accelerator, demand = workload.job.request.accelerator_type, workload.demand
+            failed = self._failed
+            if failed:
+                self._failed = failed = [
+                    (a, d) for a, d in failed if a != accelerator or not _at_least(d, demand)
+                ]
+            failed.append((accelerator, demand))
+
+    def dominated(self, workload: PendingWorkload) -> bool:
+        """Whether a request at most this large already failed for lack of quota in this cycle."""
+        if not self._failed:
+            return False
+        demand = workload.demand
+        if demand is None:
+            return False
+        wanted = workload.job.request.accelerator_type
+        for accelerator, smaller in self._failed:
+            if accelerator == wanted and _at_least(demand, smaller):
+                return True
+        return False
+
+
+def _at_least(demand: Mapping[str, int], smaller: Mapping[str, int]) -> bool:
+    """Whether ``demand`` asks for at least ``smaller`` of every resource."""
+    for resource, amount in smaller.items():  # noqa: SIM110 - a loop: no generator on a hot path
+        if demand.get(resource, 0) < amount:
+            return False
+    return True

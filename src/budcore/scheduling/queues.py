@@ -232,6 +232,12 @@ class ResourceFlavor(BaseModel):
         return None
 
 
+# Kubernetes sets this immutable label on every namespace (NamespaceDefaultLabelName, since 1.21),
+# so ``namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: team-a}}`` is the usual way to
+# pick namespaces by name.
+NAMESPACE_NAME_LABEL: Final = "kubernetes.io/metadata.name"
+
+
 class ClusterQueue(BaseModel):
     model_config = _FROZEN
 
@@ -270,6 +276,25 @@ class ClusterQueue(BaseModel):
             or p.reclaim_within_cohort is not ReclaimWithinCohort.NEVER
             or p.borrow_within_cohort.policy is not BorrowWithinCohortPolicy.NEVER
         )
+
+    def selects_namespace(self, namespace: str, labels: Mapping[str, str]) -> bool:
+        """Whether ``namespace``, with ``labels``, matches ``namespaceSelector`` (``matchLabels``).
+
+        Besides ``labels`` the namespace carries the implicit :data:`NAMESPACE_NAME_LABEL` (an
+        explicit label wins). A ClusterQueue without a selector admits every namespace:
+        budcore's documented choice (``budcore.config.kueue``), where Kueue's null selector
+        matches nothing.
+        """
+        selector = self.namespace_selector
+        if selector is None:
+            return True
+        for key, value in selector.items():
+            actual = labels.get(key)
+            if actual is None and key == NAMESPACE_NAME_LABEL:
+                actual = namespace
+            if actual != value:
+                return False
+        return True
 
     def quota(self, flavor: str, resource: str) -> ResourceQuota | None:
         for group in self.resource_groups:

@@ -53,7 +53,9 @@ class QuotaNode:
     key: str = ""
     root_key: str = ""  # key of the root of this node's tree (cache invalidation scope)
     members: tuple[str, ...] = ()  # for a root: every ClusterQueue in its tree
-    potential_cache: dict[FR, int] = field(default_factory=dict)  # quotas are static: memoized
+    # Quotas are static: ``potential_available`` of every FR of its subtree, computed with the tree
+    # (so reading the tree, as a cycle does, never writes to it).
+    potential_cache: dict[FR, int] = field(default_factory=dict)
     # A ClusterQueue's resource groups, flattened once: ((covered resources), (flavor names)).
     groups: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
     # Per covered resource, the (flavor, resource) pairs that can serve it, in flavor order, each
@@ -152,6 +154,7 @@ class QuotaTree:
         for root in self.roots():
             self._compute(root, 0)
             root.members = tuple(self.cohort_members(root)) if root.is_cohort else (root.name,)
+            _fill_potential(root)
         for node in self.cluster_queues.values():
             node.serving = tuple(
                 (resource, tuple(_serving(node, (f, resource)) for f in flavor_names))
@@ -197,15 +200,17 @@ class QuotaUsage:
 
     ``overlay`` makes a copy-on-write child: reads fall through to the parent state, writes copy
     only the touched node's map. A cycle admits into an overlay; the caller commits decisions to
-    its own base state.
+    its own base state. Each state keeps the chain of layers it reads (:attr:`layers`: its own
+    writes first, the base state's last), so a read never reaches into another state's fields.
     """
 
-    __slots__ = ("_avail", "_base", "_own", "tree")
+    __slots__ = ("_avail", "_layers", "_own", "tree")
 
     def __init__(self, tree: QuotaTree, base: QuotaUsage | None = None) -> None:
         self.tree = tree
-        self._base = base
         self._own: dict[str, dict[FR, int]] = {}
+        layers: tuple[Mapping[str, Mapping[FR, int]], ...] = (self._own,)
+        self._layers = layers if base is None else (*layers, *base.layers)
         # root key -> {(node key, fr): available}; dropped whenever usage in that tree changes.
         self._avail: dict[str, dict[tuple[str, FR], int]] = {}
 
@@ -289,14 +294,18 @@ class QuotaUsage:
     def overlay(self) -> QuotaUsage:
         return QuotaUsage(self.tree, self)
 
+    @property
+    def layers(self) -> tuple[Mapping[str, Mapping[FR, int]], ...]:
+        """What this state reads, by node key, layer by layer: its own writes first, then its base
+        state's layers (read-only: only the first layer's owner writes, and only to it)."""
+        return self._layers
+
     def of(self, node: QuotaNode) -> Mapping[FR, int]:
-        state: QuotaUsage | None = self
         key = node.key
-        while state is not None:
-            found = state._own.get(key)
+        for layer in self._layers:
+            found = layer.get(key)
             if found is not None:
                 return found
-            state = state._base
         return {}
 
     def get(self, node: QuotaNode, fr: FR) -> int:
@@ -335,14 +344,9 @@ class QuotaUsage:
 
     def flatten(self) -> dict[str, dict[FR, int]]:
         """Materialise every node's usage (for reports and tests)."""
-        chain: list[QuotaUsage] = []
-        state: QuotaUsage | None = self
-        while state is not None:
-            chain.append(state)
-            state = state._base
         out: dict[str, dict[FR, int]] = {}
-        for layer in reversed(chain):
-            for key, usage in layer._own.items():
+        for layer in reversed(self._layers):
+            for key, usage in layer.items():
                 out[key] = dict(usage)
         return {k: v for k, v in out.items() if v}
 
@@ -371,8 +375,17 @@ def potential_available(node: QuotaNode, fr: FR) -> int:
     """What ``node`` could take of ``fr`` if nothing else used anything (Kueue ``potentialAvailable``)."""
     value = node.potential_cache.get(fr)
     if value is None:
-        value = node.potential_cache[fr] = _potential_available(node, fr)
+        return _potential_available(node, fr)  # an FR outside the node's subtree quota: rare
     return value
+
+
+def _fill_potential(root: QuotaNode) -> None:
+    """Compute ``potential_cache`` for ``root``'s tree, parents before children."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        node.potential_cache = {fr: _potential_available(node, fr) for fr in node.subtree_quota}
+        stack.extend(node.children)
 
 
 def _potential_available(node: QuotaNode, fr: FR) -> int:

@@ -28,9 +28,11 @@ admission fair sharing, and the last reason each pending workload was given.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections import ChainMap
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import cast
 
 from budcore.domain.errors import AlreadyExistsError, NotFoundError, ValidationError
 from budcore.domain.job import Job
@@ -54,9 +56,9 @@ from budcore.scheduling.cycle import (
 from budcore.scheduling.fair_sharing import LocalQueueUsage
 from budcore.scheduling.pending import PendingQueues, PendingWorkload
 from budcore.scheduling.preemption import DecisionStatus, PreemptionDecision, PreemptionPolicy, find_victims
-from budcore.scheduling.preemption_budget import PreemptionBudget
-from budcore.scheduling.preemption_priority import AgingPolicy, effective_priority
-from budcore.scheduling.queues import QueueConfig
+from budcore.scheduling.preemption.aging import AgingPolicy, effective_priority
+from budcore.scheduling.preemption.guards import PreemptionBudget
+from budcore.scheduling.queues import QueueConfig, StopPolicy
 from budcore.scheduling.quota import FR, QuotaTree, QuotaUsage
 
 
@@ -166,10 +168,38 @@ class Scheduler:
         self._no_candidates.discard(job_id)
         return self.pending.remove(job_id)
 
-    def snapshot(self) -> AdmissionSnapshot:
+    def snapshot(self, now: datetime | None = None) -> AdmissionSnapshot:
+        """What a cycle at ``now`` decides on (see :class:`AdmissionSnapshot`).
+
+        With ``now``, and LocalQueue usage tracked (admission fair sharing), it carries the
+        decayed usage of the LocalQueues the cycle may order by it; reading the decay advances it
+        (:meth:`LocalQueueUsage.value`), which is why that happens here and not in the cycle.
+        """
         return AdmissionSnapshot(
-            self.tree, self.usage, self.admitted, no_preemption_candidates=self._no_candidates
+            self.tree,
+            self.usage,
+            self.admitted,
+            no_preemption_candidates=self._no_candidates,
+            local_queue_usage=None if now is None else self._local_queue_usage(now),
         )
+
+    def _local_queue_usage(self, now: datetime) -> dict[tuple[str, str], float] | None:
+        """The decayed usage at ``now`` of every LocalQueue the cycle may order by it: those with
+        pending work in an active, running ClusterQueue with ``admission_fair_sharing``."""
+        tracked = self.policy.local_queue_usage
+        if tracked is None:
+            return None
+        cluster_queues = self.config.cluster_queues
+        values: dict[tuple[str, str], float] = {}
+        for cq_name in self.pending.active:
+            cq = cluster_queues.get(cq_name)
+            queue = self.pending.queue(cq_name)
+            if cq is None or queue is None or not cq.admission_fair_sharing:
+                continue
+            if cq.stop_policy is StopPolicy.NONE:
+                for lq_key in queue.lq_heads:
+                    values[lq_key] = tracked.value(lq_key, now)
+        return values
 
     # The cycle -------------------------------------------------------------------------------
     def cycle(self, now: datetime, victim_info: Mapping[str, VictimInfo] | None = None) -> CycleResult:
@@ -181,7 +211,7 @@ class Scheduler:
         now = ensure_utc(now, "now")  # before any state changes: admissions record it
         # The preemption oracle needs only the guards (critical, preemptible): the jobs' own facts.
         result = schedule(
-            self.snapshot(),
+            self.snapshot(now),
             self.pending,
             self.policy,
             now,
@@ -197,7 +227,7 @@ class Scheduler:
             self.reasons[needs.job_id] = _Prefixed("waiting for preemption: ", needs.why)
         if result.needs_preemption:  # the decisions refine those reasons
             result.preemptions = self._preempt(result, now, victim_info)
-        self.pending.active -= result.exhausted
+        self.pending.deactivate(result.exhausted)
         if result.needs_preemption:
             self._after_reservations(result)
         return result
@@ -232,13 +262,21 @@ class Scheduler:
         usage = self.usage.overlay()
         admitted = dict(self.admitted)
         decisions: list[PreemptionDecision] = []
+        facts: Mapping[str, VictimInfo] = self._victim_info
+        if victim_info:
+            # The caller's facts first, the scheduler's own second: a lazy, read-only view.
+            # (ChainMap is typed with mutable maps because it writes into the first; nothing does.)
+            facts = ChainMap(
+                cast("MutableMapping[str, VictimInfo]", victim_info),
+                cast("MutableMapping[str, VictimInfo]", self._victim_info),
+            )
         for needs in result.needs_preemption:
             decision = find_victims(
                 AdmissionSnapshot(self.tree, usage, admitted),
                 needs,
                 now=now,
                 policy=self.preemption,
-                victim_info=_Overlay(victim_info, self._victim_info) if victim_info else self._victim_info,
+                victim_info=facts,
                 evicting=self.evicting,
                 budget=self.budget,
                 preemptor_timestamp=needs.timestamp,
@@ -430,28 +468,6 @@ class Scheduler:
 
     def usage_of(self, cluster_queue: str) -> Mapping[FR, int]:
         return self.usage.of(self.tree.cluster_queues[cluster_queue])
-
-
-class _Overlay(Mapping[str, VictimInfo]):
-    """The caller's facts about victims first, the scheduler's own second (read-only, lazy)."""
-
-    def __init__(self, first: Mapping[str, VictimInfo], second: Mapping[str, VictimInfo]) -> None:
-        self._first = first
-        self._second = second
-
-    def __getitem__(self, key: str) -> VictimInfo:
-        if key in self._first:
-            return self._first[key]
-        return self._second[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._first or key in self._second
-
-    def __iter__(self) -> Iterator[str]:
-        return iter({*self._first, *self._second})
-
-    def __len__(self) -> int:
-        return len({*self._first, *self._second})
 
 
 class _JobFacts(Mapping[str, VictimInfo]):

@@ -55,12 +55,20 @@ class AdmissionSnapshot:
     is Any (``preemption.CanAlwaysReclaim``). A name here gets exactly that. Without it, a
     preemptor that can never preempt would hold its room every cycle its queue is looked at and
     starve the lower-priority workloads behind it.
+
+    ``local_queue_usage`` is, for admission fair sharing, each LocalQueue's decayed usage at the
+    cycle's ``now`` (:meth:`LocalQueueUsage.value <budcore.scheduling.fair_sharing.LocalQueueUsage.value>`;
+    a LocalQueue not listed counts 0). Reading the decay advances it, so the caller reads it before
+    the cycle (:meth:`Scheduler.snapshot <budcore.scheduling.scheduler.Scheduler.snapshot>` does,
+    for the LocalQueues the cycle may order) and the cycle only looks it up. None: no LocalQueue
+    usage is tracked, and ClusterQueues with ``admission_fair_sharing`` keep the plain queue order.
     """
 
     tree: QuotaTree
     usage: QuotaUsage
     admitted: Mapping[str, AdmittedWorkload] = field(default_factory=dict)
     no_preemption_candidates: AbstractSet[str] = frozenset()
+    local_queue_usage: Mapping[tuple[str, str], float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +80,9 @@ class AdmissionPolicy:
     ``namespace_labels`` are the labels of each tenant's namespace, matched against a ClusterQueue's
     ``namespaceSelector`` (every namespace also carries ``kubernetes.io/metadata.name: <name>``, as
     Kubernetes sets it; an explicit value here wins); ``max_admissions`` bounds one cycle's
-    admissions (None: no bound).
+    admissions (None: no bound). ``local_queue_usage`` tracks each LocalQueue's decayed usage for
+    admission fair sharing (the :class:`~budcore.scheduling.scheduler.Scheduler` records admissions
+    and releases in it and hands the cycle its values in the snapshot; the cycle never touches it).
     """
 
     fair_sharing: bool = False

@@ -5,6 +5,7 @@
   (``queue_configs``, ``cluster_queues``, ``resource_flavors``).
 - :mod:`budcore.testing.conformance`: ``JobStoreConformance`` and ``ClusterBackendConformance``,
   pytest base classes that check an adapter against the port contracts.
+- :mod:`budcore.testing.ledger`: ``AdmissionLedgerConformance``, the admission ledger port's kit.
 - :mod:`budcore.testing.fakes`: ``FakeClock`` and ``RecordingEventSink`` test doubles.
 
 Submodules are imported on demand: importing ``budcore.testing`` alone needs neither pytest nor
@@ -20,6 +21,6 @@ try:
 except ImportError:  # pragma: no cover - pytest is in the testing extra
     pass
 else:
-    pytest.register_assert_rewrite("budcore.testing.conformance")
+    pytest.register_assert_rewrite("budcore.testing.conformance", "budcore.testing.ledger")
 
 __all__ = ["FakeClock", "RecordingEventSink"]

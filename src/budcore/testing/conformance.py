@@ -38,6 +38,9 @@ Contract notes the kits rely on, so the same suite serves an in-memory dict and 
   ``None`` uses the active hypothesis profile. ``concurrent_writers`` (default 4) is how many
   threads race on one job in the concurrency tests; set it below 2 for a store that is not
   thread-safe by design (the tests are then skipped with that reason).
+
+Long because each kit is one port's contract as tests: a plugin author subclasses one class per
+port and reads it top to bottom, so its tests belong together.
 """
 
 from __future__ import annotations
@@ -121,7 +124,8 @@ def _fifo(jobs: Iterable[Job]) -> list[Job]:
     return sorted(jobs, key=lambda j: (j.created_at, j.id))
 
 
-def _settings(max_examples: int | None) -> settings:
+def kit_settings(max_examples: int | None) -> settings:
+    """The hypothesis settings every kit's properties use (``max_examples`` None: the profile's)."""
     overrides: dict[str, Any] = {
         "deadline": None,
         "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -604,7 +608,7 @@ class JobStoreConformance:
         tenants = (ACME, GLOBEX)
         submitted = st.one_of(bst.jobs(tenants=tenants, optional_fields=True), bst.jobs(tenants=tenants))
 
-        @_settings(self.hypothesis_max_examples)
+        @kit_settings(self.hypothesis_max_examples)
         @given(job=submitted, data=st.data())
         def run(job: Job, data: st.DataObject) -> None:
             store, _ = self.fresh_store()
@@ -727,7 +731,7 @@ class JobStoreConformance:
             max_retries=2,
         )
 
-        @_settings(self.hypothesis_max_examples)
+        @kit_settings(self.hypothesis_max_examples)
         @given(data=st.data())
         def run(data: st.DataObject) -> None:
             store, sink = self.fresh_store()
@@ -1112,7 +1116,7 @@ class ClusterBackendConformance:
     def test_random_sequences_keep_capacity_consistent(self) -> None:
         gpu_types = (H100, A100, "NVIDIA-L4")
 
-        @_settings(self.hypothesis_max_examples)
+        @kit_settings(self.hypothesis_max_examples)
         @given(fleet=bst.fleets(1, 5, gpu_types=gpu_types, max_gpus=8), data=st.data())
         def run(fleet: list[Node], data: st.DataObject) -> None:
             backend, clock = self.fresh_backend(fleet)

@@ -36,6 +36,9 @@ so ``loads_queue_config(dump_queue_config(config)) == config``; :func:`cluster_q
 
     @given(bst.queue_configs(max_cluster_queues=3))
     def test_scheduler_accepts_any_valid_configuration(config): Scheduler(config)
+
+Long because it is the public catalogue of strategies for every domain object, imported by users
+as one module; each strategy is short.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Effective priority: aging against starvation and inheritance against priority inversion.
+"""Priority aging against starvation and inheritance against priority inversion.
 
-Preemption and admission compare priorities. Two effects make the *effective* priority differ from
-the one a job was submitted with:
+Kueue has no counterpart (a Kueue workload's priority is its WorkloadPriorityClass value, fixed);
+this is budcore's, next to preemption because preemption and admission compare the priorities it
+computes. Two effects make the *effective* priority differ from the one a job was submitted with:
 
 - **Aging** (starvation guard): a job that has waited longer than ``start_after`` gains ``step``
   every ``interval``, up to ``max_boost``, and never beyond ``ceiling`` (default just below the

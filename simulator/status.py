@@ -1,0 +1,71 @@
+"""Where a simulated job stands: :class:`SimJobStatus`, and how it maps onto the domain's states.
+
+The simulator follows a job more finely than :class:`budcore.domain.job.JobStatus` does: a job
+that arrived while the scheduling controller was down, a job whose node died but whose loss the
+controller has not noticed yet, one waiting out its retry backoff, one that could not be
+submitted at all. :attr:`SimJobStatus.domain` names the domain state each one is:
+
+=========== =========== ==========================================================================
+simulator   domain      meaning
+=========== =========== ==========================================================================
+pending     pending     arrived while the controller was down; not handed to a queue yet
+queued      queued      in its LocalQueue, waiting for quota
+admitted    admitted    quota reserved, pods waiting for free nodes
+running     running     pods running
+failing     running     its node died; the controller has not noticed yet, so it still holds quota
+retrying    failed      declared lost, waiting out its backoff before the retry (failed → queued)
+completed   completed
+failed      failed      retry budget exhausted, or its pods never became ready
+rejected    failed      could not be submitted (unknown LocalQueue, invalid request): pending → failed
+=========== =========== ==========================================================================
+
+The domain's ``cancelled`` has no counterpart (nobody cancels a simulated job), nor has
+``preempted``: a victim is requeued the moment its eviction ends, the domain's ``preempted →
+queued`` edge taken at once.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from budcore.domain.job import JobStatus
+
+
+class SimJobStatus(StrEnum):
+    """A simulated job's status; the values are what ``jobs.csv`` and ``report.json`` print."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    ADMITTED = "admitted"
+    RUNNING = "running"
+    FAILING = "failing"
+    RETRYING = "retrying"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+    @property
+    def domain(self) -> JobStatus:
+        """The :class:`~budcore.domain.job.JobStatus` this status is (see the module's table)."""
+        return _DOMAIN[self]
+
+    @property
+    def is_final(self) -> bool:
+        """The job never runs again: its outcome is known (completed, failed or rejected)."""
+        return self in FINAL_STATUSES
+
+
+_DOMAIN: dict[SimJobStatus, JobStatus] = {
+    SimJobStatus.PENDING: JobStatus.PENDING,
+    SimJobStatus.QUEUED: JobStatus.QUEUED,
+    SimJobStatus.ADMITTED: JobStatus.ADMITTED,
+    SimJobStatus.RUNNING: JobStatus.RUNNING,
+    SimJobStatus.FAILING: JobStatus.RUNNING,
+    SimJobStatus.RETRYING: JobStatus.FAILED,
+    SimJobStatus.COMPLETED: JobStatus.COMPLETED,
+    SimJobStatus.FAILED: JobStatus.FAILED,
+    SimJobStatus.REJECTED: JobStatus.FAILED,
+}
+
+# The statuses after which a job never runs again; every other one is still live at the end of a run.
+FINAL_STATUSES = frozenset({SimJobStatus.COMPLETED, SimJobStatus.FAILED, SimJobStatus.REJECTED})
