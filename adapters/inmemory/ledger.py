@@ -38,7 +38,6 @@ from budcore.ports.admission_ledger import (
     QuotaKey,
     QuotaUnavailableError,
     Reservation,
-    binding_limit,
     check_cluster_queue_name,
     check_local_queue,
     check_release,
@@ -48,7 +47,7 @@ from budcore.ports.admission_ledger import (
 )
 from budcore.ports.event_sink import EventSink
 from budcore.scheduling.queues import QueueConfig
-from budcore.scheduling.quota import QuotaNode, QuotaTree, QuotaUsage, available
+from budcore.scheduling.quota import QuotaNode, QuotaTree, QuotaUsage, available, binding_limit
 from budcore.scheduling.snapshot import Admit
 
 from .job_store import InMemoryJobStore

@@ -51,7 +51,6 @@ from budcore.ports.admission_ledger import (
     QuotaBalance,
     QuotaKey,
     QuotaUnavailableError,
-    binding_limit,
     cohort_scope,
     node_scope,
 )
@@ -64,7 +63,7 @@ from budcore.scheduling.queues import (
     ResourceGroup,
     ResourceQuota,
 )
-from budcore.scheduling.quota import QuotaNode, QuotaTree, QuotaUsage, available
+from budcore.scheduling.quota import QuotaNode, QuotaTree, QuotaUsage, available, binding_limit
 
 from .errors import DatabaseError, QuotaInUseError, QuotaRangeError
 from .schema import local_queues, quota_reservations, quota_usage

@@ -48,7 +48,7 @@ from budcore.ports.job_store import JobStore
 
 if TYPE_CHECKING:  # the scheduling package imports ports: only annotations may name its types
     from budcore.scheduling.queues import QueueConfig
-    from budcore.scheduling.quota import QuotaNode, QuotaUsage
+    from budcore.scheduling.quota import QuotaNode
     from budcore.scheduling.snapshot import Admit
 
 FlavorResource = tuple[str, str]  # (flavor, resource), as in the quota tree
@@ -356,34 +356,6 @@ def check_release(job: Job, status: JobStatus) -> None:
         )
 
 
-def binding_limit(
-    node: QuotaNode, fr: FlavorResource, usage: QuotaUsage, request: int
-) -> tuple[QuotaNode, int, int]:
-    """For a ``request`` that does not fit ``node``: the node whose limit binds, and the numbers.
-
-    Returns ``(limiting node, what the request would add there, room left there)``. The request is
-    applied to a copy-on-write overlay of ``usage`` (the core propagates it up the tree), and the
-    lowest node on the path that ends above its limit is named: a root's subtree quota, or
-    ``subtree quota + borrowingLimit`` below a parent (a node without a borrowing limit is capped
-    only by its parent). Kueue's ``available`` refuses a request exactly when some node on the path
-    ends above its limit; when none does (it cannot happen), ``node`` itself is named with its
-    ``available``.
-    """
-    trial = usage.overlay()
-    trial.add(node.name, {fr: request})
-    for current in reversed(node.path_from_root()):
-        if current.parent is None:
-            limit = current.subtree_quota.get(fr, 0)
-        elif fr in current.borrowing_limit:
-            limit = current.subtree_quota.get(fr, 0) + current.borrowing_limit[fr]
-        else:
-            continue
-        before, after = usage.get(current, fr), trial.get(current, fr)
-        if after > limit:
-            return current, after - before, max(0, limit - before)
-    return node, request, max(0, usage.available(node, fr))
-
-
 # The ports -----------------------------------------------------------------------------------
 @runtime_checkable
 class AdmissionLedger(Protocol):
@@ -477,7 +449,6 @@ __all__ = [
     "QuotaKey",
     "QuotaUnavailableError",
     "Reservation",
-    "binding_limit",
     "check_cluster_queue_name",
     "check_local_queue",
     "check_release",
