@@ -65,9 +65,9 @@ def test_must_finish_in_window_uses_the_estimate_then_max_duration() -> None:
 def test_held_jobs_come_due_in_order_and_withdrawn_ones_never() -> None:
     gates = TimeGates()
     a, b, c = job(id="a"), job(id="b"), job(id="c")
-    gates.hold(Held(b, NOW + timedelta(minutes=2), "b", None, None))
-    gates.hold(Held(a, NOW + timedelta(minutes=1), "a", None, None))
-    gates.hold(Held(c, NOW + timedelta(minutes=1), "c", None, None))
+    gates.hold(Held(b, NOW + timedelta(minutes=2), "b", None, 0.0))
+    gates.hold(Held(a, NOW + timedelta(minutes=1), "a", None, 0.0))
+    gates.hold(Held(c, NOW + timedelta(minutes=1), "c", None, 0.0))
     assert gates.withdraw("c") is not None
     assert gates.next_wakeup() == NOW + timedelta(minutes=1)
     assert [h.job.id for h in gates.due(NOW)] == []

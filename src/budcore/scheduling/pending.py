@@ -23,7 +23,7 @@ caller (:class:`budcore.scheduling.scheduler.Scheduler`) mutates it when it appl
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +108,39 @@ class PendingQueues:
     @property
     def config(self) -> QueueConfig:
         return self._config
+
+    def fork(self, cluster_queues: Collection[str] | None = None) -> PendingQueues:
+        """An independent copy in O(n): the ETA forecaster runs cycles forward on it.
+
+        Workloads are immutable and shared; every container that :meth:`push`, :meth:`remove` or
+        :meth:`activate` changes is copied (the sorted key lists included). ``cluster_queues``
+        keeps only those queues (a cohort tree: quota is never shared across trees).
+        """
+        other = PendingQueues(self._config)
+        other._queues = {
+            name: ClusterQueuePending(
+                name,
+                by_shape={shape: keys.copy() for shape, keys in queue.by_shape.items()},
+                lq_heads={lq: heads.copy() for lq, heads in queue.lq_heads.items()},
+                entries=dict(queue.entries),
+            )
+            for name, queue in self._queues.items()
+            if cluster_queues is None or name in cluster_queues
+        }
+        if cluster_queues is None:
+            other._where = dict(self._where)
+        else:
+            other._where = {job: cq for job, cq in self._where.items() if cq in cluster_queues}
+        other._shape_ids = dict(self._shape_ids)
+        other._demands = list(self._demands)
+        other._pod_demands = dict(self._pod_demands)
+        other._counts_pods = dict(self._counts_pods)
+        other.active = set(self.active) if cluster_queues is None else self.active & set(cluster_queues)
+        return other
+
+    def job_ids(self) -> list[str]:
+        """Every pending job id."""
+        return list(self._where)
 
     def reconfigure(self, config: QueueConfig) -> None:
         """Adopt a new configuration; every queue becomes active again."""

@@ -10,39 +10,41 @@ A production service and the simulator drive budcore the same way::
         ...
     scheduler.release(job_id, now)     # workload finished / was evicted: quota returns
 
-Priority follows Kueue: a job's priority value (``Job.priority_value``) is the ``value`` of the
-WorkloadPriorityClass it names (``Job.priority_class`` or the label ``kueue.x-k8s.io/priority-class``,
-resolved against ``config.priority_classes`` at submit), else its built-in class's value, and that
-one value orders the queue *and* decides preemption (kubernetes-sigs/kueue
-``site/content/en/docs/concepts/workload_priority_class.md``, "Where workload's priority is used").
+Priority follows Kueue (:mod:`budcore.scheduling.priorities`): one value, from the job's
+WorkloadPriorityClass or built-in class, orders the queue *and* decides preemption.
 
 Preemption follows Kueue: a workload that would fit by evicting others gets a
 :class:`~budcore.scheduling.preemption.PreemptionDecision`; the caller evicts the victims, releases
 their quota once their pods are gone, and requeues them; the preemptor is admitted by a later
 cycle when the quota is back.
 
+Time (budcore's own, issue #13): jobs whose retry backoff has not ended or whose time window is
+closed are held out of the queues (:mod:`budcore.scheduling.timegates`; :meth:`Scheduler.next_wakeup`
+tells a driver when to run a cycle for them); :meth:`Scheduler.eta` runs this scheduler forward on
+a :meth:`Scheduler.fork` (:mod:`budcore.scheduling.forecast`); an optional
+:class:`~budcore.scheduling.deadline.DeadlinePolicy` checks deadlines at submission and
+:meth:`Scheduler.boost_deadlines` orders by urgency.
+
 State kept incrementally (never rebuilt per decision): quota usage with propagation up the
-cohort tree, pending queues ordered per ClusterQueue, admitted workloads, LocalQueue usage for
-admission fair sharing, and the last reason each pending workload was given.
+cohort tree, pending queues ordered per ClusterQueue, admitted workloads, held jobs, LocalQueue
+usage for admission fair sharing, and the last reason each pending workload was given.
+
+Long because it is the one stateful façade every driver (service, simulator, forecaster) goes
+through: each public method applies one kind of input or answers one query, and the decisions
+themselves live in the modules it delegates to.
 """
 
 from __future__ import annotations
 
+import copy
 from collections import ChainMap
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Mapping, MutableMapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import cast
 
 from budcore.domain.errors import AlreadyExistsError, NotFoundError, ValidationError
 from budcore.domain.job import Job
-from budcore.domain.priority import (
-    PRIORITY_CLASS_LABEL,
-    PRIORITY_MAX,
-    PRIORITY_MIN,
-    JobPriority,
-    check_critical_value,
-)
 from budcore.domain.timeutil import ensure_utc
 from budcore.ports.preemption_cost import VictimInfo
 from budcore.scheduling.cycle import (
@@ -53,13 +55,27 @@ from budcore.scheduling.cycle import (
     CycleResult,
     schedule,
 )
+from budcore.scheduling.deadline import (
+    DeadlineAction,
+    DeadlineBoost,
+    DeadlineCheck,
+    DeadlineInfeasibleError,
+    DeadlinePolicy,
+    Verdict,
+    check_deadline,
+    deadline_boost,
+)
 from budcore.scheduling.fair_sharing import LocalQueueUsage
+from budcore.scheduling.forecast import Eta, Forecast, ForecastOptions, forecast
+from budcore.scheduling.job_facts import JobFacts
 from budcore.scheduling.pending import PendingQueues, PendingWorkload
 from budcore.scheduling.preemption import DecisionStatus, PreemptionDecision, PreemptionPolicy, find_victims
 from budcore.scheduling.preemption.aging import AgingPolicy, effective_priority
 from budcore.scheduling.preemption.guards import PreemptionBudget
+from budcore.scheduling.priorities import repriced_by_class, resolve_priority
 from budcore.scheduling.queues import QueueConfig, StopPolicy
 from budcore.scheduling.quota import FR, QuotaTree, QuotaUsage
+from budcore.scheduling.timegates import Held, TimeGates, earliest_admission, last_admission
 
 
 class Scheduler:
@@ -69,6 +85,10 @@ class Scheduler:
         policy: AdmissionPolicy | None = None,
         preemption: PreemptionPolicy | None = None,
         budget: PreemptionBudget | None = None,
+        *,
+        deadline_policy: DeadlinePolicy | None = None,
+        deadline_boost: DeadlineBoost | None = None,
+        forecast: ForecastOptions | None = None,
     ) -> None:
         self.policy = policy or AdmissionPolicy()
         self.preemption = preemption or PreemptionPolicy(
@@ -78,7 +98,7 @@ class Scheduler:
         self.evicting: set[str] = set()  # victims being evicted, still holding quota
         # What each admitted job says about itself (type, protection, checkpoints), so preemption
         # never depends on the caller to protect a critical or non-preemptible job.
-        self._victim_info = _JobFacts()
+        self._victim_info = JobFacts()
         if self.policy.local_queue_usage is None and any(
             cq.admission_fair_sharing for cq in config.cluster_queues.values()
         ):
@@ -90,6 +110,17 @@ class Scheduler:
         # Pending workloads whose last preemption found no victims: they reserve no room in a cycle.
         self._no_candidates: set[str] = set()
         self.reasons: dict[str, object] = {}  # job id -> reason (str() renders it)
+        # Time: jobs held out of the queues until their window opens or their backoff ends.
+        self.gates = TimeGates()
+        # Deadline checks at submission (budcore's own, opt-in) and the verdicts that warned.
+        self.deadline_policy = deadline_policy
+        self.deadline_warnings: dict[str, DeadlineCheck] = {}
+        self.deadline_boost = deadline_boost
+        # ETAs (opt-in): explain() includes them when forecast options are given. A forecast is
+        # cached until the next change of state (submit, cycle with decisions, release, withdraw).
+        self.forecast_options = forecast
+        self._forecast: Forecast | None = None
+        self._last_now: datetime | None = None
 
     @property
     def config(self) -> QueueConfig:
@@ -97,8 +128,13 @@ class Scheduler:
 
     # Inputs ----------------------------------------------------------------------------------
     def submit(
-        self, job: Job, *, priority: int | None = None, timestamp: float | None = None
-    ) -> PendingWorkload:
+        self,
+        job: Job,
+        *,
+        priority: int | None = None,
+        timestamp: float | None = None,
+        now: datetime | None = None,
+    ) -> PendingWorkload | Held:
         """Queue a job (its ``local_queue`` in namespace ``tenant``); unknown LocalQueue → NotFoundError.
 
         The queued workload carries :meth:`resolve_priority`'s copy of the job, so the value that
@@ -108,65 +144,72 @@ class Scheduler:
         boost is :meth:`age`. An unknown priority class is a ``ValidationError`` naming the field,
         and nothing is queued. A job that is already admitted is an ``AlreadyExistsError``
         (queuing it again would count its quota twice); release it first.
+
+        Time (``now``: the submission instant; default the job's creation or the last cycle,
+        whichever is later): a job whose retry backoff has not ended or whose time window is
+        closed is *held* (:mod:`budcore.scheduling.timegates`) and returned as a :class:`Held`;
+        it enters its queue, keeping its queue-ordering timestamp, in the first cycle at or after
+        its time. With a :class:`DeadlinePolicy`, a job with a deadline is checked first: a
+        ``reject`` queue refuses an infeasible one with :class:`DeadlineInfeasibleError` (nothing
+        queued); otherwise a verdict other than feasible is kept in :attr:`deadline_warnings`.
         """
         if job.id in self.admitted:
             raise AlreadyExistsError("admitted workload", job.id)
-        return self.pending.push(self.resolve_priority(job, priority), timestamp=timestamp)
+        if job.id in self.gates or job.id in self.pending:
+            raise AlreadyExistsError("pending workload", job.id)
+        resolved = self.resolve_priority(job, priority)
+        cq_name, _ = self.pending.resolve(resolved)  # an unknown LocalQueue fails before anything
+        at = self._submission_time(resolved, now)
+        gate = earliest_admission(resolved, at)  # a window the job never fits is an error here
+        if self.deadline_policy is not None and resolved.deadline is not None:
+            self._check_deadline(resolved, cq_name, at)
+        self._forecast = None
+        if gate is not None:
+            ordering = resolved.created_at.timestamp() if timestamp is None else timestamp
+            held = Held(resolved, gate[0], gate[1], priority, ordering, cq_name)
+            self.gates.hold(held)
+            return held
+        return self._enqueue(resolved, priority, timestamp, at)
+
+    def _submission_time(self, job: Job, now: datetime | None) -> datetime:
+        if now is not None:
+            return ensure_utc(now, "now")
+        if self._last_now is not None and self._last_now > job.created_at:
+            return self._last_now
+        return job.created_at
+
+    def _enqueue(
+        self, job: Job, priority: int | None, timestamp: float | None, at: datetime
+    ) -> PendingWorkload:
+        """Into the pending queues; a windowed job is watched for the end of its chance."""
+        workload = self.pending.push(job, priority=priority, timestamp=timestamp)
+        last = last_admission(job, at)
+        if last is not None:
+            self.gates.watch(job.id, last)
+        return workload
+
+    def _check_deadline(self, job: Job, cluster_queue: str, at: datetime) -> None:
+        policy = self.deadline_policy
+        assert policy is not None
+        action = policy.action_for(cluster_queue)
+        check = check_deadline(self, job, at, policy=policy, forecast=self.forecast_options, explore=True)
+        if check.verdict is Verdict.INFEASIBLE and action is DeadlineAction.REJECT:
+            raise DeadlineInfeasibleError(check)
+        if check.verdict is not Verdict.FEASIBLE:
+            self.deadline_warnings[job.id] = check
 
     def resolve_priority(self, job: Job, priority: int | None = None) -> Job:
-        """``job`` with the priority it competes with: the copy :meth:`submit` queues.
+        """``job`` with the priority it competes with: the copy :meth:`submit` queues (see
+        :func:`budcore.scheduling.priorities.resolve_priority`)."""
+        return resolve_priority(self.config, job, priority)
 
-        - ``job.priority_class`` (or the label ``kueue.x-k8s.io/priority-class``) names a
-          WorkloadPriorityClass of ``config.priority_classes``: its ``value`` becomes
-          ``workload_priority``. The built-in names ``budcore-<class>`` also set ``job.priority``
-          to that class (their value: the configuration's object when it defines one, else the
-          built-in value); a job whose ``priority`` is a different non-default class is an error.
-        - ``priority`` given: it is the value, whatever the class says.
-        - Neither: the job unchanged (the five built-in classes behave exactly as before).
-
-        A critical job keeps its protection whatever value it gets, and may not get a value below
-        critical's (see :mod:`budcore.domain.priority`, "The critical rule"). Returns ``job``
-        itself when nothing changes.
-        """
-        klass = job.priority
-        value = job.workload_priority
-        name = job.priority_class_name
-        field = "priority_class" if job.priority_class is not None else f"labels[{PRIORITY_CLASS_LABEL}]"
-        if name is not None:
-            try:
-                value = self.config.priority_class_value(name)
-            except ValidationError as exc:
-                raise ValidationError(f"job {job.id!r}: {exc.message}", path=field) from None
-            builtin = JobPriority.from_kueue_class_name(name)
-            if builtin is not None:
-                if klass is not builtin and klass is not JobPriority.NORMAL:
-                    raise ValidationError(
-                        f"job {job.id!r}: priority {klass.value!r} contradicts priority class {name!r} "
-                        f"(the built-in class {builtin.value!r})",
-                        path=field,
-                    )
-                klass = builtin
-                if name not in self.config.priority_classes:
-                    value = None  # the built-in value
-        if priority is not None:
-            if isinstance(priority, bool) or not PRIORITY_MIN <= priority <= PRIORITY_MAX:
-                raise ValidationError(
-                    f"job {job.id!r}: priority must be an int32, got {priority!r}", path="priority"
-                )
-            value, field = priority, "priority"
-        problem = check_critical_value(klass, value)
-        if problem is not None:
-            raise ValidationError(f"job {job.id!r}: {problem}", path=field)
-        effective = klass.value_int if value is None else value
-        if klass is job.priority and effective == job.priority_value:
-            return job
-        return job.model_copy(update={"priority": klass, "workload_priority": value})
-
-    def withdraw(self, job_id: str) -> PendingWorkload | None:
-        """Remove a pending job (cancelled before admission)."""
+    def withdraw(self, job_id: str) -> PendingWorkload | Held | None:
+        """Remove a pending or held job (cancelled before admission); None if it was neither."""
         self.reasons.pop(job_id, None)
         self._no_candidates.discard(job_id)
-        return self.pending.remove(job_id)
+        self._forecast = None
+        held = self.gates.withdraw(job_id)
+        return held if held is not None else self.pending.remove(job_id)
 
     def snapshot(self, now: datetime | None = None) -> AdmissionSnapshot:
         """What a cycle at ``now`` decides on (see :class:`AdmissionSnapshot`).
@@ -209,6 +252,8 @@ class Scheduler:
         workloads (job type, start, checkpoints, progress, price); see :class:`VictimInfo`.
         """
         now = ensure_utc(now, "now")  # before any state changes: admissions record it
+        self._last_now = now
+        self._apply_time(now)
         # The preemption oracle needs only the guards (critical, preemptible): the jobs' own facts.
         result = schedule(
             self.snapshot(now),
@@ -230,7 +275,45 @@ class Scheduler:
         self.pending.deactivate(result.exhausted)
         if result.needs_preemption:
             self._after_reservations(result)
+        if result.admitted or result.preemptions or result.evictions:
+            self._forecast = None
         return result
+
+    def _apply_time(self, now: datetime) -> None:
+        """Held jobs whose time has come enter their queues; windowed ones whose chance passed leave.
+
+        A job leaving its queue is held until its next opening with the queue-ordering timestamp
+        and priority it had, so a window costs it no place in the queue.
+        """
+        for held in self.gates.due(now):
+            gate = earliest_admission(held.job, now)
+            if gate is not None:  # e.g. the opening is too short for a must-finish run
+                self.gates.hold(
+                    Held(held.job, gate[0], gate[1], held.priority, held.timestamp, held.cluster_queue)
+                )
+            else:
+                self._enqueue(held.job, held.priority, held.timestamp, now)
+                self._forecast = None
+        for job_id in self.gates.closing(now):
+            workload = self.pending.remove(job_id)
+            if workload is None:
+                continue
+            self.reasons.pop(job_id, None)
+            gate = earliest_admission(workload.job, now)
+            if gate is None:  # pragma: no cover - closing() fires only once the chance has passed
+                self._enqueue(workload.job, workload.priority, workload.timestamp, now)
+                continue
+            self.gates.hold(
+                Held(
+                    workload.job,
+                    gate[0],
+                    gate[1],
+                    workload.priority,
+                    workload.timestamp,
+                    workload.cluster_queue,
+                )
+            )
+            self._forecast = None
 
     def _after_reservations(self, result: CycleResult) -> None:
         """Follow up the room preemptors reserved in the cycle (Kueue's ``resourcesToReserve``).
@@ -302,6 +385,7 @@ class Scheduler:
             raise NotFoundError("pending workload", admit.job_id)
         self.usage.add(admit.cluster_queue, admit.usage)
         self._no_candidates.discard(admit.job_id)
+        self.gates.unwatch(admit.job_id)
         self.admitted[admit.job_id] = AdmittedWorkload(
             job_id=admit.job_id,
             tenant=admit.tenant,
@@ -330,6 +414,7 @@ class Scheduler:
             raise NotFoundError("admitted workload", job_id)
         self.evicting.discard(job_id)
         self._victim_info.forget(job_id)
+        self._forecast = None
         self.usage.add(admitted.cluster_queue, admitted.usage, sign=-1)
         afs = self.policy.local_queue_usage
         if afs is not None:
@@ -346,21 +431,68 @@ class Scheduler:
         changed. Call it periodically, not every cycle (the simulator uses its sample clock).
         """
         now = ensure_utc(now, "now")
+
+        def raised(workload: PendingWorkload) -> tuple[int, float]:
+            waited_since = datetime.fromtimestamp(workload.timestamp, UTC)
+            priority = effective_priority(
+                workload.job.priority_value,
+                queued_since=min(waited_since, now),
+                now=now,
+                aging=aging,
+                previous=workload.priority,
+            )
+            return priority, workload.timestamp
+
+        return self._rekey(raised)
+
+    def boost_deadlines(self, now: datetime, boost: DeadlineBoost | None = None) -> int:
+        """Deadline-aware ordering: raise waiting jobs' queue priority as their slack runs out.
+
+        ``boost`` (default: the scheduler's ``deadline_boost``) says by how much at which share of
+        the time budget (:func:`~budcore.scheduling.deadline.deadline_boost`); with ``edf`` a job
+        with a deadline is also ordered, within its priority level, by the latest instant it can
+        start (deadline − expected runtime) when that is earlier than its submission. Composes
+        with :meth:`age` (each only ever raises). Returns how many workloads changed.
+        """
+        now = ensure_utc(now, "now")
+        boost = boost or self.deadline_boost
+        if boost is None:
+            return 0
+        options = self.forecast_options or ForecastOptions()
+
+        def raised(workload: PendingWorkload) -> tuple[int, float]:
+            job = workload.job
+            if job.deadline is None:
+                return workload.priority, workload.timestamp
+            runtime = options.runtime(job)
+            priority = deadline_boost(
+                job.priority_value,
+                submitted=job.created_at,
+                deadline=job.deadline,
+                runtime=runtime,
+                now=now,
+                boost=boost,
+                previous=workload.priority,
+            )
+            timestamp = workload.timestamp
+            if boost.edf:
+                timestamp = min(timestamp, (job.deadline - runtime).timestamp())
+            return priority, timestamp
+
+        return self._rekey(raised)
+
+    def _rekey(self, key_of: Callable[[PendingWorkload], tuple[int, float]]) -> int:
+        """Re-queue every pending workload whose (priority, timestamp) ``key_of`` changes."""
         changed = 0
         for queue in list(self.pending.queues().values()):
             for workload in list(queue.entries.values()):
-                waited_since = datetime.fromtimestamp(workload.timestamp, UTC)
-                raised = effective_priority(
-                    workload.job.priority_value,
-                    queued_since=min(waited_since, now),
-                    now=now,
-                    aging=aging,
-                    previous=workload.priority,
-                )
-                if raised != workload.priority:
+                priority, timestamp = key_of(workload)
+                if priority != workload.priority or timestamp != workload.timestamp:
                     self.pending.remove(workload.job.id)
-                    self.pending.push(workload.job, priority=raised, timestamp=workload.timestamp)
+                    self.pending.push(workload.job, priority=priority, timestamp=timestamp)
                     changed += 1
+        if changed:
+            self._forecast = None
         return changed
 
     def reconfigure(self, config: QueueConfig) -> None:
@@ -397,16 +529,7 @@ class Scheduler:
 
     def _reprice(self, old: QueueConfig) -> None:
         def repriced(job: Job) -> Job | None:
-            name = job.priority_class_name
-            if name is None:
-                return None
-            try:
-                if job.priority_value != old.priority_class_value(name):
-                    return None  # an explicit value, not the class's
-                resolved = self.resolve_priority(job)
-            except ValidationError:
-                return None  # the class is gone: the value stays
-            return resolved if resolved.priority_value != job.priority_value else None
+            return repriced_by_class(old, self.config, job)
 
         for queue in list(self.pending.queues().values()):
             for workload in list(queue.entries.values()):
@@ -428,21 +551,125 @@ class Scheduler:
 
     # Queries ---------------------------------------------------------------------------------
     def explain(self, job_id: str) -> str:
-        """Why a job is where it is, in words."""
+        """Why a job is where it is, in words; with forecast options, its ETA too."""
         if job_id in self.admitted:
             a = self.admitted[job_id]
             return f"admitted to ClusterQueue {a.cluster_queue} at {a.admitted_at.isoformat()}"
+        held = self.gates.held(job_id)
+        if held is not None:
+            return self._with_eta(job_id, f"held: {held.reason}")
         workload = self.pending.get(job_id)
         if workload is None:
             raise NotFoundError("workload", job_id)
         reason = self.reasons.get(job_id)
         if reason is not None:
-            return str(reason)
+            return self._with_eta(job_id, str(reason))
         queue = self.pending.queue(workload.cluster_queue)
         ahead = 0
         if queue is not None:
             ahead = sum(1 for other in queue.entries.values() if other.key < workload.key)
-        return f"waiting in ClusterQueue {workload.cluster_queue} behind {ahead} workload(s)"
+        return self._with_eta(
+            job_id, f"waiting in ClusterQueue {workload.cluster_queue} behind {ahead} workload(s)"
+        )
+
+    def _with_eta(self, job_id: str, text: str) -> str:
+        if self.forecast_options is None or self._last_now is None:
+            return text
+        eta = self.eta(job_id)
+        return text if eta is None else f"{text}; {eta.describe()}"
+
+    # Time and ETAs ---------------------------------------------------------------------------
+    def eta(self, job_id: str, *, now: datetime | None = None) -> Eta | None:
+        """The estimated start and end of a queued (pending or held) job; None if it is not queued.
+
+        From the cached forecast (:func:`~budcore.scheduling.forecast.forecast`), recomputed when
+        the state changed since (a submission, an admission, a release, a withdrawal) or when
+        ``now`` differs from the instant it was computed at. ``now`` defaults to the last cycle's.
+        """
+        if job_id not in self.gates and job_id not in self.pending:
+            return None
+        return self.refresh_etas(now).eta(job_id)
+
+    def refresh_etas(self, now: datetime | None = None) -> Forecast:
+        """Every queued job's ETA in one forward run (cached until the state changes)."""
+        at = ensure_utc(now, "now") if now is not None else self._last_now
+        if at is None:
+            raise ValidationError("no cycle has run yet: give the instant to estimate from", path="now")
+        cached = self._forecast
+        if cached is None or cached.at != at:
+            cached = self._forecast = forecast(self, at, options=self.forecast_options)
+        return cached
+
+    def cohort_tree_of(self, cluster_queue: str) -> tuple[str, ...]:
+        """Every ClusterQueue of the cohort tree ``cluster_queue`` belongs to (itself if alone)."""
+        return self.tree.cluster_queues[cluster_queue].root().members
+
+    def next_wakeup(self) -> datetime | None:
+        """The next instant at which time alone changes what may be admitted (a held job's time
+        comes, a window closes): a driver runs a cycle then even if nothing else happens."""
+        return self.gates.next_wakeup()
+
+    def queued_job_ids(self) -> list[str]:
+        """Every job waiting for admission, pending or held, sorted."""
+        return sorted([*self.pending.job_ids(), *self.gates.held_ids()])
+
+    def cluster_queue_of(self, job_id: str) -> str | None:
+        """The ClusterQueue a queued or admitted job belongs to (None: unknown job)."""
+        if job_id in self.admitted:
+            return self.admitted[job_id].cluster_queue
+        workload = self.pending.get(job_id)
+        if workload is not None:
+            return workload.cluster_queue
+        held = self.gates.held(job_id)
+        return None if held is None else held.cluster_queue
+
+    def admitted_job(self, job_id: str) -> Job | None:
+        """The job an admitted workload runs (as it was queued), None if it is not admitted."""
+        return self._victim_info.jobs.get(job_id)
+
+    def accelerator_types_for(self, job: Job) -> list[str]:
+        """Accelerator types the flavors of the job's ClusterQueue provide (for deadline options)."""
+        cq_name, _ = self.pending.resolve(job)
+        cq = self.config.cluster_queues[cq_name]
+        found: list[str] = []
+        for group in cq.resource_groups:
+            for flavor_quotas in group.flavors:
+                flavor = self.config.flavors.get(flavor_quotas.name)
+                kind = self.policy.matcher.flavor_type(flavor) if flavor is not None else None
+                if kind is not None and kind not in found:
+                    found.append(kind)
+        return found
+
+    def fork(self, cluster_queues: Collection[str] | None = None) -> Scheduler:
+        """An independent copy to run forward (the ETA forecaster's); the original is untouched.
+
+        Configuration, tree and policies are shared (immutable); usage, queues, admitted
+        workloads, time gates, reasons, the preemption budget and LocalQueue usage are copied.
+        ``cluster_queues`` (a whole cohort tree: trees share no quota, so they never interact)
+        keeps only their pending, held and admitted workloads.
+        """
+        other: Scheduler = copy.copy(self)
+        if self.policy.local_queue_usage is not None:
+            other.policy = replace(
+                self.policy, local_queue_usage=copy.deepcopy(self.policy.local_queue_usage)
+            )
+        other.budget = copy.deepcopy(self.budget)
+        other.evicting = set(self.evicting)
+        other.usage = self.usage.overlay()
+        other.pending = self.pending.fork(cluster_queues)
+        other.admitted = (
+            dict(self.admitted)
+            if cluster_queues is None
+            else {k: a for k, a in self.admitted.items() if a.cluster_queue in cluster_queues}
+        )
+        other.reasons = dict(self.reasons)
+        other.gates = self.gates.fork(cluster_queues)
+        other.deadline_policy = None  # a forward run admits; it never re-checks deadlines
+        other.deadline_warnings = {}
+        other._forecast = None
+        other._no_candidates = set(self._no_candidates)
+        other._victim_info = self._victim_info.fork()
+        return other
 
     def pending_reason(self, job_id: str) -> str | None:
         """The last reason a cycle gave for not admitting a pending job (None: not decided yet).
@@ -468,37 +695,6 @@ class Scheduler:
 
     def usage_of(self, cluster_queue: str) -> Mapping[FR, int]:
         return self.usage.of(self.tree.cluster_queues[cluster_queue])
-
-
-class _JobFacts(Mapping[str, VictimInfo]):
-    """:meth:`VictimInfo.from_job` of every admitted job, built only when preemption asks.
-
-    Most admitted workloads are never looked at as victims, so keeping the job and deriving its
-    facts on first read saves a validated object per admission.
-    """
-
-    def __init__(self) -> None:
-        self.jobs: dict[str, Job] = {}
-        self._built: dict[str, VictimInfo] = {}
-
-    def forget(self, job_id: str) -> None:
-        self.jobs.pop(job_id, None)
-        self._built.pop(job_id, None)
-
-    def __getitem__(self, key: str) -> VictimInfo:
-        info = self._built.get(key)
-        if info is None:
-            info = self._built[key] = VictimInfo.from_job(self.jobs[key])
-        return info
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.jobs
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.jobs)
-
-    def __len__(self) -> int:
-        return len(self.jobs)
 
 
 class _Prefixed:

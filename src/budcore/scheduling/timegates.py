@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -80,7 +81,8 @@ class Held:
     until: datetime
     reason: str
     priority: int | None  # an explicit queue priority it was submitted with (None: the job's)
-    timestamp: float | None  # the queue-ordering time it keeps (None: its creation time)
+    timestamp: float  # the queue-ordering time it keeps (seconds since the epoch)
+    cluster_queue: str = ""  # the ClusterQueue its LocalQueue maps to
 
 
 class TimeGates:
@@ -93,10 +95,17 @@ class TimeGates:
         self._closes: dict[str, tuple[datetime, int]] = {}
         self._seq = itertools.count()
 
-    def fork(self) -> TimeGates:
-        """An independent copy (the held jobs themselves are immutable and shared)."""
+    def fork(self, cluster_queues: Collection[str] | None = None) -> TimeGates:
+        """An independent copy (the held jobs themselves are immutable and shared).
+
+        ``cluster_queues`` keeps only the held jobs of those queues (watched windows are kept:
+        a closing for a job the copy does not have is ignored).
+        """
         other = TimeGates()
-        other._held = dict(self._held)
+        if cluster_queues is None:
+            other._held = dict(self._held)
+        else:
+            other._held = {k: h for k, h in self._held.items() if h.cluster_queue in cluster_queues}
         other._release = list(self._release)
         other._closing = list(self._closing)
         other._closes = dict(self._closes)
@@ -113,6 +122,9 @@ class TimeGates:
 
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._held
+
+    def held_ids(self) -> list[str]:
+        return list(self._held)
 
     def __len__(self) -> int:
         return len(self._held)

@@ -1,0 +1,273 @@
+"""ETAs: when will a queued job start, and end? The real scheduler, run forward in virtual time.
+
+There is no second scheduler here. :func:`forecast` forks the live
+:class:`~budcore.scheduling.scheduler.Scheduler` (its quota usage, pending queues, admitted
+workloads and time gates, copied so the live one is untouched) and drives the fork with the same
+:meth:`~budcore.scheduling.scheduler.Scheduler.cycle` that admits for real, on a clock that jumps
+from one instant where something changes to the next:
+
+- each admitted workload ends at its *expected end*: its admission time plus its estimate, else its
+  maximum duration, else :attr:`ForecastOptions.default_runtime`; one already past that is
+  expected to end now (it is overrunning; nothing better is known);
+- a pending workload is admitted when the cycle admits it — in the order the policy admits (queue
+  order, borrowing, fair sharing, flavor fungibility) — and runs for its expected runtime;
+- preemption happens as configured: a victim leaves when chosen (its grace period is not
+  modelled) and is requeued at that instant, to run its whole expected runtime again;
+- time gates (retry backoff, time windows) hold and release jobs as they do live.
+
+What it does *not* model, by design: pod placement (admission is the start: a cluster that cannot
+place admitted pods makes the real start later) and arrivals that have not happened. Both are
+what the simulator's ETA-accuracy report measures (estimate given at submission vs actual start).
+
+A forward run costs about what admitting its jobs costs live (one cycle per distinct completion
+instant), so a service computes one :class:`Forecast` for every queued job at once and refreshes
+it as jobs arrive or finish; :meth:`Forecast.eta` is then a dictionary lookup. A single job not
+yet submitted is estimated with ``extra=[job]`` and ``stop_at=job.id``, which ends the run as soon
+as it is admitted.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from budcore.domain.errors import ValidationError
+from budcore.domain.job import Job
+from budcore.domain.resources import is_accelerator
+from budcore.domain.timeutil import ensure_utc
+from budcore.scheduling.snapshot import DecisionStatus
+
+if TYPE_CHECKING:
+    from budcore.scheduling.scheduler import Scheduler
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastOptions:
+    """How far and on what assumptions a forward run goes.
+
+    ``default_runtime``: a job with neither an estimate nor a maximum duration runs this long.
+    ``horizon``: the run stops this far after ``now``; jobs not admitted by then get no ETA.
+    ``max_cycles``: a safety bound on cycles in one run (an ETA past it is reported as unknown).
+    """
+
+    default_runtime: timedelta = timedelta(hours=1)
+    horizon: timedelta = timedelta(days=7)
+    max_cycles: int = 200_000
+
+    def __post_init__(self) -> None:
+        if self.default_runtime <= timedelta(0):
+            raise ValidationError("must be positive", path="forecast.default_runtime")
+        if self.horizon <= timedelta(0):
+            raise ValidationError("must be positive", path="forecast.horizon")
+        if self.max_cycles < 1:
+            raise ValidationError("must be at least 1", path="forecast.max_cycles")
+
+    def runtime(self, job: Job) -> timedelta:
+        """The run a job is expected to take."""
+        if job.estimated_duration is not None:
+            return job.estimated_duration
+        if job.max_duration is not None:
+            return job.max_duration
+        return self.default_runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Eta:
+    """One job's estimated start and end (None: not admitted within the horizon)."""
+
+    job_id: str
+    cluster_queue: str
+    start: datetime | None
+    end: datetime | None
+    ahead: int  # workloads of its ClusterQueue admitted before it in the forward run
+    note: str = ""  # why there is no estimate, when there is none
+    flavor: str = ""  # the flavor of its accelerators (else its first resource) in the forward run
+
+    def describe(self) -> str:
+        if self.start is None or self.end is None:
+            return f"no estimated start: {self.note}" if self.note else "no estimated start"
+        return (
+            f"estimated start {self.start:%Y-%m-%d %H:%M} UTC, end {self.end:%Y-%m-%d %H:%M} UTC "
+            f"(behind {self.ahead} workload(s) in ClusterQueue {self.cluster_queue})"
+        )
+
+
+@dataclass(slots=True)
+class Forecast:
+    """The ETAs of one forward run, computed at ``at``."""
+
+    at: datetime
+    etas: dict[str, Eta] = field(default_factory=dict)
+    cycles: int = 0
+    ended_at: datetime | None = None  # the virtual time the run stopped at
+
+    def eta(self, job_id: str) -> Eta | None:
+        return self.etas.get(job_id)
+
+
+@dataclass(slots=True)
+class _Run:
+    """The moving parts of one forward run."""
+
+    fork: Scheduler
+    options: ForecastOptions
+    forecast: Forecast
+    ends: list[tuple[datetime, int, str]] = field(default_factory=list)  # (expected end, seq, job)
+    seq: itertools.count[int] = field(default_factory=itertools.count)
+    admitted_per_queue: dict[str, int] = field(default_factory=dict)
+
+    def expect_end(self, job_id: str, at: datetime) -> None:
+        heapq.heappush(self.ends, (at, next(self.seq), job_id))
+
+
+def forecast(
+    scheduler: Scheduler,
+    now: datetime,
+    *,
+    options: ForecastOptions | None = None,
+    extra: Sequence[Job] = (),
+    stop_at: str | None = None,
+    cluster_queues: Collection[str] | None = None,
+) -> Forecast:
+    """ETAs for every pending (and held) job of ``scheduler``, plus ``extra`` jobs as if submitted now.
+
+    ``stop_at`` ends the run once that job is admitted (for a single estimate);
+    ``cluster_queues`` (a whole cohort tree) runs only those queues forward, which is exact
+    because trees share no quota. The live scheduler is not changed.
+    """
+    now = ensure_utc(now, "now")
+    options = options or ForecastOptions()
+    run = _Run(scheduler.fork(cluster_queues), options, Forecast(at=now))
+    _expect_running(run, now)
+    for job in extra:
+        run.fork.submit(job, timestamp=now.timestamp())
+    waiting = set(run.fork.queued_job_ids())
+    horizon = now + options.horizon
+    at: datetime | None = now
+    while at is not None and at <= horizon and run.forecast.cycles < options.max_cycles:
+        _release_ended(run, at)
+        _cycle(run, at)
+        if stop_at is not None and stop_at in run.forecast.etas:
+            break
+        if not run.fork.queued_job_ids():
+            break
+        at = _next_instant(run)
+    run.forecast.ended_at = at if at is not None and at <= horizon else horizon
+    _explain_missing(run, waiting, horizon)
+    return run.forecast
+
+
+def _expect_running(run: _Run, now: datetime) -> None:
+    """Every admitted workload ends at its expected end (now, if it already overran it)."""
+    for admitted in run.fork.admitted.values():
+        job = run.fork.admitted_job(admitted.job_id)
+        runtime = run.options.runtime(job) if job is not None else run.options.default_runtime
+        run.expect_end(admitted.job_id, max(now, admitted.admitted_at + runtime))
+
+
+def _release_ended(run: _Run, at: datetime) -> None:
+    ends = run.ends
+    while ends and ends[0][0] <= at:
+        _, _, job_id = heapq.heappop(ends)
+        if job_id in run.fork.admitted:
+            run.fork.release(job_id, at)
+
+
+def _cycle(run: _Run, at: datetime) -> None:
+    """One cycle of the fork at ``at``: record admissions, carry out preemptions."""
+    fork = run.fork
+    result = fork.cycle(at)
+    run.forecast.cycles += 1
+    for admit in result.admitted:
+        job = fork.admitted_job(admit.job_id)
+        runtime = run.options.runtime(job) if job is not None else run.options.default_runtime
+        ahead = run.admitted_per_queue.get(admit.cluster_queue, 0)
+        run.admitted_per_queue[admit.cluster_queue] = ahead + 1
+        run.forecast.etas[admit.job_id] = Eta(
+            admit.job_id, admit.cluster_queue, at, at + runtime, ahead, flavor=_main_flavor(admit.flavors)
+        )
+        run.expect_end(admit.job_id, at + runtime)
+    for decision in result.preemptions:
+        if decision.status is not DecisionStatus.PREEMPT:
+            continue
+        for victim in decision.victims:
+            if victim.job_id not in fork.admitted:
+                continue
+            job = fork.admitted_job(victim.job_id)
+            fork.release(victim.job_id, at)
+            if job is not None:
+                # Requeued at the eviction instant, as the simulator and Kueue's default do; any
+                # ETA it had is superseded by its next admission.
+                run.forecast.etas.pop(victim.job_id, None)
+                fork.submit(job, timestamp=at.timestamp())
+
+
+def _main_flavor(flavors: Mapping[str, Mapping[str, str]]) -> str:
+    """The flavor that prices a workload: its accelerators' if it has any, else its first one."""
+    first = ""
+    for resources in flavors.values():
+        for resource, flavor in resources.items():
+            if is_accelerator(resource):
+                return flavor
+            first = first or flavor
+    return first
+
+
+def _next_instant(run: _Run) -> datetime | None:
+    """The next instant at which anything can change: a job ending or a time gate moving."""
+    candidates = []
+    if run.ends:
+        candidates.append(run.ends[0][0])
+    wakeup = run.fork.next_wakeup()
+    if wakeup is not None:
+        candidates.append(wakeup)
+    return min(candidates) if candidates else None
+
+
+def _explain_missing(run: _Run, waiting: set[str], horizon: datetime) -> None:
+    """Jobs the run did not admit get an Eta without times, saying why."""
+    fork = run.fork
+    for job_id in waiting:
+        if job_id in run.forecast.etas:
+            continue
+        reason = fork.pending_reason(job_id) or fork.explain(job_id)
+        cq = fork.cluster_queue_of(job_id) or ""
+        ended = run.forecast.ended_at
+        if ended is not None and ended >= horizon:
+            note = f"not admitted within the {_human(run.options.horizon)} horizon ({reason})"
+        else:
+            note = f"not admitted once every running job ended ({reason})"
+        run.forecast.etas[job_id] = Eta(job_id, cq, None, None, 0, note)
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400}-day"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}-hour"
+    return f"{seconds}-second"
+
+
+def eta_for(
+    scheduler: Scheduler,
+    job: Job,
+    now: datetime,
+    *,
+    options: ForecastOptions | None = None,
+) -> Eta:
+    """The ETA of one job: a queued one, or one not yet submitted (estimated as if submitted now)."""
+    queued = job.id in set(scheduler.queued_job_ids())
+    cluster_queue = scheduler.cluster_queue_of(job.id) if queued else scheduler.pending.resolve(job)[0]
+    tree = scheduler.cohort_tree_of(cluster_queue) if cluster_queue else None
+    result = forecast(
+        scheduler, now, options=options, extra=() if queued else (job,), stop_at=job.id, cluster_queues=tree
+    )
+    eta = result.eta(job.id)
+    if eta is None:  # pragma: no cover - _explain_missing gives every waiting job an Eta
+        raise ValidationError(f"no estimate for job {job.id!r}", path="job")
+    return eta
