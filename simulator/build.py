@@ -3,7 +3,7 @@
 ``budcore simulate``, the ``compare``/``plan`` sweeps and the benchmarks all build their runs here,
 so a scenario means the same simulation wherever it runs: its fleet, queues and workload, the
 engine options of :meth:`LoadedScenario.engine_options`, its policy's admission, preemption,
-preemption budget and aging, and the prices of :meth:`LoadedScenario.prices`.
+preemption budget, aging and deadline boost, and the prices of :meth:`LoadedScenario.prices`.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def build_simulation(
         preemption=policy.preemption(),
         preemption_budget=policy.budget(),
         aging=policy.aging.policy() if policy.aging else None,
+        deadline_boost=policy.deadline_boost_policy(),
         prices=loaded.prices(),
         progress=progress,
         observer=observer,

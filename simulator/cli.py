@@ -163,6 +163,49 @@ def _plain(value: object) -> str:
     return "-" if value is None else str(value)
 
 
+def _duration(seconds: float | None) -> str:
+    """A duration at a readable scale: seconds, minutes or hours."""
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def time_line(report: dict[str, Any]) -> str | None:
+    """The summary's line on time limits (only when the report has its ``time`` block)."""
+    figures = report.get("time")
+    if figures is None:
+        return None
+    factor = figures["runaway_factor"]
+    alerts = "off" if factor is None else f"{figures['runaway_alerts']} (ran > {factor:g}× their estimate)"
+    return (
+        f"time limits: {figures['timeouts']} timeout(s) at their maximum duration   runaway alerts: {alerts}"
+    )
+
+
+def eta_line(report: dict[str, Any]) -> str | None:
+    """The summary's line on ETA accuracy (only when the run measured ETAs)."""
+    eta = report.get("eta")
+    if eta is None:
+        return None
+    overall = eta["overall"]
+    return (
+        f"ETA at submission vs actual start: |error| p50 {_duration(overall['abs_error_p50_s'])}, "
+        f"p95 {_duration(overall['abs_error_p95_s'])}, mean {_signed(overall['mean_error_s'])} over "
+        f"{overall['count']} job(s); {overall['no_estimate']} without an estimate, "
+        f"{overall['not_started']} not started"
+    )
+
+
+def _signed(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return ("+" if seconds >= 0 else "-") + _duration(abs(seconds))
+
+
 def summary_table(report: dict[str, Any]) -> Table:
     """Per tenant and overall: jobs, completions, wait and JCT percentiles, GPU-hours, cost."""
     table = Table(title=f"budcore simulation: {report['scenario']} (seed {report['seed']})")
@@ -212,6 +255,9 @@ def print_summary(
         f" ({_plain(overall.get('deadline_undetermined'))} undetermined at the end)   "
         f"node failures: {_plain(report['engine']['node_failures'])}"
     )
+    for line in (time_line(report), eta_line(report)):
+        if line is not None:
+            console.print(line)
     console.print(
         f"engine: {_plain(figures['events'])} events in {_plain(figures['wall_s'])}s "
         f"({_plain(figures['events_per_s'])} events/s, {_plain(figures['jobs_per_s'])} jobs/s)"
@@ -281,8 +327,8 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option(
                 "--plots/--no-plots",
-                help="Write the PNG plots (timeline, utilisation, ClusterQueue usage, wait/JCT CDFs); "
-                "needs matplotlib (install budcore with its plots extra).",
+                help="Write the PNG plots (timeline, utilisation, ClusterQueue usage, wait/JCT CDFs, "
+                "and ETA accuracy when measured); needs matplotlib (install budcore with its plots extra).",
             ),
         ] = True,
         schema: Annotated[
@@ -378,8 +424,8 @@ def register_sweeps(app: typer.Typer) -> None:
                 "--policy",
                 "-p",
                 help="A policy to run; repeat it, at least two. Each is a preset (fifo, fair, "
-                "strict-fifo), a policy YAML file, or key=value,... overrides of the scenario's "
-                "policy block, e.g. -p fifo -p fair -p 'fair_sharing=true,preemption_mode=cost'.",
+                "strict-fifo, deadline-aware), a policy YAML file, or key=value,... overrides of the "
+                "scenario's policy block, e.g. -p fifo -p fair -p 'fair_sharing=true,preemption_mode=cost'.",
             ),
         ],
         out: Annotated[

@@ -17,6 +17,11 @@ lists each kind's payload) and a run is a pure function of its inputs and seed:
 - ``CYCLE``: an admission cycle, scheduled at the instant something changed (at most one per
   instant, or on a fixed interval);
 - ``COMPLETION``: a running job's pods exit;
+- ``TIMEOUT``: an admitted job reached its maximum duration (Kueue's
+  ``maximumExecutionTimeSeconds``): its pods stop, its quota returns and it fails with reason
+  ``timeout``. Its execution time is counted as Kueue counts it, over the time the workload holds
+  its admission (pods running or pending, a victim's grace period), accumulated across
+  preemptions and requeues: a job preempted after 3 h of a 4 h limit gets 1 h on its next run;
 - ``NODE_FAIL`` / ``NODE_REPAIR`` / ``FAILURE_DETECTED`` / ``RETRY``: a node goes down (its jobs'
   pods die), the controller notices after the missed heartbeats, the job restarts from its last
   checkpoint after a backoff while its retry budget lasts;
@@ -36,6 +41,19 @@ soon as capacity frees, in admission order.
 
 A completion or detection event for a job that has since been evicted carries a stale *epoch*
 and is ignored, which keeps preemption and failure handling O(log n).
+
+Time (issue #13). Jobs are submitted at their simulated instant, so a job outside its time window
+is *held* out of its queue by the scheduler; after every cycle the engine asks
+:meth:`~budcore.scheduling.Scheduler.next_wakeup` and makes sure a cycle happens at that instant
+(on the ``cycle_interval_s`` grid when there is one), so held jobs enter their queues when their
+window opens and leave them when it closes, even if nothing else happens then. With a
+:class:`~budcore.scheduling.deadline.DeadlineBoost`, waiting jobs' priorities are raised as their
+deadline slack runs out on the sample clock (where aging is applied). A job whose progress (work
+saved plus its current run, so redone work does not count) passes ``runaway_factor`` × its
+declared runtime raises a *runaway alert* (counted; it keeps running). With
+:class:`EtaMeasurement`, the engine asks the scheduler for each measured job's ETA as it is
+submitted (the real core run forward, :func:`~budcore.scheduling.forecast.eta_for`) and keeps the
+estimated start for the report to compare with the actual one.
 """
 
 from __future__ import annotations
@@ -65,11 +83,14 @@ from budcore.ports.preemption_cost import VictimInfo
 from budcore.ports.simulated_cluster import SimulatedCluster
 from budcore.scheduling import AdmissionPolicy, QueueConfig, Scheduler
 from budcore.scheduling.assignment import flavor_types_from_nodes
+from budcore.scheduling.deadline import DeadlineBoost
 from budcore.scheduling.fair_sharing import LocalQueueUsage
+from budcore.scheduling.forecast import ForecastOptions, eta_for
 from budcore.scheduling.preemption import DecisionStatus, PreemptionPolicy
 from budcore.scheduling.preemption.aging import AgingPolicy
 from budcore.scheduling.preemption.guards import PreemptionBudget
 from budcore.scheduling.snapshot import Admit
+from budcore.scheduling.timegates import Held
 
 from .events import (
     CLOCKS,
@@ -86,6 +107,9 @@ from .events import (
 from .status import SimJobStatus
 from .workload.model import JobArrival, arrival_to_job
 
+# With only time-window cycles left, the run ends when nothing arrived or was admitted for this long
+# (every daily window opens within two days; a must-finish one within TimeWindow's search).
+_STALLED_S = 16 * 86400.0
 # The handler of each event kind takes the kind's payload (see events.py); _push checks statically
 # that each kind is pushed with its payload, so the table itself can only say "some payload".
 _Handler = Callable[[float, Any], None]
@@ -143,6 +167,25 @@ class ControllerRestartModel:
 
 
 @dataclass(frozen=True, slots=True)
+class EtaMeasurement:
+    """Measure ETA accuracy: the ETA the scheduler gives each measured job at its submission.
+
+    Every ``every``-th submitted job (the first, then every ``every``-th after it, in submission
+    order) is estimated with :func:`~budcore.scheduling.forecast.eta_for` under ``forecast`` (a
+    default runtime for jobs without an estimate, how far ahead to look); the report compares the
+    estimated start with the job's actual first start. A forward run costs about what admitting
+    the queued jobs costs, so measuring every job of a busy scenario multiplies its run time.
+    """
+
+    forecast: ForecastOptions = field(default_factory=ForecastOptions)
+    every: int = 1
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValidationError("must be at least 1", path="eta.every")
+
+
+@dataclass(frozen=True, slots=True)
 class EngineOptions:
     start: datetime
     horizon_s: float | None = None  # stop at this simulated time (None: when all work is done)
@@ -154,6 +197,14 @@ class EngineOptions:
     seed: int = 0
     pods_ready_timeout_s: float | None = None  # Kueue waitForPodsReady.timeout (None: wait forever)
     controller_restart: ControllerRestartModel | None = None
+    # A runaway alert is raised for a job whose progress (work saved plus its current run) passes
+    # this many times its declared runtime (None: no alerts). It is an alert only: the job keeps
+    # running. Work redone after a preemption or failure does not count: that is not the job's doing.
+    runaway_factor: float | None = 3.0
+    eta: EtaMeasurement | None = None  # measure ETA accuracy (None: do not)
+    # Report the time figures (timeouts, runaway alerts) even if no job has a maximum duration or
+    # a time window and none ran away: the scenario asked for them (see SimulationResult.time_report).
+    report_time: bool = False
     # Every this many finished jobs, move what the process holds out of the cyclic garbage
     # collector's sight (gc.freeze) until the run ends (0: leave the collector alone). See
     # Simulation.run: it keeps long runs linear in jobs; it changes process-wide GC state for the
@@ -191,6 +242,10 @@ class JobRecord:
     admission: Admit | None = None  # the latest admission decision (while it holds quota)
     admitted_at_s: float = 0.0  # when that admission happened
     evicting: bool = False  # chosen as a preemption victim, within its grace period
+    # time limits
+    exec_s: float = 0.0  # Kueue's accumulated past execution time: admitted time of earlier runs
+    runaway_s: float | None = None  # when its progress passed runaway_factor × its estimate
+    timed_out: bool = False  # stopped at its maximum duration (status failed, reason "timeout: ...")
 
 
 @dataclass(slots=True)
@@ -213,6 +268,8 @@ class EngineStats:
     pods_ready_timeouts: int = 0
     node_failures: int = 0
     controller_restarts: int = 0
+    timeouts: int = 0  # jobs stopped at their maximum duration
+    runaway_alerts: int = 0  # jobs whose progress passed runaway_factor × their estimate
     wall_s: float = 0.0
     end_s: float = 0.0
 
@@ -229,6 +286,13 @@ class SimulationResult:
     cq_nominal: dict[str, int]  # nominal GPUs per ClusterQueue
     horizon_s: float
     node_gpus: dict[str, int] = field(default_factory=dict)  # GPUs per node (for per-GPU plots)
+    # ETA accuracy (only with EngineOptions.eta): each measured job's estimated start, seconds from
+    # the start of the run (None: the forecast could not place it within its horizon).
+    etas: dict[str, float | None] | None = None
+    # Whether the report shows the time figures: the scenario asked (EngineOptions.report_time), a
+    # job had a maximum duration or a time window, deadline boosting was on, or a job ran away.
+    time_report: bool = False
+    runaway_factor: float | None = None
 
 
 ProgressFn = Callable[[float, int], None]  # (simulated seconds, jobs finished)
@@ -241,7 +305,9 @@ class Simulation:
     :class:`~budcore_adapters.inmemory.InMemoryClusterBackend`); the engine calls it only through
     the :class:`~budcore.ports.simulated_cluster.SimulatedCluster` port. ``observer`` is called
     after every event; it may read :attr:`now_s`, :attr:`records`, :attr:`running`,
-    :attr:`controller_up`, :attr:`backend` and :attr:`scheduler`.
+    :attr:`controller_up`, :attr:`backend` and :attr:`scheduler`. ``deadline_boost`` turns on
+    deadline-aware ordering (:meth:`~budcore.scheduling.Scheduler.boost_deadlines` on the sample
+    clock, like ``aging``).
     """
 
     def __init__(
@@ -260,9 +326,11 @@ class Simulation:
         preemption_budget: PreemptionBudget | None = None,
         aging: AgingPolicy | None = None,
         cluster: ClusterFactory | None = None,
+        deadline_boost: DeadlineBoost | None = None,
     ) -> None:
         self.options = options
         self._aging = aging
+        self._boost = deadline_boost
         self._preemption = preemption
         self._budget = preemption_budget
         self._observer = observer
@@ -270,7 +338,9 @@ class Simulation:
         make_cluster: ClusterFactory = cluster or InMemoryClusterBackend
         self.backend: SimulatedCluster = make_cluster(nodes, self._clock)
         self._policy = policy = _knowing_flavor_types(policy or AdmissionPolicy(), queues, nodes)
-        self.scheduler = Scheduler(queues, policy, preemption, preemption_budget)
+        self.scheduler = Scheduler(
+            queues, policy, preemption, preemption_budget, deadline_boost=deadline_boost
+        )
         self.queues = queues
         self.prices = dict(prices or {})
         self.gpu_resource = gpu_resource
@@ -330,11 +400,22 @@ class Simulation:
         self._controller_rng = random.Random(f"{options.seed}/controller")
         self._deferred: list[tuple[EventKind, Payload]] = []  # controller work waiting for it to be up
         self._inbox: list[str] = []  # jobs that arrived while the controller was down
+        # Time: cycles scheduled because the scheduler's time gates move then (next_wakeup), and
+        # the last instant anything arrived or was admitted (see _idle).
+        self._wakeups: set[float] = set()
+        # Only time windows put jobs behind the scheduler's time gates here (the engine does retry
+        # backoff itself), so cycles ask for the next wake-up only once a windowed job has arrived.
+        self._windows = False
+        self._last_progress_s = 0.0
+        self._time_used = options.report_time or deadline_boost is not None
+        self._etas: dict[str, float | None] | None = {} if options.eta is not None else None
+        self._submitted = 0  # jobs submitted so far (which of them EtaMeasurement.every picks)
 
     def _event_handlers(self) -> dict[EventKind, _Handler]:
         """Each kind's handler (built per run, not kept: bound methods would make a cycle)."""
         return {
             EventKind.COMPLETION: self._on_completion,
+            EventKind.TIMEOUT: self._on_timeout,
             EventKind.EVICTED: self._on_evicted,
             EventKind.NODE_FAIL: self._on_node_fail,
             EventKind.CONTROLLER_UP: self._on_controller_up,
@@ -395,6 +476,25 @@ class Simulation:
         if self._cycle_at is None or at < self._cycle_at:
             self._cycle_at = at
             self._push(at, EventKind.CYCLE)
+
+    def _want_wakeup(self, now: float) -> None:
+        """A cycle at the next instant time alone changes what may be admitted (a held job's window
+        opens, a pending one's closes), unless one is due by then anyway."""
+        wake = self.scheduler.next_wakeup()
+        if wake is None:
+            return
+        at = (wake - self.options.start).total_seconds()
+        interval = self.options.cycle_interval_s
+        if interval > 0:
+            at = math.ceil(at / interval) * interval
+        if at <= now or at in self._wakeups or (self._cycle_at is not None and self._cycle_at <= at):
+            return  # a cycle no later than it is due: it asks again
+        self._wakeups.add(at)
+        self._cycle_at = at
+        self._push(at, EventKind.CYCLE)
+
+    def _at(self, now: float) -> datetime:
+        return self.options.start + timedelta(seconds=now)
 
     def _next_arrival(self) -> None:
         arrival = next(self._arrivals, None)
@@ -465,6 +565,7 @@ class Simulation:
             # Unfinished at the horizon is not lost: account the work done so far.
             self._account_run(record, clock.seconds, saved=True)
         self._explain_pending()
+        stats = self.stats
         return SimulationResult(
             records=sorted(self._records.values(), key=lambda r: (r.arrival.submit_s, r.arrival.job_id)),
             series=self.series,
@@ -475,6 +576,9 @@ class Simulation:
             cq_nominal=self._cq_nominal,
             horizon_s=clock.seconds,
             node_gpus=self._node_gpus,
+            etas=self._etas,
+            time_report=self._time_used or bool(stats.timeouts or stats.runaway_alerts),
+            runaway_factor=self.options.runaway_factor,
         )
 
     def _explain_pending(self) -> None:
@@ -493,6 +597,10 @@ class Simulation:
             if why is not None:
                 record.reason = why
                 continue
+            held = scheduler.gates.held(job_id) if len(scheduler.gates) else None
+            if held is not None:
+                record.reason = f"held: {held.reason}"
+                continue
             # A workload behind the head of its request's shape waits for the same thing as the head.
             head = scheduler.shape_head(job_id)
             head_why = scheduler.pending_reason(head) if head is not None and head != job_id else None
@@ -508,7 +616,12 @@ class Simulation:
         without a running job, an arrival, a retry, or a repair while work waits for capacity, no
         later cycle could admit them, so the run ends instead of ticking the sample clock forever.
         """
-        if self._running or self._progress_events:
+        if self._running or self._progress_events > len(self._wakeups):
+            return False
+        # Cycles waiting for a time window are progress too, but a windowed job that can never be
+        # admitted would have its window open and close forever: once nothing has arrived or been
+        # admitted for longer than any window takes to open, only the clocks are left.
+        if self._wakeups and self._clock.seconds - self._last_progress_s < _STALLED_S:
             return False
         # Nodes under repair come back, but that only matters to admitted work waiting for nodes
         # (admission is by quota, which a repair does not change; a job that can never be admitted
@@ -533,6 +646,11 @@ class Simulation:
     # Handlers ----------------------------------------------------------------------------------
     def _on_arrival(self, now: float, arrival: JobArrival) -> None:
         self._next_arrival()
+        self._last_progress_s = now
+        if arrival.time_window is not None:
+            self._time_used = self._windows = True
+        elif arrival.max_runtime_s is not None:
+            self._time_used = True
         if arrival.job_id in self._records:
             raise ValidationError(f"duplicate job id {arrival.job_id!r} in the workload", path="workload")
         record = JobRecord(arrival=arrival, gpus=arrival.total_gpus)
@@ -551,26 +669,49 @@ class Simulation:
         self._submit_new(record, job, now)
 
     def _submit_new(self, record: JobRecord, job: Job, now: float) -> None:
-        """A new job enters its queue, or is rejected (unknown LocalQueue, invalid request)."""
+        """A new job enters its queue, or is rejected (unknown LocalQueue, invalid request, a run
+        that can never fit its time window); a job outside its time window is held by the scheduler
+        until it opens (queued, with the reason)."""
         try:
-            pending = self.scheduler.submit(job)
+            queued = self.scheduler.submit(job, now=self._at(now))
         except Exception as exc:
             record.status = SimJobStatus.REJECTED
             record.reason = str(exc)
             self._finish(record, now)
             return
-        record.cluster_queue = pending.cluster_queue
-        record.queue_ts = pending.timestamp
+        if isinstance(queued, Held):
+            record.cluster_queue = self.scheduler.cluster_queue_of(job.id) or ""
+            record.reason = f"held: {queued.reason}"
+        else:
+            record.cluster_queue = queued.cluster_queue
+            record.reason = ""
+        record.queue_ts = queued.timestamp
         record.status = SimJobStatus.QUEUED
-        record.reason = ""
         self._want_cycle(now)
+        eta = self.options.eta
+        if eta is not None:
+            if self._submitted % eta.every == 0:
+                self._measure_eta(job, now, eta)
+            self._submitted += 1
+
+    def _measure_eta(self, job: Job, now: float, eta: EtaMeasurement) -> None:
+        """The ETA the scheduler gives ``job`` as it is submitted: its estimated start, kept."""
+        assert self._etas is not None
+        estimate = eta_for(self.scheduler, job, self._at(now), options=eta.forecast)
+        start = estimate.start
+        self._etas[job.id] = None if start is None else (start - self.options.start).total_seconds()
 
     def _on_cycle(self, now: float, _: None) -> None:
         self._cycle_at = None
+        wakeups = self._wakeups
+        if wakeups:
+            wakeups.discard(now)
         if not self._controller_up:
             return  # the controller asks for a cycle again when it is back
         self.stats.cycles += 1
         result = self.scheduler.cycle(self.options.start + timedelta(seconds=now), self._victim_info)
+        if result.admitted:
+            self._last_progress_s = now
         for admit in result.admitted:
             self._admitted(admit, now)
         for decision in result.preemptions:
@@ -578,6 +719,8 @@ class Simulation:
                 self.stats.preemption_decisions += 1
                 for victim in decision.victims:
                     self._evict(victim.job_id, now, decision.grace_period.total_seconds())
+        if self._windows:
+            self._want_wakeup(now)
 
     def _evict(self, job_id: str, now: float, grace_s: float) -> None:
         """Start evicting a preemption victim: it keeps running through its grace period."""
@@ -610,11 +753,14 @@ class Simulation:
         record.evicting = False
         record.preemptions += 1
         self.stats.preemptions += 1
-        self.scheduler.release(job_id, self.options.start + timedelta(seconds=now))
+        at = self._at(now)
+        self.scheduler.release(job_id, at)
         record.admission = None
+        record.exec_s += now - record.admitted_at_s
         # Kueue requeues an evicted workload by its eviction time (requeuingStrategy: Eviction).
-        eviction_ts = (self.options.start + timedelta(seconds=now)).timestamp()
-        record.queue_ts = self.scheduler.submit(self._jobs[job_id], timestamp=eviction_ts).timestamp
+        record.queue_ts = self.scheduler.submit(
+            self._jobs[job_id], timestamp=at.timestamp(), now=at
+        ).timestamp
         record.status = SimJobStatus.QUEUED
         record.reason = "preempted; requeued"
         self._want_cycle(now)
@@ -649,6 +795,11 @@ class Simulation:
         record.epoch += 1
         if record.admitted_s is None:
             record.admitted_s = now
+        limit = record.arrival.max_runtime_s
+        if limit is not None:  # what is left of its maximum duration after its earlier runs
+            self._push(
+                now + max(0.0, limit - record.exec_s), EventKind.TIMEOUT, JobEpoch(job.id, record.epoch)
+            )
         if not self._place(record, workload, flavor, now):
             record.status = SimJobStatus.ADMITTED
             record.reason = "admitted; pods pending: no node with enough free resources"
@@ -697,8 +848,10 @@ class Simulation:
         # retry budget (Kueue's requeuingStrategy.backoffLimitCount); then the job fails.
         self._unplaced.remove(job_id)
         self.stats.pods_ready_timeouts += 1
-        released = self.scheduler.release(job_id, self.options.start + timedelta(seconds=now))
+        at = self._at(now)
+        released = self.scheduler.release(job_id, at)
         record.admission = None  # a restarted controller must not re-admit it (nor a failed job)
+        record.exec_s += now - record.admitted_at_s
         self._want_cycle(now)
         if record.retries >= self.options.max_retries:
             record.status = SimJobStatus.FAILED
@@ -706,7 +859,9 @@ class Simulation:
             self._finish(record, now)
             return
         record.retries += 1
-        record.queue_ts = self.scheduler.submit(self._jobs[job_id], timestamp=released.timestamp).timestamp
+        record.queue_ts = self.scheduler.submit(
+            self._jobs[job_id], timestamp=released.timestamp, now=at
+        ).timestamp
         record.status = SimJobStatus.QUEUED
         record.reason = "requeued: pods not ready within the timeout"
 
@@ -720,6 +875,12 @@ class Simulation:
     def _account_run(self, record: JobRecord, now: float, saved: bool) -> None:
         ran = now - record.run_start_s
         record.gpu_s += ran * record.gpus
+        factor = self.options.runaway_factor
+        if factor is not None and record.runaway_s is None:
+            limit = factor * record.arrival.declared_s
+            if record.done_s + ran > limit:  # its progress passed the limit during this run
+                record.runaway_s = record.run_start_s + (limit - record.done_s)
+                self.stats.runaway_alerts += 1
         price = self.prices.get(record.flavor)
         if price is not None:
             record.cost += price * Decimal(repr(ran * record.gpus)) / Decimal(3600)
@@ -735,6 +896,36 @@ class Simulation:
         record.lost_gpu_s += lost
         if price is not None:
             record.lost_cost += price * Decimal(repr(lost)) / Decimal(3600)
+
+    def _on_timeout(self, now: float, event: JobEpoch) -> None:
+        """The job's execution time reached its maximum duration: Kueue deactivates the workload.
+
+        Its pods stop (work since the last checkpoint is lost), its quota returns, and the job
+        fails with reason ``timeout``; it is not requeued.
+        """
+        job_id, epoch = event
+        record = self._records[job_id]
+        if record.epoch != epoch or record.admission is None:
+            return  # it completed, or lost this admission (evicted, failed), in time
+        if record.status is SimJobStatus.RUNNING:
+            self._stop_running(record, now, saved=False)
+            self.backend.preempt(JobId(job_id), timedelta(0))
+        elif job_id in self._unplaced:
+            self._unplaced.remove(job_id)
+        self.backend.forget(JobId(job_id))  # a failing job's pods died with its node already
+        self.scheduler.release(job_id, self._at(now))
+        record.exec_s += now - record.admitted_at_s
+        record.admission = None
+        record.evicting = False
+        record.epoch += 1  # whatever else this run had scheduled (eviction, detection) is void
+        record.timed_out = True
+        record.status = SimJobStatus.FAILED
+        limit = record.arrival.max_runtime_s
+        record.reason = f"timeout: reached its maximum duration of {limit:g}s of execution"
+        self.stats.timeouts += 1
+        self._finish(record, now)
+        self._place_waiting(now)
+        self._want_cycle(now)
 
     def _on_completion(self, now: float, event: JobEpoch) -> None:
         job_id, epoch = event
@@ -777,6 +968,7 @@ class Simulation:
         self.backend.forget(JobId(job_id))
         self.scheduler.release(job_id, self.options.start + timedelta(seconds=now))
         record.admission = None
+        record.exec_s += now - record.admitted_at_s
         self._want_cycle(now)
         if record.retries >= self.options.max_retries:
             record.status = SimJobStatus.FAILED
@@ -791,10 +983,8 @@ class Simulation:
     def _on_retry(self, now: float, job_id: str) -> None:
         record = self._records[job_id]
         job = self._jobs[job_id]
-        pending = self.scheduler.submit(
-            job, timestamp=(self.options.start + timedelta(seconds=now)).timestamp()
-        )
-        record.queue_ts = pending.timestamp
+        at = self._at(now)
+        record.queue_ts = self.scheduler.submit(job, timestamp=at.timestamp(), now=at).timestamp
         record.status = SimJobStatus.QUEUED
         self._want_cycle(now)
 
@@ -807,9 +997,12 @@ class Simulation:
         self._want_cycle(now)
 
     def _on_sample(self, now: float, _: None) -> None:
-        if self._aging is not None and self._controller_up:
+        if (self._aging is not None or self._boost is not None) and self._controller_up:
             at = self.options.start + timedelta(seconds=now)
-            if self.scheduler.age(at, self._aging):
+            changed = self._aging is not None and self.scheduler.age(at, self._aging) > 0
+            if self._boost is not None and self.scheduler.boost_deadlines(at, self._boost):
+                changed = True
+            if changed:
                 self._want_cycle(now)
         self.series.times.append(now)
         for name, used in self._flavor_used.items():
@@ -846,18 +1039,27 @@ class Simulation:
     def _rebuild_scheduler(self, now: float) -> None:
         """Reconstruct the scheduler's pending and admitted state from the job records alone."""
         at = self.options.start
-        scheduler = Scheduler(self.queues, _fresh_policy(self._policy), self._preemption, self._budget)
+        scheduler = Scheduler(
+            self.queues,
+            _fresh_policy(self._policy),
+            self._preemption,
+            self._budget,
+            deadline_boost=self._boost,
+        )
         holding = sorted(
             (r for r in self._records.values() if r.admission is not None),
             key=lambda r: (r.admitted_at_s, r.arrival.job_id),
         )
         for record in holding:
             assert record.admission is not None
-            scheduler.submit(self._jobs[record.arrival.job_id], timestamp=record.queue_ts)
-            scheduler.admit_directly(record.admission, at + timedelta(seconds=record.admitted_at_s))
+            admitted_at = at + timedelta(seconds=record.admitted_at_s)
+            # Submitted as of its admission, when its time window (if any) let it in.
+            scheduler.submit(self._jobs[record.arrival.job_id], timestamp=record.queue_ts, now=admitted_at)
+            scheduler.admit_directly(record.admission, admitted_at)
+        now_at = self._at(now)
         for record in self._records.values():
-            if record.status is SimJobStatus.QUEUED:
-                scheduler.submit(self._jobs[record.arrival.job_id], timestamp=record.queue_ts)
+            if record.status is SimJobStatus.QUEUED:  # held again if its window is closed now
+                scheduler.submit(self._jobs[record.arrival.job_id], timestamp=record.queue_ts, now=now_at)
         self.scheduler = scheduler
         inbox, self._inbox = self._inbox, []
         for job_id in inbox:

@@ -8,8 +8,8 @@ the kind's handler receives:
 ============================================================= ==============================
 kind                                                          payload
 ============================================================= ==============================
-``COMPLETION``, ``EVICTED``, ``FAILURE_DETECTED``,            :class:`JobEpoch`
-``PODS_TIMEOUT``
+``COMPLETION``, ``TIMEOUT``, ``EVICTED``,                     :class:`JobEpoch`
+``FAILURE_DETECTED``, ``PODS_TIMEOUT``
 ``NODE_FAIL``, ``NODE_REPAIR``                                the node's name (``str``)
 ``RETRY``                                                     the job's id (``str``)
 ``ARRIVAL``                                                   the :class:`JobArrival`
@@ -41,17 +41,21 @@ class EventKind(IntEnum):
     """
 
     COMPLETION = 0  # a running job's pods exit
-    EVICTED = 1  # a preemption victim's grace period is over
-    NODE_FAIL = 2  # a node goes down, and its pods with it
-    CONTROLLER_UP = 3  # the scheduling controller is back and rebuilds its state
-    CONTROLLER_DOWN = 4  # the scheduling controller goes down
-    FAILURE_DETECTED = 5  # the controller declares a failed node's jobs lost
-    NODE_REPAIR = 6  # a failed node is back
-    RETRY = 7  # a lost job's backoff is over: it is queued again
-    PODS_TIMEOUT = 8  # waitForPodsReady: an admitted job's pods did not all start in time
-    ARRIVAL = 9  # the next job of the arrival stream
-    CYCLE = 10  # an admission cycle
-    SAMPLE = 11  # a point of the usage time series
+    # An admitted job reached its maximum duration (Kueue's maximumExecutionTimeSeconds): it is
+    # stopped and fails. After COMPLETION (a job ending exactly at its limit completed) and before
+    # EVICTED (a victim timing out as its grace period ends fails rather than being requeued).
+    TIMEOUT = 1
+    EVICTED = 2  # a preemption victim's grace period is over
+    NODE_FAIL = 3  # a node goes down, and its pods with it
+    CONTROLLER_UP = 4  # the scheduling controller is back and rebuilds its state
+    CONTROLLER_DOWN = 5  # the scheduling controller goes down
+    FAILURE_DETECTED = 6  # the controller declares a failed node's jobs lost
+    NODE_REPAIR = 7  # a failed node is back
+    RETRY = 8  # a lost job's backoff is over: it is queued again
+    PODS_TIMEOUT = 9  # waitForPodsReady: an admitted job's pods did not all start in time
+    ARRIVAL = 10  # the next job of the arrival stream
+    CYCLE = 11  # an admission cycle
+    SAMPLE = 12  # a point of the usage time series
 
 
 class JobEpoch(NamedTuple):
@@ -66,7 +70,11 @@ class JobEpoch(NamedTuple):
 
 
 JobEventKind: TypeAlias = Literal[
-    EventKind.COMPLETION, EventKind.EVICTED, EventKind.FAILURE_DETECTED, EventKind.PODS_TIMEOUT
+    EventKind.COMPLETION,
+    EventKind.TIMEOUT,
+    EventKind.EVICTED,
+    EventKind.FAILURE_DETECTED,
+    EventKind.PODS_TIMEOUT,
 ]
 NodeEventKind: TypeAlias = Literal[EventKind.NODE_FAIL, EventKind.NODE_REPAIR]
 TickKind: TypeAlias = Literal[
@@ -77,9 +85,16 @@ Payload: TypeAlias = JobEpoch | JobArrival | str | None
 
 # What the controller does (and so cannot do while it is down): these wait for it to come back.
 # An eviction's end (quota released, victim requeued) is the controller's work too; the victim's
-# pods simply run a little longer while it is down.
+# pods simply run a little longer while it is down. So is stopping a job at its maximum duration
+# (Kueue's workload controller deactivates it): while the controller is down the job runs on.
 CONTROLLER_WORK = frozenset(
-    {EventKind.FAILURE_DETECTED, EventKind.RETRY, EventKind.PODS_TIMEOUT, EventKind.EVICTED}
+    {
+        EventKind.FAILURE_DETECTED,
+        EventKind.RETRY,
+        EventKind.PODS_TIMEOUT,
+        EventKind.EVICTED,
+        EventKind.TIMEOUT,
+    }
 )
 # Events that can make progress: while none is in the heap and no job runs, only clocks tick (see
 # Simulation._idle). A node repair is progress only for work waiting for capacity (counted apart).
@@ -87,6 +102,7 @@ PROGRESS = frozenset(
     {
         EventKind.ARRIVAL,
         EventKind.COMPLETION,
+        EventKind.TIMEOUT,
         EventKind.EVICTED,
         EventKind.RETRY,
         EventKind.FAILURE_DETECTED,

@@ -6,7 +6,10 @@
   declared runtime), coloured by tenant (see :func:`timeline_blocks`);
 - ``utilisation.png``: GPUs in use over time per flavor, against each flavor's capacity;
 - ``cq_usage.png``: each ClusterQueue's GPUs in use over time as a percentage of its nominal quota;
-- ``cdf.png``: CDFs of wait and JCT per job class.
+- ``cdf.png``: CDFs of wait and JCT per job class;
+- ``eta.png`` (only when the run measured ETAs): each measured job's estimated start (given at its
+  submission) against its actual start, per job class, with the diagonal of perfect estimates: on
+  the run's clock, and as waits since submission (log scale, where errors of minutes show).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .engine import JobRecord, SimulationResult
-from .report import cq_percent_of_nominal
+from .report import cq_percent_of_nominal, eta_points
 from .status import SimJobStatus
 
 if TYPE_CHECKING:
@@ -244,4 +247,53 @@ def write_plots(result: SimulationResult, out_dir: Path, *, max_rows: int = 64) 
     fig.savefig(path, dpi=110)
     plt.close(fig)
     written.append(path)
+
+    if result.etas is not None:
+        path = out_dir / "eta.png"
+        _eta_plot(result, path)
+        written.append(path)
     return written
+
+
+def _eta_plot(result: SimulationResult, path: Path) -> None:
+    """Estimated start (at submission) against actual start, one point per job, by class: on the
+    run's clock (left), and as waits since submission (right, log scale, where minutes show)."""
+    import matplotlib.pyplot as plt
+
+    hours, minutes = 3600.0, 60.0
+    points = eta_points(result)
+    submitted = {r.arrival.job_id: r.arrival.submit_s for r in result.records}
+    fig, (clock_ax, wait_ax) = plt.subplots(1, 2, figsize=(12, 5.5))
+    for klass in sorted({p.job_class for p in points}):
+        mine = [p for p in points if p.job_class == klass]
+        clock_ax.scatter(
+            [p.estimated / hours for p in mine], [p.actual / hours for p in mine], s=9, alpha=0.6, label=klass
+        )
+        wait_ax.scatter(
+            [(p.estimated - submitted[p.job_id]) / minutes for p in mine],
+            [(p.actual - submitted[p.job_id]) / minutes for p in mine],
+            s=9,
+            alpha=0.6,
+            label=klass,
+        )
+    top = max([1.0, *(max(p.estimated, p.actual) / hours for p in points)])
+    clock_ax.plot([0, top], [0, top], color="0.4", linestyle="--", linewidth=0.8, label="exact")
+    clock_ax.set_xlim(0, top * 1.02)
+    clock_ax.set_ylim(0, top * 1.02)
+    clock_ax.set_xlabel("estimated start at submission (hours)")
+    clock_ax.set_ylabel("actual start (hours)")
+    clock_ax.set_title("ETA accuracy: above the diagonal, later than estimated")
+    waits = [max(p.estimated, p.actual) - submitted[p.job_id] for p in points]
+    longest = max([1.0, *(w / minutes for w in waits)])
+    wait_ax.plot([0, longest], [0, longest], color="0.4", linestyle="--", linewidth=0.8, label="exact")
+    wait_ax.set_xscale("symlog", linthresh=1.0)
+    wait_ax.set_yscale("symlog", linthresh=1.0)
+    wait_ax.set_xlim(0, longest * 1.5)
+    wait_ax.set_ylim(0, longest * 1.5)
+    wait_ax.set_xlabel("estimated wait at submission (minutes)")
+    wait_ax.set_ylabel("actual wait until start (minutes)")
+    wait_ax.set_title("The same, from each job's submission")
+    legend_if_labelled(clock_ax, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

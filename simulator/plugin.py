@@ -8,8 +8,8 @@ It registers, through the same hooks a third-party plugin implements:
   ``budcore`` (budcore CSV), ``helios``, ``pai`` (Alibaba PAI 2020) and ``swf``, looked up by
   :func:`budcore_simulator.workload.traces.open_trace`;
 - the ordering policies ``budcore compare -p NAME`` names (``budcore_register_policies``):
-  ``fifo``, ``fair`` and ``strict-fifo``, looked up by :func:`budcore_simulator.sweep.parse_policy`
-  through :func:`policy_overrides`.
+  ``fifo``, ``fair``, ``strict-fifo`` and ``deadline-aware``, looked up by
+  :func:`budcore_simulator.sweep.parse_policy` through :func:`policy_overrides`.
 
 Registering stays cheap: the readers are lazy factories and the commands import their modules
 when they are added, so ``budcore plugins`` does not load the engine.
@@ -81,9 +81,16 @@ def strict_fifo() -> dict[str, Any]:
     return {"queueing_strategy": "StrictFIFO"}
 
 
+def deadline_aware() -> dict[str, Any]:
+    """Deadline-aware ordering: waiting jobs rise in priority as their deadline slack runs out, and
+    jobs with deadlines go earliest latest-start first within a level (the scenario's other policy
+    fields unchanged; ``policy.deadline_boost`` tunes the thresholds)."""
+    return {"deadline_boost": True}
+
+
 @hookimpl
 def budcore_register_policies() -> Mapping[str, Factory]:
-    return {"fifo": fifo, "fair": fair, "strict-fifo": strict_fifo}
+    return {"fifo": fifo, "fair": fair, "strict-fifo": strict_fifo, "deadline-aware": deadline_aware}
 
 
 def policy_names(registry: PluginRegistry | None = None) -> list[str]:

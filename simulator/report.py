@@ -28,6 +28,12 @@ Definitions:
 - *Jain's index* over tenants of x_t = GPU-seconds received / GPU-seconds demanded (1 = fair).
 - *finish-time fairness ρ* (Themis): JCT / the time the job would take alone on a 1/N share of
   the fleet, N = number of tenants; ρ ≤ 1 means the job did no worse than under static partitioning.
+- *timeout*: a job stopped at its maximum duration (it failed); *runaway alert*: a job whose time
+  running passed ``runaway_factor`` × its declared runtime (it kept running). Both are in the
+  ``time`` block, present when the run used time limits, windows, deadline-aware ordering or an
+  explicit ``runaway_factor``, or some job ran away (so a scenario using none reports as before).
+- *ETA error*: the actual first start minus the start the scheduler estimated at submission
+  (positive: later than estimated), for the jobs measured (``eta`` block, only when measured).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import io
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -176,10 +182,7 @@ def _group_stats(records: Iterable[JobRecord], horizon: float) -> dict[str, Any]
 
 
 def _by(records: Sequence[JobRecord], key: Callable[[JobRecord], str], horizon: float) -> dict[str, Any]:
-    groups: dict[str, list[JobRecord]] = {}
-    for record in records:
-        groups.setdefault(key(record), []).append(record)
-    return {name: _group_stats(group, horizon) for name, group in sorted(groups.items())}
+    return _by_key(records, key, lambda group: _group_stats(group, horizon))
 
 
 def jain_index(values: Sequence[float]) -> float | None:
@@ -188,6 +191,98 @@ def jain_index(values: Sequence[float]) -> float | None:
     total = sum(values)
     squares = sum(v * v for v in values)
     return None if squares == 0 else total * total / (len(values) * squares)
+
+
+def _time_stats(records: Sequence[JobRecord]) -> dict[str, Any]:
+    return {
+        "jobs": len(records),
+        "timeouts": sum(1 for r in records if r.timed_out),
+        "runaway_alerts": sum(1 for r in records if r.runaway_s is not None),
+    }
+
+
+def time_figures(result: SimulationResult) -> dict[str, Any]:
+    """The ``time`` block: timeouts (jobs stopped at their maximum duration) and runaway alerts."""
+    records = result.records
+    return {
+        "runaway_factor": result.runaway_factor,
+        **_time_stats(records),
+        "by_class": _by_key(records, lambda r: r.arrival.job_class, _time_stats),
+    }
+
+
+def _eta_stats(records: Sequence[JobRecord], etas: Mapping[str, float | None]) -> dict[str, Any]:
+    errors: list[float] = []
+    no_estimate = not_started = 0
+    for r in records:
+        estimate = etas[r.arrival.job_id]
+        if estimate is None:
+            no_estimate += 1
+        elif r.start_s is None:
+            not_started += 1
+        else:
+            errors.append(r.start_s - estimate)
+    absolute = [abs(e) for e in errors]
+    p50 = p95 = None
+    if absolute:
+        p50, p95 = (float(v) for v in np.percentile(np.asarray(absolute), [50, 95], method="linear"))
+    return {
+        "measured": len(records),
+        "count": len(errors),
+        "no_estimate": no_estimate,
+        "not_started": not_started,
+        "abs_error_p50_s": _r(p50),
+        "abs_error_p95_s": _r(p95),
+        "mean_error_s": _r(sum(errors) / len(errors)) if errors else None,
+    }
+
+
+def eta_accuracy(result: SimulationResult) -> dict[str, Any] | None:
+    """The ``eta`` block (None when the run measured no ETA): estimated vs actual start, per class.
+
+    ``count`` jobs had an estimate and started; ``no_estimate`` got none (the forecast did not
+    admit them within its horizon); ``not_started`` got one but had not started by the end.
+    Errors are actual first start − estimated start: ``abs_error_p50_s`` / ``abs_error_p95_s`` of
+    their absolute values, ``mean_error_s`` signed (positive: jobs start later than estimated).
+    """
+    etas = result.etas
+    if etas is None:
+        return None
+    measured = [r for r in result.records if r.arrival.job_id in etas]
+    return {
+        "overall": _eta_stats(measured, etas),
+        "by_class": _by_key(measured, lambda r: r.arrival.job_class, lambda g: _eta_stats(g, etas)),
+    }
+
+
+class EtaPoint(NamedTuple):
+    """One measured job that got an estimate and started: its estimated and actual start (seconds)."""
+
+    job_id: str
+    job_class: str
+    estimated: float
+    actual: float
+
+
+def eta_points(result: SimulationResult) -> list[EtaPoint]:
+    """The measured jobs that have both an estimated and an actual start, in record order."""
+    etas = result.etas or {}
+    return [
+        EtaPoint(r.arrival.job_id, r.arrival.job_class, estimate, r.start_s)
+        for r in result.records
+        if r.start_s is not None and (estimate := etas.get(r.arrival.job_id)) is not None
+    ]
+
+
+def _by_key(
+    records: Sequence[JobRecord],
+    key: Callable[[JobRecord], str],
+    stats: Callable[[Sequence[JobRecord]], dict[str, Any]],
+) -> dict[str, Any]:
+    groups: dict[str, list[JobRecord]] = {}
+    for record in records:
+        groups.setdefault(key(record), []).append(record)
+    return {name: stats(group) for name, group in sorted(groups.items())}
 
 
 def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int = 0) -> dict[str, Any]:
@@ -217,7 +312,7 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
     statuses: dict[str, int] = {}
     for r in records:
         statuses[r.status.value] = statuses.get(r.status.value, 0) + 1
-    return {
+    report: dict[str, Any] = {
         "scenario": scenario_name,
         "seed": seed,
         "horizon_s": _r(horizon),
@@ -269,6 +364,12 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
             "controller_restarts": result.stats.controller_restarts,
         },
     }
+    if result.time_report:
+        report["time"] = time_figures(result)
+    eta = eta_accuracy(result)
+    if eta is not None:
+        report["eta"] = eta
+    return report
 
 
 def run_figures(result: SimulationResult) -> dict[str, Any]:

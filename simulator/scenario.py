@@ -14,12 +14,14 @@
     queues:
       path: queues.yaml              # Kueue documents (relative to this file), or
       documents: [...]               # the same documents inline
-    policy: {fair_sharing: true}
+    policy: {fair_sharing: true, deadline_boost: true}   # deadline-aware ordering (DeadlineBoostSpec)
     workload:
       generators: {classes: [...]}   # see budcore_simulator.workload.generators
       traces: [{format: helios, path: cluster_log.csv}]
       estimate_error: {sigma: 0.5}   # declared runtimes = true × lognormal (see EstimateErrorSpec)
     failures: {mtbf: 30d, repair: 2h, controller_restart: {every: 12h, downtime: 2m}}
+    eta: {measure: true, default_runtime: 1h, horizon: 7d, every: 1}   # ETA accuracy (EtaSpec)
+    runaway_factor: 3                # alert when a job runs past 3× its declared runtime (null: never)
 
 Every node of a pool carries the labels ``budcore.io/pool: <name>`` and, when ``product`` is
 given, ``nvidia.com/gpu.product: <product>``, plus the pool's own ``labels``; a ResourceFlavor
@@ -55,11 +57,13 @@ from budcore.domain.validation import LineLookup, validate_model
 from budcore.hardware.labels import ParsedNode, parse_nodes_yaml
 from budcore.scheduling import AdmissionPolicy, QueueConfig
 from budcore.scheduling.assignment import AcceleratorMatcher, flavor_types_from_nodes
+from budcore.scheduling.deadline import DeadlineBoost
+from budcore.scheduling.forecast import ForecastOptions
 from budcore.scheduling.preemption import PreemptionMode, PreemptionPolicy
 from budcore.scheduling.preemption.aging import AgingPolicy
 from budcore.scheduling.preemption.guards import PreemptionBudget
 
-from .engine import ControllerRestartModel, EngineOptions, FailureModel
+from .engine import ControllerRestartModel, EngineOptions, EtaMeasurement, FailureModel
 from .workload.generators import GeneratorSpec, generate_arrivals
 from .workload.model import JobArrival
 from .workload.traces import TraceReader, TraceSpec, open_trace
@@ -206,6 +210,41 @@ class AgingSpec(BaseModel):
         )
 
 
+class DeadlineBoostSpec(BaseModel):
+    """Deadline-aware ordering: raise a waiting job's queue priority as its deadline slack runs out.
+
+    A job's *time budget* is ``deadline − (submission + declared runtime)``. Once ``thresholds[i]``
+    of it has elapsed its priority is raised by ``boosts[i]`` (never to critical); with ``edf`` a
+    job with a deadline is also ordered within its priority level by the latest instant it can
+    start. Applied on the sample clock (``sample_interval``), like aging. ``policy.deadline_boost:
+    true`` takes these defaults. See :class:`budcore.scheduling.deadline.DeadlineBoost`.
+    """
+
+    model_config = _FROZEN
+
+    thresholds: tuple[float, ...] = (0.5, 0.75, 0.9)
+    boosts: tuple[int, ...] = (10, 50, 100)
+    edf: bool = True
+
+    @model_validator(mode="after")
+    def _valid(self) -> DeadlineBoostSpec:
+        self.boost()
+        return self
+
+    def boost(self) -> DeadlineBoost:
+        """The core's :class:`DeadlineBoost`; inconsistent fields are an error naming the field."""
+        try:
+            return DeadlineBoost(thresholds=self.thresholds, boosts=self.boosts, edf=self.edf)
+        except ValidationError as exc:
+            path = exc.path.removeprefix("deadline_boost").lstrip(".")
+            raise ValidationError(exc.message, path=path) from None
+
+
+def _or_boolean(schema: dict[str, Any]) -> None:
+    """JSON schema: the field also takes ``true`` / ``false`` (its validator maps them)."""
+    schema["anyOf"] = [*schema.get("anyOf", []), {"type": "boolean"}]
+
+
 class PolicySpec(BaseModel):
     model_config = _FROZEN
 
@@ -215,6 +254,8 @@ class PolicySpec(BaseModel):
     victim sets Kueue's policies allow, the cheapest to evict (work lost since the last checkpoint,
     restart overhead, near-completion penalty). ``preemption_grace`` is how long a victim keeps
     running before its pods stop; ``preemptions_per_hour`` caps preemptions in a sliding hour.
+    ``deadline_boost`` (a :class:`DeadlineBoostSpec`, or ``true`` for its defaults) turns on
+    deadline-aware ordering; ``budcore compare -p deadline-aware`` is the same as ``true``.
     """
 
     fair_sharing: bool = False
@@ -225,6 +266,22 @@ class PolicySpec(BaseModel):
     preemption_grace: Duration = 30.0
     preemptions_per_hour: int = Field(default=10, ge=0)
     aging: AgingSpec | None = None  # applied on the sample clock (sample_interval)
+    deadline_boost: DeadlineBoostSpec | None = Field(
+        default=None,
+        description="Deadline-aware ordering (on the sample clock): settings, true for the defaults, "
+        "false or null for off.",
+        json_schema_extra=_or_boolean,
+    )
+
+    @field_validator("deadline_boost", mode="before")
+    @classmethod
+    def _boost_switch(cls, value: object) -> object:
+        """``true``: the defaults; ``false``: off (as if absent)."""
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        return value
 
     def admission(self) -> AdmissionPolicy:
         return AdmissionPolicy(
@@ -246,6 +303,37 @@ class PolicySpec(BaseModel):
 
     def budget(self) -> PreemptionBudget:
         return PreemptionBudget(limit=self.preemptions_per_hour)
+
+    def deadline_boost_policy(self) -> DeadlineBoost | None:
+        return None if self.deadline_boost is None else self.deadline_boost.boost()
+
+
+class EtaSpec(BaseModel):
+    """ETA accuracy: the ETA budcore gives a job at submission against its actual start.
+
+    With ``measure``, the engine asks the scheduler for the ETA of every ``every``-th job as it is
+    submitted (the real core run forward from that instant:
+    :func:`budcore.scheduling.forecast.eta_for`), assuming ``default_runtime`` for jobs that
+    declare none and looking ``horizon`` ahead (a job not admitted within it has no estimate).
+    ``report.json``'s ``eta`` block gives the absolute error of the estimated start per job class
+    (``eta.png`` plots estimated against actual starts). Each estimate runs the scheduler forward
+    over the queued jobs, so measuring every job of a busy scenario costs a multiple of its run.
+    """
+
+    model_config = _FROZEN
+
+    measure: bool = True
+    default_runtime: Duration = Field(default=3600.0, gt=0)
+    horizon: Duration = Field(default=7 * 86400.0, gt=0)
+    every: int = Field(default=1, ge=1)
+
+    def measurement(self) -> EtaMeasurement | None:
+        if not self.measure:
+            return None
+        options = ForecastOptions(
+            default_runtime=timedelta(seconds=self.default_runtime), horizon=timedelta(seconds=self.horizon)
+        )
+        return EtaMeasurement(forecast=options, every=self.every)
 
 
 class ControllerRestartSpec(BaseModel):
@@ -342,6 +430,16 @@ class Scenario(BaseModel):
     policy: PolicySpec = Field(default_factory=PolicySpec)
     workload: WorkloadSpec
     failures: FailureSpec | None = None
+    eta: EtaSpec | None = Field(
+        default=None, description="Measure ETA accuracy: estimated start at submission vs actual start."
+    )
+    runaway_factor: float | None = Field(
+        default=3.0,
+        ge=1,
+        allow_inf_nan=False,
+        description="Alert when a job's progress passes this many times its declared runtime "
+        "(it keeps running); null: no alerts.",
+    )
 
     @field_validator("start")
     @classmethod
@@ -523,8 +621,25 @@ class LoadedScenario:
             max_retries=max_retries,
             seed=s.seed,
             controller_restart=restart,
+            runaway_factor=s.runaway_factor,
+            eta=s.eta.measurement() if s.eta is not None else None,
+            report_time=self._uses_time(),
             # A scenario run owns its process (CLI, sweep worker): keep long runs linear in jobs.
             gc_freeze_every=10_000,
+        )
+
+    def _uses_time(self) -> bool:
+        """Whether the scenario asks for time figures: time limits or windows on a class,
+        deadline-aware ordering, or an explicit ``runaway_factor`` (ETA accuracy has its own block)."""
+        s = self.scenario
+        generators = s.workload.generators
+        return (
+            "runaway_factor" in s.model_fields_set
+            or s.policy.deadline_boost is not None
+            or (
+                generators is not None
+                and any(c.max_duration is not None or c.time_window is not None for c in generators.classes)
+            )
         )
 
     def prices(self) -> dict[str, Decimal]:

@@ -18,7 +18,8 @@ and read the scenario's referenced files (queues, traces, nodes dump) from ``spe
 that path must be visible to them (a shared filesystem) or the documents given inline.
 
 **Policies** (``--policy``) are a preset (``fifo``: Kueue's classic FIFO ordering across queues,
-``fair``: fair sharing, ``strict-fifo``: every ClusterQueue ``StrictFIFO``), a YAML file holding a
+``fair``: fair sharing, ``strict-fifo``: every ClusterQueue ``StrictFIFO``, ``deadline-aware``:
+deadline-aware ordering, ``policy.deadline_boost: true``), a YAML file holding a
 ``policy`` mapping, or inline ``key=value,...`` overrides of the scenario's ``policy`` block.
 Both are read and validated like a scenario: a malformed file or a bad field is one line per
 problem naming the file, line and field (``pol.yaml:3: policy.bogus: unknown field``), or, inline,
@@ -32,6 +33,10 @@ Ranges go upwards (``4..32``, not ``32..4``). Only ``fleet.pools`` can be varied
 from a nodes file is what it is. A point where a pool has no nodes is the fleet without that pool:
 when that leaves a ResourceFlavor with no node at all the point is *infeasible* (reported with its
 reason, failing every SLO) and the sweep goes on.
+
+A plan point does not measure ETAs (``eta``): its metrics never read them, and each estimate
+runs the scheduler forward. ``compare`` keeps the scenario's ``eta``, so ``compare.json`` shows
+each policy's ETA accuracy.
 
 **Fleet cost** is each GPU's price per GPU-hour over the horizon, at the price the simulation bills
 its flavor (:meth:`LoadedScenario.prices`: ``fleet.prices``, the pool's ``price_per_gpu_hour``,
@@ -547,7 +552,8 @@ def plan_specs(
     for combo in itertools.product(*(v.values for v in variations)):
         changes = dict(zip(keys, combo, strict=True))
         label = ", ".join(f"{p}.{f}={v}" for (p, f), v in changes.items())
-        scenario = vary_fleet(loaded.scenario, changes)
+        # A plan reads SLO metrics only: measuring ETAs (a forward run per job) would be wasted.
+        scenario = vary_fleet(loaded.scenario, changes).model_copy(update={"eta": None})
         nodes = fleet_nodes(loaded, scenario)
         gpus, cost = fleet_cost(loaded, nodes, prices)
         infeasible = ""

@@ -40,6 +40,14 @@ are normalised) or ``gavel``. A count above ``gpus_per_node`` becomes a gang of
 ``count / gpus_per_node`` pods of ``gpus_per_node`` GPUs each, so such counts must be multiples of
 ``gpus_per_node``. Each pod gets ``cpu_per_gpu`` and ``memory_per_gpu`` per GPU it holds; a job
 without GPUs gets one pod of ``cpu_without_gpu`` / ``memory_without_gpu``.
+
+Time limits. ``max_runtime`` only clamps the *drawn* runtimes; ``max_duration`` is the jobs'
+maximum duration (Kueue's ``maximumExecutionTimeSeconds``): a job whose runtime exceeds it runs
+until its accumulated execution time reaches it and then fails with reason ``timeout``; its
+declared estimate is capped at it (a job cannot expect to run longer than it may). ``time_window``
+(``{start: "22:00", end: "06:00", timezone: Europe/Berlin, must_finish_in_window: false}``)
+admits the class's jobs only inside a daily wall-clock window
+(:class:`~budcore.domain.timewindow.TimeWindow`); they wait outside their queue until it opens.
 """
 
 from __future__ import annotations
@@ -58,6 +66,7 @@ from budcore.domain.errors import ValidationError
 from budcore.domain.ids import check_name
 from budcore.domain.job import JobType
 from budcore.domain.priority import JobPriority
+from budcore.domain.timewindow import TimeWindow
 from budcore.domain.validation import LineLookup, validate_model
 
 from .model import JobArrival, merge_arrivals
@@ -251,6 +260,50 @@ GAVEL_RUNTIME = MixtureRuntime(
 )
 
 
+# Time windows -------------------------------------------------------------------------------------
+class TimeWindowSpec(BaseModel):
+    """A daily wall-clock window in which the class's jobs may be admitted.
+
+    ``start`` and ``end`` are 24-hour wall times (``"22:00"``, ``"06:30:15"``); the window wraps
+    midnight when ``start`` is later than ``end``. Quote them: YAML reads an unquoted ``22:00`` as
+    the number 1320. ``timezone`` is an IANA name (``Europe/Berlin``; default ``UTC``); the window
+    follows its wall clock across daylight saving changes. With ``must_finish_in_window`` a job is
+    admitted only if its declared runtime still ends before the window closes. See
+    :class:`budcore.domain.timewindow.TimeWindow`.
+    """
+
+    model_config = _FROZEN
+
+    start: str
+    end: str
+    timezone: str = "UTC"
+    must_finish_in_window: bool = False
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _quoted(cls, value: object) -> object:
+        if isinstance(value, int) and not isinstance(value, bool):
+            hint = f"'{value // 60:02d}:{value % 60:02d}'" if 0 <= value < 24 * 60 else "'22:00'"
+            raise ValueError(
+                f"got the number {value}: YAML reads an unquoted time such as 22:00 as a number "
+                f"(hours × 60 + minutes); quote the time, e.g. {hint}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _valid(self) -> TimeWindowSpec:
+        self.window()
+        return self
+
+    def window(self) -> TimeWindow:
+        """The :class:`TimeWindow`; an invalid field is a ``ValidationError`` naming it."""
+        try:
+            return TimeWindow.parse(self.model_dump(), "time_window")
+        except ValidationError as exc:
+            path = exc.path.removeprefix("time_window").lstrip(".")
+            raise ValidationError(exc.message, path=path) from None
+
+
 # Job classes --------------------------------------------------------------------------------------
 class JobClassSpec(BaseModel):
     """One class of jobs: how often they arrive, how long they run, what they ask for.
@@ -260,7 +313,8 @@ class JobClassSpec(BaseModel):
     ends arrivals (both simulation times; durations accept ``"30m"``-style strings). Runtimes are
     clamped to ``[min_runtime, max_runtime]`` when given. ``deadline_slack`` sets each job's
     deadline to ``submit + runtime * slack``; ``checkpoint_interval``, ``priority``, ``job_type``,
-    ``accelerator`` (a catalog slug) apply to every job of the class.
+    ``accelerator`` (a catalog slug) apply to every job of the class. ``max_duration`` (Kueue's
+    ``maximumExecutionTimeSeconds``) and ``time_window`` are described in the module docstring.
     """
 
     model_config = _FROZEN
@@ -286,6 +340,15 @@ class JobClassSpec(BaseModel):
     checkpoint_interval: Duration | None = None
     deadline_slack: float | None = Field(default=None, ge=1, allow_inf_nan=False)
     accelerator: str | None = Field(default=None, min_length=1)
+    max_duration: Duration | None = Field(
+        default=None,
+        gt=0,
+        description="Maximum duration (Kueue's maximumExecutionTimeSeconds): a job whose execution "
+        "time reaches it is stopped and fails (timeout). max_runtime only clamps drawn runtimes.",
+    )
+    time_window: TimeWindowSpec | None = Field(
+        default=None, description="Daily wall-clock window in which the class's jobs may be admitted."
+    )
 
     @field_validator("name")
     @classmethod
@@ -525,6 +588,8 @@ def _assemble(
     name, tenant, queue = spec.name, spec.tenant, spec.local_queue
     priority, job_type = spec.priority.value, spec.job_type.value
     checkpoint, slack, accelerator = spec.checkpoint_interval, spec.deadline_slack, spec.accelerator
+    max_duration = spec.max_duration
+    window = spec.time_window.window() if spec.time_window is not None else None  # one, shared
     count = spec.count if spec.count is not None else math.inf
     until = spec.until if spec.until is not None else math.inf
     low = spec.min_runtime if spec.min_runtime is not None else -math.inf
@@ -553,6 +618,9 @@ def _assemble(
             checkpoint,
             None if slack is None else t + runtime * slack,
             accelerator,
+            None,
+            max_duration,
+            window,
         )
 
 

@@ -11,7 +11,9 @@ the field values; :func:`arrival_to_job` turns an arrival into a fully validated
 :class:`budcore.domain.job.Job` only when the engine actually submits it.
 
 Times are seconds from the simulation start (``submit_s``, ``deadline_s``) or durations in seconds;
-the engine converts them to aware UTC datetimes against its start instant.
+the engine converts them to aware UTC datetimes against its start instant. A ``time_window`` is
+the one non-scalar field: an immutable :class:`~budcore.domain.timewindow.TimeWindow` that every
+job of a class shares (it pickles by value, zone by name).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from budcore.domain.job import Job, JobType, ResourceRequest
 from budcore.domain.priority import JobPriority
 from budcore.domain.resources import NVIDIA_GPU
 from budcore.domain.timeutil import ensure_utc
+from budcore.domain.timewindow import TimeWindow
 from budcore.domain.validation import validate_model
 
 # Label carrying the generator class / trace label, so reports can group jobs per class.
@@ -42,6 +45,12 @@ class JobArrival(NamedTuple):
     GPUs, ``cpu_milli`` CPU milli-cores and ``memory_bytes`` of memory. ``priority`` and
     ``job_type`` hold :class:`JobPriority` / :class:`JobType` values; ``deadline_s`` is an absolute
     simulation time, not a slack.
+
+    ``max_runtime_s`` is the job's maximum duration (Kueue's ``maximumExecutionTimeSeconds``): the
+    engine stops a job whose execution time reaches it and fails it with reason ``timeout``, so a
+    job whose ``runtime_s`` exceeds it never completes. ``time_window`` restricts when it may be
+    admitted (:class:`~budcore.domain.timewindow.TimeWindow`). Fields are appended at the end with
+    defaults, so positional construction of the earlier fields keeps working.
     """
 
     submit_s: float
@@ -62,6 +71,8 @@ class JobArrival(NamedTuple):
     # What the submitter declared the runtime to be (None: exactly ``runtime_s``); the scenario's
     # ``workload.estimate_error`` sets it to model users' misestimates.
     estimated_runtime_s: float | None = None
+    max_runtime_s: float | None = None  # maximum duration (None: unlimited)
+    time_window: TimeWindow | None = None  # daily admission window (None: any time)
 
     @property
     def total_gpus(self) -> int:
@@ -72,6 +83,14 @@ class JobArrival(NamedTuple):
     def estimate_s(self) -> float:
         """The declared runtime estimate: ``estimated_runtime_s``, else the true runtime."""
         return self.runtime_s if self.estimated_runtime_s is None else self.estimated_runtime_s
+
+    @property
+    def declared_s(self) -> float:
+        """The estimate the submitted :class:`Job` carries: :attr:`estimate_s`, capped at the maximum
+        duration (a job cannot expect to run longer than it is allowed to)."""
+        estimate = self.runtime_s if self.estimated_runtime_s is None else self.estimated_runtime_s
+        limit = self.max_runtime_s
+        return estimate if limit is None or estimate <= limit else limit
 
     @property
     def gpu_seconds(self) -> float:
@@ -126,6 +145,11 @@ def arrival_to_job(
     jobs that give no estimate. ``max_retries`` sets the job's retry budget (``None``: the
     :class:`Job` default). Any invalid value (a tenant that is not a valid name, an unknown
     priority) raises budcore's ``ValidationError``.
+
+    ``max_runtime_s`` becomes the job's ``max_duration`` and ``time_window`` its ``time_window``.
+    A :class:`Job` may not declare an estimate above its maximum duration, so the estimate is
+    capped at it (:attr:`JobArrival.declared_s`); the true runtime is not: a job whose runtime
+    exceeds its maximum duration is stopped at the limit by the engine and fails (``timeout``).
     """
     start = ensure_utc(start, "start")
     submitted = start + timedelta(seconds=arrival.submit_s)
@@ -154,6 +178,10 @@ def arrival_to_job(
     fields: dict[str, object] = {}
     if max_retries is not None:
         fields["max_retries"] = max_retries
+    if arrival.max_runtime_s is not None:
+        fields["max_duration"] = timedelta(seconds=arrival.max_runtime_s)
+    if arrival.time_window is not None:
+        fields["time_window"] = arrival.time_window
     return validate_model(
         Job,
         {
@@ -166,7 +194,7 @@ def arrival_to_job(
             "request": request,
             "local_queue": arrival.local_queue,
             "priority": priority,
-            "estimated_duration": timedelta(seconds=arrival.estimate_s) if with_estimate else None,
+            "estimated_duration": timedelta(seconds=arrival.declared_s) if with_estimate else None,
             "deadline": (
                 None if arrival.deadline_s is None else start + timedelta(seconds=arrival.deadline_s)
             ),

@@ -456,6 +456,7 @@ class _Parsed:
     deadline: float | None = None
     accelerator: str | None = None
     estimate: float | None = None  # the submitter's declared runtime, when the trace has one
+    max_duration: float | None = None  # the job's maximum duration (budcore format only)
 
 
 ParsedRow = _Parsed
@@ -676,6 +677,7 @@ class TraceReader(ABC):
             deadline,
             parsed.accelerator or route.accelerator or options.accelerator,
             parsed.estimate,
+            parsed.max_duration,
         )
 
     def _route(self, parsed: _Parsed) -> _Route:
@@ -747,6 +749,7 @@ class BudcoreCsvTrace(_CsvReader):
         "checkpoint_interval_s",
         "deadline_s",
         "accelerator",
+        "max_duration_s",
     )
     allow_extra = False
 
@@ -789,6 +792,9 @@ class BudcoreCsvTrace(_CsvReader):
         if checkpoint is not None and checkpoint <= 0:
             raise _RowError("checkpoint_interval_s", "must be greater than zero")
         deadline = _number(_text(row, "deadline_s"), "deadline_s", allow_empty=True)
+        max_duration = _number(_text(row, "max_duration_s"), "max_duration_s", allow_empty=True)
+        if max_duration is not None and max_duration <= 0:
+            raise _RowError("max_duration_s", "must be greater than zero")
         return _Parsed(
             trace_id=job_id,
             submit=submit,
@@ -807,6 +813,7 @@ class BudcoreCsvTrace(_CsvReader):
             checkpoint_s=checkpoint,
             deadline=deadline,
             accelerator=_text(row, "accelerator") or None,
+            max_duration=max_duration,
         )
 
     @staticmethod

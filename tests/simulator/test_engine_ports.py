@@ -149,6 +149,7 @@ def test_the_engine_needs_nothing_beyond_the_port() -> None:
 # Events --------------------------------------------------------------------------------------
 ORDER = [
     "COMPLETION",
+    "TIMEOUT",
     "EVICTED",
     "NODE_FAIL",
     "CONTROLLER_UP",
@@ -172,7 +173,7 @@ def test_event_kinds_keep_the_order_simultaneous_events_are_handled_in() -> None
         heapq.heappush(heap, (60.0, kind, seq, None))
     popped = [heapq.heappop(heap) for _ in range(len(heap))]
     assert [kind.name for _, kind, _, _ in popped] == [*ORDER[:-1], "CYCLE", "SAMPLE"]
-    assert [seq for _, kind, seq, _ in popped if kind is EventKind.CYCLE] == [1, 12]
+    assert [seq for _, kind, seq, _ in popped if kind is EventKind.CYCLE] == [1, len(ORDER)]
     # Earlier instants first, whatever their kind.
     assert (59.0, EventKind.SAMPLE, 9, None) < (60.0, EventKind.COMPLETION, 0, None)
 
@@ -185,6 +186,7 @@ def test_every_kind_is_progress_a_clock_or_a_repair_and_controller_work_is_progr
         EventKind.RETRY,
         EventKind.PODS_TIMEOUT,
         EventKind.EVICTED,
+        EventKind.TIMEOUT,
     } == CONTROLLER_WORK
     assert CONTROLLER_WORK <= PROGRESS
 

@@ -278,7 +278,8 @@ def test_policy_mistakes_name_the_plugin_or_list_the_presets() -> None:
         parse_policy("broken")
     with pytest.raises(ValidationError) as info:
         parse_policy("bogus")
-    assert "expected a preset (broken, cost-aware, fair, fifo, strict-fifo)" in info.value.message
+    presets = "broken, cost-aware, deadline-aware, fair, fifo, strict-fifo"
+    assert f"expected a preset ({presets})" in info.value.message
 
 
 # A third-party pricing source --------------------------------------------------------------------

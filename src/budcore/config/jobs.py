@@ -13,23 +13,29 @@
       local_queue: training
       priority: high
       estimated_duration: 3600   # seconds, or ISO 8601 (PT1H)
+      time_window: {start: "22:00", end: "06:00", timezone: Europe/Berlin}
       request:
         accelerator_type: nvidia-h100-80gb
         pod_sets:
           - {name: workers, count: 4, resources: {nvidia.com/gpu: 8, cpu: 64, memory: 512Gi}}
+
+A time window may instead be given as the annotation ``budcore.io/time-window: "22:00-06:00
+Europe/Berlin"`` (``; must-finish`` for ``must_finish_in_window``): the form a Kubernetes object
+carries it in, since Kueue has no field for it. Giving both is an error.
 
 Errors name the file, the line and the field path (``spec.request.pod_sets[0].count``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from budcore.config.yamlsource import YamlDocument, load_yaml_documents
 from budcore.domain.errors import ValidationError, ValidationErrors
 from budcore.domain.job import Job
+from budcore.domain.timewindow import WINDOW_ANNOTATION, TimeWindow, window_from_annotation
 from budcore.domain.validation import validate_model
 
 API_GROUP = "budcore.io"
@@ -78,9 +84,12 @@ def job_from_document(document: YamlDocument) -> Job:
     for key in ("name", "tenant", "labels"):
         if key in spec:
             fail(f"set {key} in metadata, not in spec", f"spec.{key}")
+    window = _annotated_window(metadata, spec, fail)
     if errors:
         raise ValidationErrors(errors)
     fields: dict[str, Any] = dict(spec)
+    if window is not None:
+        fields["time_window"] = window
     fields["name"] = metadata["name"]
     fields["tenant"] = metadata["namespace"]
     fields.setdefault("id", metadata["name"])
@@ -90,6 +99,24 @@ def job_from_document(document: YamlDocument) -> Job:
         return validate_model(Job, fields, prefix="spec", source=document.source, line_of=document.line_of)
     except ValidationErrors as exc:
         raise ValidationErrors([_relocate(e, document) for e in exc.errors]) from None
+
+
+def _annotated_window(
+    metadata: Mapping[str, Any], spec: Mapping[str, Any], fail: Callable[[str, str], None]
+) -> TimeWindow | None:
+    """The window of the ``budcore.io/time-window`` annotation, if there is one."""
+    annotations = metadata.get("annotations")
+    if not isinstance(annotations, Mapping) or WINDOW_ANNOTATION not in annotations:
+        return None
+    path = f"metadata.annotations[{WINDOW_ANNOTATION}]"
+    if "time_window" in spec:
+        fail("the window is given twice: keep spec.time_window or the annotation", path)
+        return None
+    try:
+        return window_from_annotation(annotations[WINDOW_ANNOTATION], path)
+    except ValidationError as exc:
+        fail(exc.message, path)
+        return None
 
 
 def _relocate(error: ValidationError, document: YamlDocument) -> ValidationError:

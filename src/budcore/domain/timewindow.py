@@ -56,6 +56,37 @@ def parse_wall_time(value: str | time, field_path: str) -> time:
     return time(int(match["h"]), int(match["m"]), int(match["s"] or 0))
 
 
+# The annotation a Kubernetes object (a budcore Job document today, the Workload the Kueue adapter
+# submits) carries its window in: "22:00-06:00 Europe/Berlin", optionally "; must-finish".
+WINDOW_ANNOTATION = "budcore.io/time-window"
+_ANNOTATION = re.compile(
+    r"^\s*(?P<start>\d{1,2}:\d{2}(?::\d{2})?)\s*-\s*(?P<end>\d{1,2}:\d{2}(?::\d{2})?)"
+    r"(?:\s+(?P<zone>[^;\s]+))?\s*(?:;\s*(?P<flag>must-finish)\s*)?$"
+)
+
+
+def window_from_annotation(
+    text: object, field_path: str = f"metadata.annotations[{WINDOW_ANNOTATION}]"
+) -> TimeWindow:
+    """``"22:00-06:00 Europe/Berlin; must-finish"`` → a :class:`TimeWindow` (zone defaults to UTC)."""
+    match = _ANNOTATION.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValidationError(
+            "expected 'HH:MM-HH:MM [IANA zone][; must-finish]', e.g. '22:00-06:00 Europe/Berlin', "
+            f"got {text!r}",
+            path=field_path,
+        )
+    try:
+        return TimeWindow(
+            start=parse_wall_time(match["start"], field_path),
+            end=parse_wall_time(match["end"], field_path),
+            timezone=match["zone"] or "UTC",
+            must_finish_in_window=match["flag"] is not None,
+        )
+    except ValidationError as exc:
+        raise ValidationError(exc.message, path=field_path) from None
+
+
 def load_zone(name: str, field_path: str = "timezone") -> ZoneInfo:
     """The IANA zone ``name`` (``Europe/Berlin``, ``UTC``); an unknown name names the field."""
     if not isinstance(name, str) or not name.strip():
