@@ -18,8 +18,9 @@ they never make a successful write look failed, so the service never sees them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from budcore.domain.ids import JobId, TenantId
 from budcore.domain.job import Job, JobStatus
@@ -27,6 +28,10 @@ from budcore.domain.lifecycle import DEFAULT_BACKOFF, BackoffPolicy, transition
 from budcore.domain.timeutil import ensure_utc
 from budcore.ports.clock import Clock
 from budcore.ports.job_store import ALL, JobFilter, JobStore
+from budcore.scheduling.limits import DEFAULT_RUNAWAY_FACTOR, LimitVerdict
+
+if TYPE_CHECKING:
+    from budcore.scheduling.scheduler import Scheduler
 
 
 class JobService:
@@ -73,3 +78,34 @@ class JobService:
 
     def jobs(self, tenant: TenantId | None, flt: JobFilter = ALL) -> list[Job]:
         return self.store.list(tenant, flt)
+
+    def enforce_limits(
+        self,
+        scheduler: Scheduler,
+        now: datetime | None = None,
+        *,
+        runaway_factor: float = DEFAULT_RUNAWAY_FACTOR,
+        on_runaway: Callable[[LimitVerdict], None] | None = None,
+    ) -> list[Job]:
+        """Fail the admitted jobs that reached their ``max_duration`` and return their quota.
+
+        For each timeout of :meth:`Scheduler.overdue <budcore.scheduling.scheduler.Scheduler.overdue>`
+        the stored job moves to ``failed`` (reason ``timeout: ...``, one write with its event) and
+        ``scheduler.release`` returns its quota; the failed jobs are returned in job-id order. A job
+        the store no longer shows holding quota (it ended meanwhile) is left to whoever ended it.
+        Runaway alerts change nothing: each is passed to ``on_runaway`` (there is no event type
+        for it). Whether a timed-out job is retried is the caller's decision, as for any failure.
+        """
+        now = ensure_utc(now or self.clock.now(), "now")
+        failed: list[Job] = []
+        for verdict in scheduler.overdue(now, runaway_factor):
+            if not verdict.stops:
+                if on_runaway is not None:
+                    on_runaway(verdict)
+                continue
+            job = self.store.get(verdict.tenant, verdict.job_id)
+            if not job.status.holds_quota:
+                continue
+            failed.append(self.move(job, JobStatus.FAILED, reason=f"timeout: {verdict.message}", now=now))
+            scheduler.release(verdict.job_id, now)
+        return failed

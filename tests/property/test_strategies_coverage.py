@@ -63,6 +63,7 @@ HISTORY_FIELDS = [
     "retry_count",
     "next_retry_at",
     "preemption_count",
+    "accumulated_runtime",
     "actual_cost",
     "outputs",
 ]
@@ -148,6 +149,8 @@ def test_optional_fields_true_sets_the_history_the_status_implies(job: Job) -> N
         assert job.next_retry_at is not None and job.next_retry_at > job.updated_at
     if job.status is S.PREEMPTED:
         assert job.preemption_count >= 1
+    if job.retry_count or job.preemption_count:
+        assert job.accumulated_runtime > timedelta(0)
     if job.status is S.PENDING:
         assert (job.retry_count, job.preemption_count, job.actual_cost, job.status_message) == (
             0,

@@ -275,6 +275,9 @@ class Job(BaseModel):
     max_retries: int = Field(default=3, ge=0)
     next_retry_at: OptUtcDatetime = None
     preemption_count: int = Field(default=0, ge=0)
+    # Admitted time of earlier runs (Kueue's status.accumulatedPastExexcutionTimeSeconds): added
+    # by the lifecycle whenever the job stops holding quota; ``max_duration`` counts it too.
+    accumulated_runtime: timedelta = Field(default=timedelta(0), ge=timedelta(0))
 
     # Cost
     estimated_cost: Money | None = None

@@ -113,6 +113,9 @@ def transition(
 
     - ``failed → queued`` is a retry: it needs ``retry_count < max_retries``, increments the count
       and sets ``next_retry_at = now + backoff.delay(retry_count)``.
+    - leaving a quota-holding state (admitted, running) for one that holds none adds the run's
+      admitted time, ``now − admitted_at``, to ``accumulated_runtime`` (see
+      :mod:`budcore.scheduling.limits`).
     - ``preempted → queued`` is a requeue: retry accounting is unchanged unless ``count_retry``
       is false for a failed job (never needed) — preemption is not the job's fault.
     """
@@ -134,6 +137,9 @@ def transition(
         attempt = job.retry_count + 1
         update["retry_count"] = attempt
         update["next_retry_at"] = now + backoff.delay(attempt)
+    if from_status.holds_quota and not to_status.holds_quota and job.admitted_at is not None:
+        # Kueue's accumulatedPastExexcutionTimeSeconds: the admitted time of every earlier run.
+        update["accumulated_runtime"] = job.accumulated_runtime + max(now - job.admitted_at, timedelta(0))
     if to_status is S.ADMITTED:
         update["admitted_at"] = now
     elif to_status is S.RUNNING:

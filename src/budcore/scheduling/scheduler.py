@@ -68,6 +68,7 @@ from budcore.scheduling.deadline import (
 from budcore.scheduling.fair_sharing import LocalQueueUsage
 from budcore.scheduling.forecast import Eta, Forecast, ForecastOptions, forecast
 from budcore.scheduling.job_facts import JobFacts
+from budcore.scheduling.limits import DEFAULT_RUNAWAY_FACTOR, LimitVerdict, next_limit, overdue
 from budcore.scheduling.pending import PendingQueues, PendingWorkload
 from budcore.scheduling.preemption import DecisionStatus, PreemptionDecision, PreemptionPolicy, find_victims
 from budcore.scheduling.preemption.aging import AgingPolicy, effective_priority
@@ -608,6 +609,22 @@ class Scheduler:
         """The next instant at which time alone changes what may be admitted (a held job's time
         comes, a window closes): a driver runs a cycle then even if nothing else happens."""
         return self.gates.next_wakeup()
+
+    def overdue(self, now: datetime, runaway_factor: float = DEFAULT_RUNAWAY_FACTOR) -> list[LimitVerdict]:
+        """Admitted workloads over an execution limit at ``now`` (:mod:`budcore.scheduling.limits`):
+        timeouts to stop and runaway alerts, by job id."""
+        return overdue(self._admitted_jobs(), now, runaway_factor=runaway_factor)
+
+    def next_limit(self, now: datetime) -> datetime | None:
+        """The earliest instant an admitted job reaches its ``max_duration`` (``now`` if one already
+        has): a driver calls ``JobService.enforce_limits`` then."""
+        return next_limit(self._admitted_jobs(), now)
+
+    def _admitted_jobs(self) -> list[tuple[Job, datetime]]:
+        pairs = (
+            (self.admitted_job(job_id), self.admitted[job_id].admitted_at) for job_id in sorted(self.admitted)
+        )
+        return [(job, at) for job, at in pairs if job is not None]
 
     def queued_job_ids(self) -> list[str]:
         """Every job waiting for admission, pending or held, sorted."""

@@ -600,6 +600,8 @@ class JobStoreConformance:
             current = store.get(ACME, job.id)
             self.assert_same_job(current, expected, f"get after the update to {status.value}")
         assert (current.preemption_count, current.retry_count) == (1, 1)
+        # Admitted 2→4 (preempted) and 6→8 (failed): the lifecycle kept both runs' admitted time.
+        assert current.accumulated_runtime == timedelta(minutes=4)
         assert current.next_retry_at is not None and current.actual_start is not None
         assert store.list(ACME) == [current]
         self.assert_same_job(store.list(ACME)[0], current, "list")

@@ -629,6 +629,9 @@ def _jobs(
         fields["preemption_count"] = draw(st.integers(1, 3))  # it has been preempted at least once
     elif status is not JobStatus.PENDING and some():
         fields["preemption_count"] = draw(st.integers(0, 3))  # requeued after earlier preemptions
+    if (retries or fields.get("preemption_count")) and some():
+        # Admitted time of the earlier runs (a retry or a preemption ended one).
+        fields["accumulated_runtime"] = timedelta(seconds=draw(st.integers(1, 6 * 3600)))
     if admitted:
         fields["admitted_at"] = created_at + step
     if started:
@@ -683,6 +686,7 @@ def jobs(
       configuration resolves it) and ``workload_priority`` (at least 1000 for a critical job),
       plus, once the status implies a history, ``status_message``,
       ``next_retry_at`` (after a retry), ``preemption_count`` (at least 1 for a preempted job),
+      ``accumulated_runtime`` (after a retry or a preemption),
       ``last_checkpoint_at`` and ``actual_cost`` (after the start) and ``outputs`` (at the end).
     - ``max_gpus``/``max_pod_sets``/``max_pods`` bound the resource request.
     - ``created_at``: an aware datetime strategy (default :func:`utc_datetimes`); keep it a day
