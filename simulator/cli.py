@@ -31,6 +31,25 @@ def default_scenario_path() -> Path:
     return Path(str(files("budcore_simulator") / "scenarios" / "default" / "scenario.yaml"))
 
 
+def builtin_scenarios() -> list[str]:
+    """The names of the scenarios that ship in the package (``simulator/scenarios/<name>/``)."""
+    root = Path(str(files("budcore_simulator") / "scenarios"))
+    return sorted(p.name for p in root.iterdir() if (p / "scenario.yaml").is_file())
+
+
+def resolve_scenario(scenario: Path | None) -> Path:
+    """A scenario argument: a file, or the name of a built-in scenario (None: ``default``).
+
+    A path that exists always wins, so a local file named like a built-in scenario is read.
+    """
+    if scenario is None:
+        return default_scenario_path()
+    if scenario.exists() or scenario.suffix or len(scenario.parts) > 1:
+        return scenario
+    builtin = Path(str(files("budcore_simulator") / "scenarios" / scenario.name / "scenario.yaml"))
+    return builtin if builtin.is_file() else scenario
+
+
 OUTPUT_ROOT = Path("budcore-out")
 _UNSAFE_IN_NAME = re.compile(r"[^\w.-]+")
 
@@ -295,8 +314,8 @@ def register(app: typer.Typer) -> None:
         scenario: Annotated[
             Path | None,
             typer.Argument(
-                help="Scenario YAML file, one scenario per file (default: the built-in scenario, "
-                "simulator/scenarios/default/scenario.yaml; --schema prints the format).",
+                help="Scenario YAML file, or the name of a built-in scenario (default, deadlines, "
+                "nodes-dump; default: default); --schema prints the format.",
                 dir_okay=False,
                 metavar="SCENARIO",
                 show_default=False,
@@ -341,7 +360,7 @@ def register(app: typer.Typer) -> None:
             console.print_json(json.dumps(scenario_json_schema()))
             return
         output_format(fmt)
-        loaded = load_scenario(scenario or default_scenario_path())
+        loaded = load_scenario(resolve_scenario(scenario))
         if seed is not None:
             loaded.scenario = loaded.scenario.model_copy(update={"seed": seed})
         target = prepare_output_dir(out or default_output_dir(loaded.scenario.name))
@@ -413,7 +432,8 @@ def register_sweeps(app: typer.Typer) -> None:
         scenario: Annotated[
             Path,
             typer.Argument(
-                help="Scenario YAML file; every policy runs its workload with its seed.",
+                help="Scenario YAML file or built-in scenario name; every policy runs its workload "
+                "with its seed.",
                 dir_okay=False,
                 metavar="SCENARIO",
             ),
@@ -446,7 +466,7 @@ def register_sweeps(app: typer.Typer) -> None:
         output_format(fmt)
         if len(policy) < 2:
             raise ValidationError("compare needs at least two --policy values", path="--policy")
-        loaded = load_scenario(scenario)
+        loaded = load_scenario(resolve_scenario(scenario))
         specs = sweep.compare_specs(loaded, [sweep.parse_policy(p) for p in policy])
         target = prepare_output_dir(out or default_output_dir(loaded.scenario.name, "-compare"))
         results = sweep.run_all(specs, workers=workers)
@@ -498,7 +518,8 @@ def register_sweeps(app: typer.Typer) -> None:
         scenario: Annotated[
             Path,
             typer.Argument(
-                help="Scenario YAML file; it needs a horizon (a fleet's cost is its GPUs' price over it).",
+                help="Scenario YAML file or built-in scenario name; it needs a horizon (a fleet's cost is "
+                "its GPUs' price over it).",
                 dir_okay=False,
                 metavar="SCENARIO",
             ),
@@ -542,7 +563,7 @@ def register_sweeps(app: typer.Typer) -> None:
     ) -> None:
         """Sweep fleet sizes and return the cheapest fleet that meets every SLO, with the frontier."""
         output_format(fmt)
-        loaded = load_scenario(scenario)
+        loaded = load_scenario(resolve_scenario(scenario))
         if loaded.scenario.horizon is None:
             raise ValidationError(
                 "plan needs a scenario with a horizon (fleet cost is over it)", path="horizon"

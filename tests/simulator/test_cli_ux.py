@@ -363,3 +363,15 @@ def test_without_matplotlib_a_run_keeps_every_other_output(
     assert main([*command_args("compare", write(tmp_path)), "-o", str(compare_out)]) == 0
     assert "compare_cdf.png skipped" in capsys.readouterr().err
     assert (compare_out / "compare.json").is_file() and not (compare_out / "compare_cdf.png").exists()
+
+
+def test_built_in_scenarios_run_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``budcore simulate deadlines`` finds the packaged scenario; a missing name still errors."""
+    from budcore_simulator.cli import builtin_scenarios, resolve_scenario
+
+    assert {"default", "deadlines", "nodes-dump"} <= set(builtin_scenarios())
+    assert resolve_scenario(Path("deadlines")).name == "scenario.yaml"
+    assert resolve_scenario(Path("deadlines")).parent.name == "deadlines"
+    assert resolve_scenario(Path("no-such-scenario")) == Path("no-such-scenario")
+    assert main(["simulate", "no-such-scenario", "--out", str(tmp_path / "x")]) == 2
+    assert "no-such-scenario" in capsys.readouterr().err
