@@ -19,7 +19,7 @@ they never make a successful write look failed, so the service never sees them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from budcore.domain.ids import JobId, TenantId
@@ -94,7 +94,9 @@ class JobService:
         ``scheduler.release`` returns its quota; the failed jobs are returned in job-id order. A job
         the store no longer shows holding quota (it ended meanwhile) is left to whoever ended it.
         Runaway alerts change nothing: each is passed to ``on_runaway`` (there is no event type
-        for it). Whether a timed-out job is retried is the caller's decision, as for any failure.
+        for it). Whether a timed-out job is retried is the caller's decision, as for any failure; its
+        ``accumulated_runtime`` is cleared, as Kueue clears it when it deactivates the workload, so a
+        retry runs with its whole ``max_duration`` again.
         """
         now = ensure_utc(now or self.clock.now(), "now")
         failed: list[Job] = []
@@ -106,6 +108,16 @@ class JobService:
             job = self.store.get(verdict.tenant, verdict.job_id)
             if not job.status.holds_quota:
                 continue
-            failed.append(self.move(job, JobStatus.FAILED, reason=f"timeout: {verdict.message}", now=now))
+            # Kueue deactivates such a workload and clears accumulatedPastExexcutionTimeSeconds
+            # (workload controller, maximum execution time): a later retry starts a fresh budget.
+            failed.append(
+                self.move(
+                    job,
+                    JobStatus.FAILED,
+                    reason=f"timeout: {verdict.message}",
+                    now=now,
+                    accumulated_runtime=timedelta(0),
+                )
+            )
             scheduler.release(verdict.job_id, now)
         return failed
