@@ -21,10 +21,11 @@ from budcore.scheduling import (
     Scheduler,
     StopPolicy,
 )
-from budcore.scheduling.cycle import AdmissionSnapshot, schedule
+from budcore.scheduling.cycle import schedule
 from budcore.scheduling.preemption import DecisionStatus
 from budcore.scheduling.queues import WithinClusterQueue
 from budcore.scheduling.quota import QuotaTree, QuotaUsage, preemption_reservation
+from budcore.scheduling.snapshot import AdmissionSnapshot
 
 WITHIN_LOWER = ClusterQueuePreemption(within_cluster_queue=WithinClusterQueue.LOWER_PRIORITY)
 STRICT = QueueingStrategy.STRICT_FIFO

@@ -41,7 +41,6 @@ from budcore.scheduling.fair_sharing import hierarchical_share
 from budcore.scheduling.pending import CandidateCursor, ClusterQueuePending, PendingQueues, PendingWorkload
 from budcore.scheduling.preemption import PreemptionOracle, PreemptionPolicy
 from budcore.scheduling.queues import (
-    NAMESPACE_NAME_LABEL,
     ClusterQueue,
     QueueingStrategy,
     ReclaimWithinCohort,
@@ -52,27 +51,13 @@ from budcore.scheduling.snapshot import (
     AdmissionPolicy,
     AdmissionSnapshot,
     Admit,
-    AdmittedWorkload,
     CycleResult,
-    Decision,
     Evict,
     NeedsPreemption,
     StaysPending,
 )
 
-__all__ = [
-    "NAMESPACE_NAME_LABEL",
-    "AdmissionPolicy",
-    "AdmissionSnapshot",
-    "Admit",
-    "AdmittedWorkload",
-    "CycleResult",
-    "Decision",
-    "Evict",
-    "NeedsPreemption",
-    "StaysPending",
-    "schedule",
-]
+__all__ = ["schedule"]  # the snapshot and decision types are budcore.scheduling.snapshot's
 
 
 class _ReasonAtCycleEnd:

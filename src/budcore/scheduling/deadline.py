@@ -26,16 +26,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from budcore.domain.errors import BudcoreError, ValidationError
 from budcore.domain.job import Job
 from budcore.domain.priority import PRIORITY_CLASS_LABEL, JobPriority
 from budcore.domain.timeutil import ensure_utc
-from budcore.scheduling.forecast import Eta, ForecastOptions, eta_for
+from budcore.scheduling.forecast import Eta, ForecastOptions, Forkable, eta_for
 
-if TYPE_CHECKING:
-    from budcore.scheduling.scheduler import Scheduler
+
+class DeadlineScheduler(Forkable, Protocol):
+    """A scheduler a deadline check can forecast on and ask which accelerators a queue offers."""
+
+    def accelerator_types_for(self, job: Job) -> list[str]: ...
+
 
 # Runtime of a job on another accelerator type (None: unknown, keep the job's own estimate).
 RuntimeOn = Callable[[Job, str], timedelta | None]
@@ -147,7 +151,7 @@ class DeadlineInfeasibleError(BudcoreError):
 
 
 def check_deadline(
-    scheduler: Scheduler,
+    scheduler: DeadlineScheduler,
     job: Job,
     now: datetime,
     *,
@@ -203,7 +207,7 @@ def _meets(job: Job, completion: datetime | None, policy: DeadlinePolicy) -> boo
 
 
 def _options(
-    scheduler: Scheduler,
+    scheduler: DeadlineScheduler,
     job: Job,
     now: datetime,
     policy: DeadlinePolicy,

@@ -33,16 +33,49 @@ import itertools
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from budcore.domain.errors import ValidationError
 from budcore.domain.job import Job
 from budcore.domain.resources import is_accelerator
 from budcore.domain.timeutil import ensure_utc
-from budcore.scheduling.snapshot import DecisionStatus
+from budcore.scheduling.snapshot import AdmittedWorkload, CycleResult, DecisionStatus
 
-if TYPE_CHECKING:
-    from budcore.scheduling.scheduler import Scheduler
+
+class Forkable(Protocol):
+    """What a forward run needs of a scheduler (:class:`~budcore.scheduling.scheduler.Scheduler`
+    is the one implementation): a copy to run, and the inputs and queries of a live one. A
+    Protocol rather than the class so that this module, which the scheduler uses, does not
+    depend back on it."""
+
+    @property
+    def admitted(self) -> Mapping[str, AdmittedWorkload]: ...
+
+    def fork(self, cluster_queues: Collection[str] | None = None) -> Forkable: ...
+
+    def submit(self, job: Job, *, timestamp: float | None = None) -> object: ...
+
+    def cycle(self, now: datetime) -> CycleResult: ...
+
+    def release(self, job_id: str, now: datetime) -> object: ...
+
+    def admitted_job(self, job_id: str) -> Job | None: ...
+
+    def next_wakeup(self) -> datetime | None: ...
+
+    def queued_job_ids(self) -> list[str]: ...
+
+    def is_queued(self, job_id: str) -> bool: ...
+
+    def cluster_queue_of(self, job_id: str) -> str | None: ...
+
+    def cluster_queue_for(self, job: Job) -> str: ...
+
+    def cohort_tree_of(self, cluster_queue: str) -> tuple[str, ...]: ...
+
+    def pending_reason(self, job_id: str) -> str | None: ...
+
+    def explain(self, job_id: str) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +152,7 @@ class Forecast:
 class _Run:
     """The moving parts of one forward run."""
 
-    fork: Scheduler
+    fork: Forkable
     options: ForecastOptions
     forecast: Forecast
     ends: list[tuple[datetime, int, str]] = field(default_factory=list)  # (expected end, seq, job)
@@ -131,7 +164,7 @@ class _Run:
 
 
 def forecast(
-    scheduler: Scheduler,
+    scheduler: Forkable,
     now: datetime,
     *,
     options: ForecastOptions | None = None,
@@ -270,15 +303,15 @@ def _human(delta: timedelta) -> str:
 
 
 def eta_for(
-    scheduler: Scheduler,
+    scheduler: Forkable,
     job: Job,
     now: datetime,
     *,
     options: ForecastOptions | None = None,
 ) -> Eta:
     """The ETA of one job: a queued one, or one not yet submitted (estimated as if submitted now)."""
-    queued = job.id in scheduler.gates or job.id in scheduler.pending
-    cluster_queue = scheduler.cluster_queue_of(job.id) if queued else scheduler.pending.resolve(job)[0]
+    queued = scheduler.is_queued(job.id)
+    cluster_queue = scheduler.cluster_queue_of(job.id) if queued else scheduler.cluster_queue_for(job)
     tree = scheduler.cohort_tree_of(cluster_queue) if cluster_queue else None
     result = forecast(
         scheduler, now, options=options, extra=() if queued else (job,), stop_at=job.id, cluster_queues=tree

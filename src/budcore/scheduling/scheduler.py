@@ -47,14 +47,7 @@ from budcore.domain.errors import AlreadyExistsError, NotFoundError, ValidationE
 from budcore.domain.job import Job
 from budcore.domain.timeutil import ensure_utc
 from budcore.ports.preemption_cost import VictimInfo
-from budcore.scheduling.cycle import (
-    AdmissionPolicy,
-    AdmissionSnapshot,
-    Admit,
-    AdmittedWorkload,
-    CycleResult,
-    schedule,
-)
+from budcore.scheduling.cycle import schedule
 from budcore.scheduling.deadline import (
     DeadlineAction,
     DeadlineBoost,
@@ -76,6 +69,13 @@ from budcore.scheduling.preemption.guards import PreemptionBudget
 from budcore.scheduling.priorities import repriced_by_class, resolve_priority
 from budcore.scheduling.queues import QueueConfig, StopPolicy
 from budcore.scheduling.quota import FR, QuotaTree, QuotaUsage
+from budcore.scheduling.snapshot import (
+    AdmissionPolicy,
+    AdmissionSnapshot,
+    Admit,
+    AdmittedWorkload,
+    CycleResult,
+)
 from budcore.scheduling.timegates import Held, TimeGates, earliest_admission, last_admission
 
 
@@ -156,15 +156,24 @@ class Scheduler:
         """
         if job.id in self.admitted:
             raise AlreadyExistsError("admitted workload", job.id)
-        if job.id in self.gates or job.id in self.pending:
+        if job.id in self.gates:
             raise AlreadyExistsError("pending workload", job.id)
         resolved = self.resolve_priority(job, priority)
+        self._forecast = None
+        if (
+            resolved.next_retry_at is None
+            and resolved.time_window is None
+            and (resolved.deadline is None or self.deadline_policy is None)
+        ):
+            # Nothing about time to check (the common case, and the simulator's hot path).
+            return self.pending.push(resolved, priority=priority, timestamp=timestamp)
+        if job.id in self.pending:
+            raise AlreadyExistsError("pending workload", job.id)
         cq_name, _ = self.pending.resolve(resolved)  # an unknown LocalQueue fails before anything
         at = self._submission_time(resolved, now)
         gate = earliest_admission(resolved, at)  # a window the job never fits is an error here
         if self.deadline_policy is not None and resolved.deadline is not None:
             self._check_deadline(resolved, cq_name, at)
-        self._forecast = None
         if gate is not None:
             ordering = resolved.created_at.timestamp() if timestamp is None else timestamp
             held = Held(resolved, gate[0], gate[1], priority, ordering, cq_name)
@@ -587,7 +596,7 @@ class Scheduler:
         the state changed since (a submission, an admission, a release, a withdrawal) or when
         ``now`` differs from the instant it was computed at. ``now`` defaults to the last cycle's.
         """
-        if job_id not in self.gates and job_id not in self.pending:
+        if not self.is_queued(job_id):
             return None
         return self.refresh_etas(now).eta(job_id)
 
@@ -630,6 +639,14 @@ class Scheduler:
         """Every job waiting for admission, pending or held, sorted."""
         return sorted([*self.pending.job_ids(), *self.gates.held_ids()])
 
+    def is_queued(self, job_id: str) -> bool:
+        """Whether the job waits for admission (pending or held)."""
+        return job_id in self.pending or job_id in self.gates
+
+    def cluster_queue_for(self, job: Job) -> str:
+        """The ClusterQueue the job's LocalQueue maps to (NotFoundError for an unknown one)."""
+        return self.pending.resolve(job)[0]
+
     def cluster_queue_of(self, job_id: str) -> str | None:
         """The ClusterQueue a queued or admitted job belongs to (None: unknown job)."""
         if job_id in self.admitted:
@@ -646,8 +663,7 @@ class Scheduler:
 
     def accelerator_types_for(self, job: Job) -> list[str]:
         """Accelerator types the flavors of the job's ClusterQueue provide (for deadline options)."""
-        cq_name, _ = self.pending.resolve(job)
-        cq = self.config.cluster_queues[cq_name]
+        cq = self.config.cluster_queues[self.cluster_queue_for(job)]
         found: list[str] = []
         for group in cq.resource_groups:
             for flavor_quotas in group.flavors:

@@ -30,7 +30,7 @@ and may change.
 """
 
 from budcore.scheduling.preemption.aging import AgingPolicy, effective_priority, inherited_priorities
-from budcore.scheduling.preemption.cost import DefaultPreemptionCostModel
+from budcore.scheduling.preemption.cost_model import DefaultPreemptionCostModel
 from budcore.scheduling.preemption.fairsharing import FairSharingStrategy
 from budcore.scheduling.preemption.guards import PreemptionBudget
 from budcore.scheduling.preemption.oracle import PreemptionOracle
