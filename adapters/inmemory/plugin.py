@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from budcore.plugins import hookimpl
+from budcore.plugins import hookimpl, lazy_factory
 from budcore.plugins.hookspecs import Factory
 
 from .cluster import InMemoryClusterBackend
@@ -31,3 +31,8 @@ def budcore_register_event_sinks() -> Mapping[str, Factory]:
 @hookimpl
 def budcore_register_admission_ledgers() -> Mapping[str, Factory]:
     return {"inmemory": InMemoryAdmissionLedger}
+
+
+@hookimpl
+def budcore_register_reservation_stores() -> Mapping[str, Factory]:
+    return {"inmemory": lazy_factory(".reservations:InMemoryReservationStore", package=__package__)}

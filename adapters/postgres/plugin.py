@@ -3,7 +3,9 @@
 ``registry.job_store("postgres", url=...)`` (or ``$BUDCORE_DATABASE_URL``) builds a
 :class:`~.job_store.PostgresJobStore`; it checks that the schema is at head on construction.
 ``registry.admission_ledger("postgres", url=...)`` builds a
-:class:`~.admission.PostgresAdmissionLedger` on such a store (or on ``store=`` given).
+:class:`~.admission.PostgresAdmissionLedger` on such a store (or on ``store=`` given), and
+``registry.reservation_store("postgres", url=...)`` a
+:class:`~.reservations.PostgresReservationStore` (or on the engine of ``store=``/``engine=`` given).
 
 Registering is dependency-free: this module imports nothing from the adapter at module level, so
 a base install (without the ``postgres`` extra) still loads it and lists ``postgres``. SQLAlchemy,
@@ -30,6 +32,11 @@ def budcore_register_job_stores() -> Mapping[str, Factory]:
 @hookimpl
 def budcore_register_admission_ledgers() -> Mapping[str, Factory]:
     return {"postgres": lazy_factory(".admission:open_ledger", package=__package__)}
+
+
+@hookimpl
+def budcore_register_reservation_stores() -> Mapping[str, Factory]:
+    return {"postgres": lazy_factory(".reservations:PostgresReservationStore", package=__package__)}
 
 
 @hookimpl

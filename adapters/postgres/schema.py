@@ -14,7 +14,7 @@ Amounts are integer milli-units in ``BIGINT`` (one TiB of memory is ~1.1e15 mill
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 VERSION_TABLE = "budcore_alembic_version"
 
@@ -135,9 +135,37 @@ leases = sa.Table(
     ),
 )
 
+# Capacity bookings (the reservation store port): one row per booking, keyed by name. Bookings of
+# one (cluster_queue, flavor, resource) compete for its nominal quota over [start_at, end_at);
+# ``quantity`` is in milli-units and ``job_ids`` keeps the order it was given in.
+reservations = sa.Table(
+    "budcore_reservations",
+    metadata,
+    sa.Column("name", KEY, primary_key=True),
+    sa.Column("owner", KEY, nullable=False),
+    sa.Column("cluster_queue", sa.Text, nullable=False),
+    sa.Column("flavor", sa.Text, nullable=False),
+    sa.Column("resource", sa.Text, nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("start_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("end_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("job_ids", ARRAY(sa.Text), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("quantity > 0", name="ck_budcore_reservations_quantity"),
+    sa.CheckConstraint("end_at > start_at", name="ck_budcore_reservations_interval"),
+)
+
 sa.Index("ix_budcore_jobs_tenant_created", jobs.c.tenant, jobs.c.created_at, jobs.c.id)
 sa.Index("ix_budcore_jobs_status_created", jobs.c.status, jobs.c.created_at, jobs.c.id, jobs.c.tenant)
 sa.Index("ix_budcore_jobs_tenant_status_created", jobs.c.tenant, jobs.c.status, jobs.c.created_at, jobs.c.id)
 sa.Index("ix_budcore_outbox_pending", outbox.c.id, postgresql_where=outbox.c.dispatched_at.is_(None))
 sa.Index("ix_budcore_leases_expires", leases.c.expires_at)
 sa.Index("ix_budcore_quota_usage_parent", quota_usage.c.parent, quota_usage.c.flavor, quota_usage.c.resource)
+sa.Index(
+    "ix_budcore_reservations_key_start",
+    reservations.c.cluster_queue,
+    reservations.c.flavor,
+    reservations.c.resource,
+    reservations.c.start_at,
+)
+sa.Index("ix_budcore_reservations_start_name", reservations.c.start_at, reservations.c.name)

@@ -31,6 +31,7 @@ from budcore_adapters.postgres import (
 from budcore_adapters.postgres.__main__ import main as cli_main
 from budcore_adapters.postgres.engine import ENV_URL
 from budcore_adapters.postgres.records import insert_events, job_row
+from budcore_adapters.postgres.reservations import PostgresReservationStore
 from budcore_adapters.postgres.schema import VERSION_TABLE, jobs, metadata
 from budcore_adapters.postgres.tempserver import TemporaryPostgres
 
@@ -38,6 +39,7 @@ from budcore.domain.errors import ValidationError
 from budcore.domain.ids import TenantId
 from budcore.domain.job import Job, JobStatus
 from budcore.domain.lifecycle import transition
+from budcore.domain.reservation import Reservation
 
 pytestmark = pytest.mark.postgres
 
@@ -53,8 +55,14 @@ def budcore_tables(url: str) -> set[str]:
 
 
 def test_shipped_revisions_form_one_line_ending_at_head() -> None:
-    assert revisions() == ["0001_initial", "0002_admission", "0003_quota_tree", "0004_queue_isolation"]
-    assert head_revision() == "0004_queue_isolation"
+    assert revisions() == [
+        "0001_initial",
+        "0002_admission",
+        "0003_quota_tree",
+        "0004_queue_isolation",
+        "0005_reservations",
+    ]
+    assert head_revision() == "0005_reservations"
 
 
 def test_fresh_database_reaches_head(new_database: Callable[[], str]) -> None:
@@ -179,6 +187,39 @@ def test_a_database_at_0003_gets_nominal_quotas_and_a_local_queue_mapping(
         engine.dispose()
     assert "nominal" not in columns
     assert [tuple(r) for r in rows] == [("a", 4000), ("b", 2000), ("cohort:co", 6000), ("solo", 5000)]
+
+
+def test_0005_adds_the_reservations_table_and_downgrading_removes_it(
+    new_database: Callable[[], str],
+) -> None:
+    """A database at 0004 gains an empty bookings table; downgrading drops it (and its bookings)."""
+    url = new_database()
+    upgrade(url, "0004_queue_isolation")
+    assert "budcore_reservations" not in budcore_tables(url)
+    upgrade(url)
+    assert current_revision(url) == "0005_reservations"
+    assert "budcore_reservations" in budcore_tables(url)
+    gpu = "nvidia.com/gpu"
+    booking = Reservation.of("eval", "team-a", "cq-a", "h100", gpu, 8, T0, T0 + timedelta(hours=8), ["j1"])
+    store = PostgresReservationStore(url)
+    try:
+        store.book(booking, capacity=8000)
+        assert store.list() == [booking]
+    finally:
+        store.close()
+    downgrade(url, "0004_queue_isolation")
+    assert current_revision(url) == "0004_queue_isolation"
+    assert "budcore_reservations" not in budcore_tables(url)
+    with pytest.raises(SchemaVersionError, match="budcore db upgrade"):
+        PostgresReservationStore(url)
+    upgrade(url)
+    store = PostgresReservationStore(url)
+    try:
+        assert store.list() == []  # the bookings went with the table
+        store.book(booking, capacity=8000)
+        assert store.get("eval") == booking
+    finally:
+        store.close()
 
 
 def test_downgrade_to_base_and_back(new_database: Callable[[], str]) -> None:

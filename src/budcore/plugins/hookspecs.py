@@ -134,6 +134,16 @@ class BudcoreHookSpecs:
         """
 
     @hookspec
+    def budcore_register_reservation_stores(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
+        """Reservation store factories by name (port :class:`budcore.ports.ReservationStore`).
+
+        A store keeps capacity bookings and refuses one that overbooks, atomically; its contract
+        is :class:`budcore.testing.reservations.ReservationStoreConformance`. Built-ins:
+        ``inmemory`` (option ``path``: a JSON file that keeps the bookings between processes)
+        and ``postgres`` (option ``url``).
+        """
+
+    @hookspec
     def budcore_register_cluster_backends(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
         """Cluster backend factories by name (port :class:`budcore.ports.ClusterBackend`)."""
 

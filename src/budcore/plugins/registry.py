@@ -42,6 +42,7 @@ from budcore.ports.cluster_backend import ClusterBackend
 from budcore.ports.event_sink import EventSink
 from budcore.ports.job_store import JobStore
 from budcore.ports.pricing import PricingSource
+from budcore.ports.reservation_store import ReservationStore
 
 if TYPE_CHECKING:
     from budcore.cost.prices import PriceBook
@@ -52,6 +53,7 @@ _log = logging.getLogger(__name__)
 KINDS: dict[str, str] = {
     "job_store": "budcore_register_job_stores",
     "admission_ledger": "budcore_register_admission_ledgers",
+    "reservation_store": "budcore_register_reservation_stores",
     "cluster_backend": "budcore_register_cluster_backends",
     "event_sink": "budcore_register_event_sinks",
     "pricing_source": "budcore_register_pricing_sources",
@@ -508,6 +510,9 @@ class PluginRegistry:
 
     def admission_ledger(self, name: str = "inmemory", **options: Any) -> AdmissionLedger:
         return cast(AdmissionLedger, self._checked("admission_ledger", name, AdmissionLedger, options))
+
+    def reservation_store(self, name: str = "inmemory", **options: Any) -> ReservationStore:
+        return cast(ReservationStore, self._checked("reservation_store", name, ReservationStore, options))
 
     def cluster_backend(self, name: str = "inmemory", **options: Any) -> ClusterBackend:
         return cast(ClusterBackend, self._checked("cluster_backend", name, ClusterBackend, options))

@@ -10,6 +10,7 @@ from budcore.ports.event_sink import EventSink
 from budcore.ports.job_store import ALL, JobFilter, JobStore
 from budcore.ports.preemption_cost import PreemptionCost, PreemptionCostModel, VictimInfo
 from budcore.ports.pricing import PricingSource
+from budcore.ports.reservation_store import ReservationStore
 from budcore.ports.simulated_cluster import SimulatedCluster
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "PreemptionCost",
     "PreemptionCostModel",
     "PricingSource",
+    "ReservationStore",
     "SimulatedCluster",
     "SimulatedClusterBackend",
     "VictimInfo",

@@ -35,9 +35,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from budcore.domain.quantity import format_quantity
 from budcore.ports.preemption_cost import VictimInfo
 from budcore.scheduling.assignment import Assignment, Mode, PendingReason, assign_flavors
-from budcore.scheduling.fair_sharing import hierarchical_share
+from budcore.scheduling.fair_sharing import ZERO_SHARE, LendableCache, ShareKey, borrows_in, share_key
 from budcore.scheduling.pending import CandidateCursor, ClusterQueuePending, PendingQueues, PendingWorkload
 from budcore.scheduling.preemption import PreemptionOracle, PreemptionPolicy
 from budcore.scheduling.queues import (
@@ -46,7 +47,8 @@ from budcore.scheduling.queues import (
     ReclaimWithinCohort,
     StopPolicy,
 )
-from budcore.scheduling.quota import preemption_reservation
+from budcore.scheduling.quota import QuotaNode, QuotaUsage, preemption_reservation
+from budcore.scheduling.reservations import may_use
 from budcore.scheduling.snapshot import (
     AdmissionPolicy,
     AdmissionSnapshot,
@@ -85,6 +87,28 @@ class _ReasonAtCycleEnd:
         return (
             str(self) == str(other) if isinstance(other, (_ReasonAtCycleEnd, PendingReason, str)) else False
         )
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+class _HeldForBookings:
+    """A pending reason in a ClusterQueue with capacity bookings: the reason, plus the booked room
+    the workload could not use (rendered only when read)."""
+
+    __slots__ = ("held", "why")
+
+    def __init__(self, why: object, held: tuple[str, ...]) -> None:
+        self.why = why
+        self.held = held
+
+    def __str__(self) -> str:
+        if not self.held:
+            return str(self.why)
+        return f"{self.why}; booked room not available to it: {'; '.join(self.held)}"
+
+    def __eq__(self, other: object) -> bool:
+        return str(self) == str(other)
 
     def __hash__(self) -> int:
         return hash(str(self))
@@ -139,20 +163,32 @@ class _Cycle:
     be later in the cycle either, a key (a lower bound of a candidate's place in the order) only
     gets worse, and an availability ceiling computed earlier is an upper bound of the current one.
     Caches are invalidated per cohort tree: an admission or a reservation bumps its tree's *epoch*.
+
+    Capacity bookings (:mod:`budcore.scheduling.reservations`) make the usage a workload sees
+    depend on the workload: ``usage`` counts every booking's held room (what most workloads see),
+    ``free_usage`` none of it (what the bookings' owners see), and :meth:`_usage_for` picks. The
+    shortcuts above assume one usage for the whole queue, so a ClusterQueue with bookings goes
+    without them (no ceilings, no dominated requests, and a failed shape head does not end its
+    shape: :meth:`_continue_shape`).
     """
 
     __slots__ = (
         "base_shares",
+        "booked",
         "ceilings",
         "cluster_queues",
         "cursors",
         "epoch",
+        "failed_shapes",
+        "fair",
         "flavors",
+        "free_usage",
         "gates",
         "heap",
         "limit",
         "may_preempt",
         "nodes",
+        "now",
         "oracle",
         "policy",
         "result",
@@ -178,6 +214,15 @@ class _Cycle:
         self.flavors = tree.config.flavors
         self.may_preempt = tree.may_preempt
         self.usage = snapshot.usage.overlay()  # the cycle's own: the snapshot's usage is never written
+        self.now = now
+        self.booked = {cq: rooms for cq, rooms in snapshot.bookings.items() if rooms and cq in self.nodes}
+        self.free_usage: QuotaUsage | None = None
+        self.failed_shapes: set[tuple[Any, tuple[bool, ...]]] = set()
+        if self.booked:
+            self.free_usage = snapshot.usage.overlay()
+            for cq_name, rooms in self.booked.items():
+                for room in rooms:
+                    self.usage.add(cq_name, {room.fr: room.held})
         self.result = CycleResult()
         self.cursors: dict[str, CandidateCursor] = {}
         self.heap: list[_Entry] = []
@@ -187,6 +232,8 @@ class _Cycle:
         self.base_shares: dict[str, tuple[int, tuple[int, ...]]] = {}  # cq -> (epoch, share without extra)
         self.ceilings: dict[str, tuple[int, dict[str, int]]] = {}  # cq -> (epoch, max available per resource)
         self.gates: dict[tuple[str, str], str] = {}  # LocalQueue -> gate (the same for all its workloads)
+        # With fair sharing, candidates are ordered by Kueue's tournament, not by the heap's keys.
+        self.fair = _FairOrder(self) if policy.fair_sharing else None
         # Kueue's preemption oracle (flavorassigner ``SimulatePreemption``): a flavor needing
         # preemption ends the flavor search only where preemption finds victims, and borrows only if
         # the queue still borrows once they are gone. It reads this cycle's usage as it grows.
@@ -228,13 +275,13 @@ class _Cycle:
             result.exhausted.add(cq_name)  # nothing admissible until the configuration changes
             return
         strict = cq.queueing_strategy is QueueingStrategy.STRICT_FIFO
-        preempting = self.may_preempt[cq_name]
-        if not preempting:
+        shortcuts = not self.may_preempt[cq_name] and cq_name not in self.booked
+        if shortcuts:
             within = self._within_ceiling(cq_name, heads, strict)
             if within is None:
                 return
             heads = within
-        self.cursors[cq_name] = CandidateCursor(queue, strict, prefix, heads, monotone=not preempting)
+        self.cursors[cq_name] = CandidateCursor(queue, strict, prefix, heads, monotone=shortcuts)
         self._offer(cq_name)
 
     def _usage_prefix(
@@ -341,7 +388,8 @@ class _Cycle:
         :meth:`_ungated_heads`.)
         """
         cursor = self.cursors[cq_name]
-        preempting = self.may_preempt[cq_name]
+        booked = cq_name in self.booked
+        shortcuts = not self.may_preempt[cq_name] and not booked
         result = self.result
         while True:
             candidate = cursor.next()
@@ -352,7 +400,11 @@ class _Cycle:
             if cursor.dominated(workload):
                 result.skipped += 1
                 continue
-            if not preempting and workload.demand is not None:
+            if booked and (workload.shape, self._rooms_usable(workload)) in self.failed_shapes:
+                result.skipped += 1  # its shape failed with the same bookings usable: so would it
+                cursor.offer_successor(workload, index)
+                continue
+            if shortcuts and workload.demand is not None:
                 cached = self.ceilings.get(cq_name)
                 if cached is not None and _exceeds(workload.demand, cached[1]):
                     job = workload.job
@@ -399,11 +451,13 @@ class _Cycle:
 
         Across ClusterQueues, candidates are ordered like Kueue's ``entryOrdering``: workloads
         that fit without borrowing first, then higher priority, then earlier queue-ordering time;
-        or, with fair sharing, by the lowest (hierarchical) dominant resource share the queue would
-        have after admitting the workload, then priority and time. It is a lazy heap: a candidate
-        enters with a lower bound of its key (:meth:`_optimistic_key`) and is re-checked against
-        the usage left by the admissions before it (:meth:`assign`).
+        or, with fair sharing, by Kueue's tournament over the cohort tree (:class:`_FairOrder`).
+        It is a lazy heap: a candidate enters with a lower bound of its key
+        (:meth:`_optimistic_key`) and is re-checked against the usage left by the admissions
+        before it (:meth:`assign`).
         """
+        if self.fair is not None:
+            return self.fair.pop()
         heap = self.heap
         if not heap:
             return None
@@ -419,15 +473,10 @@ class _Cycle:
         be evaluated once, when it reaches the top (and pushed back if its real key is worse). The
         bound already counts borrowing that no flavor could avoid (``QuotaUsage.must_borrow``).
         """
-        if self.policy.fair_sharing:
-            cq_name = workload.cluster_queue
-            node = self.nodes[cq_name]
-            current = self.epoch.get(node.root_key, 0)
-            cached = self.base_shares.get(cq_name)
-            if cached is None or cached[0] != current:
-                share = hierarchical_share(node, self.usage, None, self.policy.flavor_weights)
-                cached = self.base_shares[cq_name] = (current, share)
-            return (cached[1], *workload.key)
+        if self.fair is not None:
+            return _FAIR_HEAP_KEY  # the tournament orders fair-sharing candidates, not the heap
+        if workload.cluster_queue in self.booked:
+            return (0, *workload.key)  # its usage depends on the bookings it may use: no bound
         demand = workload.demand
         if demand is not None and self.usage.must_borrow(self.nodes[workload.cluster_queue], demand):
             return (1, *workload.key)
@@ -447,7 +496,7 @@ class _Cycle:
         """
         _, _, seen_epoch, cq_name, workload, index, assignment = entry
         may_preempt = self.may_preempt[cq_name]
-        if not may_preempt and self._cannot_fit(workload):
+        if not may_preempt and cq_name not in self.booked and self._cannot_fit(workload):
             self.result.considered += 1
             self._stays_pending(cq_name, workload, self._lazy_reason(workload), quota_shortage=True)
             self._offer(cq_name)
@@ -466,23 +515,24 @@ class _Cycle:
 
     def _evaluate(self, workload: PendingWorkload) -> tuple[tuple[Any, ...], Assignment]:
         """The workload's flavor assignment and its real key (see :meth:`pop`)."""
+        assignment = self._assignment(workload)
+        if self.fair is not None:
+            return _FAIR_HEAP_KEY, assignment  # ordered by the tournament (:class:`_FairOrder`)
+        return (1 if assignment.borrows else 0, *workload.key), assignment
+
+    def _assignment(self, workload: PendingWorkload) -> Assignment:
+        """The workload's flavor assignment against the usage this cycle has reached."""
         cq_name = workload.cluster_queue
-        node = self.nodes[cq_name]
-        policy = self.policy
         simulate = self.oracle.for_workload(workload) if self.may_preempt[cq_name] else None
-        assignment = assign_flavors(
+        return assign_flavors(
             self.cluster_queues[cq_name],
-            node,
+            self.nodes[cq_name],
             workload.job.request,
-            self.usage,
+            self._usage_for(workload),
             self.flavors,
-            policy.matcher,
+            self.policy.matcher,
             simulate,
         )
-        if policy.fair_sharing:
-            share = hierarchical_share(node, self.usage, assignment.usage, policy.flavor_weights)
-            return (share, *workload.key), assignment
-        return (1 if assignment.borrows else 0, *workload.key), assignment
 
     def _cannot_fit(self, workload: PendingWorkload) -> bool:
         """A necessary condition, checked before the full flavor assignment.
@@ -521,13 +571,19 @@ class _Cycle:
             self.admit(cq_name, workload, index, assignment)
         elif mode is Mode.PREEMPT and workload.job.preempts_others and self.may_preempt[cq_name]:
             self.reserve_for_preemption(cq_name, workload, assignment)
+            if self.booked:
+                self._continue_shape(cq_name, workload, index)
         else:
-            why: PendingReason | _ReasonAtCycleEnd = (
-                assignment.describe(self.nodes[cq_name], self.usage)
+            why: PendingReason | _ReasonAtCycleEnd | _HeldForBookings = (
+                assignment.describe(self.nodes[cq_name], self._usage_for(workload))
                 if assignment.reasons
                 else self._lazy_reason(workload)
             )
+            if self.booked and cq_name in self.booked:
+                why = _HeldForBookings(why, self._rooms_held_from(workload))
             self._stays_pending(cq_name, workload, why, quota_shortage=not assignment.reasons)
+            if self.booked:
+                self._continue_shape(cq_name, workload, index)
         self._offer(cq_name)
 
     def reserve_for_preemption(self, cq_name: str, workload: PendingWorkload, assignment: Assignment) -> None:
@@ -542,6 +598,7 @@ class _Cycle:
         job = workload.job
         node = self.nodes[cq_name]
         result = self.result
+        usage = self._usage_for(workload)
         result.needs_preemption.append(
             NeedsPreemption(
                 job.id,
@@ -551,14 +608,14 @@ class _Cycle:
                 assignment.usage,
                 assignment.borrows,
                 job.priority_value,  # aging never grants the right to preempt
-                assignment.describe(node, self.usage),  # the numbers before its reservation
+                assignment.describe(node, usage),  # the numbers before its reservation
                 workload.timestamp,
             )
         )
         if self._reserves_for_preemption(cq_name, job.id):
-            reserved = preemption_reservation(node, self.usage, assignment.usage, assignment.borrows)
+            reserved = preemption_reservation(node, usage, assignment.usage, assignment.borrows)
             if reserved:
-                self.usage.add(cq_name, reserved)
+                self._take(cq_name, reserved)
                 self.epoch[node.root_key] = self.epoch.get(node.root_key, 0) + 1
                 result.reserved[job.id] = reserved
         self.cursors[cq_name].failed(workload, quota_shortage=True)
@@ -577,7 +634,7 @@ class _Cycle:
         """Phase 6: take the quota in the cycle's usage; the shape's next workload becomes a candidate."""
         job = workload.job
         root = self.nodes[cq_name].root_key
-        self.usage.add(cq_name, assignment.usage)
+        self._take(cq_name, assignment.usage)
         self.epoch[root] = self.epoch.get(root, 0) + 1
         self.result.admitted.append(
             Admit(
@@ -593,11 +650,61 @@ class _Cycle:
         )
         self.cursors[cq_name].admitted(workload, index)
 
+    # Capacity bookings ------------------------------------------------------------------------
+    def _take(self, cq_name: str, amounts: Mapping[Any, int]) -> None:
+        """Add to the cycle's usage, in both views when bookings split it."""
+        self.usage.add(cq_name, amounts)
+        if self.free_usage is not None:
+            self.free_usage.add(cq_name, amounts)
+
+    def _rooms_usable(self, workload: PendingWorkload) -> tuple[bool, ...]:
+        """For each booking of the workload's ClusterQueue, whether the workload may use its room."""
+        rooms = self.booked.get(workload.cluster_queue, ())
+        job = workload.job
+        return tuple(may_use(room.reservation, job, self.now) for room in rooms)
+
+    def _usage_for(self, workload: PendingWorkload) -> QuotaUsage:
+        """The usage ``workload`` is decided against: the held room of every booking it may not use
+        counts as used (the common case, ``usage``), that of the bookings it may use does not."""
+        rooms = self.booked.get(workload.cluster_queue)
+        if not rooms or self.free_usage is None:
+            return self.usage
+        usable = self._rooms_usable(workload)
+        if not any(usable):
+            return self.usage
+        if all(usable):
+            return self.free_usage
+        view = self.free_usage.overlay()
+        for room, ok in zip(rooms, usable, strict=True):
+            if not ok:
+                view.add(workload.cluster_queue, {room.fr: room.held})
+        return view
+
+    def _rooms_held_from(self, workload: PendingWorkload) -> tuple[str, ...]:
+        rooms = self.booked.get(workload.cluster_queue, ())
+        usable = self._rooms_usable(workload)
+        return tuple(
+            f"reservation {room.reservation.name} holds {format_quantity(room.held, room.fr[1])} "
+            f"{room.fr[1]} of {room.fr[0]} for {room.reservation.owner} from "
+            f"{room.reservation.start.isoformat()} to {room.reservation.end.isoformat()}"
+            for room, ok in zip(rooms, usable, strict=True)
+            if not ok
+        )
+
+    def _continue_shape(self, cq_name: str, workload: PendingWorkload, index: int) -> None:
+        """In a ClusterQueue with bookings, a failed head does not end its shape: the next workload
+        of the shape may use bookings the head may not (a different owner's job list, an earlier
+        end). Shapes already failed with the same usable bookings are skipped (:meth:`_offer`)."""
+        if cq_name not in self.booked:
+            return
+        self.failed_shapes.add((workload.shape, self._rooms_usable(workload)))
+        self.cursors[cq_name].offer_successor(workload, index)
+
     def _stays_pending(
         self,
         cq_name: str,
         workload: PendingWorkload,
-        why: PendingReason | _ReasonAtCycleEnd,
+        why: PendingReason | _ReasonAtCycleEnd | _HeldForBookings,
         *,
         quota_shortage: bool,
     ) -> None:

@@ -12,7 +12,8 @@ from one instant where something changes to the next:
 - a pending workload is admitted when the cycle admits it — in the order the policy admits (queue
   order, borrowing, fair sharing, flavor fungibility) — and runs for its expected runtime;
 - preemption happens as configured: a victim leaves when chosen (its grace period is not
-  modelled) and is requeued at that instant, to run its whole expected runtime again;
+  modelled) and is requeued at that instant, to run its whole expected runtime again; so does a
+  workload evicted by a cycle (a draining queue, a capacity booking that starts);
 - time gates (retry backoff, time windows) hold and release jobs as they do live.
 
 What it does *not* model, by design: pod placement (admission is the start: a cluster that cannot
@@ -230,19 +231,20 @@ def _cycle(run: _Run, at: datetime) -> None:
             admit.job_id, admit.cluster_queue, at, at + runtime, ahead, flavor=_main_flavor(admit.flavors)
         )
         run.expect_end(admit.job_id, at + runtime)
+    evicted = [e.job_id for e in result.evictions]
     for decision in result.preemptions:
-        if decision.status is not DecisionStatus.PREEMPT:
+        if decision.status is DecisionStatus.PREEMPT:
+            evicted.extend(victim.job_id for victim in decision.victims)
+    for job_id in evicted:
+        if job_id not in fork.admitted:
             continue
-        for victim in decision.victims:
-            if victim.job_id not in fork.admitted:
-                continue
-            job = fork.admitted_job(victim.job_id)
-            fork.release(victim.job_id, at)
-            if job is not None:
-                # Requeued at the eviction instant, as the simulator and Kueue's default do; any
-                # ETA it had is superseded by its next admission.
-                run.forecast.etas.pop(victim.job_id, None)
-                fork.submit(job, timestamp=at.timestamp())
+        job = fork.admitted_job(job_id)
+        fork.release(job_id, at)
+        if job is not None:
+            # Requeued at the eviction instant, as the simulator and Kueue's default do; any
+            # ETA it had is superseded by its next admission.
+            run.forecast.etas.pop(job_id, None)
+            fork.submit(job, timestamp=at.timestamp())
 
 
 def _main_flavor(flavors: Mapping[str, Mapping[str, str]]) -> str:

@@ -369,6 +369,11 @@ class CandidateCursor:
         return None
 
     def admitted(self, workload: PendingWorkload, index: int) -> None:
+        self.offer_successor(workload, index)
+
+    def offer_successor(self, workload: PendingWorkload, index: int) -> None:
+        """Make the next workload of ``workload``'s shape a candidate (after an admission; in a
+        ClusterQueue with capacity bookings, after a failure too)."""
         successor = self._queue.shape_at(workload.shape, index + 1)
         if successor is not None:
             self._seq += 1

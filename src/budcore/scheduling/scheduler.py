@@ -23,7 +23,9 @@ closed are held out of the queues (:mod:`budcore.scheduling.timegates`; :meth:`S
 tells a driver when to run a cycle for them); :meth:`Scheduler.eta` runs this scheduler forward on
 a :meth:`Scheduler.fork` (:mod:`budcore.scheduling.forecast`); an optional
 :class:`~budcore.scheduling.deadline.DeadlinePolicy` checks deadlines at submission and
-:meth:`Scheduler.boost_deadlines` orders by urgency.
+:meth:`Scheduler.boost_deadlines` orders by urgency. Capacity bookings (:meth:`Scheduler.reserve`,
+:mod:`budcore.scheduling.reservations`) keep booked room for its owner: the cycle sees it held,
+and a cycle at a booking's start evicts the preemptible workloads standing in it.
 
 State kept incrementally (never rebuilt per decision): quota usage with propagation up the
 cohort tree, pending queues ordered per ClusterQueue, admitted workloads, held jobs, LocalQueue
@@ -45,6 +47,7 @@ from typing import cast
 
 from budcore.domain.errors import AlreadyExistsError, NotFoundError, ValidationError
 from budcore.domain.job import Job
+from budcore.domain.reservation import Reservation
 from budcore.domain.timeutil import ensure_utc
 from budcore.ports.preemption_cost import VictimInfo
 from budcore.scheduling.cycle import schedule
@@ -69,12 +72,14 @@ from budcore.scheduling.preemption.guards import PreemptionBudget
 from budcore.scheduling.priorities import repriced_by_class, resolve_priority
 from budcore.scheduling.queues import QueueConfig, StopPolicy
 from budcore.scheduling.quota import FR, QuotaTree, QuotaUsage
+from budcore.scheduling.reservations import ReservationBook, booked_room_evictions
 from budcore.scheduling.snapshot import (
     AdmissionPolicy,
     AdmissionSnapshot,
     Admit,
     AdmittedWorkload,
     CycleResult,
+    Evict,
 )
 from budcore.scheduling.timegates import Held, TimeGates, earliest_admission, last_admission
 
@@ -122,6 +127,8 @@ class Scheduler:
         self.forecast_options = forecast
         self._forecast: Forecast | None = None
         self._last_now: datetime | None = None
+        # Capacity bookings (budcore's own): room held for an owner over a time interval.
+        self.bookings = ReservationBook()
 
     @property
     def config(self) -> QueueConfig:
@@ -234,6 +241,9 @@ class Scheduler:
             self.admitted,
             no_preemption_candidates=self._no_candidates,
             local_queue_usage=None if now is None else self._local_queue_usage(now),
+            bookings=self.bookings.rooms(now, self.admitted, self._victim_info.jobs)
+            if self.bookings and now is not None
+            else {},
         )
 
     def _local_queue_usage(self, now: datetime) -> dict[tuple[str, str], float] | None:
@@ -262,8 +272,9 @@ class Scheduler:
         workloads (job type, start, checkpoints, progress, price); see :class:`VictimInfo`.
         """
         now = ensure_utc(now, "now")  # before any state changes: admissions record it
-        self._last_now = now
+        previous, self._last_now = self._last_now, now
         self._apply_time(now)
+        evictions = self._clear_booked_room(previous, now) if self.bookings else []
         # The preemption oracle needs only the guards (critical, preemptible): the jobs' own facts.
         result = schedule(
             self.snapshot(now),
@@ -273,6 +284,8 @@ class Scheduler:
             preemption=self.preemption,
             victim_info=self._victim_info,
         )
+        if evictions:
+            result.evictions.extend(evictions)
         for admit in result.admitted:
             self._apply_admit(admit, now)
 
@@ -324,6 +337,30 @@ class Scheduler:
                 )
             )
             self._forecast = None
+
+    def _clear_booked_room(self, previous: datetime | None, now: datetime) -> list[Evict]:
+        """Bookings that started or ended since the last cycle: their queues look again, and what
+        stands in the room of those that started is evicted.
+
+        The workloads evicted (:func:`~budcore.scheduling.reservations.booked_room_evictions`) are
+        marked as being evicted, like preemption victims: the caller stops them, releases their
+        quota once they are gone and requeues them.
+        """
+        changed = self.bookings.changed(previous, now)
+        if not changed:
+            return []
+        for reservation in changed:
+            if reservation.cluster_queue in self.tree.cluster_queues:
+                self.pending.activate(self.cohort_tree_of(reservation.cluster_queue))
+        starting = [r for r in changed if r.active(now)]
+        active = [r for r in self.bookings.current(now) if r.active(now)]
+        evictions = booked_room_evictions(
+            starting, active, self.tree, self.usage, self.admitted, self._victim_info.jobs, now, self.evicting
+        )
+        self.evicting.update(e.job_id for e in evictions)
+        if evictions:
+            self._forecast = None
+        return evictions
 
     def _after_reservations(self, result: CycleResult) -> None:
         """Follow up the room preemptors reserved in the cycle (Kueue's ``resourcesToReserve``).
@@ -431,6 +468,29 @@ class Scheduler:
             afs.change(admitted.local_queue, _by_resource(admitted.usage), now, -1)
         self.pending.activate(self.tree.cluster_queues[admitted.cluster_queue].root().members)
         return admitted
+
+    def reserve(self, reservation: Reservation) -> Reservation:
+        """Book capacity (:mod:`budcore.scheduling.reservations`): from its start, the booked room
+        is kept for its owner. Refused, with nothing changed, when its ClusterQueue, flavor or
+        resource is unknown (``ValidationError`` naming the field), its name is taken
+        (``AlreadyExistsError``) or it overbooks the nominal quota together with other bookings
+        (:class:`~budcore.domain.reservation.ReservationConflictError` naming the overlap)."""
+        booked = self.bookings.add(reservation, self.config)
+        self._forecast = None
+        self.pending.activate(self.cohort_tree_of(reservation.cluster_queue))
+        return booked
+
+    def cancel_reservation(self, name: str) -> Reservation:
+        """Drop a booking (``NotFoundError`` if there is none): its room is free again at once."""
+        cancelled = self.bookings.cancel(name)
+        self._forecast = None
+        if cancelled.cluster_queue in self.tree.cluster_queues:
+            self.pending.activate(self.cohort_tree_of(cancelled.cluster_queue))
+        return cancelled
+
+    def reservations(self) -> list[Reservation]:
+        """Every booking, by start then name (ended ones too, until cancelled)."""
+        return list(self.bookings)
 
     def age(self, now: datetime, aging: AgingPolicy) -> int:
         """Starvation guard: raise the effective priority of workloads that have waited long.
@@ -616,8 +676,14 @@ class Scheduler:
 
     def next_wakeup(self) -> datetime | None:
         """The next instant at which time alone changes what may be admitted (a held job's time
-        comes, a window closes): a driver runs a cycle then even if nothing else happens."""
-        return self.gates.next_wakeup()
+        comes, a window closes, a booking starts or ends): a driver runs a cycle then even if
+        nothing else happens."""
+        wakeup = self.gates.next_wakeup()
+        if self.bookings and self._last_now is not None:
+            change = self.bookings.next_change(self._last_now)
+            if change is not None and (wakeup is None or change < wakeup):
+                return change
+        return wakeup
 
     def overdue(self, now: datetime, runaway_factor: float = DEFAULT_RUNAWAY_FACTOR) -> list[LimitVerdict]:
         """Admitted workloads over an execution limit at ``now`` (:mod:`budcore.scheduling.limits`):
@@ -697,6 +763,7 @@ class Scheduler:
         )
         other.reasons = dict(self.reasons)
         other.gates = self.gates.fork(cluster_queues)
+        other.bookings = self.bookings.fork()
         other.deadline_policy = None  # a forward run admits; it never re-checks deadlines
         other.deadline_warnings = {}
         other._forecast = None

@@ -19,6 +19,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from budcore.domain.ids import JobId, TenantId
+from budcore.domain.reservation import Reservation
 from budcore.ports.preemption_cost import PreemptionCost
 from budcore.scheduling.assignment import AcceleratorMatcher, PendingReason
 from budcore.scheduling.fair_sharing import LocalQueueUsage
@@ -38,6 +39,20 @@ class AdmittedWorkload:
     priority: int
     admitted_at: datetime
     timestamp: float  # queue-ordering time it had while pending
+
+
+@dataclass(frozen=True, slots=True)
+class BookedRoom:
+    """What a capacity booking holds in its ClusterQueue at a cycle's instant
+    (:mod:`budcore.scheduling.reservations`): ``held`` (milli-units of its flavor and resource) is
+    the booked room its owner does not use, which the workloads it does not serve see as used."""
+
+    reservation: Reservation
+    held: int
+
+    @property
+    def fr(self) -> FR:
+        return (self.reservation.flavor, self.reservation.resource)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +77,11 @@ class AdmissionSnapshot:
     the cycle (:meth:`Scheduler.snapshot <budcore.scheduling.scheduler.Scheduler.snapshot>` does,
     for the LocalQueues the cycle may order) and the cycle only looks it up. None: no LocalQueue
     usage is tracked, and ClusterQueues with ``admission_fair_sharing`` keep the plain queue order.
+
+    ``bookings`` are, by ClusterQueue, the capacity bookings that hold room at the cycle's instant
+    (:meth:`ReservationBook.rooms <budcore.scheduling.reservations.ReservationBook.rooms>`): a
+    workload sees the room of each booking it may not use
+    (:func:`~budcore.scheduling.reservations.may_use`) as used.
     """
 
     tree: QuotaTree
@@ -69,6 +89,7 @@ class AdmissionSnapshot:
     admitted: Mapping[str, AdmittedWorkload] = field(default_factory=dict)
     no_preemption_candidates: AbstractSet[str] = frozenset()
     local_queue_usage: Mapping[tuple[str, str], float] | None = None
+    bookings: Mapping[str, tuple[BookedRoom, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

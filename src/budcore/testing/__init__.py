@@ -6,6 +6,8 @@
 - :mod:`budcore.testing.conformance`: ``JobStoreConformance`` and ``ClusterBackendConformance``,
   pytest base classes that check an adapter against the port contracts.
 - :mod:`budcore.testing.ledger`: ``AdmissionLedgerConformance``, the admission ledger port's kit.
+- :mod:`budcore.testing.reservations`: ``ReservationStoreConformance``, the reservation store
+  port's kit (no overbooking, also under concurrent bookers).
 - :mod:`budcore.testing.fakes`: ``FakeClock`` and ``RecordingEventSink`` test doubles.
 
 Submodules are imported on demand: importing ``budcore.testing`` alone needs neither pytest nor
@@ -21,6 +23,8 @@ try:
 except ImportError:  # pragma: no cover - pytest is in the testing extra
     pass
 else:
-    pytest.register_assert_rewrite("budcore.testing.conformance", "budcore.testing.ledger")
+    pytest.register_assert_rewrite(
+        "budcore.testing.conformance", "budcore.testing.ledger", "budcore.testing.reservations"
+    )
 
 __all__ = ["FakeClock", "RecordingEventSink"]
