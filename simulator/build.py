@@ -3,7 +3,8 @@
 ``budcore simulate``, the ``compare``/``plan`` sweeps and the benchmarks all build their runs here,
 so a scenario means the same simulation wherever it runs: its fleet, queues and workload, the
 engine options of :meth:`LoadedScenario.engine_options`, its policy's admission, preemption,
-preemption budget, aging and deadline boost, and the prices of :meth:`LoadedScenario.prices`.
+preemption budget, aging and deadline boost, the prices of :meth:`LoadedScenario.prices` and the
+capacity bookings of its ``reservations``.
 """
 
 from __future__ import annotations
@@ -52,4 +53,5 @@ def build_simulation(
         progress=progress,
         observer=observer,
         cluster=cluster,
+        reservations=loaded.reservations,
     )

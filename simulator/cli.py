@@ -219,6 +219,26 @@ def eta_line(report: dict[str, Any]) -> str | None:
     )
 
 
+def reservation_lines(report: dict[str, Any]) -> list[str]:
+    """The summary's lines on capacity bookings, one per booking (none without bookings)."""
+    lines = []
+    for name, b in (report.get("reservations") or {}).items():
+        unit = "GPU-h" if b["resource"] == "nvidia.com/gpu" else f"{b['resource']}-h"
+        cost = (
+            ""
+            if b["unused_cost"] is None
+            else f", unused booked cost {_money(b['unused_cost'])} ({b['owner']})"
+        )
+        window = f"{_duration(b['start_s'])} to {_duration(b['end_s'])} into the run"
+        lines.append(
+            f"reservation {name}: {b['quantity']:g} {b['resource']} on {b['flavor']} for {b['owner']}, "
+            f"{window}: booked {_fixed(b['booked_hours'])} {unit}, used {_fixed(b['used_hours'])} "
+            f"({_percent(b['utilisation'])}), unused {_fixed(b['unused_hours'])}{cost}; "
+            f"{b['evicted_at_start']} workload(s) evicted at its start"
+        )
+    return lines
+
+
 def _signed(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -274,7 +294,7 @@ def print_summary(
         f" ({_plain(overall.get('deadline_undetermined'))} undetermined at the end)   "
         f"node failures: {_plain(report['engine']['node_failures'])}"
     )
-    for line in (time_line(report), eta_line(report)):
+    for line in (time_line(report), eta_line(report), *reservation_lines(report)):
         if line is not None:
             console.print(line)
     console.print(

@@ -31,7 +31,9 @@ lists each kind's payload) and a run is a pure function of its inputs and seed:
   :class:`ControllerRestartModel`);
 - ``EVICTED``: a preemption victim's grace period is over: its pods stop, the work since its last
   checkpoint is lost, its quota returns and it is requeued (Kueue's eviction timestamp ordering);
-  a victim that completes within its grace period simply completes;
+  a victim that completes within its grace period simply completes. Workloads a cycle *evicts*
+  (``CycleResult.evictions``: room a capacity booking needs at its start, or a queue draining
+  under ``stopPolicy: HoldAndDrain``) go the same way, with the same grace period;
 - ``SAMPLE``: a point of the usage time series.
 
 Admission reserves quota; placing pods is the cluster's business. As in Kubernetes, an admitted
@@ -54,6 +56,14 @@ declared runtime raises a *runaway alert* (counted; it keeps running). With
 :class:`EtaMeasurement`, the engine asks the scheduler for each measured job's ETA as it is
 submitted (the real core run forward, :func:`~budcore.scheduling.forecast.eta_for`) and keeps the
 estimated start for the report to compare with the actual one.
+
+Capacity bookings (:class:`~budcore.domain.reservation.Reservation`, the scenario's
+``reservations``) are made with :meth:`~budcore.scheduling.Scheduler.reserve` before the run (and
+again on a restarted controller's scheduler). Their starts and ends are wake-ups too: the cycle at
+a booking's start evicts the workloads standing in its room, which the engine stops after the
+grace period and requeues like preemption victims. The engine keeps the runs of the jobs each
+booking serves, and the result has each booking's use
+(:func:`~budcore.scheduling.reservations.reservation_use`) and the workloads evicted for it.
 """
 
 from __future__ import annotations
@@ -72,11 +82,12 @@ from typing import Any, Literal, overload
 from budcore_adapters.inmemory import InMemoryClusterBackend
 
 from budcore.domain.cluster import Node, PodSetPlacement, Workload
-from budcore.domain.errors import ValidationError
+from budcore.domain.errors import BudcoreError, ValidationError
 from budcore.domain.ids import JobId
 from budcore.domain.job import Job, JobType
 from budcore.domain.lifecycle import BackoffPolicy
 from budcore.domain.priority import JobPriority
+from budcore.domain.reservation import Reservation
 from budcore.domain.resources import is_accelerator
 from budcore.ports.clock import Clock
 from budcore.ports.preemption_cost import VictimInfo
@@ -89,7 +100,8 @@ from budcore.scheduling.forecast import ForecastOptions, eta_for
 from budcore.scheduling.preemption import DecisionStatus, PreemptionPolicy
 from budcore.scheduling.preemption.aging import AgingPolicy
 from budcore.scheduling.preemption.guards import PreemptionBudget
-from budcore.scheduling.snapshot import Admit
+from budcore.scheduling.reservations import ReservationUse, reservation_use
+from budcore.scheduling.snapshot import Admit, Evict
 from budcore.scheduling.timegates import Held
 
 from .events import (
@@ -242,6 +254,10 @@ class JobRecord:
     admission: Admit | None = None  # the latest admission decision (while it holds quota)
     admitted_at_s: float = 0.0  # when that admission happened
     evicting: bool = False  # chosen as a preemption victim, within its grace period
+    # Why a cycle evicts it, while ``evicting`` ("": preempted), and the booking it makes room for.
+    eviction: str = ""
+    eviction_booking: str = ""
+    evictions: int = 0  # times evicted by a cycle (a booking's start, a draining queue) and requeued
     # time limits
     exec_s: float = 0.0  # Kueue's accumulated past execution time: admitted time of earlier runs
     runaway_s: float | None = None  # when its progress passed runaway_factor × its estimate
@@ -264,6 +280,7 @@ class EngineStats:
     admissions: int = 0
     preemption_decisions: int = 0
     preemptions: int = 0
+    evictions: int = 0  # workloads evicted by a cycle (booking starts, draining queues), requeued
     placement_waits: int = 0  # admitted workloads whose pods had to wait for free nodes
     pods_ready_timeouts: int = 0
     node_failures: int = 0
@@ -293,6 +310,32 @@ class SimulationResult:
     # job had a maximum duration or a time window, deadline boosting was on, or a job ran away.
     time_report: bool = False
     runaway_factor: float | None = None
+    # Each capacity booking of the run (by start, then name): how its owner used it.
+    reservations: list[BookingUse] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class BookingUse:
+    """A capacity booking over the run: its owner's ``use`` of it (milli-unit-seconds of its
+    resource, measured up to the end of the run), the workloads ``evicted`` (and requeued) to make
+    room for it at its start, and ``price``, what the engine bills a unit-hour of its resource in
+    its flavor (the flavor's price per GPU-hour for the GPU resource; None: not priced)."""
+
+    reservation: Reservation
+    start_s: float  # seconds from the start of the run
+    end_s: float
+    use: ReservationUse
+    evicted: int
+    price: Decimal | None
+
+
+@dataclass(slots=True)
+class _BookingRun:
+    """A run of a job a booking serves: when its pods ran and how much of the booked resource."""
+
+    start_s: float
+    end_s: float | None
+    amount: int  # milli-units of the booked flavor and resource
 
 
 ProgressFn = Callable[[float, int], None]  # (simulated seconds, jobs finished)
@@ -327,6 +370,7 @@ class Simulation:
         aging: AgingPolicy | None = None,
         cluster: ClusterFactory | None = None,
         deadline_boost: DeadlineBoost | None = None,
+        reservations: Sequence[Reservation] = (),
     ) -> None:
         self.options = options
         self._aging = aging
@@ -341,6 +385,8 @@ class Simulation:
         self.scheduler = Scheduler(
             queues, policy, preemption, preemption_budget, deadline_boost=deadline_boost
         )
+        self._reservations = tuple(reservations)
+        _book(self.scheduler, self._reservations)
         self.queues = queues
         self.prices = dict(prices or {})
         self.gpu_resource = gpu_resource
@@ -410,6 +456,15 @@ class Simulation:
         self._time_used = options.report_time or deadline_boost is not None
         self._etas: dict[str, float | None] | None = {} if options.eta is not None else None
         self._submitted = 0  # jobs submitted so far (which of them EtaMeasurement.every picks)
+        # Evictions a cycle asks for keep running through the preemption grace period, as victims do.
+        self._eviction_grace_s = (preemption or PreemptionPolicy()).grace_period.total_seconds()
+        # Capacity bookings: the runs of the jobs each serves, the open ones by job, and the
+        # workloads evicted for each (see BookingUse). The core names a booking in its evictions'
+        # reason ("reservation <name> for <owner> starts at ..."), which is how they are told apart.
+        self._booking_runs: dict[str, list[_BookingRun]] = {r.name: [] for r in self._reservations}
+        self._open_booking_runs: dict[str, list[_BookingRun]] = {}
+        self._booking_evictions: dict[str, int] = {r.name: 0 for r in self._reservations}
+        self._eviction_prefixes = [(f"reservation {r.name} for ", r.name) for r in self._reservations]
 
     def _event_handlers(self) -> dict[EventKind, _Handler]:
         """Each kind's handler (built per run, not kept: bound methods would make a cycle)."""
@@ -532,6 +587,8 @@ class Simulation:
                     self._rng.expovariate(1.0 / self.options.failures.mtbf_s), EventKind.NODE_FAIL, name
                 )
         self._push(0.0, EventKind.SAMPLE)
+        if self._reservations:
+            self._want_cycle(0.0)  # the scheduler learns the time: its next wake-up is a booking's
         if self.options.controller_restart is not None:
             self._push(self._next_restart_gap(), EventKind.CONTROLLER_DOWN)
         horizon = self.options.horizon_s
@@ -579,7 +636,35 @@ class Simulation:
             etas=self._etas,
             time_report=self._time_used or bool(stats.timeouts or stats.runaway_alerts),
             runaway_factor=self.options.runaway_factor,
+            reservations=self._booking_uses(clock.seconds),
         )
+
+    def _booking_uses(self, end_s: float) -> list[BookingUse]:
+        """Each booking's use by its owner up to ``end_s`` (the end of the run), in booking order."""
+        start = self.options.start
+        until = self._at(end_s)
+        out: list[BookingUse] = []
+        for reservation in sorted(self._reservations, key=lambda r: (r.start, r.name)):
+            runs = [
+                (
+                    start + timedelta(seconds=run.start_s),
+                    None if run.end_s is None else start + timedelta(seconds=run.end_s),
+                    run.amount,
+                )
+                for run in self._booking_runs[reservation.name]
+            ]
+            price = self.prices.get(reservation.flavor) if reservation.resource == self.gpu_resource else None
+            out.append(
+                BookingUse(
+                    reservation=reservation,
+                    start_s=(reservation.start - start).total_seconds(),
+                    end_s=(reservation.end - start).total_seconds(),
+                    use=reservation_use(reservation, runs, until),
+                    evicted=self._booking_evictions[reservation.name],
+                    price=price,
+                )
+            )
+        return out
 
     def _explain_pending(self) -> None:
         """Give each job still queued at the end the scheduler's last reason for it.
@@ -719,20 +804,30 @@ class Simulation:
                 self.stats.preemption_decisions += 1
                 for victim in decision.victims:
                     self._evict(victim.job_id, now, decision.grace_period.total_seconds())
-        if self._windows:
+        for eviction in result.evictions:
+            self._evict(eviction.job_id, now, self._eviction_grace_s, eviction)
+        if self._windows or self._reservations:
             self._want_wakeup(now)
 
-    def _evict(self, job_id: str, now: float, grace_s: float) -> None:
-        """Start evicting a preemption victim: it keeps running through its grace period."""
-        record = self._records[job_id]
-        if record.evicting:
+    def _evict(self, job_id: str, now: float, grace_s: float, eviction: Evict | None = None) -> None:
+        """Start evicting a preemption victim, or a workload the cycle evicts (``eviction``: room a
+        booking needs at its start, a draining queue): it keeps running through its grace period,
+        then it is stopped and requeued (:meth:`_on_evicted`)."""
+        record = self._records.get(job_id)
+        if record is None or record.evicting:
             return
-        if record.status is SimJobStatus.ADMITTED and job_id in self._unplaced:
+        unplaced = record.status is SimJobStatus.ADMITTED and job_id in self._unplaced
+        if not unplaced and record.status is not SimJobStatus.RUNNING:
+            return  # its pods are gone already (a failed node): the controller releases it
+        if eviction is not None:
+            record.eviction = eviction.reason
+            record.eviction_booking = next(
+                (name for prefix, name in self._eviction_prefixes if eviction.reason.startswith(prefix)), ""
+            )
+        if unplaced:
             # Quota held, pods never started: nothing to stop, give the quota back now.
             self._unplaced.remove(job_id)
             self._requeue_victim(record, now)
-            return
-        if record.status is not SimJobStatus.RUNNING:
             return
         record.evicting = True
         self._push(now + grace_s, EventKind.EVICTED, JobEpoch(job_id, record.epoch))
@@ -751,8 +846,16 @@ class Simulation:
     def _requeue_victim(self, record: JobRecord, now: float) -> None:
         job_id = record.arrival.job_id
         record.evicting = False
-        record.preemptions += 1
-        self.stats.preemptions += 1
+        evicted_for, record.eviction = record.eviction, ""
+        booking, record.eviction_booking = record.eviction_booking, ""
+        if evicted_for:
+            record.evictions += 1
+            self.stats.evictions += 1
+            if booking:
+                self._booking_evictions[booking] += 1
+        else:
+            record.preemptions += 1
+            self.stats.preemptions += 1
         at = self._at(now)
         self.scheduler.release(job_id, at)
         record.admission = None
@@ -762,7 +865,7 @@ class Simulation:
             self._jobs[job_id], timestamp=at.timestamp(), now=at
         ).timestamp
         record.status = SimJobStatus.QUEUED
-        record.reason = "preempted; requeued"
+        record.reason = f"evicted ({evicted_for}); requeued" if evicted_for else "preempted; requeued"
         self._want_cycle(now)
 
     def _admitted(self, admit: Admit, now: float) -> None:
@@ -818,6 +921,7 @@ class Simulation:
         job_id = workload.job_id
         self.stats.admissions += 1
         record.evicting = False
+        record.eviction = record.eviction_booking = ""
         record.status = SimJobStatus.RUNNING
         record.reason = ""
         record.flavor = flavor
@@ -830,7 +934,31 @@ class Simulation:
         self._cq_used[record.cluster_queue] = self._cq_used.get(record.cluster_queue, 0.0) + record.gpus
         remaining = record.arrival.runtime_s - record.done_s
         self._push(now + remaining, EventKind.COMPLETION, JobEpoch(job_id, record.epoch))
+        if self._reservations:
+            self._open_booked_runs(record, now)
         return True
+
+    def _open_booked_runs(self, record: JobRecord, now: float) -> None:
+        """A job started: a run of each booking that serves it and that it holds room of."""
+        admission = record.admission
+        if admission is None:
+            return
+        arrival = record.arrival
+        opened: list[_BookingRun] = []
+        for reservation in self._reservations:
+            if (
+                reservation.cluster_queue != admission.cluster_queue
+                or not reservation.serves(arrival.tenant, arrival.job_id)
+                or self._at(now) >= reservation.end
+            ):
+                continue
+            amount = admission.usage.get((reservation.flavor, reservation.resource), 0)
+            if amount > 0:
+                run = _BookingRun(now, None, amount)
+                self._booking_runs[reservation.name].append(run)
+                opened.append(run)
+        if opened:
+            self._open_booking_runs[arrival.job_id] = opened
 
     def _place_waiting(self, now: float) -> None:
         """Capacity freed: place admitted workloads whose pods were pending, in admission order."""
@@ -868,6 +996,9 @@ class Simulation:
     def _stop_running(self, record: JobRecord, now: float, saved: bool) -> None:
         """Take a running job off its GPUs, accounting the work done (and lost)."""
         self._running.pop(record.arrival.job_id, None)
+        if self._open_booking_runs:
+            for run in self._open_booking_runs.pop(record.arrival.job_id, ()):
+                run.end_s = now
         self._flavor_used[record.flavor] -= record.gpus
         self._cq_used[record.cluster_queue] -= record.gpus
         self._account_run(record, now, saved)
@@ -876,7 +1007,7 @@ class Simulation:
         ran = now - record.run_start_s
         record.gpu_s += ran * record.gpus
         factor = self.options.runaway_factor
-        if factor is not None and record.runaway_s is None:
+        if factor is not None and record.runaway_s is None and record.arrival.declares_runtime:
             limit = factor * record.arrival.declared_s
             if record.done_s + ran > limit:  # its progress passed the limit during this run
                 record.runaway_s = record.run_start_s + (limit - record.done_s)
@@ -917,6 +1048,7 @@ class Simulation:
         record.exec_s += now - record.admitted_at_s
         record.admission = None
         record.evicting = False
+        record.eviction = record.eviction_booking = ""
         record.epoch += 1  # whatever else this run had scheduled (eviction, detection) is void
         record.timed_out = True
         record.status = SimJobStatus.FAILED
@@ -1046,6 +1178,7 @@ class Simulation:
             self._budget,
             deadline_boost=self._boost,
         )
+        _book(scheduler, self._reservations)  # a controller's bookings are stored, not in memory
         holding = sorted(
             (r for r in self._records.values() if r.admission is not None),
             key=lambda r: (r.admitted_at_s, r.arrival.job_id),
@@ -1076,6 +1209,23 @@ class Simulation:
             self._frozen = True
         if self._progress is not None and self._finished % 1000 == 0:
             self._progress(now, self._finished)
+
+
+def _book(scheduler: Scheduler, reservations: Iterable[Reservation]) -> None:
+    """Make each booking on ``scheduler``; one that does not fit its queues (a sweep scaled them
+    down, say) is a ``ValidationError`` naming it."""
+    for reservation in reservations:
+        try:
+            scheduler.reserve(reservation)
+        except ValidationError as exc:
+            raise ValidationError(
+                f"reservation {reservation.name}: {exc.message}", path=f"reservations.{exc.path or 'name'}"
+            ) from None
+        except BudcoreError as exc:  # a conflict with another booking, a name taken
+            raise ValidationError(
+                f"reservation {reservation.name} does not fit the queues of this run: {exc}",
+                path="reservations",
+            ) from None
 
 
 def _knowing_flavor_types(
@@ -1200,7 +1350,7 @@ class _RunningVictims(Mapping[str, VictimInfo]):
             job_id=JobId(job_id),
             job_type=JobType(arrival.job_type),
             critical=arrival.priority == JobPriority.CRITICAL.value,
-            preemptible=True,
+            preemptible=arrival.preemptible,
             started_at=start + timedelta(seconds=record.run_start_s),
             last_checkpoint_at=checkpoint,
             checkpoint_interval=timedelta(seconds=interval or 0),  # 0: never checkpoints

@@ -34,6 +34,13 @@ Definitions:
   explicit ``runaway_factor``, or some job ran away (so a scenario using none reports as before).
 - *ETA error*: the actual first start minus the start the scheduler estimated at submission
   (positive: later than estimated), for the jobs measured (``eta`` block, only when measured).
+- *reservation use*: per capacity booking, the room it booked over ``[start, end)`` (cut at the end
+  of the run) in unit-hours of its resource (GPU-hours for GPUs), how much of it the jobs it serves
+  used while running (at most the booked quantity at any instant:
+  :func:`budcore.scheduling.reservations.reservation_use`), the rest unused, and the workloads
+  evicted (and requeued) to make room at its start. Unused booked time is charged to the owner at
+  the flavor's price per GPU-hour (``reservations`` block and ``cost.unused_booked*``, only with
+  bookings; kept apart from the jobs' cost so ``jobs.csv`` still adds up to ``cost.total``).
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .engine import JobRecord, SimulationResult
+from .engine import BookingUse, JobRecord, SimulationResult
 from .status import FINAL_STATUSES, SimJobStatus
 from .workload.traces import TraceReport
 
@@ -69,6 +76,7 @@ RECORD_FIELDS = (
     "flavor",
     "gpus",
     "preemptions",
+    "evictions",
     "failures",
     "retries",
     "lost_gpu_s",
@@ -173,6 +181,7 @@ def _group_stats(records: Iterable[JobRecord], horizon: float) -> dict[str, Any]
         "deadline_undetermined": undetermined,
         "deadline_miss_rate": _r(missed / determined, 4) if determined else None,
         "preemptions": sum(r.preemptions for r in records),
+        "evictions": sum(r.evictions for r in records),
         "failures": sum(r.failures for r in records),
         "gpu_hours": _r(sum(r.gpu_s for r in records) / 3600),
         "gpu_hours_lost": _r(sum(r.lost_gpu_s for r in records) / 3600),
@@ -358,6 +367,7 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
             "admissions": result.stats.admissions,
             "preemption_decisions": result.stats.preemption_decisions,
             "preemptions": result.stats.preemptions,
+            "evictions": result.stats.evictions,
             "placement_waits": result.stats.placement_waits,
             "pods_ready_timeouts": result.stats.pods_ready_timeouts,
             "node_failures": result.stats.node_failures,
@@ -369,7 +379,49 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
     eta = eta_accuracy(result)
     if eta is not None:
         report["eta"] = eta
+    if result.reservations:
+        bookings = reservation_figures(result.reservations)
+        report["reservations"] = bookings
+        unused: dict[str, Decimal] = {}
+        for figures in bookings.values():
+            if figures["unused_cost"] is not None:
+                owner = figures["owner"]
+                unused[owner] = unused.get(owner, Decimal(0)) + Decimal(figures["unused_cost"])
+        report["cost"]["unused_booked"] = _money(sum(unused.values(), Decimal(0)))
+        report["cost"]["unused_booked_by_tenant"] = {k: _money(v) for k, v in sorted(unused.items())}
     return report
+
+
+_UNIT_HOUR = Decimal(3_600_000)  # milli-unit-seconds in a unit-hour
+
+
+def booking_figures(booking: BookingUse) -> dict[str, Any]:
+    """One booking's entry of the ``reservations`` block (see the module docstring)."""
+    r, use = booking.reservation, booking.use
+    unused_cost = None
+    if booking.price is not None:
+        unused_cost = _money(booking.price * Decimal(repr(use.unused)) / _UNIT_HOUR)
+    return {
+        "owner": r.owner,
+        "cluster_queue": r.cluster_queue,
+        "flavor": r.flavor,
+        "resource": r.resource,
+        "quantity": _r(r.quantity / 1000),
+        "jobs": list(r.job_ids),
+        "start_s": _r(booking.start_s),
+        "end_s": _r(booking.end_s),
+        "booked_hours": _r(use.booked / 3_600_000),
+        "used_hours": _r(use.used / 3_600_000),
+        "unused_hours": _r(use.unused / 3_600_000),
+        "utilisation": _r(use.utilisation, 4) if use.booked else None,
+        "evicted_at_start": booking.evicted,
+        "unused_cost": unused_cost,
+    }
+
+
+def reservation_figures(bookings: Sequence[BookingUse]) -> dict[str, Any]:
+    """The ``reservations`` block: each capacity booking of the run by name."""
+    return {b.reservation.name: booking_figures(b) for b in bookings}
 
 
 def run_figures(result: SimulationResult) -> dict[str, Any]:
@@ -428,10 +480,11 @@ def records_csv(records: Sequence[JobRecord], *, end_s: float | None = None) -> 
                 _r(r.start_s),
                 _r(r.end_s),
                 _r(a.runtime_s),
-                _r(a.estimate_s),
+                _r(a.estimate_s) if a.declares_runtime else None,
                 r.flavor,
                 r.gpus,
                 r.preemptions,
+                r.evictions,
                 r.failures,
                 r.retries,
                 _r(r.lost_gpu_s),

@@ -22,6 +22,9 @@
     failures: {mtbf: 30d, repair: 2h, controller_restart: {every: 12h, downtime: 2m}}
     eta: {measure: true, default_runtime: 1h, horizon: 7d, every: 1}   # ETA accuracy (EtaSpec)
     runaway_factor: 3                # alert when a job runs past 3× its declared runtime (null: never)
+    reservations:                    # capacity bookings (ReservationSpec), booked before the run
+      - {name: eval-slot, owner: research, cluster_queue: shared, flavor: h100,
+         resource: nvidia.com/gpu, quantity: 8, start: 10h, end: 14h}
 
 Every node of a pool carries the labels ``budcore.io/pool: <name>`` and, when ``product`` is
 given, ``nvidia.com/gpu.product: <product>``, plus the pool's own ``labels``; a ResourceFlavor
@@ -34,23 +37,36 @@ from __future__ import annotations
 import heapq
 import math
 import random
+import re
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic import ValidationError as PydanticValidationError
 
 from budcore.config.kueue import load_queue_config, loads_queue_config
 from budcore.config.yamlsource import YamlDocument, load_yaml_documents
 from budcore.cost.prices import PriceBook, load_price_book
 from budcore.domain.cluster import Node
-from budcore.domain.errors import ValidationError
-from budcore.domain.ids import check_name
+from budcore.domain.durations import DURATION_JSON_SCHEMA, parse_duration
+from budcore.domain.errors import BudcoreError, ValidationError
+from budcore.domain.ids import JobId, TenantId, check_name
 from budcore.domain.lifecycle import BackoffPolicy
 from budcore.domain.quantity import parse_quantity
+from budcore.domain.reservation import Reservation, ReservationConflictError
 from budcore.domain.resources import NVIDIA_GPU, ResourceVector, check_resource_name
 from budcore.domain.timeutil import ensure_utc
 from budcore.domain.validation import LineLookup, validate_model
@@ -62,6 +78,7 @@ from budcore.scheduling.forecast import ForecastOptions
 from budcore.scheduling.preemption import PreemptionMode, PreemptionPolicy
 from budcore.scheduling.preemption.aging import AgingPolicy
 from budcore.scheduling.preemption.guards import PreemptionBudget
+from budcore.scheduling.reservations import ReservationBook
 
 from .engine import ControllerRestartModel, EngineOptions, EtaMeasurement, FailureModel
 from .workload.generators import GeneratorSpec, generate_arrivals
@@ -416,6 +433,114 @@ class WorkloadSpec(BaseModel):
         return self
 
 
+_ISO_TIME = re.compile(r"\s*\d{4}-\d{2}-\d{2}[Tt ]")
+INSTANT_JSON_SCHEMA: dict[str, Any] = {
+    "description": "an offset from the scenario's start (a duration: "
+    f"{DURATION_JSON_SCHEMA['description']}) or an absolute ISO 8601 time with a zone",
+    "anyOf": [*DURATION_JSON_SCHEMA["anyOf"], {"type": "string", "format": "date-time"}],
+}
+
+
+def _instant(value: Any) -> float | datetime:
+    """An offset from the scenario's start (a duration, seconds) or an absolute aware time."""
+    # no path of its own: pydantic's location already names the field
+    if isinstance(value, datetime):  # YAML reads an unquoted ISO time as a datetime
+        return ensure_utc(value, "")
+    if isinstance(value, date):
+        raise ValidationError(
+            f"got the date {value.isoformat()}: give a time with a zone "
+            f"('{value.isoformat()}T00:00:00Z') or an offset from the start ('10h')"
+        )
+    if isinstance(value, str) and _ISO_TIME.match(value):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValidationError(
+                f"invalid time {value!r}: give an ISO 8601 time with a zone ('2026-01-05T10:00:00Z')"
+            ) from None
+        return ensure_utc(parsed, "")
+    return parse_duration(value, "")
+
+
+# A pydantic field type: an offset from the scenario's start in seconds, or an aware UTC datetime.
+Instant = Annotated[float | datetime, BeforeValidator(_instant), WithJsonSchema(INSTANT_JSON_SCHEMA)]
+
+
+class ReservationSpec(BaseModel):
+    """A capacity booking (:class:`budcore.domain.reservation.Reservation`), made before the run.
+
+    ``quantity`` units (a Kubernetes quantity: ``8`` GPUs, ``"500m"``) of ``resource`` in
+    ``flavor`` of ``cluster_queue``, held for tenant ``owner`` over ``[start, end)``; ``start`` and
+    ``end`` are offsets from the scenario's ``start`` (``10h``, ``1d2h``) or absolute ISO 8601 times
+    with a zone. ``jobs`` ties the booking to those job ids of the owner (empty: any of its jobs).
+    Inside the window, the booked room the owner does not use is kept from everyone else; before
+    it, others may use it only if they end by the start or may be preempted, and those still in
+    it at the start are evicted (:mod:`budcore.scheduling.reservations`). An unknown queue, flavor
+    or resource, or a booking that overbooks the queue's nominal quota together with the others, is
+    an error naming the booking's field.
+    """
+
+    model_config = _FROZEN
+
+    name: str
+    owner: str
+    cluster_queue: str = Field(min_length=1)
+    flavor: str = Field(min_length=1)
+    resource: str
+    quantity: str | int | float
+    start: Instant
+    end: Instant
+    jobs: tuple[str, ...] = ()
+
+    @field_validator("name", "owner")
+    @classmethod
+    def _names(cls, value: str, info: ValidationInfo) -> str:
+        return check_name(value, info.field_name or "name")
+
+    @field_validator("resource")
+    @classmethod
+    def _resource(cls, value: str) -> str:
+        return check_resource_name(value, "resource")
+
+    @field_validator("quantity")
+    @classmethod
+    def _positive(cls, value: str | int | float) -> str | int | float:
+        if parse_quantity(value, "quantity") <= 0:
+            raise ValueError(f"must be positive, got {value!r}")
+        return value
+
+    @field_validator("jobs")
+    @classmethod
+    def _job_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not job.strip() for job in value):
+            raise ValueError("job ids must not be empty")
+        return value
+
+    def window(self, origin: datetime) -> tuple[datetime, datetime]:
+        """``[start, end)`` as aware UTC datetimes, offsets counted from ``origin``."""
+
+        def at(value: float | datetime) -> datetime:
+            return value if isinstance(value, datetime) else origin + timedelta(seconds=value)
+
+        return at(self.start), at(self.end)
+
+    def reservation(self, origin: datetime) -> Reservation:
+        """The core's booking, made (``created_at``) at ``origin``, the simulation's start."""
+        start, end = self.window(origin)
+        return Reservation(
+            name=self.name,
+            owner=TenantId(self.owner),
+            cluster_queue=self.cluster_queue,
+            flavor=self.flavor,
+            resource=self.resource,
+            quantity=parse_quantity(self.quantity, "quantity"),
+            start=start,
+            end=end,
+            job_ids=tuple(JobId(j) for j in self.jobs),
+            created_at=origin,
+        )
+
+
 class Scenario(BaseModel):
     model_config = _FROZEN
 
@@ -440,11 +565,30 @@ class Scenario(BaseModel):
         description="Alert when a job's progress passes this many times its declared runtime "
         "(it keeps running); null: no alerts.",
     )
+    reservations: tuple[ReservationSpec, ...] = Field(
+        default=(), description="Capacity bookings, made before the run (see ReservationSpec)."
+    )
 
     @field_validator("start")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         return ensure_utc(value, "start")
+
+    @model_validator(mode="after")
+    def _bookings(self) -> Scenario:
+        """Booking names are unique and each ends after it starts (the queues are checked on load)."""
+        seen: set[str] = set()
+        for index, spec in enumerate(self.reservations):
+            at = f"reservations[{index}]"
+            if spec.name in seen:
+                raise ValidationError(f"duplicate reservation name {spec.name!r}", path=f"{at}.name")
+            seen.add(spec.name)
+            start, end = spec.window(self.start)
+            if end <= start:
+                raise ValidationError(
+                    f"must be after start ({start.isoformat()}), got {end.isoformat()}", path=f"{at}.end"
+                )
+        return self
 
 
 class LoadedScenario:
@@ -465,6 +609,8 @@ class LoadedScenario:
         self._add_dump_nodes()
         self._check_flavors()
         self._check_workload()
+        # The capacity bookings, checked against the queues and each other (booked by the engine).
+        self.reservations = self._reservations()
         self.price_book = self._price_book()  # loaded up front: a bad book fails the load
 
     def _error(self, message: str, path: str) -> ValidationError:
@@ -536,6 +682,48 @@ class LoadedScenario:
                     f"{cq.name}: {offered or 'it has no flavors'}",
                     f"{at}.accelerator",
                 )
+
+    def _reservations(self) -> tuple[Reservation, ...]:
+        """The scenario's bookings as the core's :class:`Reservation`, booked in order on a
+        :class:`ReservationBook` of the queues, as :meth:`Scheduler.reserve
+        <budcore.scheduling.Scheduler.reserve>` will: an unknown ClusterQueue, flavor or resource,
+        an owner without a LocalQueue in the booked ClusterQueue (its jobs could never use it), or a
+        conflict with an earlier booking is an error naming the booking's field and line."""
+        book = ReservationBook()
+        out: list[Reservation] = []
+        origin = self.scenario.start
+        for index, spec in enumerate(self.scenario.reservations):
+            at = f"reservations[{index}]"
+            try:
+                reservation = spec.reservation(origin)
+            except PydanticValidationError as exc:  # what the spec does not check itself (lengths)
+                problem = exc.errors(include_url=False)[0]
+                field = ".".join(str(p) for p in problem.get("loc", ())[:1])
+                field = {"job_ids": "jobs"}.get(field, field)
+                raise self._error(str(problem.get("msg", "invalid value")), f"{at}.{field}") from None
+            try:
+                book.add(reservation, self.queues)
+            except ReservationConflictError as exc:
+                # Alone more than the nominal quota: the quantity; else the window overlaps others.
+                field = "start" if exc.conflict.overlapping else "quantity"
+                raise self._error(exc.conflict.describe(), f"{at}.{field}") from None
+            except ValidationError as exc:  # an unknown queue, flavor or resource, by field
+                raise self._error(exc.message, f"{at}.{exc.path}" if exc.path else at) from None
+            except BudcoreError as exc:
+                raise self._error(str(exc), at) from None
+            owned = sorted(
+                name
+                for (namespace, name), lq in self.queues.local_queues.items()
+                if namespace == spec.owner and lq.cluster_queue == spec.cluster_queue
+            )
+            if not owned:
+                raise self._error(
+                    f"owner {spec.owner!r} has no LocalQueue (in namespace {spec.owner}) pointing to "
+                    f"ClusterQueue {spec.cluster_queue}: none of its jobs could use the booking",
+                    f"{at}.owner",
+                )
+            out.append(reservation)
+        return tuple(out)
 
     def _nodes_file(self) -> tuple[ParsedNode, ...]:
         """The nodes of ``fleet.nodes_file`` with their detected accelerators (empty without one)."""

@@ -32,7 +32,8 @@ still add up to the capacity when they did before); borrowing and lending limits
 Ranges go upwards (``4..32``, not ``32..4``). Only ``fleet.pools`` can be varied: a fleet read
 from a nodes file is what it is. A point where a pool has no nodes is the fleet without that pool:
 when that leaves a ResourceFlavor with no node at all the point is *infeasible* (reported with its
-reason, failing every SLO) and the sweep goes on.
+reason, failing every SLO) and the sweep goes on; so is a point whose scaled quotas can no longer
+hold the scenario's capacity bookings (``reservations``).
 
 A plan point does not measure ETAs (``eta``): its metrics never read them, and each estimate
 runs the scheduler forward. ``compare`` keeps the scenario's ``eta``, so ``compare.json`` shows
@@ -70,11 +71,12 @@ import yaml
 
 from budcore.config.yamlsource import YamlDocument, load_yaml_documents
 from budcore.domain.cluster import Node
-from budcore.domain.errors import ValidationError, ValidationErrors
+from budcore.domain.errors import BudcoreError, ValidationError, ValidationErrors
 from budcore.domain.resources import NVIDIA_GPU
 from budcore.domain.validation import validate_model
 from budcore.scheduling import QueueConfig
 from budcore.scheduling.queues import FlavorQuotas, QueueingStrategy, ResourceGroup, ResourceQuota
+from budcore.scheduling.reservations import ReservationBook
 
 from .build import build_simulation
 from .report import build_report
@@ -562,6 +564,9 @@ def plan_specs(
         except ValidationError as exc:  # the base loaded, so the variation is what broke it
             infeasible = _unsupplied_flavors(loaded, nodes) or exc.message
         factors = tuple((f, new, old) for f, (new, old) in sorted(flavor_factors(loaded, nodes).items()))
+        if not infeasible and loaded.reservations:
+            scaled = scale_quotas(loaded.queues, {f: (new, old) for f, new, old in factors})
+            infeasible = _unbookable(loaded, scaled)
         spec = RunSpec(
             label,
             scenario,
@@ -575,6 +580,18 @@ def plan_specs(
         )
         out.append((changes, spec))
     return out
+
+
+def _unbookable(base: LoadedScenario, queues: QueueConfig) -> str:
+    """Why the scenario's capacity bookings do not fit ``queues``, a fleet's scaled quotas ('' if
+    they do): a booking may not book more than its ClusterQueue's nominal quota."""
+    book = ReservationBook()
+    for reservation in base.reservations:
+        try:
+            book.add(reservation, queues)
+        except BudcoreError as exc:
+            return f"the scaled quotas cannot hold reservation {reservation.name}: {exc}"
+    return ""
 
 
 def _unsupplied_flavors(base: LoadedScenario, nodes: Sequence[Node]) -> str:

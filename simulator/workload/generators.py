@@ -315,6 +315,11 @@ class JobClassSpec(BaseModel):
     deadline to ``submit + runtime * slack``; ``checkpoint_interval``, ``priority``, ``job_type``,
     ``accelerator`` (a catalog slug) apply to every job of the class. ``max_duration`` (Kueue's
     ``maximumExecutionTimeSeconds``) and ``time_window`` are described in the module docstring.
+    ``preemptible: false`` protects the jobs from preemption, and from eviction when a capacity
+    booking starts unless they overran the estimate that let them into its room;
+    ``declare_runtime: false`` submits them without a runtime estimate, so the scheduler cannot
+    know when they end (without ``max_duration``, a non-preemptible one may then not use booked
+    room before its start).
     """
 
     model_config = _FROZEN
@@ -348,6 +353,14 @@ class JobClassSpec(BaseModel):
     )
     time_window: TimeWindowSpec | None = Field(
         default=None, description="Daily wall-clock window in which the class's jobs may be admitted."
+    )
+    preemptible: bool = Field(
+        default=True,
+        description="false: the class's jobs are not preempted, nor evicted at a booking's start "
+        "(unless they overran the estimate that let them into its room).",
+    )
+    declare_runtime: bool = Field(
+        default=True, description="false: the class's jobs are submitted without a runtime estimate."
     )
 
     @field_validator("name")
@@ -588,7 +601,7 @@ def _assemble(
     name, tenant, queue = spec.name, spec.tenant, spec.local_queue
     priority, job_type = spec.priority.value, spec.job_type.value
     checkpoint, slack, accelerator = spec.checkpoint_interval, spec.deadline_slack, spec.accelerator
-    max_duration = spec.max_duration
+    max_duration, preemptible, declares = spec.max_duration, spec.preemptible, spec.declare_runtime
     window = spec.time_window.window() if spec.time_window is not None else None  # one, shared
     count = spec.count if spec.count is not None else math.inf
     until = spec.until if spec.until is not None else math.inf
@@ -621,6 +634,8 @@ def _assemble(
             None,
             max_duration,
             window,
+            preemptible,
+            declares,
         )
 
 

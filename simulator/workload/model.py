@@ -49,8 +49,11 @@ class JobArrival(NamedTuple):
     ``max_runtime_s`` is the job's maximum duration (Kueue's ``maximumExecutionTimeSeconds``): the
     engine stops a job whose execution time reaches it and fails it with reason ``timeout``, so a
     job whose ``runtime_s`` exceeds it never completes. ``time_window`` restricts when it may be
-    admitted (:class:`~budcore.domain.timewindow.TimeWindow`). Fields are appended at the end with
-    defaults, so positional construction of the earlier fields keeps working.
+    admitted (:class:`~budcore.domain.timewindow.TimeWindow`). ``preemptible=False`` protects it
+    from preemption (and from eviction at a capacity booking's start); ``declares_runtime=False``
+    submits it without a runtime estimate (:attr:`estimate_s` is then only the report's stand-in).
+    Fields are appended at the end with defaults, so positional construction of the earlier fields
+    keeps working.
     """
 
     submit_s: float
@@ -73,6 +76,10 @@ class JobArrival(NamedTuple):
     estimated_runtime_s: float | None = None
     max_runtime_s: float | None = None  # maximum duration (None: unlimited)
     time_window: TimeWindow | None = None  # daily admission window (None: any time)
+    # Whether the scheduler may preempt it (critical jobs never are, whatever this says), and
+    # whether it declares a runtime estimate at all (False: the Job carries none).
+    preemptible: bool = True
+    declares_runtime: bool = True
 
     @property
     def total_gpus(self) -> int:
@@ -146,7 +153,8 @@ def arrival_to_job(
     :class:`Job` default). Any invalid value (a tenant that is not a valid name, an unknown
     priority) raises budcore's ``ValidationError``.
 
-    ``max_runtime_s`` becomes the job's ``max_duration`` and ``time_window`` its ``time_window``.
+    ``max_runtime_s`` becomes the job's ``max_duration`` and ``time_window`` its ``time_window``;
+    ``preemptible`` is the job's, and an arrival that does not ``declares_runtime`` has no estimate.
     A :class:`Job` may not declare an estimate above its maximum duration, so the estimate is
     capped at it (:attr:`JobArrival.declared_s`); the true runtime is not: a job whose runtime
     exceeds its maximum duration is stopped at the limit by the engine and fails (``timeout``).
@@ -194,7 +202,10 @@ def arrival_to_job(
             "request": request,
             "local_queue": arrival.local_queue,
             "priority": priority,
-            "estimated_duration": timedelta(seconds=arrival.declared_s) if with_estimate else None,
+            "preemptible": arrival.preemptible,
+            "estimated_duration": (
+                timedelta(seconds=arrival.declared_s) if with_estimate and arrival.declares_runtime else None
+            ),
             "deadline": (
                 None if arrival.deadline_s is None else start + timedelta(seconds=arrival.deadline_s)
             ),

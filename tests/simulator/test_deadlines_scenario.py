@@ -1,5 +1,6 @@
 """The shipped ``deadlines`` scenario end to end (issue #13): deadline misses, ETA accuracy,
-timeouts, a night window, runaway alerts, and plain vs deadline-aware ordering on one seed."""
+timeouts, a night window, a capacity booking, runaway alerts, and plain vs deadline-aware
+ordering on one seed."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import csv
 import io
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,42 @@ def test_simulate_reports_deadline_misses_eta_error_and_timeouts(simulated: tupl
         f"\ndeadlines: {overall['deadline_misses']}/{overall['deadlines']} deadlines missed; ETA |error| "
         f"p50 {eta['abs_error_p50_s']:.0f}s p95 {eta['abs_error_p95_s']:.0f}s over {eta['count']} jobs; "
         f"{time_block['timeouts']} timeouts, {time_block['runaway_alerts']} runaway alerts"
+    )
+
+
+def test_simulate_reports_the_use_of_the_booking(simulated: tuple[Path, str]) -> None:
+    """ops books 16 A100s from 21:00 to 01:00; its nightly batch may start only from 22:00."""
+    out, printed = simulated
+    report = json.loads((out / "report.json").read_text())
+    booking = report["reservations"]["ops-nightly"]
+    assert (booking["owner"], booking["flavor"], booking["quantity"]) == ("ops", "a100", 16.0)
+    assert (booking["start_s"], booking["end_s"], booking["booked_hours"]) == (21 * 3600.0, 25 * 3600.0, 64.0)
+    # The first booked hour is before the nightly window opens: at least 16 GPU-hours unused.
+    assert 16.0 <= booking["unused_hours"] < booking["booked_hours"]
+    assert booking["used_hours"] + booking["unused_hours"] == pytest.approx(64.0, abs=2e-3)
+    assert booking["utilisation"] == pytest.approx(booking["used_hours"] / 64.0, abs=1e-4)
+    # Unused booked time is charged to ops at the A100 price.
+    unused_cost = Decimal(booking["unused_cost"])
+    assert abs(unused_cost - Decimal(str(booking["unused_hours"])) * Decimal("3.50")) <= Decimal("0.01")
+    assert report["cost"]["unused_booked_by_tenant"] == {"ops": booking["unused_cost"]}
+    # Research jobs standing in the room at 21:00 were evicted and requeued (nothing else evicts).
+    rows = jobs(out)
+    evicted = [r for r in rows if int(r["evictions"])]
+    assert booking["evicted_at_start"] > 0
+    assert (
+        booking["evicted_at_start"] == report["engine"]["evictions"] == sum(int(r["evictions"]) for r in rows)
+    )
+    assert {r["tenant"] for r in evicted} == {"research"}
+    flat = " ".join(printed.split())  # the console wraps long lines
+    assert (
+        "reservation ops-nightly: 16 nvidia.com/gpu on a100 for ops, 21.0h to 25.0h into the run: "
+        "booked 64.0 GPU-h" in flat
+    )
+    assert f"unused booked cost ${booking['unused_cost']} (ops)" in flat
+    print(
+        f"\nreservation ops-nightly: booked {booking['booked_hours']} GPU-h, used {booking['used_hours']} "
+        f"({booking['utilisation']:.1%}), unused {booking['unused_hours']} (${booking['unused_cost']}), "
+        f"{booking['evicted_at_start']} evicted at its start"
     )
 
 

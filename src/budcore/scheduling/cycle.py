@@ -38,7 +38,7 @@ from typing import Any
 from budcore.domain.quantity import format_quantity
 from budcore.ports.preemption_cost import VictimInfo
 from budcore.scheduling.assignment import Assignment, Mode, PendingReason, assign_flavors
-from budcore.scheduling.fair_sharing import ZERO_SHARE, LendableCache, ShareKey, borrows_in, share_key
+from budcore.scheduling.fair_sharing import hierarchical_share
 from budcore.scheduling.pending import CandidateCursor, ClusterQueuePending, PendingQueues, PendingWorkload
 from budcore.scheduling.preemption import PreemptionOracle, PreemptionPolicy
 from budcore.scheduling.queues import (
@@ -47,7 +47,7 @@ from budcore.scheduling.queues import (
     ReclaimWithinCohort,
     StopPolicy,
 )
-from budcore.scheduling.quota import QuotaNode, QuotaUsage, preemption_reservation
+from budcore.scheduling.quota import QuotaUsage, preemption_reservation
 from budcore.scheduling.reservations import may_use
 from budcore.scheduling.snapshot import (
     AdmissionPolicy,
@@ -180,7 +180,6 @@ class _Cycle:
         "cursors",
         "epoch",
         "failed_shapes",
-        "fair",
         "flavors",
         "free_usage",
         "gates",
@@ -232,8 +231,6 @@ class _Cycle:
         self.base_shares: dict[str, tuple[int, tuple[int, ...]]] = {}  # cq -> (epoch, share without extra)
         self.ceilings: dict[str, tuple[int, dict[str, int]]] = {}  # cq -> (epoch, max available per resource)
         self.gates: dict[tuple[str, str], str] = {}  # LocalQueue -> gate (the same for all its workloads)
-        # With fair sharing, candidates are ordered by Kueue's tournament, not by the heap's keys.
-        self.fair = _FairOrder(self) if policy.fair_sharing else None
         # Kueue's preemption oracle (flavorassigner ``SimulatePreemption``): a flavor needing
         # preemption ends the flavor search only where preemption finds victims, and borrows only if
         # the queue still borrows once they are gone. It reads this cycle's usage as it grows.
@@ -451,13 +448,11 @@ class _Cycle:
 
         Across ClusterQueues, candidates are ordered like Kueue's ``entryOrdering``: workloads
         that fit without borrowing first, then higher priority, then earlier queue-ordering time;
-        or, with fair sharing, by Kueue's tournament over the cohort tree (:class:`_FairOrder`).
-        It is a lazy heap: a candidate enters with a lower bound of its key
-        (:meth:`_optimistic_key`) and is re-checked against the usage left by the admissions
-        before it (:meth:`assign`).
+        or, with fair sharing, by the lowest (hierarchical) dominant resource share the queue would
+        have after admitting the workload, then priority and time. It is a lazy heap: a candidate
+        enters with a lower bound of its key (:meth:`_optimistic_key`) and is re-checked against
+        the usage left by the admissions before it (:meth:`assign`).
         """
-        if self.fair is not None:
-            return self.fair.pop()
         heap = self.heap
         if not heap:
             return None
@@ -473,10 +468,22 @@ class _Cycle:
         be evaluated once, when it reaches the top (and pushed back if its real key is worse). The
         bound already counts borrowing that no flavor could avoid (``QuotaUsage.must_borrow``).
         """
-        if self.fair is not None:
-            return _FAIR_HEAP_KEY  # the tournament orders fair-sharing candidates, not the heap
         if workload.cluster_queue in self.booked:
-            return (0, *workload.key)  # its usage depends on the bookings it may use: no bound
+            # Its usage depends on the bookings it may use: no cached bound holds for it.
+            if self.policy.fair_sharing:
+                node = self.nodes[workload.cluster_queue]
+                usage = self._usage_for(workload)
+                return (hierarchical_share(node, usage, None, self.policy.flavor_weights), *workload.key)
+            return (0, *workload.key)
+        if self.policy.fair_sharing:
+            cq_name = workload.cluster_queue
+            node = self.nodes[cq_name]
+            current = self.epoch.get(node.root_key, 0)
+            cached = self.base_shares.get(cq_name)
+            if cached is None or cached[0] != current:
+                share = hierarchical_share(node, self.usage, None, self.policy.flavor_weights)
+                cached = self.base_shares[cq_name] = (current, share)
+            return (cached[1], *workload.key)
         demand = workload.demand
         if demand is not None and self.usage.must_borrow(self.nodes[workload.cluster_queue], demand):
             return (1, *workload.key)
@@ -515,24 +522,24 @@ class _Cycle:
 
     def _evaluate(self, workload: PendingWorkload) -> tuple[tuple[Any, ...], Assignment]:
         """The workload's flavor assignment and its real key (see :meth:`pop`)."""
-        assignment = self._assignment(workload)
-        if self.fair is not None:
-            return _FAIR_HEAP_KEY, assignment  # ordered by the tournament (:class:`_FairOrder`)
-        return (1 if assignment.borrows else 0, *workload.key), assignment
-
-    def _assignment(self, workload: PendingWorkload) -> Assignment:
-        """The workload's flavor assignment against the usage this cycle has reached."""
         cq_name = workload.cluster_queue
+        node = self.nodes[cq_name]
+        policy = self.policy
+        usage = self._usage_for(workload) if self.booked else self.usage
         simulate = self.oracle.for_workload(workload) if self.may_preempt[cq_name] else None
-        return assign_flavors(
+        assignment = assign_flavors(
             self.cluster_queues[cq_name],
-            self.nodes[cq_name],
+            node,
             workload.job.request,
-            self._usage_for(workload),
+            usage,
             self.flavors,
-            self.policy.matcher,
+            policy.matcher,
             simulate,
         )
+        if policy.fair_sharing:
+            share = hierarchical_share(node, usage, assignment.usage, policy.flavor_weights)
+            return (share, *workload.key), assignment
+        return (1 if assignment.borrows else 0, *workload.key), assignment
 
     def _cannot_fit(self, workload: PendingWorkload) -> bool:
         """A necessary condition, checked before the full flavor assignment.
