@@ -87,8 +87,11 @@ class ForecastOptions:
     ``horizon``: the run stops this far after ``now``; jobs not admitted by then get no ETA.
     ``max_cycles``: a safety bound on cycles in one run (an ETA past it is reported as unknown).
     ``relative_resolution``: 0 runs exactly (one cycle per distinct completion instant); e.g. 0.02
-    batches completions within 2% of their distance from now, so an ETA three hours out is at
-    most ~4 minutes late, for far fewer cycles (see :func:`_next_instant`).
+    batches completions within 2% of their distance from now, for far fewer cycles (see
+    :func:`_next_instant`). Each batch delays what it releases by up to that share, and the delay
+    carries through every generation of a backlog that waits on it: on ``bench_eta.py``'s 12,000
+    queued jobs, whose ETAs reach 16 hours out, 2% makes them p50 38 min and p95 4.2 h later than
+    the exact run (benchmarks/README.md). Use it where the order of magnitude is what matters.
     """
 
     default_runtime: timedelta = timedelta(hours=1)
