@@ -276,16 +276,67 @@ def summary_table(report: dict[str, Any]) -> Table:
     return table
 
 
+def label_table(report: dict[str, Any]) -> Table | None:
+    """Per report label (``by_label``), when the classes have labels of their own: jobs, mean wait
+    to the first and to the last admission (Kueue's perf harness reports the last), p95, mean JCT."""
+    labels = report.get("by_label") or {}
+    if not labels or set(labels) == set(report.get("by_class") or {}):
+        return None
+    table = Table(title="by label")
+    for column in (
+        "label",
+        "jobs",
+        "completed",
+        "wait mean",
+        "wait (last admission) mean",
+        "wait p95",
+        "JCT mean",
+    ):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for name, stats in labels.items():
+        table.add_row(
+            name,
+            _plain(stats["count"]),
+            _plain(stats["completed"]),
+            _duration(stats["wait_s"]["mean"]),
+            _duration(stats["wait_last_admission_s"]["mean"]),
+            _duration(stats["wait_s"]["p95"]),
+            _duration(stats["jct_s"]["mean"]),
+        )
+    return table
+
+
+def usage_line(report: dict[str, Any]) -> str | None:
+    """The summary's line on every resource: quota held over the ClusterQueues' nominal quota
+    (Kueue's "ClusterQueue usage") and, with nodes, use of the fleet's capacity."""
+    util = report["utilisation"]
+    parts = []
+    for resource, usage in sorted((util.get("cluster_queue_usage") or {}).items()):
+        fleet = (util.get("by_resource") or {}).get(resource, {}).get("fleet")
+        node_part = "" if fleet is None else f", {_percent(fleet, 0)} of the fleet"
+        parts.append(f"{resource} {_percent(usage.get('all'))} of nominal{node_part}")
+    return f"ClusterQueue usage (quota held): {'; '.join(parts)}" if parts else None
+
+
 def print_summary(
     console: Console, report: dict[str, Any], figures: dict[str, Any], written: Sequence[Path], target: Path
 ) -> None:
     """The human summary of ``simulate``; undefined figures (empty or zero-length runs) read "-"."""
     console.print(summary_table(report))
+    labels = label_table(report)
+    if labels is not None:
+        console.print(labels)
     util = report["utilisation"]
     flavors = ", ".join(f"{k} {_percent(v, 0)}" for k, v in (util.get("by_flavor") or {}).items())
-    console.print(
-        f"utilisation: fleet {_percent(util.get('fleet'), 0)}" + (f" ({flavors})" if flavors else "")
-    )
+    if report.get("quota_only"):
+        console.print("utilisation: a quota-only run (no fleet): admission is the start")
+    else:
+        console.print(
+            f"utilisation: fleet {_percent(util.get('fleet'), 0)}" + (f" ({flavors})" if flavors else "")
+        )
+    line = usage_line(report)
+    if line is not None:
+        console.print(line)
     fairness = report["fairness"]["jain_index_tenants"]
     overall = report["overall"]
     console.print(
@@ -335,7 +386,7 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Argument(
                 help="Scenario YAML file, or the name of a built-in scenario (default, deadlines, "
-                "nodes-dump; default: default); --schema prints the format.",
+                "nodes-dump, kueue-perf-baseline; default: default); --schema prints the format.",
                 dir_okay=False,
                 metavar="SCENARIO",
                 show_default=False,
@@ -434,6 +485,12 @@ def write_compare_plot(results: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
+def _cq_usage_cell(report: dict[str, Any]) -> str:
+    """Quota held over nominal per resource (``utilisation.cluster_queue_usage``), e.g. ``cpu 56.8%``."""
+    usage = report["utilisation"].get("cluster_queue_usage") or {}
+    return ", ".join(f"{r} {_percent(u.get('all'))}" for r, u in sorted(usage.items())) or "-"
+
+
 _WORKERS_HELP = (
     "Simulations run at once, each in its own process; at least 1 (1 runs them one after another "
     "in this process). Default: one per CPU core."
@@ -516,6 +573,7 @@ def register_sweeps(app: typer.Typer) -> None:
             ("JCT mean", lambda rep: _minutes(rep["overall"]["jct_s"]["mean"])),
             ("JCT p95", lambda rep: _minutes(rep["overall"]["jct_s"]["p95"])),
             ("utilisation", lambda rep: _percent(rep["utilisation"]["fleet"])),
+            ("ClusterQueue usage", _cq_usage_cell),
             ("Jain (tenants)", lambda rep: _plain(rep["fairness"]["jain_index_tenants"])),
             (
                 "deadline misses",

@@ -34,7 +34,20 @@ lists each kind's payload) and a run is a pure function of its inputs and seed:
   a victim that completes within its grace period simply completes. Workloads a cycle *evicts*
   (``CycleResult.evictions``: room a capacity booking needs at its start, or a queue draining
   under ``stopPolicy: HoldAndDrain``) go the same way, with the same grace period;
+- ``RELEASE`` / ``REQUEUE``: only under the cycle-latency model (:mod:`budcore_simulator.latency`,
+  ``EngineOptions.latency``): a finished job's, or a stopped victim's, quota is released
+  ``release_delay`` after it ended (the victim is then requeued); a cohort's inadmissible
+  workloads go back to their queues ``requeue_delay`` after quota was released in it;
 - ``SAMPLE``: a point of the usage time series.
+
+The cycle-latency model (off by default) keeps the workloads waiting for admission outside the
+scheduler, in each ClusterQueue's heads (:class:`~budcore_simulator.latency.HeadQueues`), and
+submits only ``heads_per_cluster_queue`` heads per ClusterQueue before each cycle, taking back those
+not admitted after it; cycles are spaced by ``cycle_period`` and ``head_cost`` per head. Usage is
+kept for every resource the ClusterQueues cover (:mod:`budcore_simulator.usage`): the quota each
+ClusterQueue's workloads hold from admission to release, and what running pods take on each
+flavor's nodes. A quota-only run (``EngineOptions.quota_only``: no fleet) places no pods: a
+workload runs from the instant it is admitted.
 
 Admission reserves quota; placing pods is the cluster's business. As in Kubernetes, an admitted
 workload whose pods do not fit the free nodes right now (fragmentation: quota for 8 GPUs exists,
@@ -93,15 +106,16 @@ from budcore.ports.clock import Clock
 from budcore.ports.preemption_cost import VictimInfo
 from budcore.ports.simulated_cluster import SimulatedCluster
 from budcore.scheduling import AdmissionPolicy, QueueConfig, Scheduler
-from budcore.scheduling.assignment import flavor_types_from_nodes
+from budcore.scheduling.assignment import Mode, assign_flavors, flavor_types_from_nodes
 from budcore.scheduling.deadline import DeadlineBoost
 from budcore.scheduling.fair_sharing import LocalQueueUsage
 from budcore.scheduling.forecast import ForecastOptions, eta_for
 from budcore.scheduling.preemption import DecisionStatus, PreemptionPolicy
 from budcore.scheduling.preemption.aging import AgingPolicy
 from budcore.scheduling.preemption.guards import PreemptionBudget
+from budcore.scheduling.queues import QueueingStrategy
 from budcore.scheduling.reservations import ReservationUse, reservation_use
-from budcore.scheduling.snapshot import Admit, Evict
+from budcore.scheduling.snapshot import Admit, CycleResult, Evict
 from budcore.scheduling.timegates import Held
 
 from .events import (
@@ -116,7 +130,9 @@ from .events import (
     Payload,
     TickKind,
 )
+from .latency import Head, HeadQueues, LatencyModel
 from .status import SimJobStatus
+from .usage import Ledger
 from .workload.model import JobArrival, arrival_to_job
 
 # With only time-window cycles left, the run ends when nothing arrived or was admitted for this long
@@ -127,6 +143,23 @@ _STALLED_S = 16 * 86400.0
 _Handler = Callable[[float, Any], None]
 # Builds the cluster backend of a run from its nodes and the run's virtual clock.
 ClusterFactory = Callable[[Sequence[Node], Clock], SimulatedCluster]
+
+
+# How far (in grid steps) an instant may sit past a grid point and still be on it: instants are sums
+# and products of decimal fractions (3 × 0.1 is 0.30000000000000004), so an exact ceiling would
+# push an instant that is on the grid to the next point.
+GRID_TOLERANCE = 1e-9
+
+
+def grid_ceil(at: float, interval: float) -> float:
+    """The first point of the grid ``k × interval`` at or after ``at``, tolerating float error.
+
+    An instant within :data:`GRID_TOLERANCE` steps past a grid point is on that point (the
+    result is then never earlier than ``at``: ``max(point, at)``), so ``0.30000000000000004``
+    on a 0.1 s grid is 0.3's point, not 0.4.
+    """
+    point = math.ceil(at / interval - GRID_TOLERANCE) * interval
+    return point if point >= at else at
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +250,11 @@ class EngineOptions:
     # Report the time figures (timeouts, runaway alerts) even if no job has a maximum duration or
     # a time window and none ran away: the scenario asked for them (see SimulationResult.time_report).
     report_time: bool = False
+    # Quota-only: no nodes, so no pod placement; a workload runs from the instant it is admitted
+    # (and the run's usage figures are quota, not node capacity).
+    quota_only: bool = False
+    # The cycle-latency model (None: off; admission is instantaneous). See latency.py.
+    latency: LatencyModel | None = None
     # Every this many finished jobs, move what the process holds out of the cyclic garbage
     # collector's sight (gc.freeze) until the run ends (0: leave the collector alone). See
     # Simulation.run: it keeps long runs linear in jobs; it changes process-wide GC state for the
@@ -232,6 +270,7 @@ class JobRecord:
     cluster_queue: str = ""
     status: SimJobStatus = SimJobStatus.PENDING  # its mapping onto the domain's JobStatus: status.py
     admitted_s: float | None = None  # first admission
+    last_admitted_s: float | None = None  # latest admission (what Kueue's perf harness reports)
     start_s: float | None = None  # first start
     end_s: float | None = None
     flavor: str = ""
@@ -262,6 +301,7 @@ class JobRecord:
     exec_s: float = 0.0  # Kueue's accumulated past execution time: admitted time of earlier runs
     runaway_s: float | None = None  # when its progress passed runaway_factor × its estimate
     timed_out: bool = False  # stopped at its maximum duration (status failed, reason "timeout: ...")
+    placed_usage: Mapping[tuple[str, str], int] | None = None  # what its running pods take, by flavor
 
 
 @dataclass(slots=True)
@@ -271,6 +311,10 @@ class UsageSeries:
     times: list[float] = field(default_factory=list)
     flavors: dict[str, list[float]] = field(default_factory=dict)
     cluster_queues: dict[str, list[float]] = field(default_factory=dict)
+    # Every resource the ClusterQueues cover, in units (GPUs, cores, bytes): in use per
+    # (flavor, resource) on the flavor's nodes, and quota held per (ClusterQueue, resource).
+    flavor_resources: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    quota_held: dict[tuple[str, str], list[float]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -312,6 +356,16 @@ class SimulationResult:
     runaway_factor: float | None = None
     # Each capacity booking of the run (by start, then name): how its owner used it.
     reservations: list[BookingUse] = field(default_factory=list)
+    # Every resource the ClusterQueues cover (see UsageSeries), in units: the time integral of what
+    # is in use per (flavor, resource) and its capacity on the flavor's schedulable nodes; the time
+    # integral of the quota held per (ClusterQueue, resource) and its nominal quota.
+    resources: tuple[str, ...] = ()
+    flavor_resource_s: dict[tuple[str, str], float] = field(default_factory=dict)
+    flavor_resource_capacity: dict[tuple[str, str], float] = field(default_factory=dict)
+    quota_held_s: dict[tuple[str, str], float] = field(default_factory=dict)
+    cq_nominal_quota: dict[tuple[str, str], float] = field(default_factory=dict)
+    quota_only: bool = False  # no nodes: capacity figures are undefined
+    gpu_resource: str = "nvidia.com/gpu"  # the resource the GPU figures (flavor_gpu_s, ...) count
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,6 +493,39 @@ class Simulation:
             self._cq_used[name] = 0.0
             self._cq_gpu_s[name] = 0.0
             self.series.cluster_queues[name] = []
+        # Every resource the ClusterQueues cover: quota held per (ClusterQueue, resource), in use
+        # per (flavor, resource), with their nominal quotas and node capacities (see usage.py).
+        self._quota_only = options.quota_only
+        self._cq_nominal_quota: dict[tuple[str, str], int] = {}
+        flavor_keys: set[tuple[str, str]] = set()
+        for name, cq in queues.cluster_queues.items():
+            for group in cq.resource_groups:
+                for resource in group.covered_resources:
+                    self._cq_nominal_quota.setdefault((name, resource), 0)
+                for flavor_quotas in group.flavors:
+                    flavor_keys.update((flavor_quotas.name, r) for r in group.covered_resources)
+                    for rq in flavor_quotas.resources:
+                        self._cq_nominal_quota[(name, rq.name)] = (
+                            self._cq_nominal_quota.get((name, rq.name), 0) + rq.nominal_quota
+                        )
+        self._resources = tuple(sorted({r for _, r in self._cq_nominal_quota}))
+        self._flavor_resource_capacity: dict[tuple[str, str], int] = {}
+        if not options.quota_only:
+            for flavor_name, resource in sorted(flavor_keys):
+                flavor = queues.flavors.get(flavor_name)
+                if flavor is None:
+                    continue
+                self._flavor_resource_capacity[(flavor_name, resource)] = sum(
+                    n.allocatable.get(resource, 0)
+                    for n in nodes
+                    if n.schedulable and n.matches(flavor.node_labels)
+                )
+        self._quota_held: Ledger[tuple[str, str]] = Ledger(sorted(self._cq_nominal_quota))
+        self._in_use: Ledger[tuple[str, str]] = Ledger(sorted(flavor_keys))
+        for key in self._quota_held.tracked():
+            self.series.quota_held[key] = []
+        for key in self._in_use.tracked():
+            self.series.flavor_resources[key] = []
         # Cordoned nodes never run pods, so they neither fail nor count as capacity.
         self._node_names = sorted(n.name for n in nodes if n.schedulable)
         self._node_gpus = {n.name: n.allocatable.get(gpu_resource, 0) // 1000 for n in nodes}
@@ -458,6 +545,22 @@ class Simulation:
         self._submitted = 0  # jobs submitted so far (which of them EtaMeasurement.every picks)
         # Evictions a cycle asks for keep running through the preemption grace period, as victims do.
         self._eviction_grace_s = (preemption or PreemptionPolicy()).grace_period.total_seconds()
+        # The cycle-latency model: workloads wait outside the scheduler until they are heads, cycles
+        # are spaced, quota comes back late and inadmissible workloads later still (latency.py).
+        self._latency = options.latency
+        self._next_cycle_s = 0.0  # the earliest instant the next cycle may start
+        self._heads: HeadQueues | None = None
+        self._requeues: set[str] = set()  # cohort roots with a REQUEUE in the heap
+        if options.latency is not None:
+            _check_latency_alone(options, aging, deadline_boost, self._reservations)
+            tree = self.scheduler.tree
+            self._heads = HeadQueues(
+                {
+                    name: cq.queueing_strategy is QueueingStrategy.STRICT_FIFO
+                    for name, cq in queues.cluster_queues.items()
+                },
+                {name: tree.cluster_queues[name].root_key for name in queues.cluster_queues},
+            )
         # Capacity bookings: the runs of the jobs each serves, the open ones by job, and the
         # workloads evicted for each (see BookingUse). The core names a booking in its evictions'
         # reason ("reservation <name> for <owner> starts at ..."), which is how they are told apart.
@@ -472,6 +575,8 @@ class Simulation:
             EventKind.COMPLETION: self._on_completion,
             EventKind.TIMEOUT: self._on_timeout,
             EventKind.EVICTED: self._on_evicted,
+            EventKind.RELEASE: self._on_release,
+            EventKind.REQUEUE: self._on_requeue,
             EventKind.NODE_FAIL: self._on_node_fail,
             EventKind.CONTROLLER_UP: self._on_controller_up,
             EventKind.CONTROLLER_DOWN: self._on_controller_down,
@@ -515,6 +620,8 @@ class Simulation:
     @overload
     def _push(self, at: float, kind: Literal[EventKind.RETRY], payload: str) -> None: ...  # the job's id
     @overload
+    def _push(self, at: float, kind: Literal[EventKind.REQUEUE], payload: str) -> None: ...  # a cohort root
+    @overload
     def _push(self, at: float, kind: Literal[EventKind.ARRIVAL], payload: JobArrival) -> None: ...
 
     def _push(self, at: float, kind: EventKind, payload: Payload = None) -> None:
@@ -527,7 +634,8 @@ class Simulation:
 
     def _want_cycle(self, now: float) -> None:
         interval = self.options.cycle_interval_s
-        at = now if interval <= 0 else math.ceil(now / interval) * interval
+        at = max(now, self._next_cycle_s)  # the latency model's cycle period (0 without it)
+        at = at if interval <= 0 else grid_ceil(at, interval)
         if self._cycle_at is None or at < self._cycle_at:
             self._cycle_at = at
             self._push(at, EventKind.CYCLE)
@@ -541,7 +649,7 @@ class Simulation:
         at = (wake - self.options.start).total_seconds()
         interval = self.options.cycle_interval_s
         if interval > 0:
-            at = math.ceil(at / interval) * interval
+            at = grid_ceil(at, interval)
         if at <= now or at in self._wakeups or (self._cycle_at is not None and self._cycle_at <= at):
             return  # a cycle no later than it is due: it asks again
         self._wakeups.add(at)
@@ -637,6 +745,13 @@ class Simulation:
             time_report=self._time_used or bool(stats.timeouts or stats.runaway_alerts),
             runaway_factor=self.options.runaway_factor,
             reservations=self._booking_uses(clock.seconds),
+            resources=self._resources,
+            flavor_resource_s={k: v / 1000 for k, v in self._in_use.integrals(clock.seconds).items()},
+            flavor_resource_capacity={k: v / 1000 for k, v in self._flavor_resource_capacity.items()},
+            quota_held_s={k: v / 1000 for k, v in self._quota_held.integrals(clock.seconds).items()},
+            cq_nominal_quota={k: v / 1000 for k, v in self._cq_nominal_quota.items()},
+            quota_only=self._quota_only,
+            gpu_resource=self.gpu_resource,
         )
 
     def _booking_uses(self, end_s: float) -> list[BookingUse]:
@@ -675,8 +790,17 @@ class Simulation:
         available 16 …``) say which. Jobs it never reached keep the engine's reason, if any.
         """
         scheduler = self.scheduler
+        heads = self._heads
         for job_id, record in self._records.items():
             if record.status is not SimJobStatus.QUEUED:
+                continue
+            if heads is not None and job_id in heads:
+                record.reason = (
+                    f"inadmissible in ClusterQueue {record.cluster_queue}: waiting for quota to be "
+                    "released in its cohort"
+                    if heads.is_inadmissible(job_id)
+                    else f"waiting to be the head of ClusterQueue {record.cluster_queue}"
+                )
                 continue
             why = scheduler.pending_reason(job_id)
             if why is not None:
@@ -756,7 +880,11 @@ class Simulation:
     def _submit_new(self, record: JobRecord, job: Job, now: float) -> None:
         """A new job enters its queue, or is rejected (unknown LocalQueue, invalid request, a run
         that can never fit its time window); a job outside its time window is held by the scheduler
-        until it opens (queued, with the reason)."""
+        until it opens (queued, with the reason). Under the latency model it waits in its
+        ClusterQueue outside the scheduler until it is a head (see :meth:`_feed_heads`)."""
+        if self._heads is not None:
+            self._submit_head(record, job, now)
+            return
         try:
             queued = self.scheduler.submit(job, now=self._at(now))
         except Exception as exc:
@@ -793,8 +921,15 @@ class Simulation:
             wakeups.discard(now)
         if not self._controller_up:
             return  # the controller asks for a cycle again when it is back
+        if self._heads is not None and not self._heads.has_active():
+            return  # Kueue's scheduler waits for a head: no cycle, and no cycle period spent
         self.stats.cycles += 1
+        fed = self._feed_heads(now) if self._heads is not None else None
+        untried = self._heads is not None and self._heads.has_active()  # heads left for later cycles
+        evicting = set(self.scheduler.evicting) if fed is not None else set()
         result = self.scheduler.cycle(self.options.start + timedelta(seconds=now), self._victim_info)
+        if fed is not None:
+            self._take_back_heads(fed, result, now, untried=untried, evicting=evicting)
         if result.admitted:
             self._last_progress_s = now
         for admit in result.admitted:
@@ -838,9 +973,16 @@ class Simulation:
         if record.epoch != epoch or record.status is not SimJobStatus.RUNNING or not record.evicting:
             return  # it completed or failed within its grace period
         self._stop_running(record, now, saved=False)
-        self.backend.preempt(JobId(job_id), timedelta(0))
-        self.backend.forget(JobId(job_id))
-        self._requeue_victim(record, now)
+        if not self._quota_only:
+            self.backend.preempt(JobId(job_id), timedelta(0))
+            self.backend.forget(JobId(job_id))
+        delay = self._latency.release_delay_s if self._latency is not None else 0.0
+        if delay > 0:  # stopped; its quota comes back (and it is requeued) after the release delay
+            record.status = SimJobStatus.QUEUED
+            record.reason = "preempted; its quota is being released"
+            self._push(now + delay, EventKind.RELEASE, JobEpoch(job_id, record.epoch))
+        else:
+            self._requeue_victim(record, now)
         self._place_waiting(now)
 
     def _requeue_victim(self, record: JobRecord, now: float) -> None:
@@ -858,20 +1000,46 @@ class Simulation:
             self.stats.preemptions += 1
         at = self._at(now)
         self.scheduler.release(job_id, at)
-        record.admission = None
+        self._released(record, now)
+        self._drop_admission(record, now)
         record.exec_s += now - record.admitted_at_s
         # Kueue requeues an evicted workload by its eviction time (requeuingStrategy: Eviction).
-        record.queue_ts = self.scheduler.submit(
-            self._jobs[job_id], timestamp=at.timestamp(), now=at
-        ).timestamp
+        record.queue_ts = self._queue_again(self._jobs[job_id], at.timestamp(), now)
         record.status = SimJobStatus.QUEUED
         record.reason = f"evicted ({evicted_for}); requeued" if evicted_for else "preempted; requeued"
         self._want_cycle(now)
 
+    def _drop_admission(self, record: JobRecord, now: float) -> None:
+        """The job no longer holds quota (its release, or its loss to a restarted controller)."""
+        admission = record.admission
+        if admission is not None:
+            self._quota_held.add_usage(admission.cluster_queue, admission.usage, now, -1, by_flavor=False)
+            record.admission = None
+
     def _admitted(self, admit: Admit, now: float) -> None:
-        """Quota reserved: build the workload (flavor labels as node selectors) and try to place it."""
+        """Quota reserved: build the workload (flavor labels as node selectors) and try to place it
+        (quota-only: it runs at once, there are no nodes to place it on)."""
         job = self._jobs[admit.job_id]
         record = self._records[admit.job_id]
+        record.cluster_queue = admit.cluster_queue
+        record.admission = admit
+        self._quota_held.add_usage(admit.cluster_queue, admit.usage, now, 1, by_flavor=False)
+        record.admitted_at_s = now
+        record.epoch += 1
+        if record.admitted_s is None:
+            record.admitted_s = now
+        record.last_admitted_s = now
+        limit = record.arrival.max_runtime_s
+        if limit is not None:  # what is left of its maximum duration after its earlier runs
+            self._push(
+                now + max(0.0, limit - record.exec_s), EventKind.TIMEOUT, JobEpoch(job.id, record.epoch)
+            )
+        if self._quota_only:
+            flavor = next(
+                (f for (f, r) in admit.usage if is_accelerator(r)), next(iter(admit.usage), ("", ""))[0]
+            )
+            self._start(record, (), flavor, now)
+            return
         placements = []
         flavor = ""
         for pod_set in job.request.pod_sets:
@@ -892,17 +1060,6 @@ class Simulation:
             )
         flavor = flavor or next(iter(admit.usage), ("", ""))[0]
         workload = Workload(job_id=job.id, tenant=job.tenant, pod_sets=tuple(placements))
-        record.cluster_queue = admit.cluster_queue
-        record.admission = admit
-        record.admitted_at_s = now
-        record.epoch += 1
-        if record.admitted_s is None:
-            record.admitted_s = now
-        limit = record.arrival.max_runtime_s
-        if limit is not None:  # what is left of its maximum duration after its earlier runs
-            self._push(
-                now + max(0.0, limit - record.exec_s), EventKind.TIMEOUT, JobEpoch(job.id, record.epoch)
-            )
         if not self._place(record, workload, flavor, now):
             record.status = SimJobStatus.ADMITTED
             record.reason = "admitted; pods pending: no node with enough free resources"
@@ -918,25 +1075,33 @@ class Simulation:
         status = self.backend.try_submit(workload)
         if status is None:
             return False
-        job_id = workload.job_id
+        self._start(record, status.nodes, flavor, now)
+        return True
+
+    def _start(self, record: JobRecord, nodes: tuple[str, ...], flavor: str, now: float) -> None:
+        """The job's pods run (on ``nodes``; none in a quota-only run): it runs to completion."""
+        job_id = record.arrival.job_id
         self.stats.admissions += 1
         record.evicting = False
         record.eviction = record.eviction_booking = ""
         record.status = SimJobStatus.RUNNING
         record.reason = ""
         record.flavor = flavor
-        record.nodes = status.nodes
+        record.nodes = nodes
         record.run_start_s = now
         if record.start_s is None:
             record.start_s = now
         self._running[job_id] = record
         self._flavor_used[flavor] = self._flavor_used.get(flavor, 0.0) + record.gpus
         self._cq_used[record.cluster_queue] = self._cq_used.get(record.cluster_queue, 0.0) + record.gpus
+        admission = record.admission
+        record.placed_usage = admission.usage if admission is not None else None
+        if record.placed_usage:
+            self._in_use.add_usage("", record.placed_usage, now, 1, by_flavor=True)
         remaining = record.arrival.runtime_s - record.done_s
         self._push(now + remaining, EventKind.COMPLETION, JobEpoch(job_id, record.epoch))
         if self._reservations:
             self._open_booked_runs(record, now)
-        return True
 
     def _open_booked_runs(self, record: JobRecord, now: float) -> None:
         """A job started: a run of each booking that serves it and that it holds room of."""
@@ -978,7 +1143,9 @@ class Simulation:
         self.stats.pods_ready_timeouts += 1
         at = self._at(now)
         released = self.scheduler.release(job_id, at)
-        record.admission = None  # a restarted controller must not re-admit it (nor a failed job)
+        self._released(record, now)
+        # A restarted controller must not re-admit it (nor a failed job).
+        self._drop_admission(record, now)
         record.exec_s += now - record.admitted_at_s
         self._want_cycle(now)
         if record.retries >= self.options.max_retries:
@@ -987,9 +1154,7 @@ class Simulation:
             self._finish(record, now)
             return
         record.retries += 1
-        record.queue_ts = self.scheduler.submit(
-            self._jobs[job_id], timestamp=released.timestamp, now=at
-        ).timestamp
+        record.queue_ts = self._queue_again(self._jobs[job_id], released.timestamp, now)
         record.status = SimJobStatus.QUEUED
         record.reason = "requeued: pods not ready within the timeout"
 
@@ -1001,6 +1166,9 @@ class Simulation:
                 run.end_s = now
         self._flavor_used[record.flavor] -= record.gpus
         self._cq_used[record.cluster_queue] -= record.gpus
+        if record.placed_usage:
+            self._in_use.add_usage("", record.placed_usage, now, -1, by_flavor=True)
+            record.placed_usage = None
         self._account_run(record, now, saved)
 
     def _account_run(self, record: JobRecord, now: float, saved: bool) -> None:
@@ -1040,13 +1208,16 @@ class Simulation:
             return  # it completed, or lost this admission (evicted, failed), in time
         if record.status is SimJobStatus.RUNNING:
             self._stop_running(record, now, saved=False)
-            self.backend.preempt(JobId(job_id), timedelta(0))
+            if not self._quota_only:
+                self.backend.preempt(JobId(job_id), timedelta(0))
         elif job_id in self._unplaced:
             self._unplaced.remove(job_id)
-        self.backend.forget(JobId(job_id))  # a failing job's pods died with its node already
+        if not self._quota_only:
+            self.backend.forget(JobId(job_id))  # a failing job's pods died with its node already
         self.scheduler.release(job_id, self._at(now))
+        self._released(record, now)
         record.exec_s += now - record.admitted_at_s
-        record.admission = None
+        self._drop_admission(record, now)
         record.evicting = False
         record.eviction = record.eviction_booking = ""
         record.epoch += 1  # whatever else this run had scheduled (eviction, detection) is void
@@ -1065,15 +1236,165 @@ class Simulation:
         if record.epoch != epoch or record.status is not SimJobStatus.RUNNING:
             return
         self._stop_running(record, now, saved=True)
-        self.backend.complete(JobId(job_id))
-        self.backend.forget(JobId(job_id))
-        if self._controller_up:  # else the rebuild on restart leaves the finished job out
-            self.scheduler.release(job_id, self.options.start + timedelta(seconds=now))
-        record.admission = None
+        if not self._quota_only:
+            self.backend.complete(JobId(job_id))
+            self.backend.forget(JobId(job_id))
         record.status = SimJobStatus.COMPLETED
         self._finish(record, now)
         self._place_waiting(now)
+        delay = self._latency.release_delay_s if self._latency is not None else 0.0
+        if delay > 0:  # its quota comes back later (the latency model's release delay)
+            self._push(now + delay, EventKind.RELEASE, JobEpoch(job_id, record.epoch))
+            return
+        self._release_finished(record, now)
+
+    def _release_finished(self, record: JobRecord, now: float) -> None:
+        """A completed job's quota returns to its ClusterQueue."""
+        if self._controller_up:  # else the rebuild on restart leaves the finished job out
+            self.scheduler.release(record.arrival.job_id, self._at(now))
+            self._released(record, now)
+        self._drop_admission(record, now)
         self._want_cycle(now)
+
+    def _on_release(self, now: float, event: JobEpoch) -> None:
+        """The latency model's release delay is over: a finished job's quota is released, or a
+        stopped victim's, which is requeued."""
+        job_id, epoch = event
+        record = self._records[job_id]
+        if record.epoch != epoch or record.admission is None:
+            return
+        if record.status is SimJobStatus.COMPLETED:
+            self._release_finished(record, now)
+        else:
+            self._requeue_victim(record, now)
+
+    def _released(self, record: JobRecord, now: float) -> None:
+        """Quota came back in the job's cohort: under the latency model, the cohort's inadmissible
+        workloads are requeued ``requeue_delay`` later (one pending requeue per cohort at a time)."""
+        latency = self._latency
+        admission = record.admission
+        if latency is None or admission is None:
+            return
+        root = self.scheduler.tree.cluster_queues[admission.cluster_queue].root_key
+        if root in self._requeues:
+            return  # a requeue of this cohort is due: it will see this release's quota too
+        assert self._heads is not None
+        if not self._heads.has_inadmissible(root):
+            return  # nothing to requeue (a head set aside later waits for the next release)
+        self._requeues.add(root)
+        self._push(now + latency.requeue_delay_s, EventKind.REQUEUE, root)
+
+    def _on_requeue(self, now: float, root: str) -> None:
+        self._requeues.discard(root)
+        assert self._heads is not None  # requeues happen only under the latency model
+        if self._heads.requeue(root):
+            self._want_cycle(now)
+
+    def _queue_again(self, job: Job, timestamp: float, now: float) -> float:
+        """A job back in its queue (requeued victim, retry): with its queue time ``timestamp``
+        (returned), in the scheduler, or, under the latency model, among its queue's heads."""
+        if self._heads is None:
+            at = self._at(now)
+            return self.scheduler.submit(job, timestamp=timestamp, now=at).timestamp
+        resolved = self.scheduler.resolve_priority(job)
+        cluster_queue, _ = self.scheduler.pending.resolve(resolved)
+        self._heads.push(cluster_queue, resolved, timestamp)
+        self._want_cycle(now)
+        return timestamp
+
+    def _submit_head(self, record: JobRecord, job: Job, now: float) -> None:
+        """Under the latency model a new job waits in its ClusterQueue (outside the scheduler) until
+        it is a head; it is rejected as the scheduler would reject it (unknown LocalQueue, unknown
+        priority class)."""
+        assert self._heads is not None
+        try:
+            resolved = self.scheduler.resolve_priority(job)
+            cluster_queue, _ = self.scheduler.pending.resolve(resolved)
+        except Exception as exc:
+            record.status = SimJobStatus.REJECTED
+            record.reason = str(exc)
+            self._finish(record, now)
+            return
+        timestamp = job.created_at.timestamp()
+        self._heads.push(cluster_queue, resolved, timestamp)
+        record.cluster_queue = cluster_queue
+        record.reason = ""
+        record.queue_ts = timestamp
+        record.status = SimJobStatus.QUEUED
+        self._want_cycle(now)
+
+    def _feed_heads(self, now: float) -> list[tuple[str, Head, bool]]:
+        """Before a cycle under the latency model: each ClusterQueue's next heads enter the
+        scheduler (``heads_per_cluster_queue`` of them), each with whether it fits the quota as
+        the cycle begins (a head that fits then but is not admitted lost its room to the cycle's
+        earlier admissions: Kueue's "no longer fits", requeued at once)."""
+        assert self._heads is not None and self._latency is not None
+        fed: list[tuple[str, Head, bool]] = []
+        scheduler = self.scheduler
+        at = self._at(now)
+        for cluster_queue, head in self._heads.pop_heads(self._latency.heads_per_cluster_queue):
+            scheduler.submit(head.job, timestamp=head.timestamp, now=at)
+            fed.append((cluster_queue, head, self._fits(cluster_queue, head.job)))
+        return fed
+
+    def _fits(self, cluster_queue: str, job: Job) -> bool:
+        scheduler = self.scheduler
+        tree = scheduler.tree
+        assignment = assign_flavors(
+            tree.config.cluster_queues[cluster_queue],
+            tree.cluster_queues[cluster_queue],
+            job.request,
+            scheduler.usage,
+            tree.config.flavors,
+            scheduler.policy.matcher,
+        )
+        return assignment.mode is Mode.FIT
+
+    def _take_back_heads(
+        self,
+        fed: list[tuple[str, Head, bool]],
+        result: CycleResult,
+        now: float,
+        *,
+        untried: bool,
+        evicting: set[str],
+    ) -> None:
+        """After a cycle under the latency model: the heads not admitted leave the scheduler, back
+        to the front of their queue (a preemptor waiting for its victims; a head that fitted as the
+        cycle began but lost its room to the cycle's admissions in its cohort; any StrictFIFO head,
+        which then blocks its queue) or set aside as inadmissible with the workloads of their kind
+        until quota is released in their cohort.
+
+        The next cycle is spaced by the model, and wanted only if this one changed something
+        (admissions, new evictions) or other heads wait (``untried``): a preemptor waiting for
+        victims already being evicted, or a blocked queue, waits for the release that a later
+        event brings (which asks for a cycle), not for cycles that would decide the same again.
+        """
+        assert self._heads is not None and self._latency is not None
+        heads = self._heads
+        tree = self.scheduler.tree.cluster_queues
+        admitted = {a.job_id for a in result.admitted}
+        changed_roots = {tree[a.cluster_queue].root_key for a in result.admitted}
+        preempting = {d.preemptor for d in result.preemptions if d.status is not DecisionStatus.IMPOSSIBLE}
+        new_evictions = any(
+            v.job_id not in evicting
+            for d in result.preemptions
+            if d.status is DecisionStatus.PREEMPT
+            for v in d.victims
+        )
+        for cluster_queue, head, fitted in fed:
+            job_id = head.job.id
+            if job_id in admitted:
+                heads.done(job_id)
+                continue
+            self.scheduler.withdraw(job_id)
+            if job_id in preempting or (fitted and tree[cluster_queue].root_key in changed_roots):
+                heads.back(cluster_queue, head)
+            else:
+                heads.set_aside(cluster_queue, head)
+        self._next_cycle_s = now + self._latency.cycle_gap_s(len(fed))
+        if admitted or new_evictions or result.evictions or untried:
+            self._want_cycle(now)
 
     def _on_node_fail(self, now: float, node: str) -> None:
         failures = self.options.failures
@@ -1099,7 +1420,8 @@ class Simulation:
             return
         self.backend.forget(JobId(job_id))
         self.scheduler.release(job_id, self.options.start + timedelta(seconds=now))
-        record.admission = None
+        self._released(record, now)
+        self._drop_admission(record, now)
         record.exec_s += now - record.admitted_at_s
         self._want_cycle(now)
         if record.retries >= self.options.max_retries:
@@ -1115,8 +1437,7 @@ class Simulation:
     def _on_retry(self, now: float, job_id: str) -> None:
         record = self._records[job_id]
         job = self._jobs[job_id]
-        at = self._at(now)
-        record.queue_ts = self.scheduler.submit(job, timestamp=at.timestamp(), now=at).timestamp
+        record.queue_ts = self._queue_again(job, self._at(now).timestamp(), now)
         record.status = SimJobStatus.QUEUED
         self._want_cycle(now)
 
@@ -1141,6 +1462,10 @@ class Simulation:
             self.series.flavors[name].append(used)
         for name, used in self._cq_used.items():
             self.series.cluster_queues[name].append(used)
+        for key, values in self.series.quota_held.items():
+            values.append(self._quota_held.value(key) / 1000)
+        for key, values in self.series.flavor_resources.items():
+            values.append(self._in_use.value(key) / 1000)
         self._push(now + self.options.sample_interval_s, EventKind.SAMPLE)
 
     def _next_restart_gap(self) -> float:
@@ -1209,6 +1534,31 @@ class Simulation:
             self._frozen = True
         if self._progress is not None and self._finished % 1000 == 0:
             self._progress(now, self._finished)
+
+
+def _check_latency_alone(
+    options: EngineOptions,
+    aging: AgingPolicy | None,
+    boost: DeadlineBoost | None,
+    reservations: Sequence[Reservation],
+) -> None:
+    """The latency model keeps waiting workloads outside the scheduler until they are heads: what
+    reorders or rebuilds the scheduler's queues cannot be used with it."""
+    others = [
+        name
+        for name, used in (
+            ("aging", aging is not None),
+            ("deadline-aware ordering", boost is not None),
+            ("ETA measurement", options.eta is not None),
+            ("controller restarts", options.controller_restart is not None),
+            ("capacity bookings", bool(reservations)),
+        )
+        if used
+    ]
+    if others:
+        raise ValidationError(
+            f"the cycle-latency model does not work with {', '.join(others)}", path="latency"
+        )
 
 
 def _book(scheduler: Scheduler, reservations: Iterable[Reservation]) -> None:

@@ -8,10 +8,11 @@ the kind's handler receives:
 ============================================================= ==============================
 kind                                                          payload
 ============================================================= ==============================
-``COMPLETION``, ``TIMEOUT``, ``EVICTED``,                     :class:`JobEpoch`
+``COMPLETION``, ``TIMEOUT``, ``EVICTED``, ``RELEASE``,         :class:`JobEpoch`
 ``FAILURE_DETECTED``, ``PODS_TIMEOUT``
 ``NODE_FAIL``, ``NODE_REPAIR``                                the node's name (``str``)
 ``RETRY``                                                     the job's id (``str``)
+``REQUEUE``                                                   a cohort tree's root (``str``)
 ``ARRIVAL``                                                   the :class:`JobArrival`
 ``CONTROLLER_UP``, ``CONTROLLER_DOWN``, ``CYCLE``, ``SAMPLE`` ``None``
 ============================================================= ==============================
@@ -46,16 +47,21 @@ class EventKind(IntEnum):
     # EVICTED (a victim timing out as its grace period ends fails rather than being requeued).
     TIMEOUT = 1
     EVICTED = 2  # a preemption victim's grace period is over
-    NODE_FAIL = 3  # a node goes down, and its pods with it
-    CONTROLLER_UP = 4  # the scheduling controller is back and rebuilds its state
-    CONTROLLER_DOWN = 5  # the scheduling controller goes down
-    FAILURE_DETECTED = 6  # the controller declares a failed node's jobs lost
-    NODE_REPAIR = 7  # a failed node is back
-    RETRY = 8  # a lost job's backoff is over: it is queued again
-    PODS_TIMEOUT = 9  # waitForPodsReady: an admitted job's pods did not all start in time
-    ARRIVAL = 10  # the next job of the arrival stream
-    CYCLE = 11  # an admission cycle
-    SAMPLE = 12  # a point of the usage time series
+    # Cycle-latency model: a finished job's (or a stopped victim's) quota is released this late.
+    RELEASE = 3
+    NODE_FAIL = 4  # a node goes down, and its pods with it
+    CONTROLLER_UP = 5  # the scheduling controller is back and rebuilds its state
+    CONTROLLER_DOWN = 6  # the scheduling controller goes down
+    FAILURE_DETECTED = 7  # the controller declares a failed node's jobs lost
+    NODE_REPAIR = 8  # a failed node is back
+    RETRY = 9  # a lost job's backoff is over: it is queued again
+    PODS_TIMEOUT = 10  # waitForPodsReady: an admitted job's pods did not all start in time
+    ARRIVAL = 11  # the next job of the arrival stream
+    # Cycle-latency model: a cohort's inadmissible workloads go back to their queues (before a
+    # cycle of the same instant, which sees them).
+    REQUEUE = 12
+    CYCLE = 13  # an admission cycle
+    SAMPLE = 14  # a point of the usage time series
 
 
 class JobEpoch(NamedTuple):
@@ -73,6 +79,7 @@ JobEventKind: TypeAlias = Literal[
     EventKind.COMPLETION,
     EventKind.TIMEOUT,
     EventKind.EVICTED,
+    EventKind.RELEASE,
     EventKind.FAILURE_DETECTED,
     EventKind.PODS_TIMEOUT,
 ]
@@ -94,6 +101,8 @@ CONTROLLER_WORK = frozenset(
         EventKind.PODS_TIMEOUT,
         EventKind.EVICTED,
         EventKind.TIMEOUT,
+        EventKind.RELEASE,
+        EventKind.REQUEUE,
     }
 )
 # Events that can make progress: while none is in the heap and no job runs, only clocks tick (see
@@ -109,6 +118,8 @@ PROGRESS = frozenset(
         EventKind.CYCLE,
         EventKind.PODS_TIMEOUT,
         EventKind.CONTROLLER_UP,
+        EventKind.RELEASE,
+        EventKind.REQUEUE,
     }
 )
 REPAIRS = frozenset({EventKind.NODE_REPAIR})

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .engine import JobRecord, SimulationResult
-from .report import cq_percent_of_nominal, eta_points
+from .report import cq_percent_of_nominal, eta_points, quota_percent_of_nominal
 from .status import SimJobStatus
 
 if TYPE_CHECKING:
@@ -94,8 +94,24 @@ def legend_if_labelled(ax: Axes, **kwargs: Any) -> None:
     warns "No artists with labels found" on stderr: noise that looks like a failure to a user.
     """
     handles, _ = ax.get_legend_handles_labels()
+    if len(handles) > MAX_LEGEND_INSIDE:  # dozens of queues: beside the plot, in columns
+        kwargs = {**kwargs, "loc": "upper left", "bbox_to_anchor": (1.0, 1.0), "fontsize": 6}
+        kwargs["ncol"] = math.ceil(len(handles) / 15)
     if handles:
         ax.legend(**kwargs)
+
+
+MAX_LEGEND_INSIDE = 12  # legend entries drawn over the plot; more go beside it
+
+
+def time_unit(horizon_s: float) -> tuple[float, str]:
+    """Seconds per unit and its name for a run's time axis: hours, or minutes or seconds for a
+    short run (Kueue's performance harness runs minutes)."""
+    if horizon_s >= 2 * 3600:
+        return 3600.0, "hours"
+    if horizon_s >= 120:
+        return 60.0, "minutes"
+    return 1.0, "seconds"
 
 
 def _gpus_on_node(record: JobRecord) -> int:
@@ -177,7 +193,7 @@ def write_plots(result: SimulationResult, out_dir: Path, *, max_rows: int = 64) 
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     records = result.records
-    hours = 3600.0
+    scale, unit = time_unit(result.horizon_s)
 
     # Timeline ---------------------------------------------------------------------------------
     path = out_dir / "timeline.png"
@@ -186,19 +202,26 @@ def write_plots(result: SimulationResult, out_dir: Path, *, max_rows: int = 64) 
 
     # Utilisation over time --------------------------------------------------------------------
     fig, ax = plt.subplots(figsize=(10, 4))
-    times = [t / hours for t in result.series.times]
+    times = [t / scale for t in result.series.times]
     for flavor, values in sorted(result.series.flavors.items()):
         capacity = result.flavor_capacity.get(flavor, 0)
         if capacity:
             ax.step(times, [v / capacity for v in values], where="post", label=f"{flavor} ({capacity} GPUs)")
+    # Every other resource the ClusterQueues cover (CPU, memory, ...), on the flavors' nodes.
+    for (flavor, resource), values in sorted(result.series.flavor_resources.items()):
+        amount = result.flavor_resource_capacity.get((flavor, resource), 0.0)
+        if amount and resource != result.gpu_resource:
+            ax.step(
+                times, [v / amount for v in values], where="post", label=f"{flavor} {resource} ({amount:g})"
+            )
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("hours")
-    ax.set_ylabel("GPUs in use / capacity")
-    ax.set_title("Utilisation per flavor")
+    ax.set_xlabel(unit)
+    ax.set_ylabel("in use / capacity")
+    ax.set_title("Utilisation per flavor" + (" (a quota-only run: no nodes)" if result.quota_only else ""))
     legend_if_labelled(ax)
     fig.tight_layout()
     path = out_dir / "utilisation.png"
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # a legend beside the plot stays in the image
     plt.close(fig)
     written.append(path)
 
@@ -208,23 +231,28 @@ def write_plots(result: SimulationResult, out_dir: Path, *, max_rows: int = 64) 
         if percent is not None:
             nominal = result.cq_nominal[name]
             ax.step(times, percent, where="post", label=f"{name} ({nominal} nominal GPUs)")
+    # Every other resource: the quota the queue's workloads hold, over its nominal quota.
+    for (name, resource), held in sorted(quota_percent_of_nominal(result).items()):
+        if held is not None and resource != result.gpu_resource:
+            nominal_quota = result.cq_nominal_quota[(name, resource)]
+            ax.step(times, held, where="post", label=f"{name} {resource} ({nominal_quota:g} nominal)")
     ax.axhline(100.0, color="0.4", linestyle="--", linewidth=0.8)
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("hours")
-    ax.set_ylabel("GPUs in use / nominal quota (%)")
+    ax.set_xlabel(unit)
+    ax.set_ylabel("in use (GPUs) or held (other\nresources) / nominal quota (%)")
     ax.set_title("ClusterQueue usage (above 100%: borrowing from the cohort)")
     legend_if_labelled(ax, fontsize=8)
     fig.tight_layout()
     path = out_dir / "cq_usage.png"
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # a legend beside the plot stays in the image
     plt.close(fig)
     written.append(path)
 
     # CDFs -------------------------------------------------------------------------------------
     fig, (wait_ax, jct_ax) = plt.subplots(1, 2, figsize=(12, 4))
-    classes = sorted({r.arrival.job_class for r in records})
+    classes = sorted({r.arrival.group for r in records})  # report labels (the class when none)
     for klass in classes:
-        mine = [r for r in records if r.arrival.job_class == klass]
+        mine = [r for r in records if r.arrival.group == klass]
         waits = sorted((r.admitted_s - r.arrival.submit_s) / 60 for r in mine if r.admitted_s is not None)
         jcts = sorted(
             (r.end_s - r.arrival.submit_s) / 60

@@ -35,9 +35,10 @@ def budcore_register_commands(app: Any) -> None:
 
 
 def validate_scenario(document: YamlDocument) -> str | None:
-    """``budcore validate`` support: a mapping with ``fleet`` and ``workload`` is a scenario."""
+    """``budcore validate`` support: a mapping with ``workload`` and ``fleet`` or ``queues`` (a
+    quota-only scenario has no fleet) is a scenario."""
     data = document.data
-    if not (isinstance(data, dict) and "fleet" in data and "workload" in data):
+    if not (isinstance(data, dict) and "workload" in data and ("fleet" in data or "queues" in data)):
         return None
     from pathlib import Path
 
@@ -45,7 +46,8 @@ def validate_scenario(document: YamlDocument) -> str | None:
 
     loaded = scenario_from_document(document, Path(document.source).parent)
     queues = len(loaded.queues.cluster_queues)
-    return f"scenario {loaded.scenario.name!r} ({len(loaded.nodes)} nodes, {queues} ClusterQueues)"
+    nodes = "quota-only, no nodes" if loaded.quota_only else f"{len(loaded.nodes)} nodes"
+    return f"scenario {loaded.scenario.name!r} ({nodes}, {queues} ClusterQueues)"
 
 
 @hookimpl

@@ -86,6 +86,8 @@ RECORD_FIELDS = (
     "deadline_s",
     "deadline_met",
     "reason",
+    "label",
+    "last_admit_s",
 )
 
 
@@ -157,6 +159,12 @@ def _group_stats(records: Iterable[JobRecord], horizon: float) -> dict[str, Any]
         for r in records
         if r.status is not SimJobStatus.REJECTED
     ]
+    last_waits = [
+        (r.last_admitted_s if r.last_admitted_s is not None else max(horizon, r.arrival.submit_s))
+        - r.arrival.submit_s
+        for r in records
+        if r.status is not SimJobStatus.REJECTED
+    ]
     jcts = [r.end_s - r.arrival.submit_s for r in completed if r.end_s is not None]
     slowdowns = [
         (r.end_s - r.arrival.submit_s) / r.arrival.runtime_s
@@ -174,6 +182,7 @@ def _group_stats(records: Iterable[JobRecord], horizon: float) -> dict[str, Any]
         "completable": sum(1 for r in records if completable(r, horizon)),
         "never_admitted": sum(1 for r in records if r.admitted_s is None),
         "wait_s": percentiles(waits),
+        "wait_last_admission_s": percentiles(last_waits),
         "jct_s": percentiles(jcts),
         "slowdown": percentiles(slowdowns),
         "deadlines": len(with_deadline),
@@ -329,10 +338,11 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
         "statuses": dict(sorted(statuses.items())),
         "overall": _group_stats(records, horizon),
         "by_class": _by(records, lambda r: r.arrival.job_class, horizon),
+        "by_label": _by(records, lambda r: r.arrival.group, horizon),
         "by_local_queue": _by(records, lambda r: f"{r.arrival.tenant}/{r.arrival.local_queue}", horizon),
         "by_cluster_queue": _by(records, lambda r: r.cluster_queue or "-", horizon),
         "by_tenant": _by(records, lambda r: r.arrival.tenant, horizon),
-        "by_priority": _by(records, lambda r: r.arrival.priority, horizon),
+        "by_priority": _by(records, lambda r: r.arrival.priority_label, horizon),
         "utilisation": {
             "by_flavor": {
                 name: _r(result.flavor_gpu_s[name] / (cap * horizon), 4) if cap and horizon else None
@@ -345,6 +355,8 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
             "fleet": _r(sum(result.flavor_gpu_s.values()) / (fleet_gpus * horizon), 4)
             if fleet_gpus and horizon
             else None,
+            "by_resource": resource_utilisation(result),
+            "cluster_queue_usage": cluster_queue_usage(result),
         },
         "fairness": {
             "jain_index_tenants": _r(jain_index(shares), 4),
@@ -374,6 +386,8 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
             "controller_restarts": result.stats.controller_restarts,
         },
     }
+    if result.quota_only:
+        report["quota_only"] = True
     if result.time_report:
         report["time"] = time_figures(result)
     eta = eta_accuracy(result)
@@ -393,6 +407,54 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
 
 
 _UNIT_HOUR = Decimal(3_600_000)  # milli-unit-seconds in a unit-hour
+
+
+def _share(used_s: float, amount: float, horizon: float) -> float | None:
+    return _r(used_s / (amount * horizon), 4) if amount and horizon else None
+
+
+def resource_utilisation(result: SimulationResult) -> dict[str, Any]:
+    """``utilisation.by_resource``: per resource the ClusterQueues cover, the time-averaged amount
+    running pods take on each flavor's nodes over the flavor's capacity, and over the whole fleet
+    (``null`` without nodes: a quota-only run has no capacity)."""
+    horizon = result.horizon_s
+    out: dict[str, Any] = {}
+    for resource in result.resources:
+        keys = sorted(k for k in result.flavor_resource_s if k[1] == resource)
+        capacity = result.flavor_resource_capacity
+        used = sum(result.flavor_resource_s[k] for k in keys)
+        total = sum(capacity.get(k, 0.0) for k in keys)
+        out[resource] = {
+            "fleet": None if result.quota_only else _share(used, total, horizon),
+            "by_flavor": {
+                k[0]: None
+                if result.quota_only
+                else _share(result.flavor_resource_s[k], capacity.get(k, 0.0), horizon)
+                for k in keys
+            },
+        }
+    return out
+
+
+def cluster_queue_usage(result: SimulationResult) -> dict[str, Any]:
+    """``utilisation.cluster_queue_usage``: per resource, the quota the ClusterQueues' admitted
+    workloads held, time-averaged, over their nominal quota: ``all`` (summed over the queues with a
+    nominal quota of it: Kueue's performance harness's "ClusterQueue usage") and per queue (above 1
+    when it borrows; ``null`` without nominal quota)."""
+    horizon = result.horizon_s
+    out: dict[str, Any] = {}
+    for resource in result.resources:
+        keys = sorted(k for k in result.cq_nominal_quota if k[1] == resource)
+        nominal = result.cq_nominal_quota
+        held = result.quota_held_s
+        with_nominal = [k for k in keys if nominal[k]]
+        out[resource] = {
+            "all": _share(
+                sum(held.get(k, 0.0) for k in with_nominal), sum(nominal[k] for k in with_nominal), horizon
+            ),
+            "by_cluster_queue": {k[0]: _share(held.get(k, 0.0), nominal[k], horizon) for k in keys},
+        }
+    return out
 
 
 def booking_figures(booking: BookingUse) -> dict[str, Any]:
@@ -472,7 +534,7 @@ def records_csv(records: Sequence[JobRecord], *, end_s: float | None = None) -> 
                 a.tenant,
                 a.local_queue,
                 r.cluster_queue,
-                a.priority,
+                a.priority_label,
                 a.job_type,
                 r.status.value,
                 _r(a.submit_s),
@@ -494,6 +556,8 @@ def records_csv(records: Sequence[JobRecord], *, end_s: float | None = None) -> 
                 _r(a.deadline_s),
                 "" if met is None else str(met).lower(),
                 r.reason,
+                a.group,
+                _r(r.last_admitted_s),
             ]
         )
     return out.getvalue()
@@ -512,15 +576,21 @@ def series_csv(result: SimulationResult) -> str:
     writer = csv.writer(out, lineterminator="\n")
     flavors = sorted(result.series.flavors)
     queues = sorted(result.series.cluster_queues)
+    in_use = sorted(result.series.flavor_resources)
+    held = sorted(result.series.quota_held)
     writer.writerow(
         [
             "time_s",
             *(f"flavor:{f}" for f in flavors),
             *(f"cq:{q}" for q in queues),
             *(f"cq:{q}:pct_nominal" for q in queues),
+            *(f"flavor:{f}:{r}" for f, r in in_use),
+            *(f"cq:{q}:{r}" for q, r in held),
+            *(f"cq:{q}:{r}:pct_nominal" for q, r in held),
         ]
     )
     percent = cq_percent_of_nominal(result)
+    held_percent = quota_percent_of_nominal(result)
     for i, t in enumerate(result.series.times):
         writer.writerow(
             [
@@ -528,9 +598,22 @@ def series_csv(result: SimulationResult) -> str:
                 *(_r(result.series.flavors[f][i]) for f in flavors),
                 *(_r(result.series.cluster_queues[q][i]) for q in queues),
                 *(_at(percent[q], i) for q in queues),
+                *(_r(result.series.flavor_resources[k][i]) for k in in_use),
+                *(_r(result.series.quota_held[k][i]) for k in held),
+                *(_at(held_percent[k], i) for k in held),
             ]
         )
     return out.getvalue()
+
+
+def quota_percent_of_nominal(result: SimulationResult) -> dict[tuple[str, str], list[float] | None]:
+    """Each ClusterQueue's sampled quota held of each resource as a percentage of its nominal
+    quota of it (above 100 when it borrows; ``None`` without a nominal quota)."""
+    out: dict[tuple[str, str], list[float] | None] = {}
+    for key, values in result.series.quota_held.items():
+        nominal = result.cq_nominal_quota.get(key, 0.0)
+        out[key] = [100.0 * v / nominal for v in values] if nominal else None
+    return out
 
 
 def _at(values: list[float] | None, i: int) -> float | str | None:

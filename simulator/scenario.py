@@ -30,6 +30,28 @@ Every node of a pool carries the labels ``budcore.io/pool: <name>`` and, when ``
 given, ``nvidia.com/gpu.product: <product>``, plus the pool's own ``labels``; a ResourceFlavor
 selects a pool through any of them. The JSON schema of this format is
 :func:`scenario_json_schema` (``budcore simulate --schema`` prints it).
+
+Without ``fleet`` the simulation is *quota-only*: there are no nodes, ClusterQueue quotas alone
+decide, and a workload runs from the instant it is admitted (Kueue's own performance harness
+runs no kube-scheduler either). Usage is then reported as quota held (``report.json``'s
+``utilisation.cluster_queue_usage``); node utilisation is undefined.
+
+Any list of the file (``queues.documents``, ``workload.generators.classes``, ...) may hold
+``replicate:`` blocks, one template for N cohorts × M ClusterQueues and their workload classes::
+
+    queues:
+      documents:
+        - {apiVersion: kueue.x-k8s.io/v1beta2, kind: ResourceFlavor, metadata: {name: rf}}
+        - replicate: {cohort: 5, cq: 6}      # a count (0..n-1) or a list of values per variable
+          templates:                         # or `template:` for one item
+            - {kind: ClusterQueue, metadata: {name: "cq-{{ cq }}-cohort-{{ cohort }}"}, ...}
+            - {kind: LocalQueue, metadata: {name: lq, namespace: "ns-{{ cohort }}-{{ cq }}"}, ...}
+
+Strings are Jinja2 templates over the variables (see :mod:`budcore_simulator.replicate`); errors
+point at the template's line. Generator classes take a ``label`` (several classes, one report
+group: ``by_label``) and integer priorities or WorkloadPriorityClass names. ``policy.latency``
+turns on the cycle-latency model (:class:`LatencySpec`, off by default). The built-in scenario
+``kueue-perf-baseline`` uses all of this.
 """
 
 from __future__ import annotations
@@ -80,9 +102,12 @@ from budcore.scheduling.preemption.aging import AgingPolicy
 from budcore.scheduling.preemption.guards import PreemptionBudget
 from budcore.scheduling.reservations import ReservationBook
 
+from .budget import COST_MODE_GRACE_S, COST_MODE_PREEMPTIONS_PER_HOUR, UnlimitedPreemptionBudget
 from .engine import ControllerRestartModel, EngineOptions, EtaMeasurement, FailureModel
+from .latency import LatencyModel
+from .replicate import expand_document
 from .workload.generators import GeneratorSpec, generate_arrivals
-from .workload.model import JobArrival
+from .workload.model import JobArrival, priority_parts
 from .workload.traces import TraceReader, TraceSpec, open_trace
 from .workload.units import Duration
 
@@ -193,6 +218,13 @@ class FleetSpec(BaseModel):
         return self
 
 
+# The fleet of a quota-only scenario (no ``fleet``): no nodes, no prices (built without the checks
+# a scenario's own fleet goes through, which require some nodes).
+NO_FLEET = FleetSpec.model_construct(
+    pools=(), nodes_file=None, prices={}, price_book=None, price_tier="on-demand"
+)
+
+
 class QueuesSpec(BaseModel):
     """Kueue documents: a file (or directory) relative to the scenario, or inline."""
 
@@ -262,6 +294,43 @@ def _or_boolean(schema: dict[str, Any]) -> None:
     schema["anyOf"] = [*schema.get("anyOf", []), {"type": "boolean"}]
 
 
+class LatencySpec(BaseModel):
+    """The cycle-latency model (:mod:`budcore_simulator.latency`): what a real Kueue controller
+    adds to time-to-admission. Off unless a scenario's policy has ``latency`` (``true``: these
+    defaults, which are calibrated against Kueue's own performance harness, see the
+    ``kueue-perf-baseline`` scenario's README).
+
+    ``heads_per_cluster_queue``: workloads each ClusterQueue offers per cycle (Kueue: 1);
+    ``cycle_period``: the least time between two cycles; ``head_cost``: time a cycle takes per head
+    it processed (the next cycle starts no earlier than ``heads × head_cost`` after it: the API
+    writes of its decisions at the controller's client QPS); ``requeue_delay``: how long after quota
+    is released in a cohort its inadmissible workloads are back in their queues; ``release_delay``:
+    how long after a workload finishes (or a preemption victim stops) its quota is released.
+    """
+
+    model_config = _FROZEN
+
+    heads_per_cluster_queue: int = Field(default=1, ge=1)
+    cycle_period: Duration = Field(default=0.0, ge=0)
+    head_cost: Duration = Field(default=0.014, ge=0)
+    requeue_delay: Duration = Field(default=0.0, ge=0)
+    release_delay: Duration = Field(default=1.1, ge=0)
+
+    def model(self) -> LatencyModel:
+        return LatencyModel(
+            heads_per_cluster_queue=self.heads_per_cluster_queue,
+            cycle_period_s=self.cycle_period,
+            head_cost_s=self.head_cost,
+            requeue_delay_s=self.requeue_delay,
+            release_delay_s=self.release_delay,
+        )
+
+
+def _or_unlimited(schema: dict[str, Any]) -> None:
+    """JSON schema: the field also takes the string ``unlimited`` (its validator maps it to null)."""
+    schema["anyOf"] = [*schema.get("anyOf", []), {"const": "unlimited"}]
+
+
 class PolicySpec(BaseModel):
     model_config = _FROZEN
 
@@ -269,10 +338,14 @@ class PolicySpec(BaseModel):
 
     ``preemption_mode``: ``kueue`` reproduces Kueue's victim choice; ``cost`` picks, among the
     victim sets Kueue's policies allow, the cheapest to evict (work lost since the last checkpoint,
-    restart overhead, near-completion penalty). ``preemption_grace`` is how long a victim keeps
-    running before its pods stop; ``preemptions_per_hour`` caps preemptions in a sliding hour.
+    restart overhead, near-completion penalty). budcore's two guards are ``preemption_grace``, how
+    long a victim keeps running before its pods stop, and ``preemptions_per_hour``, a cap on
+    preemptions in a sliding hour (``unlimited`` or ``null``: no cap). Kueue has neither, so
+    ``preemption_mode: kueue`` means Kueue's behaviour exactly: no grace period and no budget
+    unless the scenario sets them; ``cost`` mode defaults to the guards (30 s, 10 per hour).
     ``deadline_boost`` (a :class:`DeadlineBoostSpec`, or ``true`` for its defaults) turns on
     deadline-aware ordering; ``budcore compare -p deadline-aware`` is the same as ``true``.
+    ``latency`` turns on the cycle-latency model (:class:`LatencySpec`; off by default).
     """
 
     fair_sharing: bool = False
@@ -280,9 +353,26 @@ class PolicySpec(BaseModel):
     cycle_interval: Duration = 0.0
     namespace_labels: dict[str, dict[str, str]] = Field(default_factory=dict)
     preemption_mode: Literal["kueue", "cost"] = "kueue"
-    preemption_grace: Duration = 30.0
-    preemptions_per_hour: int = Field(default=10, ge=0)
+    preemption_grace: Duration | None = Field(
+        default=None,
+        ge=0,
+        description="How long a preemption victim keeps running (default: 0 in kueue mode, 30s in "
+        "cost mode).",
+    )
+    preemptions_per_hour: int | None = Field(
+        default=None,
+        ge=0,
+        description="Preemptions allowed in a sliding hour; unlimited or null: no cap (default: "
+        "unlimited in kueue mode, 10 in cost mode).",
+        json_schema_extra=_or_unlimited,
+    )
     aging: AgingSpec | None = None  # applied on the sample clock (sample_interval)
+    latency: LatencySpec | None = Field(
+        default=None,
+        description="The cycle-latency model (heads per ClusterQueue per cycle, cycle period, "
+        "requeue and release delays): true for its defaults, false or null for off (the default).",
+        json_schema_extra=_or_boolean,
+    )
     deadline_boost: DeadlineBoostSpec | None = Field(
         default=None,
         description="Deadline-aware ordering (on the sample clock): settings, true for the defaults, "
@@ -290,7 +380,13 @@ class PolicySpec(BaseModel):
         json_schema_extra=_or_boolean,
     )
 
-    @field_validator("deadline_boost", mode="before")
+    @field_validator("preemptions_per_hour", mode="before")
+    @classmethod
+    def _unlimited(cls, value: object) -> object:
+        """``unlimited``: no cap (as ``null``)."""
+        return None if isinstance(value, str) and value.strip().lower() == "unlimited" else value
+
+    @field_validator("deadline_boost", "latency", mode="before")
     @classmethod
     def _boost_switch(cls, value: object) -> object:
         """``true``: the defaults; ``false``: off (as if absent)."""
@@ -310,16 +406,33 @@ class PolicySpec(BaseModel):
     def _weights(self) -> dict[str, int]:
         return {k: round(v * 1000) for k, v in self.flavor_weights.items()}
 
+    @property
+    def grace_s(self) -> float:
+        """The victims' grace period: the scenario's, else 0 (kueue mode) or 30 s (cost mode)."""
+        if self.preemption_grace is not None:
+            return self.preemption_grace
+        return 0.0 if self.preemption_mode == "kueue" else COST_MODE_GRACE_S
+
+    @property
+    def preemption_limit(self) -> int | None:
+        """Preemptions allowed per sliding hour (None: no cap). Unset: none in kueue mode, 10 in
+        cost mode; ``unlimited`` or an explicit ``null``: none."""
+        value = self.preemptions_per_hour
+        if value is None and "preemptions_per_hour" not in self.model_fields_set:
+            return None if self.preemption_mode == "kueue" else COST_MODE_PREEMPTIONS_PER_HOUR
+        return value
+
     def preemption(self) -> PreemptionPolicy:
         return PreemptionPolicy(
             mode=PreemptionMode(self.preemption_mode),
             fair_sharing=self.fair_sharing,
             flavor_weights=self._weights(),
-            grace_period=timedelta(seconds=self.preemption_grace),
+            grace_period=timedelta(seconds=self.grace_s),
         )
 
     def budget(self) -> PreemptionBudget:
-        return PreemptionBudget(limit=self.preemptions_per_hour)
+        limit = self.preemption_limit
+        return UnlimitedPreemptionBudget() if limit is None else PreemptionBudget(limit=limit)
 
     def deadline_boost_policy(self) -> DeadlineBoost | None:
         return None if self.deadline_boost is None else self.deadline_boost.boost()
@@ -550,7 +663,11 @@ class Scenario(BaseModel):
     start: datetime = datetime(2026, 1, 5, tzinfo=UTC)
     horizon: Duration | None = Field(default=None, gt=0)
     sample_interval: Duration = Field(default=300.0, gt=0)
-    fleet: FleetSpec
+    fleet: FleetSpec | None = Field(
+        default=None,
+        description="The nodes. Without a fleet the simulation is quota-only: ClusterQueue quotas "
+        "alone decide, and a workload runs from the instant it is admitted.",
+    )
     queues: QueuesSpec
     policy: PolicySpec = Field(default_factory=PolicySpec)
     workload: WorkloadSpec
@@ -605,10 +722,11 @@ class LoadedScenario:
         self.trace_readers: list[TraceReader] = []
         self.queues = self._queues()
         self.parsed_nodes = self._nodes_file()
-        self.nodes = [node for pool in scenario.fleet.pools for node in pool.build_nodes()]
+        self.nodes = [node for pool in self.fleet.pools for node in pool.build_nodes()]
         self._add_dump_nodes()
         self._check_flavors()
         self._check_workload()
+        self._check_latency()
         # The capacity bookings, checked against the queues and each other (booked by the engine).
         self.reservations = self._reservations()
         self.price_book = self._price_book()  # loaded up front: a bad book fails the load
@@ -633,9 +751,24 @@ class LoadedScenario:
                         f"trace file {str((self.base_dir / name).resolve())!r} does not exist",
                         f"workload.traces[{index}].{field_name}",
                     )
+            self._check_priority_class(
+                priority_parts(trace.priority)[2], f"workload.traces[{index}].priority"
+            )
+            for rule_index, rule in enumerate(trace.mapping.rules):
+                if rule.priority is not None:
+                    self._check_priority_class(
+                        priority_parts(rule.priority)[2],
+                        f"workload.traces[{index}].mapping.rules[{rule_index}].priority",
+                    )
         generators = workload.generators
         if generators is None:
             return
+        for index, klass in enumerate(generators.classes):
+            field = "priority_class" if klass.priority_class is not None else "priority"
+            self._check_priority_class(
+                priority_parts(klass.priority, klass.priority_class)[2],
+                f"workload.generators.classes[{index}].{field}",
+            )
         matcher = AcceleratorMatcher()
         matcher = matcher.with_flavor_types(
             flavor_types_from_nodes(self.queues.flavors, self.nodes, matcher.normalize)
@@ -683,6 +816,49 @@ class LoadedScenario:
                     f"{at}.accelerator",
                 )
 
+    def _check_latency(self) -> None:
+        """The latency model keeps waiting workloads outside the scheduler until they are heads,
+        which the features that reorder or re-read the scheduler's queues cannot work with."""
+        unsupported = self.scheduler_features()
+        if unsupported:
+            feature, path = unsupported[0]
+            raise self._error(
+                f"the cycle-latency model (policy.latency) does not work with {feature}; turn one off",
+                path,
+            )
+
+    def scheduler_features(self) -> list[tuple[str, str]]:
+        """What the scenario uses that the latency model cannot (empty without the model)."""
+        s = self.scenario
+        if s.policy.latency is None:
+            return []
+        found: list[tuple[str, str]] = []
+        if s.policy.aging is not None:
+            found.append(("aging", "policy.aging"))
+        if s.policy.deadline_boost is not None:
+            found.append(("deadline-aware ordering", "policy.deadline_boost"))
+        if s.eta is not None and s.eta.measure:
+            found.append(("ETA measurement", "eta"))
+        if s.failures is not None and s.failures.controller_restart is not None:
+            found.append(("controller restarts", "failures.controller_restart"))
+        if s.reservations:
+            found.append(("capacity bookings", "reservations"))
+        generators = s.workload.generators
+        for index, klass in enumerate(generators.classes if generators is not None else ()):
+            if klass.time_window is not None:
+                found.append(("time windows", f"workload.generators.classes[{index}].time_window"))
+        return found
+
+    def _check_priority_class(self, name: str | None, path: str) -> None:
+        """A WorkloadPriorityClass a workload source names must be in the queue configuration (or be
+        one of budcore's ``budcore-<class>``): every job of the source would be rejected otherwise."""
+        if name is None:
+            return
+        try:
+            self.queues.priority_class_value(name)
+        except ValidationError as exc:
+            raise self._error(exc.message, path) from None
+
     def _reservations(self) -> tuple[Reservation, ...]:
         """The scenario's bookings as the core's :class:`Reservation`, booked in order on a
         :class:`ReservationBook` of the queues, as :meth:`Scheduler.reserve
@@ -727,7 +903,7 @@ class LoadedScenario:
 
     def _nodes_file(self) -> tuple[ParsedNode, ...]:
         """The nodes of ``fleet.nodes_file`` with their detected accelerators (empty without one)."""
-        name = self.scenario.fleet.nodes_file
+        name = self.fleet.nodes_file
         if name is None:
             return ()
         path = (self.base_dir / name).resolve()
@@ -763,8 +939,21 @@ class LoadedScenario:
         text = yaml.safe_dump_all(list(spec.documents), sort_keys=False)
         return loads_queue_config(text, source=f"{self.source} (queues.documents)")
 
+    @property
+    def quota_only(self) -> bool:
+        """No fleet: quotas alone decide, and admission is the start (see ``Scenario.fleet``)."""
+        return self.scenario.fleet is None
+
+    @property
+    def fleet(self) -> FleetSpec:
+        """The scenario's fleet (an empty one in a quota-only scenario)."""
+        return self.scenario.fleet if self.scenario.fleet is not None else NO_FLEET
+
     def _check_flavors(self) -> None:
-        """Every flavor must select at least one node of the fleet, or nothing could ever run there."""
+        """Every flavor must select at least one node of the fleet, or nothing could ever run there
+        (a quota-only scenario has no nodes to select)."""
+        if self.quota_only:
+            return
         for name, flavor in sorted(self.queues.flavors.items()):
             if not any(node.matches(flavor.node_labels) for node in self.nodes):
                 raise self._error(
@@ -814,6 +1003,8 @@ class LoadedScenario:
             report_time=self._uses_time(),
             # A scenario run owns its process (CLI, sweep worker): keep long runs linear in jobs.
             gc_freeze_every=10_000,
+            quota_only=self.quota_only,
+            latency=s.policy.latency.model() if s.policy.latency is not None else None,
         )
 
     def _uses_time(self) -> bool:
@@ -837,7 +1028,7 @@ class LoadedScenario:
         the flavor selects, else the dump-node rules of :class:`FleetSpec` (``prices`` by product
         or slug, then the price book).
         """
-        fleet = self.scenario.fleet
+        fleet = self.fleet
         book = self.price_book
         out: dict[str, Decimal] = {}
         for name, flavor in sorted(self.queues.flavors.items()):
@@ -868,7 +1059,7 @@ class LoadedScenario:
         return out
 
     def _dump_node_price(self, node: ParsedNode, book: PriceBook | None) -> Decimal | None:
-        fleet = self.scenario.fleet
+        fleet = self.fleet
         device = node.devices[0]
         for key in (node.labels.get(PRODUCT_LABEL), device.product, device.accelerator):
             if key is not None and key in fleet.prices:
@@ -881,7 +1072,7 @@ class LoadedScenario:
 
     def _price_book(self) -> PriceBook | None:
         """The price book for dump nodes (``None`` without dump nodes or with ``price_book: null``)."""
-        spec = self.scenario.fleet.price_book
+        spec = self.fleet.price_book
         if spec is None or not self.parsed_nodes:
             return None
         from budcore.plugins import default_registry  # a name: a registered pricing source
@@ -893,9 +1084,9 @@ class LoadedScenario:
             if not path.is_file():
                 raise self._error(f"price book {str(path)!r} does not exist", "fleet.price_book")
             book = load_price_book(path)
-        if book.resolve_tier(self.scenario.fleet.price_tier) is None:
+        if book.resolve_tier(self.fleet.price_tier) is None:
             raise self._error(
-                f"price tier {self.scenario.fleet.price_tier!r} is not in the price book "
+                f"price tier {self.fleet.price_tier!r} is not in the price book "
                 f"(tiers: {', '.join(book.tiers())})",
                 "fleet.price_tier",
             )
@@ -944,8 +1135,14 @@ def scenario_from_document(document: YamlDocument, base_dir: Path) -> LoadedScen
         raise ValidationError(
             "a scenario is a mapping (name, fleet, queues, workload, ...)", source=document.source, line=1
         )
-    scenario = validate_model(Scenario, document.data, source=document.source, line_of=document.line_of)
-    return LoadedScenario(scenario, base_dir, document.source, document.line_of)
+    try:
+        data, line_of = expand_document(document.data, document.line_of)
+    except ValidationError as exc:  # a malformed replicate block: at its line
+        raise ValidationError(
+            exc.message, path=exc.path, source=document.source, line=document.line_of(exc.path)
+        ) from None
+    scenario = validate_model(Scenario, data, source=document.source, line_of=line_of)
+    return LoadedScenario(scenario, base_dir, document.source, line_of)
 
 
 def scenario_json_schema() -> dict[str, Any]:

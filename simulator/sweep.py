@@ -164,7 +164,7 @@ def apply_policy(scenario: Scenario, variant: PolicyVariant) -> Scenario:
     variant, else prefixed with the ``--policy`` value (pydantic's own text, with its URLs and
     multi-line layout, never reaches the user).
     """
-    merged = {**scenario.policy.model_dump(), **variant.policy}
+    merged = {**scenario.policy.model_dump(exclude_unset=True), **variant.policy}
     document = variant.document
     if document is not None:
         policy = validate_model(
@@ -255,11 +255,18 @@ def _default_step(lo: int, hi: int) -> int:
 
 def vary_fleet(scenario: Scenario, changes: dict[tuple[str, str], int]) -> Scenario:
     pools = []
-    names = {p.name for p in scenario.fleet.pools}
+    fleet = scenario.fleet
+    if fleet is None:
+        raise ValidationError(
+            "the scenario has no fleet (a quota-only simulation): --vary pool.<name>.<field> varies "
+            "fleet.pools; add a fleet to the scenario to vary it",
+            path="--vary",
+        )
+    names = {p.name for p in fleet.pools}
     if not names:
         raise ValidationError(
             "the scenario has no pools: its fleet comes from the nodes file "
-            f"{scenario.fleet.nodes_file!r}, and --vary pool.<name>.<field> varies fleet.pools; "
+            f"{fleet.nodes_file!r}, and --vary pool.<name>.<field> varies fleet.pools; "
             "add a pool to the scenario to vary it",
             path="--vary",
         )
@@ -268,10 +275,10 @@ def vary_fleet(scenario: Scenario, changes: dict[tuple[str, str], int]) -> Scena
             raise ValidationError(
                 f"no pool {pool_name!r} in the scenario; pools: {', '.join(sorted(names))}", path="--vary"
             )
-    for pool in scenario.fleet.pools:
+    for pool in fleet.pools:
         update = {f: v for (p, f), v in changes.items() if p == pool.name}
         pools.append(pool.model_copy(update=update) if update else pool)
-    return scenario.model_copy(update={"fleet": scenario.fleet.model_copy(update={"pools": tuple(pools)})})
+    return scenario.model_copy(update={"fleet": fleet.model_copy(update={"pools": tuple(pools)})})
 
 
 def scale_quotas(config: QueueConfig, flavor_factors: dict[str, tuple[int, int]]) -> QueueConfig:
@@ -357,12 +364,13 @@ def fleet_nodes(base: LoadedScenario, scenario: Scenario) -> list[Node]:
     Built without loading the scenario, so a point the loader rejects (a flavor left without any
     node) still has a fleet to price and to explain.
     """
-    nodes = [node for pool in scenario.fleet.pools for node in pool.build_nodes()]
+    pools = scenario.fleet.pools if scenario.fleet is not None else ()
+    nodes = [node for pool in pools for node in pool.build_nodes()]
     return nodes + [parsed.to_node() for parsed in base.parsed_nodes]
 
 
 def _gpu(loaded: LoadedScenario) -> str:
-    pools = loaded.scenario.fleet.pools
+    pools = loaded.fleet.pools
     return pools[0].gpu_resource if pools else NVIDIA_GPU
 
 

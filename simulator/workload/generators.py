@@ -39,7 +39,15 @@ Requests. A class asks for ``gpus`` per job: a fixed count, a mapping ``{count: 
 are normalised) or ``gavel``. A count above ``gpus_per_node`` becomes a gang of
 ``count / gpus_per_node`` pods of ``gpus_per_node`` GPUs each, so such counts must be multiples of
 ``gpus_per_node``. Each pod gets ``cpu_per_gpu`` and ``memory_per_gpu`` per GPU it holds; a job
-without GPUs gets one pod of ``cpu_without_gpu`` / ``memory_without_gpu``.
+without GPUs gets one pod of ``cpu_without_gpu`` (default 1) and ``memory_without_gpu`` (default
+none: a CPU-only job asks for no memory unless told, so it fits a ClusterQueue whose quota covers
+only ``cpu``, as Kueue's own performance harness has it).
+
+Priorities. ``priority`` is one of budcore's five classes (``high``), an integer (Kueue's
+``Workload.spec.priority``: ``priority: 50``) or the name of a WorkloadPriorityClass of the
+queue configuration (``priority_class`` says the same explicitly). ``label`` groups classes in
+the report (``by_label``): a scenario that replicates a class per ClusterQueue gives the copies
+one label.
 
 Time limits. ``max_runtime`` only clamps the *drawn* runtimes; ``max_duration`` is the jobs'
 maximum duration (Kueue's ``maximumExecutionTimeSeconds``): a job whose runtime exceeds it runs
@@ -69,7 +77,7 @@ from budcore.domain.priority import JobPriority
 from budcore.domain.timewindow import TimeWindow
 from budcore.domain.validation import LineLookup, validate_model
 
-from .model import JobArrival, merge_arrivals
+from .model import JobArrival, Priority, check_priority_class, merge_arrivals, priority_parts
 from .units import Duration, quantity_bytes, quantity_milli
 
 # Random numbers are drawn this many at a time: large enough to amortise numpy's per-call cost,
@@ -339,8 +347,16 @@ class JobClassSpec(BaseModel):
     cpu_per_gpu: str | int | float = "4"
     memory_per_gpu: str | int = "32Gi"
     cpu_without_gpu: str | int | float = "1"
-    memory_without_gpu: str | int = "4Gi"
-    priority: JobPriority = JobPriority.NORMAL
+    memory_without_gpu: str | int = 0
+    priority: Priority = JobPriority.NORMAL
+    priority_class: str | None = Field(
+        default=None,
+        description="A WorkloadPriorityClass of the queue configuration whose value the jobs take "
+        "(priority then only says which built-in class protects them).",
+    )
+    label: str | None = Field(
+        default=None, description="Report group (by_label); classes may share one. Default: the name."
+    )
     job_type: JobType = JobType.BATCH
     checkpoint_interval: Duration | None = None
     deadline_slack: float | None = Field(default=None, ge=1, allow_inf_nan=False)
@@ -373,6 +389,16 @@ class JobClassSpec(BaseModel):
     def _valid_tenant(cls, value: str) -> str:
         return check_name(value, "tenant")
 
+    @field_validator("label")
+    @classmethod
+    def _valid_label(cls, value: str | None) -> str | None:
+        return None if value is None else check_name(value, "label")
+
+    @field_validator("priority_class")
+    @classmethod
+    def _valid_priority_class(cls, value: str | None) -> str | None:
+        return None if value is None else check_priority_class(value)
+
     @field_validator("local_queue")
     @classmethod
     def _valid_queue(cls, value: str) -> str:
@@ -401,6 +427,12 @@ class JobClassSpec(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> JobClassSpec:
+        if self.priority_class is not None and not isinstance(self.priority, JobPriority):
+            raise ValidationError(
+                "give the WorkloadPriorityClass in priority_class or in priority, not an integer "
+                "or another class beside it",
+                path="priority_class",
+            )
         for count in self.gpu_choices()[0]:
             if count > self.gpus_per_node and count % self.gpus_per_node:
                 raise ValidationError(
@@ -599,7 +631,8 @@ def _assemble(
     shapes: dict[int, tuple[int, int, int, int]],
 ) -> Iterator[JobArrival]:
     name, tenant, queue = spec.name, spec.tenant, spec.local_queue
-    priority, job_type = spec.priority.value, spec.job_type.value
+    priority, priority_value, priority_class = priority_parts(spec.priority, spec.priority_class)
+    job_type, label = spec.job_type.value, spec.label
     checkpoint, slack, accelerator = spec.checkpoint_interval, spec.deadline_slack, spec.accelerator
     max_duration, preemptible, declares = spec.max_duration, spec.preemptible, spec.declare_runtime
     window = spec.time_window.window() if spec.time_window is not None else None  # one, shared
@@ -636,6 +669,9 @@ def _assemble(
             window,
             preemptible,
             declares,
+            priority_value,
+            priority_class,
+            label,
         )
 
 

@@ -19,16 +19,19 @@ job of a class shares (it pickles by value, zone by name).
 from __future__ import annotations
 
 import heapq
+import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from functools import lru_cache
 from operator import attrgetter
-from typing import NamedTuple
+from typing import Annotated, Any, NamedTuple
+
+from pydantic import BeforeValidator, WithJsonSchema
 
 from budcore.domain.errors import ValidationError
 from budcore.domain.ids import JobId, TenantId
 from budcore.domain.job import Job, JobType, ResourceRequest
-from budcore.domain.priority import JobPriority
+from budcore.domain.priority import PRIORITY_MAX, PRIORITY_MIN, JobPriority
 from budcore.domain.resources import NVIDIA_GPU
 from budcore.domain.timeutil import ensure_utc
 from budcore.domain.timewindow import TimeWindow
@@ -80,6 +83,30 @@ class JobArrival(NamedTuple):
     # whether it declares a runtime estimate at all (False: the Job carries none).
     preemptible: bool = True
     declares_runtime: bool = True
+    # Kueue priorities beyond the five built-in classes (``priority`` then only says which class
+    # protects the job: critical ones are never preempted). ``priority_value`` is an integer
+    # priority (Kueue's ``Workload.spec.priority``); ``priority_class`` names a
+    # WorkloadPriorityClass of the queue configuration, whose value the scheduler looks up.
+    priority_value: int | None = None
+    priority_class: str | None = None
+    # The report group of the job (``by_label``): several generator classes (a class per
+    # ClusterQueue, say) may share one; None: its ``job_class``.
+    label: str | None = None
+
+    @property
+    def priority_label(self) -> str:
+        """The priority as the job states it: its WorkloadPriorityClass, its integer value, or
+        its built-in class (the ``priority`` column of ``jobs.csv``, ``by_priority``)."""
+        if self.priority_class is not None:
+            return self.priority_class
+        if self.priority_value is not None:
+            return str(self.priority_value)
+        return self.priority
+
+    @property
+    def group(self) -> str:
+        """The report group: :attr:`label`, else :attr:`job_class`."""
+        return self.job_class if self.label is None else self.label
 
     @property
     def total_gpus(self) -> int:
@@ -103,6 +130,86 @@ class JobArrival(NamedTuple):
     def gpu_seconds(self) -> float:
         """The work the job represents when it runs uninterrupted (GPUs x runtime)."""
         return self.gpus_per_pod * self.pods * self.runtime_s
+
+
+def _priority(value: Any) -> JobPriority | int | str:
+    """A priority as a scenario or trace writes it: a built-in class name (``high``), an integer
+    (Kueue's ``Workload.spec.priority``; ``"50"`` too) or a WorkloadPriorityClass name."""
+    if isinstance(value, JobPriority):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(
+            "give a built-in class (critical, high, normal, low, spot), an integer or a "
+            f"WorkloadPriorityClass name, got {value!r}"
+        )
+    number: int
+    if isinstance(value, str):
+        text = value.strip()
+        if text in _BUILTIN:
+            return JobPriority(text)
+        if not _INTEGER.fullmatch(text):
+            return check_priority_class(text)
+        number = int(text)
+    else:
+        number = value
+    if not PRIORITY_MIN <= number <= PRIORITY_MAX:
+        raise ValueError(f"an integer priority is an int32 (as Kueue's), got {number}")
+    return number
+
+
+def check_priority_class(name: str, field: str = "") -> str:
+    """``name`` if it can name a WorkloadPriorityClass (a Kubernetes object name), else a ValueError."""
+    if not name or len(name) > 253 or not _OBJECT_NAME.fullmatch(name):
+        where = f"{field}: " if field else ""
+        raise ValueError(
+            f"{where}{name!r} is neither a built-in priority (critical, high, normal, low, spot), an "
+            "integer nor a WorkloadPriorityClass name (lower-case letters, digits, '-' and '.')"
+        )
+    return name
+
+
+_BUILTIN = frozenset(p.value for p in JobPriority)
+_INTEGER = re.compile(r"[+-]?\d+")
+_OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+
+# A pydantic field type: a priority as :func:`_priority` reads it (a built-in class, an int, or a
+# WorkloadPriorityClass name); :func:`priority_parts` splits it into a JobArrival's fields.
+Priority = Annotated[
+    JobPriority | int | str,
+    BeforeValidator(_priority),
+    WithJsonSchema(
+        {
+            "description": "a built-in class (critical, high, normal, low, spot), an integer "
+            "priority (Kueue's Workload.spec.priority) or a WorkloadPriorityClass name",
+            "anyOf": [
+                {"type": "string", "enum": [p.value for p in JobPriority]},
+                {"type": "integer"},
+                {"type": "string"},
+            ],
+        }
+    ),
+]
+
+
+def parse_priority(value: Any) -> JobPriority | int | str:
+    """:data:`Priority`'s reading of ``value`` (a budcore ``ValidationError`` when it is none)."""
+    try:
+        return _priority(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc), path="priority") from None
+
+
+def priority_parts(
+    priority: JobPriority | int | str, priority_class: str | None = None
+) -> tuple[str, int | None, str | None]:
+    """``(built-in class, integer value, WorkloadPriorityClass)``: the JobArrival fields of a
+    priority (and of an explicit ``priority_class``, which a WorkloadPriorityClass name in
+    ``priority`` stands for)."""
+    if isinstance(priority, JobPriority):
+        return priority.value, None, priority_class
+    if isinstance(priority, int):
+        return JobPriority.NORMAL.value, priority, priority_class
+    return JobPriority.NORMAL.value, None, priority_class or priority
 
 
 def merge_arrivals(*sources: Iterable[JobArrival]) -> Iterator[JobArrival]:
@@ -184,6 +291,10 @@ def arrival_to_job(
         arrival.pods,
     )
     fields: dict[str, object] = {}
+    if arrival.priority_value is not None:
+        fields["workload_priority"] = arrival.priority_value
+    if arrival.priority_class is not None:
+        fields["priority_class"] = arrival.priority_class
     if max_retries is not None:
         fields["max_retries"] = max_retries
     if arrival.max_runtime_s is not None:

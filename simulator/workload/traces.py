@@ -22,7 +22,8 @@ budcore CSV (``format: budcore``)
     tenant                 no       tenant name; empty: from the mapping (on ``user``)
     local_queue            no       LocalQueue name; empty: from the mapping
     user                   no       input to the mapping when tenant / local_queue are empty
-    priority               no       critical, high, normal, low or spot
+    priority               no       critical, high, normal, low or spot; an integer (Kueue's
+                                    ``Workload.spec.priority``); or a WorkloadPriorityClass name
     job_type               no       service, batch or training
     job_class              no       label for reports; default the reader's ``job_class``
     checkpoint_interval_s  no       seconds between checkpoints; empty: none
@@ -116,7 +117,7 @@ from budcore.domain.validation import LineLookup, validate_model
 from budcore.plugins import PluginRegistry, default_registry
 from budcore.plugins.hookspecs import Factory
 
-from .model import JobArrival, split_gang
+from .model import JobArrival, Priority, parse_priority, priority_parts, split_gang
 from .units import Duration, quantity_bytes, quantity_milli
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
@@ -150,7 +151,7 @@ class MappingRule(BaseModel):
     match: dict[str, str] = Field(min_length=1)
     tenant: str | None = None
     local_queue: str | None = None
-    priority: JobPriority | None = None
+    priority: Priority | None = None
     accelerator: str | None = Field(default=None, min_length=1)
 
 
@@ -217,7 +218,7 @@ class QueueMapping(BaseModel):
 class _Route:
     tenant: str
     local_queue: str
-    priority: JobPriority | None
+    priority: JobPriority | int | str | None
     accelerator: str | None
 
 
@@ -259,13 +260,13 @@ class TraceOptions(BaseModel):
 
     mapping: QueueMapping = Field(default_factory=QueueMapping)
     job_class: str | None = None
-    priority: JobPriority = JobPriority.NORMAL
+    priority: Priority = JobPriority.NORMAL
     job_type: JobType = JobType.BATCH
     gpus_per_node: int = Field(default=8, ge=1)
     cpu_per_gpu: str | int | float = "4"
     memory_per_gpu: str | int = "32Gi"
     cpu_without_gpu: str | int | float = "1"
-    memory_without_gpu: str | int = "4Gi"
+    memory_without_gpu: str | int = 0
     checkpoint_interval: Duration | None = None
     deadline_slack: float | None = Field(default=None, ge=1, allow_inf_nan=False)
     accelerator: str | None = Field(default=None, min_length=1)
@@ -449,7 +450,7 @@ class _Parsed:
     line: int
     tenant: str | None = None
     local_queue: str | None = None
-    priority: str | None = None
+    priority: JobPriority | int | str | None = None
     job_type: str | None = None
     job_class: str | None = None
     checkpoint_s: float | None = None
@@ -660,6 +661,9 @@ class TraceReader(ABC):
         else:
             deadline = None
         job_class = parsed.job_class or self.default_job_class
+        priority, value, priority_class = priority_parts(
+            parsed.priority if parsed.priority is not None else route.priority or options.priority
+        )
         return JobArrival(
             submit,
             runtime,
@@ -669,7 +673,7 @@ class TraceReader(ABC):
             parsed.memory_bytes,
             parsed.tenant or route.tenant,
             parsed.local_queue or route.local_queue,
-            parsed.priority or (route.priority or options.priority).value,
+            priority,
             parsed.job_type or options.job_type.value,
             job_class,
             parsed.trace_id if self.format == "budcore" else f"{job_class}-{parsed.trace_id}",
@@ -678,6 +682,11 @@ class TraceReader(ABC):
             parsed.accelerator or route.accelerator or options.accelerator,
             parsed.estimate,
             parsed.max_duration,
+            None,
+            True,
+            True,
+            value,
+            priority_class,
         )
 
     def _route(self, parsed: _Parsed) -> _Route:
@@ -775,11 +784,13 @@ class BudcoreCsvTrace(_CsvReader):
         for name, value in (("tenant", tenant), ("local_queue", queue)):
             if value is not None and not is_valid_name(value):
                 raise _RowError(name, f"invalid name {value!r}")
-        priority = _text(row, "priority") or None
-        if priority is not None and priority not in JobPriority.__members__.values():
-            raise _RowError(
-                "priority", f"unknown priority {priority!r}; expected {[p.value for p in JobPriority]}"
-            )
+        text = _text(row, "priority")
+        priority: JobPriority | int | str | None = None
+        if text:
+            try:
+                priority = parse_priority(text)
+            except ValidationError as exc:
+                raise _RowError("priority", exc.message) from None
         job_type = _text(row, "job_type") or None
         if job_type is not None and job_type not in JobType.__members__.values():
             raise _RowError(

@@ -119,7 +119,7 @@ def test_booked_room_is_free_for_its_owner_at_the_start(gpus: int, bookings, spe
             scheduler.submit(jobs[eviction.job_id], now=clock, timestamp=clock.timestamp())
         for reservation in booked:
             if reservation.start == clock:
-                rooms = scheduler.bookings.rooms(clock, scheduler.admitted, scheduler._victim_info.jobs)
+                rooms = scheduler.bookings.rooms(clock, scheduler.admitted)
                 held = sum(room.held for room in rooms.get("shared", ()) if room.reservation.active(clock))
                 node = scheduler.tree.cluster_queues["shared"]
                 free = available(node, ("default", GPU), scheduler.usage)

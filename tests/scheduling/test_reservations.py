@@ -274,3 +274,25 @@ def test_reservation_use_caps_the_owner_at_the_booked_quantity() -> None:
     assert use.used == (2 * 3600 * 4_000) + (4 * 3600 * 2_000)
     assert use.unused == use.booked - use.used
     assert 0 < use.utilisation < 1
+
+
+def test_an_owners_usage_counts_towards_one_of_its_bookings_only() -> None:
+    """Two 1-GPU bookings of ns-b, which uses 1 GPU: one booking is filled, the other still holds 1
+    (counting the GPU towards both once let ns-a take the room at the start: found by the
+    property in test_reservation_properties.py)."""
+    scheduler = Scheduler(shared_config(gpus=4))
+    scheduler.reserve(booking("b1", 1, owner="ns-b"))
+    scheduler.reserve(booking("b2", 1, owner="ns-b"))
+    inside = START + H
+    mine = job("b", 1)
+    scheduler.submit(mine, now=inside)
+    assert admitted_ids(scheduler, inside) == [mine.id]
+    held = {
+        room.reservation.name: room.held
+        for room in scheduler.bookings.rooms(inside, scheduler.admitted)["shared"]
+    }
+    assert held == {"b2": 1_000}
+    others = [job("a", 1) for _ in range(3)]
+    for other in others:
+        scheduler.submit(other, now=inside)
+    assert len(admitted_ids(scheduler, inside)) == 2  # 4 - 1 used - 1 still held for ns-b

@@ -151,6 +151,7 @@ ORDER = [
     "COMPLETION",
     "TIMEOUT",
     "EVICTED",
+    "RELEASE",
     "NODE_FAIL",
     "CONTROLLER_UP",
     "CONTROLLER_DOWN",
@@ -159,6 +160,7 @@ ORDER = [
     "RETRY",
     "PODS_TIMEOUT",
     "ARRIVAL",
+    "REQUEUE",
     "CYCLE",
     "SAMPLE",
 ]
@@ -187,6 +189,8 @@ def test_every_kind_is_progress_a_clock_or_a_repair_and_controller_work_is_progr
         EventKind.PODS_TIMEOUT,
         EventKind.EVICTED,
         EventKind.TIMEOUT,
+        EventKind.RELEASE,
+        EventKind.REQUEUE,
     } == CONTROLLER_WORK
     assert CONTROLLER_WORK <= PROGRESS
 

@@ -132,12 +132,22 @@ def test_cluster_queue_usage_as_percent_of_nominal_over_time() -> None:
     result = simulate(jobs)
     assert cq_percent_of_nominal(result) == {"cq": [50.0, 50.0, 100.0]}
     lines = series_csv(result).splitlines()
-    assert lines[0] == "time_s,flavor:p,cq:cq,cq:cq:pct_nominal"
-    assert lines[1:] == ["0.0,2.0,2.0,50.0", "300.0,2.0,2.0,50.0", "600.0,4.0,4.0,100.0"]
+    assert lines[0].startswith("time_s,flavor:p,cq:cq,cq:cq:pct_nominal,")
+    header = lines[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    legacy = ["time_s", "flavor:p", "cq:cq", "cq:cq:pct_nominal"]
+    assert [[row[c] for c in legacy] for row in rows] == [
+        ["0.0", "2.0", "2.0", "50.0"],
+        ["300.0", "2.0", "2.0", "50.0"],
+        ["600.0", "4.0", "4.0", "100.0"],
+    ]
+    # Every resource the queue covers has its columns too: the GPU quota held is the GPUs in use.
+    assert [row["cq:cq:nvidia.com/gpu"] for row in rows] == ["2.0", "2.0", "4.0"]
+    assert [row["cq:cq:nvidia.com/gpu:pct_nominal"] for row in rows] == ["50.0", "50.0", "100.0"]
 
 
 def test_a_queue_without_nominal_gpus_has_no_percentage() -> None:
     result = simulate([job(0, 0.0, 100.0, 1)])
     result.cq_nominal["cq"] = 0
     assert cq_percent_of_nominal(result) == {"cq": None}
-    assert series_csv(result).splitlines()[1] == "0.0,1.0,1.0,"
+    assert series_csv(result).splitlines()[1].startswith("0.0,1.0,1.0,,")

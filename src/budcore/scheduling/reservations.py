@@ -175,35 +175,56 @@ class ReservationBook:
         return [r for r in self if since < r.start <= now or since < r.end <= now]
 
     def rooms(
-        self, now: datetime, admitted: Mapping[str, AdmittedWorkload], jobs: Mapping[str, Job]
+        self, now: datetime, admitted: Mapping[str, AdmittedWorkload]
     ) -> dict[str, tuple[BookedRoom, ...]]:
         """By ClusterQueue, what each current booking holds at ``now`` (see :class:`BookedRoom`).
 
         The owner's current usage of the booked flavor and resource in the queue counts towards
-        its booking (a booking guarantees the owner that much, it does not add to what it has).
+        its booking (a booking guarantees the owner that much, it does not add to what it has),
+        each unit towards one booking only (:func:`attributed_usage`).
         """
         out: dict[str, list[BookedRoom]] = {}
-        for reservation in self.current(now):
-            used = owner_usage(reservation, admitted, jobs)
-            held = max(0, reservation.quantity - used)
+        current = self.current(now)
+        used_by = attributed_usage(current, admitted)
+        for reservation in current:
+            held = max(0, reservation.quantity - used_by[reservation.name])
             if held:
                 out.setdefault(reservation.cluster_queue, []).append(BookedRoom(reservation, held))
         return {cq: tuple(rooms) for cq, rooms in out.items()}
 
 
-def owner_usage(
-    reservation: Reservation, admitted: Mapping[str, AdmittedWorkload], jobs: Mapping[str, Job]
-) -> int:
-    """How much of the booked flavor and resource the booking's owner holds in its ClusterQueue."""
-    fr = (reservation.flavor, reservation.resource)
-    total = 0
-    for workload in admitted.values():
-        if workload.cluster_queue != reservation.cluster_queue:
-            continue
-        amount = workload.usage.get(fr, 0)
-        if amount and reservation.serves(workload.tenant, workload.job_id):
-            total += amount
-    return total
+def attributed_usage(
+    reservations: Sequence[Reservation], admitted: Mapping[str, AdmittedWorkload]
+) -> dict[str, int]:
+    """How much of each booking its owner uses: the usage of the booked flavor and resource in its
+    ClusterQueue by workloads the booking serves, each unit counted towards one booking only.
+
+    Bookings take, in order (start, then name), up to their quantity from what the workloads they
+    serve hold and no earlier booking took, so an owner with two bookings of 1 GPU that uses 1
+    GPU leaves one of them fully held, not both empty.
+    """
+    used: dict[str, int] = {}
+    pools: dict[tuple[str, str, str], dict[str, int]] = {}
+    for reservation in sorted(reservations, key=lambda r: (r.start, r.name)):
+        pool = pools.get(reservation.key)
+        if pool is None:
+            fr = (reservation.flavor, reservation.resource)
+            pool = pools[reservation.key] = {
+                w.job_id: w.usage.get(fr, 0)
+                for w in admitted.values()
+                if w.cluster_queue == reservation.cluster_queue and w.usage.get(fr, 0) > 0
+            }
+        taken = 0
+        for job_id, amount in pool.items():
+            if taken >= reservation.quantity:
+                break
+            workload = admitted[job_id]
+            if amount and reservation.serves(workload.tenant, job_id):
+                take = min(amount, reservation.quantity - taken)
+                pool[job_id] = amount - take
+                taken += take
+        used[reservation.name] = taken
+    return used
 
 
 def booked_room_evictions(
@@ -258,7 +279,8 @@ def booked_room_evictions(
         candidates.sort(key=lambda c: c[0])
         for _, workload, blocking in candidates:
             remaining = {k: w for k, w in admitted.items() if k not in gone}
-            need = sum(max(0, r.quantity - owner_usage(r, remaining, jobs)) for r in sharing)
+            used_by = attributed_usage(sharing, remaining)
+            need = sum(max(0, r.quantity - used_by[r.name]) for r in sharing)
             if available(node, fr, overlay) >= need:
                 break
             gone.add(workload.job_id)

@@ -241,9 +241,7 @@ class Scheduler:
             self.admitted,
             no_preemption_candidates=self._no_candidates,
             local_queue_usage=None if now is None else self._local_queue_usage(now),
-            bookings=self.bookings.rooms(now, self.admitted, self._victim_info.jobs)
-            if self.bookings and now is not None
-            else {},
+            bookings=self.bookings.rooms(now, self.admitted) if self.bookings and now is not None else {},
         )
 
     def _local_queue_usage(self, now: datetime) -> dict[tuple[str, str], float] | None:

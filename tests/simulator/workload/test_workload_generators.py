@@ -307,7 +307,7 @@ def test_first_arrivals_of_a_billion_job_class_come_back_at_once() -> None:
         ({"arrivals": {"kind": "fixed", "interval": 0}}, "classes[0].count"),
         ({"cpu_per_gpu": "lots"}, "classes[0].cpu_per_gpu"),
         ({"deadline_slack": 0.5}, "classes[0].deadline_slack"),
-        ({"priority": "urgent"}, "classes[0].priority"),
+        ({"priority": "Not A Class"}, "classes[0].priority"),
         ({"surprise": 1}, "classes[0].surprise"),
     ],
 )
