@@ -427,17 +427,33 @@ FAIR = PreemptionPolicy(fair_sharing=True)
 def test_fair_sharing_reclaims_from_the_queue_with_the_highest_share() -> None:
     """Rule S2-a (LessThanOrEqualToFinalShare). a, b, c nominal 3 CPU each (lendable 9).
 
-    b runs six 1-CPU workloads (borrows 3: share 3000·1000/9000 = 333), c three (share 0); a asks
-    2 CPU at the same priority (its share after admission: 0). b's newest goes (b → 222 ≥ 0), b
-    still borrows and stays on top, its next newest goes (b → 111): a fits. Two victims from b.
+    a uses 2 CPU, b runs six 1-CPU workloads (borrows 3: share 3000·1000/9000 = 333), c one (share
+    0); a asks 2 CPU at the same priority (4 of its 3: its share after admission 111). b's newest
+    goes (b → 222 ≥ 111), b still borrows and stays on top, its next newest goes (b → 111 ≥ 111):
+    a fits. Two victims from b.
     """
-    admitted: list[Admitted] = [(f"b{i}", "b", 0, cpu(1), float(i)) for i in range(6)]
-    admitted += [(f"c{i}", "c", 0, cpu(1), float(i)) for i in range(3)]
+    admitted: list[Admitted] = [(f"a{i}", "a", 0, cpu(1), float(i)) for i in range(2)]
+    admitted += [(f"b{i}", "b", 0, cpu(1), float(i)) for i in range(6)]
+    admitted += [("c0", "c", 0, cpu(1), 0.0)]
     snap = snapshot(_fair_cqs(), admitted)
     decision = find_victims(snap, incoming("a", 0, cpu(2)), now=NOW, policy=FAIR)
     assert sorted(decision.victim_ids) == ["b4", "b5"]
     assert {v.reason for v in decision.victims} == {PreemptionReason.IN_COHORT_FAIR_SHARING}
     assert "dominant resource share" in decision.victims[0].why
+
+
+def test_fair_sharing_within_nominal_reclaims_without_comparing_shares() -> None:
+    """A preemptor whose ClusterQueue stays within its nominal quota reclaims from the borrowing
+    queues in the same order, but unconditionally and with reason InCohortReclamation: Kueue's
+    ``FairSharingPreemptWithinNominal`` (on by default; preemption_fair_test.go, "reclaim nominal
+    from user using the most"). a uses nothing and asks 2 of its 3 CPU; b borrows 3, c uses 3."""
+    admitted: list[Admitted] = [(f"b{i}", "b", 0, cpu(1), float(i)) for i in range(6)]
+    admitted += [(f"c{i}", "c", 0, cpu(1), float(i)) for i in range(3)]
+    snap = snapshot(_fair_cqs(), admitted)
+    decision = find_victims(snap, incoming("a", 0, cpu(2)), now=NOW, policy=FAIR)
+    assert sorted(decision.victim_ids) == ["b4", "b5"]
+    assert {v.reason for v in decision.victims} == {PreemptionReason.IN_COHORT_RECLAMATION}
+    assert "nominal quota" in decision.victims[0].why
 
 
 def test_fair_sharing_second_strategy_less_than_initial_share() -> None:

@@ -11,7 +11,7 @@ The package has the shape of Kueue's preemptor (kubernetes-sigs/kueue
 - :mod:`.common` — the search context, candidates (``findCandidates``) in Kueue's order
   (``CandidatesOrdering``), fits and borrowing helpers, minimal removal and fill-back;
 - :mod:`.classical` — Kueue's classical attempts (``GetTargets`` without fair sharing);
-- :mod:`.fairsharing` — fair-sharing preemption (strategies, the queue heap);
+- :mod:`.fairsharing` — fair-sharing preemption (strategies, the cohort-tree target ordering);
 - :mod:`.victims` — ``GetTargets`` and :func:`find_victims`, the entry point (``preemption.go``);
 - :mod:`.oracle` — :class:`PreemptionOracle`, Kueue's ``SimulatePreemption`` for flavor assignment;
 - :mod:`.policy` — :class:`PreemptionPolicy`;

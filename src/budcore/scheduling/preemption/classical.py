@@ -16,7 +16,7 @@ Cost mode (:mod:`budcore.scheduling.preemption.cost`) searches within the same a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from budcore.scheduling.preemption.common import (
@@ -27,17 +27,22 @@ from budcore.scheduling.preemption.common import (
     minimal_preemptions,
     under_nominal,
 )
-from budcore.scheduling.snapshot import AdmittedWorkload, Alternative
+from budcore.scheduling.snapshot import AdmittedWorkload, Alternative, PreemptionReason
 
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """One of Kueue's attempts: candidates in order, whether borrowing is allowed, the threshold."""
+    """One of Kueue's attempts: candidates in order, whether borrowing is allowed, the threshold.
+
+    ``reasons`` (cost mode's fair-sharing attempt only) is the reason Kueue's fair-sharing walk gave
+    each candidate: ``InCohortFairSharing``, or ``InCohortReclamation`` within nominal quota.
+    """
 
     label: str
     candidates: tuple[AdmittedWorkload, ...]
     allow_borrowing: bool
     threshold: int | None
+    reasons: Mapping[str, PreemptionReason] | None = None
 
 
 def attempts(ctx: PreemptionContext, candidates: Sequence[AdmittedWorkload]) -> list[Attempt]:

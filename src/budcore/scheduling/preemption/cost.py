@@ -29,7 +29,6 @@ from budcore.scheduling.preemption.common import (
     Found,
     PreemptionContext,
     Target,
-    borrow_threshold,
     fits,
     is_borrowing,
     ordering_key,
@@ -96,10 +95,11 @@ def _cost_attempts(ctx: PreemptionContext, candidates: Sequence[AdmittedWorkload
     if fair_sharing_applies(ctx, candidates):
         # Fair sharing admits a victim only against the shares as they evolve during Kueue's walk:
         # the allowed sets are the subsets of what that walk accepted.
-        found = fair_preemptions(ctx, candidates, borrow_threshold(ctx.cq, ctx.needs.priority))
+        found = fair_preemptions(ctx, candidates)
         if found is None:
             return []
-        return [Attempt(_FAIR_SHARING, tuple(w for w, _ in found.removed), True, None)]
+        reasons: dict[str, PreemptionReason] = {w.job_id: reason for w, reason in found.removed}
+        return [Attempt(_FAIR_SHARING, tuple(w for w, _ in found.removed), True, None, reasons)]
     return attempts(ctx, candidates)
 
 
@@ -186,8 +186,8 @@ def _valid_in_any(
 def _reason_for(ctx: PreemptionContext, w: AdmittedWorkload, attempt: Attempt) -> PreemptionReason:
     if w.cluster_queue == ctx.cq.name:
         return PreemptionReason.IN_CLUSTER_QUEUE
-    if attempt.label == _FAIR_SHARING:
-        return PreemptionReason.IN_COHORT_FAIR_SHARING
+    if attempt.reasons is not None:
+        return attempt.reasons[w.job_id]  # the reason Kueue's fair-sharing walk gave it
     if attempt.threshold is not None and w.priority < attempt.threshold:
         return PreemptionReason.IN_COHORT_RECLAIM_WHILE_BORROWING
     return PreemptionReason.IN_COHORT_RECLAMATION

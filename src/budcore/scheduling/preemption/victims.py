@@ -32,7 +32,7 @@ from budcore.scheduling.preemption.common import (
     ordering_key,
 )
 from budcore.scheduling.preemption.cost import cost_mode
-from budcore.scheduling.preemption.fairsharing import fair_preemptions, fair_sharing_applies
+from budcore.scheduling.preemption.fairsharing import almost_lcas, fair_preemptions, fair_sharing_applies
 from budcore.scheduling.preemption.guards import PreemptionBudget, exclusion, victim_facts
 from budcore.scheduling.preemption.policy import PreemptionPolicy
 from budcore.scheduling.queues import ClusterQueue
@@ -59,7 +59,7 @@ def get_targets(
     ``explain=False`` skips the alternatives (they need every candidate's cost).
     """
     if fair_sharing_applies(ctx, candidates):
-        found = fair_preemptions(ctx, candidates, borrow_threshold(ctx.cq, ctx.needs.priority))
+        found = fair_preemptions(ctx, candidates)
         alternatives = [alternative(ctx, "fair sharing", found)] if explain else []
         return found, alternatives
     return classical_preemptions(ctx, candidates, explain)
@@ -288,12 +288,22 @@ def _why(ctx: PreemptionContext, w: AdmittedWorkload, reason: PreemptionReason, 
         return f"{borrowing}; priority {w.priority} is below the borrowWithinCohort threshold {threshold}"
     if reason is PreemptionReason.IN_COHORT_FAIR_SHARING:
         weights = ctx.policy.flavor_weights
-        share = dominant_resource_share(node, usage, None, weights)[0]
-        own = dominant_resource_share(ctx.node, usage, ctx.request, weights)[0]
+        mine, theirs = almost_lcas(ctx.node, node)
+        share = dominant_resource_share(theirs, usage, None, weights)[0]
+        own = dominant_resource_share(mine, usage, ctx.request, weights)[0]
         return (
-            f"fair sharing: ClusterQueue {w.cluster_queue} has dominant resource share {share}, "
-            f"ClusterQueue {ctx.cq.name} would have {own} after admitting the preemptor; {borrowing}"
+            f"fair sharing: {_node_name(theirs)} has dominant resource share {share}, "
+            f"{_node_name(mine)} would have {own} after admitting the preemptor; {borrowing}"
+        )
+    if ctx.policy.fair_sharing:
+        return (
+            f"{borrowing}; ClusterQueue {ctx.cq.name} stays within its nominal quota with the "
+            "preemptor admitted, so it reclaims without comparing shares"
         )
     if w.priority >= ctx.needs.priority:
         return f"{borrowing}; reclaimWithinCohort Any allows priority {w.priority} ≥ {prio}"
     return f"{borrowing}; lower priority ({w.priority} < {prio})"
+
+
+def _node_name(node: QuotaNode) -> str:
+    return f"{'Cohort' if node.is_cohort else 'ClusterQueue'} {node.name}"
