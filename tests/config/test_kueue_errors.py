@@ -370,15 +370,9 @@ spec:
             "admissionChecksStrategy is not supported by budcore",
         ),
         (
-            "  namespaceSelector:\n    matchExpressions:\n    - {key: team, operator: In, values: [a]}\n",
-            "spec.namespaceSelector.matchExpressions",
-            "namespaceSelector.matchExpressions is not supported by budcore",
-        ),
-        (
-            "  flavorFungibility:\n    whenCanBorrow: TryNextFlavor\n    whenCanPreempt: TryNextFlavor\n"
-            "    preference: PreemptionOverBorrowing\n",
-            "spec.flavorFungibility.preference",
-            "'PreemptionOverBorrowing' is not supported by budcore",
+            "  namespaceSelector:\n    matchExpressions:\n    - {key: team, operator: In}\n",
+            "spec.namespaceSelector.matchExpressions[0]",
+            "operator In needs at least one value",
         ),
         (
             "  flavorFungibility:\n    preference: BorrowingOverPreemption\n",

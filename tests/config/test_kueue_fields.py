@@ -239,26 +239,30 @@ def _line(text: str, needle: str) -> int:
 
 
 def test_ignored_fields_are_listed_with_path_line_and_reason() -> None:
+    """nodeTaints are honoured by flavor assignment (pod-set tolerations), so only the flavor
+    tolerations (not added to pods) and topologyName are reported."""
     config = loads_queue_config(FLAVORS, source="queues.yaml")
     found = {(f.kind, f.name, f.path): f for f in config.ignored_fields}
     assert sorted(found) == [
         ("ResourceFlavor", "gpu", "spec.tolerations"),
-        ("ResourceFlavor", "spot", "spec.nodeTaints[0]"),
         ("ResourceFlavor", "tas", "spec.topologyName"),
     ]
-    spot = found[("ResourceFlavor", "spot", "spec.nodeTaints[0]")]
-    assert (spot.source, spot.line) == ("queues.yaml", _line(FLAVORS, "{key: spot,"))
-    assert "spot=true:NoSchedule" in spot.reason and "untolerated taint" in spot.reason
+    tolerations = found[("ResourceFlavor", "gpu", "spec.tolerations")]
+    assert (tolerations.source, tolerations.line) == ("queues.yaml", _line(FLAVORS, "tolerations:"))
+    assert "add no tolerations" in tolerations.reason
     assert found[("ResourceFlavor", "tas", "spec.topologyName")].line == _line(FLAVORS, "topologyName")
-    assert found[("ResourceFlavor", "gpu", "spec.tolerations")].line == _line(FLAVORS, "tolerations:")
-    rendered = str(spot)
-    assert rendered.startswith(f"queues.yaml:{spot.line}: spec.nodeTaints[0]: ResourceFlavor 'spot': ignored")
+    rendered = str(tolerations)
+    assert rendered.startswith(
+        f"queues.yaml:{tolerations.line}: spec.tolerations: ResourceFlavor 'gpu': ignored"
+    )
 
 
 def test_what_changes_nothing_in_kueue_is_not_reported() -> None:
-    """A PreferNoSchedule taint, a taint the flavor tolerates itself (Kueue appends the flavor's
-    tolerations to the pod's before checking), and LocalQueue stopPolicy Hold are honoured."""
+    """Taints (honoured by flavor assignment, as are a PreferNoSchedule taint and a taint the flavor
+    tolerates itself: Kueue appends the flavor's tolerations to the pod's before checking), and
+    LocalQueue stopPolicy Hold are honoured."""
     paths = {(f.name, f.path) for f in loads_queue_config(FLAVORS).ignored_fields}
+    assert ("spot", "spec.nodeTaints[0]") not in paths
     assert ("spot", "spec.nodeTaints[1]") not in paths
     assert ("gpu", "spec.nodeTaints[0]") not in paths
     assert not any(name == "ns/held" for name, _ in paths)
@@ -286,11 +290,7 @@ def test_ignored_fields_are_derived_so_code_and_yaml_agree() -> None:
     changed = loaded.with_objects(
         local_queues={k: v for k, v in loaded.local_queues.items() if k[1] == "held"}
     )
-    assert [f.path for f in changed.ignored_fields] == [
-        "spec.tolerations",
-        "spec.nodeTaints[0]",
-        "spec.topologyName",
-    ]
+    assert [f.path for f in changed.ignored_fields] == ["spec.tolerations", "spec.topologyName"]
     assert all(f.line is not None for f in changed.ignored_fields)  # locations carried over
 
 

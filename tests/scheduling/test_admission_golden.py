@@ -37,9 +37,9 @@ def test_seed_two_queues_borrowing_limit_5_b_reaches_15_not_18() -> None:
     waiting = [j for j in s.pending.queue("b").ordered()]  # type: ignore[union-attr]
     assert len(waiting) == 5
     reason = s.explain(waiting[0].job.id)
-    assert reason == (
-        "insufficient quota for nvidia.com/gpu in flavor default: requested 1, available 0 "
-        "(nominal 10, borrowed 5 of limit 5, cohort lendable 3)"
+    assert reason == (  # Kueue's wording (flavorassigner.go fitsResourceQuota)
+        "couldn't assign flavors to pod set main: insufficient unused quota for nvidia.com/gpu in "
+        "flavor default, 1 more needed"
     )
 
 
@@ -174,8 +174,9 @@ def test_gang_is_all_or_nothing() -> None:
     s = Scheduler(config([cq("q", {"default": {GPU: 16, "cpu": 100}})]))
     gang = job("q", pod_sets=[(2, {GPU: 8, "cpu": 10}), (1, {GPU: 1, "cpu": 1})], name="gang")
     assert fill(s, [gang]) == []
-    assert s.explain("gang").startswith(
-        "insufficient quota for nvidia.com/gpu in flavor default: requested 17"
+    assert s.explain("gang") == (
+        "couldn't assign flavors to pod set ps1: insufficient quota for nvidia.com/gpu in flavor default, "
+        "previously considered podsets requests (16) + current podset request (1) > maximum capacity (16)"
     )
     assert used(s, "q") == 0
     exact = job("q", pod_sets=[(2, {GPU: 8, "cpu": 10})], name="exact")
@@ -231,7 +232,9 @@ def test_a_flavor_selecting_a_pool_provides_the_model_its_nodes_carry() -> None:
 def test_uncovered_resource_is_reported() -> None:
     s = Scheduler(config([cq("q", {"default": {GPU: 8}})]))
     fill(s, [job("q", 1, extra={"amd.com/gpu": 1}, name="amd")])
-    assert s.explain("amd") == "resource amd.com/gpu is not covered by ClusterQueue q"
+    assert s.explain("amd") == (
+        "couldn't assign flavors to pod set main: resource amd.com/gpu unavailable in ClusterQueue"
+    )
 
 
 def test_request_beyond_what_the_queue_could_ever_get() -> None:
@@ -239,7 +242,7 @@ def test_request_beyond_what_the_queue_could_ever_get() -> None:
         config([cq("q", {"default": {GPU: (4, 2)}}, "pool"), cq("r", {"default": {GPU: 4}}, "pool")])
     )
     fill(s, [job("q", 7, name="huge")])
-    assert "maximum ever available 6" in s.explain("huge")
+    assert "current podset request (7) > maximum capacity (6)" in s.explain("huge")
 
 
 def test_stop_policy_hold_admits_nothing() -> None:

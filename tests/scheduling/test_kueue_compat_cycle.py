@@ -23,7 +23,12 @@ from budcore.scheduling import (
 )
 from budcore.scheduling.cycle import schedule
 from budcore.scheduling.preemption import DecisionStatus
-from budcore.scheduling.queues import WithinClusterQueue
+from budcore.scheduling.queues import (
+    BorrowWithinCohort,
+    BorrowWithinCohortPolicy,
+    ReclaimWithinCohort,
+    WithinClusterQueue,
+)
 from budcore.scheduling.quota import QuotaTree, QuotaUsage, preemption_reservation
 from budcore.scheduling.snapshot import AdmissionSnapshot
 
@@ -98,7 +103,10 @@ def test_a_gated_head_is_no_quota_failure_and_the_real_head_still_blocks() -> No
     ]
     assert fill(s, submitted) == []
     assert s.explain("held") == "LocalQueue ns-a/q is stopped (stopPolicy Hold)"
-    assert s.explain("blocked").startswith("insufficient quota for nvidia.com/gpu in flavor default")
+    assert s.explain("blocked").startswith(
+        "couldn't assign flavors to pod set main: insufficient unused quota for nvidia.com/gpu in "
+        "flavor default"
+    )
     s.release("running", T0)
     assert fill(s, []) == ["blocked", "behind"]  # in order; the held one stays held
 
@@ -156,14 +164,21 @@ def test_the_reservation_within_nominal_leaves_the_rest_of_the_cohort_lendable()
 
 def test_a_borrowing_preemptor_reserves_up_to_its_borrowing_limit() -> None:
     """``quotaResourcesToReserve`` with borrowing: the whole request when there is no
-    borrowingLimit, else ``min(usage, nominal + borrowingLimit − used)``."""
+    borrowingLimit, else ``min(usage, nominal + borrowingLimit − used)``. (A request above the
+    queue's nominal quota may preempt only with ``borrowWithinCohort``: Kueue's
+    ``fitsResourceQuota`` does not ask the oracle otherwise.)"""
+    preempt_while_borrowing = ClusterQueuePreemption(
+        within_cluster_queue=WithinClusterQueue.LOWER_PRIORITY,
+        reclaim_within_cohort=ReclaimWithinCohort.LOWER_PRIORITY,
+        borrow_within_cohort=BorrowWithinCohort(policy=BorrowWithinCohortPolicy.LOWER_PRIORITY),
+    )
 
     def cycle(limit: int | None, other: int) -> list[str]:
         quota: object = 4 if limit is None else (4, limit)
         s = Scheduler(
             config(
                 [
-                    cq("a", {"default": {GPU: quota}}, "pool", preemption=WITHIN_LOWER),
+                    cq("a", {"default": {GPU: quota}}, "pool", preemption=preempt_while_borrowing),
                     cq("b", {"default": {GPU: 6}}, "pool"),
                     cq("lender", {"default": {GPU: 4}}, "pool"),
                 ]

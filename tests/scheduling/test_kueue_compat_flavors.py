@@ -8,7 +8,7 @@ References are kubernetes-sigs/kueue v0.20 (the latest release; Apache-2.0):
   rank below preempt and reclaim; then fewer borrowing);
 - ``pkg/scheduler/preemption/preemption_oracle.go``: ``SimulatePreemption`` (run the preemptor's
   target search for one flavor-resource; ``NoCandidates``, ``Preempt`` or ``Reclaim``, and the
-  borrowing that remains once the targets are removed: ``borrowAfterPreemptions``).
+  borrowing level that remains once the targets are removed: ``borrowAfterPreemptions``).
 
 The oracle tests call :func:`assign_flavors` with :meth:`PreemptionOracle.for_workload` on a
 :class:`Scheduler`'s snapshot (what the admission cycle passes once it is wired in; without an
@@ -31,7 +31,7 @@ from budcore.domain.priority import JobPriority
 from budcore.domain.resources import ResourceVector
 from budcore.ports.preemption_cost import VictimInfo
 from budcore.scheduling import AdmissionSnapshot, Scheduler
-from budcore.scheduling.assignment import Assignment, Mode, assign_flavors
+from budcore.scheduling.assignment import Assignment, Mode, Possibility, assign_flavors, borrowing_height
 from budcore.scheduling.pending import PendingWorkload
 from budcore.scheduling.preemption import DecisionStatus, PreemptionOracle, PreemptionPolicy, find_victims
 from budcore.scheduling.quota import QuotaUsage
@@ -135,8 +135,9 @@ def test_pods_quota_counts_one_pod_per_pod() -> None:
     assert [a.job_id for a in result.admitted] == ["j0"]
     assert result.admitted[0].usage == {("default", "cpu"): 4000, ("default", "pods"): 4000}
     assert dict(s.usage_of("cq")) == {("default", "cpu"): 4000, ("default", "pods"): 4000}
-    assert s.explain("j1").startswith(
-        "insufficient quota for pods in flavor default: requested 4, available 0 (nominal 4"
+    assert s.explain("j1") == (
+        "couldn't assign flavors to pod set main: insufficient unused quota for pods in flavor default, "
+        "4 more needed"
     )
 
 
@@ -166,9 +167,11 @@ def test_pods_of_every_pod_set_of_a_gang_count() -> None:
     s.submit(_job("one", "cq", cpu=1, pods=4, t=1))
     admitted = [a.job_id for a in s.cycle(T0).admitted]
     assert admitted == ["one"]  # the gang (5 pods) can never fit pods: 4; the 4-pod job can
-    assert "insufficient quota for pods in flavor default: requested 5, maximum ever available 4" in (
-        s.explain("gang")
-    )
+    # Kueue's wording: the worker pod set comes after the leader's 3 pods.
+    assert (
+        "couldn't assign flavors to pod set worker: insufficient quota for pods in flavor default, "
+        "previously considered podsets requests (3) + current podset request (2) > maximum capacity (4)"
+    ) in s.explain("gang")
 
 
 def test_a_pods_failure_does_not_skip_a_request_with_fewer_pods() -> None:
@@ -265,8 +268,8 @@ def test_a_flavor_with_candidates_still_ends_the_search() -> None:
     assignment = _assign(s, high)
     assert (assignment.mode, _flavor(assignment, "nvidia.com/gpu")) == (Mode.PREEMPT, "a")
     assert PreemptionOracle(s.snapshot()).for_workload(high)(("a", "nvidia.com/gpu"), 8000) == (
-        False,
-        False,
+        Possibility.PREEMPT,
+        0,
     )
 
 
@@ -281,7 +284,10 @@ def test_guarded_victims_are_no_candidates() -> None:
     oracle = PreemptionOracle(s.snapshot(), victim_info=facts).for_workload(high)
     assert oracle(("a", "nvidia.com/gpu"), 8000) is None
     # Without facts the job is an ordinary low-priority candidate.
-    assert PreemptionOracle(s.snapshot()).for_workload(high)(("a", "nvidia.com/gpu"), 8000) == (False, False)
+    assert PreemptionOracle(s.snapshot()).for_workload(high)(("a", "nvidia.com/gpu"), 8000) == (
+        Possibility.PREEMPT,
+        0,
+    )
 
 
 def test_critical_priority_protects_without_facts() -> None:
@@ -364,11 +370,13 @@ def test_reclaim_is_preferred_over_preemption_within_the_queue() -> None:
     assert s.admitted["borrower"].flavors["main"]["cpu"] == "b"  # borrowed from cq
     high = s.submit(_job("high", "cq", cpu=4, t=2, prio=JobPriority.HIGH))
     oracle = PreemptionOracle(s.snapshot()).for_workload(high)
-    assert oracle(("a", "cpu"), 4000) == (False, False)  # preempt, no borrowing after
-    assert oracle(("b", "cpu"), 4000) == (True, False)  # reclaim, no borrowing after
+    assert oracle(("a", "cpu"), 4000) == (Possibility.PREEMPT, 0)  # no borrowing after
+    assert oracle(("b", "cpu"), 4000) == (Possibility.RECLAIM, 0)  # no borrowing after
     assignment = _assign(s, high)
     assert (assignment.mode, _flavor(assignment, "cpu")) == (Mode.PREEMPT, "b")
-    assert _flavor(_assign(s, high, oracle=False), "cpu") == "a"
+    # Without an oracle both need preemption and the borrowing level is judged before it: on a the
+    # queue would borrow (one level up), on b not, so b is preferred there too.
+    assert _flavor(_assign(s, high, oracle=False), "cpu") == "b"
 
 
 # --------------------------------------------------------------------------------------------
@@ -411,7 +419,7 @@ def test_a_flavor_needing_preemption_borrows_only_if_it_still_does_after_it() ->
     s.submit(_job("low", "cq", cpu=8, prio=JobPriority.LOW))
     s.cycle(T0)
     high = s.submit(_job("high", "cq", cpu=4, t=1, prio=JobPriority.HIGH))
-    assert PreemptionOracle(s.snapshot()).for_workload(high)(("a", "cpu"), 4000) == (False, False)
+    assert PreemptionOracle(s.snapshot()).for_workload(high)(("a", "cpu"), 4000) == (Possibility.PREEMPT, 0)
     assignment = _assign(s, high)
     assert (assignment.mode, _flavor(assignment, "cpu"), assignment.borrows) == (Mode.PREEMPT, "a", False)
     # Judged on current usage (8 + 4 > 10) the flavor "borrows" and b is taken by borrowing.
@@ -454,7 +462,10 @@ def test_a_flavor_that_still_borrows_after_preemption_tries_the_next() -> None:
     s.cycle(T0)
     assert s.admitted["low"].flavors["main"]["cpu"] == "a"
     high = s.submit(_job("high", "cq", cpu=8, t=1, prio=JobPriority.HIGH))
-    assert PreemptionOracle(s.snapshot()).for_workload(high)(("a", "cpu"), 8000) == (False, True)
+    assert PreemptionOracle(s.snapshot()).for_workload(high)(("a", "cpu"), 8000) == (
+        Possibility.PREEMPT,
+        1,  # borrowing from the cohort, one level up
+    )
     assignment = _assign(s, high)
     assert (assignment.mode, _flavor(assignment, "cpu"), assignment.borrows) == (Mode.FIT, "b", False)
 
@@ -469,7 +480,7 @@ def test_the_oracle_reads_the_usage_it_is_given() -> None:
     high = s.submit(_job("high", "cq", cpu=4, t=1, prio=JobPriority.HIGH))
     usage = s.usage.overlay()
     oracle = PreemptionOracle(AdmissionSnapshot(s.tree, usage, s.admitted)).for_workload(high)
-    assert oracle(("a", "cpu"), 4000) == (False, False)
+    assert oracle(("a", "cpu"), 4000) == (Possibility.PREEMPT, 0)
     usage.add("other", {("a", "cpu"): 8000})  # the cohort's a is taken: evicting low frees only 2
     assert oracle(("a", "cpu"), 4000) is None
     assert s.usage.get(s.tree.cluster_queues["other"], ("a", "cpu")) == 0  # the snapshot is unchanged
@@ -510,6 +521,6 @@ def test_the_oracle_answers_what_find_victims_decides(case: tuple[bool, World]) 
         if w.job_id not in decision.victim_ids:
             usage.add(w.cluster_queue, w.usage)
     node = snap.tree.cluster_queues[needs.cluster_queue]
-    borrows = node.parent is not None and usage.get(node, fr) + amount > node.subtree_quota.get(fr, 0)
+    height = borrowing_height(node, fr, usage, amount)[0]
     reclaim = all(v.cluster_queue != needs.cluster_queue for v in decision.victims)
-    assert answer == (reclaim, borrows)
+    assert answer == (Possibility.RECLAIM if reclaim else Possibility.PREEMPT, height)

@@ -346,8 +346,11 @@ def test_jobs_never_admitted_are_noted_with_a_reason(
     text = SMALL.replace("gpus: {1: 0.6, 2: 0.2, 4: 0.1, 8: 0.1}", "gpus: 32\n        count: 2")
     assert main(["simulate", str(write(tmp_path, text)), "--no-plots", "-o", str(tmp_path / "o")]) == 0
     err = capsys.readouterr().err
-    assert "note: 2 job(s) never admitted by the end of the run (first: train-0: insufficient quota" in err
-    assert "maximum ever available 16" in err
+    assert (
+        "note: 2 job(s) never admitted by the end of the run (first: train-0: couldn't assign flavors "
+        "to pod set main: insufficient quota" in err
+    )
+    assert "> maximum capacity (16)" in err
 
 
 def test_without_matplotlib_a_run_keeps_every_other_output(

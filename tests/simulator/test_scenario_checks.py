@@ -91,7 +91,7 @@ def test_a_job_that_can_never_be_admitted_says_why(tmp_path: Path) -> None:
     result = simulate(load_scenario(write(tmp_path, text))).run()
     first, *rest = result.records
     assert all(r.status == "queued" for r in result.records)
-    assert "requested 32, maximum ever available 16" in first.reason
+    assert "current podset request (32) > maximum capacity (16)" in first.reason
     assert rest and all(
         r.reason.startswith(f"behind {first.arrival.job_id}, which asks the same") for r in rest
     )

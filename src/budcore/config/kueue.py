@@ -20,11 +20,10 @@ Differences from a Kubernetes API server, all deliberate:
   matches nothing, which is never what a hand-written budcore configuration means; the dumper
   always writes ``namespaceSelector: {}`` so dumped YAML behaves the same in a real cluster.
 * Features budcore does not model are rejected with "not supported by budcore" when ignoring them
-  would change which workloads get admitted (admission checks, ``concurrentAdmissionPolicy``,
-  ``namespaceSelector.matchExpressions``, ``flavorFungibility.preference: PreemptionOverBorrowing``).
+  would change which workloads get admitted (admission checks, ``concurrentAdmissionPolicy``).
 * Fields Kueue acts on that budcore loads, keeps and writes back but does not act on yet
-  (ResourceFlavor ``nodeTaints`` it does not tolerate itself, ``tolerations``, ``topologyName``)
-  load without error and are reported as
+  (ResourceFlavor ``tolerations`` on the admitted pods, ``topologyName``) load without error and
+  are reported as
   warnings in ``QueueConfig.ignored_fields`` (kind, name, field path, reason, file and line); the
   README's Kueue map lists every spec field of the CRDs as supported, rejected or reported.
 
@@ -139,17 +138,14 @@ KUEUE_FIELDS: Final[Mapping[str, Mapping[str, tuple[FieldSupport, str]]]] = {
         "spec.fairSharing": (FieldSupport.SUPPORTED, "weight"),
         "spec.flavorFungibility": (
             FieldSupport.SUPPORTED,
-            "whenCanBorrow, whenCanPreempt (v1beta1 names too)",
-        ),
-        "spec.flavorFungibility.preference=PreemptionOverBorrowing": (
-            FieldSupport.REJECTED,
-            "budcore prefers borrowing over preemption (Kueue's default, BorrowingOverPreemption)",
+            "whenCanBorrow, whenCanPreempt (v1beta1 names too), preference (BorrowingOverPreemption, "
+            "PreemptionOverBorrowing)",
         ),
         "spec.namespaceSelector": (
             FieldSupport.SUPPORTED,
-            "matchLabels; an absent selector admits every namespace (documented deviation)",
+            "matchLabels, matchExpressions (In, NotIn, Exists, DoesNotExist); an absent selector "
+            "admits every namespace (documented deviation)",
         ),
-        "spec.namespaceSelector.matchExpressions": (FieldSupport.REJECTED, "use matchLabels"),
         "spec.preemption": (
             FieldSupport.SUPPORTED,
             "withinClusterQueue, reclaimWithinCohort, borrowWithinCohort",
@@ -177,11 +173,14 @@ KUEUE_FIELDS: Final[Mapping[str, Mapping[str, tuple[FieldSupport, str]]]] = {
     "ResourceFlavor": {
         "spec.nodeLabels": (FieldSupport.SUPPORTED, "the pods' node selector"),
         "spec.nodeTaints": (
-            FieldSupport.REPORTED,
-            "NoSchedule/NoExecute taints the flavor's own tolerations do not tolerate (PreferNoSchedule "
-            "and self-tolerated taints change nothing in Kueue's admission either)",
+            FieldSupport.SUPPORTED,
+            "NoSchedule/NoExecute taints keep the flavor from pod sets that tolerate them neither "
+            "themselves nor through the flavor's tolerations",
         ),
-        "spec.tolerations": (FieldSupport.REPORTED, "not added to the admitted pods"),
+        "spec.tolerations": (
+            FieldSupport.REPORTED,
+            "they tolerate the flavor's taints in flavor assignment; not added to the admitted pods",
+        ),
         "spec.topologyName": (FieldSupport.REPORTED, "Topology-Aware Scheduling is not modelled"),
     },
     "WorkloadPriorityClass": {
@@ -642,31 +641,31 @@ def _convert_cluster_queue(check: _Checker, body: Mapping[str, Any], version: st
     when_preempt = str(fungibility.get("whenCanPreempt", "TryNextFlavor"))
     when_preempt = legacy.get(when_preempt, when_preempt)
     preference = fungibility.get("preference")
+    data["flavor_fungibility"] = {"when_can_borrow": when_borrow, "when_can_preempt": when_preempt}
     if preference is not None:
+        # The CRD's CEL rule (x-kubernetes-validations on flavorFungibility).
         if when_borrow != "TryNextFlavor" or when_preempt != "TryNextFlavor":
             check.add(
                 ("spec", "flavorFungibility", "preference"),
                 "preference can only be set when both whenCanBorrow and whenCanPreempt are TryNextFlavor",
             )
-        elif preference != "BorrowingOverPreemption":  # Kueue's default, which budcore implements
-            check.unsupported(
-                ("spec", "flavorFungibility", "preference"),
-                f"flavorFungibility.preference {preference!r}",
-                "budcore prefers borrowing over preemption, Kueue's default",
-            )
-    data["flavor_fungibility"] = {"when_can_borrow": when_borrow, "when_can_preempt": when_preempt}
+        data["flavor_fungibility"]["preference"] = preference
 
     selector = spec.get("namespaceSelector")
     if isinstance(selector, Mapping):
-        if selector.get("matchExpressions"):
-            check.unsupported(
-                ("spec", "namespaceSelector", "matchExpressions"),
-                "namespaceSelector.matchExpressions",
-                "use matchLabels; ignoring expressions would admit namespaces the selector excludes",
-            )
         if "matchLabels" in selector:
             data["namespace_selector"] = dict(selector["matchLabels"] or {})
             _check_labels(check, data["namespace_selector"], ("spec", "namespaceSelector", "matchLabels"))
+        expressions = selector.get("matchExpressions") or []
+        data["namespace_match_expressions"] = [
+            {"key": e.get("key"), "operator": e.get("operator"), "values": list(e.get("values") or [])}
+            for e in expressions
+        ]
+        for i, e in enumerate(expressions):  # label syntax of each key and value, as for matchLabels
+            for value in e.get("values") or [""]:
+                _check_labels(
+                    check, {e.get("key", ""): value}, ("spec", "namespaceSelector", "matchExpressions", i)
+                )
 
     scope = spec.get("admissionScope")
     if isinstance(scope, Mapping):
@@ -793,6 +792,7 @@ def _queue_paths(cohort_field: str) -> dict[str, str]:
         "flavor_fungibility": "spec.flavorFungibility",
         "fair_sharing": "spec.fairSharing",
         "namespace_selector": "spec.namespaceSelector.matchLabels",
+        "namespace_match_expressions": "spec.namespaceSelector.matchExpressions",
         "stop_policy": "spec.stopPolicy",
         "admission_fair_sharing": "spec.admissionScope.admissionMode",
     }
@@ -953,9 +953,15 @@ def _dump_cluster_queue(queue: ClusterQueue, api_version: str, version: str) -> 
     spec: dict[str, Any] = {}
     if queue.cohort is not None:
         spec["cohort" if version == "v1beta1" else "cohortName"] = queue.cohort
-    spec["namespaceSelector"] = (
-        {} if queue.namespace_selector is None else {"matchLabels": dict(queue.namespace_selector)}
-    )
+    selector: dict[str, Any] = {}
+    if queue.namespace_selector is not None:
+        selector["matchLabels"] = dict(queue.namespace_selector)
+    if queue.namespace_match_expressions:
+        selector["matchExpressions"] = [
+            {"key": e.key, "operator": e.operator, **({"values": list(e.values)} if e.values else {})}
+            for e in queue.namespace_match_expressions
+        ]
+    spec["namespaceSelector"] = selector
     spec["queueingStrategy"] = queue.queueing_strategy.value
     spec["resourceGroups"] = _dump_resource_groups(queue.resource_groups)
     if queue.preemption != ClusterQueuePreemption():
@@ -969,10 +975,13 @@ def _dump_cluster_queue(queue: ClusterQueue, api_version: str, version: str) -> 
             "borrowWithinCohort": borrow,
         }
     if queue.flavor_fungibility != FlavorFungibility():
+        fungibility = queue.flavor_fungibility
         spec["flavorFungibility"] = {
-            "whenCanBorrow": queue.flavor_fungibility.when_can_borrow.value,
-            "whenCanPreempt": queue.flavor_fungibility.when_can_preempt.value,
+            "whenCanBorrow": fungibility.when_can_borrow.value,
+            "whenCanPreempt": fungibility.when_can_preempt.value,
         }
+        if fungibility.preference is not None:
+            spec["flavorFungibility"]["preference"] = fungibility.preference.value
     _dump_fair_sharing(spec, queue.fair_sharing)
     if queue.stop_policy is not StopPolicy.NONE:
         spec["stopPolicy"] = queue.stop_policy.value

@@ -1,56 +1,60 @@
 """Flavor assignment: which ResourceFlavor serves each resource of each pod set.
 
-Kueue's ``flavorassigner`` semantics: for every pod set and every resource group that covers its
-resources, flavors are tried in the order the ClusterQueue lists them. A flavor's outcome is the
-worst over the group's resources of
+A transcription of Kueue's flavor assigner (kubernetes-sigs/kueue
+``pkg/scheduler/flavorassigner/flavorassigner.go`` at ff69552e, Apache-2.0: ``assignFlavors``,
+``findFlavorForPodSets``, ``checkFlavorForPodSets``, ``fitsResourceQuota``, ``isPreferred``,
+``shouldTryNextFlavor``). For every pod set, and every resource group that covers its resources,
+flavors are tried in the order the ClusterQueue lists them:
 
-- ``FIT``: the request fits in what is available now (possibly by borrowing from the cohort);
-- ``PREEMPT``: it would fit within what the queue could ever get (``potential_available``), so
-  evicting other workloads could make room;
-- ``NO_FIT``: it exceeds even that.
+- a flavor is skipped when it is not in the flavor map, when the pod set does not tolerate one of
+  its NoSchedule/NoExecute taints (the flavor's own tolerations count), or when the pod set's node
+  selector or required node affinity conflicts with its ``nodeLabels`` on the keys the flavor
+  defines (budcore adds: a job asking for an accelerator type only gets flavors that provide it,
+  see :class:`AcceleratorMatcher`);
+- otherwise each resource of the group, counted with what earlier pod sets put on the same flavor,
+  is ``fit`` (it fits what is available now, possibly by borrowing), needs preemption (within what
+  the queue could ever get; the preemption oracle says ``preempt``, ``reclaim`` or
+  ``noPreemptionCandidates``) or ``noFit``. Kueue asks the oracle only when the request is within
+  the queue's nominal quota, fits a subtree below the cohort root, or the queue may preempt while
+  borrowing (``borrowWithinCohort``, or ``reclaimWithinCohort`` under fair sharing); otherwise it
+  is ``noFit``. Each resource also has a *borrowing level*: the height of the smallest cohort
+  subtree that fits it (0: no borrowing; ``FindHeightOfLowestSubtreeThatFits``);
+- the flavor is represented by its worst resource, ``flavorFungibility`` decides whether it ends
+  the search (``shouldTryNextFlavor``) and, when none does, the preferred flavor tried wins
+  (``isPreferred``: by mode then level, or by level then mode under ``preference:
+  PreemptionOverBorrowing``; a flavor without preemption candidates ranks below every viable one).
 
-``flavorFungibility`` decides whether to stop at the first flavor that fits by borrowing
-(``whenCanBorrow: MayStopSearch``) or needs preemption (``whenCanPreempt: MayStopSearch``), or to
-keep looking for one that fits outright (``TryNextFlavor``). A fit without borrowing always stops
-the search. Earlier pod sets' assignments count against later ones (a gang is sized as a whole).
+Earlier pod sets' assignments count against later ones (a gang is sized as a whole); a pod set
+with no flavor for some group ends the assignment (``NoFit``). A ClusterQueue that covers the
+resource ``pods`` is charged one ``pods`` per pod (``requests[pods] = podSet.Count``).
 
-With a *preemption oracle* (Kueue's ``preemptionOracle.SimulatePreemption``, see
-:class:`budcore.scheduling.preemption.PreemptionOracle`), a resource that needs preemption is
-simulated: a flavor where the simulation finds no victims (``noPreemptionCandidates``) never ends
-the search, and whether a flavor needing preemption borrows is decided on the usage left once the
-victims are gone (``borrowAfterPreemptions``). Without one, a flavor needing preemption ends the
-search whenever the queue's policies can preempt at all, and borrows when current usage plus the
-request exceeds its quota.
+Pending reasons are Kueue's, with Kueue's numbers (captured when the assignment is made, rendered
+in words only when read: :class:`PendingReason`).
 
-A ClusterQueue that covers the resource ``pods`` is charged one ``pods`` per pod of each pod set
-(Kueue ``assignFlavors``: ``requests[pods] = podSet.Count`` when the queue has a resource group
-for ``pods``).
-
-A job asking for a specific accelerator type only gets flavors whose node labels say so (see
-:class:`AcceleratorMatcher`).
+Long because it transcribes Kueue's flavor assigner (the search, the quota test, the preference
+order and the messages), whose parts only make sense together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
 from budcore.catalog import CatalogResolver
 from budcore.catalog import default_normalize as default_normalize  # its home before the catalog moved
-from budcore.domain.job import ResourceRequest
+from budcore.domain.job import PodSet, ResourceRequest
 from budcore.domain.quantity import MILLI
-from budcore.scheduling.queues import ClusterQueue, FlavorQuotas, FungibilityAction, ResourceFlavor
-from budcore.scheduling.quota import (
-    FR,
-    QuotaNode,
-    QuotaUsage,
-    Shortage,
-    borrowing_after,
-    potential_available,
-    shortage,
+from budcore.scheduling.queues import (
+    BorrowWithinCohortPolicy,
+    ClusterQueue,
+    FungibilityAction,
+    FungibilityPreference,
+    ReclaimWithinCohort,
+    ResourceFlavor,
 )
+from budcore.scheduling.quota import FR, QuotaNode, QuotaUsage, potential_available
 
 
 class Mode(IntEnum):
@@ -61,23 +65,33 @@ class Mode(IntEnum):
     FIT = 2
 
 
+class Possibility(IntEnum):
+    """What a preemption simulation found (Kueue ``preemptioncommon.PreemptionPossibility``);
+    the values are the granular modes of the flavor assigner."""
+
+    NO_CANDIDATES = 1
+    PREEMPT = 2  # victims found, some in the preemptor's own ClusterQueue
+    RECLAIM = 3  # victims found, all in other ClusterQueues
+
+
 # Kueue's special resource: a ClusterQueue covering it is charged one per pod. Amounts are
 # milli-units, so one pod is 1000 (``nominalQuota: 4`` for ``pods`` loads as 4000).
 PODS = "pods"
 ONE_POD = MILLI
 
 # What a preemption oracle says about one (flavor, resource) that needs preemption, for a request
-# of that many milli-units of it (Kueue ``SimulatePreemption``): None when the simulation finds no
-# victims (``NoCandidates``); otherwise ``(reclaim, borrows)``: whether every victim belongs to
-# another ClusterQueue (``Reclaim``, preferred over ``Preempt``) and whether the queue would still
-# borrow once the victims are gone (``borrowAfterPreemptions`` > 0).
-Simulation = tuple[bool, bool] | None
+# of that many milli-units of it (Kueue ``SimulatePreemption``): ``(possibility, height)``, the
+# height being the borrowing level once the victims are gone (``borrowAfterPreemptions``). None
+# means no candidates, with the level the request has without preemption (what Kueue's oracle
+# returns then: ``FindHeightOfLowestSubtreeThatFits`` on the unchanged snapshot).
+Simulation = tuple[Possibility, int] | None
+# The oracle for one workload. An object with a ``fair_sharing`` attribute (Kueue's
+# ``enableFairSharing``, which decides whether ``reclaimWithinCohort`` lets a queue preempt while
+# borrowing) passes it on to :func:`assign_flavors` (see ``PreemptionOracle.for_workload``).
 SimulatePreemption = Callable[[FR, int], Simulation]
 
-# Kueue's granular preemption modes (flavorassigner ``preemptionMode``), worst to best; a flavor
-# is ranked by (mode, not borrowing), and represented by its worst resource (``isPreferred``).
+# Kueue's granular preemption modes (flavorassigner ``preemptionMode``), worst to best.
 _NO_FIT, _NO_CANDIDATES, _PREEMPT, _RECLAIM, _FIT = range(5)
-
 
 # Node labels that name the accelerator model of a node, in the order they are consulted.
 ACCELERATOR_LABELS = (
@@ -173,44 +187,164 @@ def flavor_types_from_nodes(
     return out
 
 
-@dataclass(slots=True)
-class FlavorChoice:
-    """The outcome for one resource group of one pod set."""
+# ----------------------------------------------------------------------------------------------
+# Pending reasons: facts captured during the search, words only when read.
 
-    flavor: str
-    mode: Mode
-    borrows: bool
-    shortages: list[tuple[FR, int]] = field(default_factory=list)  # (flavor, resource), amount asked
+# A reason: its kind, then the facts (see :func:`render_reason`).
+Reason = tuple[Any, ...]
+
+_MAX_INT64 = 2**63 - 1
+_DECIMAL_SUFFIXES = {-9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
+_BINARY_SUFFIXES = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
 
 
-@dataclass(slots=True)
-class Assignment:
-    """Flavors for a whole workload, and what admitting it would take."""
+def _decimal_si(value: int, exponent: int) -> str:
+    """``value × 10^exponent`` as Kubernetes' ``Quantity.String()`` writes a DecimalSI quantity:
+    trailing zeros folded into an exponent that is a multiple of 3, with its suffix
+    (k8s.io/apimachinery ``int64Amount.AsCanonicalBytes``)."""
+    if value == 0:
+        return "0"
+    while value % 10 == 0:
+        value //= 10
+        exponent += 1
+    shift = exponent % 3
+    value *= 10**shift
+    exponent -= shift
+    suffix = _DECIMAL_SUFFIXES.get(exponent)
+    return f"{value}{suffix}" if suffix is not None else f"{value}e{exponent}"
 
-    mode: Mode
-    borrows: bool
-    flavors: dict[str, dict[str, str]]  # pod set -> resource -> flavor
-    usage: dict[FR, int]  # total per (flavor, resource)
-    reasons: list[str]  # fixed reasons (uncovered resource, no matching flavor)
-    shortages: list[tuple[FR, int]] = field(default_factory=list)
 
-    def describe(self, node: QuotaNode, usage: QuotaUsage) -> PendingReason:
-        """Why the workload does not fit now: the numbers as they are in ``usage``, words on demand."""
-        return PendingReason(
-            tuple(self.reasons), tuple(shortage(node, fr, usage, amount) for fr, amount in self.shortages)
+def _binary_si(value: int) -> str:
+    """Bytes as Kueue's ``ResourceFormatter`` writes memory (``newCanonicalQuantity`` of a
+    BinarySI quantity): the largest exact power-of-1024 suffix (``10Mi``), else DecimalSI
+    (``1500``, ``3k``)."""
+    if value == 0 or value % 1024:
+        return _decimal_si(value, 0)
+    power = 0
+    while value % 1024 == 0 and power < len(_BINARY_SUFFIXES) - 1:
+        value //= 1024
+        power += 1
+    return f"{value}{_BINARY_SUFFIXES[power]}"
+
+
+def kueue_quantity(resource: str, milli: int) -> str:
+    """An amount as Kueue's messages print it (``resources.ResourceFormatter``): cpu in milli-cpu
+    (``3``, ``1500m``, ``1k``), memory, ephemeral storage and huge pages as binary quantities
+    (``10Mi``), anything else as a count. Kueue's int64 amounts saturate (milli-cpu for cpu, units
+    otherwise); an amount beyond that prints as Kueue's saturated value. A fractional amount of a
+    counted resource, which Kueue would round up, prints exactly (``500m``)."""
+    if resource == "cpu":
+        return _decimal_si(min(milli, _MAX_INT64), -3)
+    if milli % MILLI:
+        return _decimal_si(milli, -3)
+    units = min(milli // MILLI, _MAX_INT64)
+    if resource in ("memory", "ephemeral-storage") or resource.startswith("hugepages-"):
+        return _binary_si(units)
+    return _decimal_si(units, 0)
+
+
+def _go_taint(taint: Mapping[str, Any]) -> str:
+    """A taint as Go's ``%s`` prints a ``corev1.Taint``: ``{key value effect <nil>}``."""
+    added = taint.get("timeAdded") or "<nil>"
+    return f"{{{taint.get('key', '')} {taint.get('value', '') or ''} {taint.get('effect', '')} {added}}}"
+
+
+def render_reason(reason: Reason) -> str:
+    """One reason in Kueue's words (``fitsResourceQuota``, ``checkFlavorForPodSets``,
+    ``findFlavorForPodSets``); ``accelerator`` is budcore's own."""
+    kind = reason[0]
+    if kind == "unused":
+        _, resource, flavor, more = reason
+        return (
+            f"insufficient unused quota for {resource} in flavor {flavor}, "
+            f"{kueue_quantity(resource, more)} more needed"
         )
+    if kind == "max":
+        _, resource, flavor, previous, request, capacity = reason
+        return (
+            f"insufficient quota for {resource} in flavor {flavor}, previously considered podsets "
+            f"requests ({kueue_quantity(resource, previous)}) + current podset request "
+            f"({kueue_quantity(resource, request)}) > maximum capacity ({kueue_quantity(resource, capacity)})"
+        )
+    if kind == "taint":
+        return f"untolerated taint {_go_taint(reason[2])} in flavor {reason[1]}"
+    if kind == "affinity":
+        return f"flavor {reason[1]} doesn't match node affinity"
+    if kind == "missing":
+        return f"flavor {reason[1]} not found"
+    if kind == "unavailable":
+        return f"resource {reason[1]} unavailable in ClusterQueue"
+    _, cluster_queue, names, wanted = reason
+    return f"no flavor of ClusterQueue {cluster_queue} ({names}) provides accelerator type {wanted}"
 
 
 @dataclass(frozen=True, slots=True)
 class PendingReason:
-    """A reason a workload stays pending; ``str()`` renders it (once captured, it never changes)."""
+    """Why a workload's flavor assignment is not a fit: per pod set that did not fit, its reasons;
+    ``str()`` renders Kueue's ``Assignment.Message`` ("couldn't assign flavors to pod set main:
+    insufficient unused quota for cpu in flavor one, 1 more needed"; a pod set's reasons sorted
+    and joined by ", ", pod sets by "; "). Once captured it never changes."""
 
-    fixed: tuple[str, ...] = ()
-    shortages: tuple[Shortage, ...] = ()
+    pod_sets: tuple[tuple[str, tuple[Reason, ...]], ...] = ()
+
+    def reasons(self) -> list[str]:
+        """Every reason in words, pod set by pod set."""
+        return [render_reason(r) for _, reasons in self.pod_sets for r in reasons]
 
     def __str__(self) -> str:
-        texts = [*self.fixed, *(str(s) for s in self.shortages)]
-        return "; ".join(dict.fromkeys(texts))
+        return "; ".join(
+            f"couldn't assign flavors to pod set {name}: " + ", ".join(sorted(map(render_reason, reasons)))
+            for name, reasons in self.pod_sets
+            if reasons
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# The assignment
+
+
+@dataclass(slots=True)
+class FlavorChoice:
+    """A flavor tried for one resource group of one pod set: its outcome, and while the search
+    runs its representative (Kueue's granular mode and borrowing level) and the resources still to
+    simulate (``(fr, amount)``)."""
+
+    flavor: str
+    mode: Mode
+    borrowing: int  # the highest borrowing level of its resources
+    rank: int = _FIT
+    level: int = 0
+    pending: list[tuple[FR, int]] | None = None
+
+
+@dataclass(slots=True)
+class Assignment:
+    """Flavors for a whole workload, and what admitting it would take.
+
+    ``borrowing`` is Kueue's ``Assignment.Borrowing``: the height of the smallest cohort subtree
+    that fits the usage (0: no borrowing). ``reasons`` holds the reasons met anywhere in the
+    search that are not quota shortages (a skipped flavor, an uncovered resource): a failure with
+    none is a pure quota shortage. ``pod_set_reasons`` are Kueue's status reasons, per pod set that
+    did not fit (:meth:`describe`).
+    """
+
+    mode: Mode
+    borrowing: int
+    flavors: dict[str, dict[str, str]]  # pod set -> resource -> flavor
+    usage: dict[FR, int]  # total per (flavor, resource)
+    reasons: Sequence[Reason] = ()
+    pod_set_reasons: Sequence[tuple[str, Sequence[Reason]]] = ()
+
+    @property
+    def borrows(self) -> bool:
+        """Whether the assignment borrows at any level (Kueue ``RequiresBorrowing``)."""
+        return self.borrowing > 0
+
+    def describe(self, node: QuotaNode | None = None, usage: QuotaUsage | None = None) -> PendingReason:
+        """Why the workload does not fit, with the numbers of the moment the assignment was made
+        (as Kueue's message has them). ``node`` and ``usage`` are not needed any more; they are
+        accepted for the callers that pass them."""
+        return PendingReason(tuple((name, tuple(reasons)) for name, reasons in self.pod_set_reasons))
 
 
 def assign_flavors(
@@ -221,288 +355,438 @@ def assign_flavors(
     flavors: Mapping[str, ResourceFlavor],
     matcher: AcceleratorMatcher,
     simulate: SimulatePreemption | None = None,
+    *,
+    counts: Sequence[int] | None = None,
+    fair_sharing: bool | None = None,
 ) -> Assignment:
-    """Assign a flavor to every resource group each pod set touches (gang: all or nothing).
+    """Assign a flavor to every resource group each pod set touches (gang: all or nothing);
+    Kueue's ``FlavorAssigner.Assign`` (``assignFlavors``).
 
-    ``simulate`` is the preemption oracle for this workload (see :data:`SimulatePreemption` and
-    :meth:`budcore.scheduling.preemption.PreemptionOracle.for_workload`); without one a flavor
-    needing preemption is judged statically, as before the oracle existed.
+    ``simulate`` is the preemption oracle for this workload (:data:`SimulatePreemption`,
+    :meth:`budcore.scheduling.preemption.PreemptionOracle.for_workload`); without one a resource
+    needing preemption is judged statically: ``preempt`` when the queue has a preemption policy,
+    else no candidates. ``counts`` replaces the pod sets' counts (Kueue's ``Assign(ctx, counts)``,
+    what partial admission searches with). ``fair_sharing`` is Kueue's ``enableFairSharing``
+    (default: the oracle's).
 
-    Shortages are recorded as numbers; :meth:`Assignment.describe` turns them into words only when
-    a workload is really left pending (formatting is the costly part of a failed attempt).
+    On the admission hot path: it allocates as little as it can (the cycle's cost is mostly the
+    garbage collector's, in proportion to what is allocated).
     """
+    if fair_sharing is None:
+        fair_sharing = simulate is not None and bool(getattr(simulate, "fair_sharing", False))
+    search = _Search(cq, node, usage, flavors, matcher, request.accelerator_type, simulate, fair_sharing)
     assigned: dict[FR, int] = {}
     per_pod_set: dict[str, dict[str, str]] = {}
     worst = Mode.FIT
-    borrows = False
-    shortages: list[tuple[FR, int]] = []
-    wanted = request.accelerator_type
+    borrowing = 0
+    status: list[tuple[str, Sequence[Reason]]] | None = None
     counts_pods = PODS in node.covered
+    covered_all = node.covered
+    index = -1
     for pod_set in request.pod_sets:
-        total: Mapping[str, int] = pod_set.total
-        if counts_pods:
-            # Kueue sets (not adds) the pod set's ``pods`` request to its pod count.
-            total = {**total, PODS: pod_set.count * ONE_POD}
+        index += 1
+        if counts is None and not counts_pods and not pod_set.zero_requests:
+            total: Mapping[str, int] = pod_set.total
+        else:
+            total = _requests(pod_set, None if counts is None else counts[index], counts_pods)
+        for resource in total:
+            if resource not in covered_all and total[resource]:
+                # Kueue stops at the first uncovered resource it meets (in map order): the first
+                # by name here.
+                first = min(r for r in total if r not in covered_all and total[r])
+                reason = ("unavailable", first)
+                status = [*(status or ()), (pod_set.name, [reason])]
+                return Assignment(Mode.NO_FIT, 0, {}, {}, [*search.structural, reason], status)
         chosen: dict[str, str] = {}
-        uncovered = [r for r in total if r not in node.covered]
-        if uncovered:
-            return Assignment(
-                Mode.NO_FIT,
-                False,
-                {},
-                {},
-                [f"resource {r} is not covered by ClusterQueue {cq.name}" for r in sorted(uncovered)],
-            )
-        for group in cq.resource_groups:
-            needed = {r: total[r] for r in group.covered_resources if r in total}
+        pod_set_status: list[Reason] | None = None
+        for covered, flavor_names in node.groups:
+            needed = {r: total[r] for r in covered if r in total}
             if not needed:
                 continue
-            if simulate is None:
-                choice = _choose_flavor(
-                    cq, node, group.flavors, needed, assigned, usage, flavors, matcher, wanted
-                )
-            else:
-                choice = _choose_flavor_simulated(
-                    cq, node, group.flavors, needed, assigned, usage, flavors, matcher, wanted, simulate
-                )
+            choice = search.find(flavor_names, pod_set, needed, assigned)
             if choice is None:
-                what = f"accelerator type {wanted}" if wanted else "the request"
-                names = ", ".join(f.name for f in group.flavors)
-                return Assignment(
-                    Mode.NO_FIT,
-                    False,
-                    {},
-                    {},
-                    [f"no flavor of ClusterQueue {cq.name} ({names}) provides {what}"],
-                )
-            if choice.mode < worst:
-                worst = choice.mode
-            borrows = borrows or choice.borrows
-            shortages.extend(choice.shortages)
+                # The pod set's status is this group's alone (Kueue: ``groupStatus = *status``).
+                status = [*(status or ()), (pod_set.name, search.reasons or [])]
+                return Assignment(Mode.NO_FIT, 0, {}, {}, search.structural, status)
+            if choice.mode is not Mode.FIT:
+                worst = Mode.PREEMPT
+                if search.reasons:
+                    pod_set_status = [*(pod_set_status or ()), *search.reasons]
+            if choice.borrowing > borrowing:
+                borrowing = choice.borrowing
+            flavor = choice.flavor
             for resource, amount in needed.items():
-                chosen[resource] = choice.flavor
-                fr = (choice.flavor, resource)
-                assigned[fr] = assigned.get(fr, 0) + amount
+                chosen[resource] = flavor
+                if amount:  # a zero request gets a flavor, and charges nothing (#8079)
+                    fr = (flavor, resource)
+                    assigned[fr] = assigned.get(fr, 0) + amount
+        if pod_set_status:
+            status = [*(status or ()), (pod_set.name, pod_set_status)]
         per_pod_set[pod_set.name] = chosen
-    if worst is Mode.FIT:
-        shortages = []
-    return Assignment(worst, borrows, per_pod_set, assigned, [], shortages)
+    if status or search.structural:
+        return Assignment(worst, borrowing, per_pod_set, assigned, search.structural, status or ())
+    return Assignment(worst, borrowing, per_pod_set, assigned)
 
 
-def _choose_flavor(
-    cq: ClusterQueue,
-    node: QuotaNode,
-    candidates: tuple[FlavorQuotas, ...],
-    needed: Mapping[str, int],
-    assigned: Mapping[FR, int],
-    usage: QuotaUsage,
-    flavors: Mapping[str, ResourceFlavor],
-    matcher: AcceleratorMatcher,
-    wanted: str | None,
-) -> FlavorChoice | None:
+def _requests(pod_set: PodSet, count: int | None, counts_pods: bool) -> Mapping[str, int]:
+    """The pod set's total request (Kueue's ``TotalRequests``, scaled to ``count`` when given),
+    with its zero requests and, for a queue covering ``pods``, one ``pods`` per pod."""
+    total: Mapping[str, int] = pod_set.total if count is None else pod_set.resources.scaled(count)
+    zeros = pod_set.zero_requests
+    if counts_pods or zeros:
+        total = dict(total)
+        for resource in zeros:
+            total.setdefault(resource, 0)
+        if counts_pods:
+            # Kueue sets (not adds) the pod set's ``pods`` request to its pod count.
+            total[PODS] = (pod_set.count if count is None else count) * ONE_POD
+    return total
+
+
+# What a ClusterQueue's spec says about the search (static): whenCanBorrow and whenCanPreempt are
+# TryNextFlavor, preference is PreemptionOverBorrowing, simulations may be deferred, Kueue's
+# ``canPreemptWhileBorrowing`` (without and with fair sharing), and the possibility assumed
+# without an oracle.
+_Policy = tuple[bool, bool, bool, bool, bool, bool, Possibility]
+# id(ClusterQueue) -> (the queue, its policy), validated by identity (the queue is kept, so its id
+# is not reused while cached).
+_POLICIES: dict[int, tuple[ClusterQueue, _Policy]] = {}
+
+
+def _policy(cq: ClusterQueue) -> _Policy:
+    hit = _POLICIES.get(id(cq))
+    if hit is not None and hit[0] is cq:
+        return hit[1]
     fungibility = cq.flavor_fungibility
-    # Kueue stops at a flavor that needs preemption only when its preemption oracle finds victims
-    # there; a queue whose policies never preempt finds none (``noPreemptionCandidates``), so for
-    # it such a flavor never ends the search and a later flavor that fits is used.
-    when_can_preempt = fungibility.when_can_preempt if cq.can_preempt else FungibilityAction.TRY_NEXT_FLAVOR
-    best: FlavorChoice | None = None
-    tried: list[tuple[FR, int]] = []  # every shortage met on the way, for the explanation
-    for flavor_quotas in candidates:
-        name = flavor_quotas.name
-        if wanted is not None and not matcher.matches(wanted, flavors[name]):
-            continue
-        mode = Mode.FIT
-        borrows = False
-        shortages: list[tuple[FR, int]] = []
-        has_parent = node.parent is not None
+    try_next = FungibilityAction.TRY_NEXT_FLAVOR
+    borrow_try = fungibility.when_can_borrow is try_next
+    preempt_try = fungibility.when_can_preempt is try_next
+    pob = fungibility.preference is FungibilityPreference.PREEMPTION_OVER_BORROWING
+    # A flavor needing preemption then certainly does not end the search (``shouldTryNextFlavor``):
+    # its simulations can wait until no later flavor has ended it.
+    defer = preempt_try and (not pob or borrow_try)
+    preemption = cq.preemption
+    borrow_within = preemption.borrow_within_cohort.policy is not BorrowWithinCohortPolicy.NEVER
+    reclaim = preemption.reclaim_within_cohort is not ReclaimWithinCohort.NEVER
+    static = Possibility.PREEMPT if cq.can_preempt else Possibility.NO_CANDIDATES
+    policy = (borrow_try, preempt_try, pob, defer, borrow_within, borrow_within or reclaim, static)
+    if len(_POLICIES) > 4096:
+        _POLICIES.clear()
+    _POLICIES[id(cq)] = (cq, policy)
+    return policy
+
+
+class _Search:
+    """Kueue's ``findFlavorForPodSets`` for the resource groups of one workload's pod sets."""
+
+    __slots__ = (
+        "borrow_try",
+        "cq",
+        "defer",
+        "flavors",
+        "gate_open",
+        "matcher",
+        "node",
+        "pob",
+        "preempt_try",
+        "reasons",
+        "shallow",
+        "simulate",
+        "static",
+        "structural",
+        "usage",
+        "wanted",
+    )
+
+    def __init__(
+        self,
+        cq: ClusterQueue,
+        node: QuotaNode,
+        usage: QuotaUsage,
+        flavors: Mapping[str, ResourceFlavor],
+        matcher: AcceleratorMatcher,
+        wanted: str | None,
+        simulate: SimulatePreemption | None,
+        fair_sharing: bool,
+    ) -> None:
+        self.cq, self.node, self.usage, self.flavors = cq, node, usage, flavors
+        self.matcher, self.wanted, self.simulate = matcher, wanted, simulate
+        borrow_try, preempt_try, pob, defer, gate, gate_fair, static = _policy(cq)
+        self.borrow_try, self.preempt_try, self.pob, self.defer = borrow_try, preempt_try, pob, defer
+        # Kueue's ``canPreemptWhileBorrowing``: borrowWithinCohort, or reclaimWithinCohort under
+        # fair sharing.
+        self.gate_open = gate_fair if fair_sharing else gate
+        self.static = static
+        # The borrowing level of a queue whose cohort is the root, when it borrows (0: not such a
+        # queue): the root's height whatever it borrows (``FindHeightOfLowestSubtreeThatFits``).
+        parent = node.parent
+        self.shallow = _cohort_height(parent) if parent is not None and parent.parent is None else 0
+        self.reasons: list[Reason] | None = None  # the last group's reasons
+        self.structural: list[Reason] = []  # reasons met so far that are not quota shortages
+
+    def _reason(self, reason: Reason) -> None:
+        if self.reasons is None:
+            self.reasons = [reason]
+        else:
+            self.reasons.append(reason)
+
+    def find(
+        self,
+        flavor_names: Sequence[str],
+        pod_set: PodSet,
+        needed: Mapping[str, int],
+        assigned: Mapping[FR, int],
+    ) -> FlavorChoice | None:
+        """The flavor for one resource group; every reason met trying flavors is in ``reasons``."""
+        self.reasons = None
+        tried: list[FlavorChoice] | None = None
+        flavors, wanted, matched = self.flavors, self.wanted, False
+        for name in flavor_names:
+            flavor = flavors.get(name)
+            if flavor is None:
+                self._structural(("missing", name))
+                continue
+            if wanted is not None and not self.matcher.matches(wanted, flavor):
+                continue
+            matched = True
+            if flavor.node_taints or flavor.node_labels:
+                mismatch = placement_mismatch(flavor, pod_set)
+                if mismatch is not None:
+                    self._structural(mismatch)
+                    continue
+            choice = self._quota(name, needed, assigned)
+            if choice is None:
+                continue
+            if choice.pending:
+                if self.defer:
+                    if tried is None:
+                        tried = []
+                    tried.append(choice)
+                    continue
+                self._simulated(choice)
+            if not self._try_next(choice.rank, choice.level):
+                return choice
+            if tried is None:
+                tried = []
+            tried.append(choice)
+        best = self._preferred(tried) if tried is not None else None
+        if best is None and not matched and wanted is not None:
+            self._structural(("accelerator", self.cq.name, ", ".join(flavor_names), wanted))
+        return best
+
+    def _structural(self, reason: Reason) -> None:
+        self._reason(reason)
+        self.structural.append(reason)
+
+    def _quota(self, name: str, needed: Mapping[str, int], assigned: Mapping[FR, int]) -> FlavorChoice | None:
+        """``fitsResourceQuota`` for every resource of the group on one flavor; None: no fit.
+        Resources that need preemption come back to be simulated; the representative returned is
+        that of the resources that fit (their worst borrowing level)."""
+        node, usage = self.node, self.usage
+        in_cohort = node.parent is not None
+        own: Mapping[FR, int] | None = None  # the queue's usage, read once a resource fits
+        level = 0
+        pending: list[tuple[FR, int]] | None = None
+        no_fit = False
         for resource, amount in needed.items():
             fr = (name, resource)
-            total = amount + assigned.get(fr, 0) if assigned else amount
-            if total <= usage.available(node, fr):
-                res_mode = Mode.FIT
-            else:
-                res_mode = Mode.PREEMPT if total <= potential_available(node, fr) else Mode.NO_FIT
-                shortages.append((fr, total))
-            if has_parent and not borrows and borrowing_after(node, fr, usage, total) > 0:
-                borrows = True
-            if res_mode < mode:
-                mode = res_mode
-        tried.extend(shortages)
-        choice = FlavorChoice(name, mode, borrows, shortages)
-        if not _should_try_next(mode, borrows, fungibility.when_can_borrow, when_can_preempt):
-            if mode is not Mode.FIT:
-                choice.shortages = tried
-            return choice
-        if best is None or choice.mode > best.mode:
-            best = choice
-    if best is not None and best.mode is not Mode.FIT:
-        best.shortages = tried
-    return best
-
-
-# A flavor that did not end the search: its choice, rank and rank borrowing, and the resources
-# still to simulate (deferred under ``whenCanPreempt: TryNextFlavor``).
-_Tried = tuple[FlavorChoice, int, bool, list[tuple[FR, int]]]
-
-
-def _choose_flavor_simulated(
-    cq: ClusterQueue,
-    node: QuotaNode,
-    candidates: tuple[FlavorQuotas, ...],
-    needed: Mapping[str, int],
-    assigned: Mapping[FR, int],
-    usage: QuotaUsage,
-    flavors: Mapping[str, ResourceFlavor],
-    matcher: AcceleratorMatcher,
-    wanted: str | None,
-    simulate: SimulatePreemption,
-) -> FlavorChoice | None:
-    """Kueue's ``findFlavorForPodSets`` with the preemption oracle (kubernetes-sigs/kueue v0.20,
-    ``pkg/scheduler/flavorassigner/flavorassigner.go``).
-
-    Per resource (``fitsResourceQuota``): fit, or, when the request is within what the queue could
-    ever get, the oracle's verdict — no candidates, preempt or reclaim, and whether the queue
-    borrows once the victims are gone. A flavor is represented by its worst resource, borrowing
-    worse than not at the same mode (Kueue's representative mode: its borrowing is that
-    resource's, which is what ``whenCanBorrow`` looks at; the assignment's ``borrows`` is whether
-    any resource borrows). It ends the search unless ``shouldTryNextFlavor`` says otherwise
-    (always for no candidates), and among the flavors tried the preferred one wins
-    (``isPreferred``, default preference: better mode, then not borrowing; a tie keeps the
-    earlier flavor).
-
-    What may be attempted at all stays budcore's (Kueue only simulates when the request is within
-    nominal, may reclaim in the hierarchy, or may preempt while borrowing; budcore lets a queue
-    preempt within itself while borrowing, an open upstream question): every request within
-    ``potential_available`` is simulated.
-
-    Simulations are the costly part, so they are run only when their answer can matter: not for a
-    flavor that does not fit anyway, and under ``whenCanPreempt: TryNextFlavor`` (where a flavor
-    needing preemption never ends the search) only once no later flavor has ended it.
-    """
-    fungibility = cq.flavor_fungibility
-    when_can_borrow, when_can_preempt = fungibility.when_can_borrow, fungibility.when_can_preempt
-    can_preempt = cq.can_preempt
-    defer = when_can_preempt is FungibilityAction.TRY_NEXT_FLAVOR
-    tried_flavors: list[_Tried] = []  # flavors that did not end the search
-    tried: list[tuple[FR, int]] = []  # every shortage met on the way, for the explanation
-    for flavor_quotas in candidates:
-        name = flavor_quotas.name
-        if wanted is not None and not matcher.matches(wanted, flavors[name]):
-            continue
-        choice, rank, rank_borrows, preempting = _unsimulated(name, needed, assigned, node, usage)
-        tried.extend(choice.shortages)
-        if rank == _NO_FIT:
-            tried_flavors.append((choice, rank, rank_borrows, []))
-            continue
-        if preempting:
-            if defer and can_preempt:
-                # It cannot end the search whatever the oracle says: ask only if it comes to that.
-                tried_flavors.append((choice, rank, rank_borrows, preempting))
+            previous = assigned.get(fr, 0) if assigned else 0
+            total = previous + amount
+            available = usage.available(node, fr)
+            if total <= available or total == 0:  # Kueue's Available is never below 0
+                if in_cohort:
+                    if own is None:
+                        own = usage.of(node)
+                    if own.get(fr, 0) + total > node.nominal.get(fr, 0):  # it borrows
+                        res_level = self.shallow or borrowing_height(node, fr, usage, total)[0]
+                        if res_level > level:
+                            level = res_level
                 continue
-            rank, rank_borrows = _simulated(
-                choice, rank, rank_borrows, preempting, simulate if can_preempt else None, node, usage
-            )
-        if rank > _NO_CANDIDATES and not _should_try_next(
-            choice.mode, rank_borrows, when_can_borrow, when_can_preempt
-        ):
-            if choice.mode is not Mode.FIT:
-                choice.shortages = tried
-            return choice
-        tried_flavors.append((choice, rank, rank_borrows, []))
-    return _preferred(tried_flavors, tried, simulate, node, usage)
+            capacity = potential_available(node, fr)
+            if total > capacity:
+                self._reason(("max", resource, name, previous, amount, capacity))
+                no_fit = True
+                continue
+            self._reason(("unused", resource, name, total - (available if available > 0 else 0)))
+            if no_fit:
+                continue
+            # Kueue asks the oracle only within nominal quota, when a subtree below the root fits
+            # (``mayReclaimInHierarchy``), or when the queue may preempt while borrowing.
+            if (
+                node.nominal.get(fr, 0) >= total
+                or self.gate_open
+                or borrowing_height(node, fr, usage, total)[1]
+            ):
+                if pending is None:
+                    pending = []
+                pending.append((fr, total))
+            else:
+                no_fit = True  # waiting for quota
+        if no_fit:
+            return None
+        return FlavorChoice(name, Mode.PREEMPT if pending else Mode.FIT, level, _FIT, level, pending)
+
+    def _simulated(self, choice: FlavorChoice) -> None:
+        """The flavor's representative once the oracle answered for each resource that needs
+        preemption (Kueue simulates every one); their levels go into ``choice.borrowing``."""
+        simulate, pob = self.simulate, self.pob
+        rank, level = choice.rank, choice.level
+        for fr, total in choice.pending or ():
+            outcome = simulate(fr, total) if simulate is not None else None
+            if outcome is None:
+                # No candidates (or no oracle): the level as it is without preemption.
+                res_rank = _NO_CANDIDATES if simulate is not None else int(self.static)
+                res_level = borrowing_height(self.node, fr, self.usage, total)[0]
+            else:
+                res_rank, res_level = int(outcome[0]), outcome[1]
+            if res_level > choice.borrowing:
+                choice.borrowing = res_level
+            if _key(res_rank, res_level, pob) < _key(rank, level, pob):
+                rank, level = res_rank, res_level
+        choice.rank, choice.level, choice.pending = rank, level, None
+
+    def _try_next(self, rank: int, level: int) -> bool:
+        """Kueue's ``shouldTryNextFlavor``."""
+        if rank <= _NO_CANDIDATES:
+            return True
+        if rank != _FIT and self.preempt_try:
+            return True
+        return level != 0 and self.borrow_try
+
+    def _preferred(self, tried: list[FlavorChoice]) -> FlavorChoice | None:
+        """When no flavor ended the search: the preferred one tried (``isPreferred``; a tie keeps
+        the earlier flavor), simulating the deferred ones now."""
+        best: FlavorChoice | None = None
+        best_key: tuple[int, ...] = (_NO_FIT,)
+        pob = self.pob
+        for choice in tried:
+            if choice.pending:
+                self._simulated(choice)
+            key = _key(choice.rank, choice.level, pob)
+            if key > best_key:
+                best, best_key = choice, key
+        return best
 
 
-def _unsimulated(
-    name: str, needed: Mapping[str, int], assigned: Mapping[FR, int], node: QuotaNode, usage: QuotaUsage
-) -> _Tried:
-    """One flavor before the oracle is asked: per resource, fit (borrowing or not), need
-    preemption (within ``potential_available``: returned to be simulated) or no fit at all. The
-    rank is the worst resource's among those that fit or cannot fit (``_NO_FIT`` leaves nothing
-    to simulate); the choice's mode is FIT, PREEMPT or NO_FIT accordingly."""
-    has_parent = node.parent is not None
-    rank, rank_borrows = _FIT, False  # the flavor's worst resource so far
-    borrows = False
-    shortages: list[tuple[FR, int]] = []
-    preempting: list[tuple[FR, int]] = []
-    for resource, amount in needed.items():
-        fr = (name, resource)
-        total = amount + assigned.get(fr, 0) if assigned else amount
-        if total <= usage.available(node, fr):
-            if has_parent and borrowing_after(node, fr, usage, total) > 0:
-                borrows = True
-                if rank == _FIT:
-                    rank_borrows = True
-        elif total <= potential_available(node, fr):
-            shortages.append((fr, total))
-            preempting.append((fr, total))
-        else:
-            shortages.append((fr, total))
-            rank, rank_borrows = _NO_FIT, False
-    choice = FlavorChoice(name, Mode.FIT, borrows, shortages)
+def _key(rank: int, level: int, pob: bool) -> tuple[int, ...]:
+    """A sort key of Kueue's ``isPreferred``: ``isPreferred(a, b)`` iff ``key(a) > key(b)``.
+
+    noFit is below everything (and equal to itself); then a flavor without preemption candidates
+    is below every viable one; then the mode first and a lower borrowing level second
+    (``BorrowingOverPreemption``, the default), or the other way round (``PreemptionOverBorrowing``).
+    """
     if rank == _NO_FIT:
-        choice.mode = Mode.NO_FIT
-    elif preempting:
-        choice.mode = Mode.PREEMPT
-    return choice, rank, rank_borrows, preempting
+        return (0,)
+    viable = 0 if rank == _NO_CANDIDATES else 1
+    return (1, viable, -level, rank) if pob else (1, viable, rank, -level)
 
 
-def _preferred(
-    tried_flavors: list[_Tried],
-    tried: list[tuple[FR, int]],
-    simulate: SimulatePreemption,
-    node: QuotaNode,
-    usage: QuotaUsage,
-) -> FlavorChoice | None:
-    """When no flavor ended the search: the preferred one tried (Kueue ``isPreferred``: better
-    mode, then not borrowing; a tie keeps the earlier flavor), simulating the deferred ones now."""
-    best: FlavorChoice | None = None
-    best_key = (_NO_FIT, False)
-    for choice, rank, rank_borrows, preempting in tried_flavors:
-        if preempting:
-            rank, rank_borrows = _simulated(choice, rank, rank_borrows, preempting, simulate, node, usage)
-        key = (rank, not rank_borrows)
-        if best is None or key > best_key:
-            best, best_key = choice, key
-    if best is not None and best.mode is not Mode.FIT:
-        best.shortages = tried
-    return best
+# ----------------------------------------------------------------------------------------------
+# Borrowing level
+
+# Cohort node -> its height, validated by identity (the node is kept, so its id is not reused).
+_HEIGHTS: dict[int, tuple[QuotaNode, int]] = {}
 
 
-def _simulated(
-    choice: FlavorChoice,
-    rank: int,
-    rank_borrows: bool,
-    preempting: list[tuple[FR, int]],
-    simulate: SimulatePreemption | None,
-    node: QuotaNode,
-    usage: QuotaUsage,
-) -> tuple[int, bool]:
-    """The flavor's rank once the oracle answered for its resources that need preemption (their
-    borrowing goes into ``choice.borrows``). After a resource without candidates the rest are not
-    simulated: the flavor cannot end the search any more, and counts as having none."""
-    has_parent = node.parent is not None
-    for fr, total in preempting:
-        outcome = simulate(fr, total) if simulate is not None and rank > _NO_CANDIDATES else None
-        if outcome is None:
-            res_rank = _NO_CANDIDATES
-            res_borrows = has_parent and borrowing_after(node, fr, usage, total) > 0
-        else:
-            reclaim, res_borrows = outcome
-            res_rank = _RECLAIM if reclaim else _PREEMPT
-        if res_borrows:
-            choice.borrows = True
-        if res_rank < rank or (res_rank == rank and res_borrows and not rank_borrows):
-            rank, rank_borrows = res_rank, res_borrows
-    return rank, rank_borrows
+def _cohort_height(node: QuotaNode) -> int:
+    """Kueue's ``getNodeHeight``: the distance from a cohort to its furthest leaf (a cohort with
+    any child is at least 1; ClusterQueues are leaves). Static per tree, so cached."""
+    hit = _HEIGHTS.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    height = 1 if node.children else 0
+    for child in node.children:
+        if child.is_cohort:
+            height = max(height, _cohort_height(child) + 1)
+    if len(_HEIGHTS) > 4096:
+        _HEIGHTS.clear()
+    _HEIGHTS[id(node)] = (node, height)
+    return height
 
 
-def _should_try_next(
-    mode: Mode, borrows: bool, when_can_borrow: FungibilityAction, when_can_preempt: FungibilityAction
-) -> bool:
-    """Kueue's ``shouldTryNextFlavor``."""
-    stop = FungibilityAction.MAY_STOP_SEARCH
-    if mode is Mode.PREEMPT and when_can_preempt is stop and (not borrows or when_can_borrow is stop):
-        return False
-    if mode is Mode.FIT and borrows and when_can_borrow is stop:
-        return False
-    return not (mode is Mode.FIT and not borrows)
+def borrowing_height(node: QuotaNode, fr: FR, usage: QuotaUsage, amount: int) -> tuple[int, bool]:
+    """Kueue's ``FindHeightOfLowestSubtreeThatFits`` (``pkg/scheduler/preemption/classical/
+    hierarchical_preemption.go``) for ClusterQueue ``node`` taking ``amount`` more of ``fr``.
+
+    Returns the height of the lowest cohort on the path to the root whose subtree quota holds
+    what the queue would borrow (0 when it does not borrow; the root's height when no subtree
+    does), and whether that subtree is smaller than the whole tree (Kueue's
+    ``mayReclaimInHierarchy``; for a queue that does not borrow: whether it has a cohort).
+    """
+    parent = node.parent
+    if parent is None:
+        return 0, False
+    used = usage.get(node, fr)
+    if used + amount <= node.nominal.get(fr, 0):
+        return 0, True
+    if parent.parent is None:  # the cohort is the root: it is the subtree that fits, or the tree
+        return _cohort_height(parent), False
+    local = node.guaranteed.get(fr, 0) - used
+    remaining = amount - local if local > 0 else amount
+    current = parent
+    while True:
+        if usage.get(current, fr) + remaining <= current.subtree_quota.get(fr, 0):
+            return _cohort_height(current), current.parent is not None
+        if current.parent is None:
+            return _cohort_height(current), False
+        local = current.guaranteed.get(fr, 0) - usage.get(current, fr)
+        if local > 0:
+            remaining -= local
+        current = current.parent
+
+
+# ----------------------------------------------------------------------------------------------
+# Pod placement against a flavor
+
+
+def placement_mismatch(flavor: ResourceFlavor, pod_set: PodSet) -> Reason | None:
+    """Why ``flavor`` cannot serve ``pod_set`` (Kueue's ``checkFlavorForPodSets``), or None.
+
+    An untolerated NoSchedule/NoExecute taint (the pod set's tolerations and the flavor's own
+    count), else a node selector or required node affinity that the flavor's ``nodeLabels`` do
+    not satisfy. Kueue's ``flavorSelector`` keeps only the label keys this flavor defines: a
+    selector entry on another key is ignored, and a term left without expressions matches any
+    flavor (the terms are ORed).
+    """
+    if flavor.node_taints:
+        taint = flavor.untolerated_taint(pod_set.tolerations)
+        if taint is not None:
+            return ("taint", flavor.name, taint)
+    labels = flavor.node_labels
+    if not labels:
+        return None
+    for key, value in pod_set.node_selector:
+        if key in labels and labels[key] != value:
+            return ("affinity", flavor.name)
+    terms = pod_set.required_node_affinity
+    if terms:
+        matched = False
+        for term in terms:
+            kept = [e for e in term.match_expressions if e.key in labels]
+            if not kept:
+                return None  # the terms are ORed: this one now matches any flavor
+            if not matched and all(e.matches(labels) for e in kept):
+                matched = True
+        if not matched:
+            return ("affinity", flavor.name)
+    return None
+
+
+def admission_placement(
+    flavors: Mapping[str, Mapping[str, str]], resource_flavors: Mapping[str, ResourceFlavor]
+) -> dict[str, tuple[dict[str, str], tuple[dict[str, str], ...]]]:
+    """Per pod set of an admission (``Admit.flavors``: pod set → resource → flavor), the node
+    selector and the tolerations Kueue adds to its pods: every assigned flavor's ``nodeLabels``
+    and ``tolerations``, each flavor once (Kueue ``pkg/podset`` ``FromAssignment``). For cluster
+    backends that run pods on tainted nodes; budcore's own nodes carry no taints."""
+    out: dict[str, tuple[dict[str, str], tuple[dict[str, str], ...]]] = {}
+    for pod_set, assigned in flavors.items():
+        selector: dict[str, str] = {}
+        tolerations: list[dict[str, str]] = []
+        for name in dict.fromkeys(assigned.values()):
+            flavor = resource_flavors.get(name)
+            if flavor is not None:
+                selector.update(flavor.node_labels)
+                tolerations.extend(dict(t) for t in flavor.tolerations)
+        out[pod_set] = (selector, tuple(tolerations))
+    return out

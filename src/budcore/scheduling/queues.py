@@ -12,6 +12,9 @@ borrowing or lending limit means "no limit", exactly as an absent field does in 
 Every Kueue field these objects keep is either honoured by admission or listed in
 :attr:`QueueConfig.ignored_fields` (an :class:`IgnoredField` per occurrence, with the reason): a
 field Kueue acts on that budcore would drop without saying so is a defect.
+
+Long because it mirrors five Kueue kinds with the webhook rules and the Kubernetes selector and
+toleration semantics admission reads from them, which belong with the objects.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from budcore.domain.errors import NotFoundError, ValidationError, ValidationErrors
+from budcore.domain.job import Toleration, tolerates_taint
 from budcore.domain.priority import PRIORITY_MAX, PRIORITY_MIN, JobPriority
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -59,11 +63,26 @@ class FungibilityAction(StrEnum):
     TRY_NEXT_FLAVOR = "TryNextFlavor"
 
 
+class FungibilityPreference(StrEnum):
+    """Kueue ``flavorFungibility.preference``: how the flavor assigner ranks two flavors that
+    both need something (``isPreferred`` in ``pkg/scheduler/flavorassigner/flavorassigner.go``).
+
+    ``BorrowingOverPreemption`` (what an unset preference means): the better preemption mode
+    first (fit, then reclaim, then preempt), then borrowing from fewer cohort levels.
+    ``PreemptionOverBorrowing``: borrowing from fewer levels first, then the better mode.
+    Either way a flavor whose preemption finds no candidates ranks below every viable one.
+    """
+
+    BORROWING_OVER_PREEMPTION = "BorrowingOverPreemption"
+    PREEMPTION_OVER_BORROWING = "PreemptionOverBorrowing"
+
+
 class FlavorFungibility(BaseModel):
     model_config = _FROZEN
 
     when_can_borrow: FungibilityAction = FungibilityAction.MAY_STOP_SEARCH
     when_can_preempt: FungibilityAction = FungibilityAction.TRY_NEXT_FLAVOR
+    preference: FungibilityPreference | None = None  # None: Kueue's default, BorrowingOverPreemption
 
 
 class WithinClusterQueue(StrEnum):
@@ -180,30 +199,32 @@ class FairSharing(BaseModel):
 SCHEDULING_TAINT_EFFECTS: Final = frozenset({"NoSchedule", "NoExecute"})
 
 
-def tolerates(toleration: Mapping[str, str], taint: Mapping[str, str]) -> bool:
-    """Kubernetes ``Toleration.ToleratesTaint`` (k8s.io/api/core/v1 toleration.go).
-
-    An empty effect matches every effect; an empty key with ``operator: Exists`` matches every
-    taint; ``Exists`` ignores the value; ``Equal`` (the default operator) needs the same value.
+def tolerates(toleration: Mapping[str, str] | Toleration, taint: Mapping[str, str]) -> bool:
+    """Kubernetes ``Toleration.ToleratesTaint`` (k8s.io/api/core/v1 toleration.go), for a
+    ResourceFlavor's toleration (a mapping with Kubernetes keys) or a pod set's
+    (:class:`~budcore.domain.job.Toleration`); see :func:`~budcore.domain.job.tolerates_taint`.
     """
-    effect = toleration.get("effect") or ""
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != taint.get("key"):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    return operator == "Equal" and (toleration.get("value") or "") == (taint.get("value") or "")
+    if isinstance(toleration, Toleration):
+        return toleration.tolerates(taint)
+    return tolerates_taint(
+        toleration.get("key") or "",
+        toleration.get("operator") or "Equal",
+        toleration.get("value") or "",
+        toleration.get("effect") or "",
+        taint,
+    )
 
 
 class ResourceFlavor(BaseModel):
     """A kind of node (Kueue ResourceFlavor): ``node_labels`` select the nodes that provide it.
 
-    ``node_taints``, ``tolerations`` and ``topology_name`` are kept (and written back) but not yet
-    acted on by admission; :attr:`QueueConfig.ignored_fields` reports each flavor that uses them in
-    a way that changes Kueue's decisions.
+    Flavor assignment honours ``node_taints`` (a pod set that tolerates neither itself nor through
+    the flavor's ``tolerations`` a NoSchedule/NoExecute taint is not assigned the flavor) and
+    matches pod-set node selectors and required node affinity against ``node_labels``.
+    ``tolerations`` are meant for the admitted pods (see
+    :func:`budcore.scheduling.assignment.admission_placement`); ``topology_name`` is kept and
+    written back but not acted on. :attr:`QueueConfig.ignored_fields` reports what admission does
+    not honour.
     """
 
     model_config = _FROZEN
@@ -214,7 +235,9 @@ class ResourceFlavor(BaseModel):
     tolerations: tuple[dict[str, str], ...] = ()
     topology_name: str | None = None
 
-    def untolerated_taint(self, pod_tolerations: Iterable[Mapping[str, str]] = ()) -> dict[str, str] | None:
+    def untolerated_taint(
+        self, pod_tolerations: Iterable[Mapping[str, str] | Toleration] = ()
+    ) -> dict[str, str] | None:
         """The first NoSchedule/NoExecute taint that neither the pods nor the flavor tolerate.
 
         Kueue's flavor assigner skips a flavor for a pod set when this is not None
@@ -238,6 +261,37 @@ class ResourceFlavor(BaseModel):
 NAMESPACE_NAME_LABEL: Final = "kubernetes.io/metadata.name"
 
 
+class LabelSelectorRequirement(BaseModel):
+    """One ``matchExpressions`` entry of a label selector (Kubernetes ``LabelSelectorRequirement``,
+    as in a ClusterQueue's ``namespaceSelector``): ``In``/``NotIn`` need values,
+    ``Exists``/``DoesNotExist`` take none (the API server's rules)."""
+
+    model_config = _FROZEN
+
+    key: str = Field(min_length=1)
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _values_fit_operator(self) -> LabelSelectorRequirement:
+        if self.operator in ("In", "NotIn") and not self.values:
+            raise ValueError(f"operator {self.operator} needs at least one value")
+        if self.operator in ("Exists", "DoesNotExist") and self.values:
+            raise ValueError(f"operator {self.operator} takes no values")
+        return self
+
+    def matches(self, value: str | None) -> bool:
+        """Kubernetes label-selector semantics, given the label's value (None: absent)."""
+        op = self.operator
+        if op == "In":
+            return value is not None and value in self.values
+        if op == "NotIn":
+            return value is None or value not in self.values
+        if op == "Exists":
+            return value is not None
+        return value is None
+
+
 class ClusterQueue(BaseModel):
     model_config = _FROZEN
 
@@ -248,7 +302,9 @@ class ClusterQueue(BaseModel):
     preemption: ClusterQueuePreemption = Field(default_factory=ClusterQueuePreemption)
     flavor_fungibility: FlavorFungibility = Field(default_factory=FlavorFungibility)
     fair_sharing: FairSharing = Field(default_factory=FairSharing)
-    namespace_selector: dict[str, str] | None = None  # None: every namespace (Kueue's `{}`)
+    namespace_selector: dict[str, str] | None = None  # matchLabels; None: no label required
+    # namespaceSelector.matchExpressions, ANDed with the labels (Kubernetes LabelSelector).
+    namespace_match_expressions: tuple[LabelSelectorRequirement, ...] = ()
     stop_policy: StopPolicy = StopPolicy.NONE
     admission_fair_sharing: bool = False  # admissionScope.admissionMode: UsageBasedAdmissionFairSharing
 
@@ -278,7 +334,9 @@ class ClusterQueue(BaseModel):
         )
 
     def selects_namespace(self, namespace: str, labels: Mapping[str, str]) -> bool:
-        """Whether ``namespace``, with ``labels``, matches ``namespaceSelector`` (``matchLabels``).
+        """Whether ``namespace``, with ``labels``, matches ``namespaceSelector``: every
+        ``matchLabels`` entry and every ``matchExpressions`` requirement (Kubernetes
+        ``LabelSelector``; Kueue checks it in ``pkg/cache/scheduler/clusterqueue.go``).
 
         Besides ``labels`` the namespace carries the implicit :data:`NAMESPACE_NAME_LABEL` (an
         explicit label wins). A ClusterQueue without a selector admits every namespace:
@@ -286,13 +344,18 @@ class ClusterQueue(BaseModel):
         matches nothing.
         """
         selector = self.namespace_selector
-        if selector is None:
-            return True
-        for key, value in selector.items():
-            actual = labels.get(key)
-            if actual is None and key == NAMESPACE_NAME_LABEL:
+        if selector is not None:
+            for key, value in selector.items():
+                actual = labels.get(key)
+                if actual is None and key == NAMESPACE_NAME_LABEL:
+                    actual = namespace
+                if actual != value:
+                    return False
+        for requirement in self.namespace_match_expressions:
+            actual = labels.get(requirement.key)
+            if actual is None and requirement.key == NAMESPACE_NAME_LABEL:
                 actual = namespace
-            if actual != value:
+            if not requirement.matches(actual):
                 return False
         return True
 
@@ -377,14 +440,11 @@ class IgnoredField:
         return f"{where}{self.path}: {self.kind} {self.name!r}: ignored by budcore: {self.reason}"
 
 
-_TAINT_REASON: Final = (
-    "Kueue does not assign this flavor to pod sets that do not tolerate the taint (flavorassigner: "
-    "'untolerated taint ... in flavor ...'); budcore jobs carry no tolerations and budcore's flavor "
-    "assignment does not check taints, so it may assign the flavor where Kueue would try the next one"
-)
 _TOLERATIONS_REASON: Final = (
-    "Kueue adds a flavor's tolerations to the pods it admits to that flavor; budcore's cluster "
-    "backends and simulator place pods by nodeLabels only and add no tolerations"
+    "Kueue adds a flavor's tolerations to the pods it admits to that flavor; budcore's flavor "
+    "assignment honours them (they tolerate the flavor's own taints) but its cluster backends and "
+    "simulator, whose nodes carry no taints, place pods by nodeLabels only and add no tolerations "
+    "(budcore.scheduling.assignment.admission_placement gives them to a backend that needs them)"
 )
 _TOPOLOGY_REASON: Final = (
     "a flavor with topologyName is a Topology-Aware Scheduling flavor: Kueue admits only with a "
@@ -398,25 +458,12 @@ def ignored_fields_of(flavors: Iterable[ResourceFlavor]) -> tuple[IgnoredField, 
 
     The complete field inventory (CRDs of kueue.x-k8s.io v1beta1/v1beta2) is in the README's
     Kueue map; everything not listed here is either honoured or rejected at load time.
+    ``nodeTaints`` are honoured by flavor assignment (pod-set tolerations, Kueue's
+    ``checkFlavorForPodSets``), so they are not listed.
     """
     out: list[IgnoredField] = []
     for flavor in sorted(flavors, key=lambda f: f.name):
-        tolerations = flavor.tolerations
-        for i, taint in enumerate(flavor.node_taints):
-            if taint.get("effect") in SCHEDULING_TAINT_EFFECTS and not any(
-                tolerates(t, taint) for t in tolerations
-            ):
-                # A taint the flavor itself tolerates blocks nothing in Kueue either.
-                text = f"{taint.get('key', '')}={taint.get('value', '')}:{taint.get('effect')}"
-                out.append(
-                    IgnoredField(
-                        "ResourceFlavor",
-                        flavor.name,
-                        f"spec.nodeTaints[{i}]",
-                        f"taint {text}: {_TAINT_REASON}",
-                    )
-                )
-        if tolerations:
+        if flavor.tolerations:
             out.append(IgnoredField("ResourceFlavor", flavor.name, "spec.tolerations", _TOLERATIONS_REASON))
         if flavor.topology_name is not None:
             out.append(IgnoredField("ResourceFlavor", flavor.name, "spec.topologyName", _TOPOLOGY_REASON))

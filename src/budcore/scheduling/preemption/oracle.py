@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from budcore.domain.errors import NotFoundError
 from budcore.domain.ids import JobId, TenantId
 from budcore.ports.preemption_cost import VictimInfo
-from budcore.scheduling.assignment import SimulatePreemption, Simulation
+from budcore.scheduling.assignment import Possibility, Simulation, borrowing_height
 from budcore.scheduling.pending import PendingWorkload
 from budcore.scheduling.preemption.common import PreemptionContext, find_candidates_using, ordering_key
 from budcore.scheduling.preemption.guards import may_be_victim
 from budcore.scheduling.preemption.policy import PreemptionPolicy
 from budcore.scheduling.preemption.victims import get_targets
-from budcore.scheduling.quota import FR, QuotaNode, QuotaUsage, borrowing_after
+from budcore.scheduling.quota import FR, QuotaNode, QuotaUsage
 from budcore.scheduling.snapshot import AdmissionSnapshot, AdmittedWorkload, NeedsPreemption
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -52,9 +52,40 @@ def _fits_without_all(
     return amount <= after.available(node, fr)
 
 
-def _no_candidates(fr: FR, amount: int) -> Simulation:
+class _NoCandidates:
     """The oracle of a workload that never preempts others: no flavor ever has victims for it."""
-    return None
+
+    __slots__ = ("fair_sharing",)
+
+    def __init__(self, fair_sharing: bool) -> None:
+        self.fair_sharing = fair_sharing
+
+    def __call__(self, fr: FR, amount: int) -> Simulation:
+        return None
+
+
+class WorkloadOracle:
+    """:meth:`PreemptionOracle.simulate` bound to one pending workload: the ``simulate`` callable
+    :func:`~budcore.scheduling.assignment.assign_flavors` takes. ``fair_sharing`` tells the flavor
+    assigner whether fair sharing is on (Kueue hands ``enableFairSharing`` to its flavor assigner
+    beside the oracle; it decides whether ``reclaimWithinCohort`` lets a queue preempt while
+    borrowing)."""
+
+    __slots__ = ("cluster_queue", "fair_sharing", "oracle", "priority", "timestamp")
+
+    def __init__(
+        self, oracle: PreemptionOracle, cluster_queue: str, priority: int, timestamp: float | None
+    ) -> None:
+        self.oracle, self.cluster_queue, self.priority, self.timestamp = (
+            oracle,
+            cluster_queue,
+            priority,
+            timestamp,
+        )
+        self.fair_sharing = oracle.fair_sharing
+
+    def __call__(self, fr: FR, amount: int) -> Simulation:
+        return self.oracle.simulate(self.cluster_queue, self.priority, self.timestamp, fr, amount)
 
 
 class PreemptionOracle:
@@ -67,9 +98,11 @@ class PreemptionOracle:
     withinClusterQueue and reclaimWithinCohort allow, then the classic attempts (with
     borrowWithinCohort's threshold) or fair-sharing preemption — and answer (see
     :data:`~budcore.scheduling.assignment.Simulation`) None when it finds no victims
-    (``NoCandidates``), else whether every victim is in another ClusterQueue (``Reclaim``, not
-    ``Preempt``) and whether the queue would still borrow once they are gone
-    (``borrowAfterPreemptions``, from the usage with the victims removed).
+    (``NoCandidates``; the flavor assigner then uses the request's borrowing level as it is, which
+    is what Kueue's oracle computes), else ``Reclaim`` when every victim is in another
+    ClusterQueue (``Preempt`` otherwise) and the borrowing level the queue would still have once
+    they are gone (``borrowAfterPreemptions``: ``FindHeightOfLowestSubtreeThatFits`` on the usage
+    with the victims removed).
 
     The snapshot's usage is read at each question: a cycle hands its own overlay, so the answers
     account for what it admitted (and reserved) so far. The admitted workloads must not change
@@ -100,7 +133,12 @@ class PreemptionOracle:
         self._by_fr: dict[FR, dict[str, list[AdmittedWorkload]]] = {}
         self._unguarded: dict[str, bool] = {}  # job id -> may be a victim
 
-    def for_workload(self, workload: PendingWorkload) -> SimulatePreemption:
+    @property
+    def fair_sharing(self) -> bool:
+        """Whether the preemption policy is fair sharing (Kueue's ``enableFairSharing``)."""
+        return self._policy.fair_sharing
+
+    def for_workload(self, workload: PendingWorkload) -> WorkloadOracle | _NoCandidates:
         """The oracle for one pending workload, as :func:`assign_flavors` takes it.
 
         Preemption rights come from the job's base priority (aging orders the queue, never grants
@@ -109,13 +147,8 @@ class PreemptionOracle:
         """
         job = workload.job
         if not job.preempts_others:
-            return _no_candidates
-        cluster_queue, priority, timestamp = workload.cluster_queue, job.priority_value, workload.timestamp
-
-        def simulate(fr: FR, amount: int) -> Simulation:
-            return self.simulate(cluster_queue, priority, timestamp, fr, amount)
-
-        return simulate
+            return _NoCandidates(self.fair_sharing)
+        return WorkloadOracle(self, workload.cluster_queue, job.priority_value, workload.timestamp)
 
     def simulate(
         self, cluster_queue: str, priority: int, timestamp: float | None, fr: FR, amount: int
@@ -156,8 +189,8 @@ class PreemptionOracle:
         for w, _ in found.targets:
             after.add(w.cluster_queue, w.usage, -1)
             reclaim = reclaim and w.cluster_queue != cluster_queue
-        borrows = node.parent is not None and borrowing_after(node, fr, after, amount) > 0
-        return reclaim, borrows
+        height = borrowing_height(node, fr, after, amount)[0]
+        return (Possibility.RECLAIM if reclaim else Possibility.PREEMPT), height
 
     def _may_go(self, w: AdmittedWorkload) -> bool:
         """Whether budcore's guards let ``w`` be a victim (memoized: facts may be costly to get)."""
