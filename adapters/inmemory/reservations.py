@@ -330,9 +330,8 @@ def _sync_directory(directory: Path) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        with contextlib.suppress(OSError):  # a filesystem that cannot fsync a directory
+            os.fsync(fd)
     finally:
         os.close(fd)
 
