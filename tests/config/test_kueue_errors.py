@@ -286,6 +286,10 @@ spec:
     - name: f
       resources:
       - {name: cpu, nominalQuota: 1}
+---
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: ResourceFlavor
+metadata: {name: f}
 """
     errors = errors_of(text)
     assert [(e.path, e.line) for e in errors] == [
@@ -441,6 +445,10 @@ metadata: {labels: {a: b}}
 apiVersion: kueue.x-k8s.io/v1beta2
 kind: ResourceFlavor
 spec: {}
+---
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: ClusterQueue
+metadata: {name: q}
 """
     name, namespace, missing_name, missing_metadata = errors_of(text)
     assert (name.path, name.line) == ("metadata.name", 4)
@@ -470,6 +478,10 @@ apiVersion: kueue.x-k8s.io/v1beta2
 kind: WorkloadPriorityClass
 metadata: {name: huge}
 value: 4294967296
+---
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: ResourceFlavor
+metadata: {name: f}
 """
     errors = errors_of(text)
     assert [(e.path, e.line) for e in errors] == [

@@ -41,6 +41,10 @@ from budcore.domain.validation import validate_model
 API_GROUP = "budcore.io"
 API_VERSION = f"{API_GROUP}/v1alpha1"
 _METADATA_FIELDS = {"name", "namespace", "labels", "annotations", "uid", "resourceVersion", "generation"}
+# Job fields a document sets in metadata only (name, namespace as tenant, labels).
+_METADATA_ONLY = ("name", "tenant", "labels")
+# Stands in for a missing metadata.name or namespace (already an error) while the rest is checked.
+_PLACEHOLDER = "unnamed"
 
 
 def is_job_document(data: object) -> bool:
@@ -53,15 +57,31 @@ def is_job_document(data: object) -> bool:
 
 
 def job_from_document(document: YamlDocument) -> Job:
-    """Validate one Job document into a :class:`Job`; every problem is reported at once."""
+    """Validate one Job document into a :class:`Job`; every problem is reported at once.
+
+    The document's shape (apiVersion, metadata, which field goes where) and the Job's own fields
+    are checked in the same run, so a missing namespace does not hide a bad pod set.
+    """
     data = document.data
+    if not isinstance(data, Mapping):
+        raise ValidationErrors([document.error("a Job document is a mapping", "")])
     errors: list[ValidationError] = []
+    metadata, spec, window = _check_shape(document, data, errors)
+    job = _validate_job(document, metadata, spec, window, errors) if spec is not None else None
+    if errors or job is None:
+        raise ValidationErrors(errors)
+    return job
+
+
+def _check_shape(
+    document: YamlDocument, data: Mapping[str, Any], errors: list[ValidationError]
+) -> tuple[Mapping[str, Any], Mapping[str, Any] | None, TimeWindow | None]:
+    """The Kubernetes-object part of a Job document: metadata, its spec (``None`` when it is not
+    a mapping, so there are no fields to check) and the annotated time window."""
 
     def fail(message: str, path: str) -> None:
         errors.append(document.error(message, path, kind="Job"))
 
-    if not isinstance(data, Mapping):
-        raise ValidationErrors([document.error("a Job document is a mapping", "")])
     if data.get("apiVersion") != API_VERSION:
         fail(f"unsupported apiVersion {data.get('apiVersion')!r}; expected {API_VERSION}", "apiVersion")
     for key in data:
@@ -74,31 +94,53 @@ def job_from_document(document: YamlDocument) -> Job:
         metadata = {}
     if not isinstance(spec, Mapping):
         fail("spec must be a mapping", "spec")
-        spec = {}
+        spec = None
     for key in metadata:
         if key not in _METADATA_FIELDS:
             fail("unknown metadata field", f"metadata.{key}")
     for required in ("name", "namespace"):
         if not metadata.get(required):
             fail(f"metadata.{required} is required", f"metadata.{required}")
-    for key in ("name", "tenant", "labels"):
-        if key in spec:
+    for key in _METADATA_ONLY:
+        if spec is not None and key in spec:
             fail(f"set {key} in metadata, not in spec", f"spec.{key}")
-    window = _annotated_window(metadata, spec, fail)
-    if errors:
-        raise ValidationErrors(errors)
-    fields: dict[str, Any] = dict(spec)
+    window = _annotated_window(metadata, spec or {}, fail)
+    return metadata, spec, window
+
+
+def _validate_job(
+    document: YamlDocument,
+    metadata: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    window: TimeWindow | None,
+    errors: list[ValidationError],
+) -> Job | None:
+    """The Job of the document's fields; its problems go to ``errors``, except where the shape
+    check already reported (a missing name is not also "not a valid string").
+
+    A missing name or namespace (already reported) is replaced by a placeholder, so the checks
+    that need every field valid (``estimated_duration`` against ``max_duration``) still run.
+    """
+    fields: dict[str, Any] = {k: v for k, v in spec.items() if k not in _METADATA_ONLY}
     if window is not None:
         fields["time_window"] = window
-    fields["name"] = metadata["name"]
-    fields["tenant"] = metadata["namespace"]
-    fields.setdefault("id", metadata["name"])
+    fields["name"] = metadata.get("name") or _PLACEHOLDER
+    fields["tenant"] = metadata.get("namespace") or _PLACEHOLDER
+    fields.setdefault("id", fields["name"])
     if "labels" in metadata:
         fields["labels"] = metadata["labels"]
     try:
         return validate_model(Job, fields, prefix="spec", source=document.source, line_of=document.line_of)
-    except ValidationErrors as exc:
-        raise ValidationErrors([_relocate(e, document) for e in exc.errors]) from None
+    except ValidationError as exc:
+        reported = {error.path for error in errors}
+        name = metadata.get("name") if isinstance(metadata.get("name"), str) else None
+        relocated = (_relocate(error, document, name) for error in _flatten(exc))
+        errors.extend(error for error in relocated if error.path not in reported)
+        return None
+
+
+def _flatten(error: ValidationError) -> list[ValidationError]:
+    return list(error.errors) if isinstance(error, ValidationErrors) else [error]
 
 
 def _annotated_window(
@@ -119,13 +161,13 @@ def _annotated_window(
         return None
 
 
-def _relocate(error: ValidationError, document: YamlDocument) -> ValidationError:
+def _relocate(error: ValidationError, document: YamlDocument, name: str | None) -> ValidationError:
     """Point errors about fields that live in metadata at metadata, where the user wrote them."""
     path = error.path
     for field, target in (("spec.name", "metadata.name"), ("spec.tenant", "metadata.namespace")):
         if path == field or path.startswith(field + "."):
             path = target + path[len(field) :]
-    return document.error(error.message, path, kind="Job", name=str(document.data["metadata"].get("name")))
+    return document.error(error.message, path, kind="Job", name=name)
 
 
 def load_jobs(*sources: str | Path) -> list[Job]:

@@ -6,7 +6,9 @@ configuration carries over unchanged. This module reads those manifests (``kueue
 and ``v1beta2``; files, directories or multi-document streams), validates each one against the real
 CRD schema of its kind and version (:mod:`budcore.config.crd`), converts it into domain objects and
 checks every cross-reference. All problems of an input are reported together, each naming the file,
-line, document, kind, object name and field path, so a configuration is fixed in one pass.
+line, document, kind, object name and field path, so a configuration is fixed in one pass: a
+document with schema errors still counts as the object it names when references are checked, so
+its own references are checked too and nothing pointing at it is reported as missing.
 
 Differences from a Kubernetes API server, all deliberate:
 
@@ -47,10 +49,11 @@ import yaml
 from budcore.config.crd import CRD_FILES, KUEUE_GROUP, iter_schema_issues
 from budcore.config.yamlsource import (
     DocumentError,
+    DuplicateKeyError,
     YamlDocument,
     collect_yaml_documents,
     format_path,
-    load_yaml_text,
+    read_yaml_text,
 )
 from budcore.domain.errors import ValidationError, ValidationErrors
 from budcore.domain.quantity import format_quantity, parse_quantity
@@ -61,6 +64,7 @@ from budcore.scheduling.queues import (
     Cohort,
     FairSharing,
     FlavorFungibility,
+    FlavorQuotas,
     IgnoredField,
     LocalQueue,
     QueueConfig,
@@ -234,45 +238,83 @@ def load_queue_config(*sources: str | Path) -> QueueConfig:
 
 def loads_queue_config(text: str, source: str = "<string>") -> QueueConfig:
     """Load a configuration from a (multi-document) YAML string; ``source`` names it in errors."""
-    return _assemble(load_yaml_text(text, source), [])
+    documents, errors = read_yaml_text(text, source)
+    return _assemble(documents, errors)
 
 
-def queue_config_from_documents(documents: Iterable[YamlDocument]) -> QueueConfig:
-    """Build a configuration from already-parsed documents (all must be Kueue documents)."""
-    return _assemble(list(documents), [])
+def queue_config_from_documents(
+    documents: Iterable[YamlDocument], *, unreadable: Iterable[ValidationError] = ()
+) -> QueueConfig:
+    """Build a configuration from already-parsed documents (all must be Kueue documents).
+
+    ``unreadable`` are the errors of reading the input (as
+    :func:`~budcore.config.yamlsource.collect_yaml_documents` returns them, for a caller that
+    routes the other documents elsewhere): they are raised together with the documents' own
+    problems. Unless all of them are duplicate keys, part of the input is lost, and references are
+    then not checked: the lost part may define what they name.
+    """
+    return _assemble(list(documents), list(unreadable))
 
 
 def _assemble(documents: list[YamlDocument], errors: list[ValidationError]) -> QueueConfig:
-    parsed: list[ParsedDocument] = []
+    """Check every document, then the whole; ``errors`` are those of reading the input.
+
+    Cross-references are checked even when documents are invalid, as one run of a linter should
+    report everything: an invalid document that still says which object it is stands in for that
+    object (see :func:`_stand_in`). Only input that was lost (a file that could not be read or
+    parsed; a duplicate key loses nothing) leaves references unchecked: what it defines is
+    unknown, so "does not exist" could be false.
+    """
+    readable = all(isinstance(error, DuplicateKeyError) for error in errors)
+    items: list[ParsedDocument] = []
     for document in documents:
         try:
-            parsed.append(parse_document(document))
+            items.append(parse_document(document))
         except ValidationErrors as exc:
             errors.extend(exc.errors)
+            stand_in = _stand_in(document)
+            if stand_in is not None:
+                items.append(stand_in)
+    unique, duplicates = _deduplicate(items)
+    errors.extend(duplicates)
+    if readable:
+        errors.extend(_reference_errors(unique))
     if errors:
-        # Reference checks on a partial configuration would report objects as missing only because
-        # their own documents were invalid; fix the documents first.
-        errors.sort(key=_error_order)
+        errors.sort(key=_error_order)  # stable: on one line, a document's own problems come first
         raise ValidationErrors(errors)
-    unique, errors = _deduplicate(parsed)
     objects: dict[str, list[Any]] = {kind: [] for kind in SUPPORTED_KINDS}
     for item in unique:
         objects[item.kind].append(item.obj)
-    try:
-        config = QueueConfig.build(
-            flavors=objects["ResourceFlavor"],
-            cluster_queues=objects["ClusterQueue"],
-            cohorts=objects["Cohort"],
-            local_queues=objects["LocalQueue"],
-            priority_classes=objects["WorkloadPriorityClass"],
-        )
-    except ValidationErrors as exc:
-        errors.extend(_locate(error, unique) for error in exc.errors)
-        errors.sort(key=_error_order)
-        raise ValidationErrors(errors) from None
-    if errors:
-        raise ValidationErrors(errors)
+    config = QueueConfig.build(
+        flavors=objects["ResourceFlavor"],
+        cluster_queues=objects["ClusterQueue"],
+        cohorts=objects["Cohort"],
+        local_queues=objects["LocalQueue"],
+        priority_classes=objects["WorkloadPriorityClass"],
+    )
     return _locate_ignored(config, unique)
+
+
+def _reference_errors(items: list[ParsedDocument]) -> list[ValidationError]:
+    """Every dangling reference and cohort cycle among the (deduplicated) ``items``, located.
+
+    ``QueueConfig.reference_errors`` owns the rules. It runs on an unvalidated view because
+    stand-ins, built without validation, must not meet the objects' own validators again (their
+    documents already reported what is wrong with them).
+    """
+    collections: dict[str, dict[Any, Any]] = {kind: {} for kind in SUPPORTED_KINDS}
+    for item in items:
+        obj = item.obj
+        collections[item.kind][obj.key if isinstance(obj, LocalQueue) else obj.name] = obj
+    view = QueueConfig.model_construct(
+        flavors=collections["ResourceFlavor"],
+        cluster_queues=collections["ClusterQueue"],
+        cohorts=collections["Cohort"],
+        local_queues=collections["LocalQueue"],
+        priority_classes=collections["WorkloadPriorityClass"],
+    )
+    located = (_locate(error, items) for error in view.reference_errors())
+    return [error for error in located if error is not None]
 
 
 def _locate_ignored(config: QueueConfig, parsed: list[ParsedDocument]) -> QueueConfig:
@@ -316,8 +358,12 @@ def _deduplicate(parsed: list[ParsedDocument]) -> tuple[list[ParsedDocument], li
     return unique, errors
 
 
-def _locate(error: ValidationError, parsed: list[ParsedDocument]) -> ValidationError:
-    """Turn a ``QueueConfig`` reference error (``Kind/key.spec...``) into one at its file and line."""
+def _locate(error: ValidationError, parsed: list[ParsedDocument]) -> ValidationError | None:
+    """Turn a ``QueueConfig`` reference error (``Kind/key.spec...``) into one at its file and line.
+
+    ``None`` for a reference a stand-in holds only as a placeholder: its value is malformed, the
+    document's own errors say so, and "does not exist" would repeat them.
+    """
     best: ParsedDocument | None = None
     for item in parsed:
         prefix = f"{item.kind}/{item.key}"
@@ -328,7 +374,113 @@ def _locate(error: ValidationError, parsed: list[ParsedDocument]) -> ValidationE
     if best is None:
         return error
     field = error.path[len(f"{best.kind}/{best.key}") :].lstrip(".")
+    if isinstance(best, _StandIn) and field in best.unusable:
+        return None
     return best.document.error(error.message, field, kind=best.kind, name=best.name)
+
+
+# ---- stand-ins: invalid documents as the objects they name, for the reference checks ----
+
+
+@dataclass(frozen=True)
+class _StandIn(ParsedDocument):
+    """An invalid document that says which object it is, standing in for that object.
+
+    Its ``obj`` is built without validation and holds only the references readable from the raw
+    document, at their positions, so reference errors locate as for a valid one. ``unusable`` are
+    the field paths of references whose value is malformed; they hold a placeholder name.
+    """
+
+    unusable: frozenset[str] = frozenset()
+
+
+def _stand_in(document: YamlDocument) -> _StandIn | None:
+    """The stand-in for an invalid document, or ``None`` when it does not name a Kueue object
+    (no mapping, no Kueue kind, no string ``metadata.name``; a LocalQueue also needs a string
+    namespace): nothing can refer to an object without a kind and a name."""
+    data = document.data
+    if not isinstance(data, Mapping):
+        return None
+    kind, metadata, spec = data.get("kind"), _mapping(data.get("metadata")), _mapping(data.get("spec"))
+    name = metadata.get("name")
+    if not isinstance(kind, str) or kind not in _STAND_IN_BUILDERS or not isinstance(name, str) or not name:
+        return None
+    unusable: set[str] = set()
+    obj = _STAND_IN_BUILDERS[kind](name, metadata, spec, unusable)
+    if obj is None:
+        return None
+    api_version = data.get("apiVersion")
+    return _StandIn(
+        document=document,
+        kind=kind,
+        api_version=api_version if isinstance(api_version, str) else "",
+        name=name,
+        obj=obj,
+        unusable=frozenset(unusable),
+    )
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _flavor_references(spec: Mapping[str, Any], unusable: set[str]) -> tuple[ResourceGroup, ...]:
+    """The flavor names of ``spec.resourceGroups``, each group and flavor at its index."""
+    groups: list[ResourceGroup] = []
+    raw_groups = spec.get("resourceGroups")
+    for gi, group in enumerate(raw_groups if isinstance(raw_groups, list) else []):
+        raw_flavors = _mapping(group).get("flavors")
+        flavors: list[FlavorQuotas] = []
+        for fi, flavor in enumerate(raw_flavors if isinstance(raw_flavors, list) else []):
+            name = _mapping(flavor).get("name")
+            if not isinstance(name, str):
+                unusable.add(format_path(("spec", "resourceGroups", gi, "flavors", fi, "name")))
+                name = ""
+            flavors.append(FlavorQuotas.model_construct(name=name, resources=()))
+        groups.append(ResourceGroup.model_construct(covered_resources=(), flavors=tuple(flavors)))
+    return tuple(groups)
+
+
+def _cluster_queue_stand_in(
+    name: str, metadata: Mapping[str, Any], spec: Mapping[str, Any], unusable: set[str]
+) -> KueueObject:
+    # The cohort is not a reference that can dangle (Kueue creates cohorts implicitly).
+    return ClusterQueue.model_construct(name=name, resource_groups=_flavor_references(spec, unusable))
+
+
+def _cohort_stand_in(
+    name: str, metadata: Mapping[str, Any], spec: Mapping[str, Any], unusable: set[str]
+) -> KueueObject:
+    parent = spec.get("parentName")
+    return Cohort.model_construct(
+        name=name,
+        parent=parent if isinstance(parent, str) and parent else None,
+        resource_groups=_flavor_references(spec, unusable),
+    )
+
+
+def _local_queue_stand_in(
+    name: str, metadata: Mapping[str, Any], spec: Mapping[str, Any], unusable: set[str]
+) -> KueueObject | None:
+    namespace = metadata.get("namespace", "default")
+    if not isinstance(namespace, str):
+        return None  # no identity; and nothing refers to a LocalQueue
+    cluster_queue = spec.get("clusterQueue")
+    if not isinstance(cluster_queue, str):
+        unusable.add("spec.clusterQueue")
+        cluster_queue = ""
+    return LocalQueue.model_construct(name=name, namespace=namespace, cluster_queue=cluster_queue)
+
+
+_STAND_IN_BUILDERS: Final[
+    dict[str, Callable[[str, Mapping[str, Any], Mapping[str, Any], set[str]], KueueObject | None]]
+] = {
+    "ResourceFlavor": lambda name, *_: ResourceFlavor.model_construct(name=name),
+    "ClusterQueue": _cluster_queue_stand_in,
+    "Cohort": _cohort_stand_in,
+    "LocalQueue": _local_queue_stand_in,
+    "WorkloadPriorityClass": lambda name, *_: WorkloadPriorityClass.model_construct(name=name, value=0),
+}
 
 
 # --------------------------------------------------------------------------------------------

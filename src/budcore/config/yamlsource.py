@@ -11,6 +11,10 @@ Inputs may be a file, a directory (every ``*.yaml``/``*.yml`` in it, sorted by n
 deterministic), a multi-document stream or a string of YAML. Empty documents (a stray ``---``) are
 skipped, as ``kubectl`` does, but keep their place in the document numbering so "document 3" always
 means the third document of the file.
+
+A broken input hides as little as possible, so that one run reports every problem: a document with
+a duplicate key is still read (the last value wins, as in PyYAML) and checked, and a syntax error
+loses only the documents from the broken one on (:func:`read_yaml_text`).
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from budcore.domain.errors import ValidationError, ValidationErrors
 
 __all__ = [
     "DocumentError",
+    "DuplicateKeyError",
     "YamlDocument",
     "collect_yaml_documents",
     "format_path",
     "iter_yaml_files",
     "load_yaml_documents",
     "load_yaml_text",
+    "read_yaml_text",
 ]
 
 # A pathological document can use aliases to make its node tree exponentially large ("billion
@@ -74,6 +80,15 @@ class DocumentError(ValidationError):
         if document is not None:
             subject = f"{subject} (document {document})" if subject else f"document {document}"
         super().__init__(f"{subject}: {message}" if subject else message, path=path, source=source, line=line)
+
+
+class DuplicateKeyError(DocumentError):
+    """A mapping key given twice in a document.
+
+    Unlike a syntax error it loses nothing: the document is read (with the last value), so what it
+    defines is known and checkable; callers that must tell the two apart (the Kueue loader checks
+    references only when no input was lost) test for this class.
+    """
 
 
 @dataclass(frozen=True)
@@ -189,10 +204,11 @@ def _load_path(path: Path) -> list[YamlDocument]:
 
 
 def collect_yaml_documents(*paths: Path) -> tuple[list[YamlDocument], list[ValidationError]]:
-    """The documents of every readable, well-formed file under ``paths``, and the errors of the rest.
+    """The documents of every file under ``paths``, and the errors of reading them.
 
     For tools that validate whole trees (``budcore validate``): one broken file must not hide the
-    problems of the others, so nothing is raised; each file is all-or-nothing.
+    problems of the others, so nothing is raised. A file with YAML errors contributes the documents
+    :func:`read_yaml_text` could read; an unreadable file contributes none.
     """
     documents: list[YamlDocument] = []
     errors: list[ValidationError] = []
@@ -210,15 +226,31 @@ def collect_yaml_documents(*paths: Path) -> tuple[list[YamlDocument], list[Valid
             except (OSError, UnicodeDecodeError) as exc:
                 errors.append(ValidationError(f"cannot read file: {exc}", source=str(file)))
                 continue
-            try:
-                documents.extend(load_yaml_text(text, str(file)))
-            except ValidationErrors as exc:
-                errors.extend(exc.errors)
+            read, problems = read_yaml_text(text, str(file))
+            documents.extend(read)
+            errors.extend(problems)
     return documents, errors
 
 
 def load_yaml_text(text: str, source: str = "<string>") -> list[YamlDocument]:
-    """Parse a (multi-document) YAML string; ``source`` names it in errors."""
+    """Parse a (multi-document) YAML string; ``source`` names it in errors.
+
+    Raises ``ValidationErrors`` with every syntax error and duplicate key of the text.
+    """
+    documents, errors = read_yaml_text(text, source)
+    if errors:
+        raise ValidationErrors(errors)
+    return documents
+
+
+def read_yaml_text(text: str, source: str = "<string>") -> tuple[list[YamlDocument], list[ValidationError]]:
+    """The documents of a YAML string that could be read, and the errors of the text.
+
+    A document with duplicate keys is kept (:class:`DuplicateKeyError`, the last value wins), so a
+    validator still checks it. A syntax error ends the stream: the documents before it are kept,
+    the rest is lost. A document too large to index (alias expansion) is dropped: checking it
+    would not finish either.
+    """
     documents: list[YamlDocument] = []
     errors: list[ValidationError] = []
     loader = _SAFE_LOADER(text)
@@ -234,15 +266,16 @@ def load_yaml_text(text: str, source: str = "<string>") -> list[YamlDocument]:
             data = loader.construct_document(node)
             if data is not None:
                 errors.extend(index_errors)
-                documents.append(
-                    YamlDocument(
-                        data=data,
-                        source=source,
-                        index=index,
-                        start_line=node.start_mark.line + 1,
-                        lines=lines,
+                if all(isinstance(error, DuplicateKeyError) for error in index_errors):
+                    documents.append(
+                        YamlDocument(
+                            data=data,
+                            source=source,
+                            index=index,
+                            start_line=node.start_mark.line + 1,
+                            lines=lines,
+                        )
                     )
-                )
             index += 1
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -260,9 +293,7 @@ def load_yaml_text(text: str, source: str = "<string>") -> list[YamlDocument]:
         errors.append(DocumentError(f"malformed YAML: {exc}", source=source, document=index + 1))
     finally:
         loader.dispose()
-    if errors:
-        raise ValidationErrors(errors)
-    return documents
+    return documents, errors
 
 
 def _index_lines(root: yaml.Node, source: str, index: int) -> tuple[dict[str, int], list[ValidationError]]:
@@ -289,23 +320,7 @@ def _index_lines(root: yaml.Node, source: str, index: int) -> tuple[dict[str, in
             )
             break
         if isinstance(node, yaml.MappingNode):
-            seen: dict[str, int] = {}
-            for key_node, value_node in _merged_pairs(node):
-                key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
-                child = f"{path}.{key}" if path else key
-                line = key_node.start_mark.line + 1
-                if key in seen:
-                    errors.append(
-                        DocumentError(
-                            f"duplicate key {key!r} (first at line {seen[key]})",
-                            path=child,
-                            source=source,
-                            line=line,
-                            document=index + 1,
-                        )
-                    )
-                    continue
-                seen[key] = line
+            for child, line, value_node in _mapping_entries(node, path, source, index, errors):
                 lines[child] = line
                 stack.append((value_node, child))
         elif isinstance(node, yaml.SequenceNode):
@@ -314,6 +329,30 @@ def _index_lines(root: yaml.Node, source: str, index: int) -> tuple[dict[str, in
                 lines[child] = item.start_mark.line + 1
                 stack.append((item, child))
     return lines, errors
+
+
+def _mapping_entries(
+    node: yaml.MappingNode, path: str, source: str, index: int, errors: list[ValidationError]
+) -> list[tuple[str, int, yaml.Node]]:
+    """Path, line and value of each key of a mapping; a key given twice is a ``DuplicateKeyError``.
+
+    The last occurrence is the one indexed: it is the value the constructed data holds, so the
+    lines of its fields are the ones a validator's errors must point at.
+    """
+    first: dict[str, int] = {}
+    kept: dict[str, tuple[int, yaml.Node]] = {}
+    for key_node, value_node in _merged_pairs(node):
+        key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+        child = f"{path}.{key}" if path else key
+        line = key_node.start_mark.line + 1
+        if key in first:
+            message = f"duplicate key {key!r} (first at line {first[key]})"
+            errors.append(
+                DuplicateKeyError(message, path=child, source=source, line=line, document=index + 1)
+            )
+        first.setdefault(key, line)
+        kept[child] = (line, value_node)
+    return [(child, line, value) for child, (line, value) in kept.items()]
 
 
 def _merged_pairs(node: yaml.MappingNode) -> Iterator[tuple[yaml.Node, yaml.Node]]:
