@@ -1042,7 +1042,10 @@ class Simulation:
             return
         placements = []
         flavor = ""
-        for pod_set in job.request.pod_sets:
+        # Partial admission (PodSet.min_count): as many pods as admitted; the run keeps its
+        # estimated duration (how a smaller job's runtime would stretch is not modelled).
+        counts = admit.pod_counts or tuple(p.count for p in job.request.pod_sets)
+        for pod_set, count in zip(job.request.pod_sets, counts, strict=True):
             assigned = admit.flavors.get(pod_set.name, {})
             selector: dict[str, str] = {}
             for resource, flavor_name in assigned.items():
@@ -1052,7 +1055,7 @@ class Simulation:
             placements.append(
                 PodSetPlacement(
                     name=pod_set.name,
-                    count=pod_set.count,
+                    count=count,
                     resources=pod_set.resources,
                     node_selector=selector,
                     flavors=dict(assigned),

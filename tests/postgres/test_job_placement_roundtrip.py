@@ -35,6 +35,7 @@ def test_pod_set_placement_fields_round_trip(store: PostgresJobStore) -> None:
     pod_set = PodSet(
         name="workers",
         count=2,
+        min_count=1,  # partial admission (issue #20, 8)
         resources={"nvidia.com/gpu": 8, "cpu": "500m", "example.com/fpga": 0},
         node_selector={"pool": "spot", "zone": "a"},
         required_node_affinity=[

@@ -384,6 +384,9 @@ def test_released_quota_reactivates_the_cohort() -> None:
     fill(s, [job("a", 4, name="big-a")])
     fill(s, [job("b", 1, name="waiting")])
     assert "waiting" in s.pending
+    # Within b's nominal quota but lent to a: on its first try it held that room (Kueue's
+    # reserveCapacityForUnreclaimablePreempt), which wakes the cohort once; the next look parks it.
+    assert s.cycle(T0).reserved == {}
     assert "b" not in s.pending.active  # parked as inadmissible
     s.release("big-a", T0)
     assert "b" in s.pending.active

@@ -96,21 +96,27 @@ def queue_configs(draw: st.DrawFn, nested: bool = True) -> QueueConfig:
 
 
 @st.composite
-def workloads(draw: st.DrawFn, config: QueueConfig, max_size: int = 25, max_pod_sets: int = 2) -> list[Job]:
+def workloads(
+    draw: st.DrawFn, config: QueueConfig, max_size: int = 25, max_pod_sets: int = 2, min_counts: bool = False
+) -> list[Job]:
+    """Random jobs for ``config``'s queues; with ``min_counts``, pod sets may shrink (partial admission)."""
     names = sorted(config.cluster_queues)
     jobs = []
     for i in range(draw(st.integers(0, max_size))):
         q = draw(st.sampled_from(names))
-        pod_sets = tuple(
-            PodSet(
-                name=f"p{k}",
-                count=draw(st.integers(1, 3)),
-                resources=ResourceVector(
-                    {GPU: draw(st.integers(0, 4)) * 1000, "cpu": draw(st.integers(1, 4)) * 1000}
-                ),
+        pod_sets = []
+        for k in range(draw(st.integers(1, max_pod_sets))):
+            count = draw(st.integers(1, 6 if min_counts else 3))
+            pod_sets.append(
+                PodSet(
+                    name=f"p{k}",
+                    count=count,
+                    resources=ResourceVector(
+                        {GPU: draw(st.integers(0, 4)) * 1000, "cpu": draw(st.integers(1, 4)) * 1000}
+                    ),
+                    min_count=draw(st.none() | st.integers(1, count)) if min_counts else None,
+                )
             )
-            for k in range(draw(st.integers(1, max_pod_sets)))
-        )
         created = T0.replace(second=draw(st.integers(0, 59)))
         jobs.append(
             Job(
@@ -119,7 +125,7 @@ def workloads(draw: st.DrawFn, config: QueueConfig, max_size: int = 25, max_pod_
                 tenant=f"ns-{q}",
                 local_queue="lq",
                 priority=draw(st.sampled_from(JobPriority)),
-                request=ResourceRequest(pod_sets=pod_sets),
+                request=ResourceRequest(pod_sets=tuple(pod_sets)),
                 created_at=created,
                 updated_at=created,
             )
@@ -135,7 +141,7 @@ class Run:
 
 def drive(config: QueueConfig, jobs: list[Job], releases: list[int], fair: bool, check: bool = True) -> Run:
     scheduler = Scheduler(config, AdmissionPolicy(fair_sharing=fair))
-    requests = {j.id: j.request.total for j in jobs}
+    requests = {j.id: j.request for j in jobs}
     decisions: list[tuple[str, str, str]] = []
     for j in jobs:
         scheduler.submit(j)
@@ -154,7 +160,23 @@ def drive(config: QueueConfig, jobs: list[Job], releases: list[int], fair: bool,
     return Run(scheduler, decisions)
 
 
-def check_invariants(scheduler: Scheduler, requests: dict[str, ResourceVector]) -> None:
+def admitted_request(request: ResourceRequest, pod_counts: tuple[int, ...] | None) -> ResourceVector:
+    """What a workload admitted with ``pod_counts`` pods per pod set holds (every pod when None),
+    checking the counts against the pod sets: between ``min_count`` and ``count``, and fewer than
+    asked in some pod set (a partial admission that admits everything says None)."""
+    if pod_counts is None:
+        return request.total
+    assert len(pod_counts) == len(request.pod_sets)
+    for pod_set, count in zip(request.pod_sets, pod_counts, strict=True):
+        lowest = pod_set.min_count if pod_set.min_count is not None else pod_set.count
+        assert lowest <= count <= pod_set.count, (pod_set, count)
+    assert any(c < p.count for p, c in zip(request.pod_sets, pod_counts, strict=True))
+    return ResourceVector.sum(
+        p.resources.scaled(c) for p, c in zip(request.pod_sets, pod_counts, strict=True)
+    )
+
+
+def check_invariants(scheduler: Scheduler, requests: dict[str, ResourceRequest]) -> None:
     config = scheduler.config
     # Independent usage per CQ from the admitted workloads.
     per_cq: dict[str, dict[tuple[str, str], int]] = {name: {} for name in config.cluster_queues}
@@ -163,8 +185,10 @@ def check_invariants(scheduler: Scheduler, requests: dict[str, ResourceVector]) 
         for fr, amount in admitted.usage.items():
             per_cq[admitted.cluster_queue][fr] = per_cq[admitted.cluster_queue].get(fr, 0) + amount
             total_by_resource[fr[1]] = total_by_resource.get(fr[1], 0) + amount
-        # Gang: every pod set of the workload is accounted for, all or nothing.
-        assert total_by_resource == dict(requests[admitted.job_id]), admitted
+        # Gang: every pod set of the workload is accounted for, all or nothing (with the counts
+        # partial admission admitted).
+        expected = admitted_request(requests[admitted.job_id], admitted.pod_counts)
+        assert total_by_resource == dict(expected), admitted
     tree = scheduler.tree
     for name, node in tree.cluster_queues.items():
         cq = config.cluster_queues[name]
@@ -213,6 +237,64 @@ def test_quota_invariants_hold_through_admissions_and_releases(data: st.DataObje
     jobs = data.draw(workloads(config))
     releases = data.draw(st.lists(st.integers(0, 100), max_size=4))
     drive(config, jobs, releases, fair)
+
+
+@settings(max_examples=EXAMPLES)
+@given(data=st.data(), fair=st.booleans())
+def test_partial_admissions_hold_what_they_admitted_within_quota(data: st.DataObject, fair: bool) -> None:
+    """Partial admission (``min_count``, Kueue's PodSetReducer) keeps every quota invariant, and an
+    admitted workload holds exactly its admitted pod counts, each between ``min_count`` and
+    ``count`` (:func:`admitted_request`)."""
+    config = data.draw(queue_configs())
+    jobs = data.draw(workloads(config, min_counts=True))
+    releases = data.draw(st.lists(st.integers(0, 100), max_size=4))
+    drive(config, jobs, releases, fair)
+
+
+@settings(max_examples=EXAMPLES)
+@given(data=st.data(), fair=st.booleans())
+def test_a_partially_admitted_workload_admits_the_most_pods_that_fit(data: st.DataObject, fair: bool) -> None:
+    """Kueue's search gives every pod set the same share of what it may give up; the admitted
+    share is the largest that fits: one step more pods (the search index before) does not fit the
+    quota that was left when the cycle started (the usage its flavors were assigned against)."""
+    from budcore.scheduling.assignment import Mode, assign_flavors
+    from budcore.scheduling.quota import QuotaUsage
+
+    config = data.draw(queue_configs())
+    jobs = data.draw(workloads(config, max_size=12, min_counts=True))
+    scheduler = Scheduler(config, AdmissionPolicy(fair_sharing=fair))
+    for j in jobs:
+        scheduler.submit(j)
+    by_id = {j.id: j for j in jobs}
+    for _ in range(len(jobs) + 1):
+        before = QuotaUsage(scheduler.tree)  # recomputed from the admitted workloads, frozen
+        for w in scheduler.admitted.values():
+            before.add(w.cluster_queue, w.usage)
+        result = scheduler.cycle(T0)
+        for admit in result.admitted:
+            if admit.pod_counts is None or len(result.admitted) > 1:
+                continue  # other admissions of the cycle may have shaped its search
+            request = by_id[admit.job_id].request
+            steps = search_steps(request)
+            index = steps.index(list(admit.pod_counts))
+            assert index > 0  # the whole count would have been admitted without a reduction
+            cq = config.cluster_queues[admit.cluster_queue]
+            node = scheduler.tree.cluster_queues[admit.cluster_queue]
+            matcher = scheduler.policy.matcher
+            bigger = assign_flavors(
+                cq, node, request, before, config.flavors, matcher, counts=steps[index - 1]
+            )
+            assert bigger.mode is not Mode.FIT, (admit, steps[index - 1])
+        if not result.admitted:
+            break
+
+
+def search_steps(request: ResourceRequest) -> list[list[int]]:
+    """The pod counts of each index of Kueue's PodSetReducer search, from every pod to the fewest."""
+    full = [p.count for p in request.pod_sets]
+    deltas = [p.count - (p.min_count or p.count) for p in request.pod_sets]
+    total = sum(deltas)
+    return [[c - d * i // total for c, d in zip(full, deltas, strict=True)] for i in range(total + 1)]
 
 
 @settings(max_examples=EXAMPLES)
@@ -294,7 +376,11 @@ def test_parked_queues_miss_no_admission(data: st.DataObject, fair: bool) -> Non
 def test_best_effort_cycles_leave_nothing_admissible(data: st.DataObject, fair: bool) -> None:
     """Work conservation: once cycles admit nothing more, no pending single-pod-set workload of a
     BestEffortFIFO queue would fit the quota that is left (whatever the cycle skipped, passed over
-    or parked, it skipped rightly).
+    or parked, it skipped rightly). "Nothing more" is a cycle that neither admits nor holds room: as
+    in Kueue, a cycle may admit nothing because a workload without preemption candidates held room
+    that the others' assignments counted on ("no longer fits"); a BestEffortFIFO queue holds it on
+    a workload's first try only, so the cycles after admit them (the drawn queues never preempt, so
+    no preemptor holds room cycle after cycle).
 
     Gangs are left out on purpose: their pod sets pick flavors one after another, greedily, as
     Kueue's flavor assigner does, so a gang that did not fit can fit after more usage pushed its
@@ -313,8 +399,9 @@ def test_best_effort_cycles_leave_nothing_admissible(data: st.DataObject, fair: 
     for j in jobs:
         scheduler.submit(j)
     for step in range(len(releases) + 1):
-        for _ in range(len(jobs) + 1):  # each cycle admits at least one, or it is the last
-            if not scheduler.cycle(T0).admitted:
+        for _ in range(2 * len(jobs) + 2):  # each cycle admits one, holds room for a new one, or is the last
+            result = scheduler.cycle(T0)
+            if not result.admitted and not result.reserved:
                 break
         else:
             raise AssertionError("cycles kept admitting")

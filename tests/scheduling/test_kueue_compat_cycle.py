@@ -21,7 +21,7 @@ from budcore.scheduling import (
     Scheduler,
     StopPolicy,
 )
-from budcore.scheduling.cycle import schedule
+from budcore.scheduling.cycle import NO_LONGER_FITS, schedule
 from budcore.scheduling.preemption import DecisionStatus
 from budcore.scheduling.queues import (
     BorrowWithinCohort,
@@ -196,10 +196,11 @@ def test_a_borrowing_preemptor_reserves_up_to_its_borrowing_limit() -> None:
     assert cycle(3, 2) == []
 
 
-def test_a_reservation_invalidates_assignments_computed_earlier_in_the_cycle() -> None:
-    """The reservation bumps the cohort's epoch like an admission: a candidate whose assignment was
-    computed before it (and put back on the heap) is assigned again, here to the flavor the
-    reservation left room in, as Kueue re-checks ``fits`` against the snapshot it reserved in."""
+def test_a_reservation_makes_an_assignment_made_earlier_no_longer_fit() -> None:
+    """Kueue keeps the flavor assignment made when it nominated a workload (``processEntry`` checks
+    ``fits``, it does not assign again): x, assigned f1 by borrowing a's 2 unused GPUs, no longer
+    fits once big, ordered first (it does not borrow), holds a's room for its preemption; it is not
+    moved to f2 in the same cycle, and its queue is not parked (it is retried next cycle)."""
     s = Scheduler(
         config(
             [
@@ -210,14 +211,13 @@ def test_a_reservation_invalidates_assignments_computed_earlier_in_the_cycle() -
     )
     assert fill(s, [job("a", 4, name="victim", priority=JobPriority.LOW)]) == ["victim"]
     s.submit(job("a", 6, name="big", priority=JobPriority.HIGH))
-    # f1 fits by borrowing a's 2 unused (MayStopSearch); f2 would not borrow, so its bound says
-    # "no borrowing" and it is evaluated before big, then put back behind it.
     s.submit(job("b", 2, name="x"))
     result = s.cycle(T0)
     assert [n.job_id for n in result.needs_preemption] == ["big"]
-    (admit,) = result.admitted
-    assert admit.job_id == "x"
-    assert admit.flavors["main"][GPU] == "f2"
+    assert result.reserved == {"big": {("f1", GPU): 2000}}
+    assert result.admitted == []
+    assert s.reasons["x"] == NO_LONGER_FITS
+    assert "b" in s.pending.active
 
 
 def test_a_preemptor_known_to_have_no_candidates_reserves_nothing() -> None:

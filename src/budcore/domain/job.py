@@ -300,6 +300,9 @@ class PodSet(BaseModel):
     name: str = "main"
     count: int = Field(default=1, ge=1)
     resources: ResourceVector = Field(default_factory=ResourceVector)
+    # Kueue ``minCount`` (partial admission): the fewest pods the job can run with; when the whole
+    # count does not fit, the scheduler admits the largest count down to it that does.
+    min_count: int | None = Field(default=None, ge=1)
     node_selector: NodeSelector = ()
     required_node_affinity: tuple[NodeSelectorTerm, ...] = ()
     tolerations: tuple[Toleration, ...] = ()
@@ -329,6 +332,12 @@ class PodSet(BaseModel):
         kube = dict(value.to_kube())
         kube.update(dict.fromkeys(self.zero_requests, "0"))
         return dict(sorted(kube.items()))
+
+    @model_validator(mode="after")
+    def _min_count_within_count(self) -> PodSet:
+        if self.min_count is not None and self.min_count > self.count:
+            raise ValueError(f"min_count ({self.min_count}) must not exceed count ({self.count})")
+        return self
 
     @cached_property
     def total(self) -> ResourceVector:
@@ -388,6 +397,12 @@ class ResourceRequest(BaseModel):
     def total(self) -> ResourceVector:
         """Sum over pod sets of count × per-pod resources."""
         return ResourceVector.sum(p.total for p in self.pod_sets)
+
+    @cached_property
+    def partially_admissible(self) -> bool:
+        """Whether some pod set may run with fewer pods (``min_count`` below ``count``): Kueue's
+        ``CanBePartiallyAdmitted``."""
+        return any(p.min_count is not None and p.min_count < p.count for p in self.pod_sets)
 
     @cached_property
     def accelerator_count(self) -> int:

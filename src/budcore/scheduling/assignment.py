@@ -334,6 +334,7 @@ class Assignment:
     usage: dict[FR, int]  # total per (flavor, resource)
     reasons: Sequence[Reason] = ()
     pod_set_reasons: Sequence[tuple[str, Sequence[Reason]]] = ()
+    counts: tuple[int, ...] | None = None  # the reduced pod counts it was made for (partial admission)
 
     @property
     def borrows(self) -> bool:
@@ -423,9 +424,41 @@ def assign_flavors(
         if pod_set_status:
             status = [*(status or ()), (pod_set.name, pod_set_status)]
         per_pod_set[pod_set.name] = chosen
+    reduced = None if counts is None else tuple(counts)
     if status or search.structural:
-        return Assignment(worst, borrowing, per_pod_set, assigned, search.structural, status or ())
-    return Assignment(worst, borrowing, per_pod_set, assigned)
+        return Assignment(worst, borrowing, per_pod_set, assigned, search.structural, status or (), reduced)
+    return Assignment(worst, borrowing, per_pod_set, assigned, counts=reduced)
+
+
+def reduce_pod_sets(
+    request: ResourceRequest, fits: Callable[[list[int]], Assignment | None]
+) -> Assignment | None:
+    """Kueue's ``PodSetReducer.Search`` (``flavorassigner/podset_reducer.go``): the largest pod
+    counts, down to each pod set's ``min_count``, that ``fits`` accepts (partial admission).
+
+    Every pod set gives up the same share of what it may give up (``count − min_count``): search
+    index ``i`` of ``total`` (the sum of those) asks each pod set for ``count − delta·i/total``
+    pods, rounded as Go's integer division rounds. A binary search (Go's ``sort.Search``) finds
+    the first index ``fits`` accepts, assuming fewer pods fit whenever more do; like Kueue's it
+    reports a result only if the last accepted index is the one the search ends on. None: no
+    pod set may shrink, or no count fits.
+    """
+    full = [p.count for p in request.pod_sets]
+    deltas = [p.count - (p.min_count if p.min_count is not None else p.count) for p in request.pod_sets]
+    total = sum(deltas)
+    if total == 0:
+        return None
+    last_good, found = 0, None
+    lo, hi = 0, total + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        outcome = fits([c - d * mid // total for c, d in zip(full, deltas, strict=True)])
+        if outcome is None:
+            lo = mid + 1
+        else:
+            hi = mid
+            last_good, found = mid, outcome
+    return found if lo == last_good else None
 
 
 def _requests(pod_set: PodSet, count: int | None, counts_pods: bool) -> Mapping[str, int]:

@@ -14,11 +14,18 @@ phase is a method of :class:`_Cycle`, whose docstring says why it works the way 
 2. **drain** (:meth:`_Cycle.drain`): ``stopPolicy: HoldAndDrain`` evicts what its queues admitted;
 3. **order** (:meth:`_Cycle.pop`): candidates are taken best first, Kueue's ``entryOrdering``
    (with fair sharing, its tournament over the cohort tree: :class:`_FairOrder`);
-4. **assign flavors** (:meth:`_Cycle.assign`) against the usage the cycle has reached;
+4. **assign flavors** (:meth:`_Cycle.assign`), once per candidate: as Kueue's ``nominate``, the
+   first heads of the cycle against the usage the cycle started with (a head's assignment, its
+   place in the order and its pending message are those of that moment); candidates a queue
+   offers later in the cycle (budcore admits more than one workload per ClusterQueue per cycle)
+   against the usage the cycle has reached when they are first considered;
 5. **resolve preemption, the reservation part** (:meth:`_Cycle.reserve_for_preemption`): a
-   workload that needs preemption holds the room its victims will free;
-6. **admit** (:meth:`_Cycle.admit`), or leave the candidate pending with a precise reason; its
-   queue then offers its next candidate (back to 3).
+   workload that needs preemption holds the room its victims will free, and one without victims
+   whose queue cannot always reclaim holds its own (:meth:`_Cycle.holds_room`);
+6. **admit** (:meth:`_Cycle.admit`) if the assignment still fits, or leave the candidate pending
+   with a precise reason (Kueue's "no longer fits" when workloads before it took the room its
+   assignment counted on: it is not assigned another flavor in the same cycle); its queue then
+   offers its next candidate (back to 3).
 
 A decision is one of :class:`Admit`, :class:`NeedsPreemption` (the flavor assignment would fit if
 other workloads were evicted; the preemption policy decides whom), :class:`StaysPending` with a
@@ -38,10 +45,10 @@ from typing import Any
 
 from budcore.domain.quantity import format_quantity
 from budcore.ports.preemption_cost import VictimInfo
-from budcore.scheduling.assignment import Assignment, Mode, PendingReason, assign_flavors
+from budcore.scheduling.assignment import Assignment, Mode, PendingReason, assign_flavors, reduce_pod_sets
 from budcore.scheduling.fair_sharing import LendableCache, borrows_in, share_key
 from budcore.scheduling.pending import CandidateCursor, ClusterQueuePending, PendingQueues, PendingWorkload
-from budcore.scheduling.preemption import PreemptionOracle, PreemptionPolicy
+from budcore.scheduling.preemption import PreemptionOracle, PreemptionPolicy, find_victims
 from budcore.scheduling.queues import (
     ClusterQueue,
     QueueingStrategy,
@@ -55,20 +62,34 @@ from budcore.scheduling.snapshot import (
     AdmissionSnapshot,
     Admit,
     CycleResult,
+    DecisionStatus,
     Evict,
     NeedsPreemption,
     StaysPending,
 )
 
-__all__ = ["schedule"]  # the snapshot and decision types are budcore.scheduling.snapshot's
+__all__ = [
+    "NO_LONGER_FITS",
+    "OVERLAPPING_TARGETS",
+    "schedule",
+]  # the snapshot and decision types are snapshot.py's
+
+# Kueue's message for a workload whose flavor assignment, made when it was nominated, no longer fits
+# once workloads before it in the cycle took quota (``processEntry``); it is retried next cycle.
+NO_LONGER_FITS = "Workload no longer fits after processing another workload"
+# Kueue's message for a preemptor skipped because a preemptor before it in the cycle already claimed
+# one of its victims; it is retried next cycle.
+OVERLAPPING_TARGETS = "Workload has overlapping preemption targets with another workload"
 
 
-class _ReasonAtCycleEnd:
+class _LazyReason:
     """Why a workload did not fit, computed only if someone reads it.
 
-    It re-runs the flavor assignment against the cycle's final usage (the overlay is not written
-    after :func:`schedule` returns), so the numbers are those a person would see right after the
-    cycle — the workload did not fit earlier in the cycle and usage only grew since.
+    It runs the flavor assignment against ``usage`` when read: the usage the cycle started with
+    (never written) for a first head, whose message has the numbers of its nomination as Kueue's
+    has, or the cycle's own usage, not written after :func:`schedule` returns, so the numbers are
+    those a person would see right after the cycle. A first head that fitted when the cycle started
+    "no longer fits": workloads before it took the room.
     """
 
     __slots__ = ("_args", "_text")
@@ -80,14 +101,13 @@ class _ReasonAtCycleEnd:
     def __str__(self) -> str:
         if self._args is not None:
             cq, node, request, usage, flavors, matcher = self._args
-            self._text = str(assign_flavors(cq, node, request, usage, flavors, matcher).describe(node, usage))
+            assignment = assign_flavors(cq, node, request, usage, flavors, matcher)
+            self._text = NO_LONGER_FITS if assignment.mode is Mode.FIT else str(assignment.describe())
             self._args = None
         return self._text
 
     def __eq__(self, other: object) -> bool:
-        return (
-            str(self) == str(other) if isinstance(other, (_ReasonAtCycleEnd, PendingReason, str)) else False
-        )
+        return str(self) == str(other) if isinstance(other, (_LazyReason, PendingReason, str)) else False
 
     def __hash__(self) -> int:
         return hash(str(self))
@@ -139,20 +159,25 @@ def schedule(
         cycle.nominate(cq_name, pending.queue(cq_name))
     # 2. Drain: ClusterQueues and LocalQueues with stopPolicy HoldAndDrain evict their workloads.
     cycle.drain()
+    cycle.nominating = False  # candidates offered from now on are assigned when first considered
     # 3. Order: take candidates best first, until none is left or max_admissions is reached.
     while (entry := cycle.pop()) is not None:
-        # 4. Assign flavors against the usage this cycle has reached. None: decided without an
-        # assignment, or back on the heap because its real key is worse than the next one's.
-        assignment = cycle.assign(entry)
-        if assignment is not None:
+        # 4. Assign flavors (once per candidate). None: decided without an assignment, or back on
+        # the heap because its real key is worse than the next one's.
+        assigned = cycle.assign(entry)
+        if assigned is not None:
             # 5. Reserve the room its preemption will free, or 6. admit it, or leave it pending.
-            cycle.decide(entry, assignment)
+            cycle.decide(assigned)
+    # A queue whose candidate no longer fitted is not done: that candidate is assigned afresh
+    # next cycle (its queue must not be parked until its cohort changes).
+    cycle.result.exhausted.difference_update(cycle.retry)
     return cycle.result
 
 
 # A candidate on the cycle's heap: (order key, tie-break, epoch its assignment was computed at or
-# -1, ClusterQueue, workload, index within its shape, assignment or None).
-_Entry = tuple[tuple[Any, ...], int, int, str, PendingWorkload, int, Assignment | None]
+# -1, ClusterQueue, workload, index within its shape, assignment or None, nominated with the
+# cycle's first heads: its assignment is made against the usage the cycle started with).
+_Entry = tuple[tuple[Any, ...], int, int, str, PendingWorkload, int, Assignment | None, bool]
 
 
 class _Cycle:
@@ -188,13 +213,21 @@ class _Cycle:
         "limit",
         "may_preempt",
         "nodes",
+        "nominal_bounds",
+        "nominating",
         "now",
         "oracle",
         "policy",
+        "preemption",
         "result",
+        "retry",
         "seq",
         "snapshot",
+        "start_free_usage",
+        "start_oracle",
+        "start_usage",
         "usage",
+        "victim_info",
     )
 
     def __init__(
@@ -213,16 +246,26 @@ class _Cycle:
         self.cluster_queues = tree.config.cluster_queues
         self.flavors = tree.config.flavors
         self.may_preempt = tree.may_preempt
-        self.usage = snapshot.usage.overlay()  # the cycle's own: the snapshot's usage is never written
         self.now = now
         self.booked = {cq: rooms for cq, rooms in snapshot.bookings.items() if rooms and cq in self.nodes}
+        # The usage the cycle started with (never written: the first heads are assigned against
+        # it) and the cycle's own, which admissions and reservations write.
+        self.start_usage = snapshot.usage
+        self.start_free_usage: QuotaUsage | None = None
         self.free_usage: QuotaUsage | None = None
         self.failed_shapes: set[tuple[Any, tuple[bool, ...]]] = set()
         if self.booked:
+            self.start_free_usage = snapshot.usage
             self.free_usage = snapshot.usage.overlay()
+            self.start_usage = snapshot.usage.overlay()
             for cq_name, rooms in self.booked.items():
                 for room in rooms:
-                    self.usage.add(cq_name, {room.fr: room.held})
+                    self.start_usage.add(cq_name, {room.fr: room.held})
+        self.usage = self.start_usage.overlay()
+        self.nominating = True  # phase 1: offered candidates are the cycle's first heads
+        # queue -> whether its workloads may hold room without victims (see _hold_bound)
+        self.nominal_bounds: dict[str, tuple[bool, dict[str, int] | None] | tuple[()]] = {}
+        self.retry: set[str] = set()  # queues with a candidate that no longer fitted
         self.result = CycleResult()
         self.cursors: dict[str, CandidateCursor] = {}
         self.heap: list[_Entry] = []
@@ -234,17 +277,21 @@ class _Cycle:
         # With fair sharing, candidates are ordered by Kueue's tournament, not by the heap's keys.
         self.fair: _FairOrder | None = None
         if policy.fair_sharing:
-            self.fair = _FairOrder(self, self._assignment, self._usage_for, self._cannot_fit)
+            self.fair = _FairOrder(self, self._assignment, self._usage_for, self._declined, self._takes_quota)
         # Kueue's preemption oracle (flavorassigner ``SimulatePreemption``): a flavor needing
         # preemption ends the flavor search only where preemption finds victims, and borrows only if
         # the queue still borrows once they are gone. It reads this cycle's usage as it grows.
+        self.preemption = preemption or PreemptionPolicy(
+            fair_sharing=policy.fair_sharing, flavor_weights=policy.flavor_weights
+        )
+        self.victim_info = victim_info
         self.oracle = PreemptionOracle(
-            AdmissionSnapshot(tree, self.usage, snapshot.admitted),
-            preemption
-            or PreemptionPolicy(fair_sharing=policy.fair_sharing, flavor_weights=policy.flavor_weights),
+            self._snapshot_of(self.usage),
+            self.preemption,
             victim_info=victim_info,
             now=now,
         )
+        self.start_oracle: PreemptionOracle | None = None  # the first heads': made when first asked
 
     # 1. Nominate heads ------------------------------------------------------------------------
     def nominate(self, cq_name: str, queue: ClusterQueuePending | None) -> None:
@@ -366,13 +413,13 @@ class _Cycle:
         over without a decision (its workloads keep their last reason), so a saturated queue
         costs what its admissible shapes cost.
         """
-        fitting = [w for w in heads if not self._cannot_fit(w)]
+        fitting = [w for w in heads if not self._declined(w)]
         if not fitting:
             head = min(heads, key=lambda w: w.key)
             result = self.result
             result.considered += 1
             result.pending.append(
-                StaysPending(head.job.id, head.job.tenant, cq_name, self._lazy_reason(head))
+                StaysPending(head.job.id, head.job.tenant, cq_name, self._lazy_reason(head, start=True))
             )
             result.exhausted.add(cq_name)
             return None
@@ -407,15 +454,27 @@ class _Cycle:
                 continue
             if shortcuts and workload.demand is not None:
                 cached = self.ceilings.get(cq_name)
-                if cached is not None and _exceeds(workload.demand, cached[1]):
+                if (
+                    cached is not None
+                    and _exceeds(workload.demand, cached[1])
+                    and not self._may_hold_room(workload)
+                ):
                     job = workload.job
                     result.considered += 1
-                    result.pending.append(
-                        StaysPending(job.id, job.tenant, cq_name, self._lazy_reason(workload))
-                    )
+                    why = self._lazy_reason(workload, start=self.nominating)
+                    result.pending.append(StaysPending(job.id, job.tenant, cq_name, why))
                     cursor.failed(workload, quota_shortage=True)
                     continue
-            entry = (self._optimistic_key(workload), next(self.seq), -1, cq_name, workload, index, None)
+            entry = (
+                self._optimistic_key(workload),
+                next(self.seq),
+                -1,
+                cq_name,
+                workload,
+                index,
+                None,
+                self.nominating,
+            )
             heapq.heappush(self.heap, entry)
             return
 
@@ -484,56 +543,187 @@ class _Cycle:
         return (0, *workload.key)
 
     # 4. Assign flavors ------------------------------------------------------------------------
-    def assign(self, entry: _Entry) -> Assignment | None:
-        """The candidate's flavor assignment against this cycle's usage, if it is still the best.
+    def assign(self, entry: _Entry) -> _Entry | None:
+        """The candidate with its flavor assignment, if it is still the best; None when decided.
 
-        None when the candidate needs no assignment to be decided (it exceeds its queue's ceiling:
-        it would not fit whatever its place in the order, since usage only grows in a cycle), or
-        when its real key, once assigned, is worse than the next candidate's: it goes back on the
-        heap with that key and the assignment, which stays valid until its cohort tree's usage
-        changes. Its place in the order only matters if it can take quota: a workload that does
-        not fit now never will in this cycle, so it is decided at once, as Kueue skips a
+        A candidate is assigned flavors once, when it is first considered, as Kueue assigns them
+        once when it nominates the heads: its assignment, its place in the order and its pending
+        message stay those of that moment, and if workloads before it take the room the
+        assignment counted on, it "no longer fits" (:meth:`decide`) rather than being assigned
+        another flavor. The cycle's first heads are assigned against the usage the cycle started
+        with (what Kueue's snapshot holds at nomination); candidates offered later in the cycle
+        against the usage reached when they are first considered.
+
+        None when the candidate needs no assignment to be decided (it exceeds its queue's ceiling
+        and cannot hold room: it would not fit whatever its place, since usage only grows in a
+        cycle), or when its real key, once assigned, is worse than the next candidate's: it goes
+        back on the heap with that key and the assignment. Its place in the order only matters if
+        it can take quota: a workload that does not fit is decided at once, as Kueue skips a
         nominated head whose assignment does not fit.
         """
-        _, _, seen_epoch, cq_name, workload, index, assignment = entry
-        may_preempt = self.may_preempt[cq_name]
-        if not may_preempt and cq_name not in self.booked and self._cannot_fit(workload):
+        _, _, _, cq_name, workload, index, assignment, start = entry
+        if assignment is not None:
+            return entry
+        if self._declined(workload):
             self.result.considered += 1
-            self._stays_pending(cq_name, workload, self._lazy_reason(workload), quota_shortage=True)
+            why = self._lazy_reason(workload, start=start)
+            self._stays_pending(cq_name, workload, why, quota_shortage=True)
             self._offer(cq_name)
             return None
-        current = self.epoch.get(self.nodes[cq_name].root_key, 0)
-        if assignment is None or seen_epoch != current:
-            key, assignment = self._evaluate(workload)
-            takes_quota = assignment.mode is Mode.FIT or (
-                assignment.mode is Mode.PREEMPT and workload.job.preempts_others and may_preempt
-            )
-            heap = self.heap
-            if takes_quota and heap and key > heap[0][0]:
-                heapq.heappush(heap, (key, next(self.seq), current, cq_name, workload, index, assignment))
-                return None
-        return assignment
+        epoch = 0 if start else self.epoch.get(self.nodes[cq_name].root_key, 0)
+        key, assignment = self._evaluate(workload, start)
+        entry = (key, next(self.seq), epoch, cq_name, workload, index, assignment, start)
+        heap = self.heap
+        if heap and key > heap[0][0] and self._takes_quota(workload, assignment):
+            heapq.heappush(heap, entry)
+            return None
+        return entry
 
-    def _evaluate(self, workload: PendingWorkload) -> tuple[tuple[Any, ...], Assignment]:
-        """The workload's flavor assignment and its real key (see :meth:`pop`)."""
-        assignment = self._assignment(workload)
+    def _takes_quota(self, workload: PendingWorkload, assignment: Assignment) -> bool:
+        """Whether deciding the candidate may add usage (an admission, or a preemption reservation)."""
+        mode = assignment.mode
+        if mode is Mode.FIT:
+            return True
+        return (
+            mode is Mode.PREEMPT and workload.job.preempts_others and self.may_preempt[workload.cluster_queue]
+        )
+
+    def _evaluate(self, workload: PendingWorkload, start: bool) -> tuple[tuple[Any, ...], Assignment]:
+        """The workload's flavor assignment and its real key (see :meth:`pop`): Kueue's
+        ``entryOrdering`` puts a workload that borrows from fewer levels of the cohort tree first
+        (``Assignment.Borrowing``, a height), then higher priority, then the earlier time."""
+        assignment = self._assignment(workload, start)
         if self.fair is not None:
             return _FAIR_HEAP_KEY, assignment  # ordered by the tournament (:class:`_FairOrder`)
-        return (1 if assignment.borrows else 0, *workload.key), assignment
+        return (assignment.borrowing, *workload.key), assignment
 
-    def _assignment(self, workload: PendingWorkload) -> Assignment:
-        """The workload's flavor assignment against the usage this cycle has reached."""
+    def _assignment(self, workload: PendingWorkload, start: bool = False) -> Assignment:
+        """The workload's flavor assignment against the usage the cycle started with (``start``)
+        or has reached; with fewer pods when the whole count does not fit and the request allows
+        it (Kueue's ``getInitialAssignments``: partial admission when neither a fit nor a
+        preemption with victims is found for every pod)."""
         cq_name = workload.cluster_queue
-        simulate = self.oracle.for_workload(workload) if self.may_preempt[cq_name] else None
-        return assign_flavors(
-            self.cluster_queues[cq_name],
-            self.nodes[cq_name],
-            workload.job.request,
-            self._usage_for(workload) if self.booked else self.usage,
-            self.flavors,
-            self.policy.matcher,
-            simulate,
+        simulate = None
+        if self.may_preempt[cq_name]:
+            simulate = (self._start_oracle() if start else self.oracle).for_workload(workload)
+        cq, node = self.cluster_queues[cq_name], self.nodes[cq_name]
+        request = workload.job.request
+        usage = self._usage_for(workload, start)
+        flavors, matcher = self.flavors, self.policy.matcher
+        full = assign_flavors(cq, node, request, usage, flavors, matcher, simulate)
+        if full.mode is Mode.FIT or not request.partially_admissible:
+            return full
+        if full.mode is Mode.PREEMPT and self._finds_victims(workload, full, usage):
+            return full
+
+        def fits(counts: list[int]) -> Assignment | None:
+            reduced = assign_flavors(cq, node, request, usage, flavors, matcher, simulate, counts=counts)
+            if reduced.mode is Mode.FIT:
+                return reduced
+            if reduced.mode is Mode.PREEMPT and self._finds_victims(workload, reduced, usage):
+                return reduced
+            return None
+
+        return reduce_pod_sets(request, fits) or full
+
+    def _finds_victims(self, workload: PendingWorkload, assignment: Assignment, usage: QuotaUsage) -> bool:
+        """Whether preemption finds victims for ``assignment`` in ``usage`` (Kueue ``GetTargets``
+        is not empty); never for a workload that may not preempt."""
+        job = workload.job
+        if not (self.may_preempt[workload.cluster_queue] and job.preempts_others):
+            return False
+        needs = NeedsPreemption(
+            job.id,
+            job.tenant,
+            workload.cluster_queue,
+            assignment.flavors,
+            assignment.usage,
+            assignment.borrows,
+            job.priority_value,
+            "",
+            workload.timestamp,
         )
+        decision = find_victims(
+            self._snapshot_of(usage),
+            needs,
+            now=self.now,
+            policy=self.preemption,
+            victim_info=self.victim_info,
+            preemptor_timestamp=workload.timestamp,
+        )
+        return decision.status is DecisionStatus.PREEMPT
+
+    def _snapshot_of(self, usage: QuotaUsage) -> AdmissionSnapshot:
+        """What preemption decides on in this cycle with ``usage``: the admitted workloads, and
+        with admission fair sharing their LocalQueues' usage (the victims' order)."""
+        snapshot = self.snapshot
+        return AdmissionSnapshot(
+            snapshot.tree, usage, snapshot.admitted, local_queue_usage=snapshot.local_queue_usage
+        )
+
+    def _start_oracle(self) -> PreemptionOracle:
+        """The preemption oracle of the first heads: Kueue's, on the snapshot taken at nomination."""
+        if self.start_oracle is None:
+            self.start_oracle = PreemptionOracle(
+                self._snapshot_of(self.start_usage),
+                self.preemption,
+                victim_info=self.victim_info,
+                now=self.now,
+            )
+        return self.start_oracle
+
+    def _declined(self, workload: PendingWorkload) -> bool:
+        """Whether the workload is left pending without a flavor assignment: its queue never
+        preempts and has no bookings (the shortcuts' conditions), the request is above what the
+        queue's flavors have left (:meth:`_cannot_fit`), and it cannot hold room either."""
+        cq_name = workload.cluster_queue
+        if self.may_preempt[cq_name] or cq_name in self.booked:
+            return False
+        return self._cannot_fit(workload) and not self._may_hold_room(workload)
+
+    def _may_hold_room(self, workload: PendingWorkload) -> bool:
+        """Whether a workload of a queue that never preempts may still hold room in the cycle.
+
+        Kueue's flavor assigner gives a request that does not fit but is within the queue's
+        nominal quota (or fits a subtree below the root) the mode ``Preempt`` even when the
+        queue never preempts (no candidates), and the scheduler then holds the room for it
+        (``reserveCapacityForUnreclaimablePreempt``, :meth:`holds_room`). So such a request must
+        reach the flavor assigner even above the queue's ceiling. A necessary condition, cheap:
+        the queue has a cohort (alone, only its own later candidates would see the room, and
+        Kueue considers one per queue per cycle), the workload would hold room (:meth:`_holds_room`
+        without targets), and, in a flat cohort, no resource is above the most nominal quota any
+        flavor has for it (:meth:`_hold_bound`).
+        """
+        cq_name = workload.cluster_queue
+        hold = self.nominal_bounds.get(cq_name)
+        if hold is None:
+            hold = self.nominal_bounds[cq_name] = self._hold_bound(cq_name)
+        if not hold:
+            return False
+        strict, bound = hold
+        if not strict and workload.job.id in self.snapshot.no_preemption_candidates:
+            return False  # Kueue set it aside after its first try (see _holds_room)
+        demand = workload.demand
+        if demand is None or bound is None:
+            return True  # a gang, or a hierarchy (a subtree below the root may fit): assign it
+        return _exceeds(demand, bound) is False
+
+    def _hold_bound(self, cq_name: str) -> tuple[bool, dict[str, int] | None] | tuple[()]:
+        """Per queue, once a cycle: () when its workloads never hold room without victims (no
+        cohort, or ``reclaimWithinCohort: Any``); else whether it is StrictFIFO and, in a flat
+        cohort, the most nominal quota any flavor has per resource (None in a hierarchy)."""
+        node = self.nodes[cq_name]
+        cq = self.cluster_queues[cq_name]
+        if node.parent is None or cq.preemption.reclaim_within_cohort is ReclaimWithinCohort.ANY:
+            return ()
+        strict = cq.queueing_strategy is QueueingStrategy.STRICT_FIFO
+        if node.parent.parent is not None:
+            return strict, None
+        bound: dict[str, int] = {}
+        for (_, resource), amount in node.nominal.items():
+            if amount > bound.get(resource, 0):
+                bound[resource] = amount
+        return strict, bound
 
     def _cannot_fit(self, workload: PendingWorkload) -> bool:
         """A necessary condition, checked before the full flavor assignment.
@@ -563,23 +753,39 @@ class _Cycle:
         return _exceeds(demand, ceiling) is True
 
     # 5. and 6. Reserve for preemption, admit, or leave pending --------------------------------
-    def decide(self, entry: _Entry, assignment: Assignment) -> None:
-        """Act on the assignment of the candidate :meth:`assign` kept; its queue offers its next."""
-        _, _, _, cq_name, workload, index, _ = entry
+    def decide(self, entry: _Entry) -> None:
+        """Act on the assignment of the candidate :meth:`assign` kept; its queue offers its next.
+
+        Kueue's ``processEntry``: a fit is admitted if the assignment still fits (else "no longer
+        fits", retried next cycle); a workload that needs preemption reserves for it; one that
+        would need preemption but can have no victims (its queue or its job never preempts) holds
+        its room if its queue cannot always reclaim (:meth:`holds_room`) and stays pending.
+        """
+        _, _, epoch, cq_name, workload, index, assignment, start = entry
+        assert assignment is not None  # assign() returns assigned entries only
         self.result.considered += 1
         mode = assignment.mode
-        if mode is Mode.FIT:
+        if mode is Mode.FIT and self._still_fits(cq_name, workload, assignment, epoch):
             self.admit(cq_name, workload, index, assignment)
+        elif mode is Mode.FIT:
+            if cq_name in self.booked or not self._cannot_fit(workload):
+                # It may fit another flavor now: its queue is looked at again next cycle (not
+                # parked until its cohort changes), where it is assigned afresh, as Kueue requeues
+                # a workload that no longer fits at once.
+                self.retry.add(cq_name)
+            self._stays_pending(cq_name, workload, NO_LONGER_FITS, quota_shortage=False)
+            if self.booked:
+                self._continue_shape(cq_name, workload, index)
         elif mode is Mode.PREEMPT and workload.job.preempts_others and self.may_preempt[cq_name]:
-            self.reserve_for_preemption(cq_name, workload, assignment)
+            self.reserve_for_preemption(cq_name, workload, assignment, start)
             if self.booked:
                 self._continue_shape(cq_name, workload, index)
         else:
-            why: PendingReason | _ReasonAtCycleEnd | _HeldForBookings = (
-                assignment.describe(self.nodes[cq_name], self._usage_for(workload))
-                if assignment.reasons
-                else self._lazy_reason(workload)
-            )
+            if mode is Mode.PREEMPT:
+                self.result.no_victims.append(workload.job.id)
+                if self.nodes[cq_name].parent is not None:
+                    self.holds_room(cq_name, workload, assignment, has_targets=False)
+            why: PendingReason | _HeldForBookings = assignment.describe()
             if self.booked and cq_name in self.booked:
                 why = _HeldForBookings(why, self._rooms_held_from(workload))
             self._stays_pending(cq_name, workload, why, quota_shortage=not assignment.reasons)
@@ -587,48 +793,112 @@ class _Cycle:
                 self._continue_shape(cq_name, workload, index)
         self._offer(cq_name)
 
-    def reserve_for_preemption(self, cq_name: str, workload: PendingWorkload, assignment: Assignment) -> None:
+    def _still_fits(
+        self, cq_name: str, workload: PendingWorkload, assignment: Assignment, epoch: int
+    ) -> bool:
+        """Kueue's ``fits`` before admitting: the assignment fits the usage the cycle has reached
+        (nothing to check when its cohort tree's usage has not changed since it was made)."""
+        node = self.nodes[cq_name]
+        if self.epoch.get(node.root_key, 0) == epoch:
+            return True
+        usage = self._usage_for(workload)
+        available = usage.available
+        for fr, amount in assignment.usage.items():  # noqa: SIM110 - a loop on the hot path
+            if amount > available(node, fr):
+                return False
+        return True
+
+    def reserve_for_preemption(
+        self, cq_name: str, workload: PendingWorkload, assignment: Assignment, start: bool
+    ) -> None:
         """Phase 5: the candidate fits once others are evicted (the preemption policy decides whom).
 
         It holds, for the rest of the cycle, the room it will take once its victims are gone
         (Kueue's ``cq.AddUsage(resourcesToReserve(...))``,
         :func:`~budcore.scheduling.quota.preemption_reservation`), so a lower-priority workload of
-        the same cycle is not admitted into it only to become the next victim. Like an admission,
-        the reservation invalidates the tree's cached ceilings, shares and assignments.
+        the same cycle is not admitted into it only to become the next victim — or, when it has
+        no victims, the room its queue could not be sure to reclaim later (:meth:`holds_room`).
+        Like an admission, the reservation invalidates the tree's cached ceilings and shares.
         """
         job = workload.job
-        node = self.nodes[cq_name]
-        result = self.result
-        usage = self._usage_for(workload)
-        result.needs_preemption.append(
-            NeedsPreemption(
-                job.id,
-                job.tenant,
-                cq_name,
-                assignment.flavors,
-                assignment.usage,
-                assignment.borrows,
-                job.priority_value,  # aging never grants the right to preempt
-                assignment.describe(node, usage),  # the numbers before its reservation
-                workload.timestamp,
-            )
+        needs = NeedsPreemption(
+            job.id,
+            job.tenant,
+            cq_name,
+            assignment.flavors,
+            assignment.usage,
+            assignment.borrows,
+            job.priority_value,  # aging never grants the right to preempt
+            assignment.describe(),  # the numbers of the moment it was assigned
+            workload.timestamp,
         )
-        if self._reserves_for_preemption(cq_name, job.id):
-            reserved = preemption_reservation(node, usage, assignment.usage, assignment.borrows)
-            if reserved:
-                self._take(cq_name, reserved)
-                self.epoch[node.root_key] = self.epoch.get(node.root_key, 0) + 1
-                result.reserved[job.id] = reserved
+        self.result.needs_preemption.append(needs)
+        has_targets = self._has_targets(assignment, workload, start)
+        self.holds_room(cq_name, workload, assignment, has_targets=has_targets)
         self.cursors[cq_name].failed(workload, quota_shortage=True)
 
-    def _reserves_for_preemption(self, cq_name: str, job_id: str) -> bool:
-        """Whether a workload that needs preemption holds its room (see :class:`AdmissionSnapshot`)."""
-        if job_id not in self.snapshot.no_preemption_candidates:
-            return True  # Kueue adds the usage of a preemptor with targets to the snapshot
+    def _has_targets(self, assignment: Assignment, workload: PendingWorkload, start: bool) -> bool | None:
+        """Whether preemption finds victims for the workload (None: not worth knowing).
+
+        Only a queue that can always reclaim (``reclaimWithinCohort: Any``) decides by it whether
+        to hold room; the others hold it anyway on a first try, and a workload whose last
+        preemption found no victims is taken at its word. Kueue finds the targets when it assigns
+        flavors, so they are looked for in the usage the assignment was made against.
+        """
+        if workload.job.id in self.snapshot.no_preemption_candidates:
+            return False
+        cq = self.cluster_queues[workload.cluster_queue]
+        if cq.preemption.reclaim_within_cohort is not ReclaimWithinCohort.ANY:
+            return None
+        return self._finds_victims(workload, assignment, self._usage_for(workload, start))
+
+    def holds_room(
+        self, cq_name: str, workload: PendingWorkload, assignment: Assignment, *, has_targets: bool | None
+    ) -> None:
+        """Hold the room of a workload that waits for preemption, if Kueue would.
+
+        Kueue adds the usage of a preemptor with victims to its snapshot, and for one without
+        victims (``reserveCapacityForUnreclaimablePreempt``) the room it would take
+        (``resourcesToReserve``) unless its queue can always reclaim (``reclaimWithinCohort:
+        Any``): a queue that cannot be sure to get its lent quota back later keeps the cohort
+        from borrowing it now (:meth:`_holds_room` says when).
+        """
+        job = workload.job
+        if not self._holds_room(cq_name, job.id, has_targets):
+            return
+        node = self.nodes[cq_name]
+        reserved = preemption_reservation(
+            node, self._usage_for(workload), assignment.usage, assignment.borrows
+        )
+        if reserved:
+            self._take(cq_name, reserved)
+            self.epoch[node.root_key] = self.epoch.get(node.root_key, 0) + 1
+            self.result.reserved[job.id] = reserved
+            if (
+                not has_targets
+                and self.cluster_queues[cq_name].queueing_strategy is QueueingStrategy.STRICT_FIFO
+            ):
+                # Kueue requeues a StrictFIFO head at once and nominates it every cycle, so it
+                # holds the room every cycle: its queue must not be parked.
+                self.retry.add(cq_name)
+
+    def _holds_room(self, cq_name: str, job_id: str, has_targets: bool | None) -> bool:
+        """Whether a workload waiting for preemption holds its room (see :class:`AdmissionSnapshot`).
+
+        ``has_targets`` True: always (Kueue adds the preemptor's usage). Otherwise Kueue holds the
+        room when the queue cannot always reclaim; budcore, which does not set a workload aside as
+        Kueue does (a BestEffortFIFO workload found without victims waits in Kueue's inadmissible
+        list until the cluster changes), holds it on the first try only, and for StrictFIFO,
+        whose head Kueue retries every cycle, on every try.
+        """
+        if has_targets:
+            return True
         cq = self.cluster_queues[cq_name]
+        if cq.preemption.reclaim_within_cohort is ReclaimWithinCohort.ANY and has_targets is False:
+            return False
         return (
             cq.queueing_strategy is QueueingStrategy.STRICT_FIFO
-            and cq.preemption.reclaim_within_cohort is not ReclaimWithinCohort.ANY
+            or job_id not in self.snapshot.no_preemption_candidates
         )
 
     def admit(self, cq_name: str, workload: PendingWorkload, index: int, assignment: Assignment) -> None:
@@ -647,6 +917,7 @@ class _Cycle:
                 assignment.usage,
                 assignment.borrows,
                 job.priority_value,  # the base priority: aging orders the queue, never protects
+                assignment.counts,
             )
         )
         self.cursors[cq_name].admitted(workload, index)
@@ -664,18 +935,22 @@ class _Cycle:
         job = workload.job
         return tuple(may_use(room.reservation, job, self.now) for room in rooms)
 
-    def _usage_for(self, workload: PendingWorkload) -> QuotaUsage:
-        """The usage ``workload`` is decided against: the held room of every booking it may not use
-        counts as used (the common case, ``usage``), that of the bookings it may use does not."""
+    def _usage_for(self, workload: PendingWorkload, start: bool = False) -> QuotaUsage:
+        """The usage ``workload`` is decided against, as the cycle started (``start``) or as it
+        is now: the held room of every booking it may not use counts as used (the common case,
+        ``usage``), that of the bookings it may use does not."""
+        usage = self.start_usage if start else self.usage
         rooms = self.booked.get(workload.cluster_queue)
-        if not rooms or self.free_usage is None:
-            return self.usage
+        if not rooms:
+            return usage
+        free = self.start_free_usage if start else self.free_usage
+        assert free is not None  # set whenever there are bookings
         usable = self._rooms_usable(workload)
         if not any(usable):
-            return self.usage
+            return usage
         if all(usable):
-            return self.free_usage
-        view = self.free_usage.overlay()
+            return free
+        view = free.overlay()
         for room, ok in zip(rooms, usable, strict=True):
             if not ok:
                 view.add(workload.cluster_queue, {room.fr: room.held})
@@ -705,7 +980,7 @@ class _Cycle:
         self,
         cq_name: str,
         workload: PendingWorkload,
-        why: PendingReason | _ReasonAtCycleEnd | _HeldForBookings,
+        why: PendingReason | _LazyReason | _HeldForBookings | str,
         *,
         quota_shortage: bool,
     ) -> None:
@@ -714,13 +989,16 @@ class _Cycle:
         self.result.pending.append(StaysPending(job.id, job.tenant, cq_name, why))
         self.cursors[cq_name].failed(workload, quota_shortage=quota_shortage)
 
-    def _lazy_reason(self, workload: PendingWorkload) -> _ReasonAtCycleEnd:
+    def _lazy_reason(self, workload: PendingWorkload, *, start: bool) -> _LazyReason:
+        """Why a workload left pending without an assignment did not fit: with the numbers of the
+        usage the cycle started with for a first head (those Kueue's message has), else of the
+        usage at the end of the cycle."""
         cq_name = workload.cluster_queue
-        return _ReasonAtCycleEnd(
+        return _LazyReason(
             self.cluster_queues[cq_name],
             self.nodes[cq_name],
             workload.job.request,
-            self.usage,
+            self._usage_for(workload, start) if start or self.booked else self.usage,
             self.flavors,
             self.policy.matcher,
         )
@@ -779,6 +1057,7 @@ class _FairOrder:
         "inbox",
         "lendable",
         "root_version",
+        "takes_quota",
         "usage_for",
         "version",
         "winners",
@@ -787,15 +1066,17 @@ class _FairOrder:
     def __init__(
         self,
         cycle: _Cycle,
-        assignment_for: Callable[[PendingWorkload], Assignment],
+        assignment_for: Callable[[PendingWorkload, bool], Assignment],
         usage_for: Callable[[PendingWorkload], QuotaUsage],
         cannot_fit: Callable[[PendingWorkload], bool],
+        takes_quota: Callable[[PendingWorkload, Assignment], bool],
     ) -> None:
         # The cycle's state is read, never written; the cycle's own steps it needs are handed in.
         self.cycle = cycle
         self.assignment_for = assignment_for
         self.usage_for = usage_for
         self.cannot_fit = cannot_fit
+        self.takes_quota = takes_quota
         self.candidates: dict[str, _Entry] = {}  # ClusterQueue -> its candidate, flavors assigned
         self.inbox: list[_Entry] = []  # offered, not yet assigned flavors
         # node key -> (key as that node, entry): the workload that won below the node
@@ -844,24 +1125,19 @@ class _FairOrder:
         return None
 
     def _evaluated(self, entry: _Entry) -> tuple[_Entry, bool]:
-        """The candidate with its flavor assignment against the current usage, and whether it
-        would take quota (admission, or a preemption reservation), as :meth:`_Cycle.assign` asks."""
+        """The candidate with its flavor assignment (made once, as :meth:`_Cycle.assign` makes
+        it), and whether it would take quota (admission, or a preemption reservation)."""
         cycle = self.cycle
-        cq_name = entry[3]
         workload = entry[4]
-        may_preempt = cycle.may_preempt[cq_name]
-        if not may_preempt and cq_name not in cycle.booked and self.cannot_fit(workload):
-            return entry, False  # above its ceiling: assign() decides it without assigning
-        current = cycle.epoch.get(cycle.nodes[cq_name].root_key, 0)
-        assignment = entry[6]
-        if assignment is None or entry[2] != current:
-            assignment = self.assignment_for(workload)
-            entry = (entry[0], entry[1], current, cq_name, workload, entry[5], assignment)
-        mode = assignment.mode
-        takes_quota = mode is Mode.FIT or (
-            mode is Mode.PREEMPT and workload.job.preempts_others and may_preempt
-        )
-        return entry, takes_quota
+        if entry[6] is None:
+            if self.cannot_fit(workload):
+                return entry, False  # above its ceiling: assign() decides it without assigning
+            _, _, _, cq_name, _, index, _, start = entry
+            epoch = 0 if start else cycle.epoch.get(cycle.nodes[cq_name].root_key, 0)
+            assignment = self.assignment_for(workload, start)
+            entry = (entry[0], entry[1], epoch, cq_name, workload, index, assignment, start)
+        assert entry[6] is not None
+        return entry, self.takes_quota(workload, entry[6])
 
     def _update(self, cq_name: str) -> None:
         """Recompute the entrants on the ClusterQueue's path, from it up to its root."""

@@ -196,7 +196,10 @@ class PendingQueues:
             request_id = self._shape_ids[job.request] = len(self._shape_ids)
             request = job.request
             total = request.total
-            self._demands.append({r: total[r] for r in total} if len(request.pod_sets) == 1 else None)
+            # A gang, or a request that may be admitted with fewer pods (``minCount``), has no
+            # single demand: the cycle's demand-based shortcuts leave it to the flavor assigner.
+            single = len(request.pod_sets) == 1 and not request.partially_admissible
+            self._demands.append({r: total[r] for r in total} if single else None)
         shape: Shape = (request_id, lq_key)
         workload = PendingWorkload(
             job=job,

@@ -50,7 +50,7 @@ from budcore.domain.job import Job
 from budcore.domain.reservation import Reservation
 from budcore.domain.timeutil import ensure_utc
 from budcore.ports.preemption_cost import VictimInfo
-from budcore.scheduling.cycle import schedule
+from budcore.scheduling.cycle import NO_LONGER_FITS, OVERLAPPING_TARGETS, schedule
 from budcore.scheduling.deadline import (
     DeadlineAction,
     DeadlineBoost,
@@ -80,6 +80,7 @@ from budcore.scheduling.snapshot import (
     AdmittedWorkload,
     CycleResult,
     Evict,
+    NeedsPreemption,
 )
 from budcore.scheduling.timegates import Held, TimeGates, earliest_admission, last_admission
 
@@ -262,6 +263,28 @@ class Scheduler:
                     values[lq_key] = tracked.value(lq_key, now)
         return values
 
+    def _preemption_local_queue_usage(self, now: datetime) -> dict[tuple[str, str], float] | None:
+        """The decayed usage at ``now`` of every LocalQueue of a ClusterQueue with
+        ``admission_fair_sharing``: what preemption orders their admitted workloads by (Kueue
+        computes ``LocalQueueFSUsage`` for every workload of such a ClusterQueue in its snapshot).
+
+        Read at the cycle's ``now``, as :meth:`snapshot` reads the pending LocalQueues' (an
+        admission at ``now`` changes the rate from then on, not the value at ``now``). A LocalQueue
+        no longer configured is left out, so its workloads count 0: Kueue drops a deleted
+        LocalQueue's usage (``AfsUsageLedger.Delete``) and weighs a missing one 1. None: no usage is
+        tracked.
+        """
+        tracked = self.policy.local_queue_usage
+        if tracked is None:
+            return None
+        cluster_queues = self.config.cluster_queues
+        values: dict[tuple[str, str], float] = {}
+        for lq_key, lq in self.config.local_queues.items():
+            cq = cluster_queues.get(lq.cluster_queue)
+            if cq is not None and cq.admission_fair_sharing:
+                values[lq_key] = tracked.value(lq_key, now)
+        return values
+
     # The cycle -------------------------------------------------------------------------------
     def cycle(self, now: datetime, victim_info: Mapping[str, VictimInfo] | None = None) -> CycleResult:
         """Run one cycle, apply its admissions, and decide preemptions for what needs them.
@@ -273,9 +296,14 @@ class Scheduler:
         previous, self._last_now = self._last_now, now
         self._apply_time(now)
         evictions = self._clear_booked_room(previous, now) if self.bookings else []
+        snapshot = self.snapshot(now)
+        if snapshot.local_queue_usage is not None:
+            # Preemption inside the cycle (the flavor assigner's oracle) orders victims by their
+            # LocalQueues' usage too: every LocalQueue of an admission-fair-sharing queue.
+            snapshot = replace(snapshot, local_queue_usage=self._preemption_local_queue_usage(now))
         # The preemption oracle needs only the guards (critical, preemptible): the jobs' own facts.
         result = schedule(
-            self.snapshot(now),
+            snapshot,
             self.pending,
             self.policy,
             now,
@@ -294,7 +322,7 @@ class Scheduler:
         if result.needs_preemption:  # the decisions refine those reasons
             result.preemptions = self._preempt(result, now, victim_info)
         self.pending.deactivate(result.exhausted)
-        if result.needs_preemption:
+        if result.reserved or result.no_victims:
             self._after_reservations(result)
         if result.admitted or result.preemptions or result.evictions:
             self._forecast = None
@@ -370,6 +398,14 @@ class Scheduler:
         because of a reservation that came to nothing are retried: the cohort tree wakes up.
         """
         tree = self.tree
+        for job_id in result.no_victims:
+            # A workload that can have no victims (its queue or its job never preempts): like a
+            # preemptor found without victims, it is remembered; what the room it held kept out
+            # is retried.
+            self._no_candidates.add(job_id)
+            workload = self.pending.get(job_id)
+            if workload is not None and job_id in result.reserved:
+                self.pending.activate(tree.cluster_queues[workload.cluster_queue].root().members)
         for needs, decision in zip(result.needs_preemption, result.preemptions, strict=True):
             if decision.status is DecisionStatus.IMPOSSIBLE:
                 self._no_candidates.add(needs.job_id)
@@ -385,10 +421,23 @@ class Scheduler:
     def _preempt(
         self, result: CycleResult, now: datetime, victim_info: Mapping[str, VictimInfo] | None
     ) -> list[PreemptionDecision]:
-        """Resolve each NeedsPreemption in order, on an overlay where earlier decisions already
-        evicted their victims and took their room, so two preemptors never claim the same quota."""
-        usage = self.usage.overlay()
-        admitted = dict(self.admitted)
+        """Resolve each NeedsPreemption in the cycle's order, as Kueue's ``processEntry`` does.
+
+        Each preemptor's victims are found in the state the cycle started from (Kueue finds them
+        when it assigns flavors, before any preemption of the cycle); then, in order, a preemptor
+        is skipped if one of its victims was already claimed by a preemptor before it ("overlapping
+        preemption targets") or if it would not fit once every victim claimed so far and its own
+        are gone, the preemptors before it counted in ("no longer fits"). Skipped ones are retried
+        next cycle (:attr:`DecisionStatus.SKIPPED`). So two preemptors never claim the same victim
+        or the same quota. With admission fair sharing, the victims are ordered by their
+        LocalQueues' usage too (:meth:`_preemption_local_queue_usage`).
+        """
+        snapshot = AdmissionSnapshot(
+            self.tree, self.usage, self.admitted, local_queue_usage=self._preemption_local_queue_usage(now)
+        )
+        evicting = frozenset(self.evicting)  # as the cycle found them
+        claimed = self.usage.overlay()  # minus the victims claimed so far, plus their preemptors
+        taken: set[str] = set()
         decisions: list[PreemptionDecision] = []
         facts: Mapping[str, VictimInfo] = self._victim_info
         if victim_info:
@@ -400,29 +449,47 @@ class Scheduler:
             )
         for needs in result.needs_preemption:
             decision = find_victims(
-                AdmissionSnapshot(self.tree, usage, admitted),
+                snapshot,
                 needs,
                 now=now,
                 policy=self.preemption,
                 victim_info=facts,
-                evicting=self.evicting,
+                evicting=evicting,
                 budget=self.budget,
                 preemptor_timestamp=needs.timestamp,
             )
+            if decision.status is DecisionStatus.PREEMPT:
+                skipped = self._skipped(needs, decision, claimed, taken)
+                if skipped:
+                    decision = replace(decision, status=DecisionStatus.SKIPPED, victims=(), reason=skipped)
             decisions.append(decision)
             if decision.status is DecisionStatus.PREEMPT:
                 for victim in decision.victims:
-                    usage.add(victim.cluster_queue, victim.usage, sign=-1)
-                    admitted.pop(victim.job_id, None)
+                    claimed.add(victim.cluster_queue, victim.usage, sign=-1)
+                    taken.add(victim.job_id)
                     if victim.job_id not in self.evicting:
                         self.evicting.add(victim.job_id)
                         self.budget.record(now)
-                usage.add(needs.cluster_queue, needs.usage)
+                claimed.add(needs.cluster_queue, needs.usage)
                 names = ", ".join(v.job_id for v in decision.victims)
                 self.reasons[needs.job_id] = f"waiting for preempted workloads to leave: {names}"
-            elif decision.status is DecisionStatus.IMPOSSIBLE:
+            elif decision.status is not DecisionStatus.FITS:
                 self.reasons[needs.job_id] = decision.reason
         return decisions
+
+    def _skipped(
+        self, needs: NeedsPreemption, decision: PreemptionDecision, claimed: QuotaUsage, taken: set[str]
+    ) -> str:
+        """Why Kueue would skip a preemptor whose victims were found ("" when it would not)."""
+        if any(victim.job_id in taken for victim in decision.victims):
+            return OVERLAPPING_TARGETS
+        after = claimed.overlay()
+        for victim in decision.victims:
+            after.add(victim.cluster_queue, victim.usage, sign=-1)
+        node = self.tree.cluster_queues[needs.cluster_queue]
+        if any(amount > after.available(node, fr) for fr, amount in needs.usage.items()):
+            return NO_LONGER_FITS
+        return ""
 
     def _apply_admit(self, admit: Admit, now: datetime) -> None:
         workload = self.pending.remove(admit.job_id)
@@ -441,6 +508,7 @@ class Scheduler:
             priority=admit.priority,
             admitted_at=now,
             timestamp=workload.timestamp,
+            pod_counts=admit.pod_counts,
         )
         self.reasons.pop(admit.job_id, None)
         self._victim_info.jobs[admit.job_id] = workload.job

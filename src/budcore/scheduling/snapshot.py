@@ -39,6 +39,7 @@ class AdmittedWorkload:
     priority: int
     admitted_at: datetime
     timestamp: float  # queue-ordering time it had while pending
+    pod_counts: tuple[int, ...] | None = None  # admitted with fewer pods (Admit.pod_counts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,10 @@ class AdmissionSnapshot:
     the cycle (:meth:`Scheduler.snapshot <budcore.scheduling.scheduler.Scheduler.snapshot>` does,
     for the LocalQueues the cycle may order) and the cycle only looks it up. None: no LocalQueue
     usage is tracked, and ClusterQueues with ``admission_fair_sharing`` keep the plain queue order.
+    Preemption reads it too: a snapshot handed to
+    :func:`~budcore.scheduling.preemption.find_victims` with it orders the victims of such a
+    ClusterQueue by their LocalQueue's usage (Kueue's ``LocalQueueFSUsage``; the snapshots the
+    Scheduler hands it list every LocalQueue of those ClusterQueues).
 
     ``bookings`` are, by ClusterQueue, the capacity bookings that hold room at the cycle's instant
     (:meth:`ReservationBook.rooms <budcore.scheduling.reservations.ReservationBook.rooms>`): a
@@ -124,6 +129,9 @@ class Admit:
     usage: dict[FR, int]
     borrows: bool
     priority: int
+    # Partial admission (``PodSet.min_count``): the pods admitted per pod set, in the request's
+    # order, when fewer than asked (Kueue's ``podSetAssignments[].count``); None: every pod.
+    pod_counts: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +186,10 @@ class CycleResult:
     # job id: candidates considered after it that failed may have failed only because of it, which
     # the caller needs to know when the preemption turns out impossible (see AdmissionSnapshot).
     reserved: dict[str, dict[FR, int]] = field(default_factory=dict)
+    # Workloads whose assignment needs preemption but that can have no victims (their queue or their
+    # job never preempts): the caller remembers them as it remembers preemptors found without
+    # victims, so a BestEffortFIFO queue does not hold room for them again (see AdmissionSnapshot).
+    no_victims: list[str] = field(default_factory=list)
     # One PreemptionDecision per NeedsPreemption above, in the same order (filled by the
     # Scheduler, which resolves them with budcore.scheduling.preemption.find_victims).
     preemptions: list[PreemptionDecision] = field(default_factory=list)
@@ -207,6 +219,10 @@ class DecisionStatus(StrEnum):
     PREEMPT = "preempt"  # evict the victims, then admit the preemptor
     FITS = "fits"  # nothing to evict: the preemptor fits in the snapshot as it is
     IMPOSSIBLE = "impossible"  # no allowed set of victims makes room
+    # Victims were found, but a preemption decided before it in the same cycle claimed one of them
+    # or the room it needs (Kueue's skipped entry: "overlapping preemption targets", "no longer
+    # fits"); it is retried next cycle.
+    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,11 +25,15 @@ condition (``wantWorkloads`` / ``wantPreempted`` in ``TestPreemption``, ``wantPr
 :class:`AdmissionSnapshot`, a :class:`NeedsPreemption` for the incoming workload and
 :func:`budcore.scheduling.preemption.find_victims` in ``kueue`` mode. Every admitted workload gets
 a :class:`VictimInfo` saying it is neither critical nor protected, as Kueue knows no such guard.
+
+``TestCandidatesOrdering`` (same file) compares candidates with Kueue's ``CandidatesOrdering``
+directly, so its cases (:class:`Candidate`) go to :func:`candidate_order`, which puts them to
+budcore's counterpart, ``sort_candidates``, the way ``find_victims`` orders its candidates.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -47,6 +51,7 @@ from budcore.scheduling import (
     FairSharing,
     FlavorFungibility,
     FlavorQuotas,
+    LocalQueue,
     NeedsPreemption,
     QueueConfig,
     QuotaTree,
@@ -61,6 +66,7 @@ from budcore.scheduling.preemption import (
     PreemptionPolicy,
     find_victims,
 )
+from budcore.scheduling.preemption.common import PreemptionContext, sort_candidates
 from budcore.scheduling.queues import (
     BorrowWithinCohort,
     BorrowWithinCohortPolicy,
@@ -383,3 +389,92 @@ def params(
         else:
             out.append(pytest.param(name, id=name))
     return out
+
+
+# --- candidate ordering (TestCandidatesOrdering) -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A workload of ``TestCandidatesOrdering``: ``MakeWorkload(name, "").Queue(queue)
+    .ReserveQuotaAt(MakeAdmission(cluster_queue), now + reserved_at).Priority(priority)``, plus the
+    ``LocalQueueFSUsage`` the case sets on its ``Info`` (None: unset) and whether it carries the
+    ``Evicted`` condition. ``cluster_queue`` ``""``: no admission (Kueue's ``Info.ClusterQueue`` is
+    then empty, and its quota-reservation time is ``now``)."""
+
+    name: str
+    cluster_queue: str = ""
+    priority: int = 0
+    reserved_at: float = 0.0
+    queue: str = ""
+    lq_usage: float | None = None
+    evicted: bool = False
+
+
+def candidate_order(candidates: Sequence[Candidate], preemptor_cq: str, afs_enabled: bool) -> list[str]:
+    """The names of ``candidates`` in budcore's order for a preemptor of ``preemptor_cq``.
+
+    Kueue's test sets ``LocalQueueFSUsage`` on each workload; budcore reads a LocalQueue's usage
+    from the snapshot for every workload of a ClusterQueue with admission fair sharing. So a
+    ClusterQueue gets ``admission_fair_sharing`` when its candidates have a usage (all of them or
+    none: Kueue's snapshot fills it for all), each LocalQueue (weight 1) the usage its workloads
+    carry, and ``afs_enabled`` (Kueue's ``afsEnabled`` argument) decides whether the snapshot
+    tracks LocalQueue usage at all.
+    """
+    by_cq: dict[str, set[bool]] = {preemptor_cq: set()}
+    usage: dict[tuple[str, str], float] = {}
+    local_queues: dict[str, str] = {}
+    for c in candidates:
+        if c.cluster_queue:
+            by_cq.setdefault(c.cluster_queue, set()).add(c.lq_usage is not None)
+        if c.queue:
+            assert local_queues.setdefault(c.queue, c.cluster_queue) == c.cluster_queue, c.queue
+        if c.lq_usage is not None:
+            assert usage.setdefault(("ns", c.queue), c.lq_usage) == c.lq_usage, c.queue
+    assert all(len(has) <= 1 for has in by_cq.values()), "a ClusterQueue's workloads all have a usage or none"
+    config = QueueConfig.build(
+        flavors=[ResourceFlavor(name="default")],
+        cluster_queues=[
+            ClusterQueue(name=name, admission_fair_sharing=True in has) for name, has in by_cq.items()
+        ],
+        local_queues=[
+            LocalQueue(name=queue, namespace="ns", cluster_queue=cq)
+            for queue, cq in local_queues.items()
+            if cq
+        ],
+    )
+    tree = QuotaTree(config)
+    workloads = [
+        AdmittedWorkload(
+            job_id=JobId(c.name),
+            tenant=TenantId("ns"),
+            cluster_queue=c.cluster_queue,
+            local_queue=("ns", c.queue),
+            usage={},
+            flavors={},
+            priority=c.priority,
+            admitted_at=_at(c.reserved_at),
+            timestamp=_at(None).timestamp(),
+        )
+        for c in candidates
+    ]
+    snapshot = AdmissionSnapshot(
+        tree,
+        QuotaUsage(tree),
+        {w.job_id: w for w in workloads},
+        local_queue_usage=usage if afs_enabled else None,
+    )
+    needs = NeedsPreemption(JobId("preemptor"), TenantId("ns"), preemptor_cq, {}, {}, False, 0, "")
+    ctx = PreemptionContext(
+        snapshot,
+        needs,
+        config.cluster_queues[preemptor_cq],
+        tree.cluster_queues[preemptor_cq],
+        frozenset(),
+        {},
+        PreemptionPolicy(),
+        NOW,
+        frozenset(c.name for c in candidates if c.evicted),
+    )
+    sort_candidates(ctx, workloads)
+    return [str(w.job_id) for w in workloads]

@@ -46,10 +46,11 @@ How a case is compared (:func:`differences`):
   for each flavor tried, the resource and how much more is needed ("N more needed", in both: budcore
   words these reasons as Kueue does), or the request and the maximum capacity when it can never fit,
   untolerated taints, resources the ClusterQueue does not cover, a namespace the selector rejects.
-  Kueue's "Workload no longer fits after processing another workload" carries no numbers: budcore
-  matches it when it leaves the workload pending for lack of quota; "Workload has overlapping
-  preemption targets with another workload" neither: budcore matches it with any reason (whom it
-  preempts instead is compared with the preemptions).
+  Kueue's "Workload no longer fits after processing another workload" must be budcore's reason word
+  for word (budcore's cycle keeps the assignment made at nomination as Kueue does, and says so when
+  it no longer fits); and so must
+  "Workload has overlapping preemption targets with another workload" (a preemptor budcore skips,
+  ``DecisionStatus.SKIPPED``, as Kueue skips it).
 
 What budcore cannot express is said where the builders meet budcore (:func:`budcore_config`,
 :func:`job_of`): a ClusterQueue that names a missing ResourceFlavor and a LocalQueue that names a
@@ -57,7 +58,7 @@ missing ClusterQueue are configuration errors in budcore (``QueueConfig.build``)
 out of its configuration and their LocalQueues do not exist there (the driver checks that budcore
 refuses exactly those); ``namespaceSelector.matchExpressions`` ``dep In (x)`` is given to budcore as
 the same expression (``ClusterQueue.namespace_match_expressions``); ``SetMinimumCount`` (partial
-admission) has no budcore field and is dropped.
+admission) is ``PodSet.min_count``, dropped where a case turns Kueue's ``PartialAdmission`` gate off.
 
 The driver uses only budcore's public API: :class:`QueueConfig`, :class:`Scheduler` with an
 :class:`AdmissionPolicy` (``fair_sharing`` for Kueue's ``enableFairSharing``, the namespaces'
@@ -295,7 +296,7 @@ class KueuePodSet:
     name: str
     count: int
     requests: Mapping[str, str]
-    min_count: int | None = None  # partial admission: no budcore field (dropped)
+    min_count: int | None = None  # partial admission: PodSet.min_count
 
 
 def pod_set(name: str, count: int, requests: Mapping[str, str], min_count: int | None = None) -> KueuePodSet:
@@ -453,8 +454,9 @@ def budcore_config(fixtures: Fixtures, case: Case) -> QueueConfig:
     )
 
 
-def job_of(wl: Workload) -> Job:
-    """The workload as a budcore job (``SetMinimumCount`` has no budcore field and is dropped)."""
+def job_of(wl: Workload, partial_admission: bool = True) -> Job:
+    """The workload as a budcore job: ``SetMinimumCount`` is ``PodSet.min_count``, unless the case
+    turns Kueue's ``PartialAdmission`` gate off (on by default: Beta), which ignores it."""
     at = _at(wl.created) if wl.created is not None else NOW
     return Job(
         id=JobId(wl.key),
@@ -463,7 +465,12 @@ def job_of(wl: Workload) -> Job:
         local_queue=wl.queue,
         request=ResourceRequest(
             pod_sets=tuple(
-                PodSet(name=ps.name, count=ps.count, resources=ResourceVector.of(dict(ps.requests)))
+                PodSet(
+                    name=ps.name,
+                    count=ps.count,
+                    resources=ResourceVector.of(dict(ps.requests)),
+                    min_count=ps.min_count if partial_admission else None,
+                )
                 for ps in wl.pod_sets
             )
         ),
@@ -517,7 +524,8 @@ def run(fixtures: Fixtures, case: Case, config: QueueConfig | None = None) -> Ou
         if wl.admission is not None:
             continue
         try:
-            scheduler.submit(job_of(wl), priority=wl.priority, timestamp=_timestamp(wl))
+            partial = case.feature_gates.get("PartialAdmission", True)
+            scheduler.submit(job_of(wl, partial), priority=wl.priority, timestamp=_timestamp(wl))
         except NotFoundError as exc:
             not_queued[wl.key] = str(exc)
     result = scheduler.cycle(NOW, victim_info=infos)
@@ -563,7 +571,11 @@ def kueue_facts(message: str) -> frozenset[Fact]:
 
 def budcore_facts(reason: str) -> frozenset[Fact]:
     """The same facts from budcore's pending reason (budcore words the flavor assigner's reasons as
-    Kueue does; its namespace reason is its own)."""
+    Kueue does, "no longer fits" included; its namespace reason is its own)."""
+    if reason == NO_LONGER_FITS:
+        return frozenset({("no longer fits",)})
+    if reason == OVERLAPPING_TARGETS:
+        return frozenset({("overlapping targets",)})
     facts: set[Fact] = set()
     for resource, fl, more in _K_SHORT.findall(reason):
         facts.add(("short", fl, resource, q(more)))
@@ -579,10 +591,6 @@ def budcore_facts(reason: str) -> frozenset[Fact]:
 
 
 def _facts_match(kueue: frozenset[Fact], budcore: frozenset[Fact], reason: str | None) -> bool:
-    if kueue == {("no longer fits",)}:
-        return bool(budcore) and all(f[0] in ("short", "max") for f in budcore)
-    if kueue == {("overlapping targets",)}:
-        return bool(reason)  # no numbers to compare: it stays pending (compared above) with a reason
     return kueue == budcore
 
 
@@ -647,7 +655,11 @@ def differences(fixtures: Fixtures, case: Case) -> list[str]:
 
     # Pending messages, by their facts.
     reasons: dict[str, str] = {d.job_id: d.reason for d in result.pending}
-    reasons.update({n.job_id: n.reason for n in result.needs_preemption})
+    # A preemptor's message is its flavor assignment's, unless the cycle skipped it (Kueue's
+    # "overlapping preemption targets" / "no longer fits"): then the skip's.
+    for needs, decision in zip(result.needs_preemption, result.preemptions, strict=True):
+        skipped = decision.status is DecisionStatus.SKIPPED
+        reasons[needs.job_id] = decision.reason if skipped else needs.reason
     for key, message in sorted(case.want_messages.items()):
         kueue = kueue_facts(message)
         got_reason = reasons.get(key)

@@ -1585,64 +1585,12 @@ CASES: dict[str, Case] = {
 
 # Cases in scope that budcore decides differently: the concrete difference, with the number of
 # the behaviour of issue #20 it falls under where one applies.
-NOMINATION_NUMBERS = (
-    "behaviour 11 (pending messages with numbers): Kueue's message has the numbers of the flavor assignment "
-    "made when the workload was nominated, "
-)
 DIFFERENCES: dict[str, str] = {
-    "cannot borrow if cohort was assigned and would result in overadmission": (
-        "behaviour 5's mechanism, here without fair sharing (a workload that no longer fits is not assigned "
-        "again in the cycle): Kueue assigned eng-beta/new on-demand when nominating it, and once "
-        "eng-alpha/new took 45 on-demand it 'no longer fits' and stays pending; budcore assigns it again "
-        "after that admission and admits it to spot (borrowing 56 of eng-alpha's spot)"
-    ),
-    "can borrow if needs reclaim from cohort in different flavor": NOMINATION_NUMBERS
-    + "before eng-beta/needs-to-borrow took 1 on-demand (on-demand: 50 more needed); budcore's reason has "
-    "the usage at the end of the cycle (on-demand: 51 more needed)",
     "workload should not fit in clusterQueue with nonexistent flavor": (
         "Kueue keeps sales/foo queued in ClusterQueue flavor-nonexistent-cq (inactive: its ResourceFlavor "
         "does not exist); budcore's QueueConfig.build refuses a ClusterQueue that names a missing "
         "ResourceFlavor, so that ClusterQueue and its LocalQueue flavor-nonexistent-queue cannot exist and "
         "the workload cannot be queued at all"
-    ),
-    "partial admission single variable pod set": (
-        "behaviour 8 (partial admission): Kueue admits sales/new with 25 of its 50 pods (minCount 20: "
-        "default 50 cpu); budcore has no minCount, so the whole 100 cpu never fits and it stays pending"
-    ),
-    "partial admission single variable pod set, preempt with partial admission": (
-        "behaviour 8 (partial admission): Kueue shrinks eng-beta/new to 20 of its 30 pods (minCount 10) so "
-        "that preempting eng-beta/old (InClusterQueue) makes room; budcore has no minCount, 30 GPUs exceed "
-        "the 20 eng-beta can ever have, so it preempts nothing"
-    ),
-    "partial admission multiple variable pod sets": (
-        "behaviour 8 (partial admission): Kueue admits sales/new with pod sets two and three reduced to 20 "
-        "and 10 pods (minCount 10 and 5; 50 cpu in all); budcore has no minCount, 65 cpu never fit and it "
-        "stays pending"
-    ),
-    "multiple preemptions preemption possible after earlier workload fits": NOMINATION_NUMBERS
-    + "before eng-alpha/fit took the cohort's free cpu (default: 1 more needed); budcore's reason has the "
-    "usage when the preemptor is decided, after that admission (default: 2 more needed)",
-    "workload requiring reclaimation prioritized over wl in another full cq": NOMINATION_NUMBERS
-    + "before eng-beta/WL2 reserved room for its preemption (eng-alpha/WL1: 5 more needed); budcore's reason "
-    "has the usage at the end of the cycle, after that reservation (10 more needed)",
-    "capacity not blocked when lending clusterqueue can reclaim (ReclaimWithinCohort=Any)": (
-        "behaviour 4 (preemption reservations): ClusterQueueA can always reclaim (reclaimWithinCohort Any), "
-        "so Kueue reserves nothing for eng-alpha/a2-pending, whose preemption has no targets, and admits "
-        "eng-beta/b1-pending by borrowing from ClusterQueueA; budcore reserves a2-pending's room for its "
-        "first preemption attempt and leaves b1-pending pending"
-    ),
-    "capacity blocked when lending clusterqueue not guaranteed to reclaim (ReclaimWithinCohort=Never)": (
-        "behaviour 4 (preemption reservations): ClusterQueueA cannot always reclaim, so Kueue reserves "
-        "eng-alpha/a2-pending's nominal room although it has no preemption targets, and eng-beta/b1-pending "
-        "'no longer fits'; budcore reserves nothing for a workload of a ClusterQueue that can never preempt "
-        "(every policy Never) and admits b1-pending by borrowing (so a2-pending's reason then reads "
-        "requested 2, available 0, where Kueue's says 1 more needed)"
-    ),
-    "in a hierarchical cohort, workload borrowing less is scheduled first": (
-        "behaviour 3 (borrowing-level preference): Kueue admits eng-alpha/guaranteed first because it "
-        "borrows only within cohort 'guaranteed' (priority 0), then eng-alpha/best-effort, which would "
-        "borrow from the root, 'no longer fits'; budcore only tells borrowing from not borrowing, orders "
-        "best-effort (priority 3) first and admits it, and guaranteed stays pending"
     ),
 }
 

@@ -836,15 +836,7 @@ CASES: dict[str, Case] = {
 
 # Cases in scope that budcore decides differently: the concrete difference, with the number of
 # the behaviour of issue #20 it falls under where one applies.
-NOT_REASSIGNED = (
-    "behaviour 5 (fair-sharing admission within one cycle: a workload that no longer fits is not assigned "
-    "again): "
-)
 DIFFERENCES: dict[str, str] = {
-    "with fair sharing: schedule workload with lowest share first": NOT_REASSIGNED
-    + "Kueue assigned eng-beta/older_new on-demand when nominating it; once eng-alpha/new (lower share) took "
-    "the last 5 on-demand it 'no longer fits' and stays pending; budcore assigns it again and admits it to "
-    "spot (borrowing eng-alpha's)",
     "with fair sharing: nominal-first ordering admits workload fitting within nominal despite higher CQ "
     "DRS": (
         "budcore refuses the configuration: ClusterQueues fs-nom-a and fs-nom-b list cpu in two "
@@ -854,10 +846,6 @@ DIFFERENCES: dict[str, str] = {
         "nominal-first ordering the case is about cannot be run (Kueue admits eng-alpha/nom-wl to on-demand "
         "and eng-beta/borrow-wl 'no longer fits')"
     ),
-    "with fair sharing: hierarchical nominal-first per-flavor ignores cross-flavor borrowing": NOT_REASSIGNED
-    + "Kueue assigned eng-alpha/wl-b on-demand (borrowing from root) when nominating it; once eng-alpha/wl-a "
-    "took 4 of the 7 free on-demand it 'no longer fits'; budcore assigns it again and admits it to spot "
-    "(Cohort-B's 10, 5 in use)",
     "multiple preemptions within cq when fair sharing": (
         "an unset field of Kueue's table: its ClusterQueues set only withinClusterQueue, so "
         "reclaimWithinCohort is the empty string, not the Never the API server defaults it to, and "
@@ -866,12 +854,6 @@ DIFFERENCES: dict[str, str] = {
         "eng-*/a1, b1, c1 (InClusterQueue); budcore's ClusterQueue has the defaulted Never, so, as in a "
         "real Kueue cluster, fitsResourceQuota does not ask the oracle (NoFit, waiting for quota) and "
         "nothing is preempted"
-    ),
-    "multiple preemptions skip overlapping preemption targets": (
-        "overlapping preemption targets (RecomputeAssignmentUponPreemptionTargetsOverlap off): Kueue skips "
-        "eng-beta/pretending-preemptor, whose targets overlap eng-alpha/preemptor's (eng-gamma/c1), and "
-        "preempts only eng-alpha/a1 and eng-gamma/c1; budcore resolves the second preemptor against the "
-        "usage left by the first and also preempts eng-beta/b1 (InClusterQueue)"
     ),
 }
 

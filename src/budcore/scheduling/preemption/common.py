@@ -1,8 +1,9 @@
 """The machinery every preemption search shares: context, candidates, fits, minimal removal.
 
 Mirrors kubernetes-sigs/kueue ``pkg/scheduler/preemption/common/`` (``ordering.go``:
-``CandidatesOrdering``; ``preemption_policy.go``: which workloads a ClusterQueue's policy lets it
-preempt) together with the helpers ``preemption.go`` shares between its strategies
+``CandidatesOrdering``, with its admission-fair-sharing step; ``preemption_policy.go``: which
+workloads a ClusterQueue's policy lets it preempt) together with the helpers ``preemption.go``
+shares between its strategies
 (``findCandidates``, ``workloadFits``, ``cqIsBorrowing``,
 ``queueUnderNominalInResourcesNeedingPreemption``, ``canBorrowWithinCohort``,
 ``minimalPreemptions``, ``fillBackWorkloads``; Apache-2.0). The classic attempts, fair sharing,
@@ -14,10 +15,13 @@ never changed.
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING
 
 from budcore.ports.preemption_cost import PreemptionCost
@@ -46,7 +50,9 @@ class PreemptionContext:
 
     ``frs`` are the flavor-resources needing preemption (Kueue ``resourcesRequiringPreemption``);
     ``evicting`` the workloads already being evicted; ``costs`` is filled per candidate as the
-    guards let it through.
+    guards let it through. ``ranks`` is each candidate's place in Kueue's order when admission
+    fair sharing makes that order depend on the candidate set (:func:`sort_candidates` sets it;
+    None: :func:`ordering_key` needs no ranks).
     """
 
     snapshot: AdmissionSnapshot
@@ -59,6 +65,7 @@ class PreemptionContext:
     now: datetime
     evicting: Collection[str]
     costs: dict[str, PreemptionCost] = field(default_factory=dict)
+    ranks: dict[str, int] | None = None
 
     def cq_node(self, name: str) -> QuotaNode:
         return self.snapshot.tree.cluster_queues[name]
@@ -111,9 +118,30 @@ def borrow_threshold(cq: ClusterQueue, priority: int) -> int | None:
     return threshold
 
 
-def ordering_key(ctx: PreemptionContext, w: AdmittedWorkload) -> tuple[int, int, int, float, str]:
-    """Kueue ``CandidatesOrdering``: already-evicted first, other ClusterQueues before the
-    preemptor's own, lower priority first, most recently admitted first, then by id."""
+# Kueue ``CandidatesOrdering`` as a sort key: (evicted first, other ClusterQueues first, priority,
+# most recently admitted first, id); with admission fair sharing deciding, (rank, 0, 0, 0.0, "").
+OrderingKey = tuple[int, int, int, float, str]
+
+
+def ordering_key(ctx: PreemptionContext, w: AdmittedWorkload) -> OrderingKey:
+    """Kueue ``CandidatesOrdering`` as a key: already-evicted first, other ClusterQueues before the
+    preemptor's own, (admission fair sharing) the LocalQueue of higher usage first, lower priority
+    first, most recently admitted first, then by id.
+
+    Without admission fair sharing deciding (``ctx.ranks`` None) it is Kueue's steps, one per
+    element. With it, Kueue's comparison is no key (see :func:`sort_candidates`), so the key is
+    the candidate's place in the order :func:`sort_candidates` computed, first, and nothing else
+    varies: a caller sorting a subset of the candidates (cost mode) keeps their relative order.
+    """
+    ranks = ctx.ranks
+    if ranks is not None:
+        return (ranks[w.job_id], 0, 0, 0.0, "")
+    return _kueue_key(ctx, w)
+
+
+def _kueue_key(ctx: PreemptionContext, w: AdmittedWorkload) -> OrderingKey:
+    """Kueue's steps but the LocalQueue-usage one: the whole order without admission fair sharing,
+    and the order across ClusterQueues with it (the usage step compares one ClusterQueue's)."""
     return (
         0 if w.job_id in ctx.evicting else 1,
         1 if w.cluster_queue == ctx.needs.cluster_queue else 0,
@@ -121,6 +149,135 @@ def ordering_key(ctx: PreemptionContext, w: AdmittedWorkload) -> tuple[int, int,
         -w.admitted_at.timestamp(),
         w.job_id,
     )
+
+
+def local_queue_fs_usage(snapshot: AdmissionSnapshot, w: AdmittedWorkload) -> float | None:
+    """Kueue's ``LocalQueueFSUsage`` of an admitted workload: its LocalQueue's admission-fair-sharing
+    usage divided by the LocalQueue's ``fairSharing.weight``; None when it has none.
+
+    Kueue fills it in the scheduler's snapshot (``snapshotClusterQueue``) for every workload of a
+    ClusterQueue whose ``admissionScope`` is ``UsageBasedAdmissionFairSharing``, when admission
+    fair sharing is configured, with the value its admission order uses
+    (``Info.ComputeLocalQueueFSUsage`` → ``admissionfairsharing.CalculateUsage``: the
+    resource-weighted sum of the LocalQueue's decayed consumption and pending entry penalty, over
+    the LocalQueue's weight; a missing LocalQueue weighs 1, a weight ≤ 0 gives +Inf). budcore's
+    decayed usage, already resource-weighted, is ``snapshot.local_queue_usage`` (None: admission
+    fair sharing is not tracked, Kueue's ``afsEnabled`` off); it is divided by the weight exactly
+    as the cycle's admission order divides it (``_Cycle._usage_prefix``), so a LocalQueue ranks
+    the same way for admission and for preemption. budcore has no entry penalty: its usage is
+    integrated continuously, not sampled.
+    """
+    usage = snapshot.local_queue_usage
+    if usage is None:
+        return None
+    config = snapshot.tree.config
+    cq = config.cluster_queues.get(w.cluster_queue)
+    if cq is None or not cq.admission_fair_sharing:
+        return None
+    lq = config.local_queues.get(w.local_queue)
+    weight = (lq.fair_sharing.weight / 1000.0) if lq is not None else 1.0
+    value = usage.get(w.local_queue, 0.0)
+    return value / weight if weight > 0 else math.inf
+
+
+def sort_candidates(ctx: PreemptionContext, candidates: list[AdmittedWorkload]) -> None:
+    """Sort ``candidates`` in place in Kueue's ``CandidatesOrdering``, with its admission-fair-sharing
+    step, and record the order in ``ctx.ranks`` when that step applies.
+
+    Kueue compares two candidates by LocalQueue usage only when both are in the same ClusterQueue,
+    in different LocalQueues, and both have a ``LocalQueueFSUsage``; otherwise it goes on to
+    priority. The higher usage goes first: ``cmp.Compare(*b.LocalQueueFSUsage,
+    *a.LocalQueueFSUsage)``, as ``TestCandidatesOrdering`` expects, although the comment above
+    ``CandidatesOrdering`` says "lower" (its ``!=`` guard compares pointers, which differ for any
+    two workloads, so equal usages fall through to priority). Within one ClusterQueue that is a
+    key (workloads of one LocalQueue share its usage, so they tie and fall to priority). Across
+    ClusterQueues it is not even transitive: with ``a`` (LocalQueue usage 10, priority 5) and
+    ``b`` (usage 1, priority 1) in ClusterQueue X and ``c`` (priority 3) in Y, Kueue says
+    ``a < b`` (usage), ``b < c`` and ``c < a`` (priority). Kueue sorts such a cycle with
+    ``slices.SortFunc`` over candidates gathered from Go maps, so its order is then not defined
+    at all. This happens only among other ClusterQueues' candidates (the preemptor's own are one
+    ClusterQueue, and step 1 keeps the two groups apart).
+
+    So: each ClusterQueue's candidates are sorted by Kueue's comparison restricted to it (a key),
+    and the ClusterQueues' sequences are merged, taking at each step the head first by Kueue's
+    comparison across ClusterQueues (evicted, own queue, priority, admission time, id). Whenever
+    Kueue's comparison is a consistent order on the candidates, this is that order (the least
+    remaining candidate is always a head); when it is not, every pair of one ClusterQueue still
+    keeps Kueue's order, and the result depends on the candidate set only, not on the order the
+    candidates came in, so the preemption oracle and :func:`find_victims` agree.
+
+    Without admission fair sharing, or when no ClusterQueue has candidates in LocalQueues of
+    different usage, the step never decides: a plain key sort, ``ctx.ranks`` None.
+    """
+    ctx.ranks = None
+    if ctx.snapshot.local_queue_usage is not None:
+        order = _fair_sharing_order(ctx, candidates)
+        if order is not None:
+            candidates[:] = order
+            ctx.ranks = {w.job_id: i for i, w in enumerate(order)}
+            return
+    candidates.sort(key=lambda w: _kueue_key(ctx, w))
+
+
+def _fair_sharing_order(
+    ctx: PreemptionContext, candidates: Sequence[AdmittedWorkload]
+) -> list[AdmittedWorkload] | None:
+    """The merged order :func:`sort_candidates` describes; None when the usage step never decides."""
+    by_cq: dict[str, list[AdmittedWorkload]] = {}
+    for w in candidates:
+        by_cq.setdefault(w.cluster_queue, []).append(w)
+    usages = {name: _usages(ctx.snapshot, workloads) for name, workloads in by_cq.items()}
+    if not any(usages.values()):
+        return None
+    runs: list[list[tuple[OrderingKey, AdmittedWorkload]]] = []
+    for name, workloads in by_cq.items():
+        values = usages[name]
+        keyed = [(_kueue_key(ctx, w), w) for w in workloads]
+        keyed.sort(key=partial(_within, values) if values else _first)
+        runs.append(keyed)
+    if len(runs) == 1:  # one ClusterQueue (often the preemptor's own): nothing to merge
+        return [w for _, w in runs[0]]
+    # The merge: the head first by Kueue's comparison across ClusterQueues (no usage step).
+    heads = [(run[0][0], i, 0) for i, run in enumerate(runs)]
+    heapq.heapify(heads)
+    order: list[AdmittedWorkload] = []
+    while heads:
+        _, i, j = heapq.heappop(heads)
+        run = runs[i]
+        order.append(run[j][1])
+        if j + 1 < len(run):
+            heapq.heappush(heads, (run[j + 1][0], i, j + 1))
+    return order
+
+
+def _first(keyed: tuple[OrderingKey, AdmittedWorkload]) -> OrderingKey:
+    """The key of a ClusterQueue whose LocalQueues' usages never decide: Kueue's other steps."""
+    return keyed[0]
+
+
+def _within(
+    usages: Mapping[tuple[str, str], float], keyed: tuple[OrderingKey, AdmittedWorkload]
+) -> tuple[int, int, float, int, float, str]:
+    """Kueue's comparison within one ClusterQueue as a key: the workload's key with its LocalQueue's
+    usage, higher first, between "other ClusterQueues first" and priority."""
+    (evicted, own, priority, admitted, job_id), w = keyed
+    return evicted, own, -usages[w.local_queue], priority, admitted, job_id
+
+
+def _usages(
+    snapshot: AdmissionSnapshot, workloads: Sequence[AdmittedWorkload]
+) -> dict[tuple[str, str], float]:
+    """The ``LocalQueueFSUsage`` of each LocalQueue of ``workloads`` (all of one ClusterQueue, so
+    all have one or none has) when the usage step can decide between two of them — they are in
+    LocalQueues of different usage — else empty."""
+    values: dict[tuple[str, str], float] = {}
+    for w in workloads:
+        if w.local_queue not in values:
+            value = local_queue_fs_usage(snapshot, w)
+            if value is None:
+                return {}
+            values[w.local_queue] = value
+    return values if len(set(values.values())) > 1 else {}
 
 
 def frs_needing_preemption(usage: QuotaUsage, node: QuotaNode, request: Mapping[FR, int]) -> frozenset[FR]:

@@ -27,6 +27,7 @@ from decimal import Decimal
 from budcore.scheduling.preemption.classical import Attempt, attempts
 from budcore.scheduling.preemption.common import (
     Found,
+    OrderingKey,
     PreemptionContext,
     Target,
     fits,
@@ -226,7 +227,7 @@ def _greedy(
     deficit = {fr: ctx.request[fr] - max(0, base.available(ctx.node, fr)) for fr in ctx.frs}
     cands = [w for w in attempt.candidates if w.job_id in pool_ids]
 
-    def ratio(w: AdmittedWorkload) -> tuple[Decimal, tuple[int, int, int, float, str]]:
+    def ratio(w: AdmittedWorkload) -> tuple[Decimal, OrderingKey]:
         covered = sum(Decimal(min(w.usage.get(fr, 0), d)) / Decimal(d) for fr, d in deficit.items() if d > 0)
         per_unit = ctx.costs[w.job_id].total / covered if covered > 0 else Decimal("Infinity")
         return per_unit, ordering_key(ctx, w)

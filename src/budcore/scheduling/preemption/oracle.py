@@ -17,7 +17,7 @@ from budcore.domain.ids import JobId, TenantId
 from budcore.ports.preemption_cost import VictimInfo
 from budcore.scheduling.assignment import Possibility, Simulation, borrowing_height
 from budcore.scheduling.pending import PendingWorkload
-from budcore.scheduling.preemption.common import PreemptionContext, find_candidates_using, ordering_key
+from budcore.scheduling.preemption.common import PreemptionContext, find_candidates_using, sort_candidates
 from budcore.scheduling.preemption.guards import may_be_victim
 from budcore.scheduling.preemption.policy import PreemptionPolicy
 from budcore.scheduling.preemption.victims import get_targets
@@ -95,8 +95,9 @@ class PreemptionOracle:
     (Apache-2.0): for one (flavor, resource) that needs preemption and the amount the workload
     would use of it, run the preemptor's own search (``getTargets``) with that flavor-resource
     alone — here the search :func:`find_victims` runs in ``kueue`` mode: the candidates
-    withinClusterQueue and reclaimWithinCohort allow, then the classic attempts (with
-    borrowWithinCohort's threshold) or fair-sharing preemption — and answer (see
+    withinClusterQueue and reclaimWithinCohort allow, in Kueue's order (by LocalQueue usage too
+    when the snapshot carries ``local_queue_usage``: admission fair sharing), then the classic
+    attempts (with borrowWithinCohort's threshold) or fair-sharing preemption — and answer (see
     :data:`~budcore.scheduling.assignment.Simulation`) None when it finds no victims
     (``NoCandidates``; the flavor assigner then uses the request's borrowing level as it is, which
     is what Kueue's oracle computes), else ``Reclaim`` when every victim is in another
@@ -180,7 +181,7 @@ class PreemptionOracle:
             if not allowed or not _fits_without_all(usage, node, fr, amount, allowed):
                 return None
             candidates = allowed
-        candidates.sort(key=lambda w: ordering_key(ctx, w))
+        sort_candidates(ctx, candidates)
         found, _ = get_targets(ctx, candidates, explain=False)
         if found is None or not found.targets:
             return None

@@ -29,7 +29,7 @@ from budcore.scheduling.preemption.common import (
     borrow_threshold,
     find_candidates,
     frs_needing_preemption,
-    ordering_key,
+    sort_candidates,
 )
 from budcore.scheduling.preemption.cost import cost_mode
 from budcore.scheduling.preemption.fairsharing import almost_lcas, fair_preemptions, fair_sharing_applies
@@ -83,7 +83,9 @@ def find_victims(
     when it was admitted. ``evicting`` are workloads already being evicted (Kueue's ``Evicted``
     condition: they are taken first). ``budget`` is only read. ``preemptor_timestamp`` is the
     preemptor's queue-ordering time, needed by ``LowerOrNewerEqualPriority`` (without it equal
-    priorities are never preempted).
+    priorities are never preempted). ``snapshot.local_queue_usage``, when given, orders the
+    candidates of a ClusterQueue with admission fair sharing by their LocalQueue's usage, higher
+    first, before priority (:func:`~budcore.scheduling.preemption.common.sort_candidates`).
     """
     policy = policy or PreemptionPolicy()
     now = ensure_utc(now, "now")
@@ -188,7 +190,7 @@ def _guarded_candidates(
             continue
         ctx.costs[w.job_id] = policy.cost_model.cost(info, w.usage, ctx.now)
         candidates.append(w)
-    candidates.sort(key=lambda w: ordering_key(ctx, w))
+    sort_candidates(ctx, candidates)
     return candidates, excluded
 
 
