@@ -1017,8 +1017,13 @@ class Simulation:
             record.admission = None
 
     def _admitted(self, admit: Admit, now: float) -> None:
-        """Quota reserved: build the workload (flavor labels as node selectors) and try to place it
-        (quota-only: it runs at once, there are no nodes to place it on)."""
+        """Quota reserved: build the workload and try to place it (quota-only: it runs at once,
+        there are no nodes to place it on).
+
+        Each pod set gets what Kueue's job controller injects into its template: the assigned
+        flavors' ``nodeLabels`` as node selector, and their ``tolerations`` merged into the pod
+        set's own (:meth:`PodSetPlacement.merge_tolerations`, Kueue's ``podset.Merge``), so the
+        pods may run on the flavor's tainted nodes."""
         job = self._jobs[admit.job_id]
         record = self._records[admit.job_id]
         record.cluster_queue = admit.cluster_queue
@@ -1052,6 +1057,15 @@ class Simulation:
                 selector.update(self.queues.flavors[flavor_name].node_labels)
                 if is_accelerator(resource) and not flavor:
                     flavor = flavor_name
+            # Each assigned flavor once, in assignment order (Kueue's FromAssignment).
+            added = [
+                toleration
+                for name in dict.fromkeys(assigned.values())
+                for toleration in self.queues.flavors[name].tolerations
+            ]
+            tolerations = pod_set.tolerations
+            if added:
+                tolerations = PodSetPlacement.merge_tolerations(tolerations, added)
             placements.append(
                 PodSetPlacement(
                     name=pod_set.name,
@@ -1059,13 +1073,17 @@ class Simulation:
                     resources=pod_set.resources,
                     node_selector=selector,
                     flavors=dict(assigned),
+                    tolerations=tolerations,
                 )
             )
         flavor = flavor or next(iter(admit.usage), ("", ""))[0]
         workload = Workload(job_id=job.id, tenant=job.tenant, pod_sets=tuple(placements))
         if not self._place(record, workload, flavor, now):
             record.status = SimJobStatus.ADMITTED
-            record.reason = "admitted; pods pending: no node with enough free resources"
+            record.reason = (
+                "admitted; pods pending: no node it may run on (node selector, taints) has enough "
+                "free resources"
+            )
             self.stats.placement_waits += 1
             self._unplaced.add(job.id, workload, flavor, self.backend.refusal_key(workload))
             timeout = self.options.pods_ready_timeout_s

@@ -28,8 +28,11 @@
 
 Every node of a pool carries the labels ``budcore.io/pool: <name>`` and, when ``product`` is
 given, ``nvidia.com/gpu.product: <product>``, plus the pool's own ``labels``; a ResourceFlavor
-selects a pool through any of them. The JSON schema of this format is
-:func:`scenario_json_schema` (``budcore simulate --schema`` prints it).
+selects a pool through any of them. A pool's ``taints`` (``[{key: dedicated, value: ml, effect:
+NoSchedule}]``, Kubernetes ``spec.taints``) keep pods off its nodes unless they tolerate them; a
+ResourceFlavor's ``tolerations`` are added to the pods admitted to it, as Kueue adds them. The
+JSON schema of this format is :func:`scenario_json_schema` (``budcore simulate --schema`` prints
+it).
 
 Without ``fleet`` the simulation is *quota-only*: there are no nodes, ClusterQueue quotas alone
 decide, and a workload runs from the instant it is admitted (Kueue's own performance harness
@@ -60,7 +63,7 @@ import heapq
 import math
 import random
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -80,9 +83,9 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 
 from budcore.config.kueue import load_queue_config, loads_queue_config
-from budcore.config.yamlsource import YamlDocument, load_yaml_documents
+from budcore.config.yamlsource import YamlDocument, load_yaml_documents, load_yaml_text
 from budcore.cost.prices import PriceBook, load_price_book
-from budcore.domain.cluster import Node
+from budcore.domain.cluster import Node, Taint
 from budcore.domain.durations import DURATION_JSON_SCHEMA, parse_duration
 from budcore.domain.errors import BudcoreError, ValidationError
 from budcore.domain.ids import JobId, TenantId, check_name
@@ -132,6 +135,9 @@ class PoolSpec(BaseModel):
     memory: str | int = "1Ti"
     gpu_resource: str = NVIDIA_GPU
     labels: dict[str, str] = Field(default_factory=dict)
+    # Kubernetes spec.taints of every node of the pool: pods that do not tolerate a NoSchedule or
+    # NoExecute one stay off these nodes (a ResourceFlavor's tolerations are added to its pods).
+    taints: tuple[Taint, ...] = ()
     price_per_gpu_hour: Decimal | None = Field(default=None, ge=0, allow_inf_nan=False)
     tier: str = "on-demand"
 
@@ -168,7 +174,7 @@ class PoolSpec(BaseModel):
         )
         labels = self.node_labels()
         return [
-            Node(name=f"{self.name}-{i:04d}", labels=labels, allocatable=allocatable)
+            Node(name=f"{self.name}-{i:04d}", labels=labels, allocatable=allocatable, taints=self.taints)
             for i in range(self.nodes)
         ]
 
@@ -176,9 +182,10 @@ class PoolSpec(BaseModel):
 class FleetSpec(BaseModel):
     """The nodes: synthetic ``pools``, a real ``kubectl get nodes -o yaml`` dump, or both.
 
-    Nodes from ``nodes_file`` (relative to the scenario) keep their real labels and allocatable
-    resources (parsed by :mod:`budcore.hardware.labels`), so ResourceFlavors written for the
-    production cluster (``nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3``) select them unchanged.
+    Nodes from ``nodes_file`` (relative to the scenario) keep their real labels, taints
+    (``spec.taints``) and allocatable resources (parsed by :mod:`budcore.hardware.labels`), so
+    ResourceFlavors written for the production cluster (``nvidia.com/gpu.product:
+    NVIDIA-H100-80GB-HBM3``, with the tolerations its tainted nodes need) select them unchanged.
     Cordoned nodes (``spec.unschedulable``) are kept but receive no pods.
 
     Prices of dump nodes (a dump carries none), first match wins per flavor:
@@ -913,7 +920,14 @@ class LoadedScenario:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise self._error(f"cannot read nodes file {str(path)!r}: {exc}", "fleet.nodes_file") from None
-        fleet = parse_nodes_yaml(text, source=str(path))
+        try:
+            fleet = parse_nodes_yaml(text, source=str(path))
+        except ValidationError as exc:
+            if exc.line is not None or not exc.path:
+                raise
+            # The dump parser numbers nodes across the whole file and keeps no lines: point at one.
+            line = _dump_line(text, str(path), exc.path)
+            raise ValidationError(exc.message, path=exc.path, source=exc.source, line=line) from None
         if not fleet.nodes:
             raise self._error(f"nodes file {str(path)!r} lists no node", "fleet.nodes_file")
         return fleet.nodes
@@ -1109,6 +1123,34 @@ class LoadedScenario:
             if horizon is not None and arrival.submit_s > horizon:
                 return
             yield arrival
+
+
+def _dump_line(text: str, source: str, path: str) -> int | None:
+    """The line of ``path`` in a nodes dump, ``path`` as :func:`budcore.hardware.labels.parse_nodes`
+    names a field (``items[3].spec.taints[0].effect``: the 4th node of the file, however its
+    documents hold the nodes: a ``List``, one Node per document, or a bare list); None when the
+    path names no node."""
+    match = re.match(r"items\[(\d+)\]", path)
+    if match is None:
+        return None
+    try:
+        documents = load_yaml_text(text, source)
+    except ValidationError:
+        return None
+    wanted, rest = int(match.group(1)), path[match.end() :]
+    for document in documents:
+        data = document.data
+        if isinstance(data, Mapping) and isinstance(data.get("items"), list):
+            prefixes = [f"items[{k}]" for k in range(len(data["items"]))]
+        elif isinstance(data, list):
+            prefixes = [f"[{k}]" for k in range(len(data))]
+        else:
+            prefixes = [""]
+        if wanted < len(prefixes):
+            prefix = prefixes[wanted]
+            return document.line_of(prefix + rest if prefix else rest.removeprefix("."))
+        wanted -= len(prefixes)
+    return None
 
 
 def _labels_match(labels: dict[str, str], selector: dict[str, str]) -> bool:

@@ -4,7 +4,10 @@ It plays the part of kube-scheduler plus the kubelets for the simulator and for 
 implements the simulator's port, :class:`budcore.ports.simulated_cluster.SimulatedCluster` (the
 ``SimulatedClusterBackend`` hooks ``complete``, ``fail_node`` and ``repair_node``, plus
 ``try_submit``, ``refusal_key`` and ``forget``).
-Placement indexes nodes per (node selector, key resource) in a sorted list of free amounts, so a
+A pod set is placed only on schedulable nodes whose labels match its node selector and whose
+NoSchedule/NoExecute taints its tolerations tolerate (kube-scheduler's NodeAffinity and
+TaintToleration filters; :meth:`budcore.domain.cluster.Node.untolerated_taint`). Placement indexes
+those nodes per (node selector, tolerations, key resource) in a sorted list of free amounts, so a
 pod finds the tightest node that fits in O(log n) instead of scanning the fleet.
 
 A caller that retries pending workloads whenever capacity frees (the simulator does, as
@@ -35,17 +38,35 @@ from budcore.domain.cluster import (
 )
 from budcore.domain.errors import AlreadyExistsError, CapacityError, NotFoundError, ValidationError
 from budcore.domain.ids import JobId
+from budcore.domain.job import Toleration
 from budcore.domain.resources import CPU, ResourceVector, is_accelerator
 from budcore.ports.clock import Clock
 
 _Selector = frozenset[tuple[str, str]]
-# What decides whether a pod set can be placed: where (node selector), how much per pod, how many.
-_Shape = tuple[_Selector, ResourceVector, int]
+_Tolerations = frozenset[Toleration]
+# Which nodes a pod set may use: those matching its node selector whose taints it tolerates.
+_Where = tuple[_Selector, _Tolerations]
+# What decides whether a pod set can be placed: where, how much per pod, how many.
+_Shape = tuple[_Where, ResourceVector, int]
 _KEY_MEMO_SIZE = 4096
+_NO_TOLERATIONS: _Tolerations = frozenset()
+
+
+def _where(pod_set: PodSetPlacement) -> _Where:
+    """The pod set's node constraints as a hashable key. Tolerations are a set: their order and
+    repetition change nothing about which taints they tolerate."""
+    tolerations = frozenset(pod_set.tolerations) if pod_set.tolerations else _NO_TOLERATIONS
+    return (frozenset(pod_set.node_selector.items()), tolerations)
 
 
 def _shape(pod_set: PodSetPlacement) -> _Shape:
-    return (frozenset(pod_set.node_selector.items()), pod_set.resources, pod_set.count)
+    return (_where(pod_set), pod_set.resources, pod_set.count)
+
+
+def _eligible(node: Node, where: _Where) -> bool:
+    """Whether pods constrained by ``where`` may run on ``node`` (schedulability aside)."""
+    selector, tolerations = where
+    return node.matches(dict(selector)) and node.untolerated_taint(tolerations) is None
 
 
 @dataclass(slots=True)
@@ -71,8 +92,8 @@ class InMemoryClusterBackend:
         self._workloads: dict[str, _Tracked] = {}
         self._clock = clock
         self._terminating: list[tuple[datetime, str]] = []  # heap of (release_at, job id)
-        self._indexes: dict[tuple[_Selector, str], SortedList] = {}
-        self._node_indexes: dict[str, list[tuple[_Selector, str]]] = {}
+        self._indexes: dict[tuple[_Where, str], SortedList] = {}
+        self._node_indexes: dict[str, list[tuple[_Where, str]]] = {}
         self._holders: dict[str, dict[str, None]] = {}  # node -> workloads with pods on it
         self._submissions = 0
         # Pod set shapes that could not be placed, valid until free capacity grows (see _place).
@@ -89,7 +110,7 @@ class InMemoryClusterBackend:
         self._free[node.name] = node.allocatable.as_dict()
         self._node_indexes[node.name] = []
         self._holders[node.name] = {}
-        self._indexes.clear()  # selectors' candidate sets changed; rebuilt lazily
+        self._indexes.clear()  # the candidate sets of selectors and tolerations changed; rebuilt lazily
         for key in self._node_indexes:
             self._node_indexes[key] = []
         self._unplaceable.clear()
@@ -107,8 +128,8 @@ class InMemoryClusterBackend:
         free = self._free[name]
         keys = self._node_indexes[name]
         for key, index in self._indexes.items():
-            selector, resource = key
-            if not node.matches(dict(selector)):
+            where, resource = key
+            if not _eligible(node, where):
                 continue
             if schedulable:
                 index.add((free.get(resource, 0), name))
@@ -152,10 +173,7 @@ class InMemoryClusterBackend:
     def submit(self, workload: Workload) -> WorkloadStatus:
         outcome = self._submit(workload)
         if isinstance(outcome, PodSetPlacement):
-            raise CapacityError(
-                f"workload {workload.job_id}: no node with free {outcome.resources.to_kube()} "
-                f"matching {outcome.node_selector or 'any node'} for pod set {outcome.name!r}"
-            )
+            raise CapacityError(self._refusal(workload, outcome))
         return outcome
 
     def try_submit(self, workload: Workload) -> WorkloadStatus | None:
@@ -275,9 +293,9 @@ class InMemoryClusterBackend:
             return first
         for pod_set in workload.pod_sets:
             request = pod_set.resources
-            selector = shape[0] if pod_set is first else frozenset(pod_set.node_selector.items())
+            where = shape[0] if pod_set is first else _where(pod_set)
             resource = self._key_resource(request)
-            index = self._index(selector, resource)
+            index = self._index(where, resource)
             need = request.get(resource, 0)
             for _ in range(pod_set.count):
                 node = self._best_fit(index, request, need)
@@ -291,6 +309,24 @@ class InMemoryClusterBackend:
                 self._allocate(node, amounts, sign=-1)
                 allocations.append((node, amounts))
         return allocations
+
+    def _refusal(self, workload: Workload, pod_set: PodSetPlacement) -> str:
+        """Why ``pod_set`` of ``workload`` could not be placed, naming the nodes that match its
+        selector but carry a taint it does not tolerate (built only when :meth:`submit` raises)."""
+        message = (
+            f"workload {workload.job_id}: no node with free {pod_set.resources.to_kube()} "
+            f"matching {pod_set.node_selector or 'any node'} for pod set {pod_set.name!r}"
+        )
+        tainted: list[str] = []
+        for node in self._nodes.values():
+            if node.taints and node.schedulable and node.matches(pod_set.node_selector):
+                taint = node.untolerated_taint(pod_set.tolerations)
+                if taint is not None:
+                    tainted.append(f"{node.name} ({taint})")
+        if not tainted:
+            return message
+        shown = ", ".join(tainted[:3]) + (f" and {len(tainted) - 3} more" if len(tainted) > 3 else "")
+        return f"{message}; untolerated taints keep it off {len(tainted)} matching node(s): {shown}"
 
     def _node(self, name: str) -> Node:
         try:
@@ -363,14 +399,15 @@ class InMemoryClusterBackend:
             self._key_resources[resources] = key
         return key
 
-    def _index(self, selector: _Selector, resource: str) -> SortedList:
-        key = (selector, resource)
+    def _index(self, where: _Where, resource: str) -> SortedList:
+        key = (where, resource)
         index = self._indexes.get(key)
         if index is None:
-            wanted = dict(selector)
+            wanted = dict(where[0])
+            tolerations = where[1]
             index = SortedList()
             for name, node in self._nodes.items():
-                if node.schedulable and node.matches(wanted):
+                if node.schedulable and node.matches(wanted) and node.untolerated_taint(tolerations) is None:
                     index.add((self._free[name].get(resource, 0), name))
                     self._node_indexes[name].append(key)
             self._indexes[key] = index

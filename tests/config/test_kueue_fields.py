@@ -239,21 +239,16 @@ def _line(text: str, needle: str) -> int:
 
 
 def test_ignored_fields_are_listed_with_path_line_and_reason() -> None:
-    """nodeTaints are honoured by flavor assignment (pod-set tolerations), so only the flavor
-    tolerations (not added to pods) and topologyName are reported."""
+    """nodeTaints are honoured by flavor assignment (pod-set tolerations) and a flavor's
+    tolerations by it and by the cluster backends (added to the admitted pods), so only
+    topologyName is reported."""
     config = loads_queue_config(FLAVORS, source="queues.yaml")
     found = {(f.kind, f.name, f.path): f for f in config.ignored_fields}
-    assert sorted(found) == [
-        ("ResourceFlavor", "gpu", "spec.tolerations"),
-        ("ResourceFlavor", "tas", "spec.topologyName"),
-    ]
-    tolerations = found[("ResourceFlavor", "gpu", "spec.tolerations")]
-    assert (tolerations.source, tolerations.line) == ("queues.yaml", _line(FLAVORS, "tolerations:"))
-    assert "add no tolerations" in tolerations.reason
-    assert found[("ResourceFlavor", "tas", "spec.topologyName")].line == _line(FLAVORS, "topologyName")
-    rendered = str(tolerations)
-    assert rendered.startswith(
-        f"queues.yaml:{tolerations.line}: spec.tolerations: ResourceFlavor 'gpu': ignored"
+    assert sorted(found) == [("ResourceFlavor", "tas", "spec.topologyName")]
+    topology = found[("ResourceFlavor", "tas", "spec.topologyName")]
+    assert (topology.source, topology.line) == ("queues.yaml", _line(FLAVORS, "topologyName"))
+    assert str(topology).startswith(
+        f"queues.yaml:{topology.line}: spec.topologyName: ResourceFlavor 'tas': ignored"
     )
 
 
@@ -290,7 +285,7 @@ def test_ignored_fields_are_derived_so_code_and_yaml_agree() -> None:
     changed = loaded.with_objects(
         local_queues={k: v for k, v in loaded.local_queues.items() if k[1] == "held"}
     )
-    assert [f.path for f in changed.ignored_fields] == ["spec.tolerations", "spec.topologyName"]
+    assert [f.path for f in changed.ignored_fields] == ["spec.topologyName"]
     assert all(f.line is not None for f in changed.ignored_fields)  # locations carried over
 
 

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from budcore.domain import JobId, ResourceVector, TenantId
-from budcore.domain.cluster import Node, PodSetPlacement, Workload, WorkloadPhase
+from budcore.domain.cluster import Node, PodSetPlacement, Taint, Workload, WorkloadPhase
 from budcore.domain.errors import AlreadyExistsError, CapacityError
+from budcore.domain.job import Toleration
 from budcore.plugins import default_registry
 from budcore.ports import Clock, ClusterBackend, EventSink, JobStore
 from budcore.testing import FakeClock
@@ -70,8 +71,12 @@ def test_cancelling_a_finished_workload_keeps_its_outcome() -> None:
 GPU = "nvidia.com/gpu"
 
 
-def _gpu_pods(gpus: int, count: int = 1, name: str = "main") -> PodSetPlacement:
-    return PodSetPlacement(name=name, count=count, resources=ResourceVector.of({GPU: gpus, "cpu": gpus}))
+def _gpu_pods(
+    gpus: int, count: int = 1, name: str = "main", tolerations: tuple[Toleration, ...] = ()
+) -> PodSetPlacement:
+    return PodSetPlacement(
+        name=name, count=count, resources=ResourceVector.of({GPU: gpus, "cpu": gpus}), tolerations=tolerations
+    )
 
 
 def _workload_of(job_id: str, *pod_sets: PodSetPlacement) -> Workload:
@@ -138,14 +143,18 @@ class _NoMemo(set[object]):
         pass
 
 
+_DEDICATED = Taint(key="dedicated", value="ml", effect="NoSchedule")
+_TOLERATES_DEDICATED = (Toleration(key="dedicated", operator="Exists"),)
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    nodes=st.lists(st.sampled_from([4, 6, 8]), min_size=1, max_size=4),
+    nodes=st.lists(st.tuples(st.sampled_from([4, 6, 8]), st.booleans()), min_size=1, max_size=4),
     ops=st.lists(
         st.tuples(
             st.sampled_from(["submit", "submit", "complete", "cordon", "fail"]),
             st.lists(
-                st.tuples(st.sampled_from([2, 4, 8]), st.integers(min_value=1, max_value=2)),
+                st.tuples(st.sampled_from([2, 4, 8]), st.integers(min_value=1, max_value=2), st.booleans()),
                 min_size=1,
                 max_size=2,
             ),
@@ -155,24 +164,33 @@ class _NoMemo(set[object]):
     ),
 )
 def test_the_memo_of_refused_shapes_never_changes_an_outcome(
-    nodes: list[int], ops: list[tuple[str, list[tuple[int, int]], int]]
+    nodes: list[tuple[int, bool]], ops: list[tuple[str, list[tuple[int, int, bool]], int]]
 ) -> None:
     """The same operations with and without the memo place the same pods on the same nodes.
 
     Exercises the soundness argument of ``InMemoryClusterBackend._place`` (one pod set: refused
     stays refused until a release), and that the memo is not consulted wrongly for workloads of
-    several pod sets, whose later pod sets may fit only after a different first placement. Also
+    several pod sets, whose later pod sets may fit only after a different first placement, nor
+    for a pod set that tolerates a taint another of the same selector and size does not. Also
     checks the placement indexes that cordons and failures update in place against a rebuild,
     and that a failure reports its victims in submission order.
     """
-    memo = InMemoryClusterBackend(_gpu_nodes(*nodes), clock=FakeClock())
-    plain = InMemoryClusterBackend(_gpu_nodes(*nodes), clock=FakeClock())
+    fleet = [
+        node.model_copy(update={"taints": (_DEDICATED,)}) if tainted else node
+        for node, (_, tainted) in zip(_gpu_nodes(*(g for g, _ in nodes)), nodes, strict=True)
+    ]
+    memo = InMemoryClusterBackend(fleet, clock=FakeClock())
+    plain = InMemoryClusterBackend(fleet, clock=FakeClock())
     plain._unplaceable = _NoMemo()
     running: list[str] = []
     for i, (op, pod_sets, pick) in enumerate(ops):
         if op == "submit":
             workload = _workload_of(
-                f"w{i}", *(_gpu_pods(g, count=c, name=f"p{j}") for j, (g, c) in enumerate(pod_sets))
+                f"w{i}",
+                *(
+                    _gpu_pods(g, count=c, name=f"p{j}", tolerations=_TOLERATES_DEDICATED if tolerant else ())
+                    for j, (g, c, tolerant) in enumerate(pod_sets)
+                ),
             )
             outcome = memo.try_submit(workload)
             assert outcome == plain.try_submit(workload)
@@ -194,10 +212,10 @@ def test_the_memo_of_refused_shapes_never_changes_an_outcome(
             assert memo.fail_node(name) == expected == plain.fail_node(name)
             running = [j for j in running if j not in expected]
         assert memo.capacity() == plain.capacity()
-        for (selector, resource), index in memo._indexes.items():  # kept up to date in place
+        for ((selector, tolerations), resource), index in memo._indexes.items():  # kept up to date
             wanted = dict(selector)
             assert list(index) == sorted(
                 (memo._free[n.name].get(resource, 0), n.name)
                 for n in memo.nodes()
-                if n.schedulable and n.matches(wanted)
+                if n.schedulable and n.matches(wanted) and n.untolerated_taint(tolerations) is None
             )

@@ -24,8 +24,7 @@ Differences from a Kubernetes API server, all deliberate:
 * Features budcore does not model are rejected with "not supported by budcore" when ignoring them
   would change which workloads get admitted (admission checks, ``concurrentAdmissionPolicy``).
 * Fields Kueue acts on that budcore loads, keeps and writes back but does not act on yet
-  (ResourceFlavor ``tolerations`` on the admitted pods, ``topologyName``) load without error and
-  are reported as
+  (ResourceFlavor ``topologyName``) load without error and are reported as
   warnings in ``QueueConfig.ignored_fields`` (kind, name, field path, reason, file and line); the
   README's Kueue map lists every spec field of the CRDs as supported, rejected or reported.
 
@@ -182,8 +181,9 @@ KUEUE_FIELDS: Final[Mapping[str, Mapping[str, tuple[FieldSupport, str]]]] = {
             "themselves nor through the flavor's tolerations",
         ),
         "spec.tolerations": (
-            FieldSupport.REPORTED,
-            "they tolerate the flavor's taints in flavor assignment; not added to the admitted pods",
+            FieldSupport.SUPPORTED,
+            "they tolerate the flavor's taints in flavor assignment and are added to the admitted "
+            "pods (PodSetPlacement.tolerations, Kueue's podset.Merge)",
         ),
         "spec.topologyName": (FieldSupport.REPORTED, "Topology-Aware Scheduling is not modelled"),
     },

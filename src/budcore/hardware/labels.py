@@ -34,8 +34,9 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
 
-from budcore.domain.cluster import Node
+from budcore.domain.cluster import Node, Taint
 from budcore.domain.errors import ValidationError
 from budcore.domain.resources import AMD_GPU, GAUDI, INTEL_GPU, NVIDIA_GPU, ResourceVector
 from budcore.hardware.catalog import Accelerator, Catalog, default_catalog, memory_matches, normalize_product
@@ -199,6 +200,7 @@ class ParsedNode(BaseModel):
     ready: bool = True
     devices: tuple[DeviceGroup, ...] = ()
     warnings: tuple[str, ...] = ()
+    taints: tuple[Taint, ...] = ()  # spec.taints: pods that do not tolerate them stay off the node
 
     @property
     def has_accelerators(self) -> bool:
@@ -264,6 +266,7 @@ class ParsedNode(BaseModel):
             labels=dict(self.labels),
             allocatable=self.allocatable,
             schedulable=self.schedulable and self.ready,
+            taints=self.taints,
         )
 
     @property
@@ -870,6 +873,48 @@ def _resources(raw: Any, path: str) -> ResourceVector:
     return ResourceVector.of(raw, field=path)
 
 
+_TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def _taints(spec: Any, path: str) -> tuple[Taint, ...]:
+    """``spec.taints`` of a node, checked as the API server checks them: a list of mappings, each
+    with a key (a qualified name), an optional value (a label value) and an effect. ``timeAdded``
+    is dropped (:class:`~budcore.domain.cluster.Taint`). A bad taint is an error at its path
+    (``items[3].spec.taints[0].effect``): a node whose taints were skipped would receive pods
+    Kubernetes keeps off it."""
+    raw = spec.get("taints") if isinstance(spec, Mapping) else None
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ValidationError(
+            f"expected a list of taints, got {type(raw).__name__}", path=f"{path}.spec.taints"
+        )
+    taints: list[Taint] = []
+    for i, item in enumerate(raw):
+        at = f"{path}.spec.taints[{i}]"
+        if not isinstance(item, Mapping):
+            raise ValidationError(f"expected a taint mapping, got {type(item).__name__}", path=at)
+        unknown = sorted(str(k) for k in item if k not in ("key", "value", "effect", "timeAdded"))
+        if unknown:
+            raise ValidationError("unknown field", path=f"{at}.{unknown[0]}")
+        if not item.get("key"):
+            raise ValidationError("a taint needs a key", path=f"{at}.key")
+        effect = item.get("effect")
+        if effect not in _TAINT_EFFECTS:
+            what = f"unsupported effect {effect!r}" if effect else "a taint needs an effect"
+            raise ValidationError(f"{what}: use one of " + ", ".join(_TAINT_EFFECTS), path=f"{at}.effect")
+        value = item.get("value")
+        try:
+            taint = Taint(key=str(item["key"]), value="" if value is None else str(value), effect=effect)
+        except PydanticValidationError as exc:
+            problem = exc.errors(include_url=False)[0]
+            field = str(problem["loc"][0]) if problem.get("loc") else "key"
+            message = str(problem.get("msg", "invalid value")).removeprefix("Value error, ")
+            raise ValidationError(message, path=f"{at}.{field}") from None
+        taints.append(taint)
+    return tuple(taints)
+
+
 def parse_node(
     data: Mapping[str, Any],
     *,
@@ -904,6 +949,7 @@ def parse_node(
     counts = {k: v // 1000 for k, v in (allocatable or capacity).items()}
     spec = data.get("spec") or {}
     schedulable = not (isinstance(spec, Mapping) and bool(spec.get("unschedulable")))
+    taints = _taints(spec, path)
     ready = _ready(status.get("conditions"))
     memory_milli = capacity.get("memory", 0) or allocatable.get("memory", 0)
     host_memory = memory_milli // 1000 if memory_milli else None
@@ -936,6 +982,7 @@ def parse_node(
         ready=ready,
         devices=tuple(devices),
         warnings=tuple(warnings),
+        taints=taints,
     )
     if node.mixed:
         node = node.model_copy(
@@ -996,6 +1043,7 @@ def node_dict(
     allocatable: Mapping[str, Any] | None = None,
     *,
     unschedulable: bool = False,
+    taints: Iterable[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
     """A minimal Kubernetes node mapping (for tests, fixtures and programmatic fleets)."""
     node: dict[str, Any] = {
@@ -1004,8 +1052,14 @@ def node_dict(
         "metadata": {"name": name, "labels": dict(labels or {})},
         "status": {"allocatable": dict(allocatable or {}), "capacity": dict(allocatable or {})},
     }
+    spec: dict[str, Any] = {}
     if unschedulable:
-        node["spec"] = {"unschedulable": True}
+        spec["unschedulable"] = True
+    taint_list = [dict(t) for t in taints]
+    if taint_list:
+        spec["taints"] = taint_list
+    if spec:
+        node["spec"] = spec
     return node
 
 

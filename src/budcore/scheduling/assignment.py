@@ -810,8 +810,9 @@ def admission_placement(
 ) -> dict[str, tuple[dict[str, str], tuple[dict[str, str], ...]]]:
     """Per pod set of an admission (``Admit.flavors``: pod set → resource → flavor), the node
     selector and the tolerations Kueue adds to its pods: every assigned flavor's ``nodeLabels``
-    and ``tolerations``, each flavor once (Kueue ``pkg/podset`` ``FromAssignment``). For cluster
-    backends that run pods on tainted nodes; budcore's own nodes carry no taints."""
+    and ``tolerations``, each flavor once (Kueue ``pkg/podset`` ``FromAssignment``), for a cluster
+    backend to put on the pods (the simulator merges them into the pod set's own tolerations with
+    :meth:`budcore.domain.cluster.PodSetPlacement.merge_tolerations`, Kueue's ``podset.Merge``)."""
     out: dict[str, tuple[dict[str, str], tuple[dict[str, str], ...]]] = {}
     for pod_set, assigned in flavors.items():
         selector: dict[str, str] = {}

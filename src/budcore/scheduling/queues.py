@@ -221,10 +221,10 @@ class ResourceFlavor(BaseModel):
     Flavor assignment honours ``node_taints`` (a pod set that tolerates neither itself nor through
     the flavor's ``tolerations`` a NoSchedule/NoExecute taint is not assigned the flavor) and
     matches pod-set node selectors and required node affinity against ``node_labels``.
-    ``tolerations`` are meant for the admitted pods (see
-    :func:`budcore.scheduling.assignment.admission_placement`); ``topology_name`` is kept and
-    written back but not acted on. :attr:`QueueConfig.ignored_fields` reports what admission does
-    not honour.
+    ``tolerations`` are also added to the admitted pods (``PodSetPlacement.tolerations``, as
+    Kueue's ``podset.Merge``; the cluster backends place pods only on nodes whose taints they
+    tolerate); ``topology_name`` is kept and written back but not acted on.
+    :attr:`QueueConfig.ignored_fields` reports what admission does not honour.
     """
 
     model_config = _FROZEN
@@ -440,12 +440,6 @@ class IgnoredField:
         return f"{where}{self.path}: {self.kind} {self.name!r}: ignored by budcore: {self.reason}"
 
 
-_TOLERATIONS_REASON: Final = (
-    "Kueue adds a flavor's tolerations to the pods it admits to that flavor; budcore's flavor "
-    "assignment honours them (they tolerate the flavor's own taints) but its cluster backends and "
-    "simulator, whose nodes carry no taints, place pods by nodeLabels only and add no tolerations "
-    "(budcore.scheduling.assignment.admission_placement gives them to a backend that needs them)"
-)
 _TOPOLOGY_REASON: Final = (
     "a flavor with topologyName is a Topology-Aware Scheduling flavor: Kueue admits only with a "
     "topology assignment that fits the nodes' free capacity (tas_flavorassigner.go); budcore "
@@ -459,12 +453,11 @@ def ignored_fields_of(flavors: Iterable[ResourceFlavor]) -> tuple[IgnoredField, 
     The complete field inventory (CRDs of kueue.x-k8s.io v1beta1/v1beta2) is in the README's
     Kueue map; everything not listed here is either honoured or rejected at load time.
     ``nodeTaints`` are honoured by flavor assignment (pod-set tolerations, Kueue's
-    ``checkFlavorForPodSets``), so they are not listed.
+    ``checkFlavorForPodSets``) and ``tolerations`` by it and by the cluster backends (added to the
+    admitted pods), so neither is listed.
     """
     out: list[IgnoredField] = []
     for flavor in sorted(flavors, key=lambda f: f.name):
-        if flavor.tolerations:
-            out.append(IgnoredField("ResourceFlavor", flavor.name, "spec.tolerations", _TOLERATIONS_REASON))
         if flavor.topology_name is not None:
             out.append(IgnoredField("ResourceFlavor", flavor.name, "spec.topologyName", _TOPOLOGY_REASON))
     return tuple(out)

@@ -61,6 +61,7 @@ from budcore.domain.cluster import (
     ClusterCapacity,
     Node,
     PodSetPlacement,
+    Taint,
     Workload,
     WorkloadPhase,
     WorkloadStatus,
@@ -74,7 +75,7 @@ from budcore.domain.errors import (
 )
 from budcore.domain.events import DomainEvent, JobTransitioned
 from budcore.domain.ids import JobId, ProjectId, TenantId
-from budcore.domain.job import Job, JobSource, JobStatus, JobType, PodSet, ResourceRequest
+from budcore.domain.job import Job, JobSource, JobStatus, JobType, PodSet, ResourceRequest, Toleration
 from budcore.domain.lifecycle import TRANSITIONS, transition
 from budcore.domain.priority import JobPriority
 from budcore.domain.resources import CPU, MEMORY, NVIDIA_GPU, ResourceVector
@@ -819,23 +820,33 @@ _GIB_MILLI = 2**30 * 1000
 _HELD_PHASES = frozenset({WorkloadPhase.PENDING, WorkloadPhase.RUNNING, WorkloadPhase.TERMINATING})
 
 
-def _gpu_node(name: str, product: str, gpus: int, *, schedulable: bool = True) -> Node:
+def _gpu_node(
+    name: str, product: str, gpus: int, *, schedulable: bool = True, taints: Sequence[Taint] = ()
+) -> Node:
     return Node(
         name=name,
         labels={GPU_PRODUCT: product, "kubernetes.io/hostname": name},
         allocatable=ResourceVector({CPU: 64_000, MEMORY: 512 * _GIB_MILLI, NVIDIA_GPU: gpus * 1000}),
         schedulable=schedulable,
+        taints=tuple(taints),
     )
 
 
 def _pods(
-    name: str, count: int, *, gpus: int, cpu: int = 4, selector: Mapping[str, str] | None = None
+    name: str,
+    count: int,
+    *,
+    gpus: int,
+    cpu: int = 4,
+    selector: Mapping[str, str] | None = None,
+    tolerations: Sequence[Toleration] = (),
 ) -> PodSetPlacement:
     return PodSetPlacement(
         name=name,
         count=count,
         resources=ResourceVector({CPU: cpu * 1000, MEMORY: 16 * _GIB_MILLI, NVIDIA_GPU: gpus * 1000}),
         node_selector=dict(selector or {}),
+        tolerations=tuple(tolerations),
     )
 
 
@@ -891,8 +902,8 @@ class ClusterBackendConformance:
 
         Checks that every node reports ``0 <= free <= allocatable`` per resource, that the total
         in use equals the sum of the held workloads' requests, and that resources are in use only
-        on schedulable nodes that some held workload was placed on and whose labels match a pod
-        set's node selector.
+        on schedulable nodes that some held workload was placed on, whose labels match a pod set's
+        node selector and whose NoSchedule/NoExecute taints that pod set tolerates.
         """
         capacity = backend.capacity()
         by_name = {n.name: n for n in fleet}
@@ -916,8 +927,12 @@ class ClusterBackendConformance:
             for node_name in status.nodes:
                 node = by_name[node_name]
                 assert node.schedulable, f"{job_id} placed on cordoned node {node_name}"
-                assert any(node.matches(p.node_selector) for p in workload.pod_sets), (
-                    f"{job_id} placed on {node_name} whose labels match no pod set's node selector"
+                assert any(
+                    node.matches(p.node_selector) and node.untolerated_taint(p.tolerations) is None
+                    for p in workload.pod_sets
+                ), (
+                    f"{job_id} placed on {node_name}, which no pod set may use (node selector, "
+                    f"untolerated taint {node.untolerated_taint()})"
                 )
             placed_on.update(status.nodes)
         busy = {name for name, amounts in used.items() if amounts}
@@ -970,6 +985,59 @@ class ClusterBackendConformance:
         with pytest.raises(CapacityError):
             backend.submit(_workload("x", _pods("main", 1, gpus=1, selector={GPU_PRODUCT: "NVIDIA-B200"})))
         self.assert_consistent(backend, fleet, {})
+
+    def test_tainted_nodes_only_receive_pods_that_tolerate_them(self) -> None:
+        """kube-scheduler's TaintToleration filter: a pod lands on a node only if it tolerates
+        every NoSchedule and NoExecute taint there; PreferNoSchedule never keeps it off."""
+        dedicated = Taint(key="dedicated", value="ml", effect="NoSchedule")
+        fleet = [
+            _gpu_node("h100-dedicated", H100, 8, taints=[dedicated]),
+            _gpu_node("h100-draining", H100, 8, taints=[Taint(key="maintenance", effect="NoExecute")]),
+            _gpu_node(
+                "h100-spot", H100, 8, taints=[Taint(key="spot", value="true", effect="PreferNoSchedule")]
+            ),
+        ]
+        on_h100 = {GPU_PRODUCT: H100}
+
+        # Without tolerations only the PreferNoSchedule node is open: one 8-GPU pod, no more.
+        backend, _ = self.fresh_backend(fleet)
+        with pytest.raises(CapacityError):
+            backend.submit(_workload("gang", _pods("main", 2, gpus=8, selector=on_h100)))
+        self.assert_consistent(backend, fleet, {})
+        plain = _workload("plain", _pods("main", 1, gpus=8, selector=on_h100))
+        assert backend.submit(plain).nodes == ("h100-spot",)
+        with pytest.raises(CapacityError):
+            backend.submit(_workload("more", _pods("main", 1, gpus=1, selector=on_h100)))
+        # Tolerating the NoSchedule taint (Equal, same key, value and effect) opens its node.
+        tolerant = _workload(
+            "tolerant",
+            _pods("main", 1, gpus=8, selector=on_h100, tolerations=[Toleration(key="dedicated", value="ml")]),
+        )
+        assert backend.submit(tolerant).nodes == ("h100-dedicated",)
+        self.assert_consistent(backend, fleet, {"plain": plain, "tolerant": tolerant})
+
+        # Another value of the key, or another effect, does not tolerate it.
+        for toleration in (
+            Toleration(key="dedicated", value="batch"),
+            Toleration(key="dedicated", operator="Exists", effect="NoExecute"),
+        ):
+            backend, _ = self.fresh_backend(fleet)
+            with pytest.raises(CapacityError):
+                backend.submit(
+                    _workload("wrong", _pods("main", 2, gpus=8, selector=on_h100, tolerations=[toleration]))
+                )
+            self.assert_consistent(backend, fleet, {})
+
+        # A NoExecute toleration opens the draining node; an empty key with Exists opens them all.
+        backend, _ = self.fresh_backend(fleet)
+        draining = Toleration(key="maintenance", operator="Exists", effect="NoExecute", toleration_seconds=60)
+        both = _workload("both", _pods("main", 2, gpus=8, selector=on_h100, tolerations=[draining]))
+        assert set(backend.submit(both).nodes) == {"h100-draining", "h100-spot"}
+        self.assert_consistent(backend, fleet, {"both": both})
+        backend, _ = self.fresh_backend(fleet)
+        everything = _workload("all", _pods("main", 3, gpus=8, tolerations=[Toleration(operator="Exists")]))
+        assert set(backend.submit(everything).nodes) == {n.name for n in fleet}
+        self.assert_consistent(backend, fleet, {"all": everything})
 
     def test_never_over_commits(self) -> None:
         fleet = self.fleet()
