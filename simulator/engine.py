@@ -106,7 +106,7 @@ from budcore.ports.clock import Clock
 from budcore.ports.preemption_cost import VictimInfo
 from budcore.ports.simulated_cluster import SimulatedCluster
 from budcore.scheduling import AdmissionPolicy, QueueConfig, Scheduler
-from budcore.scheduling.assignment import Mode, assign_flavors, flavor_types_from_nodes
+from budcore.scheduling.assignment import Mode, admission_placement, assign_flavors, flavor_types_from_nodes
 from budcore.scheduling.deadline import DeadlineBoost
 from budcore.scheduling.fair_sharing import LocalQueueUsage
 from budcore.scheduling.forecast import ForecastOptions, eta_for
@@ -1050,19 +1050,13 @@ class Simulation:
         # Partial admission (PodSet.min_count): as many pods as admitted; the run keeps its
         # estimated duration (how a smaller job's runtime would stretch is not modelled).
         counts = admit.pod_counts or tuple(p.count for p in job.request.pod_sets)
+        injected = admission_placement(admit.flavors, self.queues.flavors)  # Kueue's FromAssignment
         for pod_set, count in zip(job.request.pod_sets, counts, strict=True):
             assigned = admit.flavors.get(pod_set.name, {})
-            selector: dict[str, str] = {}
             for resource, flavor_name in assigned.items():
-                selector.update(self.queues.flavors[flavor_name].node_labels)
                 if is_accelerator(resource) and not flavor:
                     flavor = flavor_name
-            # Each assigned flavor once, in assignment order (Kueue's FromAssignment).
-            added = [
-                toleration
-                for name in dict.fromkeys(assigned.values())
-                for toleration in self.queues.flavors[name].tolerations
-            ]
+            selector, added = injected.get(pod_set.name, ({}, ()))
             tolerations = pod_set.tolerations
             if added:
                 tolerations = PodSetPlacement.merge_tolerations(tolerations, added)

@@ -13,7 +13,7 @@ phase is a method of :class:`_Cycle`, whose docstring says why it works the way 
    candidate that may take quota;
 2. **drain** (:meth:`_Cycle.drain`): ``stopPolicy: HoldAndDrain`` evicts what its queues admitted;
 3. **order** (:meth:`_Cycle.pop`): candidates are taken best first, Kueue's ``entryOrdering``
-   (with fair sharing, its tournament over the cohort tree: :class:`_FairOrder`);
+   (with fair sharing, its tournament over the cohort tree: :class:`FairOrder`);
 4. **assign flavors** (:meth:`_Cycle.assign`), once per candidate: as Kueue's ``nominate``, the
    first heads of the cycle against the usage the cycle started with (a head's assignment, its
    place in the order and its pending message are those of that moment); candidates a queue
@@ -32,21 +32,22 @@ other workloads were evicted; the preemption policy decides whom), :class:`Stays
 precise reason, or :class:`Evict` (a ClusterQueue or LocalQueue with ``stopPolicy: HoldAndDrain``).
 
 Long because each phase keeps its explanation next to it; the walk over one ClusterQueue's
-candidates lives apart (:class:`~budcore.scheduling.pending.CandidateCursor`).
+candidates lives apart (:class:`~budcore.scheduling.pending.CandidateCursor`), and so does the
+fair-sharing tournament (:class:`~budcore.scheduling.fair_order.FairOrder`).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from budcore.domain.quantity import format_quantity
 from budcore.ports.preemption_cost import VictimInfo
 from budcore.scheduling.assignment import Assignment, Mode, PendingReason, assign_flavors, reduce_pod_sets
-from budcore.scheduling.fair_sharing import LendableCache, borrows_in, share_key
+from budcore.scheduling.fair_order import FAIR_HEAP_KEY, Entry, FairOrder
 from budcore.scheduling.pending import CandidateCursor, ClusterQueuePending, PendingQueues, PendingWorkload
 from budcore.scheduling.preemption import PreemptionOracle, PreemptionPolicy, find_victims
 from budcore.scheduling.queues import (
@@ -55,7 +56,7 @@ from budcore.scheduling.queues import (
     ReclaimWithinCohort,
     StopPolicy,
 )
-from budcore.scheduling.quota import QuotaNode, QuotaUsage, preemption_reservation
+from budcore.scheduling.quota import QuotaUsage, preemption_reservation
 from budcore.scheduling.reservations import may_use
 from budcore.scheduling.snapshot import (
     AdmissionPolicy,
@@ -174,12 +175,6 @@ def schedule(
     return cycle.result
 
 
-# A candidate on the cycle's heap: (order key, tie-break, epoch its assignment was computed at or
-# -1, ClusterQueue, workload, index within its shape, assignment or None, nominated with the
-# cycle's first heads: its assignment is made against the usage the cycle started with).
-_Entry = tuple[tuple[Any, ...], int, int, str, PendingWorkload, int, Assignment | None, bool]
-
-
 class _Cycle:
     """The state one cycle works on: the usage overlay it admits into, the candidates' heap, and the
     caches that keep a decision cheap. Its methods are the phases of :func:`schedule`.
@@ -268,16 +263,16 @@ class _Cycle:
         self.retry: set[str] = set()  # queues with a candidate that no longer fitted
         self.result = CycleResult()
         self.cursors: dict[str, CandidateCursor] = {}
-        self.heap: list[_Entry] = []
+        self.heap: list[Entry] = []
         self.seq = itertools.count()
         # Admissions in a cohort tree invalidate cached assignments of that tree only.
         self.epoch: dict[str, int] = {}
         self.ceilings: dict[str, tuple[int, dict[str, int]]] = {}  # cq -> (epoch, max available per resource)
         self.gates: dict[tuple[str, str], str] = {}  # LocalQueue -> gate (the same for all its workloads)
         # With fair sharing, candidates are ordered by Kueue's tournament, not by the heap's keys.
-        self.fair: _FairOrder | None = None
+        self.fair: FairOrder | None = None
         if policy.fair_sharing:
-            self.fair = _FairOrder(self, self._assignment, self._usage_for, self._declined, self._takes_quota)
+            self.fair = FairOrder(self, self._assignment, self._usage_for, self._declined, self._takes_quota)
         # Kueue's preemption oracle (flavorassigner ``SimulatePreemption``): a flavor needing
         # preemption ends the flavor search only where preemption finds victims, and borrows only if
         # the queue still borrows once they are gone. It reads this cycle's usage as it grows.
@@ -506,12 +501,12 @@ class _Cycle:
                 evictions.append(Evict(workload.job_id, workload.tenant, workload.cluster_queue, why))
 
     # 3. Order ---------------------------------------------------------------------------------
-    def pop(self) -> _Entry | None:
+    def pop(self) -> Entry | None:
         """The best candidate on the heap, or None when there is none or enough were admitted.
 
         Across ClusterQueues, candidates are ordered like Kueue's ``entryOrdering``: workloads
         that fit without borrowing first, then higher priority, then earlier queue-ordering time;
-        or, with fair sharing, by Kueue's tournament over the cohort tree (:class:`_FairOrder`).
+        or, with fair sharing, by Kueue's tournament over the cohort tree (:class:`FairOrder`).
         It is a lazy heap: a candidate enters with a lower bound of its key
         (:meth:`_optimistic_key`) and is re-checked against the usage left by the admissions
         before it (:meth:`assign`).
@@ -534,7 +529,7 @@ class _Cycle:
         bound already counts borrowing that no flavor could avoid (``QuotaUsage.must_borrow``).
         """
         if self.fair is not None:
-            return _FAIR_HEAP_KEY  # the tournament orders fair-sharing candidates, not the heap
+            return FAIR_HEAP_KEY  # the tournament orders fair-sharing candidates, not the heap
         if workload.cluster_queue in self.booked:
             return (0, *workload.key)  # its usage depends on the bookings it may use: no bound
         demand = workload.demand
@@ -543,7 +538,7 @@ class _Cycle:
         return (0, *workload.key)
 
     # 4. Assign flavors ------------------------------------------------------------------------
-    def assign(self, entry: _Entry) -> _Entry | None:
+    def assign(self, entry: Entry) -> Entry | None:
         """The candidate with its flavor assignment, if it is still the best; None when decided.
 
         A candidate is assigned flavors once, when it is first considered, as Kueue assigns them
@@ -594,7 +589,7 @@ class _Cycle:
         (``Assignment.Borrowing``, a height), then higher priority, then the earlier time."""
         assignment = self._assignment(workload, start)
         if self.fair is not None:
-            return _FAIR_HEAP_KEY, assignment  # ordered by the tournament (:class:`_FairOrder`)
+            return FAIR_HEAP_KEY, assignment  # ordered by the tournament (:class:`FairOrder`)
         return (assignment.borrowing, *workload.key), assignment
 
     def _assignment(self, workload: PendingWorkload, start: bool = False) -> Assignment:
@@ -753,7 +748,7 @@ class _Cycle:
         return _exceeds(demand, ceiling) is True
 
     # 5. and 6. Reserve for preemption, admit, or leave pending --------------------------------
-    def decide(self, entry: _Entry) -> None:
+    def decide(self, entry: Entry) -> None:
         """Act on the assignment of the candidate :meth:`assign` kept; its queue offers its next.
 
         Kueue's ``processEntry``: a fit is admitted if the assignment still fits (else "no longer
@@ -1002,182 +997,6 @@ class _Cycle:
             self.flavors,
             self.policy.matcher,
         )
-
-
-# With fair sharing the heap holds candidates unordered (:class:`_FairOrder` orders them): every
-# key is this one, so :meth:`_Cycle.assign` never puts a candidate back behind another.
-_FAIR_HEAP_KEY: tuple[Any, ...] = ()
-
-# A candidate's place in a Cohort's round of the tournament, for the child (ClusterQueue or
-# Cohort) it represents: (the child borrows, in the candidate's flavor-resources, with the
-# candidate admitted; the child's share with it admitted, two floats (fair_sharing.ShareKey);
-# then the queue order: -priority, time, job id). Lower is better.
-_FairKey = tuple[Any, ...]
-
-
-class _FairOrder:
-    """Kueue's fair-sharing admission order: a tournament over each cohort tree.
-
-    Kueue (``pkg/scheduler/fair_sharing_iterator.go``) takes the next workload of a cycle with
-    fair sharing by a tournament: in each Cohort, every child (ClusterQueue or Cohort) enters the
-    workload that won below it (a ClusterQueue its candidate), and the child wins whose own share,
-    with that workload's usage added, is lowest. So at each level two nodes are compared by the
-    share each would have, which is how Kueue keeps every subtree fair against its siblings. The
-    comparison (:data:`_FairKey`) is, in order: a child that stays within its subtree quota in the
-    workload's flavor-resources before one that borrows there (nominal first, per flavor:
-    ``scheduler_fs_test.go``'s hierarchical nominal-first cases); the lower share (Kueue
-    ``CompareDRS``, :func:`~budcore.scheduling.fair_sharing.share_key`); higher priority; earlier
-    queue-ordering time (then the job id, where Kueue leaves the order unspecified). The root's
-    winner goes next. Cohort trees share no quota, so across trees the queue order decides.
-
-    The tournament is not an order of keys: what decides in a Cohort is the share of the child
-    with *its winner's* usage, and which workload wins below depends on the others there
-    (``scheduler_fs_test.go``, "hierarchical fair sharing schedule workload which wins
-    tournament": e1 would leave Cohort B with a lower share than d1, but d1 beats e1 inside B, so
-    B enters d1, and B with d1 beats C).
-
-    Like Kueue's, the shares are those of the usage the cycle has reached with the usage of the
-    flavor assignment the candidate got when it became a candidate (Kueue assigns flavors when it
-    nominates the heads); :meth:`_Cycle.assign` assigns the picked one again against the current
-    usage before deciding. A candidate's key in a Cohort then changes only when that Cohort's
-    usage or winner does, and both change only on the path of a decided candidate (an admission
-    or a preemption reservation adds usage to its ClusterQueue and its ancestors): each Cohort
-    keeps its children in a heap, and a pick updates the heaps on one path (and those on the paths
-    of the candidates offered since), so a pick costs the depth of the tree, not its width.
-    """
-
-    __slots__ = (
-        "assignment_for",
-        "candidates",
-        "cannot_fit",
-        "changed",
-        "cycle",
-        "entrants",
-        "heaps",
-        "inbox",
-        "lendable",
-        "root_version",
-        "takes_quota",
-        "usage_for",
-        "version",
-        "winners",
-    )
-
-    def __init__(
-        self,
-        cycle: _Cycle,
-        assignment_for: Callable[[PendingWorkload, bool], Assignment],
-        usage_for: Callable[[PendingWorkload], QuotaUsage],
-        cannot_fit: Callable[[PendingWorkload], bool],
-        takes_quota: Callable[[PendingWorkload, Assignment], bool],
-    ) -> None:
-        # The cycle's state is read, never written; the cycle's own steps it needs are handed in.
-        self.cycle = cycle
-        self.assignment_for = assignment_for
-        self.usage_for = usage_for
-        self.cannot_fit = cannot_fit
-        self.takes_quota = takes_quota
-        self.candidates: dict[str, _Entry] = {}  # ClusterQueue -> its candidate, flavors assigned
-        self.inbox: list[_Entry] = []  # offered, not yet assigned flavors
-        # node key -> (key as that node, entry): the workload that won below the node
-        self.entrants: dict[str, tuple[_FairKey, _Entry]] = {}
-        self.heaps: dict[str, list[tuple[_FairKey, str, int]]] = {}  # Cohort -> its children's entrants
-        self.version: dict[str, int] = {}  # node key -> version of its entry in its parent's heap
-        self.winners: list[tuple[Any, str, int]] = []  # every tree's winner: (queue order, root, version)
-        self.root_version: dict[str, int] = {}
-        self.lendable: LendableCache = {}
-        self.changed: str | None = None  # the ClusterQueue of the last pick
-
-    def pop(self) -> _Entry | None:
-        """The next candidate (see the class docstring), or None when there is none or enough were
-        admitted. A candidate that cannot take quota is returned as soon as it is offered: it stays
-        pending whatever its place, as in :meth:`_Cycle.assign`."""
-        cycle = self.cycle
-        if self.changed is not None:  # the last pick was decided: its path changed
-            self._update(self.changed)
-            self.changed = None
-        heap = cycle.heap
-        if heap:  # the candidates offered since the last pick (the heap is only an inbox here)
-            self.inbox.extend(heap)
-            heap.clear()
-        limit = cycle.limit
-        if limit is not None and len(cycle.result.admitted) >= limit:
-            return None
-        inbox = self.inbox
-        while inbox:
-            entry = inbox.pop()
-            cq_name = entry[3]
-            entry, takes_quota = self._evaluated(entry)
-            if not takes_quota:
-                return entry
-            self.candidates[cq_name] = entry
-            self._update(cq_name)
-        winners = self.winners
-        while winners:
-            _, root_key, version = heapq.heappop(winners)
-            if self.root_version.get(root_key) == version:
-                entry = self.entrants[root_key][1]
-                cq_name = entry[3]
-                del self.candidates[cq_name]
-                self.root_version[root_key] = version + 1
-                self.changed = cq_name
-                return entry
-        return None
-
-    def _evaluated(self, entry: _Entry) -> tuple[_Entry, bool]:
-        """The candidate with its flavor assignment (made once, as :meth:`_Cycle.assign` makes
-        it), and whether it would take quota (admission, or a preemption reservation)."""
-        cycle = self.cycle
-        workload = entry[4]
-        if entry[6] is None:
-            if self.cannot_fit(workload):
-                return entry, False  # above its ceiling: assign() decides it without assigning
-            _, _, _, cq_name, _, index, _, start = entry
-            epoch = 0 if start else cycle.epoch.get(cycle.nodes[cq_name].root_key, 0)
-            assignment = self.assignment_for(workload, start)
-            entry = (entry[0], entry[1], epoch, cq_name, workload, index, assignment, start)
-        assert entry[6] is not None
-        return entry, self.takes_quota(workload, entry[6])
-
-    def _update(self, cq_name: str) -> None:
-        """Recompute the entrants on the ClusterQueue's path, from it up to its root."""
-        node = self.cycle.nodes[cq_name]
-        entry = self.candidates.get(cq_name)
-        entrants = self.entrants
-        if entry is None:
-            entrants.pop(node.key, None)
-        else:
-            entrants[node.key] = (self._key(node, entry), entry)
-        version = self.version
-        while node.parent is not None:
-            parent = node.parent
-            heap = self.heaps.setdefault(parent.key, [])
-            v = version[node.key] = version.get(node.key, 0) + 1
-            entrant = entrants.get(node.key)
-            if entrant is not None:
-                heapq.heappush(heap, (entrant[0], node.key, v))
-            while heap and version.get(heap[0][1]) != heap[0][2]:
-                heapq.heappop(heap)  # an entrant replaced since
-            if heap:
-                won = entrants[heap[0][1]][1]
-                entrants[parent.key] = (self._key(parent, won), won)
-            else:
-                entrants.pop(parent.key, None)
-            node = parent
-        v = self.root_version[node.key] = self.root_version.get(node.key, 0) + 1
-        entrant = entrants.get(node.key)
-        if entrant is not None:
-            heapq.heappush(self.winners, (entrant[1][4].key, node.key, v))
-
-    def _key(self, node: QuotaNode, entry: _Entry) -> _FairKey:
-        """``entry``'s key as ``node`` (see :data:`_FairKey`), with its flavor assignment's usage."""
-        workload = entry[4]
-        assignment = entry[6]
-        assert assignment is not None  # every candidate has its flavors assigned (_evaluated)
-        usage = self.usage_for(workload)
-        extra = assignment.usage
-        share = share_key(node, usage, extra, self.cycle.policy.flavor_weights, self.lendable)
-        return (borrows_in(node, usage, extra), *share, *workload.key)
 
 
 def _exceeds(demand: Mapping[str, int], ceiling: Mapping[str, int]) -> bool | None:
