@@ -350,3 +350,33 @@ def test_a_cluster_queue_without_selector_still_admits_every_namespace() -> None
     namespace (Kueue's null selector matches none; dumped YAML always writes ``{}``)."""
     s = Scheduler(_selecting(None))
     assert fill(s, [_in("q", "team-a", 1, "a"), _in("q", "team-b", 1, "b")]) == ["a", "b"]
+
+
+def test_a_first_head_that_fitted_at_the_start_no_longer_fits_without_holding_room() -> None:
+    """x (queue a, within a's nominal 2) fitted when the cycle started by borrowing b's 4 GPUs;
+    y (queue b, no borrowing, so first) takes them. x is now above every flavor's availability,
+    but Kueue assigned it at nomination and only says "no longer fits": no room held for it (the
+    cycle tells without assigning it again, ``_Cycle._fits_at_start``), and its message is Kueue's."""
+    s = Scheduler(config([cq("a", {"default": {GPU: 2}}, "pool"), cq("b", {"default": {GPU: 4}}, "pool")]))
+    assert fill(s, [job("a", 2, name="a-own")]) == ["a-own"]
+    s.submit(job("a", 2, name="x", priority=JobPriority.HIGH))
+    s.submit(job("b", 4, name="y"))
+    result = s.cycle(T0)
+    assert [a.job_id for a in result.admitted] == ["y"]
+    assert result.reserved == {}
+    assert s.reasons["x"] == NO_LONGER_FITS
+
+
+def test_a_pinned_overlay_keeps_what_its_base_had() -> None:
+    """``QuotaUsage.pin``: what the cycle's first heads' reasons read stays as the cycle saw it
+    after the caller applies the cycle's admissions to its usage (``_Cycle.freeze_reasons``)."""
+    s = Scheduler(config([cq("a", {"default": {GPU: 4}}, "pool"), cq("b", {"default": {GPU: 4}}, "pool")]))
+    base = s.usage
+    view = base.overlay()
+    view.pin(["a"])
+    node = s.tree.cluster_queues["a"]
+    base.add("a", {("default", GPU): 3000})
+    base.add("b", {("default", GPU): 1000})
+    assert view.get(node, ("default", GPU)) == 0  # pinned: the base's later change does not show
+    assert view.get(s.tree.cluster_queues["b"], ("default", GPU)) == 1000  # not pinned: read live
+    assert base.frozen().get(node, ("default", GPU)) == 3000

@@ -51,12 +51,13 @@ from budcore.scheduling.fair_order import FAIR_HEAP_KEY, Entry, FairOrder
 from budcore.scheduling.pending import CandidateCursor, ClusterQueuePending, PendingQueues, PendingWorkload
 from budcore.scheduling.preemption import PreemptionOracle, PreemptionPolicy, find_victims
 from budcore.scheduling.queues import (
+    SCHEDULING_TAINT_EFFECTS,
     ClusterQueue,
     QueueingStrategy,
     ReclaimWithinCohort,
     StopPolicy,
 )
-from budcore.scheduling.quota import QuotaUsage, preemption_reservation
+from budcore.scheduling.quota import QuotaNode, QuotaUsage, preemption_reservation
 from budcore.scheduling.reservations import may_use
 from budcore.scheduling.snapshot import (
     AdmissionPolicy,
@@ -86,11 +87,10 @@ OVERLAPPING_TARGETS = "Workload has overlapping preemption targets with another 
 class _LazyReason:
     """Why a workload did not fit, computed only if someone reads it.
 
-    It runs the flavor assignment against ``usage`` when read: the usage the cycle started with
-    (never written) for a first head, whose message has the numbers of its nomination as Kueue's
-    has, or the cycle's own usage, not written after :func:`schedule` returns, so the numbers are
-    those a person would see right after the cycle. A first head that fitted when the cycle started
-    "no longer fits": workloads before it took the room.
+    It runs the flavor assignment when read, against a copy of the usage it was decided in
+    (:meth:`_Cycle._lazy_reason`): the usage the cycle started with for a first head, whose message
+    has the numbers of its nomination as Kueue's has, or the usage the cycle had reached. A first
+    head that fitted when the cycle started "no longer fits": workloads before it took the room.
     """
 
     __slots__ = ("_args", "_text")
@@ -102,6 +102,8 @@ class _LazyReason:
     def __str__(self) -> str:
         if self._args is not None:
             cq, node, request, usage, flavors, matcher = self._args
+            if isinstance(usage, _UsageAfter):
+                usage = usage.usage
             assignment = assign_flavors(cq, node, request, usage, flavors, matcher)
             self._text = NO_LONGER_FITS if assignment.mode is Mode.FIT else str(assignment.describe())
             self._args = None
@@ -112,6 +114,19 @@ class _LazyReason:
 
     def __hash__(self) -> int:
         return hash(str(self))
+
+
+class _UsageAfter:
+    """The usage a lazy pending reason is rendered against, kept as the cycle left it.
+
+    The usage the cycle started with is the caller's own object, which the caller changes as soon
+    as it applies the cycle's decisions; at the end of the cycle the first heads' reasons are
+    pointed at a view that keeps what the cycle saw (:meth:`_Cycle.freeze_reasons`)."""
+
+    __slots__ = ("usage",)
+
+    def __init__(self, usage: QuotaUsage) -> None:
+        self.usage = usage
 
 
 class _HeldForBookings:
@@ -172,6 +187,7 @@ def schedule(
     # A queue whose candidate no longer fitted is not done: that candidate is assigned afresh
     # next cycle (its queue must not be parked until its cohort changes).
     cycle.result.exhausted.difference_update(cycle.retry)
+    cycle.freeze_reasons()  # the caller changes the usage the lazy reasons read from now on
     return cycle.result
 
 
@@ -212,8 +228,11 @@ class _Cycle:
         "nominating",
         "now",
         "oracle",
+        "plain_queues",
         "policy",
         "preemption",
+        "reasons_end",
+        "reasons_start",
         "result",
         "retry",
         "seq",
@@ -261,6 +280,10 @@ class _Cycle:
         # queue -> whether its workloads may hold room without victims (see _hold_bound)
         self.nominal_bounds: dict[str, tuple[bool, dict[str, int] | None] | tuple[()]] = {}
         self.retry: set[str] = set()  # queues with a candidate that no longer fitted
+        # What lazy pending reasons render against: the live views during the cycle, copies after.
+        self.reasons_start = _UsageAfter(self.start_usage)
+        self.reasons_end = _UsageAfter(self.usage)
+        self.plain_queues: dict[str, bool] = {}  # see _fits_at_start
         self.result = CycleResult()
         self.cursors: dict[str, CandidateCursor] = {}
         self.heap: list[Entry] = []
@@ -408,7 +431,7 @@ class _Cycle:
         over without a decision (its workloads keep their last reason), so a saturated queue
         costs what its admissible shapes cost.
         """
-        fitting = [w for w in heads if not self._declined(w)]
+        fitting = [w for w in heads if not self._declined(w, start=True)]
         if not fitting:
             head = min(heads, key=lambda w: w.key)
             result = self.result
@@ -559,7 +582,7 @@ class _Cycle:
         _, _, _, cq_name, workload, index, assignment, start = entry
         if assignment is not None:
             return entry
-        if self._declined(workload):
+        if self._declined(workload, start):
             self.result.considered += 1
             why = self._lazy_reason(workload, start=start)
             self._stays_pending(cq_name, workload, why, quota_shortage=True)
@@ -667,14 +690,42 @@ class _Cycle:
             )
         return self.start_oracle
 
-    def _declined(self, workload: PendingWorkload) -> bool:
+    def _declined(self, workload: PendingWorkload, start: bool = False) -> bool:
         """Whether the workload is left pending without a flavor assignment: its queue never
         preempts and has no bookings (the shortcuts' conditions), the request is above what the
-        queue's flavors have left (:meth:`_cannot_fit`), and it cannot hold room either."""
+        queue's flavors have left (:meth:`_cannot_fit`), and it cannot hold room either — or, for
+        a first head, its assignment at the cycle's start would fit (it then "no longer fits",
+        and Kueue holds nothing for it: :meth:`_fits_at_start`)."""
         cq_name = workload.cluster_queue
-        if self.may_preempt[cq_name] or cq_name in self.booked:
+        if self.may_preempt[cq_name] or cq_name in self.booked or not self._cannot_fit(workload):
             return False
-        return self._cannot_fit(workload) and not self._may_hold_room(workload)
+        return not self._may_hold_room(workload) or (start and self._fits_at_start(workload))
+
+    def _fits_at_start(self, workload: PendingWorkload) -> bool:
+        """Whether the flavor assignment at the cycle's start is sure to fit, told without making
+        it: every resource group of a plain request (one pod set, no accelerator type, node
+        selector or affinity) in a queue whose flavors all exist and carry no scheduling taint has
+        a flavor with the whole request available. The flavor assigner then returns a fit, and a
+        first head that fits at the start but not now only "no longer fits"."""
+        demand = workload.demand
+        if demand is None:
+            return False
+        request = workload.job.request
+        pod_set = request.pod_sets[0]
+        if request.accelerator_type is not None or pod_set.node_selector or pod_set.required_node_affinity:
+            return False
+        cq_name = workload.cluster_queue
+        plain = self.plain_queues.get(cq_name)
+        if plain is None:
+            plain = self.plain_queues[cq_name] = all(
+                name in self.flavors
+                and not any(
+                    t.get("effect") in SCHEDULING_TAINT_EFFECTS for t in self.flavors[name].node_taints
+                )
+                for _, names in self.nodes[cq_name].groups
+                for name in names
+            )
+        return plain and _fits_a_flavor(self.nodes[cq_name], self.start_usage, demand)
 
     def _may_hold_room(self, workload: PendingWorkload) -> bool:
         """Whether a workload of a queue that never preempts may still hold room in the cycle.
@@ -896,6 +947,23 @@ class _Cycle:
             or job_id not in self.snapshot.no_preemption_candidates
         )
 
+    def freeze_reasons(self) -> None:
+        """Keep the usage the cycle's lazy pending reasons read as the cycle left it.
+
+        The caller applies the cycle's admissions to the usage the cycle started with, which is
+        exactly the nodes the cycle wrote in its own overlay. The reasons of first heads read the
+        usage the cycle started with: those nodes are pinned at their start values in an overlay
+        of it (:meth:`QuotaUsage.pin`; cheap, a cycle writes few nodes). The others read the
+        cycle's overlay, whose own layer already holds those nodes as the cycle left them. (Later
+        changes of other nodes, after further cycles, do show through, as they always have.)"""
+        if not self.result.pending:
+            return
+        written = self.usage.layers[0].keys()
+        if written:
+            view = self.start_usage.overlay()
+            view.pin(written)
+            self.reasons_start.usage = view
+
     def admit(self, cq_name: str, workload: PendingWorkload, index: int, assignment: Assignment) -> None:
         """Phase 6: take the quota in the cycle's usage; the shape's next workload becomes a candidate."""
         job = workload.job
@@ -987,15 +1055,17 @@ class _Cycle:
     def _lazy_reason(self, workload: PendingWorkload, *, start: bool) -> _LazyReason:
         """Why a workload left pending without an assignment did not fit: with the numbers of the
         usage the cycle started with for a first head (those Kueue's message has), else of the
-        usage at the end of the cycle."""
+        usage at the end of the cycle; the assignment is made only if the message is read, against
+        a copy taken when the cycle ends (:class:`_UsageAfter`, :meth:`freeze_reasons`)."""
         cq_name = workload.cluster_queue
+        node = self.nodes[cq_name]
+        usage: QuotaUsage | _UsageAfter
+        if cq_name in self.booked:
+            usage = self._usage_for(workload, start).frozen()  # a view of its own (bookings: rare)
+        else:
+            usage = self.reasons_start if start else self.reasons_end
         return _LazyReason(
-            self.cluster_queues[cq_name],
-            self.nodes[cq_name],
-            workload.job.request,
-            self._usage_for(workload, start) if start or self.booked else self.usage,
-            self.flavors,
-            self.policy.matcher,
+            self.cluster_queues[cq_name], node, workload.job.request, usage, self.flavors, self.policy.matcher
         )
 
 
@@ -1008,3 +1078,21 @@ def _exceeds(demand: Mapping[str, int], ceiling: Mapping[str, int]) -> bool | No
         if amount > limit:
             return True
     return False
+
+
+def _fits_a_flavor(node: QuotaNode, usage: QuotaUsage, demand: Mapping[str, int]) -> bool:
+    """Whether every resource of ``demand`` is covered and each resource group it needs has a
+    flavor with all of its share available in ``usage`` (the flavor assigner then fits it)."""
+    if any(resource not in node.covered for resource in demand):
+        return False
+    available = usage.available
+    for covered, flavor_names in node.groups:
+        needed = [(r, demand[r]) for r in covered if r in demand]
+        if not needed:
+            continue
+        for f in flavor_names:
+            if all(amount <= available(node, (f, r)) for r, amount in needed):
+                break
+        else:
+            return False
+    return True

@@ -117,7 +117,7 @@ class FairOrder:
         cycle: CycleState,
         assignment_for: Callable[[PendingWorkload, bool], Assignment],
         usage_for: Callable[[PendingWorkload], QuotaUsage],
-        cannot_fit: Callable[[PendingWorkload], bool],
+        cannot_fit: Callable[[PendingWorkload, bool], bool],
         takes_quota: Callable[[PendingWorkload, Assignment], bool],
     ) -> None:
         # The cycle's state is read, never written; the cycle's own steps it needs are handed in.
@@ -179,7 +179,7 @@ class FairOrder:
         cycle = self.cycle
         workload = entry[4]
         if entry[6] is None:
-            if self.cannot_fit(workload):
+            if self.cannot_fit(workload, entry[7]):
                 return entry, False  # above its ceiling: assign() decides it without assigning
             _, _, _, cq_name, _, index, _, start = entry
             epoch = 0 if start else cycle.epoch.get(cycle.nodes[cq_name].root_key, 0)

@@ -294,6 +294,29 @@ class QuotaUsage:
     def overlay(self) -> QuotaUsage:
         return QuotaUsage(self.tree, self)
 
+    def pin(self, keys: Iterable[str]) -> None:
+        """Copy what the nodes ``keys`` read now into this state's own layer, so that later changes
+        of its base to those nodes no longer show through (an overlay reads its base live)."""
+        own = self._own
+        for key in keys:
+            if key in own:
+                continue
+            for layer in self._layers[1:]:
+                found = layer.get(key)
+                if found is not None:
+                    own[key] = dict(found)
+                    break
+            else:
+                own[key] = {}
+        self._avail.clear()
+
+    def frozen(self) -> QuotaUsage:
+        """A copy of this state as it is now, reading nothing of it afterwards (an overlay would
+        read later changes of its base through): for what is computed after the state moves on."""
+        frozen = QuotaUsage(self.tree)
+        frozen._own.update(self.flatten())
+        return frozen
+
     @property
     def layers(self) -> tuple[Mapping[str, Mapping[FR, int]], ...]:
         """What this state reads, by node key, layer by layer: its own writes first, then its base
