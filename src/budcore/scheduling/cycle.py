@@ -221,17 +221,16 @@ class _Cycle:
         "free_usage",
         "gates",
         "heap",
+        "hold_rules",
         "limit",
         "may_preempt",
         "nodes",
-        "nominal_bounds",
         "nominating",
         "now",
         "oracle",
         "plain_queues",
         "policy",
         "preemption",
-        "reasons_end",
         "reasons_start",
         "result",
         "retry",
@@ -278,11 +277,11 @@ class _Cycle:
         self.usage = self.start_usage.overlay()
         self.nominating = True  # phase 1: offered candidates are the cycle's first heads
         # queue -> whether its workloads may hold room without victims (see _hold_bound)
-        self.nominal_bounds: dict[str, tuple[bool, dict[str, int] | None] | tuple[()]] = {}
+        self.hold_rules: dict[str, tuple[bool, dict[str, int] | None] | tuple[()]] = {}
         self.retry: set[str] = set()  # queues with a candidate that no longer fitted
-        # What lazy pending reasons render against: the live views during the cycle, copies after.
+        # What first heads' lazy pending reasons render against: the usage the cycle started
+        # with, pinned as the cycle saw it when the cycle ends (freeze_reasons).
         self.reasons_start = _UsageAfter(self.start_usage)
-        self.reasons_end = _UsageAfter(self.usage)
         self.plain_queues: dict[str, bool] = {}  # see _fits_at_start
         self.result = CycleResult()
         self.cursors: dict[str, CandidateCursor] = {}
@@ -741,9 +740,9 @@ class _Cycle:
         flavor has for it (:meth:`_hold_bound`).
         """
         cq_name = workload.cluster_queue
-        hold = self.nominal_bounds.get(cq_name)
+        hold = self.hold_rules.get(cq_name)
         if hold is None:
-            hold = self.nominal_bounds[cq_name] = self._hold_bound(cq_name)
+            hold = self.hold_rules[cq_name] = self._hold_bound(cq_name)
         if not hold:
             return False
         strict, bound = hold
@@ -1055,15 +1054,16 @@ class _Cycle:
     def _lazy_reason(self, workload: PendingWorkload, *, start: bool) -> _LazyReason:
         """Why a workload left pending without an assignment did not fit: with the numbers of the
         usage the cycle started with for a first head (those Kueue's message has), else of the
-        usage at the end of the cycle; the assignment is made only if the message is read, against
-        a copy taken when the cycle ends (:class:`_UsageAfter`, :meth:`freeze_reasons`)."""
+        usage at the end of the cycle; the assignment is made only if the message is read. The
+        first is pinned as the cycle saw it when the cycle ends (:meth:`freeze_reasons`); the
+        cycle's own overlay already holds every node the cycle wrote."""
         cq_name = workload.cluster_queue
         node = self.nodes[cq_name]
         usage: QuotaUsage | _UsageAfter
         if cq_name in self.booked:
             usage = self._usage_for(workload, start).frozen()  # a view of its own (bookings: rare)
         else:
-            usage = self.reasons_start if start else self.reasons_end
+            usage = self.reasons_start if start else self.usage
         return _LazyReason(
             self.cluster_queues[cq_name], node, workload.job.request, usage, self.flavors, self.policy.matcher
         )

@@ -236,12 +236,17 @@ class Scheduler:
         decayed usage of the LocalQueues the cycle may order by it; reading the decay advances it
         (:meth:`LocalQueueUsage.value`), which is why that happens here and not in the cycle.
         """
+        return self._snapshot(now, None if now is None else self._local_queue_usage(now))
+
+    def _snapshot(
+        self, now: datetime | None, local_queue_usage: Mapping[tuple[str, str], float] | None
+    ) -> AdmissionSnapshot:
         return AdmissionSnapshot(
             self.tree,
             self.usage,
             self.admitted,
             no_preemption_candidates=self._no_candidates,
-            local_queue_usage=None if now is None else self._local_queue_usage(now),
+            local_queue_usage=local_queue_usage,
             bookings=self.bookings.rooms(now, self.admitted) if self.bookings and now is not None else {},
         )
 
@@ -296,11 +301,11 @@ class Scheduler:
         previous, self._last_now = self._last_now, now
         self._apply_time(now)
         evictions = self._clear_booked_room(previous, now) if self.bookings else []
-        snapshot = self.snapshot(now)
-        if snapshot.local_queue_usage is not None:
-            # Preemption inside the cycle (the flavor assigner's oracle) orders victims by their
-            # LocalQueues' usage too: every LocalQueue of an admission-fair-sharing queue.
-            snapshot = replace(snapshot, local_queue_usage=self._preemption_local_queue_usage(now))
+        # The cycle orders pending workloads by their LocalQueues' usage, and preemption (in the
+        # cycle, the flavor assigner's oracle; after it, _preempt) orders victims by theirs: read
+        # once, for every LocalQueue of an admission-fair-sharing queue.
+        local_queue_usage = self._preemption_local_queue_usage(now)
+        snapshot = self._snapshot(now, local_queue_usage)
         # The preemption oracle needs only the guards (critical, preemptible): the jobs' own facts.
         result = schedule(
             snapshot,
@@ -320,7 +325,7 @@ class Scheduler:
         for needs in result.needs_preemption:
             self.reasons[needs.job_id] = _Prefixed("waiting for preemption: ", needs.why)
         if result.needs_preemption:  # the decisions refine those reasons
-            result.preemptions = self._preempt(result, now, victim_info)
+            result.preemptions = self._preempt(result, now, victim_info, local_queue_usage)
         self.pending.deactivate(result.exhausted)
         if result.reserved or result.no_victims:
             self._after_reservations(result)
@@ -419,7 +424,11 @@ class Scheduler:
                 self.pending.activate(tree.cluster_queues[needs.cluster_queue].root().members)
 
     def _preempt(
-        self, result: CycleResult, now: datetime, victim_info: Mapping[str, VictimInfo] | None
+        self,
+        result: CycleResult,
+        now: datetime,
+        victim_info: Mapping[str, VictimInfo] | None,
+        local_queue_usage: Mapping[tuple[str, str], float] | None,
     ) -> list[PreemptionDecision]:
         """Resolve each NeedsPreemption in the cycle's order, as Kueue's ``processEntry`` does.
 
@@ -430,10 +439,10 @@ class Scheduler:
         are gone, the preemptors before it counted in ("no longer fits"). Skipped ones are retried
         next cycle (:attr:`DecisionStatus.SKIPPED`). So two preemptors never claim the same victim
         or the same quota. With admission fair sharing, the victims are ordered by their
-        LocalQueues' usage too (:meth:`_preemption_local_queue_usage`).
+        LocalQueues' usage too (``local_queue_usage``, read once by :meth:`cycle`).
         """
         snapshot = AdmissionSnapshot(
-            self.tree, self.usage, self.admitted, local_queue_usage=self._preemption_local_queue_usage(now)
+            self.tree, self.usage, self.admitted, local_queue_usage=local_queue_usage
         )
         evicting = frozenset(self.evicting)  # as the cycle found them
         claimed = self.usage.overlay()  # minus the victims claimed so far, plus their preemptors

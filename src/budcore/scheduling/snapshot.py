@@ -201,6 +201,16 @@ class CycleResult:
         return [*self.admitted, *self.needs_preemption, *self.pending, *self.evictions]
 
 
+class FairSharingStrategy(StrEnum):
+    """Kueue ``fairSharing.preemptionStrategies`` (rules S2-a and S2-b of KEP-1714). Here, beside
+    :class:`PreemptionMode`, because the policy that names it and the fair-sharing search that
+    applies it both build on the snapshot types (the policy importing the search made an import
+    cycle through the search's shared machinery)."""
+
+    LESS_THAN_OR_EQUAL_TO_FINAL_SHARE = "LessThanOrEqualToFinalShare"
+    LESS_THAN_INITIAL_SHARE = "LessThanInitialShare"
+
+
 class PreemptionMode(StrEnum):
     KUEUE = "kueue"  # Kueue's heuristic, exactly: the reference behaviour
     COST = "cost"  # minimum total preemption cost among the sets Kueue's policies allow

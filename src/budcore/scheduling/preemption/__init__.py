@@ -31,7 +31,6 @@ and may change.
 
 from budcore.scheduling.preemption.aging import AgingPolicy, effective_priority, inherited_priorities
 from budcore.scheduling.preemption.cost_model import DefaultPreemptionCostModel
-from budcore.scheduling.preemption.fairsharing import FairSharingStrategy
 from budcore.scheduling.preemption.guards import PreemptionBudget
 from budcore.scheduling.preemption.oracle import PreemptionOracle
 from budcore.scheduling.preemption.policy import PreemptionPolicy
@@ -42,6 +41,7 @@ from budcore.scheduling.preemption.victims import find_victims
 from budcore.scheduling.snapshot import (
     Alternative,
     DecisionStatus,
+    FairSharingStrategy,
     PreemptionDecision,
     PreemptionMode,
     PreemptionReason,

@@ -37,7 +37,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from budcore.scheduling.fair_sharing import ZERO_SHARE, LendableCache, ShareKey, share_key
 from budcore.scheduling.preemption.common import (
@@ -48,15 +47,7 @@ from budcore.scheduling.preemption.common import (
     fits,
 )
 from budcore.scheduling.quota import FR, QuotaNode, QuotaUsage
-from budcore.scheduling.snapshot import AdmittedWorkload, PreemptionReason
-
-
-class FairSharingStrategy(StrEnum):
-    """Kueue ``fairSharing.preemptionStrategies`` (rules S2-a and S2-b of KEP-1714)."""
-
-    LESS_THAN_OR_EQUAL_TO_FINAL_SHARE = "LessThanOrEqualToFinalShare"
-    LESS_THAN_INITIAL_SHARE = "LessThanInitialShare"
-
+from budcore.scheduling.snapshot import AdmittedWorkload, FairSharingStrategy, PreemptionReason
 
 # (preemptor's share after admission, target's share now, target's share after the eviction),
 # each as Kueue compares them (``CompareDRS``).

@@ -20,8 +20,7 @@ from datetime import timedelta
 from budcore.domain.errors import ValidationError
 from budcore.ports.preemption_cost import PreemptionCostModel
 from budcore.scheduling.preemption.cost_model import DefaultPreemptionCostModel
-from budcore.scheduling.preemption.fairsharing import FairSharingStrategy
-from budcore.scheduling.snapshot import PreemptionMode
+from budcore.scheduling.snapshot import FairSharingStrategy, PreemptionMode
 
 __all__ = ["FairSharingStrategy", "PreemptionMode", "PreemptionPolicy"]
 
