@@ -71,6 +71,7 @@ BENCHMARKS = [
         full=[["--case", "a"], ["--case", "b"]],
     ),
     Benchmark("preemption", "bench_preemption.py", quick=[["--hours", "72", "--trials", "1"]]),
+    Benchmark("pipeline", "bench_pipeline.py", quick=[["--repeat", "1", "--engine-steps", "2000"]]),
     Benchmark(
         "postgres",
         "bench_postgres.py",

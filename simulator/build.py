@@ -4,7 +4,7 @@
 so a scenario means the same simulation wherever it runs: its fleet, queues and workload, the
 engine options of :meth:`LoadedScenario.engine_options`, its policy's admission, preemption,
 preemption budget, aging and deadline boost, the prices of :meth:`LoadedScenario.prices` and the
-capacity bookings of its ``reservations``.
+capacity bookings of its ``reservations`` and the pipeline runs of its ``workload.pipelines``.
 """
 
 from __future__ import annotations
@@ -54,4 +54,5 @@ def build_simulation(
         observer=observer,
         cluster=cluster,
         reservations=loaded.reservations,
+        pipelines=loaded.pipelines,
     )

@@ -239,6 +239,32 @@ def reservation_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def pipeline_lines(report: dict[str, Any]) -> list[str]:
+    """The summary's lines on pipeline runs (none without pipelines): all runs, then one line per
+    pipeline when there are several, then the first run that did not succeed."""
+    figures = report.get("pipelines")
+    if figures is None:
+        return []
+
+    def line(name: str, stats: dict[str, Any]) -> str:
+        statuses = ", ".join(f"{count} {status}" for status, count in stats["by_status"].items())
+        span, wait = stats["makespan_s"], stats["critical_path_wait_s"]
+        return (
+            f"{name}: {stats['runs']} run(s) ({statuses or 'none'}); makespan of the succeeded "
+            f"p50 {_duration(span['p50'])}, p95 {_duration(span['p95'])}, max {_duration(span['max'])}; "
+            f"critical-path waits mean {_duration(wait['mean'])}, p95 {_duration(wait['p95'])} "
+            f"({_percent(stats['critical_path_wait_share'])} of makespan)"
+        )
+
+    lines = [line("pipelines", figures)]
+    if len(figures["by_pipeline"]) > 1:
+        lines.extend(line(f"  {name}", stats) for name, stats in figures["by_pipeline"].items())
+    if figures["not_succeeded"]:
+        first = figures["not_succeeded"][0]
+        lines.append(f"  first run not succeeded: {first['run_id']} {first['status']}: {first['message']}")
+    return lines
+
+
 def _signed(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -345,7 +371,7 @@ def print_summary(
         f" ({_plain(overall.get('deadline_undetermined'))} undetermined at the end)   "
         f"node failures: {_plain(report['engine']['node_failures'])}"
     )
-    for line in (time_line(report), eta_line(report), *reservation_lines(report)):
+    for line in (time_line(report), eta_line(report), *reservation_lines(report), *pipeline_lines(report)):
         if line is not None:
             console.print(line)
     console.print(
@@ -386,7 +412,7 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Argument(
                 help="Scenario YAML file, or the name of a built-in scenario (default, deadlines, "
-                "nodes-dump, kueue-perf-baseline; default: default); --schema prints the format.",
+                "nodes-dump, kueue-perf-baseline, pipelines; default: default); --schema prints the format.",
                 dir_okay=False,
                 metavar="SCENARIO",
                 show_default=False,

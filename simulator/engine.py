@@ -38,7 +38,12 @@ lists each kind's payload) and a run is a pure function of its inputs and seed:
   ``EngineOptions.latency``): a finished job's, or a stopped victim's, quota is released
   ``release_delay`` after it ended (the victim is then requeued); a cohort's inadmissible
   workloads go back to their queues ``requeue_delay`` after quota was released in it;
-- ``SAMPLE``: a point of the usage time series.
+- ``SAMPLE``: a point of the usage time series;
+- ``PIPELINE`` / ``PIPELINE_WAKE``: a pipeline run of the scenario's ``workload.pipelines``
+  starts; a run is advanced, because one of its jobs started, ended or was evicted at that
+  instant, or because time alone changes it (:mod:`budcore_simulator.pipelines`, whose
+  :class:`~budcore_simulator.pipelines.PipelineDriver` submits and cancels the jobs of its steps
+  through this engine's ``*_pipeline_*`` methods: they are ordinary jobs in every other respect).
 
 The cycle-latency model (off by default) keeps the workloads waiting for admission outside the
 scheduler, in each ClusterQueue's heads (:class:`~budcore_simulator.latency.HeadQueues`), and
@@ -90,7 +95,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from budcore_adapters.inmemory import InMemoryClusterBackend
 
@@ -128,12 +133,16 @@ from .events import (
     JobEventKind,
     NodeEventKind,
     Payload,
+    RunArrival,
     TickKind,
 )
 from .latency import Head, HeadQueues, LatencyModel
 from .status import SimJobStatus
 from .usage import Ledger
 from .workload.model import JobArrival, arrival_to_job
+
+if TYPE_CHECKING:
+    from .pipelines import PipelineDriver, PipelineWorkload, RunOutcome
 
 # With only time-window cycles left, the run ends when nothing arrived or was admitted for this long
 # (every daily window opens within two days; a must-finish one within TimeWindow's search).
@@ -366,6 +375,8 @@ class SimulationResult:
     cq_nominal_quota: dict[tuple[str, str], float] = field(default_factory=dict)
     quota_only: bool = False  # no nodes: capacity figures are undefined
     gpu_resource: str = "nvidia.com/gpu"  # the resource the GPU figures (flavor_gpu_s, ...) count
+    # Every pipeline run of the scenario's workload.pipelines (None: it has none), see pipelines.py.
+    pipelines: list[RunOutcome] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,7 +415,8 @@ class Simulation:
     after every event; it may read :attr:`now_s`, :attr:`records`, :attr:`running`,
     :attr:`controller_up`, :attr:`backend` and :attr:`scheduler`. ``deadline_boost`` turns on
     deadline-aware ordering (:meth:`~budcore.scheduling.Scheduler.boost_deadlines` on the sample
-    clock, like ``aging``).
+    clock, like ``aging``). ``pipelines`` are runs of pipelines that arrive with the workload
+    (:mod:`budcore_simulator.pipelines`).
     """
 
     def __init__(
@@ -425,6 +437,7 @@ class Simulation:
         cluster: ClusterFactory | None = None,
         deadline_boost: DeadlineBoost | None = None,
         reservations: Sequence[Reservation] = (),
+        pipelines: Sequence[PipelineWorkload] = (),
     ) -> None:
         self.options = options
         self._aging = aging
@@ -568,6 +581,21 @@ class Simulation:
         self._open_booking_runs: dict[str, list[_BookingRun]] = {}
         self._booking_evictions: dict[str, int] = {r.name: 0 for r in self._reservations}
         self._eviction_prefixes = [(f"reservation {r.name} for ", r.name) for r in self._reservations]
+        # Pipeline runs (imported only when a scenario has some: the pipeline engine is not small).
+        self._pipelines: PipelineDriver | None = None
+        if pipelines:
+            if options.latency is not None:
+                raise ValidationError("the cycle-latency model does not work with pipelines", path="latency")
+            from .pipelines import PipelineDriver
+
+            self._pipelines = PipelineDriver(
+                self,
+                pipelines,
+                clock=self._clock,
+                start=options.start,
+                horizon_s=options.horizon_s,
+                gpu_resource=gpu_resource,
+            )
 
     def _event_handlers(self) -> dict[EventKind, _Handler]:
         """Each kind's handler (built per run, not kept: bound methods would make a cycle)."""
@@ -585,6 +613,8 @@ class Simulation:
             EventKind.RETRY: self._on_retry,
             EventKind.PODS_TIMEOUT: self._on_pods_timeout,
             EventKind.ARRIVAL: self._on_arrival,
+            EventKind.PIPELINE: self._on_pipeline,
+            EventKind.PIPELINE_WAKE: self._on_pipeline_wake,
             EventKind.CYCLE: self._on_cycle,
             EventKind.SAMPLE: self._on_sample,
         }
@@ -623,6 +653,10 @@ class Simulation:
     def _push(self, at: float, kind: Literal[EventKind.REQUEUE], payload: str) -> None: ...  # a cohort root
     @overload
     def _push(self, at: float, kind: Literal[EventKind.ARRIVAL], payload: JobArrival) -> None: ...
+    @overload
+    def _push(self, at: float, kind: Literal[EventKind.PIPELINE], payload: RunArrival) -> None: ...
+    @overload
+    def _push(self, at: float, kind: Literal[EventKind.PIPELINE_WAKE], payload: str) -> None: ...  # a run id
 
     def _push(self, at: float, kind: EventKind, payload: Payload = None) -> None:
         self._seq += 1
@@ -694,6 +728,8 @@ class Simulation:
                 self._push(
                     self._rng.expovariate(1.0 / self.options.failures.mtbf_s), EventKind.NODE_FAIL, name
                 )
+        if self._pipelines is not None:
+            self._pipelines.begin()
         self._push(0.0, EventKind.SAMPLE)
         if self._reservations:
             self._want_cycle(0.0)  # the scheduler learns the time: its next wake-up is a booking's
@@ -730,6 +766,10 @@ class Simulation:
             # Unfinished at the horizon is not lost: account the work done so far.
             self._account_run(record, clock.seconds, saved=True)
         self._explain_pending()
+        # The driver holds this simulation (and its ports the driver): let go of it once it has
+        # told how its runs went, so the simulation is freed by reference counting as before.
+        driver, self._pipelines = self._pipelines, None
+        outcomes = driver.finish() if driver is not None else None
         stats = self.stats
         return SimulationResult(
             records=sorted(self._records.values(), key=lambda r: (r.arrival.submit_s, r.arrival.job_id)),
@@ -752,6 +792,7 @@ class Simulation:
             cq_nominal_quota={k: v / 1000 for k, v in self._cq_nominal_quota.items()},
             quota_only=self._quota_only,
             gpu_resource=self.gpu_resource,
+            pipelines=outcomes,
         )
 
     def _booking_uses(self, end_s: float) -> list[BookingUse]:
@@ -825,7 +866,7 @@ class Simulation:
         without a running job, an arrival, a retry, or a repair while work waits for capacity, no
         later cycle could admit them, so the run ends instead of ticking the sample clock forever.
         """
-        if self._running or self._progress_events > len(self._wakeups):
+        if self._progress_events > len(self._wakeups) or (self._running and not self._open_ended_only()):
             return False
         # Cycles waiting for a time window are progress too, but a windowed job that can never be
         # admitted would have its window open and close forever: once nothing has arrived or been
@@ -837,6 +878,12 @@ class Simulation:
         # waits for nothing a repair brings). With failures on, some node is nearly always under
         # repair: counting repairs as progress for anything else kept runs going forever.
         return not (self._repairs and self._unplaced)
+
+    def _open_ended_only(self) -> bool:
+        """Every running job runs until its pipeline run ends (a SERVICE step), and so ends only
+        when something else happens: running, they are no progress."""
+        driver = self._pipelines
+        return driver is not None and all(driver.is_open_ended(job_id) for job_id in self._running)
 
     def _advance(self, now: float) -> None:
         dt = now - self._last_integrate
@@ -855,6 +902,11 @@ class Simulation:
     # Handlers ----------------------------------------------------------------------------------
     def _on_arrival(self, now: float, arrival: JobArrival) -> None:
         self._next_arrival()
+        self._enter(arrival, None, now)
+
+    def _enter(self, arrival: JobArrival, job: Job | None, now: float) -> None:
+        """A job arrives: its record, then its queue (``job``: the Job it is; None: the one its
+        arrival describes, :func:`arrival_to_job`)."""
         self._last_progress_s = now
         if arrival.time_window is not None:
             self._time_used = self._windows = True
@@ -864,12 +916,13 @@ class Simulation:
             raise ValidationError(f"duplicate job id {arrival.job_id!r} in the workload", path="workload")
         record = JobRecord(arrival=arrival, gpus=arrival.total_gpus)
         self._records[arrival.job_id] = record
-        job = arrival_to_job(
-            arrival,
-            self.options.start,
-            gpu_resource=self.gpu_resource,
-            max_retries=self.options.max_retries,
-        )
+        if job is None:
+            job = arrival_to_job(
+                arrival,
+                self.options.start,
+                gpu_resource=self.gpu_resource,
+                max_retries=self.options.max_retries,
+            )
         self._jobs[job.id] = job
         if not self._controller_up:
             record.reason = "waiting for the scheduling controller to restart"
@@ -913,6 +966,89 @@ class Simulation:
         estimate = eta_for(self.scheduler, job, self._at(now), options=eta.forecast)
         start = estimate.start
         self._etas[job.id] = None if start is None else (start - self.options.start).total_seconds()
+
+    # Pipelines: the driver's events, and what it asks of the engine ------------------------------
+    def _on_pipeline(self, now: float, arrival: RunArrival) -> None:
+        assert self._pipelines is not None  # only a run with pipelines schedules their events
+        self._last_progress_s = now
+        self._pipelines.on_arrival(arrival)
+
+    def _on_pipeline_wake(self, now: float, run_id: str) -> None:
+        assert self._pipelines is not None
+        self._pipelines.on_wake(run_id)
+
+    def start_pipeline_run(self, arrival: RunArrival) -> None:
+        """Schedule a pipeline run's start (the driver keeps one in the heap at a time)."""
+        horizon = self.options.horizon_s
+        if horizon is None or arrival.at_s <= horizon:
+            self._push(arrival.at_s, EventKind.PIPELINE, arrival)
+
+    def wake_pipeline(self, at_s: float, run_id: str) -> None:
+        """Advance pipeline run ``run_id`` at ``at_s`` (now or later)."""
+        self._push(max(at_s, self._clock.seconds), EventKind.PIPELINE_WAKE, run_id)
+
+    def submit_pipeline_job(self, arrival: JobArrival, job: Job) -> None:
+        """A pipeline step's ``job`` arrives now, described by ``arrival``: from here on it is a
+        job like any other (queued, admitted, placed, preempted, failed, reported)."""
+        self._enter(arrival, job, self._clock.seconds)
+
+    def cancel_pipeline_job(self, job_id: str, reason: str) -> None:
+        """Stop a pipeline step's job now, wherever it stands, and end it ``cancelled``.
+
+        Queued, it leaves its queue; holding quota (pods running or pending, a victim in its grace
+        period, pods on a failed node not yet declared lost), it gives the quota and its nodes back
+        at once; waiting out a retry's backoff, it is not requeued. A job that has ended is left
+        as it is. The work it did counts as done (``lost_gpu_s`` is for work the system threw away).
+        """
+        record = self._records.get(job_id)
+        if record is None or record.status.is_final:
+            return
+        now = self._clock.seconds
+        status = record.status
+        up = self._controller_up
+        if status is SimJobStatus.PENDING:
+            self._inbox.remove(job_id)
+        elif status is SimJobStatus.QUEUED and record.admission is None:
+            if up:
+                self.scheduler.withdraw(job_id)
+        elif status is not SimJobStatus.RETRYING:
+            if status is SimJobStatus.RUNNING:
+                self._stop_running(record, now, saved=True)
+                if not self._quota_only:
+                    self.backend.preempt(JobId(job_id), timedelta(0))
+            elif job_id in self._unplaced:
+                self._unplaced.remove(job_id)
+            if not self._quota_only:
+                self.backend.forget(JobId(job_id))
+            if record.admission is not None:
+                if up:  # else the rebuild on restart leaves the cancelled job out
+                    self.scheduler.release(job_id, self._at(now))
+                    self._released(record, now)
+                record.exec_s += now - record.admitted_at_s
+                self._drop_admission(record, now)
+        record.epoch += 1  # whatever this run had scheduled (completion, eviction, timeout) is void
+        record.evicting = False
+        record.eviction = record.eviction_booking = ""
+        record.status = SimJobStatus.CANCELLED
+        record.reason = f"cancelled: {reason}"
+        self._finish(record, now)
+        self._place_waiting(now)
+        self._want_cycle(now)
+
+    def end_pipeline_service(self, job_id: str) -> None:
+        """A pipeline run ended: its SERVICE job, still running, completes now (its runtime becomes
+        the time it ran); one that is not running (requeued after an eviction, say) is cancelled."""
+        record = self._records.get(job_id)
+        if record is None or record.status.is_final:
+            return
+        if record.status is not SimJobStatus.RUNNING:
+            self.cancel_pipeline_job(job_id, "its pipeline run ended")
+            return
+        now = self._clock.seconds
+        self._stop_running(record, now, saved=True)
+        record.arrival = record.arrival._replace(runtime_s=record.done_s)
+        record.epoch += 1  # its open-ended COMPLETION is void
+        self._complete(record, now)
 
     def _on_cycle(self, now: float, _: None) -> None:
         self._cycle_at = None
@@ -1008,6 +1144,8 @@ class Simulation:
         record.status = SimJobStatus.QUEUED
         record.reason = f"evicted ({evicted_for}); requeued" if evicted_for else "preempted; requeued"
         self._want_cycle(now)
+        if self._pipelines is not None:
+            self._pipelines.job_changed(job_id, now)
 
     def _drop_admission(self, record: JobRecord, now: float) -> None:
         """The job no longer holds quota (its release, or its loss to a restarted controller)."""
@@ -1117,6 +1255,8 @@ class Simulation:
         self._push(now + remaining, EventKind.COMPLETION, JobEpoch(job_id, record.epoch))
         if self._reservations:
             self._open_booked_runs(record, now)
+        if self._pipelines is not None:
+            self._pipelines.job_changed(job_id, now, started=True)
 
     def _open_booked_runs(self, record: JobRecord, now: float) -> None:
         """A job started: a run of each booking that serves it and that it holds room of."""
@@ -1176,6 +1316,8 @@ class Simulation:
     def _stop_running(self, record: JobRecord, now: float, saved: bool) -> None:
         """Take a running job off its GPUs, accounting the work done (and lost)."""
         self._running.pop(record.arrival.job_id, None)
+        if self._pipelines is not None:
+            self._pipelines.job_stopped(record.arrival.job_id, now)
         if self._open_booking_runs:
             for run in self._open_booking_runs.pop(record.arrival.job_id, ()):
                 run.end_s = now
@@ -1251,6 +1393,12 @@ class Simulation:
         if record.epoch != epoch or record.status is not SimJobStatus.RUNNING:
             return
         self._stop_running(record, now, saved=True)
+        self._complete(record, now)
+
+    def _complete(self, record: JobRecord, now: float) -> None:
+        """A job whose pods have stopped (:meth:`_stop_running`) completed: its pods exit, its
+        quota returns (after the latency model's release delay)."""
+        job_id = record.arrival.job_id
         if not self._quota_only:
             self.backend.complete(JobId(job_id))
             self.backend.forget(JobId(job_id))
@@ -1439,7 +1587,9 @@ class Simulation:
         self._drop_admission(record, now)
         record.exec_s += now - record.admitted_at_s
         self._want_cycle(now)
-        if record.retries >= self.options.max_retries:
+        # The job's own budget: the scenario's (failures.max_retries) for workload jobs; none for a
+        # pipeline step's job, whose retries are the step's (a new job per attempt).
+        if record.retries >= min(self.options.max_retries, self._jobs[job_id].max_retries):
             record.status = SimJobStatus.FAILED
             record.reason = f"node failure; retry budget exhausted ({record.retries} retries)"
             self._finish(record, now)
@@ -1451,6 +1601,8 @@ class Simulation:
 
     def _on_retry(self, now: float, job_id: str) -> None:
         record = self._records[job_id]
+        if record.status is not SimJobStatus.RETRYING:
+            return  # cancelled during its backoff (its pipeline run stopped it)
         job = self._jobs[job_id]
         record.queue_ts = self._queue_again(job, self._at(now).timestamp(), now)
         record.status = SimJobStatus.QUEUED
@@ -1541,6 +1693,8 @@ class Simulation:
     def _finish(self, record: JobRecord, now: float) -> None:
         record.end_s = now
         self._jobs.pop(record.arrival.job_id, None)
+        if self._pipelines is not None:
+            self._pipelines.job_changed(record.arrival.job_id, now)
         self._finished += 1
         every = self.options.gc_freeze_every
         if every and self._finished % every == 0:

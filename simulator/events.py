@@ -14,6 +14,8 @@ kind                                                          payload
 ``RETRY``                                                     the job's id (``str``)
 ``REQUEUE``                                                   a cohort tree's root (``str``)
 ``ARRIVAL``                                                   the :class:`JobArrival`
+``PIPELINE``                                                  the :class:`RunArrival`
+``PIPELINE_WAKE``                                             the pipeline run's id (``str``)
 ``CONTROLLER_UP``, ``CONTROLLER_DOWN``, ``CYCLE``, ``SAMPLE`` ``None``
 ============================================================= ==============================
 
@@ -57,11 +59,30 @@ class EventKind(IntEnum):
     RETRY = 9  # a lost job's backoff is over: it is queued again
     PODS_TIMEOUT = 10  # waitForPodsReady: an admitted job's pods did not all start in time
     ARRIVAL = 11  # the next job of the arrival stream
+    # The next pipeline run of the scenario's ``workload.pipelines`` starts (see pipelines.py).
+    PIPELINE = 12
+    # A pipeline run is advanced: one of its jobs changed state at this instant, or time alone
+    # changes it now (a wait, a retry's backoff, a timeout: ``PipelineEngine.next_wakeup``). After
+    # the instant's completions and arrivals, which it sees, and before its cycle, which sees the
+    # jobs it submits.
+    PIPELINE_WAKE = 13
     # Cycle-latency model: a cohort's inadmissible workloads go back to their queues (before a
     # cycle of the same instant, which sees them).
-    REQUEUE = 12
-    CYCLE = 13  # an admission cycle
-    SAMPLE = 14  # a point of the usage time series
+    REQUEUE = 14
+    CYCLE = 15  # an admission cycle
+    SAMPLE = 16  # a point of the usage time series
+
+
+class RunArrival(NamedTuple):
+    """A pipeline run that starts at ``at_s``: the payload of ``PIPELINE`` events.
+
+    ``run_id`` is deterministic (``<pipeline id>-<n>``, numbered in start order), and
+    ``workload`` the index of its entry in the scenario's ``workload.pipelines``.
+    """
+
+    at_s: float
+    run_id: str
+    workload: int
 
 
 class JobEpoch(NamedTuple):
@@ -88,7 +109,7 @@ TickKind: TypeAlias = Literal[
     EventKind.CONTROLLER_UP, EventKind.CONTROLLER_DOWN, EventKind.CYCLE, EventKind.SAMPLE
 ]
 # Every payload an event can carry (which kind carries which: see the module's table).
-Payload: TypeAlias = JobEpoch | JobArrival | str | None
+Payload: TypeAlias = JobEpoch | JobArrival | RunArrival | str | None
 
 # What the controller does (and so cannot do while it is down): these wait for it to come back.
 # An eviction's end (quota released, victim requeued) is the controller's work too; the victim's
@@ -110,6 +131,8 @@ CONTROLLER_WORK = frozenset(
 PROGRESS = frozenset(
     {
         EventKind.ARRIVAL,
+        EventKind.PIPELINE,
+        EventKind.PIPELINE_WAKE,
         EventKind.COMPLETION,
         EventKind.TIMEOUT,
         EventKind.EVICTED,

@@ -41,6 +41,11 @@ Definitions:
   evicted (and requeued) to make room at its start. Unused booked time is charged to the owner at
   the flavor's price per GPU-hour (``reservations`` block and ``cost.unused_booked*``, only with
   bookings; kept apart from the jobs' cost so ``jobs.csv`` still adds up to ``cost.total``).
+- *pipeline makespan*: a pipeline run's start to its end; *critical-path wait*: over the steps of
+  the run's critical path (the chain that decided its end, :func:`budcore.pipeline.estimate_run` on
+  the finished run), the time their jobs spent queued or with pods pending between submission and
+  their step's end; both over the runs that succeeded (``pipelines`` block, only with pipelines).
+  The jobs of pipeline steps count in every job figure as well.
 """
 
 from __future__ import annotations
@@ -50,13 +55,16 @@ import io
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from .engine import BookingUse, JobRecord, SimulationResult
 from .status import FINAL_STATUSES, SimJobStatus
 from .workload.traces import TraceReport
+
+if TYPE_CHECKING:
+    from .pipelines import RunOutcome
 
 RECORD_FIELDS = (
     "job_id",
@@ -403,7 +411,63 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
                 unused[owner] = unused.get(owner, Decimal(0)) + Decimal(figures["unused_cost"])
         report["cost"]["unused_booked"] = _money(sum(unused.values(), Decimal(0)))
         report["cost"]["unused_booked_by_tenant"] = {k: _money(v) for k, v in sorted(unused.items())}
+    if result.pipelines is not None:
+        report["pipelines"] = pipeline_figures(result.pipelines)
     return report
+
+
+def _spread(values: Sequence[float]) -> dict[str, float | None]:
+    """``mean``, ``p50``, ``p95`` and ``max`` of ``values`` (all None without values)."""
+    if not values:
+        return {"mean": None, "p50": None, "p95": None, "max": None}
+    arr = np.asarray(values, dtype=float)
+    p50, p95 = np.percentile(arr, [50, 95], method="linear")
+    return {"mean": _r(arr.mean()), "p50": _r(p50), "p95": _r(p95), "max": _r(arr.max())}
+
+
+# How many runs that did not succeed the report names, with what stopped them.
+_RUNS_NAMED = 10
+
+
+def _pipeline_stats(outcomes: Sequence[RunOutcome]) -> dict[str, Any]:
+    statuses: dict[str, int] = {}
+    for outcome in outcomes:
+        statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+    succeeded = [o for o in outcomes if o.status == "succeeded"]
+    makespans = [o.makespan_s for o in succeeded if o.makespan_s is not None]
+    waits = [o.critical_path_wait_s for o in succeeded if o.critical_path_wait_s is not None]
+    paths: dict[str, int] = {}
+    for outcome in succeeded:
+        key = " > ".join(outcome.critical_path)
+        paths[key] = paths.get(key, 0) + 1
+    total = sum(makespans)
+    return {
+        "runs": len(outcomes),
+        "by_status": dict(sorted(statuses.items())),
+        "jobs": sum(o.jobs for o in outcomes),
+        "makespan_s": _spread(makespans),
+        "critical_path_wait_s": _spread(waits),
+        "critical_path_wait_share": _r(sum(waits) / total, 4) if total > 0 else None,
+        "critical_paths": dict(sorted(paths.items(), key=lambda kv: (-kv[1], kv[0]))),
+    }
+
+
+def pipeline_figures(outcomes: Sequence[RunOutcome]) -> dict[str, Any]:
+    """The ``pipelines`` block: every run's figures, per pipeline too, and the runs that did not
+    succeed (the first few, in start order, with their message)."""
+    ordered = sorted(outcomes, key=lambda o: (o.start_s, o.run_id))
+    by_pipeline: dict[str, list[RunOutcome]] = {}
+    for outcome in ordered:
+        by_pipeline.setdefault(outcome.pipeline_id, []).append(outcome)
+    others = [o for o in ordered if o.status != "succeeded"]
+    return {
+        **_pipeline_stats(ordered),
+        "by_pipeline": {name: _pipeline_stats(runs) for name, runs in sorted(by_pipeline.items())},
+        "not_succeeded": [
+            {"run_id": o.run_id, "status": o.status, "start_s": _r(o.start_s), "message": o.message}
+            for o in others[:_RUNS_NAMED]
+        ],
+    }
 
 
 _UNIT_HOUR = Decimal(3_600_000)  # milli-unit-seconds in a unit-hour

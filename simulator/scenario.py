@@ -19,6 +19,8 @@
       generators: {classes: [...]}   # see budcore_simulator.workload.generators
       traces: [{format: helios, path: cluster_log.csv}]
       estimate_error: {sigma: 0.5}   # declared runtimes = true × lognormal (see EstimateErrorSpec)
+      pipelines:                     # runs of pipeline DAGs (see PipelineEntrySpec)
+        - {file: train.yaml, arrivals: {every: 1h, count: 10}, outputs: {notify-api: {ok: true}}}
     failures: {mtbf: 30d, repair: 2h, controller_restart: {every: 12h, downtime: 2m}}
     eta: {measure: true, default_runtime: 1h, horizon: 7d, every: 1}   # ETA accuracy (EtaSpec)
     runaway_factor: 3                # alert when a job runs past 3× its declared runtime (null: never)
@@ -67,7 +69,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -87,7 +89,7 @@ from budcore.config.yamlsource import YamlDocument, load_yaml_documents, load_ya
 from budcore.cost.prices import PriceBook, load_price_book
 from budcore.domain.cluster import Node, Taint
 from budcore.domain.durations import DURATION_JSON_SCHEMA, parse_duration
-from budcore.domain.errors import BudcoreError, ValidationError
+from budcore.domain.errors import BudcoreError, ValidationError, ValidationErrors
 from budcore.domain.ids import JobId, TenantId, check_name
 from budcore.domain.lifecycle import BackoffPolicy
 from budcore.domain.quantity import parse_quantity
@@ -113,6 +115,11 @@ from .workload.generators import GeneratorSpec, generate_arrivals
 from .workload.model import JobArrival, priority_parts
 from .workload.traces import TraceReader, TraceSpec, open_trace
 from .workload.units import Duration
+
+if TYPE_CHECKING:
+    from budcore.pipeline import PipelineGraph, PipelineSpec
+
+    from .pipelines import PipelineWorkload
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 POOL_LABEL = "budcore.io/pool"
@@ -539,17 +546,89 @@ class EstimateErrorSpec(BaseModel):
             yield arrival._replace(estimated_runtime_s=arrival.runtime_s * factor)
 
 
+class PipelineArrivalsSpec(BaseModel):
+    """When a pipeline's runs start: at the listed instants (``at: [0, 1h, 90m]``), or ``count``
+    runs ``every`` so long from ``start`` (without ``count``: until the scenario's horizon).
+    Instants are offsets from the scenario's start."""
+
+    model_config = _FROZEN
+
+    at: tuple[Annotated[Duration, Field(ge=0)], ...] | None = None
+    every: Duration | None = Field(default=None, gt=0)
+    count: int | None = Field(default=None, ge=1)
+    start: Duration = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PipelineArrivalsSpec:
+        if (self.at is None) == (self.every is None):
+            raise ValidationError("give exactly one of 'at' or 'every'", path="at")
+        if self.at is not None and not self.at:
+            raise ValidationError("list at least one instant", path="at")
+        if self.at is not None and ({"count", "start"} & self.model_fields_set):
+            field = "count" if "count" in self.model_fields_set else "start"
+            raise ValidationError(f"'{field}' goes with 'every', not with 'at'", path=field)
+        return self
+
+    def instants(self, horizon_s: float | None) -> tuple[float, ...]:
+        """The start instants, sorted (``every`` without ``count`` needs ``horizon_s``)."""
+        if self.at is not None:
+            return tuple(sorted(self.at))
+        assert self.every is not None
+        if self.count is not None:
+            count = self.count
+        else:
+            assert horizon_s is not None  # checked on load
+            count = int((horizon_s - self.start) // self.every) + 1 if horizon_s >= self.start else 0
+        return tuple(self.start + n * self.every for n in range(count))
+
+
+class PipelineEntrySpec(BaseModel):
+    """Runs of one pipeline (:mod:`budcore_simulator.pipelines`).
+
+    The pipeline is a ``file`` (relative to the scenario; any format
+    :func:`budcore.pipeline.load_pipeline` reads, its errors naming that file and line) or an
+    inline ``pipeline`` (the fields of :class:`budcore.pipeline.PipelineSpec`, or a Kubernetes-style
+    ``kind: Pipeline`` document). Each run starts with ``params`` at an instant of ``arrivals``.
+
+    A simulation makes no HTTP calls and runs no user code: ``outputs`` gives, per step id, the
+    outputs its ``api_call``, ``function`` or ``transform`` step publishes (``{}`` without an
+    entry; a ``job`` step's are added to its job's outputs, ``<step>~undo`` is a compensation's);
+    those steps take no simulated time. A job step's job runs for its ``estimated_duration_seconds``
+    (else ``default_runtime``) × ``runtime_scale``; a SERVICE job is ready that long after its pods
+    start and runs until its run ends.
+    """
+
+    model_config = _FROZEN
+
+    file: str | None = Field(default=None, min_length=1)
+    pipeline: dict[str, Any] | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    arrivals: PipelineArrivalsSpec
+    outputs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    runtime_scale: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    default_runtime: Duration = Field(default=600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PipelineEntrySpec:
+        if (self.file is None) == (self.pipeline is None):
+            raise ValidationError("give exactly one of 'file' or 'pipeline'", path="file")
+        return self
+
+
 class WorkloadSpec(BaseModel):
     model_config = _FROZEN
 
     generators: GeneratorSpec | None = None
     traces: tuple[TraceSpec, ...] = ()
     estimate_error: EstimateErrorSpec | None = None
+    pipelines: tuple[PipelineEntrySpec, ...] = Field(
+        default=(), description="Runs of pipeline DAGs, whose job steps join the workload."
+    )
 
     @model_validator(mode="after")
     def _something(self) -> WorkloadSpec:
-        if self.generators is None and not self.traces:
-            raise ValidationError("give 'generators', 'traces' or both", path="generators")
+        if self.generators is None and not self.traces and not self.pipelines:
+            raise ValidationError("give 'generators', 'traces', 'pipelines' or several", path="generators")
         return self
 
 
@@ -733,6 +812,8 @@ class LoadedScenario:
         self._add_dump_nodes()
         self._check_flavors()
         self._check_workload()
+        # Each workload.pipelines entry, loaded and checked against the queues.
+        self.pipelines = self._pipelines()
         self._check_latency()
         # The capacity bookings, checked against the queues and each other (booked by the engine).
         self.reservations = self._reservations()
@@ -823,6 +904,153 @@ class LoadedScenario:
                     f"{at}.accelerator",
                 )
 
+    def _pipelines(self) -> tuple[PipelineWorkload, ...]:
+        """Each ``workload.pipelines`` entry: its pipeline loaded (a file's errors name that file
+        and line; an inline one's, the scenario's), its parameters resolved, its canned outputs and
+        job steps checked against the pipeline and the queues, its run instants listed."""
+        entries = self.scenario.workload.pipelines
+        if not entries:
+            return ()
+        from .pipelines import PipelineWorkload  # the pipeline engine loads only when needed
+
+        out: list[PipelineWorkload] = []
+        seen: dict[tuple[str, int], tuple[int, PipelineSpec]] = {}
+        for index, entry in enumerate(entries):
+            at = f"workload.pipelines[{index}]"
+            spec, graph = self._load_pipeline(entry, at)
+            where = f"{at}.file" if entry.file is not None else f"{at}.pipeline"
+            earlier = seen.setdefault((spec.id, spec.version), (index, spec))
+            if earlier[1] != spec:
+                raise self._error(
+                    f"pipeline {spec.id} version {spec.version} is also workload.pipelines[{earlier[0]}]'s, "
+                    "with another definition: give one of them another id or version",
+                    where,
+                )
+            try:
+                params = spec.resolve_parameters(entry.params)
+            except ValidationError as exc:
+                raise self._errors(exc, at) from None
+            self._check_pipeline_outputs(entry, spec, at)
+            self._check_pipeline_jobs(spec, where)
+            arrivals = entry.arrivals
+            if arrivals.every is not None and arrivals.count is None and self.scenario.horizon is None:
+                raise self._error(
+                    "runs never stop arriving: give 'count', or give the scenario a 'horizon'",
+                    f"{at}.arrivals.every",
+                )
+            out.append(
+                PipelineWorkload(
+                    spec=spec,
+                    graph=graph,
+                    params=params,
+                    starts_s=arrivals.instants(self.scenario.horizon),
+                    outputs={step: dict(values) for step, values in entry.outputs.items()},
+                    runtime_scale=entry.runtime_scale,
+                    default_runtime_s=entry.default_runtime,
+                )
+            )
+        return tuple(out)
+
+    def _load_pipeline(self, entry: PipelineEntrySpec, at: str) -> tuple[PipelineSpec, PipelineGraph]:
+        from budcore.pipeline.loader import load_pipeline, pipeline_from_data
+
+        if entry.file is not None:
+            path = (self.base_dir / entry.file).resolve()
+            if not path.is_file():
+                raise self._error(f"pipeline file {str(path)!r} does not exist", f"{at}.file")
+            return load_pipeline(path)  # its errors name the pipeline file, line and field
+        try:
+            return pipeline_from_data(entry.pipeline, source=self.source)
+        except ValidationError as exc:
+            raise self._errors(exc, f"{at}.pipeline") from None
+
+    def _errors(self, exc: ValidationError, prefix: str) -> ValidationErrors:
+        """``exc`` (one error or several) about fields under ``prefix`` of the scenario file."""
+        errors = exc.errors if isinstance(exc, ValidationErrors) else [exc]
+        return ValidationErrors(
+            [self._error(e.message, f"{prefix}.{e.path}" if e.path else prefix) for e in errors]
+        )
+
+    def _check_pipeline_outputs(self, entry: PipelineEntrySpec, spec: PipelineSpec, at: str) -> None:
+        """Canned outputs name steps of the pipeline, and give every output a step declares and
+        only the world could produce (an HTTP answer, a function's result, a job's report)."""
+        from budcore.pipeline.model import (
+            ApiCallStepConfig,
+            FunctionStepConfig,
+            JobStepConfig,
+            TransformStepConfig,
+        )
+
+        steps = {step.id: step for step in spec.steps}
+        for key in entry.outputs:
+            base = key.removesuffix("~undo")
+            if base not in steps or (key != base and steps[base].compensate is None):
+                known = ", ".join(steps)
+                raise self._error(
+                    f"{key!r} is not a step of pipeline {spec.id} (steps: {known}; "
+                    "'<step>~undo' for a compensation)",
+                    f"{at}.outputs.{key}",
+                )
+        for step in spec.steps:
+            config = step.config
+            given = set(entry.outputs.get(step.id, {}))
+            if isinstance(config, ApiCallStepConfig):
+                given.add("status_code")
+            elif isinstance(config, TransformStepConfig):
+                given = set(config.values) | (given if config.function is not None else set())
+            elif isinstance(config, JobStepConfig):
+                given |= set(config.outputs) | {"job_id"}
+            elif not isinstance(config, FunctionStepConfig):
+                continue
+            missing = [name for name in step.outputs if name not in given]
+            if missing:
+                raise self._error(
+                    f"step {step.id!r} declares outputs {missing}, which a simulation cannot produce: "
+                    f"give their values in outputs.{step.id}",
+                    f"{at}.outputs",
+                )
+
+    def _check_pipeline_jobs(self, spec: PipelineSpec, where: str) -> None:
+        """Every job a pipeline's steps submit goes to a LocalQueue of the queues, and one asking
+        for an accelerator can be served by a flavor of its ClusterQueue (else it waits forever)."""
+        from budcore.pipeline.model import JobStepConfig, LoopStepConfig
+
+        matcher = AcceleratorMatcher()
+        matcher = matcher.with_flavor_types(
+            flavor_types_from_nodes(self.queues.flavors, self.nodes, matcher.normalize)
+        )
+        for step in spec.steps:
+            configs = [step.config]
+            if isinstance(step.config, LoopStepConfig):
+                configs.append(step.config.step.config)
+            if step.compensate is not None:
+                configs.append(step.compensate.config)
+            for config in configs:
+                if not isinstance(config, JobStepConfig):
+                    continue
+                name = config.local_queue or spec.local_queue
+                lq = self.queues.local_queues.get((spec.tenant, name))
+                if lq is None:
+                    known = ", ".join(f"{ns}/{q}" for ns, q in sorted(self.queues.local_queues)) or "none"
+                    raise self._error(
+                        f"step {step.id!r} of pipeline {spec.id} sends its job to LocalQueue "
+                        f"{spec.tenant}/{name} (namespace = the pipeline's tenant), which is not in the "
+                        f"queues; LocalQueues: {known}",
+                        where,
+                    )
+                cq = self.queues.cluster_queues.get(lq.cluster_queue)
+                if config.gpu_type is None or cq is None:
+                    continue
+                names = [
+                    f.name for g in cq.resource_groups for f in g.flavors if f.name in self.queues.flavors
+                ]
+                if not any(matcher.matches(config.gpu_type, self.queues.flavors[n]) for n in names):
+                    raise self._error(
+                        f"step {step.id!r} of pipeline {spec.id} asks for accelerator {config.gpu_type!r}, "
+                        f"which no flavor of ClusterQueue {cq.name} provides ({', '.join(names) or 'none'})",
+                        where,
+                    )
+
     def _check_latency(self) -> None:
         """The latency model keeps waiting workloads outside the scheduler until they are heads,
         which the features that reorder or re-read the scheduler's queues cannot work with."""
@@ -850,6 +1078,8 @@ class LoadedScenario:
             found.append(("controller restarts", "failures.controller_restart"))
         if s.reservations:
             found.append(("capacity bookings", "reservations"))
+        if s.workload.pipelines:
+            found.append(("pipelines", "workload.pipelines"))
         generators = s.workload.generators
         for index, klass in enumerate(generators.classes if generators is not None else ()):
             if klass.time_window is not None:

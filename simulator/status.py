@@ -17,11 +17,12 @@ retrying    failed      declared lost, waiting out its backoff before the retry 
 completed   completed
 failed      failed      retry budget exhausted, or its pods never became ready
 rejected    failed      could not be submitted (unknown LocalQueue, invalid request): pending → failed
+cancelled   cancelled   stopped by its pipeline run (a failure policy, a step's timeout, the run's
+                        end for a service): only jobs of pipeline steps are ever cancelled
 =========== =========== ==========================================================================
 
-The domain's ``cancelled`` has no counterpart (nobody cancels a simulated job), nor has
-``preempted``: a victim is requeued the moment its eviction ends, the domain's ``preempted →
-queued`` edge taken at once.
+The domain's ``preempted`` has no counterpart: a victim is requeued the moment its eviction ends,
+the domain's ``preempted → queued`` edge taken at once.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class SimJobStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     REJECTED = "rejected"
+    CANCELLED = "cancelled"
 
     @property
     def domain(self) -> JobStatus:
@@ -65,7 +67,10 @@ _DOMAIN: dict[SimJobStatus, JobStatus] = {
     SimJobStatus.COMPLETED: JobStatus.COMPLETED,
     SimJobStatus.FAILED: JobStatus.FAILED,
     SimJobStatus.REJECTED: JobStatus.FAILED,
+    SimJobStatus.CANCELLED: JobStatus.CANCELLED,
 }
 
 # The statuses after which a job never runs again; every other one is still live at the end of a run.
-FINAL_STATUSES = frozenset({SimJobStatus.COMPLETED, SimJobStatus.FAILED, SimJobStatus.REJECTED})
+FINAL_STATUSES = frozenset(
+    {SimJobStatus.COMPLETED, SimJobStatus.FAILED, SimJobStatus.REJECTED, SimJobStatus.CANCELLED}
+)

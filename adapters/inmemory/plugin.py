@@ -36,3 +36,8 @@ def budcore_register_admission_ledgers() -> Mapping[str, Factory]:
 @hookimpl
 def budcore_register_reservation_stores() -> Mapping[str, Factory]:
     return {"inmemory": lazy_factory(".reservations:InMemoryReservationStore", package=__package__)}
+
+
+@hookimpl
+def budcore_register_pipeline_stores() -> Mapping[str, Factory]:
+    return {"inmemory": lazy_factory(".pipelines:InMemoryPipelineStore", package=__package__)}

@@ -37,14 +37,11 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import fcntl
 import json
 import os
 import re
-import stat
-import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -55,6 +52,8 @@ from budcore.domain.errors import AlreadyExistsError, NotFoundError, ValidationE
 from budcore.domain.reservation import Reservation, ReservationConflictError, find_conflict
 from budcore.domain.timeutil import ensure_utc
 from budcore.domain.validation import validate_model
+
+from .jsonfile import atomic_write, exclusive, file_error
 
 __all__ = ["FILE_VERSION", "InMemoryReservationStore"]
 
@@ -181,31 +180,12 @@ def _named(bookings: dict[str, Reservation], name: str) -> Reservation:
 
 
 # The file --------------------------------------------------------------------------------------
-def _lock_path(path: Path) -> Path:
-    return path.with_name(path.name + ".lock")
-
-
 def _os_error(path: Path, action: str, exc: OSError) -> ValidationError:
-    reason = exc.strerror or str(exc)
-    return ValidationError(f"cannot {action} the reservations file: {reason}", source=str(path))
+    return file_error(path, action, exc, "reservations")
 
 
-@contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path``'s sibling lock file (blocks until it is free)."""
-    lock = _lock_path(path)
-    try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise _os_error(lock, "open the lock file of", exc) from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+def _exclusive(path: Path) -> contextlib.AbstractContextManager[None]:
+    return exclusive(path, "reservations")
 
 
 def _load(path: Path) -> dict[str, Reservation]:
@@ -295,45 +275,7 @@ def _write(path: Path, bookings: Iterable[Reservation]) -> None:
     ordered = sorted(bookings, key=lambda r: (r.start, r.name))
     document = {"version": FILE_VERSION, "reservations": [r.model_dump(mode="json") for r in ordered]}
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = 0o644
-    except OSError as exc:
-        raise _os_error(path, "inspect", exc) from None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise _os_error(path, "write next to", exc) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise _os_error(path, "write", exc) from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _sync_directory(path.parent)
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make the rename durable (best effort: not every filesystem lets a directory be fsynced)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):  # a filesystem that cannot fsync a directory
-            os.fsync(fd)
-    finally:
-        os.close(fd)
+    atomic_write(path, text, "reservations")
 
 
 # Where each JSON field is: for messages about a hand-edited file ------------------------------

@@ -213,3 +213,43 @@ def _conditions(tenant: TenantId | None, flt: JobFilter) -> list[sa.ColumnElemen
         labels: Any = jobs.c.doc["labels"]
         terms.append(labels.contains(dict(flt.labels)))
     return terms
+
+
+class OnJobStoreEngine:
+    """A PostgreSQL component that shares its connection pool with the job store, or has its own.
+
+    Built from ``url`` (default ``$BUDCORE_DATABASE_URL``) with ``pool`` settings, on a shared
+    ``engine``, or on the engine of an existing job ``store`` (several components on one pool).
+    ``check_schema`` (default on, for a url or engine) refuses a database that is unreachable or
+    not at the head revision, naming the command that fixes it. The reservation and pipeline
+    stores are built this way.
+    """
+
+    def __init__(
+        self,
+        url: str | URL | None = None,
+        *,
+        store: PostgresJobStore | None = None,
+        engine: Engine | None = None,
+        pool: PoolSettings | None = None,
+        check_schema: bool = True,
+    ) -> None:
+        if store is not None:
+            if not isinstance(store, PostgresJobStore):
+                raise ValidationError(
+                    f"store must be a PostgresJobStore, got {type(store).__name__}", path="store"
+                )
+            if url is not None or engine is not None or pool is not None:
+                raise ValidationError("pass either a store or a url/pool/engine, not both", path="store")
+            self._engine, self._owns_engine = store.engine, False
+        else:
+            self._engine, self._owns_engine = open_engine(url, pool, engine, check_schema=check_schema)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def close(self) -> None:
+        """Release pooled connections (only if this component created the engine)."""
+        if self._owns_engine:
+            self._engine.dispose()

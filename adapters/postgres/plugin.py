@@ -5,7 +5,9 @@
 ``registry.admission_ledger("postgres", url=...)`` builds a
 :class:`~.admission.PostgresAdmissionLedger` on such a store (or on ``store=`` given), and
 ``registry.reservation_store("postgres", url=...)`` a
-:class:`~.reservations.PostgresReservationStore` (or on the engine of ``store=``/``engine=`` given).
+:class:`~.reservations.PostgresReservationStore` (or on the engine of ``store=``/``engine=`` given), and
+``registry.pipeline_store("postgres", url=...)`` a :class:`~.pipelines.PostgresPipelineStore` (the
+same options).
 
 Registering is dependency-free: this module imports nothing from the adapter at module level, so
 a base install (without the ``postgres`` extra) still loads it and lists ``postgres``. SQLAlchemy,
@@ -37,6 +39,11 @@ def budcore_register_admission_ledgers() -> Mapping[str, Factory]:
 @hookimpl
 def budcore_register_reservation_stores() -> Mapping[str, Factory]:
     return {"postgres": lazy_factory(".reservations:PostgresReservationStore", package=__package__)}
+
+
+@hookimpl
+def budcore_register_pipeline_stores() -> Mapping[str, Factory]:
+    return {"postgres": lazy_factory(".pipelines:PostgresPipelineStore", package=__package__)}
 
 
 @hookimpl

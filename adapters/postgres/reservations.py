@@ -37,16 +37,15 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.engine import Connection
 
 from budcore.domain.errors import AlreadyExistsError, NotFoundError, ValidationError
 from budcore.domain.ids import JobId, TenantId
 from budcore.domain.reservation import Reservation, ReservationConflictError, find_conflict
 from budcore.domain.timeutil import ensure_utc
 
-from .connection import open_engine
-from .engine import PoolSettings, run_transaction
-from .job_store import PostgresJobStore
+from .engine import run_transaction
+from .job_store import OnJobStoreEngine
 from .quota import MAX_AMOUNT
 from .records import check_no_nul
 from .schema import reservations
@@ -150,43 +149,12 @@ def _lock_key(conn: Connection, reservation: Reservation) -> None:
     )
 
 
-class PostgresReservationStore:
+class PostgresReservationStore(OnJobStoreEngine):
     """Capacity bookings in PostgreSQL (the :class:`~budcore.ports.ReservationStore` port).
 
-    Built like the other components: from ``url`` (default ``$BUDCORE_DATABASE_URL``) with
-    ``pool`` settings, on a shared ``engine``, or on the engine of an existing job ``store``
-    (several components on one pool). ``check_schema`` (default on, for a url or engine) refuses a
-    database that is unreachable or not at the head revision, naming the command that fixes it.
+    Built like the other components (:class:`~budcore_adapters.postgres.job_store.OnJobStoreEngine`:
+    a ``url``, a shared ``engine``, or an existing job ``store``'s pool).
     """
-
-    def __init__(
-        self,
-        url: str | URL | None = None,
-        *,
-        store: PostgresJobStore | None = None,
-        engine: Engine | None = None,
-        pool: PoolSettings | None = None,
-        check_schema: bool = True,
-    ) -> None:
-        if store is not None:
-            if not isinstance(store, PostgresJobStore):
-                raise ValidationError(
-                    f"store must be a PostgresJobStore, got {type(store).__name__}", path="store"
-                )
-            if url is not None or engine is not None or pool is not None:
-                raise ValidationError("pass either a store or a url/pool/engine, not both", path="store")
-            self._engine, self._owns_engine = store.engine, False
-        else:
-            self._engine, self._owns_engine = open_engine(url, pool, engine, check_schema=check_schema)
-
-    @property
-    def engine(self) -> Engine:
-        return self._engine
-
-    def close(self) -> None:
-        """Release pooled connections (only if this store created the engine)."""
-        if self._owns_engine:
-            self._engine.dispose()
 
     # The port ----------------------------------------------------------------------------
     def book(self, reservation: Reservation, *, capacity: int) -> Reservation:

@@ -155,6 +155,53 @@ reservations = sa.Table(
     sa.CheckConstraint("end_at > start_at", name="ck_budcore_reservations_interval"),
 )
 
+# Pipelines (the pipeline store port, revision 0006): a definition per (id, version) with the digest
+# of its canonical JSON (a version with runs may not change: the digest says whether a save
+# changes it); a run's header, with copies of the fields list_runs filters and orders by, and its
+# optimistic-concurrency ``version``; one row per step record, ``position`` keeping the order the
+# records were created in (the engine writes only the records that changed).
+pipelines = sa.Table(
+    "budcore_pipelines",
+    metadata,
+    sa.Column("id", KEY, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("spec", JSONB, nullable=False),
+    sa.Column("digest", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint("version >= 1", name="ck_budcore_pipelines_version"),
+)
+
+pipeline_runs = sa.Table(
+    "budcore_pipeline_runs",
+    metadata,
+    sa.Column("run_id", KEY, primary_key=True),
+    sa.Column("pipeline_id", KEY, nullable=False),
+    sa.Column("pipeline_version", sa.Integer, nullable=False),
+    sa.Column("tenant", KEY, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("header", JSONB, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(
+        ["pipeline_id", "pipeline_version"],
+        ["budcore_pipelines.id", "budcore_pipelines.version"],
+        name="fk_budcore_pipeline_runs_pipeline",
+    ),
+    sa.CheckConstraint("version >= 1", name="ck_budcore_pipeline_runs_version"),
+)
+
+pipeline_steps = sa.Table(
+    "budcore_pipeline_steps",
+    metadata,
+    sa.Column("run_id", KEY, primary_key=True),
+    sa.Column("step_id", KEY, primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("record", JSONB, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["run_id"], ["budcore_pipeline_runs.run_id"], name="fk_budcore_pipeline_steps_run", ondelete="CASCADE"
+    ),
+)
+
 sa.Index("ix_budcore_jobs_tenant_created", jobs.c.tenant, jobs.c.created_at, jobs.c.id)
 sa.Index("ix_budcore_jobs_status_created", jobs.c.status, jobs.c.created_at, jobs.c.id, jobs.c.tenant)
 sa.Index("ix_budcore_jobs_tenant_status_created", jobs.c.tenant, jobs.c.status, jobs.c.created_at, jobs.c.id)
@@ -169,3 +216,16 @@ sa.Index(
     reservations.c.start_at,
 )
 sa.Index("ix_budcore_reservations_start_name", reservations.c.start_at, reservations.c.name)
+sa.Index(
+    "ix_budcore_pipeline_runs_pipeline",
+    pipeline_runs.c.pipeline_id,
+    pipeline_runs.c.pipeline_version,
+)
+sa.Index("ix_budcore_pipeline_runs_created", pipeline_runs.c.created_at, pipeline_runs.c.run_id)
+sa.Index(
+    "ix_budcore_pipeline_runs_status",
+    pipeline_runs.c.status,
+    pipeline_runs.c.created_at,
+    pipeline_runs.c.run_id,
+)
+sa.Index("ix_budcore_pipeline_steps_position", pipeline_steps.c.run_id, pipeline_steps.c.position)

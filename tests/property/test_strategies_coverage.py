@@ -33,6 +33,8 @@ SUBMISSION_FIELDS = [
     "project",
     "job_type",
     "local_queue",
+    "deployment_type",
+    "spec",
     "estimated_duration",
     "max_duration",
     "deadline",

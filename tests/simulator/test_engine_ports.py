@@ -160,6 +160,8 @@ ORDER = [
     "RETRY",
     "PODS_TIMEOUT",
     "ARRIVAL",
+    "PIPELINE",
+    "PIPELINE_WAKE",
     "REQUEUE",
     "CYCLE",
     "SAMPLE",
@@ -214,6 +216,7 @@ def test_sim_statuses_print_as_before_and_map_onto_the_domain() -> None:
         "completed",
         "failed",
         "rejected",
+        "cancelled",
     ]
     for status in SimJobStatus:
         assert str(status) == f"{status}" == status.value

@@ -102,11 +102,12 @@ def _register_subcommands() -> None:
     global _registered
     if _registered:
         return
-    from budcore.cli import demo, hardware, reserve, validate
+    from budcore.cli import demo, hardware, pipeline, reserve, validate
     from budcore.plugins import default_registry
 
     demo.register(app)
     hardware.register(app)
+    pipeline.register(app)
     reserve.register(app)
     validate.register(app)
     default_registry().register_commands(app)

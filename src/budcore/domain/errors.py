@@ -94,6 +94,15 @@ class AlreadyExistsError(BudcoreError):
         super().__init__(f"{kind} {key!r} already exists")
 
 
+class ImmutableError(BudcoreError):
+    """Changing an object that may no longer change (a pipeline version that has runs)."""
+
+    def __init__(self, kind: str, key: str, detail: str) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"{kind} {key!r} cannot change: {detail}")
+
+
 class InvalidTransitionError(BudcoreError):
     """A job state change that the lifecycle table does not allow."""
 

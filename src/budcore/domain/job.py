@@ -74,6 +74,15 @@ class JobStatus(StrEnum):
 TERMINAL_STATES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.PREEMPTED})
 
 
+class DeploymentType(StrEnum):
+    """How a job's ``spec`` is deployed (the seeds' DeploymentType): a Helm chart, a container
+    image, or a model served by an inference engine."""
+
+    HELM = "helm"
+    DOCKER = "docker"
+    MODEL = "model"
+
+
 class JobSource(StrEnum):
     DIRECT = "direct"
     PIPELINE = "pipeline"
@@ -427,6 +436,10 @@ class Job(BaseModel):
     job_type: JobType = JobType.BATCH
     request: ResourceRequest = Field(default_factory=ResourceRequest)
     local_queue: str | None = None  # Kueue LocalQueue name (label kueue.x-k8s.io/queue-name)
+    # What to deploy or run (the seeds' Job.deployment_type and spec): free-form to the scheduler,
+    # which decides on ``request`` alone; a cluster backend turns it into what runs.
+    deployment_type: DeploymentType | None = None
+    spec: dict[str, Any] = Field(default_factory=dict)
 
     # Time constraints
     estimated_duration: OptDuration = None

@@ -41,3 +41,18 @@ def budcore_register_pricing_sources() -> Mapping[str, Factory]:
         "sample": lazy_factory("budcore.cost.prices:sample_price_book"),
         "file": lazy_factory("budcore.cost.prices:load_price_book"),
     }
+
+
+@hookimpl
+def budcore_register_pipeline_functions() -> Mapping[str, Factory]:
+    """The data helpers of ``transform`` steps (:data:`budcore.pipeline.functions.BUILTIN_FUNCTIONS`)."""
+    return {
+        name: lazy_factory(f"budcore.pipeline.functions:{name}")
+        for name in ("identity", "parse_json", "pick", "merge")
+    }
+
+
+@hookimpl
+def budcore_register_validators() -> Mapping[str, Factory]:
+    """``budcore validate`` checks pipeline documents whole (graph, templates, races)."""
+    return {"pipeline": lazy_factory("budcore.pipeline.loader:validate_document")}

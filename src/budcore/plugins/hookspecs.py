@@ -18,7 +18,9 @@ hook has at least one, a working example to copy (and where budcore calls it):
   (``budcore_simulator.workload.traces.open_trace``);
 - policies: ``budcore_simulator.plugin``; ``budcore compare -p NAME``
   (``budcore_simulator.sweep.parse_policy``);
-- validators and commands: ``budcore_simulator.plugin``; ``budcore validate`` and the CLI.
+- validators and commands: ``budcore_simulator.plugin``; ``budcore validate`` and the CLI;
+- pipeline functions: :mod:`budcore.plugins.builtin`; ``function``/``transform`` steps
+  (``PluginRegistry.pipeline_functions()``).
 
 Registering must be cheap and must not need the adapter's optional dependencies: budcore loads
 every plugin to list what is registered (``budcore plugins``, ``budcore --help``), so a plugin
@@ -144,6 +146,17 @@ class BudcoreHookSpecs:
         """
 
     @hookspec
+    def budcore_register_pipeline_stores(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
+        """Pipeline store factories by name (port :class:`budcore.ports.pipeline_store.PipelineStore`).
+
+        A store keeps pipeline definitions (a version with runs is immutable) and runs, writing a
+        run's header and its changed step records atomically under optimistic concurrency; its
+        contract is :class:`budcore.testing.pipelines.PipelineStoreConformance`. Built-ins:
+        ``inmemory`` (option ``path``: a JSON file that keeps pipelines and runs between
+        processes) and ``postgres`` (option ``url``, or the ``engine`` or job ``store`` to share).
+        """
+
+    @hookspec
     def budcore_register_cluster_backends(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
         """Cluster backend factories by name (port :class:`budcore.ports.ClusterBackend`)."""
 
@@ -181,6 +194,20 @@ class BudcoreHookSpecs:
         A validator is called with a :class:`budcore.config.yamlsource.YamlDocument`; it returns
         ``None`` when the document is not its kind, a short description of what it checked
         (e.g. ``"scenario 'default'"``) when it is valid, and raises ``ValidationError`` otherwise.
+        """
+
+    @hookspec
+    def budcore_register_pipeline_functions(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
+        """Python callables for pipelines' ``function`` and ``transform`` steps, by name.
+
+        A step ``{type: function, config: {function: NAME, args: {...}}}`` calls
+        ``fn(ctx, **args)`` with the rendered args and a
+        :class:`budcore.ports.pipeline_effects.StepContext` (``ctx.key`` is the attempt's
+        idempotency key: record it when the function has side effects) and publishes the mapping it
+        returns as the step's outputs; raising :class:`budcore.ports.pipeline_effects.StepFailure`
+        fails the attempt (``transient=True`` retries it). Built-ins (:mod:`budcore.plugins.builtin`):
+        ``identity``, ``parse_json``, ``pick``, ``merge``. ``PluginRegistry.pipeline_functions()``
+        collects them; ``budcore.pipeline.FunctionRegistry.from_plugins()`` is what the engine uses.
         """
 
     @hookspec

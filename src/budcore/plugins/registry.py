@@ -27,7 +27,7 @@ import inspect
 import logging
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -41,6 +41,7 @@ from budcore.ports.admission_ledger import AdmissionLedger
 from budcore.ports.cluster_backend import ClusterBackend
 from budcore.ports.event_sink import EventSink
 from budcore.ports.job_store import JobStore
+from budcore.ports.pipeline_store import PipelineStore
 from budcore.ports.pricing import PricingSource
 from budcore.ports.reservation_store import ReservationStore
 
@@ -54,12 +55,14 @@ KINDS: dict[str, str] = {
     "job_store": "budcore_register_job_stores",
     "admission_ledger": "budcore_register_admission_ledgers",
     "reservation_store": "budcore_register_reservation_stores",
+    "pipeline_store": "budcore_register_pipeline_stores",
     "cluster_backend": "budcore_register_cluster_backends",
     "event_sink": "budcore_register_event_sinks",
     "pricing_source": "budcore_register_pricing_sources",
     "trace_reader": "budcore_register_trace_readers",
     "policy": "budcore_register_policies",
     "validator": "budcore_register_validators",
+    "pipeline_function": "budcore_register_pipeline_functions",
 }
 COMMANDS_HOOK = "budcore_register_commands"
 _HOOK_NAMES = (*KINDS.values(), COMMANDS_HOOK)
@@ -513,6 +516,14 @@ class PluginRegistry:
 
     def reservation_store(self, name: str = "inmemory", **options: Any) -> ReservationStore:
         return cast(ReservationStore, self._checked("reservation_store", name, ReservationStore, options))
+
+    def pipeline_store(self, name: str = "inmemory", **options: Any) -> PipelineStore:
+        return cast(PipelineStore, self._checked("pipeline_store", name, PipelineStore, options))
+
+    def pipeline_functions(self) -> dict[str, Callable[..., Any]]:
+        """Every registered pipeline function by name (``function``/``transform`` steps call them
+        as ``fn(ctx, **args)``; a lazy one imports its module on the first call)."""
+        return {r.name: r.factory for r in self.registrations("pipeline_function")}
 
     def cluster_backend(self, name: str = "inmemory", **options: Any) -> ClusterBackend:
         return cast(ClusterBackend, self._checked("cluster_backend", name, ClusterBackend, options))

@@ -75,7 +75,16 @@ from budcore.domain.errors import (
 )
 from budcore.domain.events import DomainEvent, JobTransitioned
 from budcore.domain.ids import JobId, ProjectId, TenantId
-from budcore.domain.job import Job, JobSource, JobStatus, JobType, PodSet, ResourceRequest, Toleration
+from budcore.domain.job import (
+    DeploymentType,
+    Job,
+    JobSource,
+    JobStatus,
+    JobType,
+    PodSet,
+    ResourceRequest,
+    Toleration,
+)
 from budcore.domain.lifecycle import TRANSITIONS, transition
 from budcore.domain.priority import JobPriority
 from budcore.domain.resources import CPU, MEMORY, NVIDIA_GPU, ResourceVector
@@ -225,6 +234,8 @@ class JobStoreConformance:
                 accelerator_type="nvidia-h100-80gb",
             ),
             local_queue="team-a",
+            deployment_type=DeploymentType.MODEL,
+            spec={"model_id": "meta-llama/Llama-3.3-70B-Instruct", "engine": "vllm", "env": {"TP": "2"}},
             estimated_duration=timedelta(hours=2),
             max_duration=timedelta(hours=6, microseconds=1),
             deadline=at + timedelta(days=1, microseconds=7),

@@ -60,6 +60,7 @@ from budcore.domain.reservation import (
 )
 from budcore.domain.resources import NVIDIA_GPU
 from budcore.ports.reservation_store import ReservationStore
+from budcore.testing.concurrency import race as race_threads
 from budcore.testing.conformance import kit_settings
 from budcore.testing.fakes import DEFAULT_START
 
@@ -520,25 +521,7 @@ class ReservationStoreConformance:
         n = self.concurrent_bookers
         if n < 2:
             pytest.skip("concurrent_bookers < 2: this store is not meant to be shared")
-        handles = [self.share(store) for _ in range(n)]
-        barrier = threading.Barrier(n)
-        errors: list[BaseException] = []
-
-        def guarded(i: int) -> None:
-            try:
-                barrier.wait(timeout=60)
-                target(handles[i], i)
-            except BaseException as exc:  # re-raised in the test thread below
-                errors.append(exc)
-
-        threads = [threading.Thread(target=guarded, args=(i,)) for i in range(n)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
-        assert not any(t.is_alive() for t in threads), "a booking thread is stuck (deadlock?)"
-        if errors:
-            raise errors[0]
+        race_threads([self.share(store) for _ in range(n)], target, what="booking")
 
     def test_concurrent_bookings_of_the_last_capacity_exactly_one_wins(self) -> None:
         for round_ in range(self.race_rounds):  # a race lost by luck in one round is won in another

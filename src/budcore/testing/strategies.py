@@ -53,7 +53,7 @@ from hypothesis import strategies as st
 from budcore.domain.cluster import Node, PodSetPlacement, Workload
 from budcore.domain.errors import ValidationError
 from budcore.domain.ids import JobId, ProjectId, TenantId, check_name
-from budcore.domain.job import Job, JobSource, JobStatus, JobType, PodSet, ResourceRequest
+from budcore.domain.job import DeploymentType, Job, JobSource, JobStatus, JobType, PodSet, ResourceRequest
 from budcore.domain.priority import JobPriority
 from budcore.domain.quantity import MILLI, format_quantity
 from budcore.domain.resources import (
@@ -519,6 +519,14 @@ _CHECKPOINT_INTERVALS = st.one_of(
     st.sampled_from((timedelta(0), timedelta(minutes=15), timedelta(hours=1))),  # 0: never checkpoints
     _durations(6 * 3600),
 )
+# A job's deployment spec: nested JSON as services write it (image, env, engine settings).
+_DEPLOYMENT_SPECS = st.fixed_dictionaries(
+    {"image": st.sampled_from(("vllm/vllm-openai:v0.6", "qdrant/qdrant:v1.12"))},
+    optional={
+        "env": st.dictionaries(st.sampled_from(("URL", "MODEL", "TOKENS")), st.text(max_size=12), max_size=2),
+        "replicas": st.integers(1, 4),
+    },
+)
 _PIPELINE_IDS = _DNS_LABEL.map(lambda s: f"pipeline-{s}")
 _STEP_IDS = _DNS_LABEL.map(lambda s: f"step-{s}")
 _USECASE_IDS = st.uuids().map(lambda u: f"deploy-{u.hex[:12]}")
@@ -610,6 +618,9 @@ def _jobs(
         fields["estimated_cost"] = draw(_COSTS)
     if some():
         fields["checkpoint_interval"] = draw(_CHECKPOINT_INTERVALS)
+    if some():  # what to deploy: free-form to the scheduler, kept as given by every store
+        fields["deployment_type"] = draw(st.sampled_from(DeploymentType))
+        fields["spec"] = draw(_DEPLOYMENT_SPECS)
     if some():
         start = created_at + timedelta(seconds=draw(_SECONDS_6H))
         fields["estimated_start"] = start
