@@ -18,12 +18,13 @@ from rich.table import Table
 from rich.text import Text
 
 from budcore.cli.output import FORMAT_HELP, output_format, plain_console, report_width
-from budcore.domain.errors import ValidationError
+from budcore.domain.errors import BudcoreError, PluginError, ValidationError
+from budcore.hardware.labels import Fleet
 
 from .build import build_simulation
 from .engine import SimulationResult
 from .report import build_report, dumps, records_csv, run_figures, series_csv, trace_summary
-from .scenario import LoadedScenario, load_scenario, scenario_json_schema
+from .scenario import LoadedScenario, NodeSource, load_scenario, scenario_json_schema
 from .status import SimJobStatus
 
 
@@ -403,6 +404,53 @@ def run_notes(loaded: LoadedScenario, result: SimulationResult) -> list[str]:
     return notes
 
 
+KUEUE_EXTRA = "pip install 'budcore[kueue]'"
+# Exit status of an error from the cluster itself (unreachable, 401/403, no node), as the
+# ``budcore kueue`` commands use it; a bad kubeconfig or option stays a usage error (2).
+CLUSTER_ERROR_EXIT = 3
+
+
+class ClusterNodes:
+    """``--fleet-from-cluster``: the live cluster's nodes as the scenario's fleet.
+
+    A :data:`~.scenario.NodeSource`, so the cluster is read only once the scenario file has
+    validated. The Kubernetes adapter (the ``kueue`` extra) is imported here, never at module
+    level: ``budcore simulate`` without the flag must work on a base install. The raw nodes are
+    kept so the run can write them as ``nodes.yaml``: the cluster changes, the dump lets the same
+    simulation be repeated offline (``fleet.nodes_file``).
+    """
+
+    def __init__(self, kubeconfig: Path | None, context: str | None) -> None:
+        self.kubeconfig = kubeconfig
+        self.context = context
+        self.source = ""
+        self.raw: list[dict[str, Any]] = []
+
+    def __call__(self) -> tuple[Fleet, str]:
+        try:
+            import kubernetes  # noqa: F401 - the extra's client, imported by the adapter only on use
+            from budcore_adapters.kueue.fleet import scenario_nodes
+        except ModuleNotFoundError as exc:
+            raise PluginError(
+                f"--fleet-from-cluster needs the kueue extra ({KUEUE_EXTRA}): missing module {exc.name!r}"
+            ) from None
+        path = None if self.kubeconfig is None else str(self.kubeconfig)
+        try:
+            fleet, self.source, self.raw = scenario_nodes(path, self.context)
+        except ValidationError:
+            raise  # the kubeconfig, context or a node's data: exit 2 like any bad input
+        except BudcoreError as exc:
+            from budcore.cli.app import report_error  # loaded: it is running this command
+
+            report_error(exc)
+            raise typer.Exit(CLUSTER_ERROR_EXIT) from None
+        return fleet, self.source
+
+    def summary(self, fleet_nodes: Sequence[str]) -> dict[str, Any]:
+        """``report.json``'s ``fleet``: where the nodes came from and which they were."""
+        return {"source": self.source, "nodes": sorted(fleet_nodes)}
+
+
 def register(app: typer.Typer) -> None:
     """Attach ``simulate`` to ``app``."""
 
@@ -450,6 +498,28 @@ def register(app: typer.Typer) -> None:
         schema: Annotated[
             bool, typer.Option("--schema", help="Print the scenario file's JSON schema and exit.")
         ] = False,
+        fleet_from_cluster: Annotated[
+            bool,
+            typer.Option(
+                "--fleet-from-cluster",
+                help="Replace the scenario's fleet (pools, nodes_file) with the nodes of a live cluster, "
+                "read once through the kubeconfig (needs the kueue extra); its prices and price book "
+                "still apply. The nodes are also written to nodes.yaml in --out.",
+            ),
+        ] = False,
+        kubeconfig: Annotated[
+            Path | None,
+            typer.Option(
+                "--kubeconfig",
+                help="With --fleet-from-cluster: the kubeconfig (default: $KUBECONFIG, ~/.kube/config).",
+            ),
+        ] = None,
+        context: Annotated[
+            str | None,
+            typer.Option(
+                "--context", help="With --fleet-from-cluster: the kubeconfig context (default: current)."
+            ),
+        ] = None,
     ) -> None:
         """Simulate a scenario on the real scheduling core and report waits, JCT, utilisation, cost."""
         console = plain_console(width=report_width(120))
@@ -457,7 +527,14 @@ def register(app: typer.Typer) -> None:
             console.print_json(json.dumps(scenario_json_schema()))
             return
         output_format(fmt)
-        loaded = load_scenario(resolve_scenario(scenario))
+        cluster: ClusterNodes | None = None
+        if fleet_from_cluster:
+            cluster = ClusterNodes(kubeconfig, context)
+        elif kubeconfig is not None or context is not None:
+            option = "--kubeconfig" if kubeconfig is not None else "--context"
+            raise ValidationError("only means something with --fleet-from-cluster", path=option)
+        nodes: NodeSource | None = cluster
+        loaded = load_scenario(resolve_scenario(scenario), nodes=nodes)
         if seed is not None:
             loaded.scenario = loaded.scenario.model_copy(update={"seed": seed})
         target = prepare_output_dir(out or default_output_dir(loaded.scenario.name))
@@ -470,7 +547,22 @@ def register(app: typer.Typer) -> None:
         report = build_report(result, scenario_name=loaded.scenario.name, seed=loaded.scenario.seed)
         if loaded.trace_readers:
             report["traces"] = [trace_summary(reader.report) for reader in loaded.trace_readers]
+        if cluster is not None:
+            report["fleet"] = cluster.summary([node.name for node in loaded.nodes])
         written = write_outputs(result, report, target, plots=plots)
+        if cluster is not None:
+            from budcore_adapters.kueue.fleet import nodes_yaml  # imported already by ClusterNodes
+
+            snapshot = write_text(target / "nodes.yaml", nodes_yaml(cluster.raw))
+            written.append(snapshot)
+            notes.print(
+                Text.assemble(
+                    ("note:", "bold yellow"),
+                    f" fleet: the {len(cluster.raw)} node(s) of {cluster.source}, kept in {snapshot} "
+                    "(fleet.nodes_file replays this run offline)",
+                ),
+                highlight=False,
+            )
         for note in run_notes(loaded, result):
             notes.print(Text.assemble(("note:", "bold yellow"), f" {note}"), highlight=False)
         if fmt == "json":

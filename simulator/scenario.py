@@ -65,7 +65,7 @@ import heapq
 import math
 import random
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -97,7 +97,7 @@ from budcore.domain.reservation import Reservation, ReservationConflictError
 from budcore.domain.resources import NVIDIA_GPU, ResourceVector, check_resource_name
 from budcore.domain.timeutil import ensure_utc
 from budcore.domain.validation import LineLookup, validate_model
-from budcore.hardware.labels import ParsedNode, parse_nodes_yaml
+from budcore.hardware.labels import Fleet, ParsedNode, parse_nodes_yaml
 from budcore.scheduling import AdmissionPolicy, QueueConfig
 from budcore.scheduling.assignment import AcceleratorMatcher, flavor_types_from_nodes
 from budcore.scheduling.deadline import DeadlineBoost
@@ -794,12 +794,36 @@ class Scenario(BaseModel):
         return self
 
 
+# Where the nodes come from when they replace the scenario's fleet: called once, after the scenario
+# file validated (so a bad file fails before a cluster is contacted), it returns the parsed nodes
+# (``budcore hardware parse``'s Fleet) and a name for messages (``cluster context 'prod'``).
+NodeSource = Callable[[], tuple[Fleet, str]]
+
+
 class LoadedScenario:
-    """A validated scenario with everything it references resolved."""
+    """A validated scenario with everything it references resolved.
+
+    ``nodes`` replaces the scenario's fleet (its pools and ``nodes_file``) with parsed nodes, the
+    digital twin of a live cluster (``budcore simulate --fleet-from-cluster``). They take exactly
+    the path of a ``nodes_file`` dump's nodes (:attr:`parsed_nodes`: flavor checks, prices by
+    product, slug or price book), so a cluster and its ``kubectl get nodes -o yaml`` dump simulate
+    alike; the fleet's ``prices``, ``price_book`` and ``price_tier`` still apply.
+    """
 
     def __init__(
-        self, scenario: Scenario, base_dir: Path, source: str, line_of: LineLookup | None = None
+        self,
+        scenario: Scenario,
+        base_dir: Path,
+        source: str,
+        line_of: LineLookup | None = None,
+        *,
+        nodes: NodeSource | None = None,
     ) -> None:
+        self.nodes_source: str | None = None
+        replaced: Fleet | None = None
+        if nodes is not None:
+            replaced, self.nodes_source = nodes()
+            scenario = scenario.model_copy(update={"fleet": _replaced_fleet(scenario.fleet)})
         self.scenario = scenario
         self.base_dir = base_dir
         self.source = source
@@ -807,7 +831,7 @@ class LoadedScenario:
         # The readers of the latest arrivals() pass: their .report says what each skipped.
         self.trace_readers: list[TraceReader] = []
         self.queues = self._queues()
-        self.parsed_nodes = self._nodes_file()
+        self.parsed_nodes = self._nodes_file() if replaced is None else self._given_nodes(replaced)
         self.nodes = [node for pool in self.fleet.pools for node in pool.build_nodes()]
         self._add_dump_nodes()
         self._check_flavors()
@@ -1162,6 +1186,12 @@ class LoadedScenario:
             raise self._error(f"nodes file {str(path)!r} lists no node", "fleet.nodes_file")
         return fleet.nodes
 
+    def _given_nodes(self, fleet: Fleet) -> tuple[ParsedNode, ...]:
+        """The nodes that replace the fleet; none at all is an error, never a silently empty fleet."""
+        if not fleet.nodes:
+            raise ValidationError(f"{self.nodes_source or 'the node source'} lists no node", path="fleet")
+        return fleet.nodes
+
     def _add_dump_nodes(self) -> None:
         seen = {node.name for node in self.nodes}
         for parsed in self.parsed_nodes:
@@ -1200,6 +1230,12 @@ class LoadedScenario:
             return
         for name, flavor in sorted(self.queues.flavors.items()):
             if not any(node.matches(flavor.node_labels) for node in self.nodes):
+                if self.nodes_source is not None:  # no pools: say whose nodes were searched
+                    raise self._error(
+                        f"ResourceFlavor {name!r} selects no node of {self.nodes_source} "
+                        f"(nodeLabels {flavor.node_labels})",
+                        "queues",
+                    )
                 raise self._error(
                     f"ResourceFlavor {name!r} selects no node of the fleet "
                     f"(nodeLabels {flavor.node_labels}); pool nodes carry "
@@ -1383,12 +1419,27 @@ def _dump_line(text: str, source: str, path: str) -> int | None:
     return None
 
 
+def _replaced_fleet(fleet: FleetSpec | None) -> FleetSpec:
+    """The scenario's fleet without its nodes (pools, ``nodes_file``), keeping how nodes are priced.
+
+    Built without validation: a FleetSpec needs pools or a nodes file, and these nodes are neither.
+    """
+    if fleet is None:
+        return FleetSpec.model_construct(
+            pools=(), nodes_file=None, prices={}, price_book=DEFAULT_PRICE_BOOK, price_tier="on-demand"
+        )
+    return fleet.model_copy(update={"pools": (), "nodes_file": None})
+
+
 def _labels_match(labels: dict[str, str], selector: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
 
 
-def load_scenario(path: str | Path) -> LoadedScenario:
-    """Load and validate a scenario file; errors name the file, line and field path."""
+def load_scenario(path: str | Path, *, nodes: NodeSource | None = None) -> LoadedScenario:
+    """Load and validate a scenario file; errors name the file, line and field path.
+
+    ``nodes`` replaces the scenario's fleet (see :class:`LoadedScenario`).
+    """
     path = Path(path)
     if not path.exists():
         raise ValidationError(f"scenario file {str(path)!r} does not exist", path="scenario")
@@ -1399,10 +1450,12 @@ def load_scenario(path: str | Path) -> LoadedScenario:
         raise ValidationError(
             f"a scenario file holds exactly one YAML document, found {len(documents)}", source=str(path)
         )
-    return scenario_from_document(documents[0], path.parent)
+    return scenario_from_document(documents[0], path.parent, nodes=nodes)
 
 
-def scenario_from_document(document: YamlDocument, base_dir: Path) -> LoadedScenario:
+def scenario_from_document(
+    document: YamlDocument, base_dir: Path, *, nodes: NodeSource | None = None
+) -> LoadedScenario:
     if not isinstance(document.data, dict):
         raise ValidationError(
             "a scenario is a mapping (name, fleet, queues, workload, ...)", source=document.source, line=1
@@ -1414,7 +1467,7 @@ def scenario_from_document(document: YamlDocument, base_dir: Path) -> LoadedScen
             exc.message, path=exc.path, source=document.source, line=document.line_of(exc.path)
         ) from None
     scenario = validate_model(Scenario, data, source=document.source, line_of=line_of)
-    return LoadedScenario(scenario, base_dir, document.source, line_of)
+    return LoadedScenario(scenario, base_dir, document.source, line_of, nodes=nodes)
 
 
 def scenario_json_schema() -> dict[str, Any]:

@@ -40,7 +40,7 @@ from budcore.domain.errors import (
     NotFoundError,
     ValidationError,
 )
-from budcore.domain.events import DomainEvent, JobTransitioned
+from budcore.domain.events import DomainEvent, JobTransitioned, PipelineNotified
 from budcore.domain.job import Job, JobStatus
 from budcore.domain.lifecycle import can_transition
 from budcore.domain.timeutil import ensure_utc
@@ -54,7 +54,10 @@ from .schema import jobs, leases, outbox, quota_usage
 DEFAULT_LEASE_DURATION = timedelta(seconds=30)
 DEFAULT_RENEW_WITHIN = timedelta(seconds=25)
 
-EVENT_TYPES: dict[str, type[JobTransitioned]] = {"job.transitioned": JobTransitioned}
+EVENT_TYPES: dict[str, type[JobTransitioned] | type[PipelineNotified]] = {
+    "job.transitioned": JobTransitioned,
+    "pipeline.notified": PipelineNotified,
+}
 
 
 def default_holder() -> str:

@@ -118,3 +118,37 @@ def test_after_triggers_that_chain_back_are_refused() -> None:
     book.add(spec("a", {"type": "after", "pipeline": "b"}), T0)
     with pytest.raises(ValidationError, match=r"cycle: b -> a -> b"):
         book.add(spec("b", {"type": "after", "pipeline": "a"}), T0)
+
+
+def test_notifications_go_to_the_event_sink_by_default(clock: ManualClock) -> None:
+    from budcore_adapters.inmemory.events import CollectingEventSink
+
+    from budcore.domain.events import PipelineNotified
+
+    sink = CollectingEventSink()
+    engine = PipelineEngine(InMemoryPipelineStore(), clock=clock, events=sink)
+    notify = {"channel": "slack", "recipients": ["#ops"], "message": "done: {{ params.what }}"}
+    spec_ = PipelineSpec.model_validate(
+        {
+            "id": "n",
+            "tenant": "research",
+            "parameters": {"what": "etl"},
+            "steps": [{"id": "tell", "type": "notification", "config": notify}],
+        }
+    )
+    run = engine.start(spec_, run_id="r1")
+    assert run.status.value == "succeeded"
+    assert sink.events == [
+        PipelineNotified(
+            tenant="research",
+            pipeline_id="n",
+            run_id="r1",
+            step_id="tell",
+            key="r1/tell/1",
+            channel="slack",
+            recipients=("#ops",),
+            severity="info",
+            message="done: etl",
+            at=T0,
+        )
+    ]

@@ -1,4 +1,4 @@
-"""Domain events: what happened to a job, for event sinks, outboxes and audit trails."""
+"""Domain events: what happened to a job, or what a pipeline said, for sinks, outboxes and audits."""
 
 from __future__ import annotations
 
@@ -28,4 +28,30 @@ class JobTransitioned(BaseModel):
         return "job.transitioned"
 
 
-DomainEvent = JobTransitioned
+class PipelineNotified(BaseModel):
+    """A pipeline's ``notification`` step spoke: the message, its channel and recipients.
+
+    What the default notifier of the pipeline engine publishes through the event sink, so a
+    service delivers notifications the way it delivers every other event (an outbox, a bus); the
+    ``key`` (run/step/attempt) lets a consumer deliver each one once.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant: TenantId
+    pipeline_id: str
+    run_id: str
+    step_id: str
+    key: str
+    channel: str
+    recipients: tuple[str, ...] = ()
+    severity: str = "info"
+    message: str
+    at: datetime
+
+    @property
+    def kind(self) -> str:
+        return "pipeline.notified"
+
+
+DomainEvent = JobTransitioned | PipelineNotified

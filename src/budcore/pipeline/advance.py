@@ -613,6 +613,7 @@ class RunAdvance:
             now=self.now,
             item=record.item,
             index=record.index,
+            tenant=run.tenant,
         )
 
 

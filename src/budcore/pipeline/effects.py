@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from budcore.domain.errors import BudcoreError
+from budcore.domain.events import PipelineNotified
+from budcore.domain.ids import TenantId
 from budcore.domain.job import Job
 from budcore.pipeline.functions import FunctionRegistry, as_outputs
 from budcore.pipeline.jobs import job_for_step
@@ -33,6 +35,7 @@ from budcore.pipeline.model import (
 )
 from budcore.pipeline.state import PipelineRun
 from budcore.pipeline.templates import Sandbox
+from budcore.ports.event_sink import EventSink
 from budcore.ports.pipeline_effects import (
     ApiCaller,
     HttpRequest,
@@ -42,7 +45,7 @@ from budcore.ports.pipeline_effects import (
     StepFailure,
 )
 
-__all__ = ["RecordingNotifier", "StepEffects", "Work", "body_work", "step_work"]
+__all__ = ["EventSinkNotifier", "RecordingNotifier", "StepEffects", "Work", "body_work", "step_work"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,33 @@ class RecordingNotifier:
 
     def notify(self, notification: Notification) -> None:
         self.sent.setdefault(notification.key, notification)
+
+
+class EventSinkNotifier:
+    """The notifier of an engine given an event sink: each notification becomes a
+    :class:`~budcore.domain.events.PipelineNotified` event, delivered like every other event (a
+    database store's outbox, a bus); consumers deduplicate by its ``key``."""
+
+    def __init__(self, sink: EventSink) -> None:
+        self.sink = sink
+
+    def notify(self, notification: Notification) -> None:
+        self.sink.publish(
+            [
+                PipelineNotified(
+                    tenant=TenantId(notification.tenant),
+                    pipeline_id=notification.pipeline_id,
+                    run_id=notification.run_id,
+                    step_id=notification.step_id,
+                    key=notification.key,
+                    channel=notification.channel,
+                    recipients=notification.recipients,
+                    severity=notification.severity,
+                    message=notification.message,
+                    at=notification.at,
+                )
+            ]
+        )
 
 
 class StepEffects:
@@ -111,6 +141,7 @@ class StepEffects:
             message = self.sandbox.render(config.message, context, where=f"{where}.message")
             self.notifier.notify(
                 Notification(
+                    tenant=ctx.tenant,
                     channel=config.channel,
                     recipients=config.recipients,
                     message=message,

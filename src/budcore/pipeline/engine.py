@@ -39,7 +39,7 @@ from budcore.domain.ids import JobId, TenantId
 from budcore.domain.timeutil import ensure_utc
 from budcore.pipeline.advance import RunAdvance
 from budcore.pipeline.dag import PipelineGraph, build_graph
-from budcore.pipeline.effects import RecordingNotifier, StepEffects
+from budcore.pipeline.effects import EventSinkNotifier, RecordingNotifier, StepEffects
 from budcore.pipeline.estimate import EstimateOptions, PipelineEstimate, estimate_run
 from budcore.pipeline.functions import FunctionRegistry
 from budcore.pipeline.model import PipelineSpec
@@ -47,6 +47,7 @@ from budcore.pipeline.state import PipelineRun, StepRun
 from budcore.pipeline.templates import Sandbox
 from budcore.pipeline.triggers import TriggerBook
 from budcore.ports.clock import Clock
+from budcore.ports.event_sink import EventSink
 from budcore.ports.pipeline_effects import ApiCaller, Notifier, StepJobs
 from budcore.ports.pipeline_store import PipelineStore
 
@@ -59,7 +60,9 @@ class PipelineEngine:
     ``jobs`` is where ``job`` steps go (required only by pipelines that have one), ``http`` the
     client of ``api_call`` steps (default: :class:`~budcore.pipeline.http.HttpxApiCaller`, created
     on first use), ``functions`` the callables of ``function``/``transform`` steps (default: the
-    plugins' and the built-ins), ``notifier`` where ``notification`` steps go.
+    plugins' and the built-ins), ``notifier`` where ``notification`` steps go (default: a
+    :class:`~budcore.domain.events.PipelineNotified` event on ``events``, the event sink, when one is
+    given; else they are kept in memory, :class:`~budcore.pipeline.effects.RecordingNotifier`).
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class PipelineEngine:
         http: ApiCaller | None = None,
         functions: FunctionRegistry | None = None,
         notifier: Notifier | None = None,
+        events: EventSink | None = None,
         sandbox: Sandbox | None = None,
     ) -> None:
         self.store = store
@@ -78,7 +82,9 @@ class PipelineEngine:
         self.jobs = jobs
         self._http = http
         self._functions = functions
-        self.notifier: Notifier = notifier if notifier is not None else RecordingNotifier()
+        if notifier is None:  # the event sink when there is one, as for every other event
+            notifier = EventSinkNotifier(events) if events is not None else RecordingNotifier()
+        self.notifier: Notifier = notifier
         self.sandbox = sandbox or Sandbox()
         self.effects = StepEffects(
             sandbox=self.sandbox,

@@ -56,6 +56,7 @@ class StepContext:
     now: datetime
     item: Any = None  # a loop iteration's item
     index: int | None = None
+    tenant: str = "default"  # the run's tenant (its jobs' namespace)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ class ApiCaller(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Notification:
+    tenant: str
     channel: str
     recipients: tuple[str, ...]
     message: str
