@@ -6,7 +6,9 @@
   objects, diff and server-side apply them (``budcore kueue render|diff|apply``);
 - :mod:`.submit` / :mod:`.sync` — budcore jobs as Kubernetes workloads, and the watch-based status
   reconciler that brings Kueue's decisions back into budcore;
-- :mod:`.fleet` — budcore's fleet and hardware profiles from the cluster's nodes.
+- :mod:`.fleet` — budcore's fleet and hardware profiles from the cluster's nodes;
+- :mod:`.dispatch` — :class:`~.dispatch.Dispatcher`, MultiKueue-style dispatch of jobs over
+  several clusters (first to admit, or cheapest with room; lost clusters' jobs requeued).
 
 Needs the ``kueue`` extra (``pip install 'budcore[kueue]'``). Re-exports are lazy so that importing
 the package (the plugin entry point does, even to list plugins) imports neither ``kubernetes`` nor
