@@ -37,7 +37,7 @@ typecheck: $(STAMP)
 	ln -sfn $(CURDIR)/src/budcore $(MYPY_PATH)/budcore
 	ln -sfn $(CURDIR)/adapters $(MYPY_PATH)/budcore_adapters
 	ln -sfn $(CURDIR)/simulator $(MYPY_PATH)/budcore_simulator
-	MYPYPATH=$(MYPY_PATH) $(BIN)/mypy --strict -p budcore_adapters.inmemory -p budcore_adapters.postgres -p budcore_adapters.kueue -p budcore_simulator
+	MYPYPATH=$(MYPY_PATH) $(BIN)/mypy --strict -p budcore_adapters.inmemory -p budcore_adapters.postgres -p budcore_adapters.kueue -p budcore_adapters.http -p budcore_simulator
 
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -11,13 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from budcore_adapters.http import HttpxApiCaller
 from pipeline.engine_kit import T0, Crash, CrashingStore, FakeJobs, Harness, fn, make_spec, only, statuses
 from pipeline.httpserver import LocalHttpServer, RecordedRequest, Reply
 
 from budcore.domain.errors import ValidationErrors
 from budcore.domain.job import Job, JobPriority, JobSource, JobStatus, JobType
 from budcore.pipeline.functions import BUILTIN_FUNCTIONS
-from budcore.pipeline.http import HttpxApiCaller
 from budcore.pipeline.state import RunStatus, StepStatus
 from budcore.ports.pipeline_effects import StepContext
 

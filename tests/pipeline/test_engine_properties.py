@@ -89,12 +89,10 @@ def dags(draw: st.DrawFn, max_steps: int = 8, failures: bool = True) -> Dag:
             else:
                 args: dict[str, Any] = {}
                 retries = draw(st.integers(0, 2))
-                if not failures:
-                    pass
-                elif draw(st.integers(0, 6)) == 0:
+                if failures and draw(st.integers(0, 6)) == 0:
                     args["fail"] = True
                     dag.failing.add(step_id)
-                else:
+                elif failures:
                     args["fail_times"] = draw(st.integers(0, retries))
                 step.update(type="function", config={"function": "rec", "args": args})
                 if retries:

@@ -7,9 +7,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from budcore_adapters.http import DEFAULT_USER_AGENT, HttpxApiCaller
 from pipeline.httpserver import LocalHttpServer, RecordedRequest, Reply
 
-from budcore.pipeline.http import DEFAULT_USER_AGENT, HttpxApiCaller, classify, outputs_from
+from budcore.pipeline.responses import classify, outputs_from
 from budcore.ports.pipeline_effects import ApiCaller, HttpRequest, HttpResponse, StepFailure
 
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from budcore_adapters.http import HttpxApiCaller
 from budcore_adapters.inmemory import InMemoryClusterBackend, InMemoryJobStore
 from budcore_adapters.inmemory.pipelines import InMemoryPipelineStore
 from pipeline.engine_kit import T0, fixed_rag, seeds_rag
@@ -20,7 +21,6 @@ from pipeline.httpserver import LocalHttpServer
 from budcore.domain.errors import ValidationErrors
 from budcore.domain.job import Job, JobPriority, JobSource, JobStatus, JobType
 from budcore.pipeline.effects import RecordingNotifier
-from budcore.pipeline.http import HttpxApiCaller
 from budcore.pipeline.loader import pipeline_from_data
 from budcore.pipeline.local import LocalRunner, RunReport, VirtualClock, cluster_for
 from budcore.pipeline.state import RunStatus, StepStatus

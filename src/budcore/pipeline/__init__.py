@@ -11,7 +11,8 @@ runs a pipeline end to end on a simulated cluster.
 The modules, one concept each: ``steps`` and ``model`` (what a pipeline is), ``dag`` (its graph
 and whole-pipeline validation), ``templates`` (the Jinja2 sandbox), ``state`` (a run as stored),
 ``engine``/``advance``/``effects`` (advancing runs through ports), ``jobs``, ``functions`` and
-``http`` (what job, function and api_call steps act through), ``estimate``, ``triggers``,
+``responses`` (what job, function and api_call steps act through; the HTTP client itself is
+the ``budcore_adapters.http`` adapter), ``estimate``, ``triggers``,
 ``loader`` and ``local``.
 """
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from budcore.domain.errors import ValidationError
 from budcore.domain.ids import JobId, TenantId
 from budcore.domain.job import JobStatus, JobType
 from budcore.pipeline.dag import PipelineGraph
-from budcore.pipeline.effects import Work, body_work, step_work
+from budcore.pipeline.effects import StepEffects, Work, body_work, step_work
 from budcore.pipeline.model import (
     ApiCallStepConfig,
     ConditionStepConfig,
@@ -38,12 +38,11 @@ from budcore.pipeline.model import (
     WaitStepConfig,
 )
 from budcore.pipeline.state import PipelineRun, RunStatus, StepRun, StepStatus
-from budcore.ports.pipeline_effects import StepContext, StepFailure
+from budcore.pipeline.templates import Sandbox
+from budcore.ports.pipeline_effects import StepContext, StepFailure, StepJobs
+from budcore.ports.pipeline_store import PipelineStore
 
-if TYPE_CHECKING:
-    from budcore.pipeline.engine import PipelineEngine
-
-__all__ = ["UNDO_SUFFIX", "RunAdvance"]
+__all__ = ["UNDO_SUFFIX", "EngineParts", "RunAdvance"]
 
 UNDO_SUFFIX = "~undo"
 _UNDO = UNDO_SUFFIX
@@ -52,12 +51,30 @@ _UNDO = UNDO_SUFFIX
 _JOB_FAILED = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 
 
+class EngineParts(Protocol):
+    """What an advance uses of its engine (:class:`~budcore.pipeline.engine.PipelineEngine`): the
+    store it writes to, the template sandbox, the step effects and the job side. A Protocol, so
+    that this module does not import the engine that imports it."""
+
+    @property
+    def store(self) -> PipelineStore: ...
+
+    @property
+    def sandbox(self) -> Sandbox: ...
+
+    @property
+    def effects(self) -> StepEffects: ...
+
+    @property
+    def jobs(self) -> StepJobs | None: ...
+
+
 class RunAdvance:
     """One ``advance`` of one run: the ready set, the changes to write, the policy."""
 
     def __init__(
         self,
-        engine: PipelineEngine,
+        engine: EngineParts,
         run: PipelineRun,
         graph: PipelineGraph,
         now: datetime,

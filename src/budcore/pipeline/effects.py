@@ -33,6 +33,7 @@ from budcore.pipeline.model import (
     StepType,
     TransformStepConfig,
 )
+from budcore.pipeline.responses import classify, outputs_from
 from budcore.pipeline.state import PipelineRun
 from budcore.pipeline.templates import Sandbox
 from budcore.ports.event_sink import EventSink
@@ -159,8 +160,6 @@ class StepEffects:
     def _api_call(
         self, config: ApiCallStepConfig, context: Mapping[str, Any], ctx: StepContext, where: str
     ) -> dict[str, Any]:
-        from budcore.pipeline.http import classify, outputs_from
-
         render = self.sandbox.render_value
         headers = render(config.headers, context, where=f"{where}.headers")
         request = HttpRequest(

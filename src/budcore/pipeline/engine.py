@@ -58,8 +58,9 @@ class PipelineEngine:
     """Starts, advances, signals and cancels pipeline runs stored in ``store``.
 
     ``jobs`` is where ``job`` steps go (required only by pipelines that have one), ``http`` the
-    client of ``api_call`` steps (default: :class:`~budcore.pipeline.http.HttpxApiCaller`, created
-    on first use), ``functions`` the callables of ``function``/``transform`` steps (default: the
+    client of ``api_call`` steps (default: the plugins' ``httpx`` api caller,
+    ``budcore_adapters.http``, created on first use), ``functions`` the callables of
+    ``function``/``transform`` steps (default: the
     plugins' and the built-ins), ``notifier`` where ``notification`` steps go (default: a
     :class:`~budcore.domain.events.PipelineNotified` event on ``events``, the event sink, when one is
     given; else they are kept in memory, :class:`~budcore.pipeline.effects.RecordingNotifier`).
@@ -100,9 +101,9 @@ class PipelineEngine:
     @property
     def http(self) -> ApiCaller:
         if self._http is None:
-            from budcore.pipeline.http import HttpxApiCaller
+            from budcore.plugins import default_registry
 
-            self._http = HttpxApiCaller()
+            self._http = default_registry().api_caller("httpx")
         return self._http
 
     @property

@@ -197,6 +197,14 @@ class BudcoreHookSpecs:
         """
 
     @hookspec
+    def budcore_register_api_callers(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
+        """HTTP clients for pipelines' ``api_call`` steps by name (port
+        :class:`budcore.ports.pipeline_effects.ApiCaller`). Built-in: ``httpx``
+        (``budcore_adapters.http``), what a ``PipelineEngine`` built without ``http=`` uses;
+        ``PluginRegistry.api_caller(name)`` builds one.
+        """
+
+    @hookspec
     def budcore_register_pipeline_functions(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
         """Python callables for pipelines' ``function`` and ``transform`` steps, by name.
 

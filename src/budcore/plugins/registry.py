@@ -41,6 +41,7 @@ from budcore.ports.admission_ledger import AdmissionLedger
 from budcore.ports.cluster_backend import ClusterBackend
 from budcore.ports.event_sink import EventSink
 from budcore.ports.job_store import JobStore
+from budcore.ports.pipeline_effects import ApiCaller
 from budcore.ports.pipeline_store import PipelineStore
 from budcore.ports.pricing import PricingSource
 from budcore.ports.reservation_store import ReservationStore
@@ -63,6 +64,7 @@ KINDS: dict[str, str] = {
     "policy": "budcore_register_policies",
     "validator": "budcore_register_validators",
     "pipeline_function": "budcore_register_pipeline_functions",
+    "api_caller": "budcore_register_api_callers",
 }
 COMMANDS_HOOK = "budcore_register_commands"
 _HOOK_NAMES = (*KINDS.values(), COMMANDS_HOOK)
@@ -519,6 +521,9 @@ class PluginRegistry:
 
     def pipeline_store(self, name: str = "inmemory", **options: Any) -> PipelineStore:
         return cast(PipelineStore, self._checked("pipeline_store", name, PipelineStore, options))
+
+    def api_caller(self, name: str = "httpx", **options: Any) -> ApiCaller:
+        return cast(ApiCaller, self._checked("api_caller", name, ApiCaller, options))
 
     def pipeline_functions(self) -> dict[str, Callable[..., Any]]:
         """Every registered pipeline function by name (``function``/``transform`` steps call them

@@ -519,11 +519,13 @@ _CHECKPOINT_INTERVALS = st.one_of(
     st.sampled_from((timedelta(0), timedelta(minutes=15), timedelta(hours=1))),  # 0: never checkpoints
     _durations(6 * 3600),
 )
+# Environment values: any text a store can hold (PostgreSQL refuses NUL; tests/postgres covers it).
+_ENV_VALUES = st.text(st.characters(exclude_characters="\x00"), max_size=12)
 # A job's deployment spec: nested JSON as services write it (image, env, engine settings).
 _DEPLOYMENT_SPECS = st.fixed_dictionaries(
     {"image": st.sampled_from(("vllm/vllm-openai:v0.6", "qdrant/qdrant:v1.12"))},
     optional={
-        "env": st.dictionaries(st.sampled_from(("URL", "MODEL", "TOKENS")), st.text(max_size=12), max_size=2),
+        "env": st.dictionaries(st.sampled_from(("URL", "MODEL", "TOKENS")), _ENV_VALUES, max_size=2),
         "replicas": st.integers(1, 4),
     },
 )

@@ -4,10 +4,10 @@ One :meth:`HttpxApiCaller.call` is one attempt: it sends exactly one request (re
 followed unless asked) and never retries. Retrying, and the backoff between attempts, belong to
 the engine, which knows the step's allowance; this module only says whether a failure is worth
 retrying. *Transient* (``StepFailure(transient=True)``): a timeout, a refused connection, a DNS
-failure, a connection dropped or a malformed answer from the server; and, through :func:`classify`,
-HTTP 408, 429 and 5xx. Everything else is permanent: a URL whose scheme is not allowed (``file:``,
-``ftp:``) or that has no host, a body that cannot be encoded as JSON, an answer bigger than the
-request's bound, and the other 4xx (asking again gets the same answer).
+failure, a connection dropped or a malformed answer from the server; and HTTP 408, 429 and 5xx
+(:func:`budcore.pipeline.responses.classify`). Everything else is permanent: a URL whose scheme
+is not allowed (``file:``, ``ftp:``) or that has no host, a body that cannot be encoded as JSON,
+an answer bigger than the request's bound, and the other 4xx (asking again gets the same answer).
 
 Each request carries ``Idempotency-Key: <run/step/attempt>`` so that a server honouring keys
 applies a request re-sent after a crash once.
@@ -21,8 +21,11 @@ buffered. The bound counts decoded bytes, so a small compressed answer that infl
 refused too.
 
 Every status comes back as an :class:`HttpResponse`: which statuses count as success is the
-step's decision (its ``expect`` list), made by the engine with :func:`classify`.
-:func:`outputs_from` turns an answer into the step's outputs.
+step's decision (its ``expect`` list), made by the engine with
+:func:`budcore.pipeline.responses.classify`, which also turns an answer into the step's outputs.
+
+This is an adapter (the core reaches HTTP only through the ``ApiCaller`` port): it registers as the
+``httpx`` api caller through the ``budcore.plugins`` entry point, like every other adapter.
 
 The client is shared by every call (connection pooling) and keeps no cookies, so nothing a server
 sets leaks into another step's or another run's requests.
@@ -40,13 +43,12 @@ from typing import Any
 import httpx
 
 from budcore import __version__
+from budcore.pipeline.responses import one_line as _one_line
 from budcore.ports.pipeline_effects import HttpRequest, HttpResponse, StepFailure
 
-__all__ = ["DEFAULT_USER_AGENT", "HttpxApiCaller", "classify", "outputs_from"]
+__all__ = ["DEFAULT_USER_AGENT", "HttpxApiCaller"]
 
 DEFAULT_USER_AGENT = f"budcore-pipeline/{__version__}"
-_SNIPPET_CHARS = 200
-_TRANSIENT_STATUSES = frozenset({408, 429})
 
 
 class HttpxApiCaller:
@@ -229,63 +231,8 @@ def _decode(content: bytes, headers: httpx.Headers) -> Any:
     return text
 
 
-# -- what the engine does with an answer --------------------------------------------------------
-def classify(
-    response: HttpResponse, expect: tuple[int, ...] = (), request: HttpRequest | None = None
-) -> StepFailure | None:
-    """``None`` if the status is expected (``expect``, or 200-299 when it is empty), else the failure.
-
-    The failure is transient for 408, 429 and 5xx. Its message is one line,
-    ``HTTP 503 from POST http://…: <first 200 characters of the body>``; pass ``request`` for the
-    method and URL (an :class:`HttpResponse` does not carry them), else it reads ``HTTP 503: …``.
-    """
-    status = response.status
-    if (status in expect) if expect else (200 <= status <= 299):
-        return None
-    where = ""
-    if request is not None:
-        url = _safe_display(request.url)
-        where = f" from {request.method.upper()} {url}"
-    snippet = _snippet(response.body)
-    message = f"HTTP {status}{where}" + (f": {snippet}" if snippet else "")
-    return StepFailure(message, transient=status in _TRANSIENT_STATUSES or 500 <= status <= 599)
-
-
-def outputs_from(response: HttpResponse) -> dict[str, Any]:
-    """A step's outputs: a JSON object's keys plus ``status_code``, else ``status_code`` and ``body``.
-
-    ``status_code`` is the answer's status even if the object has a key of that name.
-    """
-    if isinstance(response.body, dict):
-        return {**response.body, "status_code": response.status}
-    return {"status_code": response.status, "body": response.body}
-
-
-# -- messages -----------------------------------------------------------------------------------
-def _one_line(value: object) -> str:
-    return " ".join(str(value).split())
-
-
-def _snippet(body: Any) -> str:
-    if body is None:
-        return ""
-    if isinstance(body, str):
-        text = body
-    else:
-        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
-    text = _one_line(text)
-    return text if len(text) <= _SNIPPET_CHARS else text[:_SNIPPET_CHARS] + "…"
-
-
 def _display(url: httpx.URL) -> str:
     """The URL for messages, with a password in it masked."""
     if url.password:
         url = url.copy_with(username=url.username, password="***")
     return str(url)
-
-
-def _safe_display(raw: str) -> str:
-    try:
-        return _display(httpx.URL(raw))
-    except (httpx.InvalidURL, TypeError, ValueError):
-        return raw
