@@ -95,7 +95,19 @@ class InMemoryJobStore:
             self._deliver_quietly()
         return stored
 
+    @property
+    def lock(self) -> threading.RLock:
+        """The store's (reentrant) lock: hold it to read, decide and write atomically with respect
+        to every other writer of this store (what the budget-guarded create does)."""
+        return self._lock
+
     # Reads ---------------------------------------------------------------------------------
+    def by_idempotency_key(self, tenant: TenantId, key: str) -> Job | None:
+        """The job stored under ``(tenant, key)``, if any (a replayed submission's original)."""
+        with self._lock:
+            job_id = self._idempotency.get((tenant, key))
+            return None if job_id is None else self._jobs[(tenant, job_id)]
+
     def get(self, tenant: TenantId, job_id: JobId) -> Job:
         job = self._jobs.get((tenant, job_id))
         if job is None:

@@ -2,6 +2,9 @@
 
 - :class:`PostgresJobStore` — the ``JobStore`` port, with a transactional outbox;
 - :class:`OutboxDispatcher` — delivers outbox events exactly once across dispatchers;
+- :class:`PostgresSpendLedger` — the :class:`~budcore.ports.spend.SpendLedger` port: metered usage
+  (written by the admission ledger) as usage records, and budget-guarded job creation under a
+  per-tenant lock;
 - :class:`PostgresAdmissionLedger` — the :class:`~budcore.ports.AdmissionLedger` port: quota
   reservations with row locks on the core's quota arithmetic, LocalQueue isolation, admission leases,
   reconciliation (``AdmissionLedger`` is its earlier name);
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     from .outbox import OutboxDispatcher, OutboxStats
     from .quota import QuotaKey, QuotaRow, cohort_scope
     from .records import Lease, LeasePolicy
+    from .spend import PostgresSpendLedger
 _EXPORTS = {
     "Admission": "admission",
     "AdmissionLedger": "admission",
@@ -71,6 +75,7 @@ _EXPORTS = {
     "cohort_scope": "quota",
     "Lease": "records",
     "LeasePolicy": "records",
+    "PostgresSpendLedger": "spend",
 }
 
 
@@ -104,6 +109,7 @@ __all__ = [
     "PoolSettings",
     "PostgresAdmissionLedger",
     "PostgresJobStore",
+    "PostgresSpendLedger",
     "QuotaInUseError",
     "QuotaKey",
     "QuotaRangeError",

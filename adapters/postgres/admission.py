@@ -52,12 +52,16 @@ never started), giving its quota back in the same transaction. Reconcilers lock 
 block each other nor requeue a job twice, and a renewal that commits first wins over a
 reconciliation.
 
+**Metering.** The admitting transaction also opens the job's metered usage rows
+(``budcore_usage``: amount, borrowed part, lenders) and every transaction that gives the quota back
+closes them (see :mod:`.usage`): what is billed is exactly what the ledger granted.
+
 Crash safety comes from transactions: every state change (job row, lease, reservations, usage,
-outbox) is one transaction, so a replica killed between any two statements leaves either all of
-it or none of it; PostgreSQL aborts the open transaction as soon as the connection drops, which
-releases its row locks. A replica that is cut off by the network rather than killed keeps its
-transaction open until TCP keepalive notices; set ``idle_in_transaction_session_timeout`` (for
-example ``60s``) on the budcore role so such a transaction cannot hold quota rows for long.
+metered usage, outbox) is one transaction, so a replica killed between any two statements leaves
+either all of it or none of it; PostgreSQL aborts the open transaction as soon as the connection
+drops, which releases its row locks. A replica that is cut off by the network rather than killed
+keeps its transaction open until TCP keepalive notices; set ``idle_in_transaction_session_timeout``
+(for example ``60s``) on the budcore role so such a transaction cannot hold quota rows for long.
 """
 
 from __future__ import annotations
@@ -123,6 +127,7 @@ from .records import (
     write_update,
 )
 from .schema import leases, quota_reservations, quota_usage
+from .usage import meter_admission, open_usage, usage_before
 
 LEASE_EXPIRED_REASON = "admission lease expired: admitted but not started in time"
 
@@ -375,10 +380,11 @@ class PostgresAdmissionLedger:
         ``(cluster_queue, flavor, resource)`` — and through them on their cohort tree — and on each
         ``cohort:<name>`` scope in ``cohorts`` that is not already in that tree.
         In one transaction: job ``queued → admitted`` (optimistic, ConflictError if stale),
-        lease granted to this replica, the LocalQueue mapping checked, reservation taken, event
-        written to the outbox. Raises :class:`~.errors.LocalQueueMismatchError` or
-        :class:`~.errors.QuotaUnavailableError` (nothing written) when the job may not or cannot
-        be charged there.
+        lease granted to this replica, the LocalQueue mapping checked, reservation taken, one open
+        usage row per (flavor, resource) charged to ``cluster_queue`` (with its borrowed part and
+        lenders, :mod:`.usage`), event written to the outbox. Raises
+        :class:`~.errors.LocalQueueMismatchError` or :class:`~.errors.QuotaUnavailableError`
+        (nothing written) when the job may not or cannot be charged there.
         """
         now = ensure_utc(now, "now")
         check_cluster_queue_name(cluster_queue)
@@ -414,7 +420,13 @@ class PostgresAdmissionLedger:
             locked = lock_quota(conn, amounts)
             mapped, configured = local_queue_target(conn, job.tenant, job.local_queue)
             check_local_queue(job, cluster_queue, mapped, enforced=self._require_local_queue or configured)
+            charged = {k.flavor_resource: a for k, a in amounts.items() if k.cluster_queue == cluster_queue}
+            before = usage_before(locked[1], charged)
             reserved = reserve(conn, job.tenant, job.id, amounts, locked)
+            # Metered in the same transaction: the usage rows exist exactly when the quota is held.
+            open_usage(
+                conn, stored, cluster_queue, meter_admission(locked[1], before, cluster_queue, charged), now
+            )
             return Admission(job=stored, amounts=reserved, lease=lease)
 
         return run_transaction(self._engine, work)
@@ -425,7 +437,8 @@ class PostgresAdmissionLedger:
         """Move ``job`` (as read; admitted or running) to ``status`` and give its quota back.
 
         The same transaction as a plain store update out of a quota-holding state (which releases
-        too): job row, lease removal, reservations, usage up the tree, outbox event.
+        too): job row, lease removal, reservations, usage up the tree, the job's open metered usage
+        rows closed at ``now``, outbox event.
         """
         now = ensure_utc(now, "now")
         check_release(job, status)

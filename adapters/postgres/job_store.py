@@ -35,13 +35,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL, Connection, Engine
 
-from budcore.domain.errors import AlreadyExistsError, NotFoundError, ValidationError
+from budcore.domain.errors import NotFoundError, ValidationError
 from budcore.domain.events import DomainEvent
 from budcore.domain.ids import JobId, TenantId
-from budcore.domain.job import Job, JobStatus
+from budcore.domain.job import Job
 from budcore.domain.timeutil import ensure_utc
 from budcore.ports.job_store import ALL, JobFilter
 
@@ -50,10 +49,8 @@ from .engine import PoolSettings, run_transaction
 from .records import (
     DOC_TEXT,
     LeasePolicy,
-    check_ledger_bypass,
     event_from_row,
-    grant_lease,
-    insert_events,
+    insert_job,
     job_from_json,
     job_row,
     write_update,
@@ -113,24 +110,7 @@ class PostgresJobStore:
         row = job_row(stored)  # refuses NUL characters before anything is sent
 
         def work(conn: Connection) -> Job:
-            check_ledger_bypass(conn, stored, None, self._require_ledger)
-            inserted = conn.execute(
-                pg_insert(jobs).values(**row).on_conflict_do_nothing().returning(jobs.c.id)
-            ).first()
-            if inserted is None:
-                if job.idempotency_key is not None:
-                    existing = conn.execute(
-                        sa.select(DOC_TEXT).where(
-                            jobs.c.tenant == job.tenant, jobs.c.idempotency_key == job.idempotency_key
-                        )
-                    ).first()
-                    if existing is not None:
-                        return job_from_json(existing.doc)
-                raise AlreadyExistsError("job", job.id)
-            if stored.status is JobStatus.ADMITTED:
-                grant_lease(conn, stored, self._lease, stored.admitted_at or stored.updated_at)
-            insert_events(conn, events)
-            return stored
+            return insert_job(conn, stored, row, events, self._lease, self._require_ledger)
 
         return run_transaction(self._engine, work)
 

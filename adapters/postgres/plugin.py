@@ -7,7 +7,8 @@
 ``registry.reservation_store("postgres", url=...)`` a
 :class:`~.reservations.PostgresReservationStore` (or on the engine of ``store=``/``engine=`` given), and
 ``registry.pipeline_store("postgres", url=...)`` a :class:`~.pipelines.PostgresPipelineStore` (the
-same options).
+same options), and ``registry.usage_log("postgres", url=...)`` a :class:`~.spend.PostgresSpendLedger`
+(the metered usage ``budcore cost report`` reads; or on ``store=`` given).
 
 Registering is dependency-free: this module imports nothing from the adapter at module level, so
 a base install (without the ``postgres`` extra) still loads it and lists ``postgres``. SQLAlchemy,
@@ -44,6 +45,11 @@ def budcore_register_reservation_stores() -> Mapping[str, Factory]:
 @hookimpl
 def budcore_register_pipeline_stores() -> Mapping[str, Factory]:
     return {"postgres": lazy_factory(".pipelines:PostgresPipelineStore", package=__package__)}
+
+
+@hookimpl
+def budcore_register_usage_logs() -> Mapping[str, Factory]:
+    return {"postgres": lazy_factory(".spend:open_spend_ledger", package=__package__)}
 
 
 @hookimpl

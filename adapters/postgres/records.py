@@ -4,7 +4,8 @@ One write path (:func:`write_update`) serves the plain ``JobStore.update``, admi
 reconciliation, so the side effects of a status change cannot be skipped by taking another route:
 
 - leaving ``admitted`` removes the job's lease; entering it grants one;
-- leaving a quota-holding state (``admitted``/``running``) gives the job's quota reservation back;
+- leaving a quota-holding state (``admitted``/``running``) gives the job's quota reservation back
+  and closes its metered usage rows (:mod:`.usage`);
 - entering one from a state that holds none (``queued → admitted``) outside the admission ledger
   is refused while the ledger is in use (:class:`~.errors.LedgerAdmissionRequiredError`): the job
   would hold quota nobody counted;
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -35,12 +36,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
 from budcore.domain.errors import (
+    AlreadyExistsError,
     ConflictError,
     InvalidTransitionError,
     NotFoundError,
     ValidationError,
 )
-from budcore.domain.events import DomainEvent, JobTransitioned, PipelineNotified
+from budcore.domain.events import BudgetAlerted, DomainEvent, JobTransitioned, PipelineNotified
 from budcore.domain.job import Job, JobStatus
 from budcore.domain.lifecycle import can_transition
 from budcore.domain.timeutil import ensure_utc
@@ -50,13 +52,15 @@ from budcore.ports.admission_ledger import QuotaKey as QuotaKey  # re-exported: 
 from .errors import DatabaseError, LedgerAdmissionRequiredError
 from .quota import release_reservations
 from .schema import jobs, leases, outbox, quota_usage
+from .usage import close_usage
 
 DEFAULT_LEASE_DURATION = timedelta(seconds=30)
 DEFAULT_RENEW_WITHIN = timedelta(seconds=25)
 
-EVENT_TYPES: dict[str, type[JobTransitioned] | type[PipelineNotified]] = {
+EVENT_TYPES: dict[str, type[JobTransitioned] | type[PipelineNotified] | type[BudgetAlerted]] = {
     "job.transitioned": JobTransitioned,
     "pipeline.notified": PipelineNotified,
+    "budget.alerted": BudgetAlerted,
 }
 
 
@@ -252,6 +256,45 @@ def check_ledger_bypass(
     raise LedgerAdmissionRequiredError(job.id, source, job.status.value)
 
 
+def stored_by_key(conn: Connection, tenant: str, idempotency_key: str) -> Job | None:
+    """The job stored under ``(tenant, idempotency_key)``, if any: a replayed submission's original."""
+    row = conn.execute(
+        sa.select(DOC_TEXT).where(jobs.c.tenant == tenant, jobs.c.idempotency_key == idempotency_key)
+    ).first()
+    return None if row is None else job_from_json(row.doc)
+
+
+def insert_job(
+    conn: Connection,
+    stored: Job,
+    row: Mapping[str, Any],
+    events: Sequence[DomainEvent],
+    policy: LeasePolicy,
+    require_ledger: bool | None,
+) -> Job:
+    """``JobStore.create``'s work inside the caller's transaction (the budget-guarded create runs
+    it under its lock): ``stored`` is the job at version 1 and ``row`` its :func:`job_row`.
+
+    ``INSERT … ON CONFLICT DO NOTHING``: a job whose ``(tenant, idempotency_key)`` is stored
+    already returns the stored one (its events are not written); another conflict (the id) is
+    :class:`AlreadyExistsError`. A job created already admitted gets its lease.
+    """
+    check_ledger_bypass(conn, stored, None, require_ledger)
+    inserted = conn.execute(
+        pg_insert(jobs).values(**row).on_conflict_do_nothing().returning(jobs.c.id)
+    ).first()
+    if inserted is None:
+        if stored.idempotency_key is not None:
+            existing = stored_by_key(conn, stored.tenant, stored.idempotency_key)
+            if existing is not None:
+                return existing
+        raise AlreadyExistsError("job", stored.id)
+    if stored.status is JobStatus.ADMITTED:
+        grant_lease(conn, stored, policy, stored.admitted_at or stored.updated_at)
+    insert_events(conn, events)
+    return stored
+
+
 def write_update(
     conn: Connection,
     job: Job,
@@ -300,5 +343,6 @@ def write_update(
     released: dict[QuotaKey, int] = {}
     if old_status.holds_quota and not new_status.holds_quota:
         released = release_reservations(conn, job.tenant, job.id)
+        close_usage(conn, job.tenant, job.id, stored.updated_at)
     insert_events(conn, events)
     return Written(stored, lease, released)

@@ -202,6 +202,33 @@ pipeline_steps = sa.Table(
     ),
 )
 
+# Metered usage (revision 0007): one row per (admission, flavor, resource) a job is charged in its
+# ClusterQueue, opened in the transaction that reserves the quota and closed (``end_at``) in the one
+# that gives it back. ``borrowed`` is the part of ``amount`` above the ClusterQueue's nominal quota
+# and ``lenders`` who lent it ({account: milli-units}); see :mod:`.usage`. No foreign key to the
+# jobs: usage is a financial record that outlives whatever happens to job rows.
+usage = sa.Table(
+    "budcore_usage",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(always=False), primary_key=True),
+    sa.Column("tenant", KEY, nullable=False),
+    sa.Column("job_id", KEY, nullable=False),
+    sa.Column("cluster_queue", sa.Text, nullable=False),
+    sa.Column("flavor", sa.Text, nullable=False),
+    sa.Column("resource", sa.Text, nullable=False),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("borrowed", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("lenders", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("accelerator", sa.Text, nullable=True),
+    sa.Column("mode", sa.Text, nullable=False, server_default="exclusive"),
+    sa.Column("priority", sa.Text, nullable=False),
+    sa.Column("start_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("end_at", sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("amount > 0", name="ck_budcore_usage_amount"),
+    sa.CheckConstraint("borrowed >= 0 AND borrowed <= amount", name="ck_budcore_usage_borrowed"),
+    sa.CheckConstraint("end_at >= start_at", name="ck_budcore_usage_interval"),
+)
+
 sa.Index("ix_budcore_jobs_tenant_created", jobs.c.tenant, jobs.c.created_at, jobs.c.id)
 sa.Index("ix_budcore_jobs_status_created", jobs.c.status, jobs.c.created_at, jobs.c.id, jobs.c.tenant)
 sa.Index("ix_budcore_jobs_tenant_status_created", jobs.c.tenant, jobs.c.status, jobs.c.created_at, jobs.c.id)
@@ -229,3 +256,5 @@ sa.Index(
     pipeline_runs.c.run_id,
 )
 sa.Index("ix_budcore_pipeline_steps_position", pipeline_steps.c.run_id, pipeline_steps.c.position)
+sa.Index("ix_budcore_usage_tenant_start", usage.c.tenant, usage.c.start_at)
+sa.Index("ix_budcore_usage_open", usage.c.tenant, usage.c.job_id, postgresql_where=usage.c.end_at.is_(None))

@@ -31,14 +31,35 @@ from budcore.ports.job_store import ALL, JobFilter, JobStore
 from budcore.scheduling.limits import DEFAULT_RUNAWAY_FACTOR, LimitVerdict
 
 if TYPE_CHECKING:
+    from budcore.cost.guard import GuardVerdict
+    from budcore.cost.submission import SubmissionGuard
     from budcore.scheduling.scheduler import Scheduler
 
 
 class JobService:
-    def __init__(self, store: JobStore, clock: Clock, backoff: BackoffPolicy = DEFAULT_BACKOFF) -> None:
+    """Jobs' intents turned into stored, evented changes; with a ``guard``, submissions are gated.
+
+    ``guard`` (:class:`~budcore.cost.submission.SubmissionGuard`): every queued submission is checked
+    against the quota threshold and the tenant's budgets, deciding on the spend its ledger reads
+    under its lock, in the same write as the job: a refusal raises the guard's typed error and
+    stores nothing; a warning is stored with the job as a ``BudgetAlerted`` event. The verdicts
+    that warned are kept in :attr:`guard_warnings` (job id → verdict), as the scheduler keeps
+    ``deadline_warnings``.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        clock: Clock,
+        backoff: BackoffPolicy = DEFAULT_BACKOFF,
+        *,
+        guard: SubmissionGuard | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.backoff = backoff
+        self.guard = guard
+        self.guard_warnings: dict[str, GuardVerdict] = {}
 
     def submit(self, job: Job, *, queue: bool = True) -> Job:
         """Store a new job (idempotent by key), queued unless ``queue`` is false, in one write.
@@ -46,7 +67,9 @@ class JobService:
         With ``queue`` the job is created directly in ``queued`` together with its ``pending →
         queued`` event (version 1), so the call is atomic: on any error nothing is stored and the
         submission can be retried as is. A replayed submission (same tenant and idempotency key)
-        returns the stored job untouched and records no event.
+        returns the stored job untouched and records no event. With a ``guard`` (see the class),
+        a queued submission is stored only if the guard admits it (a job created unqueued is not
+        guarded: it spends nothing until it is queued).
         """
         now = ensure_utc(self.clock.now(), "clock.now()")
         fresh = job.model_copy(
@@ -55,7 +78,12 @@ class JobService:
         if not queue:
             return self.store.create(fresh)
         queued, event = transition(fresh, JobStatus.QUEUED, now=now, reason="submitted", backoff=self.backoff)
-        return self.store.create(queued, events=[event])
+        if self.guard is None:
+            return self.store.create(queued, events=[event])
+        stored, verdict = self.guard.create(queued, events=[event], now=now)
+        if verdict is not None and verdict.breaches:
+            self.guard_warnings[stored.id] = verdict
+        return stored
 
     def move(
         self, job: Job, to_status: JobStatus, *, reason: str = "", now: datetime | None = None, **changes: Any

@@ -167,7 +167,9 @@ def test_tenant_budget_going_past_refuses_reaching_it_does_not() -> None:
     verdict = check(job, "q", snap(month="490.01"), policy, prices=PRICES, now=NOW)
     assert verdict.decision == "refuse"
     text = str(verdict)
-    assert "'team-a' budget team-a:month:calendar: spent 490.01 + projected 10.00 = 500.01 > 500.00" in text
+    assert (
+        "budget team-a:month:calendar: spent and committed 490.01 + projected 10.00 = 500.01 > 500.00" in text
+    )
 
 
 def test_unpriceable_jobs_are_refused_when_a_budget_applies() -> None:

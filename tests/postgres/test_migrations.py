@@ -62,8 +62,9 @@ def test_shipped_revisions_form_one_line_ending_at_head() -> None:
         "0004_queue_isolation",
         "0005_reservations",
         "0006_pipelines",
+        "0007_usage",
     ]
-    assert head_revision() == "0006_pipelines"
+    assert head_revision() == "0007_usage"
 
 
 def test_fresh_database_reaches_head(new_database: Callable[[], str]) -> None:

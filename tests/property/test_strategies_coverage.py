@@ -50,6 +50,7 @@ SUBMISSION_FIELDS = [
     "max_retries",
     "estimated_cost",
     "budget_limit",
+    "budget_action",
     "labels",
     "source",
     "pipeline_id",

@@ -102,9 +102,10 @@ def _register_subcommands() -> None:
     global _registered
     if _registered:
         return
-    from budcore.cli import demo, hardware, pipeline, reserve, validate
+    from budcore.cli import cost, demo, hardware, pipeline, reserve, validate
     from budcore.plugins import default_registry
 
+    cost.register(app)
     demo.register(app)
     hardware.register(app)
     pipeline.register(app)

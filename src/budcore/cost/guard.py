@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from budcore.cost.metering import UsageRecord, billable_seconds, estimate_cost, tenant_spend
 from budcore.cost.prices import PriceBook, money
 from budcore.domain.errors import BudgetRejectedError, QuotaRejectedError, ValidationError
-from budcore.domain.job import Job
+from budcore.domain.job import BudgetAction, Job
 from budcore.domain.quantity import human_amount
 
 if TYPE_CHECKING:
@@ -68,6 +68,9 @@ class Budget:
     period: Period
     calendar: bool = True
     timezone: str = "UTC"
+    # What reaching the budget does to the tenant's running jobs (budcore.cost.actions): warn
+    # (events at 80% and 100%), pause (preempt and hold them until the budget has room) or cancel.
+    action: BudgetAction = BudgetAction.WARN
 
     def __post_init__(self) -> None:
         if not self.amount.is_finite() or self.amount < 0:
@@ -184,13 +187,30 @@ class GuardSnapshot:
     """What the guard decides from, taken at ``taken_at``.
 
     ``spend`` is keyed by :attr:`Budget.key` (spend in that budget's period); ``incomplete`` names
-    budgets whose spend is a lower bound (usage the price book cannot price).
+    budgets whose spend is a lower bound (usage the price book cannot price, or a live job that
+    cannot be priced); ``committed`` (same keys) is what live jobs are still projected to spend.
     """
 
     taken_at: datetime
     queues: Mapping[str, QueueFigures]
     spend: Mapping[str, Decimal] = field(default_factory=dict)
     incomplete: frozenset[str] = frozenset()
+    # Projected cost, beyond what they metered, of the tenant's jobs still queued or running:
+    # spend that is already promised, so racing submissions cannot each take the same room.
+    committed: Mapping[str, Decimal] = field(default_factory=dict)
+
+
+def queue_figures(scheduler: Scheduler, cluster_queue: str) -> QueueFigures:
+    """One ClusterQueue's nominal quota and current usage per resource (read only)."""
+    nominal: dict[str, int] = {}
+    for group in scheduler.config.cluster_queues[cluster_queue].resource_groups:
+        for flavor in group.flavors:
+            for quota in flavor.resources:
+                nominal[quota.name] = nominal.get(quota.name, 0) + quota.nominal_quota
+    used: dict[str, int] = {}
+    for (_flavor, resource), amount in scheduler.usage_of(cluster_queue).items():
+        used[resource] = used.get(resource, 0) + amount
+    return QueueFigures(nominal, used)
 
 
 def snapshot_from(
@@ -201,17 +221,7 @@ def snapshot_from(
     incomplete: Iterable[str] = (),
 ) -> GuardSnapshot:
     """Quota and usage of every ClusterQueue of ``scheduler`` (read only), with ``spends``."""
-    queues: dict[str, QueueFigures] = {}
-    for name, cq in scheduler.config.cluster_queues.items():
-        nominal: dict[str, int] = {}
-        for group in cq.resource_groups:
-            for flavor in group.flavors:
-                for quota in flavor.resources:
-                    nominal[quota.name] = nominal.get(quota.name, 0) + quota.nominal_quota
-        used: dict[str, int] = {}
-        for (_flavor, resource), amount in scheduler.usage_of(name).items():
-            used[resource] = used.get(resource, 0) + amount
-        queues[name] = QueueFigures(nominal, used)
+    queues = {name: queue_figures(scheduler, name) for name in scheduler.config.cluster_queues}
     return GuardSnapshot(now, queues, dict(spends), frozenset(incomplete))
 
 
@@ -258,7 +268,9 @@ class Breach:
             return f"{who} {self._quota_text()}"
         c, r, lim = (money(x) for x in (self.current, self.requested, self.limit))
         label = "budget_limit" if self.kind == "job-budget" else f"budget {self.subject}"
-        return f"{who} {label}: spent {c} + projected {r} = {money(self.current + self.requested)} > {lim}"
+        so_far = "spent" if self.kind == "job-budget" else "spent and committed"
+        total = money(self.current + self.requested)
+        return f"{who} {label}: {so_far} {c} + projected {r} = {total} > {lim}"
 
     def _quota_text(self) -> str:
         c, r, nominal = (human_amount(int(x)) for x in (self.current, self.requested, self.limit))
@@ -371,7 +383,7 @@ def _quota_checks(job: Job, figures: QueueFigures, rules: Rules) -> tuple[list[B
 def _budget_checks(
     job: Job, snapshot: GuardSnapshot, budgets: tuple[Budget, ...], cost: Decimal | str
 ) -> tuple[list[Breach], list[Fraction]]:
-    limits = [(b.key, b.amount, snapshot.spend.get(b.key)) for b in budgets]
+    limits = [(b.key, b.amount, _spent_and_committed(snapshot, b.key)) for b in budgets]
     if job.budget_limit is not None:
         limits.append(("budget_limit", job.budget_limit, Decimal(0)))
     if not limits:
@@ -396,6 +408,11 @@ def _budget_checks(
             continue
         breaches.append(Breach(kind, job.tenant, key, spent, cost, amount))
     return breaches, margins
+
+
+def _spent_and_committed(snapshot: GuardSnapshot, key: str) -> Decimal | None:
+    spent = snapshot.spend.get(key)
+    return None if spent is None else spent + snapshot.committed.get(key, Decimal(0))
 
 
 def check(
@@ -505,5 +522,6 @@ __all__ = [
     "check",
     "enforce",
     "job_cost",
+    "queue_figures",
     "snapshot_from",
 ]

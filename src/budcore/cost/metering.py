@@ -50,6 +50,10 @@ class UsageRecord(BaseModel):
     priority: str = "default"
     qos: str | None = None
     borrowed: bool = False  # ran on quota borrowed from the cohort rather than nominal quota
+    # Chargeback (issue #16): the ClusterQueue whose quota admitted the job, and for borrowed usage
+    # the account that lent it (a ClusterQueue, or ``cohort:<name>`` for a cohort's own quota).
+    cluster_queue: str | None = None
+    lender: str | None = None
 
     @field_validator("mode")
     @classmethod
@@ -65,6 +69,8 @@ class UsageRecord(BaseModel):
 
     @model_validator(mode="after")
     def _ordered(self) -> UsageRecord:
+        if self.lender is not None and not self.borrowed:
+            raise ValueError("lender is set only on borrowed usage (borrowed: true)")
         if self.end < self.start:
             raise ValueError(f"end {self.end.isoformat()} is before start {self.start.isoformat()}")
         return self

@@ -170,7 +170,7 @@ class PriceBook:
 
     def __init__(self, document: PriceBookDocument, catalog: Catalog | None = None) -> None:
         self.document = document
-        self.catalog = catalog or default_catalog()
+        self.catalog = catalog if catalog is not None else default_catalog()
         self._rows: dict[tuple[str, str, str], PriceRow] = {}
         for i, row in enumerate(document.prices):
             key = (self.accelerator_key(row.accelerator), row.tier or document.default_tier, row.mode)

@@ -19,7 +19,7 @@ from budcore.domain.errors import (
 )
 from budcore.domain.events import DomainEvent, JobTransitioned
 from budcore.domain.ids import JobId, ProjectId, TenantId, new_job_id
-from budcore.domain.job import Job, JobSource, JobStatus, JobType, PodSet, ResourceRequest
+from budcore.domain.job import BudgetAction, Job, JobSource, JobStatus, JobType, PodSet, ResourceRequest
 from budcore.domain.lifecycle import TRANSITIONS, BackoffPolicy, can_transition, transition
 from budcore.domain.priority import PRIORITY_VALUES, JobPriority
 from budcore.domain.quantity import format_quantity, parse_quantity
@@ -32,6 +32,7 @@ __all__ = [
     "AlreadyExistsError",
     "BackoffPolicy",
     "BudcoreError",
+    "BudgetAction",
     "BudgetRejectedError",
     "CapacityError",
     "ConflictError",

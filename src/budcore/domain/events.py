@@ -54,4 +54,25 @@ class PipelineNotified(BaseModel):
         return "pipeline.notified"
 
 
-DomainEvent = JobTransitioned | PipelineNotified
+class BudgetAlerted(BaseModel):
+    """Money (issue #16): a submission passed a quota threshold or budget in ``warn`` mode, or a
+    running job's or tenant's spend reached 80% or 100% of its limit, or a budget paused or
+    cancelled a job. ``key`` names the alert once (subject, period, level), so a consumer
+    delivers each one once even when a review is repeated."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant: TenantId
+    key: str
+    subject: str  # a budget key ("team-a:month:calendar"), "job:<id>", or a quota resource
+    message: str
+    at: datetime
+    job_id: JobId | None = None
+    severity: str = "warning"  # "warning" (80%, warn mode), "critical" (100%, pause, cancel)
+
+    @property
+    def kind(self) -> str:
+        return "budget.alerted"
+
+
+DomainEvent = JobTransitioned | PipelineNotified | BudgetAlerted

@@ -74,6 +74,17 @@ class JobStatus(StrEnum):
 TERMINAL_STATES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.PREEMPTED})
 
 
+class BudgetAction(StrEnum):
+    """What happens when a running job's cost reaches its ``budget_limit`` (or a tenant's spend its
+    budget): ``warn`` records an event at 80% and at 100% and lets it run; ``pause`` preempts it
+    (a checkpoint is its resume point) and holds it until the budget is raised or the period
+    rolls; ``cancel`` stops it for good (the seeds' "fail if cost exceeds")."""
+
+    WARN = "warn"
+    PAUSE = "pause"
+    CANCEL = "cancel"
+
+
 class DeploymentType(StrEnum):
     """How a job's ``spec`` is deployed (the seeds' DeploymentType): a Helm chart, a container
     image, or a model served by an inference engine."""
@@ -485,6 +496,9 @@ class Job(BaseModel):
     estimated_cost: Money | None = None
     actual_cost: Money | None = None
     budget_limit: Money | None = None
+    # What reaching ``budget_limit`` while running does (None: warn). Submission is guarded apart
+    # from this: a job whose projected cost is already past its limit is refused or warned about.
+    budget_action: BudgetAction | None = None
 
     outputs: dict[str, str] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)

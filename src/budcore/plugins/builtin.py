@@ -19,6 +19,13 @@ Pricing sources (port :class:`budcore.ports.PricingSource`):
     A price book read from a YAML file: ``registry.price_book("file", path="prices.yaml")``,
     :func:`budcore.cost.prices.load_price_book` (options ``path`` and ``catalog``).
 
+Usage logs (port :class:`budcore.ports.spend.UsageLog`):
+
+``file``
+    A ``.csv`` or ``.jsonl`` usage file as a simulation writes it:
+    ``registry.usage_log("file", path="out/usage.csv")``,
+    :class:`budcore.cost.usagefile.FileUsageLog` (what ``budcore cost report --usage`` reads).
+
 The other built-ins live with the code they belong to: the in-memory job store, cluster backend
 and event sinks in ``budcore_adapters.inmemory.plugin``, PostgreSQL in
 ``budcore_adapters.postgres.plugin``, and the simulator's trace readers, ordering policies,
@@ -41,6 +48,11 @@ def budcore_register_pricing_sources() -> Mapping[str, Factory]:
         "sample": lazy_factory("budcore.cost.prices:sample_price_book"),
         "file": lazy_factory("budcore.cost.prices:load_price_book"),
     }
+
+
+@hookimpl
+def budcore_register_usage_logs() -> Mapping[str, Factory]:
+    return {"file": lazy_factory("budcore.cost.usagefile:FileUsageLog")}
 
 
 @hookimpl

@@ -14,6 +14,8 @@ hook has at least one, a working example to copy (and where budcore calls it):
   ``budcore_adapters.postgres.plugin``, a lazy one); ``PluginRegistry.job_store(name)`` etc.;
 - pricing sources: :mod:`budcore.plugins.builtin`; ``PluginRegistry.price_book(name)``, e.g. a
   scenario's ``fleet.price_book: default``;
+- usage logs: :mod:`budcore.plugins.builtin` (``file``); ``budcore cost report --usage PATH`` or
+  ``--store NAME`` (``PluginRegistry.usage_log(name)``);
 - trace readers: ``budcore_simulator.plugin``; a scenario's ``traces: [{format: NAME}]``
   (``budcore_simulator.workload.traces.open_trace``);
 - policies: ``budcore_simulator.plugin``; ``budcore compare -p NAME``
@@ -172,6 +174,17 @@ class BudcoreHookSpecs:
         ``path``). ``PluginRegistry.pricing_source(name)`` builds any of them;
         ``PluginRegistry.price_book(name)`` requires a :class:`budcore.cost.prices.PriceBook`
         (what a scenario's ``fleet.price_book: <name>`` uses: it prices sharing modes too).
+        """
+
+    @hookspec
+    def budcore_register_usage_logs(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
+        """Usage log factories by name (port :class:`budcore.ports.spend.UsageLog`): metered usage
+        that ``budcore cost report`` reads.
+
+        Built-ins: ``file`` (:mod:`budcore.plugins.builtin`, option ``path``: a ``.csv`` or
+        ``.jsonl`` usage file as a simulation writes it, :class:`budcore.cost.usagefile.FileUsageLog`)
+        and ``postgres`` (option ``url``, registered by ``budcore_adapters.postgres``).
+        ``PluginRegistry.usage_log(name)`` builds one.
         """
 
     @hookspec

@@ -45,6 +45,7 @@ from budcore.ports.pipeline_effects import ApiCaller
 from budcore.ports.pipeline_store import PipelineStore
 from budcore.ports.pricing import PricingSource
 from budcore.ports.reservation_store import ReservationStore
+from budcore.ports.spend import UsageLog
 
 if TYPE_CHECKING:
     from budcore.cost.prices import PriceBook
@@ -65,6 +66,7 @@ KINDS: dict[str, str] = {
     "validator": "budcore_register_validators",
     "pipeline_function": "budcore_register_pipeline_functions",
     "api_caller": "budcore_register_api_callers",
+    "usage_log": "budcore_register_usage_logs",
 }
 COMMANDS_HOOK = "budcore_register_commands"
 _HOOK_NAMES = (*KINDS.values(), COMMANDS_HOOK)
@@ -555,6 +557,11 @@ class PluginRegistry:
                 "(sharing modes, QoS and tier aliases need one)"
             )
         return source
+
+    def usage_log(self, name: str = "file", **options: Any) -> UsageLog:
+        """The usage log ``name`` (``file`` with ``path=``, ``postgres`` with ``url=``): what
+        ``budcore cost report`` reads metered usage from."""
+        return cast(UsageLog, self._checked("usage_log", name, UsageLog, options))
 
     def _checked(self, kind: str, name: str, protocol: type, options: dict[str, Any]) -> object:
         obj = self.create(kind, name, **options)

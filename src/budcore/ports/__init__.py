@@ -12,6 +12,7 @@ from budcore.ports.preemption_cost import PreemptionCost, PreemptionCostModel, V
 from budcore.ports.pricing import PricingSource
 from budcore.ports.reservation_store import ReservationStore
 from budcore.ports.simulated_cluster import SimulatedCluster
+from budcore.ports.spend import SpendLedger, TenantBook, UsageLog
 
 __all__ = [
     "ALL",
@@ -28,5 +29,8 @@ __all__ = [
     "ReservationStore",
     "SimulatedCluster",
     "SimulatedClusterBackend",
+    "SpendLedger",
+    "TenantBook",
+    "UsageLog",
     "VictimInfo",
 ]

@@ -76,6 +76,7 @@ from budcore.domain.errors import (
 from budcore.domain.events import DomainEvent, JobTransitioned
 from budcore.domain.ids import JobId, ProjectId, TenantId
 from budcore.domain.job import (
+    BudgetAction,
     DeploymentType,
     Job,
     JobSource,
@@ -251,6 +252,7 @@ class JobStoreConformance:
             max_retries=4,
             estimated_cost=Decimal("123.4567"),
             budget_limit=Decimal("500.00"),
+            budget_action=BudgetAction.PAUSE,
             labels={"team": "a", "tier": "gold"},
             idempotency_key=f"full-{n}",
             source=JobSource.PIPELINE,

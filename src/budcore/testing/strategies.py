@@ -53,7 +53,16 @@ from hypothesis import strategies as st
 from budcore.domain.cluster import Node, PodSetPlacement, Workload
 from budcore.domain.errors import ValidationError
 from budcore.domain.ids import JobId, ProjectId, TenantId, check_name
-from budcore.domain.job import DeploymentType, Job, JobSource, JobStatus, JobType, PodSet, ResourceRequest
+from budcore.domain.job import (
+    BudgetAction,
+    DeploymentType,
+    Job,
+    JobSource,
+    JobStatus,
+    JobType,
+    PodSet,
+    ResourceRequest,
+)
 from budcore.domain.priority import JobPriority
 from budcore.domain.quantity import MILLI, format_quantity
 from budcore.domain.resources import (
@@ -519,8 +528,9 @@ _CHECKPOINT_INTERVALS = st.one_of(
     st.sampled_from((timedelta(0), timedelta(minutes=15), timedelta(hours=1))),  # 0: never checkpoints
     _durations(6 * 3600),
 )
-# Environment values: any text a store can hold (PostgreSQL refuses NUL; tests/postgres covers it).
-_ENV_VALUES = st.text(st.characters(exclude_characters="\x00"), max_size=12)
+# Environment values: any text a store can hold — UTF-8 without NUL, since PostgreSQL's jsonb refuses
+# NUL and lone surrogates (tests/postgres covers both refusals).
+_ENV_VALUES = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
 # A job's deployment spec: nested JSON as services write it (image, env, engine settings).
 _DEPLOYMENT_SPECS = st.fixed_dictionaries(
     {"image": st.sampled_from(("vllm/vllm-openai:v0.6", "qdrant/qdrant:v1.12"))},
@@ -602,6 +612,7 @@ def _jobs(
         "retry_count": retries,
         "max_retries": limit,
         "budget_limit": draw(_BUDGETS) if some() else None,
+        "budget_action": draw(st.sampled_from(BudgetAction)) if some() else None,
         "labels": draw(_SOME_LABELS if optional_fields else _LABELS) if optional_fields is not False else {},
         "idempotency_key": draw(key_strategy) if use_key else None,
         "source": source,
