@@ -4,7 +4,8 @@
 so a scenario means the same simulation wherever it runs: its fleet, queues and workload, the
 engine options of :meth:`LoadedScenario.engine_options`, its policy's admission, preemption,
 preemption budget, aging and deadline boost, the prices of :meth:`LoadedScenario.prices` and the
-capacity bookings of its ``reservations`` and the pipeline runs of its ``workload.pipelines``.
+capacity bookings of its ``reservations``, the pipeline runs of its ``workload.pipelines`` and
+the guard, budgets and price book of its ``money`` block (part of the engine options).
 """
 
 from __future__ import annotations

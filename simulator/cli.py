@@ -52,6 +52,10 @@ def resolve_scenario(scenario: Path | None) -> Path:
 
 
 OUTPUT_ROOT = Path("budcore-out")
+# With money: the metered usage (budcore.cost.usagefile's format) and the price book pricing it,
+# so `budcore cost report --usage usage_records.csv --price-book pricebook.yaml` reads a run.
+USAGE_RECORDS = "usage_records.csv"
+PRICE_BOOK = "pricebook.yaml"
 _UNSAFE_IN_NAME = re.compile(r"[^\w.-]+")
 
 
@@ -145,7 +149,8 @@ def plots_available() -> bool:
 
 
 def write_outputs(result: SimulationResult, report: dict[str, Any], out: Path, *, plots: bool) -> list[Path]:
-    """Write the report, records, series (and plots) to ``out``, creating it if needed."""
+    """Write the report, records, series (and plots) to ``out``, creating it if needed; with money,
+    also the usage records (``usage_records.csv``) and the price book that prices them."""
     prepare_output_dir(out)
     written = []
     for name, text in (
@@ -155,6 +160,13 @@ def write_outputs(result: SimulationResult, report: dict[str, Any], out: Path, *
         ("usage.csv", series_csv(result)),
     ):
         written.append(write_text(out / name, text))
+    if result.money is not None:
+        from budcore.cost.usagefile import write_usage
+
+        records = out / USAGE_RECORDS
+        write_usage(records, result.money.records)
+        written.append(records)
+        written.append(write_text(out / PRICE_BOOK, result.money.options.book.to_yaml()))
     if plots:
         from .plots import write_plots
 
@@ -266,6 +278,32 @@ def pipeline_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def money_lines(report: dict[str, Any]) -> list[str]:
+    """The summary's lines on money (none without a ``money`` block): spend per tenant, what the
+    guard refused or warned about, budget alerts and actions."""
+    figures = report.get("money")
+    if figures is None:
+        return []
+    spend = figures["spend"]
+    tenants = ", ".join(f"{t} {_money(v)}" for t, v in spend["by_tenant"].items())
+    counts = figures["counts"]
+    guard = (
+        "no guard"
+        if figures["guard"] is None
+        else f"guard: {counts['refused']} refused, {counts['guard_warnings']} warned"
+    )
+    lines = [
+        f"money: spend {_money(spend['total'])}" + (f" ({tenants})" if tenants else ""),
+        f"  {guard}; {counts['alerts']} budget alert(s); {counts['paused']} pause(s), "
+        f"{counts['resumed']} resumption(s), {counts['cancelled']} cancellation(s)",
+    ]
+    lines.extend(
+        f"  {s['action']} {s['job_id']} at {_duration(s['time_s'])}: {s['reason']}"
+        for s in figures["stops"][:3]
+    )
+    return lines
+
+
 def _signed(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -372,7 +410,13 @@ def print_summary(
         f" ({_plain(overall.get('deadline_undetermined'))} undetermined at the end)   "
         f"node failures: {_plain(report['engine']['node_failures'])}"
     )
-    for line in (time_line(report), eta_line(report), *reservation_lines(report), *pipeline_lines(report)):
+    for line in (
+        time_line(report),
+        eta_line(report),
+        *reservation_lines(report),
+        *pipeline_lines(report),
+        *money_lines(report),
+    ):
         if line is not None:
             console.print(line)
     console.print(
@@ -460,7 +504,8 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Argument(
                 help="Scenario YAML file, or the name of a built-in scenario (default, deadlines, "
-                "nodes-dump, kueue-perf-baseline, pipelines; default: default); --schema prints the format.",
+                "nodes-dump, kueue-perf-baseline, pipelines, budgets; default: default); --schema prints "
+                "the format.",
                 dir_okay=False,
                 metavar="SCENARIO",
                 show_default=False,
@@ -471,8 +516,9 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--out",
                 "-o",
-                help="Directory for report.json, run.json, jobs.csv, usage.csv and the plots, created "
-                "if missing (default: budcore-out/<scenario name>/).",
+                help="Directory for report.json, run.json, jobs.csv, usage.csv and the plots (with a "
+                "money block also usage_records.csv and pricebook.yaml), created if missing "
+                "(default: budcore-out/<scenario name>/).",
             ),
         ] = None,
         fmt: Annotated[
@@ -601,6 +647,11 @@ def write_compare_plot(results: list[dict[str, Any]], path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _spend_cell(value: float | None) -> str:
+    """A cost SLO's metric (money, compared at cents) in the plan table."""
+    return "-" if value is None else f"${value:.2f}"
 
 
 def _cq_usage_cell(report: dict[str, Any]) -> str:
@@ -739,7 +790,9 @@ def register_sweeps(app: typer.Typer) -> None:
                 "p95_jct, p99_jct take a duration (90s, 30m, 2h); deadline_miss, completed, "
                 "utilisation, jain a fraction or percent (0.01 or 1%). deadline_miss is over the jobs "
                 "whose outcome is known at the horizon; completed is over the jobs whose submit + "
-                "runtime fits before it. E.g. 'p95_wait<30m', 'deadline_miss<1%'.",
+                "runtime fits before it. A cost SLO caps a tenant's spend: tenant=<name>:spend<$<amount>/"
+                "<day|week|month> (or <=), the tenant's highest spend in one calendar period (UTC) of "
+                "the run. E.g. 'p95_wait<30m', 'deadline_miss<1%', 'tenant=research:spend<$5000/week'.",
             ),
         ],
         out: Annotated[
@@ -766,7 +819,8 @@ def register_sweeps(app: typer.Typer) -> None:
             )
         variations = [sweep.parse_vary(v) for v in vary]
         slos = [sweep.parse_slo(s) for s in slo]
-        points = sweep.plan_specs(loaded, variations)
+        sweep.check_slos(loaded, slos)
+        points = sweep.plan_specs(loaded, variations, meter=any(s.tenant is not None for s in slos))
         target = prepare_output_dir(out or default_output_dir(loaded.scenario.name, "-plan"))
         console = plain_console(width=report_width(140), stderr=fmt == "json")
         console.print(f"planning {len(points)} fleet(s) of {loaded.scenario.name!r}...")
@@ -795,6 +849,7 @@ def register_sweeps(app: typer.Typer) -> None:
             typer.echo(dumps(answer), nl=False)
             return
         table = Table(title=f"{loaded.scenario.name}: fleets against {', '.join(s.text for s in slos)}")
+        spends = [s for s in slos if s.tenant is not None]
         for column in (
             "fleet",
             "GPUs",
@@ -803,6 +858,7 @@ def register_sweeps(app: typer.Typer) -> None:
             "JCT p95",
             "deadline miss",
             "util.",
+            *(f"{s.tenant} peak {s.period}" for s in spends),
             "SLOs",
         ):
             table.add_column(column, justify="left" if column in ("fleet", "SLOs") else "right")
@@ -822,6 +878,7 @@ def register_sweeps(app: typer.Typer) -> None:
                 _minutes(point.metrics["p95_jct"]),
                 _percent(point.metrics["deadline_miss"]),
                 _percent(point.metrics["utilisation"]),
+                *(_spend_cell(point.metrics[s.metric]) for s in spends),
                 mark,
             )
         console.print(table)

@@ -39,6 +39,12 @@ lists each kind's payload) and a run is a pure function of its inputs and seed:
   ``release_delay`` after it ended (the victim is then requeued); a cohort's inadmissible
   workloads go back to their queues ``requeue_delay`` after quota was released in it;
 - ``SAMPLE``: a point of the usage time series;
+- ``REVIEW``: a budget review, only with money (a scenario's ``money`` block, or a job with a
+  ``budget_limit``; :mod:`budcore_simulator.money`): alerts, and jobs paused (stopped as a
+  preemption stops them, held out of their queue), resumed or cancelled by their budgets. Every
+  ``review_every`` while a job runs or a paused job waits for its budget's period to roll over.
+  With money, the submission guard also decides on each job as it arrives (a refused job ends
+  ``refused``), and each run is metered into usage records that a job's cost is the charge of;
 - ``PIPELINE`` / ``PIPELINE_WAKE``: a pipeline run of the scenario's ``workload.pipelines``
   starts; a run is advanced, because one of its jobs started, ended or was evicted at that
   instant, or because time alone changes it (:mod:`budcore_simulator.pipelines`, whose
@@ -95,6 +101,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from budcore_adapters.inmemory import InMemoryClusterBackend
@@ -102,7 +109,7 @@ from budcore_adapters.inmemory import InMemoryClusterBackend
 from budcore.domain.cluster import Node, PodSetPlacement, Workload
 from budcore.domain.errors import BudcoreError, ValidationError
 from budcore.domain.ids import JobId
-from budcore.domain.job import Job, JobType
+from budcore.domain.job import BudgetAction, Job, JobType
 from budcore.domain.lifecycle import BackoffPolicy
 from budcore.domain.priority import JobPriority
 from budcore.domain.reservation import Reservation
@@ -142,6 +149,9 @@ from .usage import Ledger
 from .workload.model import JobArrival, arrival_to_job
 
 if TYPE_CHECKING:
+    from budcore.cost.actions import BudgetStop
+
+    from .money import MoneyLedger, MoneyOptions, MoneyOutcome
     from .pipelines import PipelineDriver, PipelineWorkload, RunOutcome
 
 # With only time-window cycles left, the run ends when nothing arrived or was admitted for this long
@@ -269,6 +279,9 @@ class EngineOptions:
     # Simulation.run: it keeps long runs linear in jobs; it changes process-wide GC state for the
     # run's duration, so it is for programs that own the process (the CLI, sweeps, benchmarks).
     gc_freeze_every: int = 0
+    # Money (a scenario's ``money`` block, see money.py): the submission guard, budget reviews and
+    # metering (None: none, unless a job with a budget_limit arrives: then its reviews and metering).
+    money: MoneyOptions | None = None
 
 
 @dataclass(slots=True)
@@ -377,6 +390,8 @@ class SimulationResult:
     gpu_resource: str = "nvidia.com/gpu"  # the resource the GPU figures (flavor_gpu_s, ...) count
     # Every pipeline run of the scenario's workload.pipelines (None: it has none), see pipelines.py.
     pipelines: list[RunOutcome] | None = None
+    # What the money machinery did (None: the run had none), see money.py.
+    money: MoneyOutcome | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -581,6 +596,11 @@ class Simulation:
         self._open_booking_runs: dict[str, list[_BookingRun]] = {}
         self._booking_evictions: dict[str, int] = {r.name: 0 for r in self._reservations}
         self._eviction_prefixes = [(f"reservation {r.name} for ", r.name) for r in self._reservations]
+        # Money (imported only when used): guard, budget reviews on their own clock, metering.
+        self._money: MoneyLedger | None = None
+        self._review_at: float | None = None  # the REVIEW in the heap, if any
+        if options.money is not None:
+            self._money = self._money_ledger(options.money)
         # Pipeline runs (imported only when a scenario has some: the pipeline engine is not small).
         self._pipelines: PipelineDriver | None = None
         if pipelines:
@@ -617,6 +637,7 @@ class Simulation:
             EventKind.PIPELINE_WAKE: self._on_pipeline_wake,
             EventKind.CYCLE: self._on_cycle,
             EventKind.SAMPLE: self._on_sample,
+            EventKind.REVIEW: self._on_review,
         }
 
     # What an observer (and the preemption cost model) may read -------------------------------
@@ -770,6 +791,7 @@ class Simulation:
         # told how its runs went, so the simulation is freed by reference counting as before.
         driver, self._pipelines = self._pipelines, None
         outcomes = driver.finish() if driver is not None else None
+        money = self._money.outcome(clock.seconds) if self._money is not None else None
         stats = self.stats
         return SimulationResult(
             records=sorted(self._records.values(), key=lambda r: (r.arrival.submit_s, r.arrival.job_id)),
@@ -793,6 +815,7 @@ class Simulation:
             quota_only=self._quota_only,
             gpu_resource=self.gpu_resource,
             pipelines=outcomes,
+            money=money,
         )
 
     def _booking_uses(self, end_s: float) -> list[BookingUse]:
@@ -868,6 +891,9 @@ class Simulation:
         """
         if self._progress_events > len(self._wakeups) or (self._running and not self._open_ended_only()):
             return False
+        money = self._money
+        if money is not None and money.paused and money.waits_for_period():
+            return False  # a paused job resumes when its budget's period rolls over (a review's work)
         # Cycles waiting for a time window are progress too, but a windowed job that can never be
         # admitted would have its window open and close forever: once nothing has arrived or been
         # admitted for longer than any window takes to open, only the clocks are left.
@@ -924,6 +950,8 @@ class Simulation:
                 max_retries=self.options.max_retries,
             )
         self._jobs[job.id] = job
+        if job.budget_limit is not None and self._money is None:
+            self._meter_from_now()
         if not self._controller_up:
             record.reason = "waiting for the scheduling controller to restart"
             self._inbox.append(job.id)
@@ -934,7 +962,23 @@ class Simulation:
         """A new job enters its queue, or is rejected (unknown LocalQueue, invalid request, a run
         that can never fit its time window); a job outside its time window is held by the scheduler
         until it opens (queued, with the reason). Under the latency model it waits in its
-        ClusterQueue outside the scheduler until it is a head (see :meth:`_feed_heads`)."""
+        ClusterQueue outside the scheduler until it is a head (see :meth:`_feed_heads`).
+
+        With money, the submission guard decides first: a refused job ends ``refused``, never
+        queued; a warned one is queued and the warning kept."""
+        money = self._money
+        if money is not None:
+            verdict = money.guard(job, self.scheduler, now)
+            if verdict is not None and verdict.decision == "refuse":
+                money.refused(verdict, now)
+                record.cluster_queue = verdict.cluster_queue
+                record.status = SimJobStatus.REFUSED
+                record.reason = f"refused by the submission guard: {verdict}"
+                self._finish(record, now)
+                return
+            if verdict is not None and verdict.decision == "warn":
+                money.warned(verdict, now)
+            money.entered(job)
         if self._heads is not None:
             self._submit_head(record, job, now)
             return
@@ -1000,6 +1044,11 @@ class Simulation:
         at once; waiting out a retry's backoff, it is not requeued. A job that has ended is left
         as it is. The work it did counts as done (``lost_gpu_s`` is for work the system threw away).
         """
+        self._cancel(job_id, f"cancelled: {reason}")
+
+    def _cancel(self, job_id: str, reason: str) -> None:
+        """End a job ``cancelled`` now with ``reason`` (see :meth:`cancel_pipeline_job`); a job a
+        budget paused holds nothing and is simply no longer resumed."""
         record = self._records.get(job_id)
         if record is None or record.status.is_final:
             return
@@ -1011,7 +1060,7 @@ class Simulation:
         elif status is SimJobStatus.QUEUED and record.admission is None:
             if up:
                 self.scheduler.withdraw(job_id)
-        elif status is not SimJobStatus.RETRYING:
+        elif status not in (SimJobStatus.RETRYING, SimJobStatus.PAUSED):
             if status is SimJobStatus.RUNNING:
                 self._stop_running(record, now, saved=True)
                 if not self._quota_only:
@@ -1030,7 +1079,7 @@ class Simulation:
         record.evicting = False
         record.eviction = record.eviction_booking = ""
         record.status = SimJobStatus.CANCELLED
-        record.reason = f"cancelled: {reason}"
+        record.reason = reason
         self._finish(record, now)
         self._place_waiting(now)
         self._want_cycle(now)
@@ -1064,6 +1113,8 @@ class Simulation:
         untried = self._heads is not None and self._heads.has_active()  # heads left for later cycles
         evicting = set(self.scheduler.evicting) if fed is not None else set()
         result = self.scheduler.cycle(self.options.start + timedelta(seconds=now), self._victim_info)
+        if self._money is not None and result.admitted:
+            self._money.admitted(result.admitted, self.scheduler)  # who lends what they borrow
         if fed is not None:
             self._take_back_heads(fed, result, now, untried=untried, evicting=evicting)
         if result.admitted:
@@ -1253,6 +1304,19 @@ class Simulation:
             self._in_use.add_usage("", record.placed_usage, now, 1, by_flavor=True)
         remaining = record.arrival.runtime_s - record.done_s
         self._push(now + remaining, EventKind.COMPLETION, JobEpoch(job_id, record.epoch))
+        money = self._money
+        if money is not None:
+            job = self._jobs[job_id]
+            money.run_started(
+                job,
+                record.cluster_queue,
+                flavor,
+                record.gpus,
+                record.arrival.priority_label,
+                now,
+                base=(record.cost, record.lost_cost),
+            )
+            self._want_review(now)
         if self._reservations:
             self._open_booked_runs(record, now)
         if self._pipelines is not None:
@@ -1338,19 +1402,25 @@ class Simulation:
                 record.runaway_s = record.run_start_s + (limit - record.done_s)
                 self.stats.runaway_alerts += 1
         price = self.prices.get(record.flavor)
-        if price is not None:
+        money = self._money
+        if money is None and price is not None:
             record.cost += price * Decimal(repr(ran * record.gpus)) / Decimal(3600)
         if saved or record.arrival.job_type == JobType.SERVICE.value:
             # A service keeps no in-flight work: after an eviction it serves out the rest of its
             # lifetime elsewhere (the restart overhead is the cost model's business).
             record.done_s += ran
+            if money is not None:  # metered: the job's cost is what its records are charged
+                record.cost, record.lost_cost = money.run_ended(record.arrival.job_id, now, Fraction(0))
             return
         interval = record.arrival.checkpoint_interval_s
         kept = (ran // interval) * interval if interval else 0.0
         record.done_s += kept
         lost = (ran - kept) * record.gpus
         record.lost_gpu_s += lost
-        if price is not None:
+        if money is not None:
+            share = Fraction(ran - kept) / Fraction(ran) if ran > 0 else Fraction(0)
+            record.cost, record.lost_cost = money.run_ended(record.arrival.job_id, now, share)
+        elif price is not None:
             record.lost_cost += price * Decimal(repr(lost)) / Decimal(3600)
 
     def _on_timeout(self, now: float, event: JobEpoch) -> None:
@@ -1635,6 +1705,115 @@ class Simulation:
             values.append(self._in_use.value(key) / 1000)
         self._push(now + self.options.sample_interval_s, EventKind.SAMPLE)
 
+    # Money: budget reviews --------------------------------------------------------------------
+    def _money_ledger(self, options: MoneyOptions) -> MoneyLedger:
+        from .money import MoneyLedger
+
+        return MoneyLedger(
+            options,
+            start=self.options.start,
+            queues=self.queues,
+            matcher=self._policy.matcher,
+            gpu_resource=self.gpu_resource,
+        )
+
+    def _limits_only(self) -> MoneyOptions:
+        """Money for a run without a ``money`` block whose jobs carry a ``budget_limit``: their
+        reviews and metering at the run's flavor prices, no guard, no budgets."""
+        from budcore.cost.guard import GuardPolicy
+
+        from .money import MoneyOptions, flavor_price_book
+
+        return MoneyOptions(GuardPolicy(), flavor_price_book(self.prices), guard=False, declared=False)
+
+    def _meter_from_now(self) -> None:
+        """Start metering in a run without a ``money`` block, for a job with a ``budget_limit``:
+        the jobs running now are metered from the start of their current run, their earlier runs
+        keep the cost the run gave them."""
+        self._money = money = self._money_ledger(self._limits_only())
+        for job_id, record in self._running.items():
+            money.run_started(
+                self._jobs[job_id],
+                record.cluster_queue,
+                record.flavor,
+                record.gpus,
+                record.arrival.priority_label,
+                record.run_start_s,
+                base=(record.cost, record.lost_cost),
+            )
+
+    def _want_review(self, now: float) -> None:
+        """A budget review at the next multiple of the review period, while a job runs or a paused
+        job waits for its budget's period to roll over (and there is anything to review)."""
+        money = self._money
+        if money is None or self._review_at is not None or not money.reviews:
+            return
+        if not self._running and not (money.paused and money.waits_for_period()):
+            return
+        every = money.review_every_s
+        self._review_at = (math.floor(now / every + GRID_TOLERANCE) + 1) * every
+        self._push(self._review_at, EventKind.REVIEW)
+
+    def _on_review(self, now: float, _: None) -> None:
+        """Review every running job's and budget's spend: record alerts, pause or cancel the jobs
+        whose budgets are used up, requeue the paused jobs whose budgets have room again. While
+        the controller is down nothing is reviewed (the review is the controller's work)."""
+        self._review_at = None
+        money = self._money
+        assert money is not None  # only a run with money schedules reviews
+        if self._controller_up:
+            running = {job_id: self._jobs[job_id] for job_id in self._running}
+            stops, ready = money.review(running, now)
+            for stop in stops:
+                if stop.action is BudgetAction.PAUSE:
+                    self._pause(stop, now)
+                else:
+                    self._cancel(stop.job_id, stop.reason)
+            for job_id in ready:
+                self._resume(job_id, now)
+        self._want_review(now)
+
+    def _pause(self, stop: BudgetStop, now: float) -> None:
+        """Stop a running job as a preemption does (work since its last checkpoint is lost, its
+        quota returns) and hold it out of its queue until its budgets have room."""
+        job_id = stop.job_id
+        record = self._records[job_id]
+        if record.status is not SimJobStatus.RUNNING:
+            return
+        assert self._money is not None
+        self._stop_running(record, now, saved=False)
+        if not self._quota_only:
+            self.backend.preempt(JobId(job_id), timedelta(0))
+            self.backend.forget(JobId(job_id))
+        self.scheduler.release(job_id, self._at(now))
+        self._released(record, now)
+        record.exec_s += now - record.admitted_at_s
+        self._drop_admission(record, now)
+        record.epoch += 1  # its completion, timeout or eviction is void
+        record.evicting = False
+        record.eviction = record.eviction_booking = ""
+        record.status = SimJobStatus.PAUSED
+        record.reason = stop.reason
+        self._money.pause(self._jobs[job_id])
+        self._place_waiting(now)
+        self._want_cycle(now)
+        if self._pipelines is not None:
+            self._pipelines.job_changed(job_id, now)
+
+    def _resume(self, job_id: str, now: float) -> None:
+        """A paused job whose budgets have room again goes back to its queue, in the order of its
+        submission (as a service resubmits it)."""
+        assert self._money is not None
+        record = self._records[job_id]
+        self._money.resumed(job_id, now)
+        job = self._jobs[job_id]
+        record.queue_ts = self._queue_again(job, job.created_at.timestamp(), now)
+        record.status = SimJobStatus.QUEUED
+        record.reason = "budget: resumed: its budgets have room again; requeued"
+        self._want_cycle(now)
+        if self._pipelines is not None:
+            self._pipelines.job_changed(job_id, now)
+
     def _next_restart_gap(self) -> float:
         model = self.options.controller_restart
         assert model is not None
@@ -1693,6 +1872,8 @@ class Simulation:
     def _finish(self, record: JobRecord, now: float) -> None:
         record.end_s = now
         self._jobs.pop(record.arrival.job_id, None)
+        if self._money is not None:
+            self._money.finished(record.arrival.job_id, record.arrival.tenant)
         if self._pipelines is not None:
             self._pipelines.job_changed(record.arrival.job_id, now)
         self._finished += 1

@@ -16,7 +16,8 @@ kind                                                          payload
 ``ARRIVAL``                                                   the :class:`JobArrival`
 ``PIPELINE``                                                  the :class:`RunArrival`
 ``PIPELINE_WAKE``                                             the pipeline run's id (``str``)
-``CONTROLLER_UP``, ``CONTROLLER_DOWN``, ``CYCLE``, ``SAMPLE`` ``None``
+``CONTROLLER_UP``, ``CONTROLLER_DOWN``, ``CYCLE``, ``SAMPLE``, ``None``
+``REVIEW``
 ============================================================= ==============================
 
 Kinds are an ``IntEnum``, so heap entries compare as they did when kinds were plain ints, and its
@@ -71,6 +72,9 @@ class EventKind(IntEnum):
     REQUEUE = 14
     CYCLE = 15  # an admission cycle
     SAMPLE = 16  # a point of the usage time series
+    # A budget review (a scenario's ``money`` block, see money.py): last, so it sees the instant's
+    # completions and admissions; a cycle it asks for (room freed by a pause) comes after it.
+    REVIEW = 17
 
 
 class RunArrival(NamedTuple):
@@ -106,7 +110,7 @@ JobEventKind: TypeAlias = Literal[
 ]
 NodeEventKind: TypeAlias = Literal[EventKind.NODE_FAIL, EventKind.NODE_REPAIR]
 TickKind: TypeAlias = Literal[
-    EventKind.CONTROLLER_UP, EventKind.CONTROLLER_DOWN, EventKind.CYCLE, EventKind.SAMPLE
+    EventKind.CONTROLLER_UP, EventKind.CONTROLLER_DOWN, EventKind.CYCLE, EventKind.SAMPLE, EventKind.REVIEW
 ]
 # Every payload an event can carry (which kind carries which: see the module's table).
 Payload: TypeAlias = JobEpoch | JobArrival | RunArrival | str | None
@@ -147,4 +151,6 @@ PROGRESS = frozenset(
 )
 REPAIRS = frozenset({EventKind.NODE_REPAIR})
 # Events that recur forever by themselves: when one is next and nothing else can change, the run ends.
-CLOCKS = frozenset({EventKind.SAMPLE, EventKind.NODE_FAIL, EventKind.CONTROLLER_DOWN})
+# A budget review recurs while jobs run or paused jobs wait for a budget period to roll over; the
+# latter keeps the run going by itself (Simulation._idle), the review is not progress.
+CLOCKS = frozenset({EventKind.SAMPLE, EventKind.NODE_FAIL, EventKind.CONTROLLER_DOWN, EventKind.REVIEW})

@@ -250,8 +250,10 @@ class SimulatedStepJobs:
         job = self._jobs[job_id]
         record = self._driver.sim.records[job_id]
         status = record.status
-        # A job waiting out a retry's backoff will be queued again: its step keeps waiting.
-        domain = JobStatus.QUEUED if status is SimJobStatus.RETRYING else status.domain
+        # A job waiting out a retry's backoff, or paused by a budget until it has room again, will
+        # be queued again: its step keeps waiting.
+        waiting = status in (SimJobStatus.RETRYING, SimJobStatus.PAUSED)
+        domain = JobStatus.QUEUED if waiting else status.domain
         run_id = job.labels.get(RUN_LABEL, "")
         if domain is JobStatus.RUNNING and job.job_type is JobType.SERVICE:
             ready = self._driver.ready_at(run_id, job_id)

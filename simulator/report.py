@@ -46,6 +46,13 @@ Definitions:
   the finished run), the time their jobs spent queued or with pods pending between submission and
   their step's end; both over the runs that succeeded (``pipelines`` block, only with pipelines).
   The jobs of pipeline steps count in every job figure as well.
+- *money* (``money`` block, only with a scenario's ``money`` block or a job with a
+  ``budget_limit``): the spend of each tenant is what its usage records are charged (the
+  chargeback rule: nominal usage at its ClusterQueue's tier, borrowed usage at its lender's);
+  a money cell is an exact amount rounded to cents once (half up), and a total is the sum of the
+  rounded cells it totals. ``peak_spend`` is, per period kind, a tenant's highest spend in one
+  calendar period (UTC day, ISO week from Monday, month) within the run: what the ``plan`` cost SLO
+  reads.
 """
 
 from __future__ import annotations
@@ -55,16 +62,26 @@ import io
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from budcore.cost.chargeback import ChargebackPolicy, chargeback, round_money
+from budcore.cost.prices import money
+from budcore.domain.job import BudgetAction
+
 from .engine import BookingUse, JobRecord, SimulationResult
+from .money import LISTED, GuardNote, peak_spend
 from .status import FINAL_STATUSES, SimJobStatus
 from .workload.traces import TraceReport
 
 if TYPE_CHECKING:
+    from .money import MoneyOutcome
     from .pipelines import RunOutcome
+
+# Statuses of jobs that never entered a queue: they did not wait.
+_NOT_QUEUED = frozenset({SimJobStatus.REJECTED, SimJobStatus.REFUSED})
 
 RECORD_FIELDS = (
     "job_id",
@@ -165,13 +182,13 @@ def _group_stats(records: Iterable[JobRecord], horizon: float) -> dict[str, Any]
     waits = [
         (r.admitted_s if r.admitted_s is not None else max(horizon, r.arrival.submit_s)) - r.arrival.submit_s
         for r in records
-        if r.status is not SimJobStatus.REJECTED
+        if r.status not in _NOT_QUEUED
     ]
     last_waits = [
         (r.last_admitted_s if r.last_admitted_s is not None else max(horizon, r.arrival.submit_s))
         - r.arrival.submit_s
         for r in records
-        if r.status is not SimJobStatus.REJECTED
+        if r.status not in _NOT_QUEUED
     ]
     jcts = [r.end_s - r.arrival.submit_s for r in completed if r.end_s is not None]
     slowdowns = [
@@ -413,7 +430,149 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
         report["cost"]["unused_booked_by_tenant"] = {k: _money(v) for k, v in sorted(unused.items())}
     if result.pipelines is not None:
         report["pipelines"] = pipeline_figures(result.pipelines)
+    if result.money is not None:
+        report["money"] = money_figures(result.money)
     return report
+
+
+def _round(value: Fraction) -> str:
+    return str(round_money(value))
+
+
+def _amount(value: Decimal) -> str:
+    return str(money(value))
+
+
+def _percent_level(level: Decimal) -> str:
+    return f"{(level * 100).normalize():f}%"
+
+
+def money_figures(outcome: MoneyOutcome) -> dict[str, Any]:
+    """The ``money`` block (see the module docstring and ``OUTPUTS.md``)."""
+    options = outcome.options
+    policy = options.policy
+    book = options.book
+    guard: dict[str, Any] | None = None
+    if options.guard:
+        guard = {
+            "mode": policy.mode,
+            "quota_threshold": str(policy.quota_threshold),
+            "comparator": policy.comparator,
+            "overrides": {
+                key: {k: str(v) for k, v in vars(o).items() if v is not None}
+                for key, o in sorted(policy.overrides.items())
+            },
+        }
+    spent: dict[str, Fraction] = {}
+    unpriced: dict[str, int] = {}
+    for record in outcome.records:
+        charge = outcome.charge(record)
+        spent[record.tenant] = spent.get(record.tenant, Fraction(0)) + (charge or 0)
+        if charge is None:
+            unpriced[record.tenant] = unpriced.get(record.tenant, 0) + record.device_seconds
+    by_tenant = {tenant: round_money(spent[tenant]) for tenant in sorted(spent)}
+    lines = chargeback(outcome.records, book, ChargebackPolicy(dict(options.tiers))).lines
+    tenants = sorted({t for point in outcome.series for t in point.by_tenant})
+    keys = [b.key for b in policy.budgets]
+    series_tenants = {
+        t: [round_money(p.by_tenant.get(t, Fraction(0))) for p in outcome.series] for t in tenants
+    }
+    stops = [stop for _, stop in outcome.stops]
+    return {
+        "from_scenario": options.declared,
+        "currency": book.currency,
+        "price_book": {"default_tier": book.document.default_tier, "tiers": list(book.tiers())},
+        "tiers": dict(sorted(options.tiers.items())),
+        "review_every_s": _r(options.review_every_s),
+        "guard": guard,
+        "budgets": {
+            b.key: {
+                "tenant": b.tenant,
+                "amount": _amount(b.amount),
+                "period": b.period,
+                "calendar": b.calendar,
+                "timezone": b.timezone,
+                "action": b.action.value,
+            }
+            for b in policy.budgets
+        },
+        "counts": {
+            "refused": len(outcome.refusals),
+            "guard_warnings": len(outcome.warnings),
+            "alerts": len(outcome.alerts),
+            "paused": sum(1 for s in stops if s.action is BudgetAction.PAUSE),
+            "cancelled": sum(1 for s in stops if s.action is BudgetAction.CANCEL),
+            "resumed": len(outcome.resumes),
+            "usage_records": len(outcome.records),
+        },
+        "spend": {
+            "total": str(sum(by_tenant.values(), Decimal("0.00"))),
+            "by_tenant": {t: str(v) for t, v in by_tenant.items()},
+            "unpriced_device_hours": {t: _r(s / 3600, 4) for t, s in sorted(unpriced.items())},
+            "peak": {
+                period: {t: _round(v) for t, v in peaks.items()}
+                for period, peaks in peak_spend(outcome.records, outcome.charge).items()
+            },
+        },
+        "chargeback": {
+            account: {
+                "charged": _round(line.charged),
+                "borrowed_charges": _round(line.borrowed_charges),
+                "credited": _round(line.credited),
+            }
+            for account, line in lines.items()
+        },
+        "series": {
+            "time_s": [_r(p.time_s) for p in outcome.series],
+            "total": [
+                str(sum((series_tenants[t][i] for t in tenants), Decimal("0.00")))
+                for i in range(len(outcome.series))
+            ],
+            "by_tenant": {t: [str(v) for v in values] for t, values in series_tenants.items()},
+            "by_budget": {k: [_amount(p.by_budget[k]) for p in outcome.series] for k in keys},
+        },
+        "refusals": [_note(n) for n in outcome.refusals[:LISTED]],
+        "guard_warnings": [_note(n) for n in outcome.warnings[:LISTED]],
+        "alerts": [
+            {
+                "time_s": _r(at),
+                "tenant": a.tenant,
+                "subject": a.subject,
+                "level": _percent_level(a.level),
+                "spent": _amount(a.spent),
+                "limit": _amount(a.limit),
+                "job_id": a.job_id,
+            }
+            for at, a in outcome.alerts[:LISTED]
+        ],
+        "stops": [
+            {
+                "time_s": _r(at),
+                "job_id": s.job_id,
+                "tenant": s.tenant,
+                "action": s.action.value,
+                "subject": s.subject,
+                "spent": _amount(s.spent),
+                "limit": _amount(s.limit),
+                "reason": s.reason,
+            }
+            for at, s in outcome.stops[:LISTED]
+        ],
+        "resumes": [
+            {"time_s": _r(at), "job_id": job_id, "tenant": tenant}
+            for at, job_id, tenant in outcome.resumes[:LISTED]
+        ],
+    }
+
+
+def _note(note: GuardNote) -> dict[str, Any]:
+    return {
+        "time_s": _r(note.time_s),
+        "job_id": note.job_id,
+        "tenant": note.tenant,
+        "cluster_queue": note.cluster_queue,
+        "reason": note.reason,
+    }
 
 
 def _spread(values: Sequence[float]) -> dict[str, float | None]:

@@ -27,6 +27,11 @@
     reservations:                    # capacity bookings (ReservationSpec), booked before the run
       - {name: eval-slot, owner: research, cluster_queue: shared, flavor: h100,
          resource: nvidia.com/gpu, quantity: 8, start: 10h, end: 14h}
+    money:                           # guard, budgets and their actions, chargeback (MoneySpec)
+      guard: {mode: reject, quota_threshold: 0.9, comparator: ">="}
+      budgets: [{tenant: research, amount: "500", period: week, action: pause}]
+      tiers: {research-cq: reserved}
+      review_every: 5m
 
 Every node of a pool carries the labels ``budcore.io/pool: <name>`` and, when ``product`` is
 given, ``nvidia.com/gpu.product: <product>``, plus the pool's own ``labels``; a ResourceFlavor
@@ -110,6 +115,7 @@ from budcore.scheduling.reservations import ReservationBook
 from .budget import COST_MODE_GRACE_S, COST_MODE_PREEMPTIONS_PER_HOUR, UnlimitedPreemptionBudget
 from .engine import ControllerRestartModel, EngineOptions, EtaMeasurement, FailureModel
 from .latency import LatencyModel
+from .money import MoneyOptions, MoneySpec, flavor_price_book
 from .replicate import expand_document
 from .workload.generators import GeneratorSpec, generate_arrivals
 from .workload.model import JobArrival, priority_parts
@@ -771,6 +777,11 @@ class Scenario(BaseModel):
     reservations: tuple[ReservationSpec, ...] = Field(
         default=(), description="Capacity bookings, made before the run (see ReservationSpec)."
     )
+    money: MoneySpec | None = Field(
+        default=None,
+        description="The submission guard, tenant budgets and their actions, chargeback tiers, and "
+        "metering of every run (see budcore_simulator.money). Without it, none of these.",
+    )
 
     @field_validator("start")
     @classmethod
@@ -842,6 +853,8 @@ class LoadedScenario:
         # The capacity bookings, checked against the queues and each other (booked by the engine).
         self.reservations = self._reservations()
         self.price_book = self._price_book()  # loaded up front: a bad book fails the load
+        # The money block, checked against the queues and priced (None without one).
+        self.money = self._money_options()
 
     def _error(self, message: str, path: str) -> ValidationError:
         """An error about field ``path`` of the scenario file, with its line when known."""
@@ -1280,6 +1293,7 @@ class LoadedScenario:
             controller_restart=restart,
             runaway_factor=s.runaway_factor,
             eta=s.eta.measurement() if s.eta is not None else None,
+            money=self.money,
             report_time=self._uses_time(),
             # A scenario run owns its process (CLI, sweep worker): keep long runs linear in jobs.
             gc_freeze_every=10_000,
@@ -1352,8 +1366,12 @@ class LoadedScenario:
 
     def _price_book(self) -> PriceBook | None:
         """The price book for dump nodes (``None`` without dump nodes or with ``price_book: null``)."""
+        return self._load_price_book() if self.parsed_nodes else None
+
+    def _load_price_book(self) -> PriceBook | None:
+        """``fleet.price_book`` (``None`` with ``price_book: null``), checked to have ``price_tier``."""
         spec = self.fleet.price_book
-        if spec is None or not self.parsed_nodes:
+        if spec is None:
             return None
         from budcore.plugins import default_registry  # a name: a registered pricing source
 
@@ -1371,6 +1389,63 @@ class LoadedScenario:
                 "fleet.price_tier",
             )
         return book
+
+    def _money_options(self) -> MoneyOptions | None:
+        """The ``money`` block for the engine: its guard policy and budgets, checked against the
+        queues (tenants with a LocalQueue, ClusterQueues and cohorts that exist, tiers of the price
+        book), and the simulation's price book (:func:`~budcore_simulator.money.flavor_price_book`:
+        each flavor at :meth:`prices`, the other tiers from ``fleet.price_book``)."""
+        spec = self.scenario.money
+        if spec is None:
+            return None
+        base = self.price_book if self.price_book is not None else self._load_price_book()
+        prices = self.prices()
+        try:
+            book = flavor_price_book(prices, base, self.fleet.price_tier)
+        except ValidationError as exc:
+            field = "fleet.price_tier" if exc.path == "price_tier" else "money"
+            raise self._error(exc.message, field) from None
+        tenants = {namespace for namespace, _ in self.queues.local_queues}
+        cluster_queues = self.queues.cluster_queues
+        cohorts = set(self.queues.cohorts) | {cq.cohort for cq in cluster_queues.values() if cq.cohort}
+        for index, budget in enumerate(spec.budgets):
+            if budget.tenant not in tenants:
+                raise self._error(
+                    f"tenant {budget.tenant!r} has no LocalQueue (namespace = tenant) in the queues: its "
+                    f"budget would never apply; tenants: {', '.join(sorted(tenants)) or 'none'}",
+                    f"money.budgets[{index}].tenant",
+                )
+        if spec.budgets and not prices:
+            raise self._error(
+                "no ResourceFlavor has a price, so no spend can be counted against a budget: price the "
+                "fleet (fleet.prices, a pool's price_per_gpu_hour, or a price book)",
+                "money.budgets",
+            )
+        for key in spec.guard.overrides if spec.guard is not None else ():
+            kind, _, name = key.partition(":")
+            known = tenants if kind == "tenant" else set(cluster_queues)
+            if name not in known:
+                what = "tenant with a LocalQueue" if kind == "tenant" else "ClusterQueue"
+                raise self._error(f"no {what} {name!r} in the queues", f"money.guard.overrides.{key}")
+        for account, tier in spec.tiers.items():
+            cohort = account.removeprefix("cohort:")
+            if account not in cluster_queues and (cohort == account or cohort not in cohorts):
+                raise self._error(
+                    f"{account!r} is neither a ClusterQueue nor cohort:<name> of a cohort in the queues",
+                    f"money.tiers.{account}",
+                )
+            if book.resolve_tier(tier) is None:
+                raise self._error(
+                    f"tier {tier!r} is not in the price book (tiers: {', '.join(book.tiers())})",
+                    f"money.tiers.{account}",
+                )
+        return MoneyOptions(
+            spec.policy(),
+            book,
+            guard=spec.guard is not None,
+            tiers=dict(spec.tiers),
+            review_every_s=spec.review_every,
+        )
 
     def arrivals(self) -> Iterator[JobArrival]:
         """All workload sources merged in submit order (ties by job id), lazily."""

@@ -17,12 +17,17 @@ retrying    failed      declared lost, waiting out its backoff before the retry 
 completed   completed
 failed      failed      retry budget exhausted, or its pods never became ready
 rejected    failed      could not be submitted (unknown LocalQueue, invalid request): pending → failed
+refused     failed      refused by the submission guard (a scenario's ``money`` block, ``reject``
+                        mode): never queued, like a submission the service refuses
+paused      preempted   stopped by a ``pause`` budget action and held out of its queue until its
+                        budgets have room again (then ``queued``)
 cancelled   cancelled   stopped by its pipeline run (a failure policy, a step's timeout, the run's
-                        end for a service): only jobs of pipeline steps are ever cancelled
+                        end for a service) or by a ``cancel`` budget action
 =========== =========== ==========================================================================
 
-The domain's ``preempted`` has no counterpart: a victim is requeued the moment its eviction ends,
-the domain's ``preempted → queued`` edge taken at once.
+A preemption victim has no ``preempted`` state of its own: it is requeued the moment its eviction
+ends, the domain's ``preempted → queued`` edge taken at once. A job a budget paused is
+``preempted`` until its budgets have room (:mod:`budcore.cost.enforcement` marks it so too).
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ class SimJobStatus(StrEnum):
     FAILED = "failed"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+    REFUSED = "refused"
+    PAUSED = "paused"
 
     @property
     def domain(self) -> JobStatus:
@@ -53,7 +60,8 @@ class SimJobStatus(StrEnum):
 
     @property
     def is_final(self) -> bool:
-        """The job never runs again: its outcome is known (completed, failed or rejected)."""
+        """The job never runs again: its outcome is known (completed, failed, rejected, refused or
+        cancelled)."""
         return self in FINAL_STATUSES
 
 
@@ -68,9 +76,17 @@ _DOMAIN: dict[SimJobStatus, JobStatus] = {
     SimJobStatus.FAILED: JobStatus.FAILED,
     SimJobStatus.REJECTED: JobStatus.FAILED,
     SimJobStatus.CANCELLED: JobStatus.CANCELLED,
+    SimJobStatus.REFUSED: JobStatus.FAILED,
+    SimJobStatus.PAUSED: JobStatus.PREEMPTED,
 }
 
 # The statuses after which a job never runs again; every other one is still live at the end of a run.
 FINAL_STATUSES = frozenset(
-    {SimJobStatus.COMPLETED, SimJobStatus.FAILED, SimJobStatus.REJECTED, SimJobStatus.CANCELLED}
+    {
+        SimJobStatus.COMPLETED,
+        SimJobStatus.FAILED,
+        SimJobStatus.REJECTED,
+        SimJobStatus.CANCELLED,
+        SimJobStatus.REFUSED,
+    }
 )

@@ -53,6 +53,13 @@ without deadlines and fails while none is determined), ``completed`` (fraction o
 *completable* jobs that completed: those whose submit + runtime fits before the horizon, since a
 job submitted too close to it cannot complete on any fleet), ``utilisation``, ``jain``; operators
 ``<``, ``<=``, ``>``, ``>=``. See ``simulator/OUTPUTS.md`` for the report fields they read.
+
+A **cost SLO** caps a tenant's spend per period: ``tenant=research:spend<$5000/week`` (``<=`` too;
+the ``$`` is optional; periods ``day``, ``week``, ``month``). Its metric, ``spend:<tenant>/<period>``,
+is the tenant's highest spend in any one calendar period of that kind (UTC day, ISO week from
+Monday, month) within the simulation, compared at cents: ``money.spend.peak`` of the report,
+which every point of a plan with a cost SLO meters (a scenario without a ``money`` block gets one
+without guard or budgets: metering only). A tenant the scenario has no LocalQueue for is an error.
 """
 
 from __future__ import annotations
@@ -72,6 +79,7 @@ import yaml
 from budcore.config.yamlsource import YamlDocument, load_yaml_documents
 from budcore.domain.cluster import Node
 from budcore.domain.errors import BudcoreError, ValidationError, ValidationErrors
+from budcore.domain.ids import check_name
 from budcore.domain.resources import NVIDIA_GPU
 from budcore.domain.validation import validate_model
 from budcore.scheduling import QueueConfig
@@ -79,6 +87,7 @@ from budcore.scheduling.queues import FlavorQuotas, QueueingStrategy, ResourceGr
 from budcore.scheduling.reservations import ReservationBook
 
 from .build import build_simulation
+from .money import PERIODS, MoneySpec
 from .report import build_report
 from .scenario import LoadedScenario, PolicySpec, Scenario
 from .status import SimJobStatus
@@ -397,23 +406,65 @@ DURATION_METRICS = (
 FRACTION_METRICS = ("deadline_miss", "completed", "utilisation", "jain")
 # In the order metrics_of returns them.
 _METRIC_NAMES = (*DURATION_METRICS, *FRACTION_METRICS)
+_SPEND_SLO = re.compile(
+    r"^\s*tenant\s*=\s*(?P<tenant>[^:\s]+)\s*:\s*spend\s*(?P<op><=|>=|<|>)\s*\$?\s*(?P<amount>[^\s/$]+)"
+    r"\s*/\s*(?P<period>\S+)\s*$"
+)
+_SPEND_EXAMPLE = "tenant=<name>:spend<$<amount>/<day|week|month>, e.g. 'tenant=research:spend<$5000/week'"
 
 
 @dataclass(frozen=True)
 class Slo:
+    """An objective: ``metric op value``. A cost SLO (``tenant``/``period`` set) reads the metric
+    ``spend:<tenant>/<period>`` (see the module docstring)."""
+
     text: str
     metric: str
     op: str
     value: float
+    tenant: str | None = None
+    period: str | None = None
 
     def holds(self, metrics: dict[str, float | None]) -> bool:
         observed = metrics.get(self.metric)
         return observed is not None and _OPS[self.op](observed, self.value)
 
 
+def spend_metric(tenant: str, period: str) -> str:
+    """The name of a cost SLO's metric: ``spend:<tenant>/<period>``."""
+    return f"spend:{tenant}/{period}"
+
+
+def _parse_spend_slo(text: str) -> Slo:
+    match = _SPEND_SLO.match(text)
+    if match is None:
+        raise ValidationError(f"{text!r}: expected {_SPEND_EXAMPLE}", path="--slo")
+    tenant, op, raw, period = (match.group(g) for g in ("tenant", "op", "amount", "period"))
+    try:
+        check_name(tenant, "tenant")
+    except ValidationError as exc:
+        raise ValidationError(f"{text!r}: tenant: {exc.message}", path="--slo") from None
+    if op not in ("<", "<="):
+        raise ValidationError(f"{text!r}: a spend SLO is a cap: use < or <=, not {op}", path="--slo")
+    try:
+        amount = Decimal(raw.replace(",", ""))
+    except ArithmeticError:
+        raise ValidationError(f"{text!r}: {raw!r} is not an amount of money", path="--slo") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValidationError(f"{text!r}: the amount must be a finite amount >= 0, got {raw}", path="--slo")
+    if period not in PERIODS:
+        raise ValidationError(
+            f"{text!r}: unknown period {period!r}; periods: {', '.join(PERIODS)}", path="--slo"
+        )
+    return Slo(text, spend_metric(tenant, period), op, float(amount), tenant, period)
+
+
 def parse_slo(text: str) -> Slo:
+    """``<metric><op><value>``, or a cost SLO ``tenant=<name>:spend<$<amount>/<period>``."""
+    if text.strip().startswith("tenant"):
+        return _parse_spend_slo(text)
     match = _SLO.match(text)
-    known = ", ".join(sorted(_METRIC_NAMES))
+    known = ", ".join([*sorted(_METRIC_NAMES), "tenant=<name>:spend"])
     if match is None:
         raise ValidationError(f"{text!r}: expected <metric><op><value>, e.g. 'p95_wait<30m'", path="--slo")
     metric, op, raw = match.group("metric"), match.group("op"), match.group("value")
@@ -429,13 +480,28 @@ def parse_slo(text: str) -> Slo:
     return Slo(text, metric, op, value)
 
 
-def metrics_of(report: dict[str, Any]) -> dict[str, float | None]:
-    """The SLO metrics of a report.
+def check_slos(loaded: LoadedScenario, slos: Iterable[Slo]) -> None:
+    """Cost SLOs name tenants of the scenario (a tenant without a LocalQueue spends nothing, so
+    its SLO would hold whatever the fleet: a typo, not an objective)."""
+    tenants = {namespace for namespace, _ in loaded.queues.local_queues}
+    for slo in slos:
+        if slo.tenant is not None and slo.tenant not in tenants:
+            raise ValidationError(
+                f"{slo.text!r}: tenant {slo.tenant!r} has no LocalQueue in the scenario; tenants: "
+                f"{', '.join(sorted(tenants)) or 'none'}",
+                path="--slo",
+            )
+
+
+def metrics_of(report: dict[str, Any], slos: Iterable[Slo] = ()) -> dict[str, float | None]:
+    """The SLO metrics of a report (and the metric of every cost SLO of ``slos``).
 
     ``deadline_miss`` is the report's miss rate over jobs whose outcome is determined (0 when no
     job has a deadline: nothing can be missed; ``None``, failing any SLO on it, when deadlines
     exist but none is determined yet). ``completed`` is over the completable jobs, so a job
     submitted too close to the horizon to finish on any fleet does not make the SLO unreachable.
+    A cost SLO's ``spend:<tenant>/<period>`` is ``money.spend.peak.<period>.<tenant>`` (0 for a
+    tenant that spent nothing; ``None``, failing the SLO, for a report without money figures).
     """
     overall = report["overall"]
     waits, jcts = overall["wait_s"], overall["jct_s"]
@@ -454,7 +520,18 @@ def metrics_of(report: dict[str, Any]) -> dict[str, float | None]:
         "completed": overall["completed"] / completable if completable else None,
         "utilisation": report["utilisation"]["fleet"],
         "jain": report["fairness"]["jain_index_tenants"],
+        **_spend_metrics(report, slos),
     }
+
+
+def _spend_metrics(report: dict[str, Any], slos: Iterable[Slo]) -> dict[str, float | None]:
+    peaks = (report.get("money") or {}).get("spend", {}).get("peak")
+    out: dict[str, float | None] = {}
+    for slo in slos:
+        if slo.tenant is None or slo.period is None:
+            continue
+        out[slo.metric] = None if peaks is None else float(peaks[slo.period].get(slo.tenant, "0"))
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -550,8 +627,11 @@ class PlanPoint:
 
 
 def plan_specs(
-    loaded: LoadedScenario, variations: Sequence[Variation]
+    loaded: LoadedScenario, variations: Sequence[Variation], *, meter: bool = False
 ) -> list[tuple[dict[tuple[str, str], int], RunSpec]]:
+    """One run per combination of the variations' values. ``meter``: every run meters its usage
+    (a cost SLO reads it), adding a ``money`` block without guard or budgets to a scenario that has
+    none."""
     if not variations:
         raise ValidationError("give at least one --vary", path="--vary")
     keys = [(v.pool, v.field) for v in variations]
@@ -564,6 +644,8 @@ def plan_specs(
         label = ", ".join(f"{p}.{f}={v}" for (p, f), v in changes.items())
         # A plan reads SLO metrics only: measuring ETAs (a forward run per job) would be wasted.
         scenario = vary_fleet(loaded.scenario, changes).model_copy(update={"eta": None})
+        if meter and scenario.money is None:
+            scenario = scenario.model_copy(update={"money": MoneySpec(guard=None)})
         nodes = fleet_nodes(loaded, scenario)
         gpus, cost = fleet_cost(loaded, nodes, prices)
         infeasible = ""
@@ -655,9 +737,9 @@ def fleet_cost(
     return gpus, cost.quantize(Decimal("0.01"))
 
 
-def _no_metrics() -> dict[str, float | None]:
+def _no_metrics(slos: Iterable[Slo] = ()) -> dict[str, float | None]:
     """The metrics of a fleet that did not run: every one unknown (``None``)."""
-    return dict.fromkeys(_METRIC_NAMES)
+    return dict.fromkeys([*_METRIC_NAMES, *(s.metric for s in slos if s.tenant is not None)])
 
 
 def evaluate_plan(
@@ -672,11 +754,17 @@ def evaluate_plan(
             failed: tuple[str, ...] = (f"infeasible: {spec.infeasible}",)
             out.append(
                 PlanPoint(
-                    changes, spec.fleet_gpus, spec.fleet_cost, _no_metrics(), False, failed, spec.infeasible
+                    changes,
+                    spec.fleet_gpus,
+                    spec.fleet_cost,
+                    _no_metrics(slos),
+                    False,
+                    failed,
+                    spec.infeasible,
                 )
             )
             continue
-        metrics = metrics_of(result["report"])
+        metrics = metrics_of(result["report"], slos)
         failed = tuple(s.text for s in slos if not s.holds(metrics))
         out.append(PlanPoint(changes, spec.fleet_gpus, spec.fleet_cost, metrics, not failed, failed))
     return out

@@ -64,6 +64,7 @@ import hashlib
 import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -72,7 +73,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from budcore.domain.errors import ValidationError
 from budcore.domain.ids import check_name
-from budcore.domain.job import JobType
+from budcore.domain.job import BudgetAction, JobType
 from budcore.domain.priority import JobPriority
 from budcore.domain.timewindow import TimeWindow
 from budcore.domain.validation import LineLookup, validate_model
@@ -321,8 +322,10 @@ class JobClassSpec(BaseModel):
     ends arrivals (both simulation times; durations accept ``"30m"``-style strings). Runtimes are
     clamped to ``[min_runtime, max_runtime]`` when given. ``deadline_slack`` sets each job's
     deadline to ``submit + runtime * slack``; ``checkpoint_interval``, ``priority``, ``job_type``,
-    ``accelerator`` (a catalog slug) apply to every job of the class. ``max_duration`` (Kueue's
-    ``maximumExecutionTimeSeconds``) and ``time_window`` are described in the module docstring.
+    ``accelerator`` (a catalog slug), ``budget_limit`` and ``budget_action`` (the jobs' own
+    budget, see :mod:`budcore_simulator.money`) apply to every job of the class. ``max_duration``
+    (Kueue's ``maximumExecutionTimeSeconds``) and ``time_window`` are described in the module
+    docstring.
     ``preemptible: false`` protects the jobs from preemption, and from eviction when a capacity
     booking starts unless they overran the estimate that let them into its room;
     ``declare_runtime: false`` submits them without a runtime estimate, so the scheduler cannot
@@ -377,6 +380,17 @@ class JobClassSpec(BaseModel):
     )
     declare_runtime: bool = Field(
         default=True, description="false: the class's jobs are submitted without a runtime estimate."
+    )
+    budget_limit: Decimal | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        description='Each job\'s own budget (money, e.g. "25.00"): the submission guard refuses a job '
+        "projected past it; a running job reaching it is acted on by budget_action.",
+    )
+    budget_action: BudgetAction | None = Field(
+        default=None,
+        description="What a running job reaching its budget_limit does: warn (default), pause or cancel.",
     )
 
     @field_validator("name")
@@ -636,6 +650,8 @@ def _assemble(
     checkpoint, slack, accelerator = spec.checkpoint_interval, spec.deadline_slack, spec.accelerator
     max_duration, preemptible, declares = spec.max_duration, spec.preemptible, spec.declare_runtime
     window = spec.time_window.window() if spec.time_window is not None else None  # one, shared
+    budget_limit = spec.budget_limit
+    budget_action = None if spec.budget_action is None else spec.budget_action.value
     count = spec.count if spec.count is not None else math.inf
     until = spec.until if spec.until is not None else math.inf
     low = spec.min_runtime if spec.min_runtime is not None else -math.inf
@@ -672,6 +688,8 @@ def _assemble(
             priority_value,
             priority_class,
             label,
+            budget_limit,
+            budget_action,
         )
 
 

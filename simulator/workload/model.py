@@ -22,6 +22,7 @@ import heapq
 import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 from operator import attrgetter
 from typing import Annotated, Any, NamedTuple
@@ -92,6 +93,10 @@ class JobArrival(NamedTuple):
     # The report group of the job (``by_label``): several generator classes (a class per
     # ClusterQueue, say) may share one; None: its ``job_class``.
     label: str | None = None
+    # The job's own budget (its ``budget_limit``, in the price book's currency) and what reaching
+    # it while running does (``budget_action``: warn, pause or cancel; None: warn). See money.py.
+    budget_limit: Decimal | None = None
+    budget_action: str | None = None
 
     @property
     def priority_label(self) -> str:
@@ -261,6 +266,7 @@ def arrival_to_job(
     priority) raises budcore's ``ValidationError``.
 
     ``max_runtime_s`` becomes the job's ``max_duration`` and ``time_window`` its ``time_window``;
+    ``budget_limit`` and ``budget_action`` are the job's own;
     ``preemptible`` is the job's, and an arrival that does not ``declares_runtime`` has no estimate.
     A :class:`Job` may not declare an estimate above its maximum duration, so the estimate is
     capped at it (:attr:`JobArrival.declared_s`); the true runtime is not: a job whose runtime
@@ -301,6 +307,10 @@ def arrival_to_job(
         fields["max_duration"] = timedelta(seconds=arrival.max_runtime_s)
     if arrival.time_window is not None:
         fields["time_window"] = arrival.time_window
+    if arrival.budget_limit is not None:
+        fields["budget_limit"] = arrival.budget_limit
+    if arrival.budget_action is not None:
+        fields["budget_action"] = arrival.budget_action
     return validate_model(
         Job,
         {

@@ -29,6 +29,10 @@ budcore CSV (``format: budcore``)
     checkpoint_interval_s  no       seconds between checkpoints; empty: none
     deadline_s             no       absolute deadline on the same origin as ``submit_s``
     accelerator            no       accelerator type slug (e.g. ``nvidia-h100-80gb``)
+    max_duration_s         no       maximum duration in seconds (Kueue's
+                                    ``maximumExecutionTimeSeconds``)
+    budget_limit           no       the job's own budget (money, e.g. ``25.00``)
+    budget_action          no       warn, pause or cancel: what reaching ``budget_limit`` does
     ====================== ======== ===========================================================
 
 Helios ``cluster_log.csv`` (``format: helios``; SenseTime, Hu et al., SC'21)
@@ -104,6 +108,7 @@ from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TextIO
 
@@ -111,7 +116,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from budcore.domain.errors import PluginError, ValidationError
 from budcore.domain.ids import check_name
-from budcore.domain.job import JobType
+from budcore.domain.job import BudgetAction, JobType
 from budcore.domain.priority import JobPriority
 from budcore.domain.validation import LineLookup, validate_model
 from budcore.plugins import PluginRegistry, default_registry
@@ -458,6 +463,8 @@ class _Parsed:
     accelerator: str | None = None
     estimate: float | None = None  # the submitter's declared runtime, when the trace has one
     max_duration: float | None = None  # the job's maximum duration (budcore format only)
+    budget_limit: Decimal | None = None  # the job's own budget (budcore format only)
+    budget_action: str | None = None  # warn, pause or cancel (budcore format only)
 
 
 ParsedRow = _Parsed
@@ -483,6 +490,19 @@ def _number(value: str, name: str, *, allow_empty: bool = False) -> float | None
     if number in (math.inf, -math.inf):
         raise _RowError(name, f"not a finite number: {value!r}")
     return number
+
+
+def _money(value: str, name: str) -> Decimal | None:
+    """An amount of money (``25``, ``25.00``), non-negative; empty: none."""
+    if not value:
+        return None
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise _RowError(name, f"not an amount of money: {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise _RowError(name, f"must be a finite amount >= 0, got {value!r}")
+    return amount
 
 
 def _required(value: str, name: str) -> float:
@@ -687,6 +707,9 @@ class TraceReader(ABC):
             True,
             value,
             priority_class,
+            None,
+            parsed.budget_limit,
+            parsed.budget_action,
         )
 
     def _route(self, parsed: _Parsed) -> _Route:
@@ -759,6 +782,8 @@ class BudcoreCsvTrace(_CsvReader):
         "deadline_s",
         "accelerator",
         "max_duration_s",
+        "budget_limit",
+        "budget_action",
     )
     allow_extra = False
 
@@ -806,6 +831,13 @@ class BudcoreCsvTrace(_CsvReader):
         max_duration = _number(_text(row, "max_duration_s"), "max_duration_s", allow_empty=True)
         if max_duration is not None and max_duration <= 0:
             raise _RowError("max_duration_s", "must be greater than zero")
+        budget_limit = _money(_text(row, "budget_limit"), "budget_limit")
+        budget_action = _text(row, "budget_action") or None
+        if budget_action is not None and budget_action not in BudgetAction.__members__.values():
+            raise _RowError(
+                "budget_action",
+                f"unknown budget action {budget_action!r}; expected {[a.value for a in BudgetAction]}",
+            )
         return _Parsed(
             trace_id=job_id,
             submit=submit,
@@ -825,6 +857,8 @@ class BudcoreCsvTrace(_CsvReader):
             deadline=deadline,
             accelerator=_text(row, "accelerator") or None,
             max_duration=max_duration,
+            budget_limit=budget_limit,
+            budget_action=budget_action,
         )
 
     @staticmethod

@@ -165,6 +165,7 @@ ORDER = [
     "REQUEUE",
     "CYCLE",
     "SAMPLE",
+    "REVIEW",
 ]
 
 
@@ -176,8 +177,8 @@ def test_event_kinds_keep_the_order_simultaneous_events_are_handled_in() -> None
     for seq, kind in enumerate([*reversed(EventKind), EventKind.CYCLE]):
         heapq.heappush(heap, (60.0, kind, seq, None))
     popped = [heapq.heappop(heap) for _ in range(len(heap))]
-    assert [kind.name for _, kind, _, _ in popped] == [*ORDER[:-1], "CYCLE", "SAMPLE"]
-    assert [seq for _, kind, seq, _ in popped if kind is EventKind.CYCLE] == [1, len(ORDER)]
+    assert [kind.name for _, kind, _, _ in popped] == [*ORDER[:-2], "CYCLE", "SAMPLE", "REVIEW"]
+    assert [seq for _, kind, seq, _ in popped if kind is EventKind.CYCLE] == [2, len(ORDER)]
     # Earlier instants first, whatever their kind.
     assert (59.0, EventKind.SAMPLE, 9, None) < (60.0, EventKind.COMPLETION, 0, None)
 
@@ -217,6 +218,8 @@ def test_sim_statuses_print_as_before_and_map_onto_the_domain() -> None:
         "failed",
         "rejected",
         "cancelled",
+        "refused",
+        "paused",
     ]
     for status in SimJobStatus:
         assert str(status) == f"{status}" == status.value
@@ -232,8 +235,11 @@ def test_sim_statuses_print_as_before_and_map_onto_the_domain() -> None:
     assert {s for s in SimJobStatus if s.is_final} == FINAL_STATUSES
     assert all(s.domain.is_terminal for s in FINAL_STATUSES)
     # A live job is live in the domain too, except while it waits out its retry backoff (failed,
-    # and requeued through the domain's failed → queued edge).
-    live = [s for s in SimJobStatus if not s.is_final and s is not SimJobStatus.RETRYING]
+    # and requeued through the domain's failed → queued edge) or is paused by a budget (preempted,
+    # and requeued through the domain's preempted → queued edge).
+    assert SimJobStatus.PAUSED.domain is JobStatus.PREEMPTED
+    waiting = {SimJobStatus.RETRYING, SimJobStatus.PAUSED}
+    live = [s for s in SimJobStatus if not s.is_final and s not in waiting]
     assert not any(s.domain.is_terminal for s in live)
 
 

@@ -3,7 +3,7 @@
 ``report`` prices metered usage over ``[--from, --to)`` with a price book and groups it by tenant,
 ClusterQueue or job, applying the chargeback rule (:mod:`budcore.cost.chargeback`: borrowed usage
 is charged at the lender's rate and credited to the lender). Usage comes from a usage log: a
-simulation's ``usage.csv``/``.jsonl`` (``--usage``) or a store registered under
+simulation's ``usage_records.csv``/``.jsonl`` (``--usage``) or a store registered under
 ``budcore_register_usage_logs`` (``--store postgres --url postgresql://…``). Every line's money is
 rounded once and the totals are the sums of the printed lines, so a CSV column adds up exactly.
 
@@ -99,7 +99,8 @@ def open_usage_log(usage: Path | None, store: str | None, url: str | None) -> Us
         store = "postgres"
     if store is None:
         raise ValidationError(
-            "no usage to report: pass --usage FILE (a simulation's usage.csv) or --store NAME --url URL",
+            "no usage to report: pass --usage FILE (a simulation's usage_records.csv) "
+            "or --store NAME --url URL",
             path="--usage",
         )
     return registry.usage_log(store, **({"url": url} if url is not None else {}))
