@@ -11,27 +11,47 @@ It registers, through the same hooks a third-party plugin implements:
   ``fifo``, ``fair``, ``strict-fifo`` and ``deadline-aware``, looked up by
   :func:`budcore_simulator.sweep.parse_policy` through :func:`policy_overrides`.
 
-Registering stays cheap: the readers are lazy factories and the commands import their modules
-when they are added, so ``budcore plugins`` does not load the engine.
+Registering stays cheap: the readers are lazy factories and the commands are placeholders that
+import :mod:`.cli` when one of them runs (``budcore.cli.lazy``), so ``budcore plugins`` and
+``budcore --help`` do not load the engine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from budcore.config.yamlsource import YamlDocument
 from budcore.domain.errors import PluginError
 from budcore.plugins import PluginRegistry, default_registry, hookimpl, lazy_factory
 from budcore.plugins.hookspecs import Factory
 
+if TYPE_CHECKING:  # budcore.config loads the Kueue schemas and the scheduler: not at registration
+    from budcore.config.yamlsource import YamlDocument
 
-@hookimpl
-def budcore_register_commands(app: Any) -> None:
+
+#: What ``budcore --help`` lists for each command (the first line of its docstring in :mod:`.cli`).
+COMMANDS_HELP = {
+    "simulate": "Simulate a scenario on the real scheduling core and report waits, JCT, utilisation, cost.",
+    "compare": "Run the same workload (same seed) under several policies and compare them side by side.",
+    "plan": "Sweep fleet sizes and return the cheapest fleet that meets every SLO, with the frontier.",
+}
+
+
+def _register_cli(app: Any) -> None:
     from .cli import register, register_sweeps
 
     register(app)
     register_sweeps(app)
+
+
+@hookimpl
+def budcore_register_commands(app: Any) -> None:
+    # Placeholders where the CLI supports them: .cli (the engine, numpy) loads when one runs.
+    if not hasattr(app, "add_lazy_command"):
+        _register_cli(app)
+        return
+    for name, line in COMMANDS_HELP.items():
+        app.add_lazy_command(name, line, _register_cli, origin="plugin simulator")
 
 
 def validate_scenario(document: YamlDocument) -> str | None:

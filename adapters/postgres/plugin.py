@@ -52,14 +52,38 @@ def budcore_register_usage_logs() -> Mapping[str, Factory]:
     return {"postgres": lazy_factory(".spend:open_spend_ledger", package=__package__)}
 
 
-@hookimpl
-def budcore_register_commands(app: Any) -> None:
+#: What ``budcore --help`` lists for ``db`` (the group's help in :mod:`.cli`).
+COMMANDS_HELP = "PostgreSQL schema for the postgres job store (Alembic migrations)."
+_UNAVAILABLE_HELP = "PostgreSQL schema commands (unavailable: the postgres extra is not installed)."
+
+
+def _register_cli(app: Any) -> None:
     try:
         from .cli import register
     except ModuleNotFoundError as exc:  # the postgres extra is not installed
         _register_unavailable(app, exc)
         return
     register(app)
+
+
+def _extra_installed() -> bool:
+    """Whether SQLAlchemy, Alembic and psycopg can be found (without importing them)."""
+    from importlib.util import find_spec
+
+    try:
+        return all(find_spec(name) is not None for name in ("sqlalchemy", "alembic", "psycopg"))
+    except (ImportError, ValueError):
+        return False
+
+
+@hookimpl
+def budcore_register_commands(app: Any) -> None:
+    # A placeholder where the CLI supports one: SQLAlchemy and Alembic load when `db` runs.
+    if not hasattr(app, "add_lazy_command"):
+        _register_cli(app)
+        return
+    line = COMMANDS_HELP if _extra_installed() else _UNAVAILABLE_HELP
+    app.add_lazy_command("db", line, _register_cli, group=True, origin="plugin postgres")
 
 
 def _register_unavailable(app: Any, exc: ModuleNotFoundError) -> None:
@@ -69,7 +93,7 @@ def _register_unavailable(app: Any, exc: ModuleNotFoundError) -> None:
     from budcore.domain.errors import PluginError
 
     message = f"budcore db needs the postgres extra ({EXTRA_HINT}): missing module {exc.name!r}"
-    db = typer.Typer(help="PostgreSQL schema commands (unavailable: the postgres extra is not installed).")
+    db = typer.Typer(help=_UNAVAILABLE_HELP)
 
     @db.callback(invoke_without_command=True, context_settings={"ignore_unknown_options": True})
     def unavailable(

@@ -43,6 +43,15 @@ _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _MIG_NAME = re.compile(r"^(?P<g>[1-9])g\.(?P<mem>\d+)gb$")
 _HEX4 = re.compile(r"^[0-9a-f]{4}$")
 
+# Upper bounds on a catalog figure: far above any accelerator made (an H200 has 141 GB at 4.8 TB/s
+# and 2 PFLOPS of FP8), low enough that a typo or a hostile ``1e308`` is an error at load time
+# instead of an estimate that divides by it.
+MAX_MEMORY_GIB = 1_048_576  # 1 PiB per device
+MAX_BANDWIDTH_GBS = 10_000_000
+MAX_TFLOPS = 10_000_000
+MAX_DOMAIN_SIZE = 100_000
+MAX_LOGICAL_DEVICES = 64
+
 # Relative tolerance when matching a reported memory size to a marketed one: drivers report less
 # than the marketed figure (T4 16 GB shows as 15360 MiB = 15 GiB, 6.25% short; H200 141 GB as
 # 143771 MiB = 140.4 GiB). 8% absorbs that without confusing neighbouring sizes (40/48, 80/94).
@@ -86,17 +95,21 @@ class Interconnect(BaseModel):
     model_config = _FROZEN
 
     kind: str = Field(min_length=1)  # pcie, nvlink, nvlink-bridge, infinity-fabric, roce, xe-link
-    domain_size: int = Field(default=1, ge=1)
-    bandwidth_gbs: float | None = Field(default=None, gt=0)
+    domain_size: int = Field(default=1, ge=1, le=MAX_DOMAIN_SIZE)
+    bandwidth_gbs: float | None = Field(default=None, gt=0, le=MAX_BANDWIDTH_GBS)
 
 
 class Citation(BaseModel):
-    """Where a figure comes from: the vendor datasheet title and address."""
+    """Where a figure comes from: the vendor datasheet title and address.
+
+    Every built-in entry has an address; a user-supplied one may have none (an undisclosed model in
+    a trace), and then the title says whose figures they are and where they were read.
+    """
 
     model_config = _FROZEN
 
     title: str = Field(min_length=1)
-    url: str = Field(pattern=r"^https?://")
+    url: str | None = Field(default=None, pattern=r"^https?://")
 
 
 class Accelerator(BaseModel):
@@ -114,15 +127,15 @@ class Accelerator(BaseModel):
     short_name: str = Field(min_length=1)
     vendor: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
     architecture: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
-    memory_gib: float = Field(gt=0)
+    memory_gib: float = Field(gt=0, le=MAX_MEMORY_GIB)
     memory_type: str | None = None
-    memory_bandwidth_gbs: float = Field(gt=0)
-    bf16_tflops: float | None = Field(default=None, gt=0)
-    fp16_tflops: float | None = Field(default=None, gt=0)
-    fp8_tflops: float | None = Field(default=None, gt=0)
+    memory_bandwidth_gbs: float = Field(gt=0, le=MAX_BANDWIDTH_GBS)
+    bf16_tflops: float | None = Field(default=None, gt=0, le=MAX_TFLOPS)
+    fp16_tflops: float | None = Field(default=None, gt=0, le=MAX_TFLOPS)
+    fp8_tflops: float | None = Field(default=None, gt=0, le=MAX_TFLOPS)
     form_factor: str = Field(default="pcie", min_length=1)
     interconnect: Interconnect = Field(default_factory=lambda: Interconnect(kind="pcie"))
-    logical_devices: int = Field(default=1, ge=1)
+    logical_devices: int = Field(default=1, ge=1, le=MAX_LOGICAL_DEVICES)
     resource_name: str = Field(min_length=1)
     pci_vendor: str | None = None
     pci_device_ids: tuple[str, ...] = ()
@@ -339,6 +352,41 @@ class Catalog:
 
     def to_yaml(self) -> str:
         return dump_catalog(self.document)
+
+    def with_extra(self, accelerators: Iterable[Accelerator], source: str = "extra") -> Catalog:
+        """A new catalog: this one plus ``accelerators``, models it lacks (a trace's undisclosed
+        ``G1``; :func:`budcore.hardware.specs.load_accelerator_specs` reads them from YAML).
+
+        Adding, never replacing: an entry whose slug, display name or alias already names a model
+        of this catalog is an error at ``[i].slug`` / ``[i].aliases[j]`` (to change a built-in
+        entry, merge an override file with :func:`load_catalog`). The version gains ``+source``.
+        """
+        extra = tuple(accelerators)
+        taken = dict(self._by_alias)
+        for i, accel in enumerate(extra):
+            if accel.slug in self._by_slug:
+                raise ValidationError(
+                    f"accelerator {accel.slug!r} is already in the catalog", path=f"[{i}].slug"
+                )
+            if any(a.slug == accel.slug for a in extra[:i]):
+                raise ValidationError(f"accelerator {accel.slug!r} appears twice", path=f"[{i}].slug")
+            names = [("slug", accel.slug), ("display_name", accel.display_name)]
+            names += [(f"aliases[{j}]", alias) for j, alias in enumerate(accel.aliases)]
+            for field, name in names:
+                owner = taken.get(normalize_product(name))
+                if owner is not None and owner.slug != accel.slug:
+                    raise ValidationError(
+                        f"{name!r} already names {owner.slug!r} in the catalog; pick another name",
+                        path=f"[{i}].{field}",
+                    )
+            for _, name in names:
+                taken.setdefault(normalize_product(name), accel)
+        if not extra:
+            return self
+        document = CatalogDocument(
+            version=f"{self.version}+{source}", accelerators=(*self.accelerators, *extra)
+        )
+        return Catalog(document, (*self.sources, source))
 
 
 def memory_matches(marketed_gib: float, reported_gib: float) -> bool:

@@ -32,7 +32,7 @@ def test_validate_prints_names_verbatim(tmp_path: Path, capsys: pytest.CaptureFi
     path = tmp_path / "s.yaml"
     path.write_text(SMALL.replace("name: small", "name: '[red]x[/red]'"))
     assert main(["validate", str(path)]) == 0
-    assert "ok scenario '[red]x[/red]'" in capsys.readouterr().out
+    assert f"ok: {path}: scenario '[red]x[/red]'" in capsys.readouterr().out
 
 
 def test_hardware_parse_prints_node_names_verbatim(
@@ -60,10 +60,23 @@ def test_output_format_is_one_definition() -> None:
     [
         ["plugins"],
         ["hardware", "catalog"],
+        ["hardware", "parse", "nodes.yaml"],
         ["recommend", "--model-params", "7e9"],
+        ["demo"],
+        ["reserve", "list"],
+        ["pipeline", "run", "pipeline.yaml"],
     ],
 )
-def test_every_format_option_rejects_unknown_formats(
+def test_every_table_command_rejects_unknown_formats(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Table commands take table, json or csv; the check comes before any work (no file is read)."""
+    assert main([*args, "--format", "xml"]) == 2
+    assert capsys.readouterr().err == "error: --format: unknown format 'xml'; use table, json or csv\n"
+
+
+@pytest.mark.parametrize("args", [["validate", "x.yaml"], ["pipeline", "validate", "x.yaml"]])
+def test_every_other_format_option_takes_table_or_json(
     args: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main([*args, "--format", "xml"]) == 2

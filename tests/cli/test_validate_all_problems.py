@@ -94,11 +94,12 @@ spec: {clusterQueue: cq}
 def test_an_unreadable_input_suppresses_only_the_reference_checks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The missing file may be where "nope" and "missing" are defined: no guesses about them.
+    # Merged into one configuration, the missing file may be where "nope" and "missing" are
+    # defined: no guesses about them.
     bad = tmp_path / "bad.yaml"
     bad.write_text(ISSUE_EXAMPLE)
     absent = tmp_path / "flavors.yaml"
-    assert main(["validate", str(bad), str(absent)]) == 2
+    assert main(["validate", "--merge", str(bad), str(absent)]) == 2
     assert reported(capsys) == [
         f"{bad}:5: spec.cohort: ClusterQueue 'a' (document 1): 5 is not of type 'string'",
         f"{bad}:10: spec.resourceGroups[0].flavors[0].resources[0].nominalQuota: "

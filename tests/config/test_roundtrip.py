@@ -15,18 +15,19 @@ from budcore.config.kueue import (
     to_documents,
 )
 from budcore.scheduling.queues import QueueConfig
+from budcore.testing.examples import examples
 from tests.config.strategies import object_names, queue_configs
 
 
 @pytest.mark.parametrize("api_version", SUPPORTED_API_VERSIONS)
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(config=queue_configs())
 def test_load_of_dump_is_identity(config: QueueConfig, api_version: str) -> None:
     text = dump_queue_config(config, api_version)
     assert loads_queue_config(text, "<dump>") == config
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(config=queue_configs())
 def test_dumped_documents_satisfy_the_crd_schema_in_order(config: QueueConfig) -> None:
     for api_version in SUPPORTED_API_VERSIONS:
@@ -49,7 +50,7 @@ def test_dumped_documents_satisfy_the_crd_schema_in_order(config: QueueConfig) -
         assert kinds_in_order == expected_kinds
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(config=queue_configs())
 def test_dump_is_a_fixed_point_and_versions_agree(config: QueueConfig) -> None:
     beta2 = dump_queue_config(config, API_V1BETA2)

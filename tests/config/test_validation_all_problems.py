@@ -7,7 +7,6 @@ input that could not be read at all leaves references unchecked (it may define w
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +19,10 @@ from budcore.config.jobs import job_from_document
 from budcore.config.kueue import load_queue_config, loads_queue_config
 from budcore.config.yamlsource import DocumentError, load_yaml_text, read_yaml_text
 from budcore.domain.errors import ValidationError, ValidationErrors
+from budcore.testing.examples import examples
 
 # The project's example count (see tests/scheduling): each example loads two configurations.
-EXAMPLES = max(20, int(os.environ.get("BUDCORE_PROPERTY_EXAMPLES", "1000")) // 10)
+EXAMPLES = examples(100)
 
 QUANTITY_HELP = (
     "expected a number with an optional suffix (m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei or an "

@@ -17,6 +17,7 @@ from budcore.plugins import default_registry
 from budcore.ports import Clock, ClusterBackend, EventSink, JobStore
 from budcore.testing import FakeClock
 from budcore.testing.conformance import ClusterBackendConformance, JobStoreConformance
+from budcore.testing.examples import examples
 
 
 class TestInMemoryJobStore(JobStoreConformance):
@@ -147,7 +148,7 @@ _DEDICATED = Taint(key="dedicated", value="ml", effect="NoSchedule")
 _TOLERATES_DEDICATED = (Toleration(key="dedicated", operator="Exists"),)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     nodes=st.lists(st.tuples(st.sampled_from([4, 6, 8]), st.booleans()), min_size=1, max_size=4),
     ops=st.lists(

@@ -23,6 +23,7 @@ from budcore.domain.errors import ValidationError
 from budcore.domain.validation import validate_model
 from budcore.hardware.matching import Requirement, recommend
 from budcore.hardware.profiles import HardwareProfile
+from budcore.testing.examples import examples
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 SEED_004 = price_book_from_hourly(
@@ -98,7 +99,7 @@ def test_per_second_billing_rounds_up_each_record() -> None:
     assert record_cost(record, SEED_004) == Decimal(5) / 3600 * 2
 
 
-@settings(max_examples=100)
+@settings(max_examples=examples(100))
 @given(
     st.lists(st.integers(1, 5000), min_size=1, max_size=30), st.sampled_from(["0.50", "3.50", "5.00", "1.37"])
 )

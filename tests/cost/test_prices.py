@@ -23,6 +23,7 @@ from budcore.cost.prices import (
 from budcore.domain.errors import ValidationError, ValidationErrors
 from budcore.hardware.catalog import default_catalog
 from budcore.ports import PricingSource
+from budcore.testing.examples import examples
 
 
 def test_price_books_implement_the_port() -> None:
@@ -196,7 +197,7 @@ def _books(draw: st.DrawFn) -> PriceBookDocument:
     )
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(_books())
 def test_price_book_round_trip(document: PriceBookDocument) -> None:
     book = PriceBook(document)

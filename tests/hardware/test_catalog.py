@@ -22,9 +22,14 @@ from budcore.hardware.catalog import (
     normalize_product,
     parse_catalog,
 )
+from budcore.testing.examples import examples
 
 REQUIRED = [
+    "nvidia-p100-16gb",
+    "nvidia-p100-pcie-16gb",
+    "nvidia-p100-pcie-12gb",
     "nvidia-t4-16gb",
+    "nvidia-a10-24gb",
     "nvidia-l4-24gb",
     "nvidia-a10g-24gb",
     "nvidia-l40s-48gb",
@@ -50,8 +55,9 @@ def test_catalog_is_versioned_and_covers_the_required_accelerators() -> None:
     for slug in REQUIRED:
         accel = catalog.get(slug)
         assert accel is not None, slug
-        assert accel.source.url.startswith("https://"), slug
         assert accel.memory_gib > 0 and accel.memory_bandwidth_gbs > 0
+    for accel in catalog.accelerators:  # every built-in figure cites its datasheet
+        assert accel.source.url is not None and accel.source.url.startswith("https://"), accel.slug
 
 
 def test_pcie_and_sxm_are_distinct_with_their_own_figures() -> None:
@@ -105,6 +111,81 @@ def test_resource_names_and_pci_vendors() -> None:
     assert catalog.by_pci("1da3", "1020").slug == "intel-gaudi2-96gb"  # type: ignore[union-attr]
 
 
+def test_datasheet_figures_of_the_trace_models() -> None:
+    """P100 and A10 as their datasheets give them; BF16 only where the silicon has it."""
+    catalog = default_catalog()
+    figures = {
+        # slug: (memory GiB, GB/s, FP16 TFLOPS, BF16 TFLOPS, interconnect kind, its GB/s, PCI id)
+        "nvidia-p100-16gb": (16, 732, 21.2, None, "nvlink", 160, "15f9"),
+        "nvidia-p100-pcie-16gb": (16, 732, 18.7, None, "pcie", 32, "15f8"),
+        "nvidia-p100-pcie-12gb": (12, 549, 18.7, None, "pcie", 32, "15f7"),
+        "nvidia-a10-24gb": (24, 600, 125, 125, "pcie", 64, "2236"),
+        "nvidia-t4-16gb": (16, 320, 65, None, "pcie", 32, "1eb8"),
+        "nvidia-v100-16gb": (16, 900, 125, None, "nvlink", 300, "1db1"),
+        "nvidia-v100-32gb": (32, 900, 125, None, "nvlink", 300, "1db5"),
+    }
+    for slug, (memory, bandwidth, fp16, bf16, link, link_gbs, pci) in figures.items():
+        accel = catalog.get(slug)
+        assert accel is not None, slug
+        assert (accel.memory_gib, accel.memory_bandwidth_gbs) == (memory, bandwidth), slug
+        assert (accel.fp16_tflops, accel.bf16_tflops, accel.fp8_tflops) == (fp16, bf16, None), slug
+        assert (accel.interconnect.kind, accel.interconnect.bandwidth_gbs) == (link, link_gbs), slug
+        assert catalog.by_pci("10de", pci) == accel
+        assert accel.mig_profiles == ()
+    assert {a.architecture for a in catalog.accelerators if a.short_name == "P100"} == {"pascal"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("memory_gib", "1.0e+308", "less than or equal to 1048576"),
+        ("memory_gib", ".inf", "less than or equal to"),
+        ("memory_bandwidth_gbs", ".nan", ""),
+        ("bf16_tflops", "1.0e+300", "less than or equal to"),
+        ("logical_devices", "1000", "less than or equal to 64"),
+    ],
+)
+def test_catalog_figures_beyond_any_accelerator_are_rejected(
+    tmp_path: Path, field: str, value: str, message: str
+) -> None:
+    extra = tmp_path / "site.yaml"
+    extra.write_text(f"accelerators:\n  - slug: nvidia-t4-16gb\n    {field}: {value}\n", encoding="utf-8")
+    with pytest.raises(ValidationError) as info:
+        load_catalog(extra)
+    assert info.value.path.endswith(field) and message in info.value.message
+    assert info.value.source == str(extra)
+
+
+def test_with_extra_adds_models_and_refuses_to_rename_known_ones() -> None:
+    base = default_catalog()
+    t4 = base.get("nvidia-t4-16gb")
+    assert t4 is not None
+    g1 = t4.model_copy(
+        update={
+            "slug": "g1",
+            "display_name": "G1",
+            "short_name": "G1",
+            "aliases": ("G1",),
+            "pci_device_ids": (),
+            "source": Citation(title="ours"),
+        }
+    )
+    extended = base.with_extra([g1], source="trace.yaml")
+    assert extended.resolve("G1") == g1 and extended.get("g1") == g1
+    assert len(extended) == len(base) + 1 and extended.version == f"{base.version}+trace.yaml"
+    assert base.resolve("G1") is None  # the original is untouched
+    assert base.with_extra([]) is base
+    with pytest.raises(ValidationError) as info:
+        base.with_extra([t4])
+    assert info.value.path == "[0].slug" and "already in the catalog" in info.value.message
+    with pytest.raises(ValidationError) as info:
+        base.with_extra([g1, g1])
+    assert info.value.path == "[1].slug" and "appears twice" in info.value.message
+    with pytest.raises(ValidationError) as info:
+        base.with_extra([g1.model_copy(update={"aliases": ("G1", "Tesla-T4")})])
+    assert info.value.path == "[0].aliases[1]" and "'nvidia-t4-16gb'" in info.value.message
+
+
 def test_mi250x_is_two_kubernetes_devices() -> None:
     mi250x = default_catalog().get("amd-mi250x-128gb")
     assert mi250x is not None
@@ -141,6 +222,21 @@ def test_mi250x_is_two_kubernetes_devices() -> None:
         ("HL-325L", "intel-gaudi3-128gb"),
         ("Intel_Data_Center_GPU_Max_1550", "intel-max1550-128gb"),
         ("nvidia-h200-141gb", "nvidia-h200-141gb"),
+        # The model names of Alibaba's openb GPU trace (2023).
+        ("P100", "nvidia-p100-16gb"),
+        ("T4", "nvidia-t4-16gb"),
+        ("V100M16", "nvidia-v100-16gb"),
+        ("V100M32", "nvidia-v100-32gb"),
+        ("A10", "nvidia-a10-24gb"),
+        # GFD products and nvidia-smi names of the same parts.
+        ("Tesla-V100-SXM2-32GB", "nvidia-v100-32gb"),
+        ("Tesla V100-SXM2-16GB", "nvidia-v100-16gb"),
+        ("V100-32GB", "nvidia-v100-32gb"),
+        ("Tesla-P100-SXM2-16GB", "nvidia-p100-16gb"),
+        ("Tesla-P100-PCIE-16GB", "nvidia-p100-pcie-16gb"),
+        ("Tesla P100-PCIE-12GB", "nvidia-p100-pcie-12gb"),
+        ("NVIDIA-A10", "nvidia-a10-24gb"),
+        ("NVIDIA A10", "nvidia-a10-24gb"),
     ],
 )
 def test_alias_resolution(product: str, slug: str) -> None:
@@ -311,7 +407,7 @@ def _documents(draw: st.DrawFn) -> CatalogDocument:
     )
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(_documents())
 def test_catalog_load_dump_load_round_trip(document: CatalogDocument) -> None:
     text = dump_catalog(document)

@@ -38,6 +38,7 @@ class Case:
 
 
 GFD = "nvidia.com/gpu."
+GAUDI_TYPE = "Intel Gaudi (generation unknown)"
 CASES: dict[str, Case] = {
     "gfd-h100-sku-string": Case(
         {
@@ -89,6 +90,63 @@ CASES: dict[str, Case] = {
         "NVIDIA L40S 48GB",
         [("nvidia-l40s-48gb", 4, 48.0)],
         warning="gpu.count missing",
+    ),
+    "gfd-p100-pcie": Case(
+        {GFD + "product": "Tesla-P100-PCIE-16GB", GFD + "count": "4", GFD + "memory": "16280"},
+        {"nvidia.com/gpu": 4},
+        "NVIDIA P100 PCIe 16GB",
+        [("nvidia-p100-pcie-16gb", 4, 16.0)],
+    ),
+    "gfd-a10": Case(
+        {GFD + "product": "NVIDIA-A10", GFD + "count": "1", GFD + "memory": "23028"},
+        {"nvidia.com/gpu": 1},
+        "NVIDIA A10 24GB",
+        [("nvidia-a10-24gb", 1, 24.0)],
+    ),
+    "gfd-count-above-allocatable-uses-allocatable": Case(  # one GPU unhealthy
+        {GFD + "product": "NVIDIA-H100-80GB-HBM3", GFD + "count": "8", GFD + "memory": "81559"},
+        {"nvidia.com/gpu": 7},
+        "NVIDIA H100 80GB",
+        [("nvidia-h100-80gb", 7, 80.0)],
+        warning="labels say 8 devices x 1 replica(s) = 8 nvidia.com/gpu, but the node advertises 7",
+    ),
+    "gfd-count-below-allocatable-uses-allocatable": Case(
+        {GFD + "product": "NVIDIA-H100-80GB-HBM3", GFD + "count": "4", GFD + "memory": "81559"},
+        {"nvidia.com/gpu": 8},
+        "NVIDIA H100 80GB",
+        [("nvidia-h100-80gb", 8, 80.0)],
+        warning="advertises 8; counting 8",
+    ),
+    "gfd-every-gpu-unhealthy": Case(
+        {GFD + "product": "NVIDIA-H100-80GB-HBM3", GFD + "count": "8", GFD + "memory": "81559"},
+        {"nvidia.com/gpu": "0", "cpu": "64"},
+        "NVIDIA H100 80GB",
+        [("nvidia-h100-80gb", 0, 80.0)],
+        warning="advertises 0",
+    ),
+    "gfd-count-beyond-any-node-is-ignored": Case(
+        {GFD + "product": "NVIDIA-L4", GFD + "count": "99999999", GFD + "memory": "23034"},
+        {"nvidia.com/gpu": 2},
+        "NVIDIA L4 24GB",
+        [("nvidia-l4-24gb", 2, 24.0)],
+        warning="beyond any real node",
+    ),
+    "gfd-memory-in-the-wrong-unit": Case(
+        {GFD + "product": "NVIDIA-L4", GFD + "count": "2", GFD + "memory": "24"},  # GiB, not MiB
+        {"nvidia.com/gpu": 2},
+        "NVIDIA L4 24GB",
+        [("nvidia-l4-24gb", 2, None)],
+        warning="not a GPU memory size",
+    ),
+    "time-slicing-replicas-implied-by-allocatable": Case(
+        {GFD + "product": "Tesla-T4-SHARED", GFD + "count": "2", GFD + "memory": "15360"},
+        {"nvidia.com/gpu": 8},
+        "NVIDIA T4 16GB",
+        [("nvidia-t4-16gb", 2, 16.0)],
+        sharing=SharingMode.TIME_SLICING,
+        replicas=4,
+        shared=True,
+        warning="taking 4 replicas per GPU",
     ),
     "mig-single": Case(
         {
@@ -237,10 +295,25 @@ CASES: dict[str, Case] = {
     "nfd-gaudi-vendor-only": Case(
         {"feature.node.kubernetes.io/pci-1da3.present": "true"},
         {"habana.ai/gaudi": 8},
-        UNKNOWN_TYPE,
+        GAUDI_TYPE,
         [(None, 8, None)],
-        warning="NFD",
-        type_key=None,
+        warning="Gaudi generation unknown",
+        type_key="product:GAUDI",  # a type of its own: Gaudi nodes group apart from the GPUs
+    ),
+    "gaudi-allocatable-only": Case(
+        {"kubernetes.io/os": "linux"},
+        {"habana.ai/gaudi": 8, "cpu": "160"},
+        GAUDI_TYPE,
+        [(None, 8, None)],
+        warning="Gaudi generation unknown",
+        type_key="product:GAUDI",
+    ),
+    "gaudi-declared-generation-unknown": Case(
+        {"budcore.io/accelerator": "gaudi"},  # what the gaudi profile's fallback selector asks for
+        {"habana.ai/gaudi": 8},
+        GAUDI_TYPE,
+        [(None, 8, None)],
+        type_key="product:GAUDI",
     ),
     "nfd-intel-nic-is-not-a-gpu": Case(
         {"feature.node.kubernetes.io/pci-0200_8086.present": "true"},
@@ -255,6 +328,53 @@ CASES: dict[str, Case] = {
             "amd.com/gpu.device-id": "74a1",
             "amd.com/gpu.vram": "192G",
         },
+        {"amd.com/gpu": 8},
+        "AMD Instinct MI300X 192GB",
+        [("amd-mi300x-192gb", 8, 192.0)],
+    ),
+    "amd-labeller-mi300x-oam": Case(  # the labels AMD's installation guide shows for an MI300X
+        {
+            "amd.com/gpu.cu-count": "304",
+            "amd.com/gpu.device-id": "74a1",
+            "amd.com/gpu.family": "AI",
+            "amd.com/gpu.product-name": "AMD_Instinct_MI300X_OAM",
+            "amd.com/gpu.simd-count": "1216",
+            "amd.com/gpu.vram": "192G",
+        },
+        {"amd.com/gpu": 8},
+        "AMD Instinct MI300X 192GB",
+        [("amd-mi300x-192gb", 8, 192.0)],
+    ),
+    "amd-vram-without-unit-read-as-gib": Case(  # was 192 bytes, shown as 0.0 GB
+        {"amd.com/gpu.product-name": "AMD_Instinct_MI300X_OAM", "amd.com/gpu.vram": "192"},
+        {"amd.com/gpu": 8},
+        "AMD Instinct MI300X 192GB",
+        [("amd-mi300x-192gb", 8, 192.0)],
+        warning="read as GiB",
+    ),
+    "amd-vram-without-unit-read-as-mib": Case(
+        {"amd.com/gpu.device-id": "74a1", "amd.com/gpu.vram": "196592"},
+        {"amd.com/gpu": 8},
+        "AMD Instinct MI300X 192GB",
+        [("amd-mi300x-192gb", 8, 192.0)],
+        warning="read as MiB",
+    ),
+    "amd-vram-without-unit-unknown-part": Case(
+        {"amd.com/gpu.product-name": "AMD_Instinct_MI999", "amd.com/gpu.vram": "206158430208"},
+        {"amd.com/gpu": 4},
+        "AMD Instinct MI999",
+        [(None, 4, 192.0)],
+        warning="read as bytes",
+    ),
+    "amd-vram-implausible-is-unknown-not-zero": Case(
+        {"amd.com/gpu.product-name": "AMD_Instinct_MI300X_OAM", "amd.com/gpu.vram": "3Mi"},
+        {"amd.com/gpu": 8},
+        "AMD Instinct MI300X 192GB",
+        [("amd-mi300x-192gb", 8, None)],
+        warning="not a GPU memory size",
+    ),
+    "amd-vram-per-size-label": Case(  # the labeller's form when a node has several sizes
+        {"amd.com/gpu.device-id": "74a1", "amd.com/gpu.vram.192G": "8"},
         {"amd.com/gpu": 8},
         "AMD Instinct MI300X 192GB",
         [("amd-mi300x-192gb", 8, 192.0)],
@@ -346,6 +466,22 @@ def test_label_detection(name: str) -> None:
         assert any(case.warning in w for w in node.warnings), node.warnings
     if case.type_key != "auto":
         assert node.type_key == case.type_key
+
+
+def test_declared_types_short_of_allocatable_keep_their_counts_with_a_warning() -> None:
+    """Two types share nvidia.com/gpu: which one is short cannot be told, so nothing is guessed.
+    (Not a table row: the declared label value is one Kubernetes would refuse, and the table is
+    also served to the API-server double in tests/kueue.)"""
+    node = parse_node(
+        node_dict(
+            "n", {"budcore.io/accelerators": "nvidia-a100-80gb=4,nvidia-v100-16gb=4"}, {"nvidia.com/gpu": 6}
+        )
+    )
+    assert [(d.accelerator, d.count) for d in node.devices] == [
+        ("nvidia-a100-80gb", 4),
+        ("nvidia-v100-16gb", 4),
+    ]
+    assert any("add up to 8 nvidia.com/gpu but the node advertises 6" in w for w in node.warnings)
 
 
 def test_mig_slice_is_never_a_whole_gpu() -> None:
@@ -489,3 +625,78 @@ def test_gfd_family_and_compute_capability_are_kept() -> None:
     )  # ... but its family is known
     (known,) = parse_node(node_dict("h", {GFD + "product": "NVIDIA-L4", GFD + "count": "1"})).devices
     assert known.architecture == "ada-lovelace"  # the catalog's name wins
+
+
+# Out-of-bound numbers in a node dump ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("section", "resource", "value", "message"),
+    [
+        ("allocatable", "nvidia.com/gpu", "1e308", "above the maximum of 4,096 devices per node"),
+        ("allocatable", "nvidia.com/gpu", 2**63, "above the maximum of 4,096 devices per node"),
+        ("allocatable", "nvidia.com/gpu", str(2**63), "above the maximum"),
+        ("allocatable", "habana.ai/gaudi", "4097", "above the maximum of 4,096 devices"),
+        ("allocatable", "nvidia.com/mig-1g.10gb", "1e9", "above the maximum"),
+        ("allocatable", "nvidia.com/gpu", "1e999999", "out of range"),  # decimal.Overflow, not a traceback
+        ("allocatable", "nvidia.com/gpu", "500m", "not a whole number of devices"),
+        ("allocatable", "cpu", "1e9", "above the maximum of 100,000 cores per node"),
+        ("allocatable", "memory", "2Ei", "above the maximum of 1,152,921,504,606,846,976 bytes"),
+        ("allocatable", "pods", 2**63, "above the maximum"),
+        ("capacity", "amd.com/gpu", "1e308", "above the maximum of 4,096 devices"),
+    ],
+)
+def test_allocatable_beyond_any_node_is_an_error_naming_node_and_field(
+    section: str, resource: str, value: Any, message: str
+) -> None:
+    node = node_dict("gpu-7", {GFD + "product": "NVIDIA-H100-80GB-HBM3"}, {"nvidia.com/gpu": 8})
+    node["status"][section] = {**node["status"][section], resource: value}
+    with pytest.raises(ValidationError) as info:
+        parse_nodes([node_dict("ok", {}, {"cpu": "8"}), node])
+    error = info.value
+    assert error.path == f"items[1].status.{section}.{resource}"
+    assert "node 'gpu-7'" in error.message and resource in error.message and message in error.message
+    assert "\n" not in str(error)
+
+
+def test_out_of_bound_allocatable_in_a_dump_names_file_line_and_field() -> None:
+    text = """apiVersion: v1
+kind: List
+items:
+- metadata: {name: a}
+  status: {allocatable: {nvidia.com/gpu: "8"}}
+- metadata: {name: b}
+  status:
+    allocatable:
+      nvidia.com/gpu: "1e308"
+"""
+    with pytest.raises(ValidationError) as info:
+        parse_nodes_yaml(text, source="nodes.yaml")
+    assert str(info.value) == (
+        "nodes.yaml: items[1].status.allocatable.nvidia.com/gpu: node 'b': nvidia.com/gpu = '1e308' "
+        "is above the maximum of 4,096 devices per node"
+    )
+
+
+def test_large_but_real_nodes_are_accepted() -> None:
+    node = parse_node(
+        node_dict(
+            "big",
+            {
+                GFD + "product": "Tesla-T4-SHARED",
+                GFD + "count": "8",
+                GFD + "replicas": "48",
+                GFD + "memory": "15360",
+            },
+            {
+                "nvidia.com/gpu": 384,
+                "cpu": "1920",
+                "memory": "32Ti",
+                "ephemeral-storage": "500Ti",
+                "hugepages-1Gi": "1Ti",
+                "pods": "2500",
+            },
+        )
+    )
+    assert (node.accelerator_count, node.devices[0].replicas) == (8, 48)
+    assert node.warnings == ()

@@ -30,6 +30,7 @@ from budcore.hardware.estimate import (
 )
 from budcore.hardware.matching import NoCompatibleHardwareError, Requirement, match, recommend
 from budcore.hardware.profiles import HardwareProfile
+from budcore.testing.examples import examples
 
 CATALOG = default_catalog()
 H200 = HardwareProfile(
@@ -274,7 +275,7 @@ def _satisfies(req: Requirement, profile: HardwareProfile) -> bool:
     )
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(_profiles, _requirement())
 def test_a_match_always_satisfies_the_hard_filter(
     profiles: tuple[HardwareProfile, ...], req: Requirement
@@ -291,7 +292,7 @@ def test_a_match_always_satisfies_the_hard_filter(
     assert {c.profile.name for c in result.candidates} == {p.name for p in profiles if _satisfies(req, p)}
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(_profiles, _requirement(), st.lists(st.sampled_from(SLUGS), min_size=1, max_size=3, unique=True))
 def test_strict_mode_never_returns_another_type(
     profiles: tuple[HardwareProfile, ...], req: Requirement, preferred: list[str]
@@ -308,7 +309,7 @@ def test_strict_mode_never_returns_another_type(
     assert not result.substituted
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(
     _profiles,
     st.sampled_from(SLUGS),

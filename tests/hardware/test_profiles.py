@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from budcore.domain.cluster import Node
 from budcore.domain.errors import ValidationError
-from budcore.hardware.labels import Fleet, node_dict, parse_nodes
+from budcore.hardware.labels import ACCELERATOR_NODE_LABEL, Fleet, node_dict, parse_nodes
 from budcore.hardware.profiles import (
     GENERIC_PROFILE,
+    HardwareProfile,
     build_profiles,
     flavor_name,
+    generic_profile,
     multi_type_profile,
     resource_flavors,
     with_availability,
 )
 from budcore.scheduling.queues import ResourceFlavor
+from budcore.testing.examples import examples
 
 GFD = "nvidia.com/gpu."
 
@@ -71,7 +79,10 @@ def test_profiles_group_by_type_and_skip_mixed_and_cpu() -> None:
     assert v100.gpus_per_node == 2  # the most every node of the profile can give one pod
     assert "worker-node-99" not in {n for p in profiles.values() if not p.generic for n in p.node_names}
     generic = profiles[GENERIC_PROFILE]
-    assert generic.generic and generic.node_selector == {}
+    # No vendor label marks every GPU node here (worker-node-99 is declared), and cpu-1 must stay
+    # out: the generic flavor selects on budcore's label, which the GPU nodes then need.
+    assert generic.generic and generic.node_selector == {ACCELERATOR_NODE_LABEL: "true"}
+    assert generic.label_required
     assert "worker-node-99" in generic.node_names and "cpu-1" not in generic.node_names
 
 
@@ -131,7 +142,7 @@ def test_resource_flavors_from_profiles() -> None:
     flavors = {f.name: f for f in resource_flavors(profiles)}
     assert isinstance(flavors["nvidia-h200-141gb"], ResourceFlavor)
     assert flavors["nvidia-h200-141gb"].node_labels == {GFD + "product": "NVIDIA-H200"}
-    assert flavors[GENERIC_PROFILE].node_labels == {}
+    assert flavors[GENERIC_PROFILE].node_labels == {ACCELERATOR_NODE_LABEL: "true"}
     assert set(flavors) == {p.name for p in profiles}
 
 
@@ -190,3 +201,112 @@ def test_flavor_selectors_place_pods_on_the_right_nodes_in_the_in_memory_backend
             assert status.nodes == (expected,)
         else:
             assert set(status.nodes) <= {"worker-node-21", "worker-node-22"}
+
+
+# The generic flavor and CPU-only nodes ------------------------------------------------------------
+
+_GPU_NODE_LABELS: dict[str, tuple[dict[str, str], dict[str, Any]]] = {
+    "gfd-h100": (
+        {GFD + "product": "NVIDIA-H100-80GB-HBM3", GFD + "count": "8", GFD + "present": "true"},
+        {"nvidia.com/gpu": 8},
+    ),
+    "gfd-l4-no-present-label": ({GFD + "product": "NVIDIA-L4", GFD + "count": "2"}, {"nvidia.com/gpu": 2}),
+    "amd": (
+        {"amd.com/gpu.product-name": "AMD_Instinct_MI300X_OAM", "amd.com/gpu.vram": "192G"},
+        {"amd.com/gpu": 8},
+    ),
+    "gaudi-nfd": ({"feature.node.kubernetes.io/pci-1200_1da3_1020.present": "true"}, {"habana.ai/gaudi": 8}),
+    "gaudi-bare": ({}, {"habana.ai/gaudi": 8}),
+    "nvidia-bare": ({}, {"nvidia.com/gpu": 4}),
+}
+_CPU_NODE_LABELS: dict[str, dict[str, str]] = {
+    "plain": {"kubernetes.io/os": "linux"},
+    "intel-nic": {"feature.node.kubernetes.io/pci-0200_8086.present": "true"},
+    "nvidia-nic": {"feature.node.kubernetes.io/pci-0200_15b3.present": "true"},
+    "gfd-leftover": {GFD + "present": "false"},
+}
+
+
+@st.composite
+def _fleets(draw: st.DrawFn) -> Fleet:
+    gpus = draw(st.lists(st.sampled_from(sorted(_GPU_NODE_LABELS)), min_size=1, max_size=6))
+    cpus = draw(st.lists(st.sampled_from(sorted(_CPU_NODE_LABELS)), max_size=3))
+    nodes = [node_dict(f"gpu-{i}", *_GPU_NODE_LABELS[kind]) for i, kind in enumerate(gpus)]
+    nodes += [node_dict(f"cpu-{i}", _CPU_NODE_LABELS[kind], {"cpu": "32"}) for i, kind in enumerate(cpus)]
+    return parse_nodes(nodes)
+
+
+def _labelled(fleet: Fleet, profile: HardwareProfile) -> list[Node]:
+    """The fleet's nodes after an admin did what ``label_required`` asks: the profile's nodes
+    carry its selector."""
+    nodes = []
+    for node in fleet.domain_nodes():
+        if profile.label_required and node.name in profile.node_names:
+            node = node.model_copy(update={"labels": {**node.labels, **profile.node_selector}})
+        nodes.append(node)
+    return nodes
+
+
+@settings(max_examples=examples(200))
+@given(_fleets())
+def test_every_flavor_selects_exactly_its_nodes_and_gpu_any_no_cpu_only_node(fleet: Fleet) -> None:
+    cpu_only = {n.name for n in fleet.nodes if not n.has_accelerators}
+    for profile in build_profiles(fleet):
+        selected = {n.name for n in _labelled(fleet, profile) if n.matches(profile.node_selector)}
+        assert not selected & cpu_only, profile.name
+        assert selected == set(profile.node_names), profile.name
+        if cpu_only and profile.generic:
+            assert profile.node_selector  # never the select-everything {}
+
+
+def test_gpu_any_uses_a_vendor_label_every_gpu_node_has() -> None:
+    h100 = _GPU_NODE_LABELS["gfd-h100"]
+    fleet = parse_nodes([node_dict("a", *h100), node_dict("b", *h100), node_dict("cpu", {}, {"cpu": "8"})])
+    generic = generic_profile(fleet)
+    assert generic.node_selector == {GFD + "present": "true"} and not generic.label_required
+
+
+def test_gpu_any_without_cpu_only_nodes_keeps_the_empty_selector() -> None:
+    fleet = parse_nodes(
+        [node_dict("a", *_GPU_NODE_LABELS["amd"]), node_dict("b", *_GPU_NODE_LABELS["gaudi-bare"])]
+    )
+    generic = generic_profile(fleet)
+    assert generic.node_selector == {} and not generic.label_required
+
+
+def test_gaudi_nodes_get_their_own_flavor() -> None:
+    fleet = parse_nodes(
+        [
+            node_dict("h100", *_GPU_NODE_LABELS["gfd-h100"]),
+            node_dict("gaudi2", *_GPU_NODE_LABELS["gaudi-nfd"]),
+            node_dict("gaudi-a", *_GPU_NODE_LABELS["gaudi-bare"]),
+            node_dict("gaudi-b", *_GPU_NODE_LABELS["gaudi-bare"]),
+            node_dict("cpu", {}, {"cpu": "8"}),
+        ]
+    )
+    profiles = {p.name: p for p in build_profiles(fleet)}
+    assert set(profiles) == {"nvidia-h100-80gb", "intel-gaudi2-96gb", "gaudi", GENERIC_PROFILE}
+    gaudi2 = profiles["intel-gaudi2-96gb"]
+    assert gaudi2.node_selector == {"feature.node.kubernetes.io/pci-1200_1da3_1020.present": "true"}
+    assert not gaudi2.label_required  # NFD's PCI label tells it apart
+    gaudi = profiles["gaudi"]
+    assert gaudi.node_names == ("gaudi-a", "gaudi-b") and gaudi.gpus_per_node == 8
+    assert gaudi.display_name == "Intel Gaudi (generation unknown)"
+    assert gaudi.node_selector == {"budcore.io/accelerator": "gaudi"} and gaudi.label_required
+    assert {f.name for f in resource_flavors(profiles.values())} == set(profiles)
+    # Labelled as the profile asks, a node reads back as the same type.
+    relabelled = parse_nodes(
+        [node_dict("gaudi-a", {"budcore.io/accelerator": "gaudi"}, {"habana.ai/gaudi": 8})]
+    )
+    assert relabelled.nodes[0].type_key == fleet.node("gaudi-a").type_key  # type: ignore[union-attr]
+
+
+def test_a_type_the_catalog_lacks_is_named_after_its_product_and_its_label_reads_back() -> None:
+    nvl = {GFD + "product": "NVIDIA-H100-NVL", GFD + "count": "2", GFD + "memory": "95830"}
+    fleet = parse_nodes(
+        [node_dict("a", nvl, {"nvidia.com/gpu": 2}), node_dict("b", {**nvl, GFD + "product": "H100-NVL"})]
+    )
+    (profile,) = build_profiles(fleet, include_generic=False)
+    assert profile.name == "h100-nvl" and profile.label_required
+    again = parse_nodes([node_dict("c", profile.node_selector, {"nvidia.com/gpu": 2})])
+    assert again.nodes[0].type_key == fleet.nodes[0].type_key == "product:H100-NVL"

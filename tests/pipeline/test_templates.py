@@ -1,12 +1,11 @@
 """Pipeline templates (budcore.pipeline.templates): rendering, native values, the sandbox, the limits.
 
-``BUDCORE_PROPERTY_EXAMPLES`` raises the example count of the property tests (default 1000; these
-run a tenth).
+``BUDCORE_PROPERTY_EXAMPLES=N`` (or ``HYPOTHESIS_PROFILE=thorough``) raises the example count of
+the property tests (default 100; :mod:`budcore.testing.examples`).
 """
 
 from __future__ import annotations
 
-import os
 import string
 import threading
 import time
@@ -26,8 +25,9 @@ from budcore.pipeline.templates import (
     is_template,
     referenced_steps,
 )
+from budcore.testing.examples import examples
 
-EXAMPLES = max(20, int(os.environ.get("BUDCORE_PROPERTY_EXAMPLES", "1000")) // 10)
+EXAMPLES = examples(100)
 WHERE = "steps[deploy-llm].config.spec.model_id"
 #: Every hostile template must be refused within this many seconds.
 PROMPT = 2.0

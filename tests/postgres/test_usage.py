@@ -419,3 +419,25 @@ def test_0007_adds_the_usage_table_and_downgrading_removes_it(new_database: Call
         assert "budcore_usage" not in sa.inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+# Reported by `budcore cost report --store postgres` --------------------------------------------
+def test_cost_report_reads_the_metered_admissions_from_postgres(
+    store: PostgresJobStore,
+    ledger: PostgresAdmissionLedger,
+    pg_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two H100s admitted at T0 and released 90 minutes later: 3 GPU-hours at the default book's
+    on-demand 5.00 is 15.00 for tenant acme, read from budcore_usage through the usage-log hook."""
+    from budcore.cli import main
+
+    job = queued(store, gpus(2, accelerator_type="nvidia-h100-80gb"))
+    admitted = ledger.admit(job, cluster_queue="team-a", flavors={NVIDIA_GPU: "h100"}, now=T0).job
+    ledger.release(admitted, now=T0 + timedelta(minutes=90), reason="evicted")
+    capsys.readouterr()
+    window = ("--from", "2030-01-01", "--to", "2030-01-02", "--by", "tenant", "--format", "csv")
+    assert main(["cost", "report", *window, "--url", pg_url]) == 0, capsys.readouterr().err
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("acme,3.0000,15.00,0.00,15.00,")
+    assert lines[-1].startswith("(total),3.0000,")

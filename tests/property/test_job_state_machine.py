@@ -38,6 +38,7 @@ from budcore.domain import (
 from budcore.domain.lifecycle import TRANSITIONS
 from budcore.ports import JobFilter
 from budcore.testing import strategies as bst
+from budcore.testing.examples import examples
 
 S = JobStatus
 START = datetime(2030, 1, 1, tzinfo=UTC)
@@ -270,7 +271,7 @@ class JobLifecycleMachine(RuleBasedStateMachine):
 
 
 JobLifecycleMachine.TestCase.settings = settings(
-    max_examples=100,
+    max_examples=examples(100),
     stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],

@@ -14,6 +14,7 @@ from budcore.domain.cluster import Node, Workload
 from budcore.domain.resources import CPU, MEMORY, NVIDIA_GPU, is_accelerator
 from budcore.scheduling.queues import ClusterQueue, QueueConfig, ResourceFlavor
 from budcore.testing import strategies as bst
+from budcore.testing.examples import examples
 
 LOW = datetime(2025, 6, 1, tzinfo=UTC)
 HIGH = datetime(2025, 6, 2, tzinfo=UTC)
@@ -230,7 +231,7 @@ def test_statuses_may_be_given_as_strings(job: Job) -> None:
     assert job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(config=bst.queue_configs(max_cluster_queues=3))
 def test_queue_configs_survive_a_kueue_round_trip(config: QueueConfig) -> None:
     assert len(config.cluster_queues) <= 3

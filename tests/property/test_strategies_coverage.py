@@ -23,6 +23,7 @@ from budcore.domain.job import JobSource
 from budcore.ports import EventSink, JobStore
 from budcore.testing import strategies as bst
 from budcore.testing.conformance import JobStoreConformance
+from budcore.testing.examples import examples as property_examples
 
 S = JobStatus
 IDENTITY = ("id", "tenant", "created_at", "idempotency_key", "status", "version")
@@ -105,7 +106,7 @@ def _fields_seen(strategy: st.SearchStrategy[Job], examples: int = 400) -> set[s
     """The fields that took a value other than their default in ``examples`` generated jobs."""
     seen: set[str] = set()
 
-    @settings(max_examples=examples, database=None, suppress_health_check=[])
+    @settings(max_examples=property_examples(examples), database=None, suppress_health_check=[])
     @given(strategy)
     def collect(job: Job) -> None:
         seen.update(name for name in CONTENT_FIELDS if _differs(name)(job))
@@ -125,7 +126,7 @@ def test_new_jobs_carry_every_submission_field_some_of_the_time() -> None:
     assert sorted(seen & set(HISTORY_FIELDS)) == []
 
 
-@settings(max_examples=200, suppress_health_check=[])
+@settings(max_examples=property_examples(200), suppress_health_check=[])
 @given(bst.jobs(optional_fields=True))
 def test_optional_fields_true_sets_every_submission_field(job: Job) -> None:
     for name in ("estimated_duration", "max_duration", "deadline", "priority_class", "workload_priority"):
@@ -138,7 +139,7 @@ def test_optional_fields_true_sets_every_submission_field(job: Job) -> None:
     assert job.priority_class == job.priority.kueue_class_name
 
 
-@settings(max_examples=300, suppress_health_check=[])
+@settings(max_examples=property_examples(300), suppress_health_check=[])
 @given(bst.jobs(statuses=None, optional_fields=True))
 def test_optional_fields_true_sets_the_history_the_status_implies(job: Job) -> None:
     if job.actual_start is not None:
@@ -163,7 +164,7 @@ def test_optional_fields_true_sets_the_history_the_status_implies(job: Job) -> N
         )
 
 
-@settings(max_examples=200, suppress_health_check=[])
+@settings(max_examples=property_examples(200), suppress_health_check=[])
 @given(bst.jobs(statuses=None, optional_fields=False))
 def test_optional_fields_false_gives_lean_jobs(job: Job) -> None:
     lean = (
@@ -181,7 +182,7 @@ def test_optional_fields_false_gives_lean_jobs(job: Job) -> None:
         assert job.preemption_count == 0
 
 
-@settings(max_examples=300, suppress_health_check=[])
+@settings(max_examples=property_examples(300), suppress_health_check=[])
 @given(bst.jobs(statuses=None))
 def test_default_generation_passes_every_health_check(job: Job) -> None:
     assert Job.model_validate_json(job.model_dump_json()) == job
@@ -190,7 +191,7 @@ def test_default_generation_passes_every_health_check(job: Job) -> None:
 LATE = datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
 
 
-@settings(max_examples=200)
+@settings(max_examples=property_examples(200))
 @given(bst.jobs(statuses=None, created_at=bst.utc_datetimes(LATE, LATE), optional_fields=True))
 def test_every_derived_timestamp_stays_a_day_clear_of_datetime_max(job: Job) -> None:
     stamps = [v for v in job.model_dump().values() if isinstance(v, datetime)]

@@ -6,7 +6,6 @@ workloads, not against its own bookkeeping.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from hypothesis import given, settings
@@ -31,10 +30,11 @@ from budcore.scheduling import (
     ResourceQuota,
     Scheduler,
 )
+from budcore.testing.examples import examples
 
 RESOURCES = (GPU, "cpu")
 FLAVORS = ("f0", "f1", "f2")
-EXAMPLES = int(os.environ.get("BUDCORE_PROPERTY_EXAMPLES", "1000"))
+EXAMPLES = examples(1000)
 
 
 @st.composite

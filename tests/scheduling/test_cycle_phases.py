@@ -8,7 +8,6 @@ the snapshot and the policy hold before and after.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from dataclasses import fields, replace
@@ -44,8 +43,9 @@ from budcore.scheduling import (
     schedule,
 )
 from budcore.scheduling.queues import ReclaimWithinCohort, WithinClusterQueue
+from budcore.testing.examples import examples
 
-EXAMPLES = max(20, int(os.environ.get("BUDCORE_PROPERTY_EXAMPLES", "1000")) // 10)
+EXAMPLES = examples(100)
 FLAVORS = ("f0", "f1")
 LABELS = {"f0": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}, "f1": {}}
 

@@ -21,6 +21,7 @@ from budcore.scheduling.deadline import (
     check_deadline,
 )
 from budcore.scheduling.forecast import ForecastOptions, eta_for, forecast
+from budcore.testing.examples import examples
 
 H = timedelta(hours=1)
 
@@ -158,7 +159,7 @@ def frozen_workloads(draw: st.DrawFn) -> tuple[list[tuple[int, int]], int]:
     return jobs, draw(st.integers(0, len(jobs) - 1))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(frozen_workloads(), st.integers(0, 600))
 def test_a_feasible_verdict_holds_in_the_run_it_came_from(
     workload: tuple[list[tuple[int, int]], int], deadline_minutes: int

@@ -16,6 +16,7 @@ from budcore.domain.lifecycle import transition
 from budcore.scheduling import Scheduler
 from budcore.scheduling.limits import LimitKind, LimitVerdict, execution_limit_verdict, expires_at
 from budcore.service import JobService
+from budcore.testing.examples import examples
 
 H = timedelta(hours=1)
 US = timedelta(microseconds=1)
@@ -156,7 +157,7 @@ def test_enforce_limits_leaves_a_job_that_already_ended_to_its_driver() -> None:
     assert "done" in scheduler.admitted
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(0, 10 * 3600), st.one_of(st.none(), st.integers(0, 10 * 3600))),

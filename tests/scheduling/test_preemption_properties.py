@@ -6,7 +6,6 @@ Every property is checked against an independent recomputation from the snapshot
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -44,11 +43,12 @@ from budcore.scheduling.queues import (
     WithinClusterQueue,
 )
 from budcore.scheduling.quota import FR, potential_available
+from budcore.testing.examples import examples
 
 GPU = "nvidia.com/gpu"
 FLAVORS = ("f0", "f1")
 NOW = T0 + timedelta(hours=6)
-EXAMPLES = int(os.environ.get("BUDCORE_PREEMPTION_EXAMPLES", "200"))
+EXAMPLES = examples(200)
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,13 @@ every eviction carried out (released and requeued) at once. At each booking's st
 cycle's evictions, the ClusterQueue has at least as much of the booked flavor and resource
 available as the active bookings still hold for their owners.
 
-``BUDCORE_PROPERTY_EXAMPLES`` raises the example count (default 1000; this test runs a tenth).
+``BUDCORE_PROPERTY_EXAMPLES=N`` (or ``HYPOTHESIS_PROFILE=thorough``) raises the example count
+(default 100; :mod:`budcore.testing.examples`).
 """
 
 from __future__ import annotations
 
 import heapq
-import os
 from datetime import timedelta
 
 from hypothesis import given, settings
@@ -24,8 +24,9 @@ from support.admission import GPU, T0, cq, job
 from budcore.domain.reservation import Reservation, ReservationConflictError
 from budcore.scheduling import LocalQueue, QueueConfig, ResourceFlavor, Scheduler
 from budcore.scheduling.quota import available
+from budcore.testing.examples import examples
 
-EXAMPLES = max(20, int(os.environ.get("BUDCORE_PROPERTY_EXAMPLES", "1000")) // 10)
+EXAMPLES = examples(100)
 MIN = timedelta(minutes=1)
 
 

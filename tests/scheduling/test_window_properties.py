@@ -6,13 +6,13 @@ cycle at every arrival, end and :meth:`Scheduler.next_wakeup`, and at random ins
 Every admission happens while the job's window is open, and a must-finish job's declared run
 ends by the window's close.
 
-``BUDCORE_PROPERTY_EXAMPLES`` raises the example count (default 1000; this test runs a tenth).
+``BUDCORE_PROPERTY_EXAMPLES=N`` (or ``HYPOTHESIS_PROFILE=thorough``) raises the example count
+(default 100; :mod:`budcore.testing.examples`).
 """
 
 from __future__ import annotations
 
 import heapq
-import os
 from datetime import time, timedelta
 
 from hypothesis import event, given, settings
@@ -21,8 +21,9 @@ from support.admission import GPU, T0, cq, job
 
 from budcore.domain.timewindow import TimeWindow
 from budcore.scheduling import LocalQueue, QueueConfig, ResourceFlavor, Scheduler
+from budcore.testing.examples import examples
 
-EXAMPLES = max(20, int(os.environ.get("BUDCORE_PROPERTY_EXAMPLES", "1000")) // 10)
+EXAMPLES = examples(100)
 ZONES = ["UTC", "Europe/Berlin", "America/New_York"]
 START = T0 + timedelta(days=85)  # late March: Europe and America change clocks in these days
 

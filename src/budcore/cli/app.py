@@ -2,35 +2,49 @@
 
 Every ``BudcoreError`` becomes one clear message on stderr and exit status 2 (usage-style error);
 unexpected exceptions keep their traceback, because those are bugs to report.
+
+Start-up stays cheap (``budcore --version`` and ``--help`` in well under half a second): the
+commands are placeholders that import their module when they run (:mod:`budcore.cli.lazy`), the
+plugins are loaded on the first look-up of a command (so ``--version`` loads none), and this module
+imports only typer at module level. ``tests/cli/test_startup.py`` guards both.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from budcore import __version__
-from budcore.cli.output import FORMAT_HELP, output_format, plain_console
-from budcore.domain.errors import BudcoreError, ValidationErrors
+from budcore.cli.lazy import BudcoreTyper, LazyLoader
+from budcore.cli.output import TABLE_FORMAT_HELP, plain_console
 
-app = typer.Typer(
+if TYPE_CHECKING:
+    from budcore.domain.errors import BudcoreError
+
+
+def _plugin_commands(target: typer.Typer) -> None:
+    from budcore.plugins import default_registry
+
+    default_registry().register_commands(target)
+
+
+app = BudcoreTyper(
     name="budcore",
     help="Scheduling core for heterogeneous GPU fleets: admission, preemption, simulation.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    plugin_commands=_plugin_commands,
 )
-console = plain_console()
-err_console = plain_console(stderr=True, soft_wrap=True)  # never wrap: file:line must stay greppable
 
 
 def _version(value: bool) -> None:
     if value:
-        console.print(f"budcore {__version__}")
+        from budcore import __version__
+
+        typer.echo(f"budcore {__version__}")
         raise typer.Exit()
 
 
@@ -45,36 +59,50 @@ def _root(
 
 @app.command()
 def plugins(
-    fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "table",
+    fmt: Annotated[str, typer.Option("--format", help=TABLE_FORMAT_HELP)] = "table",
+    wide: Annotated[bool, typer.Option("--wide", help="Never wrap: one line per row.")] = False,
 ) -> None:
     """List registered adapters, the package each came from, and plugins that failed to load."""
+    from budcore.cli.output import TABLE_FORMATS, output_format, print_table, write_csv
     from budcore.plugins import default_registry
 
-    output_format(fmt)
-
+    output_format(fmt, TABLE_FORMATS)
     registry = default_registry()
-    registrations = registry.registrations()
+    rows: list[dict[str, str | None]] = [
+        {"kind": r.kind, "name": r.name, "origin": r.origin} for r in registry.registrations()
+    ]
     failures = registry.failures()
     if fmt == "json":
-        rows: list[dict[str, str | None]] = [
-            {"kind": r.kind, "name": r.name, "origin": r.origin} for r in registrations
-        ]
         rows += [
             {"kind": None, "name": f.plugin, "origin": f.origin, "error": f.describe()} for f in failures
         ]
-        console.print_json(json.dumps(rows))
+        plain_console().print_json(json.dumps(rows))
         return
-    table = Table(title="budcore plugins")
-    table.add_column("kind")
-    table.add_column("name")
-    table.add_column("from")
-    table.add_column("status")
-    for r in registrations:
-        table.add_row(r.kind, r.name, r.origin, "ok")
+    rows = [{**row, "status": "ok"} for row in rows]
     for f in failures:
         hint = f" ({f.hint})" if f.hint else ""
-        table.add_row("-", f.plugin, f.origin, Text(f"error: {f.message}{hint}", style="red"))
-    console.print(table)
+        rows.append(
+            {"kind": "-", "name": f.plugin, "origin": f.origin, "status": f"error: {f.message}{hint}"}
+        )
+    if fmt == "csv":
+        write_csv(rows, ["kind", "name", "origin", "status"])
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    from budcore.cli.output import key_column
+
+    table = Table(title="budcore plugins")
+    key_column(table, "kind")
+    key_column(table, "name")
+    table.add_column("from", overflow="fold")
+    table.add_column("status", overflow="fold")
+    for row in rows:
+        status = row["status"] or ""
+        table.add_row(
+            row["kind"], row["name"], row["origin"], Text(status, style="red") if status != "ok" else status
+        )
+    print_table(table, wide=wide)
 
 
 _ERROR = ("error:", "bold red")
@@ -86,6 +114,11 @@ def report_error(exc: BudcoreError) -> None:
     Messages quote user input verbatim (``bad values '[red]1'``, pydantic's ``[type=...]``), so
     they are printed as plain text; only the ``error:`` prefix is styled.
     """
+    from rich.text import Text
+
+    from budcore.domain.errors import ValidationErrors
+
+    err_console = plain_console(stderr=True, soft_wrap=True)  # never wrap: file:line must stay greppable
     if isinstance(exc, ValidationErrors):
         err_console.print(Text.assemble(_ERROR, f" {len(exc.errors)} problem(s)"), highlight=False)
         for error in exc.errors:
@@ -94,25 +127,49 @@ def report_error(exc: BudcoreError) -> None:
         err_console.print(Text.assemble(_ERROR, f" {exc}"), highlight=False)
 
 
-_registered = False
+def _module(name: str) -> LazyLoader:
+    """The loader of a command module of this package: its ``register(app)``."""
+
+    def load(target: typer.Typer) -> None:
+        importlib.import_module(f"budcore.cli.{name}").register(target)
+
+    load.__qualname__ = f"budcore.cli.{name}.register"
+    return load
 
 
-def _register_subcommands() -> None:
-    """Attach the command groups that live in their own modules (once per process)."""
-    global _registered
-    if _registered:
-        return
-    from budcore.cli import cost, demo, hardware, pipeline, reserve, validate
-    from budcore.plugins import default_registry
-
-    cost.register(app)
-    demo.register(app)
-    hardware.register(app)
-    pipeline.register(app)
-    reserve.register(app)
-    validate.register(app)
-    default_registry().register_commands(app)
-    _registered = True
+# The built-in commands, in the order they are listed (commands, then groups, as typer lists them).
+# The line after each name is what ``budcore --help`` shows: the first line of the command's
+# docstring or ``help=`` (tests/cli/test_startup.py checks they agree).
+_hardware = _module("hardware")
+app.add_lazy_command(
+    "demo", "Run a short end-to-end scheduling demo on the in-memory adapter.", _module("demo")
+)
+app.add_lazy_command(
+    "recommend", "Rank hardware for a model with estimated time, cost and deadline feasibility.", _hardware
+)
+app.add_lazy_command(
+    "validate",
+    "Check Kueue objects, budcore Jobs and scenarios; report every error with file, line and field.",
+    _module("validate"),
+)
+app.add_lazy_command(
+    "cost", "Cost reports and chargeback over metered GPU usage.", _module("cost"), group=True
+)
+app.add_lazy_command(
+    "hardware", "Accelerator detection, hardware profiles and the catalog.", _hardware, group=True
+)
+app.add_lazy_command(
+    "pipeline",
+    "Pipelines: check their files, estimate their schedule, run them on a simulated cluster.",
+    _module("pipeline"),
+    group=True,
+)
+app.add_lazy_command(
+    "reserve",
+    "Capacity bookings: hold quota of a ClusterQueue for a tenant over a time window.",
+    _module("reserve"),
+    group=True,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,15 +178,18 @@ def main(argv: list[str] | None = None) -> int:
     Usage errors are typer's own (exit 2 with a usage line); a ``BudcoreError`` is printed as
     one clear message per problem, also with exit 2; anything else is a bug and keeps its traceback.
     """
-    _register_subcommands()
     try:
         app(args=argv, standalone_mode=True)
-    except BudcoreError as exc:
-        report_error(exc)
-        return 2
     except SystemExit as exc:
         code = exc.code
         if code is None:
             return 0
         return code if isinstance(code, int) else 1
+    except Exception as exc:
+        from budcore.domain.errors import BudcoreError  # not at start-up: it loads the domain model
+
+        if not isinstance(exc, BudcoreError):
+            raise
+        report_error(exc)
+        return 2
     return 0

@@ -3,11 +3,13 @@
 Three tenants share a cohort over a heterogeneous fleet (H100, A100 and L4 pools). Jobs are
 submitted through :class:`budcore.service.JobService`, admitted by the Kueue-compatible
 :class:`budcore.scheduling.Scheduler`, started on the plugin-resolved in-memory cluster backend and
-completed on a virtual clock; the command prints what happened.
+completed on a virtual clock; the command prints what happened: a table of the jobs and a summary,
+or the same as JSON (``--format json``: ``jobs``, ``pending`` and ``summary``) or the jobs as CSV.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -17,7 +19,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from budcore.cli.output import plain_console
+from budcore.cli.output import (
+    TABLE_FORMAT_HELP,
+    TABLE_FORMATS,
+    WIDE_HELP,
+    key_column,
+    output_format,
+    plain_console,
+    print_table,
+    write_csv,
+)
 from budcore.domain.cluster import Node, PodSetPlacement, Workload
 from budcore.domain.errors import CapacityError, PluginError
 from budcore.domain.ids import JobId, TenantId
@@ -167,7 +178,41 @@ def demo_jobs() -> list[tuple[Job, timedelta]]:
     return jobs
 
 
-def run_demo(console: Console) -> dict[str, Any]:
+#: ``--format csv`` columns: one row per job.
+JOB_FIELDS = ("job", "tenant", "type", "priority", "gpus", "status", "start", "end")
+
+
+def run_demo(console: Console, wide: bool = False) -> dict[str, Any]:
+    """Run the demo and print its jobs table, the jobs still pending and the summary; returns the summary."""
+    result = demo_result()
+    table = Table(title="budcore demo: jobs")
+    key_column(table, "job")
+    for column in ("tenant", "type", "priority", "GPUs", "status", "start", "end"):
+        table.add_column(column)
+    for row in result["jobs"]:
+        start, end = row["start"], row["end"]
+        table.add_row(
+            row["job"],
+            row["tenant"],
+            row["type"],
+            row["priority"],
+            str(row["gpus"]),
+            row["status"],
+            start[11:16] if start else "-",
+            end[11:16] if end else "-",
+        )
+    print_table(table, wide=wide, console=console)
+    for pending in result["pending"]:
+        console.print(
+            Text.assemble((pending["job"], "yellow"), f" still pending: {pending['reason']}"), highlight=False
+        )
+    console.print(result["summary"])
+    return dict(result["summary"])
+
+
+def demo_result() -> dict[str, Any]:
+    """Run the demo: ``jobs`` (one dict per job, times in ISO 8601), ``pending`` (each with the
+    scheduler's reason) and ``summary``."""
     registry = default_registry()
     clock = VirtualClock(START)
     store = registry.job_store("inmemory")
@@ -232,25 +277,21 @@ def run_demo(console: Console) -> dict[str, Any]:
                 service.move(job, JobStatus.COMPLETED, reason="finished")
 
     jobs = store.list(None)
-    table = Table(title="budcore demo: jobs")
-    for column in ("job", "tenant", "type", "priority", "GPUs", "status", "start", "end"):
-        table.add_column(column)
-    for job in sorted(jobs, key=lambda j: (j.actual_start or START, j.id)):
-        table.add_row(
-            job.id,
-            job.tenant,
-            job.job_type.value,
-            job.priority.value,
-            str(job.request.accelerator_count),
-            job.status.value,
-            job.actual_start.strftime("%H:%M") if job.actual_start else "-",
-            job.actual_end.strftime("%H:%M") if job.actual_end else "-",
-        )
-    console.print(table)
-    for job in jobs:
-        if job.id in scheduler.pending:
-            reason = scheduler.explain(job.id)  # quotes names: printed as text, not markup
-            console.print(Text.assemble((job.id, "yellow"), f" still pending: {reason}"), highlight=False)
+    rows = [
+        {
+            "job": job.id,
+            "tenant": job.tenant,
+            "type": job.job_type.value,
+            "priority": job.priority.value,
+            "gpus": job.request.accelerator_count,
+            "status": job.status.value,
+            "start": job.actual_start.isoformat() if job.actual_start else None,
+            "end": job.actual_end.isoformat() if job.actual_end else None,
+        }
+        for job in sorted(jobs, key=lambda j: (j.actual_start or START, j.id))
+    ]
+    # The scheduler's reasons quote names: printed as text, never as markup.
+    pending = [{"job": j.id, "reason": scheduler.explain(j.id)} for j in jobs if j.id in scheduler.pending]
     statuses = Counter(j.status.value for j in jobs)
     makespan = (clock.now() - START).total_seconds() / 3600
     gpu_hours = (
@@ -268,17 +309,26 @@ def run_demo(console: Console) -> dict[str, Any]:
         "utilisation": round(gpu_hours / (capacity * makespan), 3) if makespan else 0.0,
         "fleet_gpus": human_amount(int(capacity * 1000)),
     }
-    console.print(summary)
-    return summary
+    return {"jobs": rows, "pending": pending, "summary": summary}
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary line.")] = False,
+        fmt: Annotated[str, typer.Option("--format", help=TABLE_FORMAT_HELP)] = "table",
+        wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
     ) -> None:
         """Run a short end-to-end scheduling demo on the in-memory adapter."""
+        output_format(fmt, TABLE_FORMATS)
+        if fmt == "json":
+            result = demo_result()
+            plain_console().print_json(json.dumps(result["summary"] if quiet else result))
+            return
+        if fmt == "csv":
+            write_csv(demo_result()["jobs"], JOB_FIELDS)
+            return
         console = plain_console(quiet=quiet)
-        summary = run_demo(console)
+        summary = run_demo(console, wide)
         if quiet:
             plain_console().print(summary)

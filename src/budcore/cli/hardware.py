@@ -3,8 +3,10 @@
 ``recommend`` ranks hardware for a model (serve or train) with estimated time and cost;
 ``hardware parse`` turns a ``kubectl get nodes -o yaml`` dump into typed nodes, hardware profiles
 and the Kueue ResourceFlavors that target them; ``hardware catalog`` lists what budcore knows.
-Every input problem is raised as a ``BudcoreError`` naming the option or field; the main CLI prints
-it as one line and exits with status 2.
+Each prints a table (``--wide`` keeps every row on one line), or the same rows with
+``--format json`` or ``csv``; sizes are in binary units (``1.97 TiB``). Every input problem is
+raised as a ``BudcoreError`` naming the option or field; the main CLI prints it as one line and
+exits with status 2.
 """
 
 from __future__ import annotations
@@ -21,7 +23,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from budcore.cli.output import FORMAT_HELP, output_format, plain_console
+from budcore.cli.output import (
+    TABLE_FORMAT_HELP,
+    TABLE_FORMATS,
+    WIDE_HELP,
+    human_bytes,
+    human_gib,
+    key_column,
+    output_format,
+    plain_console,
+    print_table,
+    write_csv,
+)
 from budcore.cost.prices import PriceBook, default_price_book, load_price_book, money
 from budcore.domain.durations import parse_timedelta
 from budcore.domain.errors import ValidationError
@@ -33,6 +46,47 @@ from budcore.hardware.matching import Recommendation, Requirement, recommend
 from budcore.hardware.profiles import HardwareProfile, build_profiles, resource_flavors
 
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
+
+FormatOption = Annotated[str, typer.Option("--format", help=TABLE_FORMAT_HELP)]
+WideOption = Annotated[bool, typer.Option("--wide", help=WIDE_HELP)]
+#: ``--format csv`` columns of each command (the JSON has these and more).
+RECOMMEND_FIELDS = (
+    "profile",
+    "label",
+    "accelerator",
+    "gpus",
+    "estimated_hours",
+    "hourly_price",
+    "estimated_cost",
+    "tokens_per_second",
+    "feasible_by_deadline",
+    "recommended",
+    "note",
+)
+NODE_FIELDS = (
+    "name",
+    "gpu_type",
+    "accelerator",
+    "gpus",
+    "gpu_memory_gib",
+    "host_memory_bytes",
+    "shared",
+    "schedulable",
+    "ready",
+    "status",
+    "warnings",
+)
+CATALOG_FIELDS = (
+    "slug",
+    "display_name",
+    "architecture",
+    "memory_gib",
+    "memory_bandwidth_gbs",
+    "bf16_tflops",
+    "fp8_tflops",
+    "resource_name",
+    "mig_profiles",
+)
 
 
 def parse_count(text: str, option: str) -> float:
@@ -107,7 +161,8 @@ def _recommendation_json(row: Recommendation) -> dict[str, Any]:
         "label": row.label,
         "accelerator": row.accelerator,
         "gpus": row.gpus,
-        "estimated_hours": None if row.estimated_hours is None else str(row.estimated_hours.normalize()),
+        # "10", never "1E+1" (what str() of a normalised Decimal gives)
+        "estimated_hours": None if row.estimated_hours is None else f"{row.estimated_hours.normalize():f}",
         "hourly_price": None if row.hourly_price is None else str(money(row.hourly_price)),
         "estimated_cost": None if row.estimated_cost is None else str(money(row.estimated_cost)),
         "tokens_per_second": None if row.tokens_per_second is None else round(row.tokens_per_second, 1),
@@ -117,9 +172,15 @@ def _recommendation_json(row: Recommendation) -> dict[str, Any]:
     }
 
 
-def _print_recommendations(console: Console, rows: list[Recommendation], title: str) -> None:
+def _print_recommendations(console: Console, rows: list[Recommendation], title: str, wide: bool) -> None:
     table = Table(title=title)
-    for column in ("", "profile", "GPUs", "est. time", "$/hour", "est. cost", "tokens/s", "deadline", "note"):
+    table.add_column("")
+    key_column(table, "profile")
+    table.add_column("GPUs")
+    table.add_column("est. time")
+    key_column(table, "$/hour")
+    key_column(table, "est. cost")
+    for column in ("tokens/s", "deadline", "note"):
         table.add_column(column)
     for row in rows:
         deadline = {True: "yes", False: "no", None: "-"}[row.feasible_by_deadline]
@@ -135,7 +196,7 @@ def _print_recommendations(console: Console, rows: list[Recommendation], title: 
             deadline,
             row.note,
         )
-    console.print(table)
+    print_table(table, wide=wide, console=console)
 
 
 def _node_rows(fleet: Fleet) -> list[dict[str, Any]]:
@@ -174,16 +235,63 @@ def _memory_cell(devices: Sequence[DeviceGroup], memory: float | None) -> str:
     if not devices:
         return "-"
     if memory is not None:
-        return f"{memory:g}GB"
+        return human_gib(memory)
     sizes = {d.memory_gib for d in devices}
     return "mixed" if len(sizes) > 1 and None not in sizes else "unknown"
 
 
-def _gib(value: int | None) -> str:
-    if value is None:
-        return "-"
-    gib = value / 2**30
-    return f"{gib / 1024:g}TiB" if gib >= 1024 else f"{gib:g}GiB"
+def _catalog_row(a: Any) -> dict[str, Any]:
+    return {
+        "slug": a.slug,
+        "display_name": a.display_name,
+        "architecture": a.architecture,
+        "memory_gib": a.memory_gib,
+        "memory_bandwidth_gbs": a.memory_bandwidth_gbs,
+        "bf16_tflops": a.bf16_tflops or a.fp16_tflops if a.device_peak_tflops("bf16") is not None else None,
+        "fp8_tflops": a.fp8_tflops,
+        "resource_name": a.resource_name,
+        "mig_profiles": [p.name for p in a.mig_profiles],
+    }
+
+
+def _print_nodes(console: Console, fleet: Fleet, wide: bool) -> None:
+    table = Table(title=f"Nodes ({len(fleet.nodes)})")
+    key_column(table, "node")
+    for column in ("GPU type", "GPUs", "GPU memory", "host memory", "sharing", "status"):
+        table.add_column(column)
+    for summary, node in zip(_node_rows(fleet), fleet.nodes, strict=True):
+        sharing = ", ".join(sorted({d.sharing.value for d in node.devices})) or "-"
+        table.add_row(
+            node.name,
+            node.gpu_type,
+            str(summary["gpus"]),
+            _memory_cell(node.devices, summary["gpu_memory_gib"]),
+            human_bytes(node.host_memory_bytes),
+            sharing,
+            node.status,
+        )
+    print_table(table, wide=wide, console=console)
+
+
+def _print_profiles(console: Console, profiles: list[HardwareProfile], wide: bool) -> None:
+    table = Table(title="Hardware profiles")
+    key_column(table, "profile")
+    table.add_column("accelerator")
+    for column in ("GPUs/node", "nodes", "host memory", "node selector"):
+        table.add_column(column)
+    for profile in profiles:
+        selector = ", ".join(f"{k}={v}" for k, v in profile.node_selector.items()) or "(any GPU node)"
+        if profile.label_required:
+            selector += " (label nodes first)"
+        table.add_row(
+            profile.name,
+            profile.display_name,
+            str(profile.gpus_per_node),
+            str(len(profile.node_names)),
+            human_bytes(profile.host_memory_bytes),
+            selector,
+        )
+    print_table(table, wide=wide, console=console)
 
 
 def register(app: typer.Typer) -> None:
@@ -213,12 +321,13 @@ def register(app: typer.Typer) -> None:
         ] = None,
         tier: Annotated[str, typer.Option("--tier", help="Price tier.")] = "on-demand",
         gpus_per_node: Annotated[int, typer.Option("--gpus-per-node", min=1, help="Without --nodes.")] = 8,
-        fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "table",
+        fmt: FormatOption = "table",
+        wide: WideOption = False,
     ) -> None:
         """Rank hardware for a model with estimated time, cost and deadline feasibility."""
         if task not in ("serve", "train"):
             raise ValidationError(f"expected serve or train, got {task!r}", path="--task")
-        output_format(fmt)
+        output_format(fmt, TABLE_FORMATS)
         if dtype.lower() not in DTYPE_BYTES:
             raise ValidationError(
                 f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPE_BYTES)}", path="--dtype"
@@ -251,8 +360,11 @@ def register(app: typer.Typer) -> None:
         if fmt == "json":
             console.print_json(json.dumps([_recommendation_json(r) for r in rows]))
             return
+        if fmt == "csv":
+            write_csv([_recommendation_json(r) for r in rows], RECOMMEND_FIELDS)
+            return
         title = f"{requirement.model_name}, {task}, {dtype} — price book {book.version} ({book.currency})"
-        _print_recommendations(console, rows, title)
+        _print_recommendations(console, rows, title, wide)
         if task == "serve" and requirement.serving and requirement.serving.kv_cache_bytes is None:
             console.print(
                 "note: KV cache not included (model shape unknown); memory is weights + 10% overhead"
@@ -261,7 +373,14 @@ def register(app: typer.Typer) -> None:
     @hardware.command("parse")
     def parse_command(
         nodes_file: Annotated[Path, typer.Argument(help="kubectl get nodes -o yaml output.")],
-        fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "table",
+        fmt: Annotated[
+            str,
+            typer.Option(
+                "--format",
+                help="Output format: 'table' (for people), 'json' (nodes, profiles, flavors) or 'csv' "
+                "(the nodes, one row each).",
+            ),
+        ] = "table",
         override: Annotated[
             list[str] | None,
             typer.Option("--override", help="NODE=SLUG (or NODE=SLUG=4,SLUG=4), repeatable."),
@@ -269,9 +388,10 @@ def register(app: typer.Typer) -> None:
         catalog_paths: Annotated[
             list[Path] | None, typer.Option("--catalog", help="Extra catalog YAML.")
         ] = None,
+        wide: WideOption = False,
     ) -> None:
         """Detect accelerators on nodes and print nodes, hardware profiles and ResourceFlavors."""
-        output_format(fmt)
+        output_format(fmt, TABLE_FORMATS)
         overrides: dict[str, str] = {}
         for item in override or []:
             node_name, sep, spec = item.partition("=")
@@ -295,76 +415,57 @@ def register(app: typer.Typer) -> None:
             }
             console.print_json(json.dumps(document))
             return
-        nodes_table = Table(title=f"Nodes ({len(fleet.nodes)})")
-        for column in ("node", "GPU type", "GPUs", "GPU memory", "host memory", "sharing", "status"):
-            nodes_table.add_column(column)
-        for summary, node in zip(_node_rows(fleet), fleet.nodes, strict=True):
-            sharing = ", ".join(sorted({d.sharing.value for d in node.devices})) or "-"
-            memory = summary["gpu_memory_gib"]
-            nodes_table.add_row(
-                node.name,
-                node.gpu_type,
-                str(summary["gpus"]),
-                _memory_cell(node.devices, memory),
-                _gib(node.host_memory_bytes),
-                sharing,
-                node.status,
-            )
-        console.print(nodes_table)
-        profile_table = Table(title="Hardware profiles")
-        for column in ("profile", "accelerator", "GPUs/node", "nodes", "host memory", "node selector"):
-            profile_table.add_column(column)
-        for profile in profiles:
-            selector = ", ".join(f"{k}={v}" for k, v in profile.node_selector.items()) or "(any GPU node)"
-            if profile.label_required:
-                selector += " (label nodes first)"
-            profile_table.add_row(
-                profile.name,
-                profile.display_name,
-                str(profile.gpus_per_node),
-                str(len(profile.node_names)),
-                _gib(profile.host_memory_bytes),
-                selector,
-            )
-        console.print(profile_table)
+        if fmt == "csv":
+            write_csv(_node_rows(fleet), NODE_FIELDS)
+            return
+        _print_nodes(console, fleet, wide)
+        _print_profiles(console, profiles, wide)
         flavor_table = Table(title="Kueue ResourceFlavors")
-        flavor_table.add_column("name")
+        key_column(flavor_table, "name")
         flavor_table.add_column("nodeLabels")
         for flavor in flavors:
             flavor_table.add_row(flavor.name, json.dumps(flavor.node_labels))
-        console.print(flavor_table)
+        print_table(flavor_table, wide=wide, console=console)
         for warning in fleet.warnings:
             console.print(f"warning: {warning}", markup=False, highlight=False)
 
     @hardware.command("catalog")
     def catalog_command(
-        fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "table",
+        fmt: FormatOption = "table",
         catalog_paths: Annotated[
             list[Path] | None, typer.Option("--catalog", help="Extra catalog YAML.")
         ] = None,
+        wide: WideOption = False,
     ) -> None:
         """List the accelerators budcore knows (built-in catalog plus any --catalog files)."""
-        output_format(fmt)
+        output_format(fmt, TABLE_FORMATS)
         catalog = _catalog(catalog_paths)
         console = plain_console()  # names and notes come from user files
         if fmt == "json":
             console.print_json(catalog.document.model_dump_json())
             return
+        rows = [_catalog_row(a) for a in catalog.accelerators]
+        if fmt == "csv":
+            write_csv(rows, CATALOG_FIELDS)
+            return
         table = Table(title=f"Accelerator catalog {catalog.version}")
-        for column in ("slug", "name", "arch", "memory", "GB/s", "BF16 TF", "FP8 TF", "resource", "MIG"):
+        key_column(table, "slug")
+        for column in ("name", "arch", "memory", "GB/s", "BF16 TF", "FP8 TF"):
             table.add_column(column)
-        for a in catalog.accelerators:
+        key_column(table, "resource")
+        table.add_column("MIG")
+        for row in rows:
             table.add_row(
-                a.slug,
-                a.display_name,
-                a.architecture,
-                f"{a.memory_gib:g}GB",
-                f"{a.memory_bandwidth_gbs:g}",
-                "-" if a.device_peak_tflops("bf16") is None else f"{a.bf16_tflops or a.fp16_tflops:g}",
-                "-" if a.fp8_tflops is None else f"{a.fp8_tflops:g}",
-                a.resource_name,
-                str(len(a.mig_profiles)) if a.mig_profiles else "-",
+                row["slug"],
+                row["display_name"],
+                row["architecture"],
+                human_gib(row["memory_gib"]),
+                f"{row['memory_bandwidth_gbs']:g}",
+                "-" if row["bf16_tflops"] is None else f"{row['bf16_tflops']:g}",
+                "-" if row["fp8_tflops"] is None else f"{row['fp8_tflops']:g}",
+                row["resource_name"],
+                str(len(row["mig_profiles"])) if row["mig_profiles"] else "-",
             )
-        console.print(table)
+        print_table(table, wide=wide, console=console)
 
     app.add_typer(hardware, name="hardware")

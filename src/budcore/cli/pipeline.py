@@ -36,7 +36,18 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from budcore.cli.output import FORMAT_HELP, output_format, plain_console, report_width
+from budcore.cli.output import (
+    FORMAT_HELP,
+    TABLE_FORMAT_HELP,
+    TABLE_FORMATS,
+    WIDE_HELP,
+    key_column,
+    output_format,
+    plain_console,
+    print_table,
+    report_width,
+    write_csv,
+)
 from budcore.cli.reserve import parse_time
 from budcore.config.yamlsource import load_yaml_documents
 from budcore.domain.durations import parse_duration, parse_timedelta
@@ -370,12 +381,15 @@ def _plan_rows(graph: PipelineGraph, estimate: PipelineEstimate, skipped: set[st
 
 
 def _print_plan(
-    spec: PipelineSpec, estimate: PipelineEstimate, rows: list[dict[str, Any]], buffer_s: float
+    spec: PipelineSpec, estimate: PipelineEstimate, rows: list[dict[str, Any]], buffer_s: float, wide: bool
 ) -> None:
     console = plain_console(width=report_width(160))
     table = Table(title=f"Plan of pipeline {spec.id!r} v{spec.version} ({len(rows)} steps)")
     for column in ("", "#", "step", "name", "type", "after", "start", "end", "duration", "slack"):
-        table.add_column(column, justify="right" if column in ("#", "duration", "slack") else "left")
+        if column == "step":
+            key_column(table, column)
+        else:
+            table.add_column(column, justify="right" if column in ("#", "duration", "slack") else "left")
     for index, row in enumerate(rows, 1):
         mark = Text("*", style="bold red") if row["critical"] else Text("")
         duration = "skipped" if row["skipped"] else human_duration(row["duration_s"])
@@ -391,7 +405,7 @@ def _print_plan(
             duration,
             human_duration(row["slack_s"]),
         )
-    console.print(table)
+    print_table(table, wide=wide, console=console)
     console.print("* on the critical path; times are offsets from the start", highlight=False)
     console.print(f"critical path: {' → '.join(estimate.critical_path)}", highlight=False)
     console.print(
@@ -572,13 +586,37 @@ def _run_rows(graph: PipelineGraph, run: PipelineRun, started: datetime) -> list
     return rows
 
 
+#: ``pipeline run --format csv`` columns: one row per step (``outputs`` as JSON).
+RUN_FIELDS: Final = (
+    "id",
+    "name",
+    "type",
+    "status",
+    "start_offset_s",
+    "end_offset_s",
+    "attempts",
+    "job_id",
+    "error",
+    "message",
+    "outputs",
+)
+
+
 def _print_run(
-    spec: PipelineSpec, run: PipelineRun, rows: list[dict[str, Any]], notes: list[str], makespan: float
+    spec: PipelineSpec,
+    run: PipelineRun,
+    rows: list[dict[str, Any]],
+    notes: list[str],
+    makespan: float,
+    wide: bool = False,
 ) -> None:
     console = plain_console(width=report_width(180))
     table = Table(title=f"Run {run.run_id} of pipeline {spec.id!r} v{spec.version} (simulated time)")
     for column in ("step", "name", "type", "status", "start", "end", "attempts", "job", "message"):
-        table.add_column(column, justify="right" if column == "attempts" else "left")
+        if column in ("step", "job"):
+            key_column(table, column)
+        else:
+            table.add_column(column, justify="right" if column == "attempts" else "left")
     for row in rows:
         start, end = row["start_offset_s"], row["end_offset_s"]
         table.add_row(
@@ -589,10 +627,10 @@ def _print_run(
             "-" if start is None else format_offset(start),
             "-" if end is None else format_offset(end),
             str(row["attempts"]),
-            (row["job_id"] or "-")[:12],
+            row["job_id"] or "-",
             row["error"] or row["message"] or "",
         )
-    console.print(table)
+    print_table(table, wide=wide, console=console)
     for note in notes:
         console.print(f"notification: {note}", highlight=False)
     status = Text(run.status.value, style=_STATUS_STYLE.get(run.status.value, ""))
@@ -608,6 +646,7 @@ def _run(
     horizon: str,
     fmt: str,
     quiet: bool,
+    wide: bool = False,
 ) -> RunStatus:
     from budcore.pipeline.engine import RecordingNotifier
     from budcore.pipeline.local import LocalRunner, VirtualClock
@@ -658,9 +697,11 @@ def _run(
             ],
         }
         plain_console(soft_wrap=True).print_json(json.dumps(document, default=str))
+    elif fmt == "csv":
+        write_csv(rows, RUN_FIELDS)
     else:
         notes = [f"{n.channel} → {', '.join(n.recipients) or '-'}: {n.message}" for n in sent]
-        _print_run(spec, report.run, rows, notes, report.makespan_s)
+        _print_run(spec, report.run, rows, notes, report.makespan_s, wide)
     return report.run.status
 
 
@@ -718,6 +759,7 @@ def register(app: typer.Typer) -> None:
         fmt: Annotated[
             str, typer.Option("--format", help="Output format: 'table', 'json' or 'csv'.")
         ] = "table",
+        wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
     ) -> None:
         """The estimated schedule: each step's start, end, duration and slack, the critical path,
         the makespan and the deadline verdict. Conditions that read only parameters are evaluated,
@@ -756,7 +798,7 @@ def register(app: typer.Typer) -> None:
             elif fmt == "csv":
                 _write_plan_csv(rows)
             else:
-                _print_plan(spec, estimate, rows, buffer_s)
+                _print_plan(spec, estimate, rows, buffer_s, wide)
             if png is not None:
                 plain_console(stderr=True, soft_wrap=True).print(f"wrote {png}", highlight=False)
 
@@ -775,10 +817,11 @@ def register(app: typer.Typer) -> None:
         horizon: Annotated[
             str, typer.Option("--horizon", help="Simulated time after which a run still going is cancelled.")
         ] = "30d",
-        fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "table",
+        fmt: Annotated[str, typer.Option("--format", help=TABLE_FORMAT_HELP)] = "table",
         quiet: Annotated[
             bool, typer.Option("--quiet", "-q", help="No progress lines on stderr, only the result.")
         ] = False,
+        wide: Annotated[bool, typer.Option("--wide", help=WIDE_HELP)] = False,
     ) -> None:
         """Run the pipeline on the in-memory backend: api_call steps make real HTTP requests, jobs run
         in simulated time, on a cluster sized for the pipeline (or on --queues and --nodes).
@@ -791,9 +834,9 @@ def register(app: typer.Typer) -> None:
         """
         from budcore.pipeline.state import RunStatus
 
-        output_format(fmt)
+        output_format(fmt, TABLE_FORMATS)
         with _interruptible():
-            status = _run(file, params, queues, nodes, horizon, fmt, quiet)
+            status = _run(file, params, queues, nodes, horizon, fmt, quiet, wide)
         if status is not RunStatus.SUCCEEDED:
             raise typer.Exit(1)
 

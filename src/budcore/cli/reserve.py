@@ -9,8 +9,9 @@ overlap); ``list``, ``show`` and ``cancel`` read and remove them. The bookings l
 so bookings made by one invocation are there for the next.
 
 Times are ISO 8601 with an offset or ``Z`` (a naive time is refused: whose 09:00?); quantities are
-Kubernetes quantities (``16``, ``500m``). Every input problem is a ``BudcoreError`` naming the
-option, which the main CLI prints as one line with exit status 2.
+Kubernetes quantities (``16``, ``500m``). ``list`` and ``show`` print a table (``--wide``: one line
+per row), or the same fields with ``--format json`` or ``csv``. Every input problem is a
+``BudcoreError`` naming the option, which the main CLI prints as one line with exit status 2.
 """
 
 from __future__ import annotations
@@ -26,7 +27,17 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from budcore.cli.output import FORMAT_HELP, output_format, plain_console, report_width
+from budcore.cli.output import (
+    TABLE_FORMAT_HELP,
+    TABLE_FORMATS,
+    WIDE_HELP,
+    key_column,
+    output_format,
+    plain_console,
+    print_table,
+    report_width,
+    write_csv,
+)
 from budcore.config.kueue import load_queue_config
 from budcore.domain.errors import ValidationError, ValidationErrors
 from budcore.domain.quantity import format_quantity, parse_quantity
@@ -62,7 +73,23 @@ _STORE_HELP = (
 _TIME_EXAMPLE = "2026-01-02T09:00:00Z"
 
 StoreOption = Annotated[str | None, typer.Option("--store", help=_STORE_HELP, show_default=False)]
-FormatOption = Annotated[str, typer.Option("--format", help=FORMAT_HELP)]
+FormatOption = Annotated[str, typer.Option("--format", help=TABLE_FORMAT_HELP)]
+WideOption = Annotated[bool, typer.Option("--wide", help=WIDE_HELP)]
+#: ``--format csv`` columns (the JSON fields, ``job_ids`` joined with ``;``).
+CSV_FIELDS: Final = (
+    "name",
+    "owner",
+    "cluster_queue",
+    "flavor",
+    "resource",
+    "quantity",
+    "quantity_milli",
+    "start",
+    "end",
+    "job_ids",
+    "created_at",
+    "state",
+)
 
 
 def open_store(store: str | None) -> ReservationStore:
@@ -137,46 +164,45 @@ def _option_errors(exc: ValidationError) -> ValidationError:
     return renamed[0] if len(renamed) == 1 else ValidationErrors(renamed)
 
 
-def _print_one(reservation: Reservation, fmt: str, now: datetime, verb: str | None = None) -> None:
+def _print_one(
+    reservation: Reservation, fmt: str, now: datetime, verb: str | None = None, wide: bool = False
+) -> None:
     console = plain_console(soft_wrap=True)  # names come from the user: printed verbatim
     if fmt == "json":
         console.print_json(json.dumps(_as_json(reservation, now)))
+        return
+    if fmt == "csv":
+        write_csv([_as_json(reservation, now)], CSV_FIELDS)
         return
     if verb is not None:
         console.print(Text.assemble((verb, "green"), f" {reservation.describe()}"), highlight=False)
         return
     table = Table(title=f"Reservation {reservation.name}", show_header=False)
     table.add_column("field")
-    table.add_column("value")
+    key_column(table, "value")
     for key, value in _as_json(reservation, now).items():
         if key == "job_ids":
             table.add_row(key, ", ".join(value) or "(any job of the owner)")
         else:
             table.add_row(key, str(value))
-    console.print(table)
+    print_table(table, wide=wide, console=plain_console())
 
 
-def _print_many(reservations: list[Reservation], fmt: str, now: datetime) -> None:
+def _print_many(reservations: list[Reservation], fmt: str, now: datetime, wide: bool = False) -> None:
     console = plain_console(width=report_width(160))  # names come from the user: printed verbatim
     if fmt == "json":
         console.print_json(json.dumps([_as_json(r, now) for r in reservations]))
+        return
+    if fmt == "csv":
+        write_csv([_as_json(r, now) for r in reservations], CSV_FIELDS)
         return
     if not reservations:
         console.print("no reservations", highlight=False)
         return
     table = Table(title=f"Reservations (state at {_time(now.replace(microsecond=0))})")
-    for column in (
-        "name",
-        "owner",
-        "ClusterQueue",
-        "flavor",
-        "resource",
-        "quantity",
-        "start",
-        "end",
-        "jobs",
-        "state",
-    ):
+    for column in ("name", "owner", "ClusterQueue", "flavor"):
+        key_column(table, column)
+    for column in ("resource", "quantity", "start", "end", "jobs", "state"):
         table.add_column(column)
     for r in reservations:
         table.add_row(
@@ -191,7 +217,7 @@ def _print_many(reservations: list[Reservation], fmt: str, now: datetime) -> Non
             ", ".join(r.job_ids) or "-",
             state_at(r, now),
         )
-    console.print(table)
+    print_table(table, wide=wide, console=console)
 
 
 def register(app: typer.Typer) -> None:
@@ -226,7 +252,7 @@ def register(app: typer.Typer) -> None:
         fmt: FormatOption = "table",
     ) -> None:
         """Book capacity; refused (naming the overlap) when it would overbook the nominal quota."""
-        output_format(fmt)
+        output_format(fmt, TABLE_FORMATS)
         fields: dict[str, Any] = {
             "name": name,
             "owner": owner,
@@ -274,25 +300,27 @@ def register(app: typer.Typer) -> None:
         ] = None,
         store: StoreOption = None,
         fmt: FormatOption = "table",
+        wide: WideOption = False,
     ) -> None:
         """Bookings by start, each with its state now (upcoming, active or ended)."""
-        output_format(fmt)
+        output_format(fmt, TABLE_FORMATS)
         start = None if since is None else parse_time(since, "--from")
         end = None if until is None else parse_time(until, "--to")
         if start is not None and end is not None and end <= start:
             raise ValidationError(f"must be after --from ({since})", path="--to")
         found = open_store(store).list(cluster_queue=cluster_queue, start=start, end=end)
-        _print_many(found, fmt, utcnow())
+        _print_many(found, fmt, utcnow(), wide)
 
     @reserve.command("show")
     def show_command(
         name: Annotated[str, typer.Argument(help="Name of the booking.")],
         store: StoreOption = None,
         fmt: FormatOption = "table",
+        wide: WideOption = False,
     ) -> None:
         """One booking, with its state now."""
-        output_format(fmt)
-        _print_one(open_store(store).get(name), fmt, utcnow())
+        output_format(fmt, TABLE_FORMATS)
+        _print_one(open_store(store).get(name), fmt, utcnow(), wide=wide)
 
     @reserve.command("cancel")
     def cancel_command(
@@ -301,7 +329,7 @@ def register(app: typer.Typer) -> None:
         fmt: FormatOption = "table",
     ) -> None:
         """Remove a booking: its room is free again for everyone."""
-        output_format(fmt)
+        output_format(fmt, TABLE_FORMATS)
         _print_one(open_store(store).cancel(name), fmt, utcnow(), verb="cancelled")
 
     app.add_typer(reserve, name="reserve")

@@ -3,7 +3,8 @@
 An H200 141GB is not a T4: this package knows what each accelerator is (``catalog``), reads what
 each node carries from its Kubernetes labels (``labels``), groups nodes into selectable profiles
 and Kueue ResourceFlavors (``profiles``), estimates memory, time and throughput (``estimate``) and
-matches workloads to profiles with ranked, priced recommendations (``matching``).
+matches workloads to profiles with ranked, priced recommendations (``matching``). Models the catalog
+lacks (a trace's undisclosed ``G1``) are described in a short form and added (``specs``).
 
 It builds on :mod:`budcore.scheduling` (profiles become its ResourceFlavors), never the other way
 round: the catalog, which admission needs too, lives below both (:mod:`budcore.catalog`, re-exported
@@ -61,9 +62,17 @@ from budcore.hardware.profiles import (
     multi_type_profile,
     resource_flavors,
 )
+from budcore.hardware.specs import (
+    AcceleratorSpec,
+    accelerator_specs,
+    catalog_with_specs,
+    load_accelerator_specs,
+    parse_accelerator_specs,
+)
 
 __all__ = [
     "Accelerator",
+    "AcceleratorSpec",
     "Catalog",
     "CatalogDocument",
     "CatalogResolver",
@@ -84,17 +93,21 @@ __all__ = [
     "ServingSpec",
     "SharingMode",
     "TrainingSpec",
+    "accelerator_specs",
     "build_profiles",
     "calibrate_mfu",
+    "catalog_with_specs",
     "decode_tokens_per_second",
     "default_catalog",
     "dump_catalog",
     "generic_profile",
+    "load_accelerator_specs",
     "load_catalog",
     "match",
     "multi_type_profile",
     "node_dict",
     "normalize_product",
+    "parse_accelerator_specs",
     "parse_catalog",
     "parse_node",
     "parse_nodes",

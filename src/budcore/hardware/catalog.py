@@ -8,6 +8,11 @@ built-in data stays here, in ``catalog.yaml``.
 """
 
 from budcore.catalog import (
+    MAX_BANDWIDTH_GBS,
+    MAX_DOMAIN_SIZE,
+    MAX_LOGICAL_DEVICES,
+    MAX_MEMORY_GIB,
+    MAX_TFLOPS,
     MEMORY_TOLERANCE,
     Accelerator,
     Catalog,
@@ -28,6 +33,11 @@ from budcore.catalog import (
 )
 
 __all__ = [
+    "MAX_BANDWIDTH_GBS",
+    "MAX_DOMAIN_SIZE",
+    "MAX_LOGICAL_DEVICES",
+    "MAX_MEMORY_GIB",
+    "MAX_TFLOPS",
     "MEMORY_TOLERANCE",
     "Accelerator",
     "Catalog",

@@ -8,7 +8,11 @@ A fleet's nodes already say what they carry, in several dialects:
   ``mixed`` (``nvidia.com/mig-3g.40gb.count``); time-slicing/MPS (``-SHARED`` suffix,
   ``gpu.replicas``, ``gpu.sharing-strategy``).
 * AMD's node labeller: ``amd.com/gpu.product-name``, ``amd.com/gpu.device-id``, ``amd.com/gpu.vram``
-  and the legacy ``beta.amd.com/gpu.device-id.<id>=<count>`` form.
+  (whole GiB with a ``G`` suffix: ``192G``) and the legacy ``beta.amd.com/gpu.device-id.<id>=<count>``
+  form.
+* Intel Gaudi: the device plugin's ``habana.ai/gaudi`` resource. Gaudi nodes without a catalogued
+  PCI device id are one type of their own ("Intel Gaudi (generation unknown)"), never "GPU - type
+  unknown" among the NVIDIA nodes, so they get a hardware profile and a flavor of their own.
 * Intel: ``gpu.intel.com/product``, ``gpu.intel.com/device.count``, ``gpu.intel.com/device-id.*``.
 * Node Feature Discovery PCI labels: ``feature.node.kubernetes.io/pci-<fields>.present`` with the
   vendor id among the fields (``10de`` NVIDIA, ``1002`` AMD, ``1da3`` Habana/Intel Gaudi — Gaudi's
@@ -18,7 +22,10 @@ Detection never fails a fleet because one node is odd: a GPU node without a prod
 "GPU - type unknown", a missing memory label keeps the type with memory unknown and a warning,
 devices of several types on one node make it "Mixed (4x A100, 4x V100)" (excluded from automatic
 grouping), and an administrator can assign a type with an override (parameter or the
-``budcore.io/accelerator`` label).
+``budcore.io/accelerator`` label). A count label that disagrees with what the node advertises is a
+warning and the advertised number wins (see :func:`_reconcile_counts`). What the node *advertises*
+is held to sane bounds, though: an allocatable of ``1e308`` GPUs is not an odd node but a broken
+dump, and an error naming the node and the field.
 
 Long because each vendor's dialect is a table of label names with its short parsing rule, and the
 dialects read best side by side (the NFD fallback and the overrides refer to all of them).
@@ -78,15 +85,34 @@ DEVICES_LABEL = "budcore.io/accelerators"
 # The label budcore's generated ResourceFlavors select on (set by an admin or a node-labelling
 # controller from the detected type); profiles fall back to vendor labels when it is absent.
 ACCELERATOR_LABEL = OVERRIDE_LABEL
+# What the generic ``gpu-any`` flavor selects on when no vendor label marks every accelerator node
+# and no CPU-only node (a ResourceFlavor's nodeLabels can only require values, not "any GPU").
+ACCELERATOR_NODE_LABEL = "budcore.io/accelerator-node"
 
 UNKNOWN_TYPE = "GPU - type unknown"
 CPU_ONLY = "CPU only"
+# A Gaudi device the catalog cannot place in a generation: still a type of its own (the resource
+# habana.ai/gaudi is only ever Gaudi), so its nodes group together and away from the GPUs.
+GAUDI_UNKNOWN = "Intel-Gaudi"
+
+# The most a node may advertise (allocatable or capacity). Far above real hardware (8-16 devices,
+# a few hundred with time-slicing replicas or MIG slices; a few thousand cores; tens of TiB), low
+# enough that ``1e308`` or 2**63 (a dump written by a broken tool) is refused instead of scheduling
+# every job of a simulation onto one node.
+MAX_DEVICES_PER_NODE = 4096
+MAX_CPU_PER_NODE = 100_000
+MAX_AMOUNT_PER_NODE = 2**60  # bytes of memory or storage, or units of any other resource
+# GPU memory per device beyond this is a misread unit, not a GPU (the largest today: 288 GB).
+_MAX_DEVICE_GIB = 4096
+_MIN_DEVICE_GIB = 0.5
 
 _NFD_PCI = re.compile(r"^feature\.node\.kubernetes\.io/pci-(?P<fields>[0-9a-fA-F_]+)\.present$")
 _MIG_MIXED = re.compile(r"^nvidia\.com/mig-(?P<profile>\d+g\.\d+gb)\.count$")
 _MIG_IN_PRODUCT = re.compile(r"-MIG-(?P<profile>\d+g\.\d+gb)", re.IGNORECASE)
 _AMD_LEGACY_DEVICE = re.compile(r"^beta\.amd\.com/gpu\.device-id\.(?P<id>[0-9a-fA-F]{4})$")
-_AMD_LEGACY_VRAM = re.compile(r"^beta\.amd\.com/gpu\.vram\.(?P<size>\d+)G$")
+# ``<size>G=<count>`` per size: the beta form always, the current one when a node has several sizes.
+_AMD_LEGACY_VRAM = re.compile(r"^(?:beta\.)?amd\.com/gpu\.vram\.(?P<size>\d+)G$")
+_BARE_NUMBER = re.compile(r"^\s*\d+(?:\.\d+)?\s*$")
 _INTEL_DEVICE = re.compile(
     r"^gpu\.intel\.com/device-id\.(?P<cls>[0-9a-fA-F]{4})-(?P<id>[0-9a-fA-F]{4})\.count$"
 )
@@ -360,7 +386,10 @@ def node_dicts(data: Any) -> list[Mapping[str, Any]]:
 # Small parsers
 
 
-def _int_label(labels: Mapping[str, str], key: str, warnings: list[str]) -> int | None:
+def _int_label(
+    labels: Mapping[str, str], key: str, warnings: list[str], limit: int = MAX_DEVICES_PER_NODE
+) -> int | None:
+    """A whole-number label (a count, unless ``limit`` says otherwise); odd values are warnings."""
     raw = labels.get(key)
     if raw is None:
         return None
@@ -371,6 +400,9 @@ def _int_label(labels: Mapping[str, str], key: str, warnings: list[str]) -> int 
         return None
     if value < 0:
         warnings.append(f"label {key}={raw!r} is negative; ignored")
+        return None
+    if value > limit:
+        warnings.append(f"label {key}={raw!r} is above {limit}, beyond any real node; ignored")
         return None
     return value
 
@@ -383,10 +415,50 @@ def _marketed(gib: float, accel: Accelerator | None) -> float:
     """Round a reported size to the marketed one (the catalog's if it matches, else a common size)."""
     if accel is not None and memory_matches(accel.device_memory_gib, gib):
         return accel.device_memory_gib
-    for size in _MARKETED_GIB:
-        if memory_matches(size, gib):
-            return float(size)
+    sizes = [size for size in _MARKETED_GIB if memory_matches(size, gib)]
+    if sizes:  # the nearest: 192 GiB is within 8% of 180 too
+        return float(min(sizes, key=lambda size: abs(size - gib)))
     return round(gib, 1)
+
+
+def _plausible(gib: float | None, what: str, warnings: list[str]) -> float | None:
+    """``gib`` if it can be one device's memory; else ``None`` and a warning (a misread unit)."""
+    if gib is None or _MIN_DEVICE_GIB <= gib <= _MAX_DEVICE_GIB:
+        return gib
+    warnings.append(f"{what} is {gib:.3g} GiB per device, not a GPU memory size; memory unknown")
+    return None
+
+
+def _amd_vram_gib(raw: str, reference: Accelerator | None, warnings: list[str]) -> float | None:
+    """``amd.com/gpu.vram`` in GiB.
+
+    AMD's node labeller writes the size in whole GiB with a ``G`` suffix (``192G``: the KFD memory
+    bank's ``size_in_bytes`` / 2**20 / 1024, rounded; ROCm/k8s-device-plugin,
+    cmd/k8s-node-labeller). A bare number (a hand-written label, another tool) has no unit: it is
+    read in the unit, GiB, MiB or bytes, that gives the catalog's size for the model, else by
+    magnitude, with a warning either way. Reading ``192`` as bytes made an MI300X a 0.0 GB GPU.
+    """
+    if not _BARE_NUMBER.match(raw):
+        gib = _size_gib(raw)
+        if gib is None:
+            warnings.append(f"label {AMD_VRAM}={raw!r} is not a size; memory unknown")
+        return _plausible(gib, f"label {AMD_VRAM}={raw!r}", warnings)
+    number = float(raw)
+    readings = {"GiB": number, "MiB": number / 1024, "bytes": number / 2**30}
+    unit = next(
+        (
+            u
+            for u, gib in readings.items()
+            if reference is not None and memory_matches(reference.device_memory_gib, gib)
+        ),
+        None,
+    )
+    if unit is None:
+        unit = "GiB" if number <= 1024 else "MiB" if number < 2**30 else "bytes"
+    warnings.append(
+        f"label {AMD_VRAM}={raw!r} has no unit (AMD's labeller writes e.g. '192G'); read as {unit}"
+    )
+    return _plausible(readings[unit], f"label {AMD_VRAM}={raw!r}", warnings)
 
 
 def _size_gib(raw: str) -> float | None:
@@ -404,6 +476,8 @@ def _describe(accel: Accelerator | None, product: str | None, vendor: str | None
     """(display name, short name) for a device group."""
     if accel is not None:
         return accel.display_name, accel.short_name
+    if product == GAUDI_UNKNOWN:
+        return "Intel Gaudi (generation unknown)", "Gaudi"
     if product:
         pretty = re.sub(r"[_]+", " ", product).replace("-", " ")
         return pretty, pretty
@@ -461,7 +535,8 @@ def _parse_declared(
         name, _, count_text = part.partition("=")
         name = name.strip()
         accel = catalog.get(name) or catalog.resolve(name)
-        if accel is None:
+        gaudi = accel is None and normalize_product(name) == normalize_product(GAUDI_UNKNOWN)
+        if accel is None and not gaudi:
             warnings.append(f"{where} names {name!r}, which the accelerator catalog does not know")
         count: int | None = None
         if count_text.strip():
@@ -473,14 +548,14 @@ def _parse_declared(
                 if count < 0:
                     warnings.append(f"{where}: count {count} for {name!r} is negative")
                     count = None
-        resource = accel.resource_name if accel else NVIDIA_GPU
+        resource = accel.resource_name if accel else GAUDI if gaudi else NVIDIA_GPU
         if count is None:
             count = counts.get(resource, 0)
         groups.append(
             _group(
                 accel=accel,
-                product=None if accel else name,
-                vendor=accel.vendor if accel else None,
+                product=GAUDI_UNKNOWN if gaudi else None if accel else name,
+                vendor=accel.vendor if accel else "intel" if gaudi else None,
                 count=count,
                 memory_gib=accel.device_memory_gib if accel else None,
                 resource_name=resource,
@@ -513,7 +588,7 @@ def _detect_nvidia(
         )
 
     count = _int_label(labels, GFD_COUNT, warnings)
-    memory_mib = _int_label(labels, GFD_MEMORY, warnings)
+    memory_mib = _int_label(labels, GFD_MEMORY, warnings, limit=_MAX_DEVICE_GIB * 1024)
     family = labels.get(GFD_FAMILY, "").strip().lower() or None
     major, minor = labels.get(GFD_CC_MAJOR), labels.get(GFD_CC_MINOR)
     capability = f"{major}.{minor or 0}" if major else None
@@ -521,7 +596,11 @@ def _detect_nvidia(
     single_mig = _MIG_IN_PRODUCT.search(base_product) if base_product else None
     if base_product and single_mig:
         base_product = base_product[: single_mig.start()]
-    memory_gib = _gib_from_mib(memory_mib) if memory_mib is not None and not single_mig else None
+    memory_gib = (
+        _plausible(_gib_from_mib(memory_mib), f"label {GFD_MEMORY}={memory_mib}", warnings)
+        if memory_mib is not None and not single_mig
+        else None
+    )
     accel = catalog.resolve(base_product, memory_gib) if base_product else None
     if base_product and accel is None:
         warnings.append(
@@ -664,28 +743,28 @@ def _detect_amd(
     legacy = {m.group("id").lower(): key for key in labels if (m := _AMD_LEGACY_DEVICE.match(key))}
     if product is None and device_id is None and not legacy:
         return []
+    by_device = catalog.by_pci("1002", device_id.strip().lower().removeprefix("0x")) if device_id else None
+    reference = (catalog.resolve(product) if product else None) or by_device
     vram: float | None = None
     if AMD_VRAM in labels:
-        vram = _size_gib(labels[AMD_VRAM])
-        if vram is None:
-            warnings.append(f"label {AMD_VRAM}={labels[AMD_VRAM]!r} is not a size; memory unknown")
+        vram = _amd_vram_gib(labels[AMD_VRAM], reference, warnings)
     else:
         legacy_vram = [int(m.group("size")) for key in labels if (m := _AMD_LEGACY_VRAM.match(key))]
         if len(legacy_vram) == 1:
-            vram = float(legacy_vram[0])
+            vram = _plausible(float(legacy_vram[0]), "label amd.com/gpu.vram.<size>G", warnings)
     total = _int_label(labels, AMD_COUNT, warnings)
     if total is None:
         total = counts.get(AMD_GPU, 0)
 
     if product is not None or device_id is not None:
         accel = catalog.resolve(product, vram) if product else None
-        if accel is None and device_id:
-            accel = catalog.by_pci("1002", device_id.lower().removeprefix("0x"))
+        if accel is None:
+            accel = by_device
         if accel is None:
             warnings.append(
                 f"AMD GPU {product or device_id!r} is not in the accelerator catalog; type kept as reported"
             )
-        if vram is None:
+        if vram is None and AMD_VRAM not in labels:
             warnings.append("AMD GPU memory label missing; memory unknown")
         return [
             _group(
@@ -730,7 +809,7 @@ def _detect_intel(
         return []
     memory: float | None = None
     if INTEL_MEMORY in labels:
-        memory = _size_gib(labels[INTEL_MEMORY])
+        memory = _plausible(_size_gib(labels[INTEL_MEMORY]), f"label {INTEL_MEMORY}", warnings)
     count = _int_label(labels, INTEL_COUNT, warnings)
     if product is not None:
         accel = catalog.resolve(product, memory)
@@ -820,7 +899,7 @@ def _detect_nfd(
         groups.append(
             _group(
                 accel=accel,
-                product=None,
+                product=GAUDI_UNKNOWN if accel is None and resource == GAUDI else None,
                 vendor=vendor,
                 count=count,
                 memory_gib=accel.device_memory_gib if accel else None,
@@ -829,13 +908,23 @@ def _detect_nfd(
             )
         )
     if groups:
-        if any(g.accelerator is None for g in groups):
+        _note_unknown_gaudi(groups, warnings)
+        if any(g.accelerator_key is None for g in groups):
             warnings.append(
                 "accelerator detected from NFD PCI labels only; product labels missing, type unknown"
             )
-        else:
+        elif any(g.accelerator is not None for g in groups):
             warnings.append("accelerator type inferred from NFD PCI device id; memory taken from the catalog")
     return groups
+
+
+def _note_unknown_gaudi(groups: Iterable[DeviceGroup], warnings: list[str]) -> None:
+    if any(g.product == GAUDI_UNKNOWN for g in groups):
+        warnings.append(
+            "Gaudi generation unknown (no catalogued PCI device id): grouped as 'Intel Gaudi' with "
+            "memory unknown; label the node budcore.io/accelerator=intel-gaudi2-96gb (or "
+            "intel-gaudi3-128gb) to say which"
+        )
 
 
 def _detect_allocatable(counts: Mapping[str, int], warnings: list[str]) -> list[DeviceGroup]:
@@ -846,7 +935,7 @@ def _detect_allocatable(counts: Mapping[str, int], warnings: list[str]) -> list[
             groups.append(
                 _group(
                     accel=None,
-                    product=None,
+                    product=GAUDI_UNKNOWN if resource == GAUDI else None,
                     vendor=vendor,
                     count=n,
                     memory_gib=None,
@@ -854,23 +943,125 @@ def _detect_allocatable(counts: Mapping[str, int], warnings: list[str]) -> list[
                     source="allocatable",
                 )
             )
-    if groups:
+    _note_unknown_gaudi(groups, warnings)
+    if any(g.accelerator_key is None for g in groups):
         warnings.append("node advertises accelerators but has no product labels; type unknown")
     return groups
+
+
+def _reconcile_counts(
+    devices: list[DeviceGroup], advertised: Mapping[str, int], warnings: list[str]
+) -> list[DeviceGroup]:
+    """Hold each device group to what the node advertises for its resource.
+
+    A count label (GFD's ``gpu.count``, ``amd.com/gpu.count``, a declared ``slug=4``) that disagrees
+    with allocatable is a warning, not an error, and allocatable wins. Refusing the dump would make
+    budcore unusable on exactly the clusters that need a look: the device plugin leaves an
+    unhealthy GPU out of allocatable while feature discovery still counts it, so a node with a
+    failed GPU is an ordinary sight. Trusting the label instead would place pods on devices
+    Kubernetes will not hand out. A time-sliced group whose replica label is missing takes the
+    replica count allocatable implies. When several groups share one resource (a declared mixed
+    node) the shortfall cannot be assigned to one of them: the counts stay, with the warning.
+    Nothing is compared when the node does not list the resource at all (a dump without status).
+    """
+    by_resource: dict[str, list[int]] = {}
+    for index, group in enumerate(devices):
+        by_resource.setdefault(group.resource_name, []).append(index)
+    result = list(devices)
+    for resource, indexes in by_resource.items():
+        if resource not in advertised:
+            continue
+        have = advertised[resource]
+        said = sum(devices[i].allocatable for i in indexes)
+        if said == have:
+            continue
+        if len(indexes) > 1:
+            warnings.append(
+                f"the labels add up to {said} {resource} but the node advertises {have}; "
+                "counts kept as labelled (which type is short cannot be told)"
+            )
+            continue
+        group = devices[indexes[0]]
+        update: dict[str, int]
+        if (
+            group.sharing in (SharingMode.TIME_SLICING, SharingMode.MPS)
+            and group.replicas == 1
+            and group.count
+            and have % group.count == 0
+            and have > group.count
+        ):
+            update = {"replicas": have // group.count}
+            note = f"taking {have // group.count} replicas per GPU"
+        else:
+            update = {"count": have // group.replicas}
+            note = f"counting {have // group.replicas} (what Kubernetes hands out)"
+        what = "MIG slices" if group.mig_profile else "devices"
+        warnings.append(
+            f"labels say {group.count} {what} x {group.replicas} replica(s) = {said} {resource}, "
+            f"but the node advertises {have}; {note}"
+        )
+        result[indexes[0]] = group.model_copy(update=update)
+    return result
 
 
 # --------------------------------------------------------------------------------------------------
 # Entry points
 
 
-def _resources(raw: Any, path: str) -> ResourceVector:
+def _is_device(resource: str, catalog: Catalog) -> bool:
+    """A resource that counts accelerator devices (or MIG slices of one)."""
+    return (
+        resource in _RESOURCE_VENDOR
+        or resource.startswith("nvidia.com/mig-")
+        or any(a.resource_name == resource for a in catalog.accelerators)
+    )
+
+
+def _resources(raw: Any, path: str, node: str, catalog: Catalog) -> ResourceVector:
+    """A node's allocatable or capacity, each amount within the bounds above (else an error naming
+    the node and the field: a dump that says ``nvidia.com/gpu: 1e308`` is broken, not odd)."""
     if raw is None:
         return ResourceVector()
     if not isinstance(raw, Mapping):
         raise ValidationError(
             f"expected a mapping of resource name to quantity, got {type(raw).__name__}", path=path
         )
-    return ResourceVector.of(raw, field=path)
+    try:
+        vector = ResourceVector.of(raw, field=path)
+    except ArithmeticError:  # decimal.Overflow on exponents past Decimal's range ("1e999999")
+        bad = next(iter(raw))
+        for name, value in raw.items():
+            try:
+                ResourceVector.of({name: value})
+            except ArithmeticError:
+                bad = name
+                break
+        raise ValidationError(
+            f"node {node!r}: {bad} = {str(raw[bad])[:40]!r} is out of range", path=f"{path}.{bad}"
+        ) from None
+    for resource, milli in vector.items():
+        if _is_device(resource, catalog):
+            limit, unit = MAX_DEVICES_PER_NODE, "devices"
+            if milli % 1000:
+                raise ValidationError(
+                    f"node {node!r}: {resource} = {str(raw[resource])[:40]!r} is not a whole number "
+                    "of devices",
+                    path=f"{path}.{resource}",
+                )
+        elif resource == "cpu":
+            limit, unit = MAX_CPU_PER_NODE, "cores"
+        else:
+            limit, unit = (
+                MAX_AMOUNT_PER_NODE,
+                "bytes" if resource.endswith(("memory", "storage")) else "units",
+            )
+        if milli > limit * 1000:
+            raise ValidationError(
+                f"node {node!r}: {resource} = {str(raw[resource])[:40]!r} is above the maximum of "
+                f"{limit:,} {unit} per node",
+                path=f"{path}.{resource}",
+            )
+    return vector
 
 
 _TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
@@ -942,8 +1133,8 @@ def parse_node(
     status = data.get("status") or {}
     if not isinstance(status, Mapping):
         raise ValidationError("expected a mapping", path=f"{path}.status")
-    allocatable = _resources(status.get("allocatable"), f"{path}.status.allocatable")
-    capacity = _resources(status.get("capacity"), f"{path}.status.capacity")
+    allocatable = _resources(status.get("allocatable"), f"{path}.status.allocatable", name, catalog)
+    capacity = _resources(status.get("capacity"), f"{path}.status.capacity", name, catalog)
     if not allocatable and capacity:
         allocatable = capacity
     counts = {k: v // 1000 for k, v in (allocatable or capacity).items()}
@@ -973,6 +1164,11 @@ def parse_node(
             devices = _detect_nfd(labels, catalog, counts, warnings)
         if not devices:
             devices = _detect_allocatable(counts, warnings)
+    # The resources the node lists, zero amounts included ("nvidia.com/gpu: 0" when every GPU is
+    # unhealthy): a ResourceVector drops zeros, so the listing comes from the raw mapping.
+    listed = status.get("allocatable") or status.get("capacity") or {}
+    advertised = {str(k): counts.get(str(k), 0) for k in listed} if isinstance(listed, Mapping) else {}
+    devices = _reconcile_counts(devices, advertised, warnings)
     node = ParsedNode(
         name=name,
         labels=labels,

@@ -7,6 +7,13 @@ parsed fleet by type (mixed and unknown-type nodes are left out of automatic gro
 seeds' node view does), can combine several types ("A100 80GB or A100 40GB"), and a generic
 profile matches any GPU for backward compatibility. Each single-type profile maps to a Kueue
 ``ResourceFlavor`` whose ``nodeLabels`` are the profile's node selector.
+
+The generic ``gpu-any`` flavor never selects a CPU-only node: its nodeLabels are a label every
+accelerator node carries and no CPU-only node does (GFD's ``nvidia.com/gpu.present=true`` on an
+all-NVIDIA fleet), else ``budcore.io/accelerator-node=true``, which the nodes then need (the
+profile says ``label_required``). Only a fleet without CPU-only nodes and without such a label
+keeps the empty selector. Gaudi nodes of an unknown generation are a type of their own
+(``gaudi``), so they get a profile and a flavor apart from the GPUs too.
 """
 
 from __future__ import annotations
@@ -20,9 +27,11 @@ from budcore.domain.errors import ValidationError
 from budcore.hardware.catalog import Accelerator, Catalog, default_catalog
 from budcore.hardware.labels import (
     ACCELERATOR_LABEL,
+    ACCELERATOR_NODE_LABEL,
     AMD_DEVICE_ID,
     AMD_PRODUCT,
     GFD_PRODUCT,
+    GKE_ACCELERATOR,
     INTEL_PRODUCT,
     Fleet,
     ParsedNode,
@@ -36,7 +45,14 @@ GENERIC_PROFILE = "gpu-any"
 
 # Labels that can tell node types apart, most specific first. The budcore label is preferred when
 # present because an admin put it there on purpose; vendor labels need no labelling at all.
-_SELECTOR_KEYS = (ACCELERATOR_LABEL, GFD_PRODUCT, AMD_PRODUCT, AMD_DEVICE_ID, INTEL_PRODUCT)
+_SELECTOR_KEYS = (ACCELERATOR_LABEL, GFD_PRODUCT, AMD_PRODUCT, AMD_DEVICE_ID, INTEL_PRODUCT, GKE_ACCELERATOR)
+# Node Feature Discovery's PCI labels of accelerator vendors (NVIDIA, AMD, Habana): they name a device
+# id, or at least a vendor, when no vendor label does (Gaudi nodes have none of the keys above).
+_NFD_ACCELERATOR = re.compile(
+    r"^feature\.node\.kubernetes\.io/pci-(?:[0-9a-f]{4}_)?(?:10de|1002|1da3)[0-9a-f_]*\.present$"
+)
+# Labels that say "this node has an accelerator" (for the generic flavor), besides the above.
+_PRESENCE_KEYS = ("nvidia.com/gpu.present",)
 
 
 class HardwareProfile(BaseModel):
@@ -129,17 +145,44 @@ def _selector(
     (e.g. the same model reported under two product spellings), falls back to the budcore label
     with the type key as value and reports that nodes need labelling.
     """
-    for key in _SELECTOR_KEYS:
+    found = _distinguishing(group, others, _SELECTOR_KEYS)
+    if found is not None:
+        return found, False
+    return {ACCELERATOR_LABEL: key_value}, True
+
+
+def _distinguishing(
+    group: Sequence[ParsedNode], others: Sequence[ParsedNode], keys: Sequence[str]
+) -> dict[str, str] | None:
+    """One ``key: value`` every node of ``group`` has and no node of ``others`` has: the first of
+    ``keys`` that does it, else the first NFD accelerator PCI label (sorted), else ``None``."""
+    nfd = sorted({k for n in group for k in n.labels if _NFD_ACCELERATOR.match(k.lower())})
+    for key in (*keys, *nfd):
         values = {n.labels.get(key) for n in group}
         if len(values) != 1:
             continue
         value = next(iter(values))
-        if value is None:
+        if value is None or (key in nfd and value.lower() != "true"):
             continue
         if any(o.labels.get(key) == value for o in others):
             continue
-        return {key: value}, False
-    return {ACCELERATOR_LABEL: key_value}, True
+        return {key: value}
+    return None
+
+
+def _profile_name(key: str, taken: set[str]) -> str:
+    """The profile's (and flavor's, and fallback label value's) name for a group key. A type the
+    catalog lacks (``product:H100-NVL``) is named after the product (``h100-nvl``), which read back
+    from the ``budcore.io/accelerator`` label is the same type again; ``product-`` is kept only
+    when the bare name would be a catalogued type's."""
+
+    def name_of(text: str) -> str:
+        return flavor_name(text.replace("/", "-").replace(":", "-").replace("+", "-"))
+
+    bare = key.removeprefix("product:")
+    if bare != key and name_of(bare) in {name_of(k) for k in taken if not k.startswith("product:")}:
+        return name_of(key)
+    return name_of(bare)
 
 
 def _group_key(node: ParsedNode) -> str | None:
@@ -170,13 +213,14 @@ def build_profiles(
         if key is not None:
             groups.setdefault(key, []).append(node)
     profiles: list[HardwareProfile] = []
+    taken = set(groups)
     for key in sorted(groups):
         members = groups[key]
         others = [n for n in gpu_nodes if _group_key(n) != key]
         first = members[0]
         device = first.devices[0]
         accel_key = device.accelerator_key or key
-        label_value = flavor_name(key.replace("/", "-").replace(":", "-").replace("+", "-"))
+        label_value = _profile_name(key, taken)
         selector, needs_label = _selector(members, others, label_value)
         mig = first.mig_profiles[0] if len(first.mig_profiles) == 1 and len(first.devices) == 1 else None
         per_node = min(sum(d.count for d in n.devices if (d.mig_profile or None) == mig) for n in members)
@@ -211,8 +255,15 @@ def build_profiles(
 
 
 def generic_profile(fleet: Fleet, display_name: str = "Any GPU") -> HardwareProfile:
-    """The "any GPU" profile: every accelerator node, no type constraint (backward compatible)."""
+    """The "any GPU" profile: every accelerator node, no type constraint (backward compatible),
+    and never a CPU-only node (see the module docstring for its selector)."""
     nodes = [n for n in fleet.nodes if n.has_accelerators]
+    cpu_only = [n for n in fleet.nodes if not n.has_accelerators]
+    selector = _distinguishing(nodes, cpu_only, (*_PRESENCE_KEYS, *_SELECTOR_KEYS)) if nodes else None
+    label_required = False
+    if selector is None:
+        selector = {ACCELERATOR_NODE_LABEL: "true"} if cpu_only else {}
+        label_required = bool(cpu_only)
     per_node = min((sum(d.count for d in n.devices if d.whole) for n in nodes), default=0)
     host = [n.host_memory_bytes for n in nodes if n.host_memory_bytes is not None]
     return HardwareProfile(
@@ -221,10 +272,11 @@ def generic_profile(fleet: Fleet, display_name: str = "Any GPU") -> HardwareProf
         accelerators=(),
         gpus_per_node=per_node,
         host_memory_bytes=min(host) if host and len(host) == len(nodes) else None,
-        node_selector={},
+        node_selector=selector,
         node_names=tuple(n.name for n in nodes),
         total_devices=sum(n.accelerator_count for n in nodes),
         flavors=(GENERIC_PROFILE,),
+        label_required=label_required,
     )
 
 

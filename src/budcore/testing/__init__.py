@@ -9,6 +9,8 @@
 - :mod:`budcore.testing.reservations`: ``ReservationStoreConformance``, the reservation store
   port's kit (no overbooking, also under concurrent bookers).
 - :mod:`budcore.testing.fakes`: ``FakeClock`` and ``RecordingEventSink`` test doubles.
+- :mod:`budcore.testing.examples`: ``examples(n)``, a property's example count, raised for every
+  property at once by ``BUDCORE_PROPERTY_EXAMPLES`` (or ``HYPOTHESIS_PROFILE=thorough``).
 
 Submodules are imported on demand: importing ``budcore.testing`` alone needs neither pytest nor
 hypothesis. When pytest is installed, the conformance module is registered for pytest's assertion

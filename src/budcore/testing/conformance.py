@@ -35,9 +35,11 @@ Contract notes the kits rely on, so the same suite serves an in-memory dict and 
 - ``make_backend`` receives the fleet and a :class:`~budcore.testing.fakes.FakeClock`; the
   backend must measure preemption grace periods on that clock.
 - ``hypothesis_max_examples`` (class attribute) bounds the property tests for slow adapters;
-  ``None`` uses the active hypothesis profile. ``concurrent_writers`` (default 4) is how many
-  threads race on one job in the concurrency tests; set it below 2 for a store that is not
-  thread-safe by design (the tests are then skipped with that reason).
+  ``None`` uses the active hypothesis profile. Either way ``BUDCORE_PROPERTY_EXAMPLES`` (or
+  ``HYPOTHESIS_PROFILE=thorough``) raises the count (:mod:`budcore.testing.examples`).
+  ``concurrent_writers`` (default 4) is how many threads race on one job in the concurrency
+  tests; set it below 2 for a store that is not thread-safe by design (the tests are then
+  skipped with that reason).
 
 Long because each kit is one port's contract as tests: a plugin author subclasses one class per
 port and reads it top to bottom, so its tests belong together.
@@ -95,6 +97,7 @@ from budcore.ports.cluster_backend import ClusterBackend
 from budcore.ports.event_sink import EventSink
 from budcore.ports.job_store import JobFilter, JobStore
 from budcore.testing import strategies as bst
+from budcore.testing.examples import examples
 from budcore.testing.fakes import DEFAULT_START, FakeClock, RecordingEventSink
 
 __all__ = ["ClusterBackendConformance", "JobStoreConformance", "path_to"]
@@ -136,14 +139,13 @@ def _fifo(jobs: Iterable[Job]) -> list[Job]:
 
 
 def kit_settings(max_examples: int | None) -> settings:
-    """The hypothesis settings every kit's properties use (``max_examples`` None: the profile's)."""
-    overrides: dict[str, Any] = {
-        "deadline": None,
-        "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
-    }
-    if max_examples is not None:
-        overrides["max_examples"] = max_examples
-    return settings(**overrides)
+    """The hypothesis settings every kit's properties use (``max_examples`` None: the profile's),
+    raised by ``BUDCORE_PROPERTY_EXAMPLES`` like every property (:func:`examples`)."""
+    return settings(
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        max_examples=examples(settings().max_examples if max_examples is None else max_examples),
+    )
 
 
 # Job store -----------------------------------------------------------------------------------

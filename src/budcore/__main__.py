@@ -1,0 +1,7 @@
+"""``python -m budcore``: the same as the ``budcore`` console script."""
+
+import sys
+
+from budcore.cli.app import main
+
+sys.exit(main())
