@@ -33,7 +33,15 @@ from budcore_adapters.postgres import (
     head_revision,
     upgrade,
 )
-from budcore_adapters.postgres.schema import jobs, leases, outbox, quota_reservations, quota_usage, usage
+from budcore_adapters.postgres.schema import (
+    jobs,
+    leases,
+    local_queues,
+    outbox,
+    quota_reservations,
+    quota_usage,
+    usage,
+)
 from budcore_adapters.postgres.usage import apportion_devices, mode_of
 
 from budcore.config import loads_queue_config
@@ -432,6 +440,8 @@ def test_cost_report_reads_the_metered_admissions_from_postgres(
     on-demand 5.00 is 15.00 for tenant acme, read from budcore_usage through the usage-log hook."""
     from budcore.cli import main
 
+    with store.engine.begin() as conn:  # an earlier test's synced LocalQueues would isolate team-a
+        conn.execute(sa.delete(local_queues))
     job = queued(store, gpus(2, accelerator_type="nvidia-h100-80gb"))
     admitted = ledger.admit(job, cluster_queue="team-a", flavors={NVIDIA_GPU: "h100"}, now=T0).job
     ledger.release(admitted, now=T0 + timedelta(minutes=90), reason="evicted")
