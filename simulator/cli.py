@@ -438,6 +438,10 @@ def run_notes(loaded: LoadedScenario, result: SimulationResult) -> list[str]:
         if report.skipped:
             example = f" (first: {report.details[0]})" if report.details else ""
             notes.append(f"{report.source}: {report.skipped} invalid row(s) skipped{example}")
+        notes.extend(
+            f"{report.source}: {count} job(s): {note}" for note, count in sorted(report.notes.items())
+        )
+    notes.extend(loaded.notes)
     queued = [r for r in result.records if r.status is SimJobStatus.QUEUED and r.admitted_s is None]
     if queued:
         oldest = queued[0]
@@ -649,15 +653,214 @@ def write_compare_plot(results: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def _spend_cell(value: float | None) -> str:
-    """A cost SLO's metric (money, compared at cents) in the plan table."""
-    return "-" if value is None else f"${value:.2f}"
-
-
 def _cq_usage_cell(report: dict[str, Any]) -> str:
     """Quota held over nominal per resource (``utilisation.cluster_queue_usage``), e.g. ``cpu 56.8%``."""
     usage = report["utilisation"].get("cluster_queue_usage") or {}
     return ", ".join(f"{r} {_percent(u.get('all'))}" for r, u in sorted(usage.items())) or "-"
+
+
+_SEEDS_HELP = (
+    "Runs of each point, at least 1: the first with the scenario's seed, the others with seeds "
+    "derived from it (the same N always gives the same seeds). With 2 or more every metric is a "
+    "mean with a 95% confidence interval (Student's t), and an SLO holds only when the interval's "
+    "unfavourable bound meets it."
+)
+_SEED_HELP = "The seed to start from, a non-negative integer; overrides the scenario's seed."
+
+
+def _stat_cell(stat: Any, kind: str) -> str:
+    """A metric's mean (and ± the half-width of its 95% interval when replicated)."""
+    mean = None if stat is None else stat.mean
+    if mean is None:
+        return "-"
+    half = stat.half_width
+    if kind == "duration":
+        return f"{mean / 60:.1f}m" if half is None else f"{mean / 60:.1f} ±{half / 60:.1f}m"
+    if kind == "money":
+        return f"${mean:.2f}" if half is None else f"${mean:.2f} ±{half:.2f}"
+    if kind == "number":
+        return f"{mean:.3f}" if half is None else f"{mean:.3f} ±{half:.3f}"
+    return f"{mean:.1%}" if half is None else f"{mean * 100:.1f} ±{half * 100:.1f}%"
+
+
+def _metric_kind(base: str) -> str:
+    if base == "spend":
+        return "money"
+    if base == "jain":
+        return "number"
+    if base in ("deadline_miss", "completed", "utilisation"):
+        return "fraction"
+    return "duration"
+
+
+def _metric_header(slo: Any) -> str:
+    """A column header for an SLO's metric: ``research p95 wait``, ``research peak week``."""
+    if slo.period is not None:
+        return f"{slo.tenant} peak {slo.period}"
+    text = slo.base.replace("_", " ")
+    return text if slo.scope is None else f"{slo.name} {text}"
+
+
+_PLAN_COLUMNS = (("wait p95", "p95_wait"), ("JCT p95", "p95_jct"), ("deadline miss", "deadline_miss"))
+
+
+def _replicated_compare_table(
+    name: str, seeds: Sequence[int], specs: Sequence[Any], groups: Sequence[Any]
+) -> Table:
+    from . import sweep
+
+    table = Table(
+        title=f"{name}: same workloads, seeds {', '.join(map(str, seeds))} "
+        "(mean ± half-width of the 95% interval, Student's t)"
+    )
+    table.add_column("metric")
+    stats = [sweep.metric_stats(group) for group in groups]
+    for spec in specs:
+        table.add_column(spec.label, justify="right")
+    for label, metric in (
+        ("completed", "completed"),
+        ("wait mean", "mean_wait"),
+        ("wait p95", "p95_wait"),
+        ("start wait p95", "p95_start_wait"),
+        ("JCT mean", "mean_jct"),
+        ("JCT p95", "p95_jct"),
+        ("utilisation", "utilisation"),
+        ("Jain (tenants)", "jain"),
+        ("deadline miss", "deadline_miss"),
+    ):
+        table.add_row(label, *(_stat_cell(s.get(metric), _metric_kind(metric)) for s in stats))
+    return table
+
+
+def _plan_table(name: str, outcome: Any) -> Table:
+    space, slos = outcome.space, outcome.slos
+    replicated = len(outcome.seeds) > 1
+    shown = {metric for _, metric in _PLAN_COLUMNS} | {"utilisation"}
+    extra = []
+    for s in slos:
+        if s.metric not in shown:
+            shown.add(s.metric)
+            extra.append(s)
+    interval = f", mean ± 95% interval over {len(outcome.seeds)} seeds" if replicated else ""
+    conditions = len(space.conditions()) > 1
+    fixed = ""
+    if space.condition_axes and not conditions:  # one condition: the title says it
+        fixed = f" with {space.condition_label(space.conditions()[0])}"
+    table = Table(title=f"{name}{fixed}: fleets against {', '.join(s.text for s in slos)}{interval}")
+    columns = [
+        "fleet",
+        *(["condition"] if conditions else []),
+        "GPUs",
+        "fleet cost",
+        *(header for header, _ in _PLAN_COLUMNS),
+        "util.",
+        *(_metric_header(s) for s in extra),
+        "SLOs",
+    ]
+    for column in columns:
+        if column in ("fleet", "condition"):  # key columns: never cut (one variation a line)
+            table.add_column(column, no_wrap=True)
+        elif column == "SLOs":  # one failing SLO a line, folded (never cut) when narrow
+            table.add_column(column, overflow="fold")
+        else:
+            table.add_column(column, justify="right")
+    best = {id(a.best): "cheapest" for a in outcome.answers if a.best is not None}
+    best.update({id(a.runner_up): "runner-up" for a in outcome.answers if a.runner_up is not None})
+    points = sorted(
+        outcome.points, key=lambda p: (space.condition_of(p.index), p.fleet_cost, p.gpus, p.index)
+    )
+    for point in points:
+        label = Text(_lines(space, point.index, space.fleet_axes) or "-")
+        role = best.get(id(point))
+        if role == "cheapest":
+            label.stylize("bold")
+        if role is not None:
+            label.append(f" ({role})")
+        failing = Text("fails " + "\n".join(point.failed), "red")
+        mark = Text("ok", style="green") if point.passed else failing
+        stats = point.stats
+        table.add_row(
+            label,
+            *([_lines(space, point.index, space.condition_axes)] if conditions else []),
+            str(point.gpus),
+            _money(point.fleet_cost),
+            *(_stat_cell(stats.get(metric), _metric_kind(metric)) for _, metric in _PLAN_COLUMNS),
+            _stat_cell(stats.get("utilisation"), "fraction"),
+            *(_stat_cell(stats.get(s.metric), _metric_kind(s.base)) for s in extra),
+            mark,
+        )
+    return table
+
+
+def _lines(space: Any, index: tuple[int, ...], axes: Sequence[int]) -> str:
+    """A point's values along ``axes``, one a line (a table cell that is never cut)."""
+    return "\n".join(space.dims[a].label(index[a]) for a in axes)
+
+
+def _plan_lines(outcome: Any, answer: dict[str, Any]) -> list[Text]:
+    """The answer under the table: per condition the cheapest fleet, the runner-up and what binds;
+    the search's cost; warnings."""
+    space = outcome.space
+    lines: list[Text] = []
+    for one in outcome.answers:
+        where = ""
+        if space.condition_axes:
+            where = f"with {space.condition_label(one.condition)}: "
+        best = one.best
+        if best is None:
+            lines.append(Text(f"{where}no fleet in the sweep meets every SLO", style="red"))
+        else:
+            fleet = space.label(best.index, space.fleet_axes) or "-"
+            text = (
+                f"{where}cheapest fleet meeting every SLO: {fleet} "
+                f"at {_money(best.fleet_cost)} ({best.gpus} GPUs)"
+            )
+            if one.runner_up is not None:
+                runner = one.runner_up
+                text += (
+                    f"; runner-up: {space.label(runner.index, space.fleet_axes)} at "
+                    f"{_money(runner.fleet_cost)} ({runner.gpus} GPUs)"
+                )
+            lines.append(Text(text))
+        at = one.binding_at
+        if at is not None and one.binding:
+            there = space.label(at.index, space.fleet_axes) or "the point"
+            for slo in one.binding:
+                kind = _metric_kind(slo.base)
+                value = _stat_cell(at.stats.get(slo.metric), kind)
+                if best is not None:
+                    line = f"  binds: {slo.text} ({slo.whose}): {value} at {there}, "
+                    line += f"{_stat_cell(best.stats.get(slo.metric), kind)} at the answer"
+                else:
+                    line = (
+                        f"  still failing at the largest fleet ({there}): {slo.text} ({slo.whose}): {value}"
+                    )
+                lines.append(Text(line))
+        elif best is not None:
+            lines.append(
+                Text("  binds: nothing the sweep shows: no smaller fleet ran and failed; try smaller fleets")
+            )
+    search = answer["search"]
+    seeds = f" × {search['seeds']} seeds" if search["seeds"] > 1 else ""
+    if search["mode"] == "bisect":
+        dims = ", ".join(space.dims[a].key for a in space.fleet_axes)
+        exact = (
+            "exact"
+            if search["exact"]
+            else "the cheapest of the minimal fleets found; --search grid is exhaustive"
+        )
+        lines.append(
+            Text(
+                f"search: bisection over {dims}: {search['points_run']} of {search['points']} points run"
+                f"{seeds} = {search['runs']} simulation(s), against {search['grid_runs']} for the full grid "
+                f"({exact})"
+            )
+        )
+    elif seeds:
+        lines.append(Text(f"search: every point{seeds} = {search['runs']} simulation(s)"))
+    for warning in answer["warnings"]:
+        lines.append(Text.assemble(("warning:", "bold yellow"), f" {warning}"))
+    return lines
 
 
 _WORKERS_HELP = (
@@ -694,6 +897,8 @@ def register_sweeps(app: typer.Typer) -> None:
                 "scenario's policy block, e.g. -p fifo -p fair -p 'fair_sharing=true,preemption_mode=cost'.",
             ),
         ],
+        seeds: Annotated[int, typer.Option("--seeds", min=1, help=_SEEDS_HELP)] = 1,
+        seed: Annotated[int | None, typer.Option("--seed", min=0, help=_SEED_HELP)] = None,
         out: Annotated[
             Path | None,
             typer.Option(
@@ -713,15 +918,37 @@ def register_sweeps(app: typer.Typer) -> None:
         if len(policy) < 2:
             raise ValidationError("compare needs at least two --policy values", path="--policy")
         loaded = load_scenario(resolve_scenario(scenario))
+        if seed is not None:
+            loaded.scenario = loaded.scenario.model_copy(update={"seed": seed})
+        seed_set = sweep.replicate_seeds(loaded.scenario.seed, seeds)
         specs = sweep.compare_specs(loaded, [sweep.parse_policy(p) for p in policy])
         target = prepare_output_dir(out or default_output_dir(loaded.scenario.name, "-compare"))
-        results = sweep.run_all(specs, workers=workers)
-        summary = {
-            r["label"]: {"metrics": sweep.metrics_of(r["report"]), "report": r["report"]} for r in results
-        }
+        runs = sweep.run_all(sweep.replicate(specs, seed_set), workers=workers)
+        n = len(seed_set)
+        groups = [runs[i * n : (i + 1) * n] for i in range(len(specs))]
+        summary: dict[str, Any] = {}
+        for spec, group in zip(specs, groups, strict=True):
+            stats = sweep.metric_stats(group)
+            entry: dict[str, Any] = {
+                "metrics": {name: stat.mean for name, stat in stats.items()},
+                "report": group[0]["report"],
+            }
+            if n > 1:
+                entry["seeds"] = list(seed_set)
+                entry["intervals"] = {name: stat.as_json() for name, stat in stats.items()}
+                entry["interval"] = sweep.INTERVAL_METHOD
+            summary[spec.label] = entry
         write_text(target / "compare.json", dumps(summary))
+        pooled = [
+            {
+                "label": spec.label,
+                "waits": sorted(w for r in group for w in r["waits"]),
+                "jcts": sorted(j for r in group for j in r["jcts"]),
+            }
+            for spec, group in zip(specs, groups, strict=True)
+        ]
         if plots_available():
-            write_compare_plot(results, target / "compare_cdf.png")
+            write_compare_plot(pooled, target / "compare_cdf.png")
         else:
             plain_console(stderr=True, soft_wrap=True).print(
                 Text.assemble(("note:", "bold yellow"), f" compare_cdf.png skipped: {MATPLOTLIB_MISSING}"),
@@ -731,6 +958,11 @@ def register_sweeps(app: typer.Typer) -> None:
             typer.echo(dumps({k: v["metrics"] for k, v in summary.items()}), nl=False)
             return
         console = plain_console(width=report_width(140))
+        if n > 1:
+            console.print(_replicated_compare_table(loaded.scenario.name, seed_set, specs, groups))
+            console.print(f"wrote compare.json and compare_cdf.png to {target}/")
+            return
+        results = [group[0] for group in groups]
         table = Table(title=f"{loaded.scenario.name}: same workload, seed {loaded.scenario.seed}")
         table.add_column("metric")
         for r in results:
@@ -775,32 +1007,55 @@ def register_sweeps(app: typer.Typer) -> None:
             list[str],
             typer.Option(
                 "--vary",
-                help="Fleet sizes to try, repeatable: pool.<pool>.nodes or pool.<pool>.gpus_per_node "
-                "set to a range lo..hi (about eight points), lo..hi:step, or a list a,b,c; e.g. "
-                "pool.h100.nodes=4..32:4. Several --vary give every combination. Nominal quotas of "
-                "the flavors on a pool scale with its GPUs.",
+                help="What to vary, repeatable: PATH=VALUES. PATH is pool.<pool>.nodes (or any pool "
+                "field), workload.rate (the load: every generator class's arrival rate), "
+                "queues.cq.<ClusterQueue>.<flavor>.<resource> (a nominal quota; gpu: the fleet's GPU "
+                "resource), class.<class>.<field>, or any scenario field by dotted path, list items by "
+                "index (policy.fair_sharing, fleet.pools[0].nodes). VALUES: a range lo..hi (about "
+                "eight points) or lo..hi:step, a list a,b,c, and xK for K times the scenario's value; "
+                "e.g. pool.h100.nodes=4..32:4, workload.rate=x1,x1.5. Several --vary give every "
+                "combination; the fleet's ones (pool.*, fleet.*) are searched for the cheapest fleet, "
+                "the others answered separately. Nominal quotas of the flavors on a pool scale with "
+                "its GPUs.",
             ),
         ],
         slo: Annotated[
             list[str],
             typer.Option(
                 "--slo",
-                help="An objective every accepted fleet must meet, repeatable: <metric><op><value>, op "
-                "one of < <= > >=. mean_wait, p50_wait, p95_wait, p99_wait, mean_jct, p50_jct, "
-                "p95_jct, p99_jct take a duration (90s, 30m, 2h); deadline_miss, completed, "
-                "utilisation, jain a fraction or percent (0.01 or 1%). deadline_miss is over the jobs "
-                "whose outcome is known at the horizon; completed is over the jobs whose submit + "
-                "runtime fits before it. A cost SLO caps a tenant's spend: tenant=<name>:spend<$<amount>/"
-                "<day|week|month> (or <=), the tenant's highest spend in one calendar period (UTC) of "
-                "the run. E.g. 'p95_wait<30m', 'deadline_miss<1%', 'tenant=research:spend<$5000/week'.",
+                help="An objective every accepted fleet must meet, repeatable: "
+                "[<scope>=<name>:]<metric><op><value>, op one of < <= > >=. mean_wait, p50_wait, "
+                "p95_wait, p99_wait (time to admission), mean_start_wait ... p99_start_wait (time to "
+                "start: pods running), mean_jct ... p99_jct take a duration (90s, 30m, 2h); "
+                "deadline_miss, completed, utilisation, jain a fraction or percent (0.01 or 1%). "
+                "deadline_miss is over the jobs whose outcome is known at the horizon; completed is "
+                "over the jobs whose submit + runtime fits before it. Scopes (not for utilisation "
+                "and jain): tenant=<name>, cq=<ClusterQueue>, class=<job class>, priority=<priority>. "
+                "A cost SLO caps a tenant's spend: tenant=<name>:spend<$<amount>/<day|week|month> "
+                "(or <=), the tenant's highest spend in one calendar period (UTC) of the run. E.g. "
+                "'p95_wait<30m', 'tenant=research:p95_wait<30m', 'class=pretrain:deadline_miss<1%', "
+                "'tenant=research:spend<$5000/week'.",
             ),
         ],
+        seeds: Annotated[int, typer.Option("--seeds", min=1, help=_SEEDS_HELP)] = 1,
+        seed: Annotated[int | None, typer.Option("--seed", min=0, help=_SEED_HELP)] = None,
+        search: Annotated[
+            str,
+            typer.Option(
+                "--search",
+                help="grid (default): run every combination. bisect: for 'fewest nodes' questions, "
+                "assume more nodes never break an SLO and bisect each fleet dimension (node counts "
+                "and GPUs per node) from the largest fleet down: about log2(values) runs per "
+                "dimension; exact with one dimension, with several the cheapest of the minimal "
+                "fleets it finds along every order of the dimensions.",
+            ),
+        ] = "grid",
         out: Annotated[
             Path | None,
             typer.Option(
                 "--out",
                 "-o",
-                help="Directory for plan.json, created if missing "
+                help="Directory for plan.json and plan_frontier.png, created if missing "
                 "(default: budcore-out/<scenario name>-plan/).",
             ),
         ] = None,
@@ -817,73 +1072,197 @@ def register_sweeps(app: typer.Typer) -> None:
             raise ValidationError(
                 "plan needs a scenario with a horizon (fleet cost is over it)", path="horizon"
             )
+        if seed is not None:
+            loaded.scenario = loaded.scenario.model_copy(update={"seed": seed})
         variations = [sweep.parse_vary(v) for v in vary]
         slos = [sweep.parse_slo(s) for s in slo]
         sweep.check_slos(loaded, slos)
-        points = sweep.plan_specs(loaded, variations, meter=any(s.tenant is not None for s in slos))
+        space = sweep.PlanSpace(loaded, variations, meter=any(s.period is not None for s in slos))
+        sweep.check_search(space, search)
+        if search == "grid":  # every point validated and priced before the first run
+            for index in space.indices():
+                space.point(index)
+        else:  # the largest fleet: priced (a fleet without prices is refused) before any run
+            space.point(tuple(n - 1 for n in space.shape))
+        seed_set = sweep.replicate_seeds(loaded.scenario.seed, seeds)
         target = prepare_output_dir(out or default_output_dir(loaded.scenario.name, "-plan"))
         console = plain_console(width=report_width(140), stderr=fmt == "json")
-        console.print(f"planning {len(points)} fleet(s) of {loaded.scenario.name!r}...")
-        results = sweep.run_all([spec for _, spec in points], workers=workers)
-        evaluated = sweep.evaluate_plan(points, results, slos)
-        best = sweep.cheapest(evaluated)
-        rows = [
-            {
-                "fleet": {f"{p}.{f}": v for (p, f), v in point.changes.items()},
-                "gpus": point.gpus,
-                "fleet_cost": str(point.fleet_cost),
-                "metrics": point.metrics,
-                "meets_slos": point.passed,
-                "failed_slos": list(point.failed),
-            }
-            for point in evaluated
-        ]
-        answer = {
-            "slos": [s.text for s in slos],
-            "cheapest": None if best is None else {f"{p}.{f}": v for (p, f), v in best.changes.items()},
-            "cheapest_cost": None if best is None else str(best.fleet_cost),
-            "frontier": rows,
-        }
+        runs = f" × {len(seed_set)} seeds" if len(seed_set) > 1 else ""
+        how = "bisecting" if search == "bisect" else "planning"
+        console.print(f"{how} {space.size} fleet(s){runs} of {loaded.scenario.name!r}...")
+        outcome = sweep.run_plan(space, slos, seed_set, search=search, workers=workers)
+        answer = sweep.plan_json(outcome)
+        written = ["plan.json"]
+        frontier = sweep.frontier_slo(outcome)
+        if frontier is not None and plots_available():
+            from .plots import write_frontier_plot
+
+            factor, unit = sweep.metric_unit(frontier)
+            write_frontier_plot(
+                sweep.frontier_series(outcome, frontier),
+                target / "plan_frontier.png",
+                metric_label=f"{frontier.metric} ({unit})",
+                threshold=frontier.value * factor,
+                slo_text=frontier.text,
+                connect=len(space.fleet_axes) == 1,
+            )
+            answer["frontier_plot"] = "plan_frontier.png"
+            written.append("plan_frontier.png")
+        elif frontier is not None:
+            plain_console(stderr=True, soft_wrap=True).print(
+                Text.assemble(("note:", "bold yellow"), f" plan_frontier.png skipped: {MATPLOTLIB_MISSING}"),
+                highlight=False,
+            )
         write_text(target / "plan.json", dumps(answer))
         if fmt == "json":
             typer.echo(dumps(answer), nl=False)
             return
-        table = Table(title=f"{loaded.scenario.name}: fleets against {', '.join(s.text for s in slos)}")
-        spends = [s for s in slos if s.tenant is not None]
-        for column in (
-            "fleet",
-            "GPUs",
-            "fleet cost",
-            "wait p95",
-            "JCT p95",
-            "deadline miss",
-            "util.",
-            *(f"{s.tenant} peak {s.period}" for s in spends),
-            "SLOs",
-        ):
-            table.add_column(column, justify="left" if column in ("fleet", "SLOs") else "right")
-        for point in sorted(evaluated, key=lambda p: (p.fleet_cost, p.gpus)):
-            label = Text(", ".join(f"{p}.{f}={v}" for (p, f), v in point.changes.items()))
-            if point is best:
-                label.stylize("bold")
-                label.append(" (cheapest)")
-            mark = (
-                Text("ok", style="green") if point.passed else Text(f"fails {', '.join(point.failed)}", "red")
-            )
+        console.print(_plan_table(loaded.scenario.name, outcome))
+        for line in _plan_lines(outcome, answer):
+            console.print(line)
+        console.print(f"wrote {' and '.join(written)} to {target}/")
+
+
+# budcore trace inspect -------------------------------------------------------------------------
+TRACE_HELP = "Workload traces: what a trace file holds, before it is simulated."
+
+
+def _trace_options(values: Sequence[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` pairs as trace options (values read as YAML: ``true``, ``3``, ``{...}``)."""
+    import yaml
+
+    options: dict[str, Any] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip():
+            raise ValidationError(f"expected KEY=VALUE, got {value!r}", path="--set")
+        try:
+            options[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValidationError(f"{key.strip()}: not a YAML value: {exc}", path="--set") from None
+    return options
+
+
+def _share(count: int, rows: int) -> str:
+    return f"{count} ({count / rows:.1%})" if rows else str(count)
+
+
+def print_trace_inspection(console: Console, found: Any) -> None:
+    """A :class:`~.workload.inspect.TraceInspection` or ``NodeListInspection`` as tables."""
+    from .workload.inspect import NodeListInspection
+
+    if isinstance(found, NodeListInspection):
+        console.print(f"{escape(found.path)}: an openb node list (a fleet, not jobs)", highlight=False)
+        table = Table(title=f"{found.nodes} nodes, {found.gpus} GPUs")
+        for column in ("pool", "model", "accelerator", "nodes", "GPUs/node", "CPU", "memory"):
+            table.add_column(column, justify="right" if column in ("nodes", "GPUs/node", "CPU") else "left")
+        for pool in found.pools:
             table.add_row(
-                label,
-                str(point.gpus),
-                _money(point.fleet_cost),
-                _minutes(point.metrics["p95_wait"]),
-                _minutes(point.metrics["p95_jct"]),
-                _percent(point.metrics["deadline_miss"]),
-                _percent(point.metrics["utilisation"]),
-                *(_spend_cell(point.metrics[s.metric]) for s in spends),
-                mark,
+                escape(pool["pool"]),
+                escape(pool["model"]),
+                escape(pool["accelerator"] or "-"),
+                str(pool["nodes"]),
+                str(pool["gpus_per_node"]),
+                f"{pool['cpu']:g}",
+                f"{pool['memory_gib']:g}Gi",
             )
         console.print(table)
-        if best is None:
-            console.print(Text("no fleet in the sweep meets every SLO", style="red"))
-        else:
-            console.print(f"cheapest fleet meeting every SLO: {answer['cheapest']} at ${best.fleet_cost}")
-        console.print(f"wrote plan.json to {target}/")
+        for note in found.notes:
+            console.print(Text.assemble(("note:", "bold yellow"), f" {note}"), highlight=False)
+        return
+    summary = Table(
+        title=f"{found.format} trace" + (" (format guessed from the file)" if found.guessed else "")
+    )
+    summary.add_column("", style="bold")
+    summary.add_column("")
+    summary.add_row("file", escape(found.path))
+    summary.add_row("rows", str(found.rows))
+    summary.add_row("jobs", _share(found.jobs, found.rows))
+    summary.add_row(
+        "span",
+        f"{_duration(found.span_s)} (first {found.first_submit_s:g} s, last {found.last_submit_s:g} s)",
+    )
+    summary.add_row("GPU jobs", f"{found.gpu_jobs} ({found.gpu_hours:,.1f} GPU-hours)")
+    summary.add_row("CPU-only jobs", str(found.cpu_only_jobs))
+    summary.add_row("gangs (> 1 pod)", str(found.gang_jobs))
+    summary.add_row("filtered", _share(found.filtered, found.rows))
+    summary.add_row("invalid", _share(found.skipped, found.rows))
+    console.print(summary)
+    mix = Table(title="GPU mix")
+    mix.add_column("GPUs per job", justify="right")
+    mix.add_column("jobs", justify="right")
+    for gpus, jobs in sorted(found.gpus.items()):
+        mix.add_row(str(gpus), str(jobs))
+    console.print(mix)
+    if found.accelerators:
+        kinds = Table(title="accelerators asked for")
+        kinds.add_column("accelerator")
+        kinds.add_column("jobs", justify="right")
+        for name, jobs in found.accelerators.most_common():
+            kinds.add_row(escape(name), str(jobs))
+        console.print(kinds)
+    dropped = Table(title="rows not simulated, and why")
+    dropped.add_column("rows", justify="right")
+    dropped.add_column("why")
+    for reason, count in found.filtered_reasons.most_common():
+        dropped.add_row(_share(count, found.rows), escape(f"filtered: {reason}"))
+    for column, count in found.skipped_fields.most_common():
+        dropped.add_row(_share(count, found.rows), escape(f"invalid {column}"))
+    if dropped.rows:
+        console.print(dropped)
+    for example in found.examples:
+        console.print(Text.assemble(("invalid:", "bold red"), f" {example}"), highlight=False)
+    for note, count in found.notes.most_common():
+        console.print(Text.assemble(("note:", "bold yellow"), f" {count} job(s): {note}"), highlight=False)
+
+
+def register_trace(app: typer.Typer) -> None:
+    """Attach the ``trace`` group (``budcore trace inspect``) to ``app``."""
+    trace_app = typer.Typer(help=TRACE_HELP, no_args_is_help=True)
+
+    @trace_app.command("inspect")
+    def inspect(
+        path: Annotated[
+            Path,
+            typer.Argument(
+                help="A trace file (budcore CSV, Helios, openb pods, PAI job table, SWF, or a plugin's "
+                "format), or an openb node list.",
+                dir_okay=False,
+                metavar="FILE",
+                show_default=False,
+            ),
+        ],
+        fmt: Annotated[str, typer.Option("--format", help=FORMAT_HELP)] = "table",
+        trace_format: Annotated[
+            str | None,
+            typer.Option(
+                "--as",
+                help="Read FILE as this trace format (a registered reader: budcore, helios, openb, pai, "
+                "swf, ...); default: the format it looks like.",
+            ),
+        ] = None,
+        task_path: Annotated[
+            Path | None,
+            typer.Option("--task-path", help="The second file of formats that need one (PAI's task table)."),
+        ] = None,
+        settings: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--set",
+                help="A trace option as in a scenario's traces: entry, KEY=VALUE (e.g. fractional=round-up, "
+                "include_cpu_only=true); repeatable.",
+            ),
+        ] = None,
+    ) -> None:
+        """Print what a trace holds: jobs, time span, GPU mix, and the rows dropped and why."""
+        from .workload.inspect import inspect_path
+
+        output_format(fmt)
+        options = _trace_options(settings or [])
+        found = inspect_path(path, trace_format, task_path=task_path, options=options)
+        if fmt == "json":
+            typer.echo(json.dumps(found.to_dict(), indent=2, sort_keys=False))
+            return
+        print_trace_inspection(plain_console(width=report_width(120)), found)
+
+    app.add_typer(trace_app, name="trace", help=TRACE_HELP)

@@ -325,3 +325,67 @@ def _eta_plot(result: SimulationResult, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def write_frontier_plot(
+    series: list[dict[str, Any]],
+    path: Path,
+    *,
+    metric_label: str,
+    threshold: float,
+    slo_text: str,
+    connect: bool = True,
+) -> Path:
+    """``plan_frontier.png``: a plan's fleets, cost against one SLO's metric.
+
+    ``series`` is :func:`budcore_simulator.sweep.frontier_series` (one per condition): each point's
+    fleet cost, the metric's mean and interval (error bars when replicated), whether it meets every
+    SLO (dot) or not (cross), and the answer (star); the SLO's threshold is the dashed line.
+    ``connect`` joins a series' points in cost order (one fleet dimension: a curve).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5))
+    for number, one in enumerate(series):
+        points = one["points"]
+        if not points:
+            continue
+        color = f"C{number % 10}"
+        xs = [p["cost"] for p in points]
+        ys = [p["mean"] for p in points]
+        below = [p["mean"] - p["low"] if p["low"] is not None else 0.0 for p in points]
+        above = [p["high"] - p["mean"] if p["high"] is not None else 0.0 for p in points]
+        ax.errorbar(
+            xs,
+            ys,
+            yerr=[below, above],
+            fmt="-" if connect else "none",
+            color=color,
+            capsize=3,
+            alpha=0.7,
+            label=one["label"] or None,
+        )
+        for marker, keep in (("o", True), ("x", False)):
+            chosen = [p for p in points if p["passed"] is keep]
+            ax.scatter([p["cost"] for p in chosen], [p["mean"] for p in chosen], marker=marker, color=color)
+        for p in points:
+            if p["best"]:
+                ax.scatter(
+                    [p["cost"]], [p["mean"]], marker="*", s=260, color=color, edgecolors="black", zorder=5
+                )
+                ax.annotate(
+                    p["label"], (p["cost"], p["mean"]), textcoords="offset points", xytext=(8, 8), fontsize=8
+                )
+    ax.axhline(threshold, color="red", linestyle="--", linewidth=1, label=f"SLO {slo_text}")
+    ax.set_xlabel("fleet cost over the horizon ($)")
+    ax.set_ylabel(metric_label)
+    ax.set_title("fleets: cost vs the binding SLO's metric (dot: meets every SLO, x: fails, star: cheapest)")
+    ax.title.set_fontsize(9)
+    legend_if_labelled(ax, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

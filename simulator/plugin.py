@@ -5,7 +5,8 @@ It registers, through the same hooks a third-party plugin implements:
 - the ``simulate``, ``compare`` and ``plan`` commands (``budcore_register_commands``);
 - the ``scenario`` validator for ``budcore validate`` (``budcore_register_validators``);
 - the trace readers a scenario's ``traces: [{format: NAME}]`` names (``budcore_register_trace_readers``):
-  ``budcore`` (budcore CSV), ``helios``, ``pai`` (Alibaba PAI 2020) and ``swf``, looked up by
+  ``budcore`` (budcore CSV), ``helios``, ``openb`` (Alibaba GPU 2023), ``pai`` (Alibaba PAI 2020)
+  and ``swf``, looked up by
   :func:`budcore_simulator.workload.traces.open_trace`;
 - the ordering policies ``budcore compare -p NAME`` names (``budcore_register_policies``):
   ``fifo``, ``fair``, ``strict-fifo`` and ``deadline-aware``, looked up by
@@ -37,11 +38,16 @@ COMMANDS_HELP = {
 }
 
 
+#: ``budcore --help``'s line for the ``trace`` group (the same text as ``cli.TRACE_HELP``).
+TRACE_HELP = "Workload traces: what a trace file holds, before it is simulated."
+
+
 def _register_cli(app: Any) -> None:
-    from .cli import register, register_sweeps
+    from .cli import register, register_sweeps, register_trace
 
     register(app)
     register_sweeps(app)
+    register_trace(app)
 
 
 @hookimpl
@@ -52,6 +58,7 @@ def budcore_register_commands(app: Any) -> None:
         return
     for name, line in COMMANDS_HELP.items():
         app.add_lazy_command(name, line, _register_cli, origin="plugin simulator")
+    app.add_lazy_command("trace", TRACE_HELP, _register_cli, group=True, origin="plugin simulator")
 
 
 def validate_scenario(document: YamlDocument) -> str | None:
@@ -78,10 +85,11 @@ def budcore_register_validators() -> Mapping[str, Factory]:
 # Trace readers ----------------------------------------------------------------------------------
 @hookimpl
 def budcore_register_trace_readers() -> Mapping[str, Factory]:
-    """The four built-in formats (``simulator/workload/TRACES.md``), by their ``format:`` name."""
+    """The built-in formats (``simulator/workload/TRACES.md``), by their ``format:`` name."""
     return {
         "budcore": lazy_factory(".workload.traces:BudcoreCsvTrace", package=__package__),
         "helios": lazy_factory(".workload.traces:HeliosTrace", package=__package__),
+        "openb": lazy_factory(".workload.openb:OpenbTrace", package=__package__),
         "pai": lazy_factory(".workload.traces:PaiTrace", package=__package__),
         "swf": lazy_factory(".workload.traces:SwfTrace", package=__package__),
     }

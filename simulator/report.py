@@ -190,6 +190,13 @@ def _group_stats(records: Iterable[JobRecord], horizon: float) -> dict[str, Any]
         for r in records
         if r.status not in _NOT_QUEUED
     ]
+    # Time to start: submit -> first start (all pods running), censored like the wait: a job
+    # admitted whose pods never found a node waits until the end of the run, not 0.
+    start_waits = [
+        (r.start_s if r.start_s is not None else max(horizon, r.arrival.submit_s)) - r.arrival.submit_s
+        for r in records
+        if r.status not in _NOT_QUEUED
+    ]
     jcts = [r.end_s - r.arrival.submit_s for r in completed if r.end_s is not None]
     slowdowns = [
         (r.end_s - r.arrival.submit_s) / r.arrival.runtime_s
@@ -208,6 +215,7 @@ def _group_stats(records: Iterable[JobRecord], horizon: float) -> dict[str, Any]
         "never_admitted": sum(1 for r in records if r.admitted_s is None),
         "wait_s": percentiles(waits),
         "wait_last_admission_s": percentiles(last_waits),
+        "start_wait_s": percentiles(start_waits),
         "jct_s": percentiles(jcts),
         "slowdown": percentiles(slowdowns),
         "deadlines": len(with_deadline),
@@ -730,6 +738,8 @@ def trace_summary(report: TraceReport) -> dict[str, Any]:
         "skipped": report.skipped,
         "reordered": report.reordered,
         "skipped_rows": [str(row) for row in report.details],
+        "filtered_reasons": dict(sorted(report.filtered_reasons.items())),
+        "notes": dict(sorted(report.notes.items())),
     }
 
 

@@ -118,9 +118,29 @@ from .latency import LatencyModel
 from .money import MoneyOptions, MoneySpec, flavor_price_book
 from .replicate import expand_document
 from .workload.generators import GeneratorSpec, generate_arrivals
+from .workload.limits import (
+    EARLIEST_START,
+    LATEST_START,
+    MAX_BIAS,
+    MAX_DEVICES,
+    MAX_FLAVOR_WEIGHT,
+    MAX_JOBS,
+    MAX_NODES,
+    MAX_PRIORITY_STEP,
+    MAX_QUANTITY_MILLI,
+    MAX_REPEATS,
+    MAX_RUNAWAY_FACTOR,
+    MAX_RUNTIME_SCALE,
+    MAX_SAMPLES,
+    MAX_SEED,
+    MAX_SIGMA,
+    MAX_SPAN_S,
+    span_text,
+)
 from .workload.model import JobArrival, priority_parts
+from .workload.openb import read_openb_nodes
 from .workload.traces import TraceReader, TraceSpec, open_trace
-from .workload.units import Duration
+from .workload.units import Duration, FilePath, check_span, exists, is_file, quantity_milli, quantity_text
 
 if TYPE_CHECKING:
     from budcore.pipeline import PipelineGraph, PipelineSpec
@@ -142,8 +162,8 @@ class PoolSpec(BaseModel):
     name: str
     product: str | None = None
     accelerator: str | None = None  # catalog slug, for reports and matching
-    gpus_per_node: int = Field(ge=0)
-    nodes: int = Field(ge=0)
+    gpus_per_node: int = Field(ge=0, le=MAX_DEVICES)
+    nodes: int = Field(ge=0, le=MAX_NODES)
     cpu: str | int | float = "96"
     memory: str | int = "1Ti"
     gpu_resource: str = NVIDIA_GPU
@@ -162,8 +182,7 @@ class PoolSpec(BaseModel):
     @field_validator("cpu", "memory")
     @classmethod
     def _quantity(cls, value: str | int | float) -> str | int | float:
-        if parse_quantity(value) < 0:
-            raise ValueError("must not be negative")
+        quantity_milli(value, "")  # non-negative, and at most Kubernetes' int64 milli-value
         return value
 
     @field_validator("gpu_resource")
@@ -192,8 +211,27 @@ class PoolSpec(BaseModel):
         ]
 
 
+class NodeListSpec(BaseModel):
+    """A trace's node list as pools: ``{format: openb, path: openb_node_list_gpu_node.csv}``.
+
+    The openb node list (Alibaba's 2023 GPU trace) becomes a pool per GPU model and node shape,
+    named after the model (``g2``, ``a10``; ``t4-2gpu-104cpu-512gi`` when a model has several
+    shapes), each node labelled ``nvidia.com/gpu.product: <model>`` and, for a model the catalog
+    knows, ``budcore.io/accelerator: <slug>`` (:func:`~.workload.openb.read_openb_nodes`).
+    ``path`` is relative to the scenario. The pools join ``pools`` (``--vary pool.g2.nodes=...``
+    works on them); a model's price comes from ``prices[<model>]``, ``prices[<slug>]`` or the
+    price book by slug.
+    """
+
+    model_config = _FROZEN
+
+    format: Literal["openb"] = "openb"
+    path: FilePath
+
+
 class FleetSpec(BaseModel):
-    """The nodes: synthetic ``pools``, a real ``kubectl get nodes -o yaml`` dump, or both.
+    """The nodes: synthetic ``pools``, a real ``kubectl get nodes -o yaml`` dump, a trace's node
+    list (``node_list``, :class:`NodeListSpec`), or several.
 
     Nodes from ``nodes_file`` (relative to the scenario) keep their real labels, taints
     (``spec.taints``) and allocatable resources (parsed by :mod:`budcore.hardware.labels`), so
@@ -214,9 +252,10 @@ class FleetSpec(BaseModel):
     model_config = _FROZEN
 
     pools: tuple[PoolSpec, ...] = ()
-    nodes_file: str | None = None
+    nodes_file: FilePath | None = None
+    node_list: NodeListSpec | None = None
     prices: dict[str, Decimal] = Field(default_factory=dict)
-    price_book: str | None = DEFAULT_PRICE_BOOK
+    price_book: FilePath | None = DEFAULT_PRICE_BOOK
     price_tier: str = "on-demand"
 
     @field_validator("prices")
@@ -229,19 +268,28 @@ class FleetSpec(BaseModel):
 
     @model_validator(mode="after")
     def _unique(self) -> FleetSpec:
-        if not self.pools and self.nodes_file is None:
-            raise ValidationError("give 'pools', 'nodes_file' or both", path="pools")
+        if not self.pools and self.nodes_file is None and self.node_list is None:
+            raise ValidationError("give 'pools', 'nodes_file' or both, or a 'node_list'", path="pools")
         names = [p.name for p in self.pools]
         for i, name in enumerate(names):
             if name in names[:i]:
                 raise ValidationError(f"duplicate pool name {name!r}", path=f"pools[{i}].name")
+        total = 0
+        for i, pool in enumerate(self.pools):
+            total += pool.nodes
+            if total > MAX_NODES:
+                raise ValidationError(
+                    f"the pools hold {sum(p.nodes for p in self.pools):,} nodes, more than the maximum of "
+                    f"{MAX_NODES:,}",
+                    path=f"pools[{i}].nodes",
+                )
         return self
 
 
 # The fleet of a quota-only scenario (no ``fleet``): no nodes, no prices (built without the checks
 # a scenario's own fleet goes through, which require some nodes).
 NO_FLEET = FleetSpec.model_construct(
-    pools=(), nodes_file=None, prices={}, price_book=None, price_tier="on-demand"
+    pools=(), nodes_file=None, node_list=None, prices={}, price_book=None, price_tier="on-demand"
 )
 
 
@@ -250,7 +298,7 @@ class QueuesSpec(BaseModel):
 
     model_config = _FROZEN
 
-    path: str | None = None
+    path: FilePath | None = None
     documents: tuple[dict[str, Any], ...] | None = None
 
     @model_validator(mode="after")
@@ -265,10 +313,10 @@ class AgingSpec(BaseModel):
 
     model_config = _FROZEN
 
-    step: int = Field(default=1, ge=0)
+    step: int = Field(default=1, ge=0, le=MAX_PRIORITY_STEP)
     interval: Duration = Field(default=900.0, gt=0)
     start_after: Duration = Field(default=0.0, ge=0)
-    max_boost: int | None = Field(default=50, ge=0)
+    max_boost: int | None = Field(default=50, ge=0, le=MAX_PRIORITY_STEP)
 
     def policy(self) -> AgingPolicy:
         return AgingPolicy(
@@ -369,7 +417,9 @@ class PolicySpec(BaseModel):
     """
 
     fair_sharing: bool = False
-    flavor_weights: dict[str, float] = Field(default_factory=dict)
+    flavor_weights: dict[str, Annotated[float, Field(ge=0, le=MAX_FLAVOR_WEIGHT, allow_inf_nan=False)]] = (
+        Field(default_factory=dict)
+    )
     cycle_interval: Duration = 0.0
     namespace_labels: dict[str, dict[str, str]] = Field(default_factory=dict)
     preemption_mode: Literal["kueue", "cost"] = "kueue"
@@ -382,6 +432,7 @@ class PolicySpec(BaseModel):
     preemptions_per_hour: int | None = Field(
         default=None,
         ge=0,
+        le=MAX_REPEATS,
         description="Preemptions allowed in a sliding hour; unlimited or null: no cap (default: "
         "unlimited in kueue mode, 10 in cost mode).",
         json_schema_extra=_or_unlimited,
@@ -518,8 +569,8 @@ class FailureSpec(BaseModel):
     mtbf: Duration | None = Field(default=None, gt=0)
     repair: Duration = 3600.0
     heartbeat_interval: Duration = 5.0
-    heartbeat_misses: int = Field(default=2, ge=1)
-    max_retries: int = Field(default=3, ge=0)
+    heartbeat_misses: int = Field(default=2, ge=1, le=MAX_REPEATS)
+    max_retries: int = Field(default=3, ge=0, le=MAX_REPEATS)
     backoff_base: Duration = 10.0
     backoff_cap: Duration = 600.0
     controller_restart: ControllerRestartSpec | None = None
@@ -542,14 +593,15 @@ class EstimateErrorSpec(BaseModel):
     model_config = _FROZEN
 
     kind: Literal["lognormal"] = "lognormal"
-    sigma: float = Field(ge=0, allow_inf_nan=False)
-    bias: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    sigma: float = Field(ge=0, le=MAX_SIGMA, allow_inf_nan=False)
+    bias: float = Field(default=1.0, gt=0, le=MAX_BIAS, allow_inf_nan=False)
 
     def apply(self, arrivals: Iterable[JobArrival], seed: int) -> Iterator[JobArrival]:
+        """The arrivals with their estimates; an estimate is at most the longest duration (10 years)."""
         rng = random.Random(f"{seed}/estimate-error")
         for arrival in arrivals:
             factor = self.bias * math.exp(rng.gauss(0.0, self.sigma))
-            yield arrival._replace(estimated_runtime_s=arrival.runtime_s * factor)
+            yield arrival._replace(estimated_runtime_s=min(arrival.runtime_s * factor, MAX_SPAN_S))
 
 
 class PipelineArrivalsSpec(BaseModel):
@@ -561,7 +613,7 @@ class PipelineArrivalsSpec(BaseModel):
 
     at: tuple[Annotated[Duration, Field(ge=0)], ...] | None = None
     every: Duration | None = Field(default=None, gt=0)
-    count: int | None = Field(default=None, ge=1)
+    count: int | None = Field(default=None, ge=1, le=MAX_JOBS)
     start: Duration = Field(default=0.0, ge=0)
 
     @model_validator(mode="after")
@@ -585,6 +637,12 @@ class PipelineArrivalsSpec(BaseModel):
         else:
             assert horizon_s is not None  # checked on load
             count = int((horizon_s - self.start) // self.every) + 1 if horizon_s >= self.start else 0
+            if count > MAX_JOBS:
+                raise ValidationError(
+                    f"a run every {self.every:g} s until the horizon is {count:,} runs, more than the "
+                    f"maximum of {MAX_JOBS:,}: give a larger 'every' or a 'count'",
+                    path="every",
+                )
         return tuple(self.start + n * self.every for n in range(count))
 
 
@@ -606,12 +664,12 @@ class PipelineEntrySpec(BaseModel):
 
     model_config = _FROZEN
 
-    file: str | None = Field(default=None, min_length=1)
+    file: FilePath | None = None
     pipeline: dict[str, Any] | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     arrivals: PipelineArrivalsSpec
     outputs: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    runtime_scale: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    runtime_scale: float = Field(default=1.0, gt=0, le=MAX_RUNTIME_SCALE, allow_inf_nan=False)
     default_runtime: Duration = Field(default=600.0, gt=0)
 
     @model_validator(mode="after")
@@ -664,7 +722,7 @@ def _instant(value: Any) -> float | datetime:
                 f"invalid time {value!r}: give an ISO 8601 time with a zone ('2026-01-05T10:00:00Z')"
             ) from None
         return ensure_utc(parsed, "")
-    return parse_duration(value, "")
+    return check_span(parse_duration(value, ""))
 
 
 # A pydantic field type: an offset from the scenario's start in seconds, or an aware UTC datetime.
@@ -712,6 +770,7 @@ class ReservationSpec(BaseModel):
     def _positive(cls, value: str | int | float) -> str | int | float:
         if parse_quantity(value, "quantity") <= 0:
             raise ValueError(f"must be positive, got {value!r}")
+        quantity_milli(value, "")  # at most Kubernetes' int64 milli-value
         return value
 
     @field_validator("jobs")
@@ -751,7 +810,7 @@ class Scenario(BaseModel):
 
     name: str = "scenario"
     description: str = ""
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     start: datetime = datetime(2026, 1, 5, tzinfo=UTC)
     horizon: Duration | None = Field(default=None, gt=0)
     sample_interval: Duration = Field(default=300.0, gt=0)
@@ -770,6 +829,7 @@ class Scenario(BaseModel):
     runaway_factor: float | None = Field(
         default=3.0,
         ge=1,
+        le=MAX_RUNAWAY_FACTOR,
         allow_inf_nan=False,
         description="Alert when a job's progress passes this many times its declared runtime "
         "(it keeps running); null: no alerts.",
@@ -786,7 +846,25 @@ class Scenario(BaseModel):
     @field_validator("start")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        return ensure_utc(value, "start")
+        value = ensure_utc(value, "start")
+        if not EARLIEST_START <= value <= LATEST_START:
+            raise ValueError(
+                f"must be between {EARLIEST_START.year} and {LATEST_START.year}, got {value.isoformat()} "
+                "(a run's times and deadlines must stay within the calendar)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _samples(self) -> Scenario:
+        """A run samples every ``sample_interval`` up to its horizon: at most MAX_SAMPLES samples."""
+        if self.horizon is not None and self.horizon / self.sample_interval > MAX_SAMPLES:
+            raise ValidationError(
+                f"a horizon of {self.horizon:g} s sampled every {self.sample_interval:g} s is "
+                f"{self.horizon / self.sample_interval:,.0f} samples, more than the maximum of "
+                f"{MAX_SAMPLES:,}: raise sample_interval",
+                path="sample_interval",
+            )
+        return self
 
     @model_validator(mode="after")
     def _bookings(self) -> Scenario:
@@ -841,10 +919,19 @@ class LoadedScenario:
         self._line_of = line_of
         # The readers of the latest arrivals() pass: their .report says what each skipped.
         self.trace_readers: list[TraceReader] = []
+        # What a planner should know about the inputs (a node list's models the catalog lacks),
+        # one line each.
+        self.notes: list[str] = []
+        self._expand_node_list()
         self.queues = self._queues()
+        self._check_quotas()
         self.parsed_nodes = self._nodes_file() if replaced is None else self._given_nodes(replaced)
         self.nodes = [node for pool in self.fleet.pools for node in pool.build_nodes()]
         self._add_dump_nodes()
+        if len(self.nodes) > MAX_NODES:
+            raise self._error(
+                f"the fleet holds {len(self.nodes):,} nodes, more than the maximum of {MAX_NODES:,}", "fleet"
+            )
         self._check_flavors()
         self._check_workload()
         # Each workload.pipelines entry, loaded and checked against the queues.
@@ -861,6 +948,73 @@ class LoadedScenario:
         line = self._line_of(path) if self._line_of is not None else None
         return ValidationError(message, path=path, source=self.source, line=line)
 
+    def _expand_node_list(self) -> None:
+        """``fleet.node_list``'s pools joined to ``fleet.pools`` (priced by model, slug or book)."""
+        fleet = self.scenario.fleet
+        if fleet is None or fleet.node_list is None:
+            return
+        at = "fleet.node_list.path"
+        path = (self.base_dir / fleet.node_list.path).resolve()
+        if not is_file(path):
+            raise self._error(f"node list {str(path)!r} does not exist", at)
+        listed = read_openb_nodes(path)  # its errors name the node list's file, line and column
+        taken = {pool.name for pool in fleet.pools}
+        book = self._load_price_book() if fleet.price_book is not None else None
+        pools: list[PoolSpec] = []
+        for pool in listed.pools:
+            if pool.name in taken:
+                raise self._error(
+                    f"pool {pool.name!r} of node list {str(path)!r} has the name of a pool of the scenario",
+                    at,
+                )
+            price = fleet.prices.get(pool.model) if pool.model else None
+            if price is None and pool.accelerator is not None:
+                price = fleet.prices.get(pool.accelerator)
+                if price is None and book is not None:
+                    price = book.price(pool.accelerator, fleet.price_tier)
+            spec = pool.pool_spec()
+            if price is not None:
+                spec["price_per_gpu_hour"] = price
+            pools.append(PoolSpec.model_validate(spec))
+        total = sum(p.nodes for p in (*fleet.pools, *pools))
+        if total > MAX_NODES:
+            raise self._error(f"the fleet holds {total:,} nodes, more than the maximum of {MAX_NODES:,}", at)
+        self.notes.extend(f"{path.name}: {note}" for note in listed.notes())
+        expanded = fleet.model_copy(update={"pools": (*fleet.pools, *pools), "node_list": None})
+        self.scenario = self.scenario.model_copy(update={"fleet": expanded})
+
+    def _check_quotas(self) -> None:
+        """Every quota of the queues (nominal, borrowing and lending limits) fits Kubernetes' int64
+        milli-value: a larger one is no quota a cluster can hold."""
+        spec = self.scenario.queues
+        source = str((self.base_dir / spec.path).resolve()) if spec.path is not None else self.source
+        owners: list[tuple[str, str, tuple[Any, ...]]] = [
+            ("ClusterQueue", name, cq.resource_groups) for name, cq in self.queues.cluster_queues.items()
+        ]
+        owners += [("Cohort", name, cohort.resource_groups) for name, cohort in self.queues.cohorts.items()]
+        for kind, name, groups in owners:
+            for g, group in enumerate(groups):
+                for f, flavor in enumerate(group.flavors):
+                    for r, quota in enumerate(flavor.resources):
+                        for key, value in (
+                            ("nominalQuota", quota.nominal_quota),
+                            ("borrowingLimit", quota.borrowing_limit),
+                            ("lendingLimit", quota.lending_limit),
+                        ):
+                            if value is not None and value > MAX_QUANTITY_MILLI:
+                                raise ValidationError(
+                                    f"{kind} {name}: {quota.name} in flavor {flavor.name}: {key} "
+                                    f"{quantity_text(value)} is more than the largest quantity (milli-value "
+                                    "2^63 - 1, Kubernetes' int64)",
+                                    path=f"{kind}/{name}.spec.resourceGroups[{g}].flavors[{f}]."
+                                    f"resources[{r}].{key}",
+                                    source=source,
+                                    line=None if spec.path is not None else self._line_of_queues(),
+                                )
+
+    def _line_of_queues(self) -> int | None:
+        return self._line_of("queues.documents") if self._line_of is not None else None
+
     def _check_workload(self) -> None:
         """What the models cannot check alone: references into the queues and fleet, and an end.
 
@@ -871,7 +1025,7 @@ class LoadedScenario:
         workload = self.scenario.workload
         for index, trace in enumerate(workload.traces):
             for field_name, name in (("path", trace.path), ("task_path", trace.task_path)):
-                if name is not None and not (self.base_dir / name).resolve().is_file():
+                if name is not None and not is_file((self.base_dir / name).resolve()):
                     raise self._error(
                         f"trace file {str((self.base_dir / name).resolve())!r} does not exist",
                         f"workload.traces[{index}].{field_name}",
@@ -940,6 +1094,28 @@ class LoadedScenario:
                     f"{cq.name}: {offered or 'it has no flavors'}",
                     f"{at}.accelerator",
                 )
+        self._check_job_count(generators)
+
+    def _check_job_count(self, generators: GeneratorSpec) -> None:
+        """The generators submit at most MAX_JOBS jobs (about: the mean of random arrivals), the
+        class submitting most named when they would submit more."""
+        ends = [h for h in (self.scenario.horizon, generators.horizon) if h is not None]
+        end = min(ends) if ends else math.inf
+        expected = [klass.expected_jobs(end) for klass in generators.classes]
+        total = sum(expected)
+        if generators.limit is not None:
+            total = min(total, generators.limit)
+        if total <= MAX_JOBS:
+            return
+        index = max(range(len(expected)), key=expected.__getitem__)
+        klass = generators.classes[index]
+        about = f"about {expected[index]:,.0f}" if math.isfinite(expected[index]) else "no end of"
+        raise self._error(
+            f"class {klass.name!r} would submit {about} jobs (its rate over its window, capped by its "
+            f"count): more than a run's maximum of {MAX_JOBS:,} in all; lower its rate, or give it a "
+            "count, an until, or the scenario a shorter horizon",
+            f"workload.generators.classes[{index}].arrivals",
+        )
 
     def _pipelines(self) -> tuple[PipelineWorkload, ...]:
         """Each ``workload.pipelines`` entry: its pipeline loaded (a file's errors name that file
@@ -975,12 +1151,16 @@ class LoadedScenario:
                     "runs never stop arriving: give 'count', or give the scenario a 'horizon'",
                     f"{at}.arrivals.every",
                 )
+            try:
+                starts = arrivals.instants(self.scenario.horizon)
+            except ValidationError as exc:
+                raise self._error(exc.message, f"{at}.arrivals.{exc.path}") from None
             out.append(
                 PipelineWorkload(
                     spec=spec,
                     graph=graph,
                     params=params,
-                    starts_s=arrivals.instants(self.scenario.horizon),
+                    starts_s=starts,
                     outputs={step: dict(values) for step, values in entry.outputs.items()},
                     runtime_scale=entry.runtime_scale,
                     default_runtime_s=entry.default_runtime,
@@ -993,7 +1173,7 @@ class LoadedScenario:
 
         if entry.file is not None:
             path = (self.base_dir / entry.file).resolve()
-            if not path.is_file():
+            if not is_file(path):
                 raise self._error(f"pipeline file {str(path)!r} does not exist", f"{at}.file")
             return load_pipeline(path)  # its errors name the pipeline file, line and field
         try:
@@ -1181,7 +1361,7 @@ class LoadedScenario:
         if name is None:
             return ()
         path = (self.base_dir / name).resolve()
-        if not path.is_file():
+        if not is_file(path):
             raise self._error(f"nodes file {str(path)!r} does not exist", "fleet.nodes_file")
         try:
             text = path.read_text(encoding="utf-8")
@@ -1197,12 +1377,28 @@ class LoadedScenario:
             raise ValidationError(exc.message, path=exc.path, source=exc.source, line=line) from None
         if not fleet.nodes:
             raise self._error(f"nodes file {str(path)!r} lists no node", "fleet.nodes_file")
+        problem = _node_bounds(fleet.nodes)
+        if problem is not None:
+            index, field, message = problem
+            raise ValidationError(
+                message,
+                path=f"items[{index}].{field}",
+                source=str(path),
+                line=_dump_line(text, str(path), f"items[{index}].{field}"),
+            )
         return fleet.nodes
 
     def _given_nodes(self, fleet: Fleet) -> tuple[ParsedNode, ...]:
         """The nodes that replace the fleet; none at all is an error, never a silently empty fleet."""
         if not fleet.nodes:
             raise ValidationError(f"{self.nodes_source or 'the node source'} lists no node", path="fleet")
+        problem = _node_bounds(fleet.nodes)
+        if problem is not None:
+            index, field, message = problem
+            raise ValidationError(
+                f"{self.nodes_source or 'the node source'}: node {fleet.nodes[index].name}: {message}",
+                path=f"fleet.{field}",
+            )
         return fleet.nodes
 
     def _add_dump_nodes(self) -> None:
@@ -1219,7 +1415,7 @@ class LoadedScenario:
         spec = self.scenario.queues
         if spec.path is not None:
             path = (self.base_dir / spec.path).resolve()
-            if not path.exists():
+            if not exists(path):
                 raise self._error(f"queues file {str(path)!r} does not exist", "queues.path")
             return load_queue_config(path)
         assert spec.documents is not None
@@ -1379,7 +1575,7 @@ class LoadedScenario:
             book = default_registry().price_book(spec)
         else:
             path = (self.base_dir / spec).resolve()
-            if not path.is_file():
+            if not is_file(path):
                 raise self._error(f"price book {str(path)!r} does not exist", "fleet.price_book")
             book = load_price_book(path)
         if book.resolve_tier(self.fleet.price_tier) is None:
@@ -1454,15 +1650,32 @@ class LoadedScenario:
         if s.workload.generators is not None:
             streams.append(generate_arrivals(s.workload.generators, s.seed))
         self.trace_readers = [open_trace(trace, self.base_dir) for trace in s.workload.traces]
+        local_queues = frozenset(self.queues.local_queues)
         for reader in self.trace_readers:
+            reader.local_queues = local_queues  # a job on no LocalQueue: reported, never silently lost
             streams.append(iter(reader))
         merged: Iterator[JobArrival] = heapq.merge(*streams, key=lambda a: (a.submit_s, a.job_id))
         if s.workload.estimate_error is not None:
             merged = s.workload.estimate_error.apply(merged, s.seed)
         horizon = s.horizon
+        # Without a horizon a run samples until its last job ends: keep that within MAX_SAMPLES.
+        latest_end = MAX_SAMPLES * s.sample_interval if horizon is None else math.inf
         for arrival in merged:
             if horizon is not None and arrival.submit_s > horizon:
                 return
+            if arrival.submit_s > MAX_SPAN_S:
+                raise self._error(
+                    f"job {arrival.job_id} arrives {arrival.submit_s:g} s after the start, more than the "
+                    f"maximum, {span_text()}: give the scenario a horizon",
+                    "horizon",
+                )
+            if arrival.submit_s + arrival.runtime_s > latest_end:
+                raise self._error(
+                    f"job {arrival.job_id} runs until at least {arrival.submit_s + arrival.runtime_s:g} s: "
+                    f"sampled every {s.sample_interval:g} s that is more than the maximum of "
+                    f"{MAX_SAMPLES:,} samples; give the scenario a horizon or raise sample_interval",
+                    "sample_interval",
+                )
             yield arrival
 
 
@@ -1494,6 +1707,32 @@ def _dump_line(text: str, source: str, path: str) -> int | None:
     return None
 
 
+def _node_bounds(nodes: Iterable[ParsedNode]) -> tuple[int, str, str] | None:
+    """The first node whose allocatable passes a bound, as ``(index, field, message)``: any resource
+    above Kubernetes' int64 milli-value, or more accelerators than a node holds (physical devices
+    or MIG slices above :data:`~.workload.limits.MAX_DEVICES`, shared replicas above that many per
+    device)."""
+    for index, node in enumerate(nodes):
+        for name, milli in node.allocatable.items():
+            if milli > MAX_QUANTITY_MILLI:
+                return (
+                    index,
+                    f"status.allocatable.{name}",
+                    f"{name} {quantity_text(milli)} is more than the largest quantity (milli-value 2^63 - 1)",
+                )
+        for group in node.devices:
+            allocatable = node.allocatable.get(group.resource_name, 0) / 1000
+            if group.count > MAX_DEVICES or allocatable > MAX_DEVICES * group.replicas:
+                return (
+                    index,
+                    f"status.allocatable.{group.resource_name}",
+                    f"{allocatable:g} {group.resource_name} on one node is more than the maximum of "
+                    f"{MAX_DEVICES} devices"
+                    + (f" x {group.replicas} replicas" if group.replicas > 1 else ""),
+                )
+    return None
+
+
 def _replaced_fleet(fleet: FleetSpec | None) -> FleetSpec:
     """The scenario's fleet without its nodes (pools, ``nodes_file``), keeping how nodes are priced.
 
@@ -1501,9 +1740,14 @@ def _replaced_fleet(fleet: FleetSpec | None) -> FleetSpec:
     """
     if fleet is None:
         return FleetSpec.model_construct(
-            pools=(), nodes_file=None, prices={}, price_book=DEFAULT_PRICE_BOOK, price_tier="on-demand"
+            pools=(),
+            nodes_file=None,
+            node_list=None,
+            prices={},
+            price_book=DEFAULT_PRICE_BOOK,
+            price_tier="on-demand",
         )
-    return fleet.model_copy(update={"pools": (), "nodes_file": None})
+    return fleet.model_copy(update={"pools": (), "nodes_file": None, "node_list": None})
 
 
 def _labels_match(labels: dict[str, str], selector: dict[str, str]) -> bool:
@@ -1516,7 +1760,7 @@ def load_scenario(path: str | Path, *, nodes: NodeSource | None = None) -> Loade
     ``nodes`` replaces the scenario's fleet (see :class:`LoadedScenario`).
     """
     path = Path(path)
-    if not path.exists():
+    if not exists(path):
         raise ValidationError(f"scenario file {str(path)!r} does not exist", path="scenario")
     if path.is_dir():
         raise ValidationError(f"{str(path)!r} is a directory; expected a scenario YAML file", path="scenario")

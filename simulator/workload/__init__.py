@@ -17,6 +17,7 @@ from .generators import (
     parse_generator_spec,
 )
 from .model import JobArrival, arrival_to_job, merge_arrivals, split_gang
+from .openb import OpenbTrace, read_openb_nodes
 from .traces import (
     BudcoreCsvTrace,
     HeliosTrace,
@@ -27,6 +28,7 @@ from .traces import (
     TraceOptions,
     TraceReport,
     TraceSpec,
+    guess_format,
     open_trace,
     parse_trace_spec,
 )
@@ -41,6 +43,7 @@ __all__ = [
     "HeliosTrace",
     "JobArrival",
     "JobClassSpec",
+    "OpenbTrace",
     "PaiTrace",
     "PoissonArrivals",
     "QueueMapping",
@@ -52,9 +55,11 @@ __all__ = [
     "arrival_to_job",
     "class_arrivals",
     "generate_arrivals",
+    "guess_format",
     "merge_arrivals",
     "open_trace",
     "parse_generator_spec",
     "parse_trace_spec",
+    "read_openb_nodes",
     "split_gang",
 ]

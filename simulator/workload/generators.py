@@ -78,6 +78,16 @@ from budcore.domain.priority import JobPriority
 from budcore.domain.timewindow import TimeWindow
 from budcore.domain.validation import LineLookup, validate_model
 
+from .limits import (
+    MAX_DEADLINE_SLACK,
+    MAX_DEVICES,
+    MAX_MIX_WEIGHT,
+    MAX_MU,
+    MAX_PODS,
+    MAX_RATE_PER_S,
+    MAX_SIGMA,
+    MAX_SPAN_S,
+)
 from .model import JobArrival, Priority, check_priority_class, merge_arrivals, priority_parts
 from .units import Duration, quantity_bytes, quantity_milli
 
@@ -100,6 +110,16 @@ class FixedArrivals(BaseModel):
     kind: Literal["fixed"] = "fixed"
     interval: Duration
 
+    @field_validator("interval")
+    @classmethod
+    def _rate(cls, value: float) -> float:
+        if 0 < value < 1.0 / MAX_RATE_PER_S:
+            raise ValueError(
+                f"an interval of {value:g} s is more than the maximum rate of {MAX_RATE_PER_S:,.0f} "
+                "arrivals a second (0 with a 'count': all at once)"
+            )
+        return value
+
 
 class PoissonArrivals(BaseModel):
     """A Poisson process of ``rate`` arrivals per ``per`` (default: per hour)."""
@@ -120,6 +140,19 @@ class PoissonArrivals(BaseModel):
     @property
     def rate_per_s(self) -> float:
         return self.rate / self.per
+
+    @model_validator(mode="after")
+    def _bounded(self) -> PoissonArrivals:
+        _check_rate(self.rate_per_s)
+        return self
+
+
+def _check_rate(rate_per_s: float) -> None:
+    if rate_per_s > MAX_RATE_PER_S:
+        raise ValidationError(
+            f"{rate_per_s:g} arrivals a second is more than the maximum, {MAX_RATE_PER_S:,.0f}",
+            path="rate",
+        )
 
 
 class DiurnalArrivals(BaseModel):
@@ -145,6 +178,11 @@ class DiurnalArrivals(BaseModel):
     @property
     def rate_per_s(self) -> float:
         return self.rate / self.per
+
+    @model_validator(mode="after")
+    def _bounded(self) -> DiurnalArrivals:
+        _check_rate(self.rate_per_s * (1.0 + self.amplitude))  # the peak rate
+        return self
 
     def rate_at(self, t: float) -> float:
         """The instantaneous arrival rate (per second) at simulation time ``t``."""
@@ -184,8 +222,9 @@ class LognormalRuntime(BaseModel):
 
     kind: Literal["lognormal"] = "lognormal"
     mean: Duration | None = None
-    mu: float | None = Field(default=None, allow_inf_nan=False)
-    sigma: float = Field(gt=0, allow_inf_nan=False)
+    # e^±100 s is far outside any runtime; draws are capped at the longest duration anyway.
+    mu: float | None = Field(default=None, ge=-MAX_MU, le=MAX_MU, allow_inf_nan=False)
+    sigma: float = Field(gt=0, le=MAX_SIGMA, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _one_location(self) -> LognormalRuntime:
@@ -232,7 +271,7 @@ SimpleRuntime = Annotated[
 class MixtureComponent(BaseModel):
     model_config = _FROZEN
 
-    weight: float = Field(gt=0, allow_inf_nan=False)
+    weight: float = Field(gt=0, le=MAX_MIX_WEIGHT, allow_inf_nan=False)
     distribution: SimpleRuntime
 
 
@@ -346,7 +385,7 @@ class JobClassSpec(BaseModel):
     min_runtime: Duration | None = None
     max_runtime: Duration | None = None
     gpus: int | dict[int, float] | Literal["gavel"] = 1
-    gpus_per_node: int = Field(default=8, ge=1)
+    gpus_per_node: int = Field(default=8, ge=1, le=MAX_DEVICES)
     cpu_per_gpu: str | int | float = "4"
     memory_per_gpu: str | int = "32Gi"
     cpu_without_gpu: str | int | float = "1"
@@ -362,7 +401,7 @@ class JobClassSpec(BaseModel):
     )
     job_type: JobType = JobType.BATCH
     checkpoint_interval: Duration | None = None
-    deadline_slack: float | None = Field(default=None, ge=1, allow_inf_nan=False)
+    deadline_slack: float | None = Field(default=None, ge=1, le=MAX_DEADLINE_SLACK, allow_inf_nan=False)
     accelerator: str | None = Field(default=None, min_length=1)
     max_duration: Duration | None = Field(
         default=None,
@@ -435,8 +474,11 @@ class JobClassSpec(BaseModel):
             for count, weight in value.items():
                 if count < 0:
                     raise ValueError(f"GPU count must not be negative, got {count}")
-                if not (weight > 0 and math.isfinite(weight)):
-                    raise ValueError(f"weight of {count} GPUs must be a positive number, got {weight}")
+                if not (0 < weight <= MAX_MIX_WEIGHT):
+                    raise ValueError(
+                        f"weight of {count} GPUs must be a positive number up to {MAX_MIX_WEIGHT:g}, "
+                        f"got {weight}"
+                    )
         return value
 
     @model_validator(mode="after")
@@ -448,6 +490,11 @@ class JobClassSpec(BaseModel):
                 path="priority_class",
             )
         for count in self.gpu_choices()[0]:
+            if count > self.gpus_per_node * MAX_PODS:
+                raise ValidationError(
+                    f"{count} GPUs is more than {MAX_PODS:,} pods of gpus_per_node ({self.gpus_per_node})",
+                    path="gpus",
+                )
             if count > self.gpus_per_node and count % self.gpus_per_node:
                 raise ValidationError(
                     f"{count} GPUs spans nodes but is not a multiple of gpus_per_node "
@@ -465,6 +512,22 @@ class JobClassSpec(BaseModel):
         ):
             raise ValidationError(f"must be at least min_runtime ({self.min_runtime})", path="max_runtime")
         return self
+
+    def expected_jobs(self, end: float = math.inf) -> float:
+        """About how many jobs the class submits before ``end`` (its ``until`` and ``count`` too):
+        the mean of a random process, exact for ``fixed`` arrivals; ``inf`` when nothing ends it."""
+        end = min(end, self.until if self.until is not None else math.inf)
+        count = self.count if self.count is not None else math.inf
+        if end <= self.start:  # arrivals at or after the end are not submitted
+            return 0.0
+        arrivals = self.arrivals
+        if isinstance(arrivals, FixedArrivals):
+            if arrivals.interval == 0:
+                return count
+            expected = math.ceil((end - self.start) / arrivals.interval) if math.isfinite(end) else math.inf
+        else:
+            expected = arrivals.rate_per_s * (end - self.start)
+        return min(count, expected)
 
     def gpu_choices(self) -> tuple[tuple[int, ...], tuple[float, ...]]:
         """GPU counts and their probabilities (normalised)."""
@@ -655,8 +718,10 @@ def _assemble(
     count = spec.count if spec.count is not None else math.inf
     until = spec.until if spec.until is not None else math.inf
     low = spec.min_runtime if spec.min_runtime is not None else -math.inf
-    high = spec.max_runtime if spec.max_runtime is not None else math.inf
-    clamp = spec.min_runtime is not None or spec.max_runtime is not None
+    # Drawn runtimes never pass the simulator's longest duration (a lognormal's tail can reach
+    # infinity); a bounded distribution never reaches it, so the clamp changes nothing else.
+    high = min(spec.max_runtime, MAX_SPAN_S) if spec.max_runtime is not None else MAX_SPAN_S
+    clamp = spec.min_runtime is not None or spec.max_runtime is not None or _unbounded(spec.runtime)
     for n, t in enumerate(times):
         if n >= count or t >= until:
             return
@@ -691,6 +756,13 @@ def _assemble(
             budget_limit,
             budget_action,
         )
+
+
+def _unbounded(spec: RuntimeSpec) -> bool:
+    """Whether draws of ``spec`` may exceed :data:`~.limits.MAX_SPAN_S` (exponential, lognormal)."""
+    if isinstance(spec, MixtureRuntime):
+        return any(_unbounded(c.distribution) for c in spec.components)
+    return isinstance(spec, ExponentialRuntime | LognormalRuntime)
 
 
 def generate_arrivals(spec: GeneratorSpec, seed: int) -> Iterator[JobArrival]:

@@ -1,7 +1,8 @@
 """Trace readers: replay real cluster logs as a stream of :class:`JobArrival` records.
 
-Four formats are read, each streaming (one row at a time, never the whole file; ``.gz`` files are
-decompressed on the fly). ``simulator/workload/TRACES.md`` documents them in full, including the
+Five formats are read, each streaming (one row at a time, never the whole file; ``.gz`` files are
+decompressed on the fly): the four below and Alibaba's 2023 GPU trace, ``openb``
+(:mod:`.openb`). ``simulator/workload/TRACES.md`` documents them in full, including the
 budcore CSV schema reproduced here:
 
 budcore CSV (``format: budcore``)
@@ -79,6 +80,10 @@ Common behaviour
       the full trace's 1.2 million jobs).
     * A reader is re-iterable: each iteration reopens the file and starts a fresh report, so the
       same trace can be replayed under several policies.
+    * Files are UTF-8 (a byte-order mark is dropped); other bytes, binary and empty files are an
+      error naming the file (:class:`TextLines`). A pass that yields no job is an error saying
+      why and naming the format the file looks like (:func:`guess_format`). Values above the
+      simulator's limits (:mod:`.limits`: 10 years, 256 GPUs a pod, ...) are invalid rows.
 
 Formats are plugins
     A spec's ``format`` names a trace reader registered through the ``budcore_register_trace_readers``
@@ -99,18 +104,20 @@ import fnmatch
 import gzip
 import heapq
 import inspect
-import io
 import math
 import re
 import string
+import zlib
 from abc import ABC, abstractmethod
 from array import array
+from collections import Counter
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TextIO
+from typing import Any, BinaryIO, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -122,8 +129,22 @@ from budcore.domain.validation import LineLookup, validate_model
 from budcore.plugins import PluginRegistry, default_registry
 from budcore.plugins.hookspecs import Factory
 
+from .limits import (
+    MAX_CPUS_PER_NODE,
+    MAX_DEADLINE_SLACK,
+    MAX_DEVICES,
+    MAX_LINE_BYTES,
+    MAX_PODS,
+    MAX_QUANTITY_MILLI,
+    MAX_SPAN_S,
+    span_text,
+)
 from .model import JobArrival, Priority, parse_priority, priority_parts, split_gang
-from .units import Duration, quantity_bytes, quantity_milli
+from .units import Duration, FilePath, is_file, quantity_bytes, quantity_milli
+
+# A deadline lies at most this far after the start: submit and runtime are bounded, and so is the
+# deadline slack, so every deadline a trace can mean fits (and an absurd one is a row error).
+_MAX_DEADLINE_S = MAX_SPAN_S * (1 + MAX_DEADLINE_SLACK)
 
 SAMPLES_DIR = Path(__file__).parent / "samples"
 
@@ -258,7 +279,7 @@ class TraceOptions(BaseModel):
     Resource defaults fill what a trace does not record (Helios has no memory, SWF often no CPU):
     ``cpu_per_gpu`` / ``memory_per_gpu`` per GPU of a pod, ``cpu_without_gpu`` /
     ``memory_without_gpu`` for a pod without GPUs. ``swf_processors`` and ``cpus_per_node`` apply
-    to SWF only.
+    to SWF only, ``fractional`` and ``qos_priority`` to openb only.
     """
 
     model_config = _FROZEN
@@ -267,13 +288,13 @@ class TraceOptions(BaseModel):
     job_class: str | None = None
     priority: Priority = JobPriority.NORMAL
     job_type: JobType = JobType.BATCH
-    gpus_per_node: int = Field(default=8, ge=1)
+    gpus_per_node: int = Field(default=8, ge=1, le=MAX_DEVICES)
     cpu_per_gpu: str | int | float = "4"
     memory_per_gpu: str | int = "32Gi"
     cpu_without_gpu: str | int | float = "1"
     memory_without_gpu: str | int = 0
     checkpoint_interval: Duration | None = None
-    deadline_slack: float | None = Field(default=None, ge=1, allow_inf_nan=False)
+    deadline_slack: float | None = Field(default=None, ge=1, le=MAX_DEADLINE_SLACK, allow_inf_nan=False)
     accelerator: str | None = Field(default=None, min_length=1)
     states: tuple[str, ...] | None = None
     include_cpu_only: bool = False
@@ -285,7 +306,18 @@ class TraceOptions(BaseModel):
     reorder_window: int = Field(default=10_000, ge=0)
     max_reported: int = Field(default=100, ge=0)
     swf_processors: Literal["gpus", "cpus"] = "gpus"
-    cpus_per_node: int = Field(default=64, ge=1)
+    cpus_per_node: int = Field(default=64, ge=1, le=MAX_CPUS_PER_NODE)
+    fractional: Literal["skip", "round-up"] = Field(
+        default="skip",
+        description="openb: a pod asking for a share of one GPU (gpu_milli < 1000) is filtered "
+        "(skip, counted) or asks for one whole GPU (round-up, counted as a note); GPU sharing is "
+        "not simulated yet.",
+    )
+    qos_priority: dict[str, Priority] | None = Field(
+        default=None,
+        description="openb: the priority of each qos value (default LS and Guaranteed: high, "
+        "Burstable: normal, BE: low); a mapping rule's priority wins, priority applies to others.",
+    )
 
     @field_validator("job_class")
     @classmethod
@@ -299,7 +331,7 @@ class TraceOptions(BaseModel):
         return value
 
 
-BUILTIN_FORMATS = ("budcore", "helios", "pai", "swf")  # the simulator plugin's trace readers
+BUILTIN_FORMATS = ("budcore", "helios", "openb", "pai", "swf")  # the simulator plugin's trace readers
 
 
 class TraceSpec(TraceOptions):
@@ -311,11 +343,11 @@ class TraceSpec(TraceOptions):
 
     format: str = Field(
         min_length=1,
-        description="a registered trace reader: budcore, helios, pai, swf, or a plugin's format",
+        description="a registered trace reader: budcore, helios, openb, pai, swf, or a plugin's format",
         json_schema_extra={"examples": list(BUILTIN_FORMATS)},
     )
-    path: str = Field(min_length=1)
-    task_path: str | None = Field(default=None, min_length=1)
+    path: FilePath
+    task_path: FilePath | None = None
 
     @field_validator("format")
     @classmethod
@@ -397,7 +429,10 @@ class TraceReport:
     """What one pass over a trace did: rows read, emitted, filtered on purpose, skipped as invalid.
 
     ``details`` keeps the first ``max_reported`` skipped rows (file, line, field, reason); the
-    count ``skipped`` is exact. ``reordered`` counts rows the reorder buffer put back in order.
+    count ``skipped`` is exact, and so are its split by field (``skipped_fields``) and the split of
+    ``filtered`` by reason (``filtered_reasons``). ``notes`` counts emitted jobs a reader changed or
+    could only approximate (censored runtimes, rounded-up GPU shares, the first of an accelerator
+    set, ...), by what it did. ``reordered`` counts rows the reorder buffer put back in order.
     """
 
     source: str
@@ -408,11 +443,19 @@ class TraceReport:
     skipped: int = 0
     reordered: int = 0
     details: list[SkippedRow] = field(default_factory=list)
+    filtered_reasons: Counter[str] = field(default_factory=Counter)
+    skipped_fields: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)
 
     def skip(self, source: str, line: int, field_name: str, reason: str) -> None:
         self.skipped += 1
+        self.skipped_fields[field_name] += 1
         if len(self.details) < self.max_reported:
             self.details.append(SkippedRow(source, line, field_name, reason))
+
+    def filter(self, reason: str) -> None:
+        self.filtered += 1
+        self.filtered_reasons[reason] += 1
 
     def summary(self) -> str:
         return (
@@ -432,7 +475,12 @@ class _RowError(Exception):
 
 
 class _FilteredRowError(Exception):
-    """A valid row excluded on purpose (state filter, CPU-only job, partial SWF line)."""
+    """A valid row excluded on purpose (state filter, CPU-only job, partial SWF line); ``reason``
+    says why, in the report's ``filtered_reasons`` (and ``budcore trace inspect``)."""
+
+    def __init__(self, reason: str = "filtered by the reader") -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 # The public names of the row types, for readers written in plugins (see ``TraceReader``).
@@ -465,6 +513,10 @@ class _Parsed:
     max_duration: float | None = None  # the job's maximum duration (budcore format only)
     budget_limit: Decimal | None = None  # the job's own budget (budcore format only)
     budget_action: str | None = None  # warn, pause or cancel (budcore format only)
+    # The format's own priority for the row (openb's qos), below a mapping rule's.
+    fallback_priority: JobPriority | int | str | None = None
+    # What the reader changed or approximated in this row (counted in the report's notes).
+    notes: tuple[str, ...] = ()
 
 
 ParsedRow = _Parsed
@@ -538,10 +590,88 @@ def _timestamp(value: str, name: str) -> float:
     return when.timestamp()
 
 
-def _open_text(path: Path) -> TextIO:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return path.open("r", encoding="utf-8", newline="")
+class TextLines:
+    """The lines of a UTF-8 text file (``.gz`` decompressed on the fly), each with its line ending.
+
+    What a trace file holds is someone else's: bytes that are not UTF-8, a file that is binary
+    (NUL bytes, a UTF-16 byte-order mark), a ``.gz`` that is not gzip, or nothing at all are one
+    ``ValidationError`` naming the file (and the line), never a ``UnicodeDecodeError``. A UTF-8
+    byte-order mark (Excel writes one) is dropped, so it does not hide the first column's name.
+    Iterating gives ``str`` lines that :mod:`csv` reads (quoted fields may span lines).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.source = str(path)
+        self.line = 0
+        try:
+            # closed by __exit__
+            self._raw: BinaryIO | gzip.GzipFile = (
+                gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")  # noqa: SIM115
+            )
+        except OSError as exc:
+            raise ValidationError(
+                f"cannot read {self.source!r}: {exc.strerror or exc}", source=self.source
+            ) from None
+
+    def __enter__(self) -> TextLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._raw.close()
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            while raw := self._raw.readline(MAX_LINE_BYTES + 1):
+                self.line += 1
+                if len(raw) > MAX_LINE_BYTES:
+                    raise self._error(f"has a line longer than {MAX_LINE_BYTES // 2**20} MiB: not a trace")
+                yield self._decode(raw)
+        except (OSError, EOFError, zlib.error) as exc:  # a truncated or corrupt .gz
+            raise ValidationError(
+                f"cannot read {self.source!r}: {exc}", source=self.source, line=self.line or None
+            ) from None
+
+    def _decode(self, raw: bytes) -> str:
+        if self.line == 1:
+            if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                raise self._error(
+                    "is UTF-16 text (it starts with a UTF-16 byte-order mark): save it as UTF-8"
+                )
+            raw = raw.removeprefix(b"\xef\xbb\xbf")  # Excel's UTF-8 byte-order mark
+        if b"\0" in raw:
+            raise self._error("holds NUL bytes: it is a binary file, not a text trace")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad = raw[exc.start : exc.start + 1].hex()
+            raise self._error(
+                f"is not UTF-8 text: byte 0x{bad} at column {exc.start + 1} (save the file as UTF-8)"
+            ) from None
+
+    def _error(self, message: str) -> ValidationError:
+        return ValidationError(
+            f"{self.source} {message}", source=self.source, line=self.line, path="encoding"
+        )
+
+
+def _open_text(path: Path) -> TextLines:
+    return TextLines(path)
+
+
+@contextmanager
+def _csv_errors(source: str, reader: Any) -> Iterator[None]:
+    """A ``csv.Error`` (a NUL in a field, a field over the size limit, a stray quote in strict
+    dialects) as a ValidationError naming the file and the line."""
+    try:
+        yield
+    except csv.Error as exc:
+        raise ValidationError(
+            f"{source} is not CSV the reader can parse: {exc}",
+            path="row",
+            source=source,
+            line=getattr(reader, "line_num", None) or None,
+        ) from None
 
 
 # Readers ------------------------------------------------------------------------------------------
@@ -552,6 +682,14 @@ class TraceReader(ABC):
     attributes: ClassVar[tuple[str, ...]]
     # Formats that mix GPU and CPU-only jobs drop the latter unless ``include_cpu_only`` is set.
     filters_cpu_only: ClassVar[bool] = False
+    # Whether rows have a state a ``states`` filter can select on (``attributes["state"]``).
+    has_states: ClassVar[bool] = True
+    # Whether job ids are ``<job class>-<trace id>`` (else the trace's id as is).
+    prefixes_ids: ClassVar[bool] = True
+    # The columns the submit time and the runtime come from, for messages about them.
+    submit_field: ClassVar[str] = "submit_time"
+    runtime_field: ClassVar[str] = "runtime"
+    gpus_field: ClassVar[str] = "gpus"
 
     def __init__(self, path: str | Path, options: TraceOptions | None = None, **overrides: Any) -> None:
         self.path = Path(path)
@@ -560,9 +698,9 @@ class TraceReader(ABC):
             base = validate_model(TraceOptions, {**base.model_dump(), **overrides})
         self.options = base
         self.options.mapping.check_attributes(self.attributes)
-        if base.states is not None and self.format == "budcore":
-            raise ValidationError("the budcore CSV format has no job state to filter on", path="states")
-        if not self.path.is_file():
+        if base.states is not None and not self.has_states:
+            raise ValidationError(f"the {self.format} format has no job state to filter on", path="states")
+        if not is_file(self.path):
             raise ValidationError(f"trace file {str(self.path)!r} does not exist", path="path")
         self.report = TraceReport(source=str(self.path), max_reported=base.max_reported)
         self._cpu_per_gpu = quantity_milli(base.cpu_per_gpu, "cpu_per_gpu")
@@ -570,10 +708,21 @@ class TraceReader(ABC):
         self._cpu_without_gpu = quantity_milli(base.cpu_without_gpu, "cpu_without_gpu")
         self._memory_without_gpu = quantity_bytes(base.memory_without_gpu, "memory_without_gpu")
         self._routes: dict[tuple[str, ...], _Route] = {}
+        # The LocalQueues jobs may go to, as (namespace, name); None: not checked. A scenario sets
+        # it: a job routed to a LocalQueue that does not exist is an invalid row (reported),
+        # never a job that is silently rejected.
+        self.local_queues: frozenset[tuple[str, str]] | None = None
 
     def __iter__(self) -> Iterator[JobArrival]:
         self.report = TraceReport(source=str(self.path), max_reported=self.options.max_reported)
         return self._ordered()
+
+    @classmethod
+    def sniff(cls, head: list[str]) -> bool:
+        """Whether a file whose first lines are ``head`` looks like this format (for messages and
+        ``budcore trace inspect``'s guess; never used to read a file another format was named for).
+        The default: no opinion. A plugin's reader may override it."""
+        return False
 
     # per format -------------------------------------------------------------------------------
     @abstractmethod
@@ -615,14 +764,15 @@ class TraceReader(ABC):
             report.rows += 1
             try:
                 parsed = self._parse(line, row)
+                self._check_bounds(parsed)
                 if parsed.runtime < options.min_runtime:
-                    raise _FilteredRowError
+                    raise _FilteredRowError("shorter than min_runtime")
                 if origin is not None and parsed.submit < origin:
-                    raise _FilteredRowError
+                    raise _FilteredRowError("submitted before origin")
                 if options.states is not None and parsed.attributes.get("state") not in options.states:
-                    raise _FilteredRowError
+                    raise _FilteredRowError(f"state {parsed.attributes.get('state')!r} not in states")
                 if parsed.gpus_per_pod == 0 and self.filters_cpu_only and not options.include_cpu_only:
-                    raise _FilteredRowError
+                    raise _FilteredRowError("CPU-only (include_cpu_only: true keeps it)")
                 if parsed.submit < watermark:
                     raise _RowError(
                         "submit_time",
@@ -630,8 +780,8 @@ class TraceReader(ABC):
                         f"trace is out of order by more than reorder_window ({window} rows); sort it by "
                         "submit time or raise reorder_window",
                     )
-            except _FilteredRowError:
-                report.filtered += 1
+            except _FilteredRowError as filtered:
+                report.filter(filtered.reason)
                 continue
             except _RowError as error:
                 self._fail(source, line, error)
@@ -652,6 +802,8 @@ class TraceReader(ABC):
                 if arrival.submit_s >= horizon or report.emitted >= limit:
                     return
                 report.emitted += 1
+                for note in parsed.notes:
+                    report.notes[note] += 1
                 yield arrival
         while heap:
             parsed = heapq.heappop(heap)[2]
@@ -663,7 +815,67 @@ class TraceReader(ABC):
             if arrival.submit_s >= horizon or report.emitted >= limit:
                 return
             report.emitted += 1
+            for note in parsed.notes:
+                report.notes[note] += 1
             yield arrival
+        if report.emitted == 0 and options.limit != 0:
+            raise self._no_jobs()
+
+    def _no_jobs(self) -> ValidationError:
+        """A pass that read no job at all: why (nothing there, every row invalid or filtered), and
+        which format the file looks like when it is not this one."""
+        report = self.report
+        source = str(self.path)
+        if report.rows == 0 and not report.skipped:
+            why = "it holds no data row"
+        else:
+            parts = []
+            if report.skipped:
+                first = ""
+                if report.details:
+                    row = report.details[0]
+                    first = f"; first: line {row.line}: {row.field}: {row.reason}"
+                parts.append(f"{report.skipped} invalid{first}")
+            if report.filtered:
+                reasons = ", ".join(f"{n} {r}" for r, n in report.filtered_reasons.most_common(3))
+                parts.append(f"{report.filtered} filtered ({reasons})")
+            rows = max(report.rows, report.skipped + report.filtered)
+            why = f"of its {rows} row(s), {'; '.join(parts) or 'none became a job'}"
+        guess = guess_format(self.path)
+        if guess is not None and guess != self.format:
+            hint = f"; it looks like the {guess} format (format: {guess}), not {self.format}"
+        else:
+            hint = ""
+        return ValidationError(
+            f"no job read from {source} as the {self.format} format: {why}{hint}",
+            path="format",
+            source=source,
+        )
+
+    def _check_bounds(self, parsed: _Parsed) -> None:
+        """The simulator's limits (:mod:`.limits`) on what a row asks for, as a row error."""
+        if parsed.runtime > MAX_SPAN_S:
+            raise _RowError(
+                self.runtime_field,
+                f"a runtime of {parsed.runtime:g} s is more than the maximum, {span_text()}",
+            )
+        if parsed.gpus_per_pod > MAX_DEVICES:
+            raise _RowError(
+                self.gpus_field,
+                f"{parsed.gpus_per_pod} GPUs in one pod is more than the maximum, {MAX_DEVICES}",
+            )
+        if parsed.pods > MAX_PODS:
+            raise _RowError("pods", f"{parsed.pods} pods is more than the maximum, {MAX_PODS:,}")
+        for name, value in (
+            ("checkpoint_interval_s", parsed.checkpoint_s),
+            ("max_duration_s", parsed.max_duration),
+            ("estimate", parsed.estimate),
+        ):
+            if value is not None and value > MAX_SPAN_S:
+                raise _RowError(name, f"{value:g} s is more than the maximum, {span_text()}")
+        if parsed.cpu_milli > MAX_QUANTITY_MILLI or parsed.memory_bytes * 1000 > MAX_QUANTITY_MILLI:
+            field_name = "cpu" if parsed.cpu_milli > MAX_QUANTITY_MILLI else "memory"
+            raise _RowError(field_name, "more than the largest quantity (milli-value 2^63 - 1)")
 
     def _arrival(self, parsed: _Parsed, origin: float) -> JobArrival | None:
         options = self.options
@@ -680,10 +892,40 @@ class TraceReader(ABC):
             deadline = submit + runtime * options.deadline_slack
         else:
             deadline = None
+        if submit > MAX_SPAN_S or (deadline is not None and not -MAX_SPAN_S <= deadline <= _MAX_DEADLINE_S):
+            name, value = (self.submit_field, submit) if submit > MAX_SPAN_S else ("deadline_s", deadline)
+            self._fail(
+                str(self.path),
+                parsed.line,
+                _RowError(
+                    name,
+                    f"{value:g} s after the first job is more than the maximum, {span_text()} "
+                    "(a trace spans at most that long)",
+                ),
+            )
+            return None
+        tenant = parsed.tenant or route.tenant
+        local_queue = parsed.local_queue or route.local_queue
+        if self.local_queues is not None and (tenant, local_queue) not in self.local_queues:
+            known = ", ".join(f"{ns}/{name}" for ns, name in sorted(self.local_queues)) or "none"
+            self._fail(
+                str(self.path),
+                parsed.line,
+                _RowError(
+                    "local_queue",
+                    f"LocalQueue {tenant}/{local_queue} (namespace = the job's tenant) is not in the "
+                    f"queues, so the job would be rejected; LocalQueues: {known} (route rows with "
+                    "mapping, or fix the tenant / local_queue)",
+                ),
+            )
+            return None
         job_class = parsed.job_class or self.default_job_class
-        priority, value, priority_class = priority_parts(
-            parsed.priority if parsed.priority is not None else route.priority or options.priority
-        )
+        wanted = parsed.priority
+        for candidate in (route.priority, parsed.fallback_priority, options.priority):
+            if wanted is None:
+                wanted = candidate
+        assert wanted is not None  # options.priority always is
+        priority, value, priority_class = priority_parts(wanted)
         return JobArrival(
             submit,
             runtime,
@@ -691,12 +933,12 @@ class TraceReader(ABC):
             parsed.pods,
             parsed.cpu_milli,
             parsed.memory_bytes,
-            parsed.tenant or route.tenant,
-            parsed.local_queue or route.local_queue,
+            tenant,
+            local_queue,
             priority,
             parsed.job_type or options.job_type.value,
             job_class,
-            parsed.trace_id if self.format == "budcore" else f"{job_class}-{parsed.trace_id}",
+            f"{job_class}-{parsed.trace_id}" if self.prefixes_ids else parsed.trace_id,
             parsed.checkpoint_s if parsed.checkpoint_s is not None else options.checkpoint_interval,
             deadline,
             parsed.accelerator or route.accelerator or options.accelerator,
@@ -735,12 +977,27 @@ class _CsvReader(TraceReader):
         source = str(self.path)
         with _open_text(self.path) as handle:
             reader = csv.DictReader(handle)
-            header = [h.strip() for h in (reader.fieldnames or [])]
+            with _csv_errors(source, reader):
+                fieldnames = reader.fieldnames
+            if not fieldnames:
+                raise ValidationError(
+                    f"{source} is empty: expected a header row naming the columns "
+                    f"({', '.join(self.required)}, ...)",
+                    path="header",
+                    source=source,
+                )
+            header = [h.strip() for h in fieldnames]
             reader.fieldnames = header
             missing = [c for c in self.required if c not in header]
             if missing:
+                guess = guess_format(self.path)
+                hint = (
+                    f"; it looks like the {guess} format (format: {guess})"
+                    if guess not in (None, self.format)
+                    else ""
+                )
                 raise ValidationError(
-                    f"header lacks column(s) {missing}; expected {list(self.required)}",
+                    f"header lacks column(s) {missing}; expected {list(self.required)}{hint}",
                     path="header",
                     source=source,
                     line=1,
@@ -754,11 +1011,12 @@ class _CsvReader(TraceReader):
                         source=source,
                         line=1,
                     )
-            for row in reader:
-                if None in row:  # more fields than the header names
-                    self._fail(source, reader.line_num, _RowError("row", "more fields than the header"))
-                    continue
-                yield source, reader.line_num, row
+            with _csv_errors(source, reader):
+                for row in reader:
+                    if None in row:  # more fields than the header names
+                        self._fail(source, reader.line_num, _RowError("row", "more fields than the header"))
+                        continue
+                    yield source, reader.line_num, row
 
 
 class BudcoreCsvTrace(_CsvReader):
@@ -766,6 +1024,11 @@ class BudcoreCsvTrace(_CsvReader):
 
     format = "budcore"
     attributes = ("user",)
+    has_states = False
+    prefixes_ids = False
+    submit_field = "submit_s"
+    runtime_field = "runtime_s"
+    gpus_field = "gpus_per_pod"
     required = ("job_id", "submit_s", "runtime_s")
     optional = (
         "gpus_per_pod",
@@ -786,6 +1049,10 @@ class BudcoreCsvTrace(_CsvReader):
         "budget_action",
     )
     allow_extra = False
+
+    @classmethod
+    def sniff(cls, head: list[str]) -> bool:
+        return _header_has(head, cls.required)
 
     def _parse(self, line: int, row: Any) -> _Parsed:
         job_id = _text(row, "job_id")
@@ -875,8 +1142,14 @@ class HeliosTrace(_CsvReader):
     format = "helios"
     filters_cpu_only = True
     attributes = ("user", "vc")
+    runtime_field = "duration"
+    gpus_field = "gpu_num"
     required = ("job_id", "user", "vc", "gpu_num", "cpu_num", "node_num", "state", "submit_time")
     optional = ("start_time", "end_time", "duration", "queue")
+
+    @classmethod
+    def sniff(cls, head: list[str]) -> bool:
+        return _header_has(head, cls.required)
 
     def _parse(self, line: int, row: Any) -> _Parsed:
         job_id = _text(row, "job_id")
@@ -1055,6 +1328,9 @@ class PaiTrace(TraceReader):
     format = "pai"
     filters_cpu_only = True
     attributes = ("user", "gpu_type")
+    submit_field = "start_time"
+    runtime_field = "end_time"
+    gpus_field = "plan_gpu"
 
     def __init__(
         self,
@@ -1065,14 +1341,36 @@ class PaiTrace(TraceReader):
     ) -> None:
         super().__init__(path, options, **overrides)
         self.task_path = Path(task_path)
-        if not self.task_path.is_file():
+        if not is_file(self.task_path):
             raise ValidationError(f"task table {str(self.task_path)!r} does not exist", path="task_path")
         self._tasks = _PaiTaskIndex()
+
+    @classmethod
+    def sniff(cls, head: list[str]) -> bool:
+        """A job or task table: its header, or headerless rows of 6 or 10 fields whose times
+        (fields 5 and 6) are numbers or empty."""
+        if _header_has(head, ("job_name",)) and (
+            _header_has(head, _PAI_JOB_COLUMNS) or _header_has(head, _PAI_TASK_COLUMNS)
+        ):
+            return True
+        rows = [_csv_row(line) for line in head if line.strip()]
+        return bool(rows) and all(
+            row is not None
+            and len(row) in (len(_PAI_JOB_COLUMNS), len(_PAI_TASK_COLUMNS))
+            and all(_is_number(v) or not v.strip() for v in row[4:6])
+            for row in rows
+        )
 
     def _headerless(self, path: Path, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
         source = str(path)
         with _open_text(path) as handle:
             reader = csv.reader(handle)
+            yield from self._headerless_rows(source, reader, columns)
+
+    def _headerless_rows(
+        self, source: str, reader: Any, columns: tuple[str, ...]
+    ) -> Iterator[tuple[int, dict[str, str]]]:
+        with _csv_errors(source, reader):
             for values in reader:
                 if reader.line_num == 1 and values and values[0].strip() == columns[0]:
                     if [v.strip() for v in values] != list(columns):
@@ -1187,6 +1485,19 @@ class SwfTrace(TraceReader):
 
     format = "swf"
     attributes = ("user", "group", "application", "queue", "partition")
+    runtime_field = "run_time"
+    gpus_field = "allocated_processors"
+
+    @classmethod
+    def sniff(cls, head: list[str]) -> bool:
+        """``;`` header comments, or lines of 18 whitespace-separated numbers."""
+        lines = [line.strip() for line in head if line.strip()]
+        if not lines:
+            return False
+        return lines[0].startswith(";") or all(
+            len(fields := line.split()) == _SWF_FIELDS and all(_is_number(f) for f in fields)
+            for line in lines
+        )
 
     def _rows(self) -> Iterator[tuple[str, int, Any]]:
         source = str(self.path)
@@ -1206,7 +1517,7 @@ class SwfTrace(TraceReader):
         runtime = _required(values[3], "run_time")
         status = int(_required(values[10], "status"))
         if status in _SWF_PARTIAL:
-            raise _FilteredRowError
+            raise _FilteredRowError("partial execution line (status 2-4) of a checkpointed job")
         if submit < 0:
             raise _RowError("submit_time", "unknown (-1)")
         if runtime < 0:
@@ -1250,6 +1561,65 @@ class SwfTrace(TraceReader):
             line=line,
             estimate=requested_time if requested_time > 0 else None,
         )
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _csv_row(line: str) -> list[str] | None:
+    """One line as CSV fields (None when it is not one CSV row)."""
+    try:
+        return next(csv.reader([line]))
+    except (csv.Error, StopIteration):
+        return None
+
+
+def _header_has(head: list[str], columns: tuple[str, ...]) -> bool:
+    """Whether the first line of ``head`` is a CSV header naming all of ``columns``."""
+    names = _csv_row(head[0]) if head else None
+    return names is not None and set(columns) <= {name.strip() for name in names}
+
+
+def read_head(path: Path, lines: int = 5) -> list[str]:
+    """The first ``lines`` lines of a text file (an unreadable file: ``[]``)."""
+    head: list[str] = []
+    try:
+        with _open_text(path) as handle:
+            for text in handle:
+                head.append(text.rstrip("\r\n"))
+                if len(head) >= lines:
+                    break
+    except ValidationError:
+        return []
+    return head
+
+
+def guess_format(path: str | Path, registry: PluginRegistry | None = None) -> str | None:
+    """The registered trace format ``path`` looks like (each reader's :meth:`TraceReader.sniff`
+    on its first lines), or None. Plugins' readers take part like the built-in ones."""
+    head = read_head(Path(path))
+    if not head:
+        return None
+    registry = registry or default_registry()
+    for name in trace_formats(registry):
+        try:
+            factory = registry.load("trace_reader", name)
+        except PluginError:
+            continue
+        if not (isinstance(factory, type) and issubclass(factory, TraceReader)):
+            continue
+        try:
+            looks = factory.sniff(head)
+        except Exception:  # a guess for a message must never hide the real error
+            looks = False
+        if looks:
+            return name
+    return None
 
 
 def open_trace(

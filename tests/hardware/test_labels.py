@@ -638,7 +638,12 @@ def test_gfd_family_and_compute_capability_are_kept() -> None:
         ("allocatable", "nvidia.com/gpu", str(2**63), "above the maximum"),
         ("allocatable", "habana.ai/gaudi", "4097", "above the maximum of 4,096 devices"),
         ("allocatable", "nvidia.com/mig-1g.10gb", "1e9", "above the maximum"),
-        ("allocatable", "nvidia.com/gpu", "1e999999", "out of range"),  # decimal.Overflow, not a traceback
+        (
+            "allocatable",
+            "nvidia.com/gpu",
+            "1e999999",
+            "above the maximum of 4,096 devices per node",
+        ),  # decimal.Overflow, not a traceback
         ("allocatable", "nvidia.com/gpu", "500m", "not a whole number of devices"),
         ("allocatable", "cpu", "1e9", "above the maximum of 100,000 cores per node"),
         ("allocatable", "memory", "2Ei", "above the maximum of 1,152,921,504,606,846,976 bytes"),

@@ -226,7 +226,7 @@ def test_an_unknown_format_lists_the_registered_ones() -> None:
         parse_trace_spec({"format": "parquet", "path": "x"}, prefix="trace")
     assert info.value.path == "trace.format"
     assert "unknown trace format 'parquet'" in info.value.message
-    assert "budcore, helios, jsonl, pai, paired, swf" in info.value.message
+    assert "budcore, helios, jsonl, openb, pai, paired, swf" in info.value.message
 
 
 @pytest.mark.usefixtures("registry")

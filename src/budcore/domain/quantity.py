@@ -15,6 +15,11 @@ from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from budcore.domain.errors import ValidationError
 
 MILLI = 1000
+#: The largest magnitude budcore computes with, in milli-units: 2^127, far past anything a cluster
+#: holds (Kubernetes' ``MilliValue()`` is an int64) yet exact up to there, so Kueue's own overflow
+#: cases (requests past int64, compared exactly) decide as in Kueue. Beyond it a value is a typo or
+#: an attack ("1e999999", 5,000 digits): :class:`QuantityRangeError`, before any big-number work.
+LIMIT_MILLI = 2**127
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
@@ -48,6 +53,8 @@ def parse_quantity(value: Quantity, field: str = "quantity") -> int:
     if isinstance(value, bool):
         raise ValidationError(f"expected a quantity, got a boolean {value!r}", path=field)
     if isinstance(value, int):
+        if abs(value) >= LIMIT_MILLI // MILLI:
+            raise _out_of_range(value, field)
         return value * MILLI
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
@@ -76,15 +83,31 @@ def parse_quantity(value: Quantity, field: str = "quantity") -> int:
     elif suffix in _DECIMAL:
         number *= _DECIMAL[suffix]
     else:
-        number = number.scaleb(int(suffix[1:]))
-    return _to_milli(number, field)
+        exponent = int(suffix[1:])
+        if number and exponent > 100:  # decided before Decimal, which overflows past 10^999999
+            raise _out_of_range(value, field)
+        # Finer than 10^-100 still rounds up to 1m; zero stays zero whatever its exponent.
+        number = number.scaleb(max(exponent, -100)) if number else number
+    return _to_milli(number, field, value)
 
 
-def _to_milli(number: Decimal, field: str) -> int:
-    try:
-        return int((number * MILLI).to_integral_value(rounding=ROUND_CEILING))
-    except (InvalidOperation, OverflowError) as exc:
-        raise ValidationError(f"quantity {number} is out of range", path=field) from exc
+def _to_milli(number: Decimal, field: str, text: Quantity | None = None) -> int:
+    if abs(number) >= _LIMIT:  # compared before int(): a 5,000-digit value is never converted
+        raise _out_of_range(number if text is None else text, field)
+    return int((number * MILLI).to_integral_value(rounding=ROUND_CEILING))
+
+
+_LIMIT = Decimal(LIMIT_MILLI) / MILLI
+
+
+class QuantityRangeError(ValidationError):
+    """A quantity past :data:`LIMIT_MILLI` (loaders with tighter bounds re-word it, naming theirs)."""
+
+
+def _out_of_range(value: object, field: str) -> QuantityRangeError:
+    shown = str(value)
+    shown = shown if len(shown) <= 40 else f"{shown[:20]}...({len(shown)} characters)"
+    return QuantityRangeError(f"quantity {shown} is out of range (at most 2^127 milli-units)", path=field)
 
 
 def format_quantity(milli: int, resource: str | None = None) -> str:

@@ -45,6 +45,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from budcore.domain.cluster import Node, Taint
 from budcore.domain.errors import ValidationError
+from budcore.domain.quantity import QuantityRangeError
 from budcore.domain.resources import AMD_GPU, GAUDI, INTEL_GPU, NVIDIA_GPU, ResourceVector
 from budcore.hardware.catalog import Accelerator, Catalog, default_catalog, memory_matches, normalize_product
 
@@ -1017,6 +1018,15 @@ def _is_device(resource: str, catalog: Catalog) -> bool:
     )
 
 
+def _node_bound(resource: str, catalog: Catalog) -> tuple[int, str]:
+    """The most a node may have of ``resource``, and its unit (see the bounds above)."""
+    if _is_device(resource, catalog):
+        return MAX_DEVICES_PER_NODE, "devices"
+    if resource == "cpu":
+        return MAX_CPU_PER_NODE, "cores"
+    return MAX_AMOUNT_PER_NODE, "bytes" if resource.endswith(("memory", "storage")) else "units"
+
+
 def _resources(raw: Any, path: str, node: str, catalog: Catalog) -> ResourceVector:
     """A node's allocatable or capacity, each amount within the bounds above (else an error naming
     the node and the field: a dump that says ``nvidia.com/gpu: 1e308`` is broken, not odd)."""
@@ -1026,41 +1036,27 @@ def _resources(raw: Any, path: str, node: str, catalog: Catalog) -> ResourceVect
         raise ValidationError(
             f"expected a mapping of resource name to quantity, got {type(raw).__name__}", path=path
         )
-    try:
-        vector = ResourceVector.of(raw, field=path)
-    except ArithmeticError:  # decimal.Overflow on exponents past Decimal's range ("1e999999")
-        bad = next(iter(raw))
-        for name, value in raw.items():
-            try:
-                ResourceVector.of({name: value})
-            except ArithmeticError:
-                bad = name
-                break
-        raise ValidationError(
-            f"node {node!r}: {bad} = {str(raw[bad])[:40]!r} is out of range", path=f"{path}.{bad}"
-        ) from None
-    for resource, milli in vector.items():
-        if _is_device(resource, catalog):
-            limit, unit = MAX_DEVICES_PER_NODE, "devices"
-            if milli % 1000:
-                raise ValidationError(
-                    f"node {node!r}: {resource} = {str(raw[resource])[:40]!r} is not a whole number "
-                    "of devices",
-                    path=f"{path}.{resource}",
-                )
-        elif resource == "cpu":
-            limit, unit = MAX_CPU_PER_NODE, "cores"
-        else:
-            limit, unit = (
-                MAX_AMOUNT_PER_NODE,
-                "bytes" if resource.endswith(("memory", "storage")) else "units",
-            )
+    amounts: dict[str, int] = {}
+    for resource, value in raw.items():
+        name = str(resource)
+        limit, unit = _node_bound(name, catalog)
+        above = ValidationError(
+            f"node {node!r}: {name} = {str(value)[:40]!r} is above the maximum of {limit:,} {unit} per node",
+            path=f"{path}.{name}",
+        )
+        try:
+            milli = ResourceVector.of({name: value}, field=path).get(name)
+        except QuantityRangeError:
+            raise above from None
         if milli > limit * 1000:
+            raise above
+        if unit == "devices" and milli % 1000:
             raise ValidationError(
-                f"node {node!r}: {resource} = {str(raw[resource])[:40]!r} is above the maximum of "
-                f"{limit:,} {unit} per node",
-                path=f"{path}.{resource}",
+                f"node {node!r}: {name} = {str(value)[:40]!r} is not a whole number of devices",
+                path=f"{path}.{name}",
             )
+        amounts[name] = milli
+    vector = ResourceVector(amounts)
     return vector
 
 
