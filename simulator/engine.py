@@ -274,10 +274,11 @@ class EngineOptions:
     quota_only: bool = False
     # The cycle-latency model (None: off; admission is instantaneous). See latency.py.
     latency: LatencyModel | None = None
-    # Every this many finished jobs, move what the process holds out of the cyclic garbage
-    # collector's sight (gc.freeze) until the run ends (0: leave the collector alone). See
-    # Simulation.run: it keeps long runs linear in jobs; it changes process-wide GC state for the
-    # run's duration, so it is for programs that own the process (the CLI, sweeps, benchmarks).
+    # Every this many finished jobs, and every this many arrived jobs, move what the process holds
+    # out of the cyclic garbage collector's sight (gc.freeze) until the run ends (0: leave the
+    # collector alone). See Simulation.run: it keeps long runs linear in jobs; it changes
+    # process-wide GC state for the run's duration, so it is for programs that own the process
+    # (the CLI, sweeps, benchmarks).
     gc_freeze_every: int = 0
     # Money (a scenario's ``money`` block, see money.py): the submission guard, budget reviews and
     # metering (None: none, unless a job with a budget_limit arrives: then its reviews and metering).
@@ -494,6 +495,7 @@ class Simulation:
         self.series = UsageSeries()
         self.stats = EngineStats()
         self._finished = 0
+        self._entered = 0  # jobs that arrived (see _freeze_every)
         self._frozen = False  # gc.freeze() was called during this run (see run)
         self._flavor_capacity = {
             name: sum(
@@ -730,9 +732,12 @@ class Simulation:
         With ``options.gc_freeze_every`` the records of finished jobs, which every output needs
         and nothing frees before the run ends, are frozen out of the cyclic collector every so
         many jobs: CPython's full collections otherwise rescan all of them, which made a million
-        jobs about 25% slower per job than twenty thousand. Young garbage is collected before
-        each freeze (frozen cycles would only be freed at the end), and the end of the run
-        unfreezes everything, even on error.
+        jobs about 25% slower per job than twenty thousand. The same happens every so many
+        arrivals, for the jobs waiting in a backlog (80,000 queued jobs made the full collections
+        of a run 7% of its time): a frozen object that dies is still freed at once by reference
+        counting, only a reference cycle among frozen objects would wait for the end of the run.
+        Young garbage is collected before each freeze (frozen cycles would only be freed at the
+        end), and the end of the run unfreezes everything, even on error.
         """
         try:
             return self._run()
@@ -942,6 +947,8 @@ class Simulation:
             raise ValidationError(f"duplicate job id {arrival.job_id!r} in the workload", path="workload")
         record = JobRecord(arrival=arrival, gpus=arrival.total_gpus)
         self._records[arrival.job_id] = record
+        self._entered += 1
+        self._freeze_every(self._entered)
         if job is None:
             job = arrival_to_job(
                 arrival,
@@ -1877,13 +1884,18 @@ class Simulation:
         if self._pipelines is not None:
             self._pipelines.job_changed(record.arrival.job_id, now)
         self._finished += 1
+        self._freeze_every(self._finished)
+        if self._progress is not None and self._finished % 1000 == 0:
+            self._progress(now, self._finished)
+
+    def _freeze_every(self, count: int) -> None:
+        """Freeze what the process holds out of the cyclic collector's sight when ``count`` (jobs
+        finished, or jobs arrived) is a multiple of ``options.gc_freeze_every`` (see :meth:`run`)."""
         every = self.options.gc_freeze_every
-        if every and self._finished % every == 0:
+        if every and count % every == 0:
             gc.collect(1)  # young cycles would otherwise stay frozen until the run ends
             gc.freeze()
             self._frozen = True
-        if self._progress is not None and self._finished % 1000 == 0:
-            self._progress(now, self._finished)
 
 
 def _check_latency_alone(
@@ -2022,9 +2034,14 @@ class _RunningVictims(Mapping[str, VictimInfo]):
     job's checkpoint interval within its current run (jobs without an interval never checkpoint);
     the price is its flavor's price per GPU-hour. It reads the engine's running jobs and clock
     live (the engine hands it the very mapping and clock it updates).
+
+    A job's facts are kept until what they are made of changes (the instant, the start of its
+    run, the work it had done, its flavor): the victim search reads the same candidates for every
+    preemptor of a cycle, and building them again each time was a large part of a
+    preemption-heavy run.
     """
 
-    __slots__ = ("_clock", "_prices", "_running")
+    __slots__ = ("_built", "_clock", "_prices", "_running")
 
     def __init__(
         self, running: Mapping[str, JobRecord], clock: _SimClock, prices: Mapping[str, Decimal]
@@ -2032,13 +2049,26 @@ class _RunningVictims(Mapping[str, VictimInfo]):
         self._running = running
         self._clock = clock
         self._prices = prices
+        # job id -> the record, (instant, run start, work done, flavor) and the facts built of them
+        self._built: dict[str, tuple[JobRecord, tuple[float, float, float, str], VictimInfo]] = {}
 
     def __getitem__(self, job_id: str) -> VictimInfo:
         record = self._running.get(job_id)
         if record is None:
             raise KeyError(job_id)
-        arrival = record.arrival
         now = self._clock.seconds
+        made_of = (now, record.run_start_s, record.done_s, record.flavor)
+        built = self._built.get(job_id)
+        if built is not None and built[0] is record and built[1] == made_of:
+            return built[2]
+        info = self._build(record, now)
+        if len(self._built) > 2 * len(self._running) + 1024:  # forget the jobs that stopped
+            self._built = {k: v for k, v in self._built.items() if k in self._running}
+        self._built[job_id] = (record, made_of, info)
+        return info
+
+    def _build(self, record: JobRecord, now: float) -> VictimInfo:
+        arrival = record.arrival
         start = self._clock.start
         ran = now - record.run_start_s
         interval = arrival.checkpoint_interval_s
@@ -2047,7 +2077,7 @@ class _RunningVictims(Mapping[str, VictimInfo]):
             checkpoint = start + timedelta(seconds=record.run_start_s + (ran // interval) * interval)
         price = self._prices.get(record.flavor)
         return VictimInfo(
-            job_id=JobId(job_id),
+            job_id=JobId(arrival.job_id),
             job_type=JobType(arrival.job_type),
             critical=arrival.priority == JobPriority.CRITICAL.value,
             preemptible=arrival.preemptible,

@@ -271,8 +271,37 @@ def arrival_to_job(
     A :class:`Job` may not declare an estimate above its maximum duration, so the estimate is
     capped at it (:attr:`JobArrival.declared_s`); the true runtime is not: a job whose runtime
     exceeds its maximum duration is stopped at the limit by the engine and fails (``timeout``).
+
+    Validated once per *template* (:func:`_from_prototype`): the first arrival of each combination
+    of the fields jobs share goes through pydantic; the next ones are copies of that job with their
+    own id, times and durations, which are checked here as pydantic would check them (anything
+    else, or a value that fails, goes through pydantic again, which raises its own error).
     """
     start = ensure_utc(start, "start")
+    if arrival.time_window is None and arrival.budget_limit is None and arrival.budget_action is None:
+        job = _from_prototype(arrival, start, project, gpu_resource, with_estimate, max_retries)
+        if job is not None:
+            return job
+    return _validated_job(
+        arrival,
+        start,
+        project=project,
+        gpu_resource=gpu_resource,
+        with_estimate=with_estimate,
+        max_retries=max_retries,
+    )
+
+
+def _validated_job(
+    arrival: JobArrival,
+    start: datetime,
+    *,
+    project: str,
+    gpu_resource: str,
+    with_estimate: bool,
+    max_retries: int | None,
+) -> Job:
+    """:func:`arrival_to_job` through pydantic (``start`` already aware UTC)."""
     submitted = start + timedelta(seconds=arrival.submit_s)
     try:
         priority = JobPriority(arrival.priority)
@@ -341,6 +370,118 @@ def arrival_to_job(
         },
         prefix=f"job[{arrival.job_id}]",
     )
+
+
+# Validated jobs by template (see _from_prototype); bounded, cleared when full (a trace with more
+# distinct templates than this only pays validation again for the templates it brings back).
+_PROTOTYPES: dict[tuple[Any, ...], tuple[Job, tuple[str, ...]]] = {}  # with its given fields
+_PROTOTYPES_MAX = 4096
+_ZERO = timedelta(0)
+_NAME_MAX = 253  # Job.name's max_length
+
+
+def _from_prototype(
+    arrival: JobArrival,
+    start: datetime,
+    project: str,
+    gpu_resource: str,
+    with_estimate: bool,
+    max_retries: int | None,
+) -> Job | None:
+    """The job of ``arrival`` as a copy of a validated job of the same template, or None when it
+    must go through pydantic (its template's first arrival, or a value the checks below refuse).
+
+    A template is every input of :func:`_validated_job` except the job's id, its times and its
+    durations, plus which of the optional fields are given: two arrivals of one template validate
+    to the same values in every other field (the request is the same object, from ``_request``'s
+    cache, and the prototype holds it, so its ``id`` in the key is unique). The copy has the
+    prototype's fields with the arrival's own id and name (a ``str`` of 1 to 253 characters, as
+    ``Job.name`` requires), ``created_at``/``updated_at``, ``estimated_duration``,
+    ``max_duration``, ``deadline`` and ``checkpoint_interval`` (aware UTC instants from the aware
+    UTC ``start``; durations not negative, and the estimate not above the maximum duration, as
+    ``Job`` validates), fresh ``labels``, ``spec`` and ``outputs`` maps (validation builds new ones),
+    and the prototype's set of given fields (the same keys were given).
+    """
+    job_id = arrival.job_id
+    if type(job_id) is not str or not 0 < len(job_id) <= _NAME_MAX:
+        return None
+    request = _request(
+        arrival.gpus_per_pod,
+        arrival.cpu_milli,
+        arrival.memory_bytes,
+        arrival.accelerator,
+        gpu_resource,
+        arrival.pods,
+    )
+    declares = with_estimate and arrival.declares_runtime
+    limit_s, deadline_s, interval_s = arrival.max_runtime_s, arrival.deadline_s, arrival.checkpoint_interval_s
+    key = (
+        start,
+        project,
+        id(request),
+        declares,
+        max_retries,
+        arrival.tenant,
+        arrival.local_queue,
+        arrival.priority,
+        arrival.job_type,
+        arrival.preemptible,
+        arrival.priority_value,
+        arrival.priority_class,
+        arrival.job_class,
+        limit_s is None,
+        deadline_s is None,
+        interval_s is None,
+    )
+    known = _PROTOTYPES.get(key)
+    if known is None:
+        prototype = _validated_job(
+            arrival,
+            start,
+            project=project,
+            gpu_resource=gpu_resource,
+            with_estimate=with_estimate,
+            max_retries=max_retries,
+        )
+        if len(_PROTOTYPES) >= _PROTOTYPES_MAX:
+            _PROTOTYPES.clear()
+        _PROTOTYPES[key] = (prototype, tuple(prototype.__pydantic_fields_set__))
+        return prototype
+    prototype, given = known
+    estimate = timedelta(seconds=arrival.declared_s) if declares else None
+    if estimate is not None and estimate < _ZERO:
+        return None
+    limit = None
+    if limit_s is not None:
+        limit = timedelta(seconds=limit_s)
+        if limit < _ZERO or (estimate is not None and estimate > limit):
+            return None
+    interval = None
+    if interval_s is not None:
+        interval = timedelta(seconds=interval_s)
+        if interval < _ZERO:
+            return None
+    submitted = start + timedelta(seconds=arrival.submit_s)
+    values = dict(prototype.__dict__)
+    values["id"] = values["name"] = job_id
+    values["created_at"] = values["updated_at"] = submitted
+    values["estimated_duration"] = estimate
+    values["max_duration"] = limit
+    values["deadline"] = None if deadline_s is None else start + timedelta(seconds=deadline_s)
+    values["checkpoint_interval"] = interval
+    values["labels"] = dict(prototype.labels)
+    values["spec"] = {}
+    values["outputs"] = {}
+    job = Job.__new__(Job)
+    _set(job, "__dict__", values)
+    # set(tuple) grows as pydantic's set does; set(set) would allocate twice the table
+    _set(job, "__pydantic_fields_set__", set(given))
+    _set(job, "__pydantic_extra__", None)
+    _set(job, "__pydantic_private__", None)
+    return job
+
+
+_set = object.__setattr__
 
 
 @lru_cache(maxsize=1024)

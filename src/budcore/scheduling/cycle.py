@@ -302,12 +302,7 @@ class _Cycle:
             fair_sharing=policy.fair_sharing, flavor_weights=policy.flavor_weights
         )
         self.victim_info = victim_info
-        self.oracle = PreemptionOracle(
-            self._snapshot_of(self.usage),
-            self.preemption,
-            victim_info=victim_info,
-            now=now,
-        )
+        self.oracle: PreemptionOracle | None = None  # made when first asked (_oracle)
         self.start_oracle: PreemptionOracle | None = None  # the first heads': made when first asked
 
     # 1. Nominate heads ------------------------------------------------------------------------
@@ -430,7 +425,22 @@ class _Cycle:
         over without a decision (its workloads keep their last reason), so a saturated queue
         costs what its admissible shapes cost.
         """
-        fitting = [w for w in heads if not self._declined(w, start=True)]
+        # _declined(w, start=True) for each head, unrolled (the queue never preempts and has no
+        # bookings, so it is: above the ceiling, and cannot hold room or fits at the start). The
+        # cycle has admitted nothing yet, so the epoch is the one this queue's ceiling is computed
+        # and cached for (by the first head with a demand, as _cannot_fit does).
+        fitting: list[PendingWorkload] = []
+        ceiling: dict[str, int] | None = None
+        for w in heads:
+            demand = w.demand
+            if demand is not None:
+                if ceiling is None:
+                    ceiling = self._ceiling(cq_name)
+                if _exceeds(demand, ceiling) is True and (
+                    not self._may_hold_room(w) or self._fits_at_start(w)
+                ):
+                    continue
+            fitting.append(w)
         if not fitting:
             head = min(heads, key=lambda w: w.key)
             result = self.result
@@ -622,7 +632,7 @@ class _Cycle:
         cq_name = workload.cluster_queue
         simulate = None
         if self.may_preempt[cq_name]:
-            simulate = (self._start_oracle() if start else self.oracle).for_workload(workload)
+            simulate = (self._start_oracle() if start else self._oracle()).for_workload(workload)
         cq, node = self.cluster_queues[cq_name], self.nodes[cq_name]
         request = workload.job.request
         usage = self._usage_for(workload, start)
@@ -677,6 +687,18 @@ class _Cycle:
         return AdmissionSnapshot(
             snapshot.tree, usage, snapshot.admitted, local_queue_usage=snapshot.local_queue_usage
         )
+
+    def _oracle(self) -> PreemptionOracle:
+        """The preemption oracle on the cycle's own usage (it reads the usage as the cycle grows
+        it), made when a queue that may preempt first asks: most cycles have none."""
+        if self.oracle is None:
+            self.oracle = PreemptionOracle(
+                self._snapshot_of(self.usage),
+                self.preemption,
+                victim_info=self.victim_info,
+                now=self.now,
+            )
+        return self.oracle
 
     def _start_oracle(self) -> PreemptionOracle:
         """The preemption oracle of the first heads: Kueue's, on the snapshot taken at nomination."""
@@ -796,6 +818,17 @@ class _Cycle:
         ceiling = self.usage.ceiling(node)
         self.ceilings[cq_name] = (current, ceiling)
         return _exceeds(demand, ceiling) is True
+
+    def _ceiling(self, cq_name: str) -> dict[str, int]:
+        """The queue's ceiling for the current epoch, computed and cached as :meth:`_cannot_fit`
+        does (a ceiling of an earlier epoch is recomputed)."""
+        current = self.epoch.get(self.nodes[cq_name].root_key, 0)
+        cached = self.ceilings.get(cq_name)
+        if cached is not None and cached[0] == current:
+            return cached[1]
+        ceiling = self.usage.ceiling(self.nodes[cq_name])
+        self.ceilings[cq_name] = (current, ceiling)
+        return ceiling
 
     # 5. and 6. Reserve for preemption, admit, or leave pending --------------------------------
     def decide(self, entry: Entry) -> None:

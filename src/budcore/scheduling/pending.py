@@ -69,6 +69,8 @@ class ClusterQueuePending:
     # local queue -> sorted (head key, shape)
     lq_heads: dict[tuple[str, str], SortedList] = field(default_factory=dict)
     entries: dict[str, PendingWorkload] = field(default_factory=dict)
+    # heads() as last built; dropped whenever a shape's head changes (PendingQueues._move_head)
+    built_heads: list[PendingWorkload] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -81,9 +83,15 @@ class ClusterQueuePending:
 
     def heads(self) -> list[PendingWorkload]:
         """The first workload of every shape (a shape's members all share its fate in a cycle),
-        in queue order within each LocalQueue."""
-        entries = self.entries
-        return [entries[key[2]] for heads in self.lq_heads.values() for key, _ in heads]
+        in queue order within each LocalQueue. The list is kept until a head changes: callers
+        must not modify it."""
+        built = self.built_heads
+        if built is None:
+            entries = self.entries
+            built = self.built_heads = [
+                entries[key[2]] for heads in self.lq_heads.values() for key, _ in heads
+            ]
+        return built
 
     def ordered(self) -> Iterator[PendingWorkload]:
         """Every pending workload in queue order (priority, then time); O(n log n)."""
@@ -257,6 +265,7 @@ class PendingQueues:
     ) -> None:
         if old == new:
             return
+        queue.built_heads = None
         lq = workload.shape[1]
         heads = queue.lq_heads.get(lq)
         if heads is None:
@@ -345,7 +354,7 @@ class CandidateCursor:
         self.stopped = False
         # Keys are unique (they end with the job id), so sorting never compares workloads.
         self._heads: list[tuple[tuple[Any, ...], PendingWorkload]] = sorted(
-            (self._full_key(w), w) for w in heads
+            [(w.key, w) for w in heads] if prefix is None else [(self._full_key(w), w) for w in heads]
         )
         self._next_head = 0
 

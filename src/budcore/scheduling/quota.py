@@ -204,7 +204,7 @@ class QuotaUsage:
     writes first, the base state's last), so a read never reaches into another state's fields.
     """
 
-    __slots__ = ("_avail", "_layers", "_own", "tree")
+    __slots__ = ("_avail", "_borrowing", "_layers", "_own", "tree")
 
     def __init__(self, tree: QuotaTree, base: QuotaUsage | None = None) -> None:
         self.tree = tree
@@ -213,6 +213,8 @@ class QuotaUsage:
         self._layers = layers if base is None else (*layers, *base.layers)
         # root key -> {(node key, fr): available}; dropped whenever usage in that tree changes.
         self._avail: dict[str, dict[tuple[str, FR], int]] = {}
+        # root key -> {flavor-resources: ClusterQueues borrowing one of them}; dropped likewise.
+        self._borrowing: dict[str, dict[frozenset[FR], frozenset[str]]] = {}
 
     def available(self, node: QuotaNode, fr: FR) -> int:
         """Kueue ``available`` for ``node``, memoized until usage in its cohort tree changes."""
@@ -264,6 +266,30 @@ class QuotaUsage:
             out[resource] = best
         return out
 
+    def borrowing(self, root: QuotaNode, frs: frozenset[FR]) -> frozenset[str]:
+        """The ClusterQueues of ``root``'s tree that are above their own quota in one of ``frs``
+        (Kueue ``cqIsBorrowing``, which a ClusterQueue without a cohort never is), memoized until
+        usage in the tree changes: the victim search asks it of every cohort member for every
+        preemptor, and the answer is the same for all preemptors of one cycle that need the same
+        flavor-resources. (Like :meth:`available`'s memo, it assumes that the state an overlay
+        reads through does not change while the overlay is in use.)"""
+        memo = self._borrowing.get(root.key)
+        if memo is None:
+            memo = self._borrowing[root.key] = {}
+        found = memo.get(frs)
+        if found is None:
+            nodes = self.tree.cluster_queues
+            out = []
+            for name in root.members:
+                node = nodes[name]
+                if node.parent is None:
+                    continue
+                own, quota = self.of(node), node.subtree_quota
+                if any(own.get(fr, 0) > quota.get(fr, 0) for fr in frs):
+                    out.append(name)
+            found = memo[frs] = frozenset(out)
+        return found
+
     def must_borrow(self, node: QuotaNode, demand: Mapping[str, int]) -> bool:
         """Whether every flavor of some resource group would put ``node`` above its own quota.
 
@@ -309,6 +335,7 @@ class QuotaUsage:
             else:
                 own[key] = {}
         self._avail.clear()
+        self._borrowing.clear()
 
     def frozen(self) -> QuotaUsage:
         """A copy of this state as it is now, reading nothing of it afterwards (an overlay would
@@ -346,6 +373,7 @@ class QuotaUsage:
         """Add (sign=1) or remove (sign=-1) a workload's usage in a ClusterQueue, propagating."""
         node = self.tree.cluster_queues[cluster_queue]
         self._avail.pop(node.root_key, None)
+        self._borrowing.pop(node.root_key, None)
         for fr, amount in amounts.items():
             self._propagate(node, fr, sign * amount)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from budcore.domain.ids import JobId, TenantId
 from budcore.domain.reservation import Reservation
@@ -40,6 +41,96 @@ class AdmittedWorkload:
     admitted_at: datetime
     timestamp: float  # queue-ordering time it had while pending
     pod_counts: tuple[int, ...] | None = None  # admitted with fewer pods (Admit.pod_counts)
+
+
+class AdmittedWorkloads(dict[str, AdmittedWorkload]):
+    """The admitted workloads by job id (a ``dict``) with an index by ClusterQueue.
+
+    The victim search (:func:`~budcore.scheduling.preemption.common.find_candidates`) looks at the
+    workloads of the preemptor's ClusterQueue and of the borrowing ClusterQueues of its cohort;
+    scanning every admitted workload for them made each search cost the whole fleet (Kueue's
+    large-scale configuration, 1,000 ClusterQueues, spent most of its time there). The index
+    holds, per ClusterQueue, its workloads in the dict's order (admission order) and each
+    workload's place in that order, so a search visits only the queues involved and puts them
+    back in the dict's order. It is built when first read and dropped by any change to the dict
+    (each way of changing it is overridden to drop it), so a run that never searches for victims
+    pays nothing but the drop, and one that does rebuilds it once per batch of changes (a cycle's
+    admissions, a release). A plain copy (``dict(workloads)``) is a plain dict without the index,
+    which the search scans as before.
+    """
+
+    __slots__ = ("_by_cq", "_place")
+
+    def __init__(self, items: Mapping[str, AdmittedWorkload] | None = None) -> None:
+        super().__init__()
+        self._by_cq: dict[str, dict[str, AdmittedWorkload]] | None = None
+        self._place: dict[str, int] = {}  # job id -> place in the dict's order, with _by_cq
+        if items:
+            dict.update(self, items)
+
+    def __reduce__(self) -> tuple[type[AdmittedWorkloads], tuple[dict[str, AdmittedWorkload]]]:
+        return (AdmittedWorkloads, (dict(self),))
+
+    def _index(self) -> dict[str, dict[str, AdmittedWorkload]]:
+        by_cq = self._by_cq
+        if by_cq is None:
+            by_cq = {}
+            place: dict[str, int] = {}
+            for i, (key, workload) in enumerate(self.items()):
+                place[key] = i
+                members = by_cq.get(workload.cluster_queue)
+                if members is None:
+                    members = by_cq[workload.cluster_queue] = {}
+                members[key] = workload
+            self._by_cq, self._place = by_cq, place
+        return by_cq
+
+    def in_cluster_queue(self, cluster_queue: str) -> Mapping[str, AdmittedWorkload]:
+        """The ClusterQueue's admitted workloads by job id, in the dict's order."""
+        return self._index().get(cluster_queue, _EMPTY)
+
+    def place(self, job_id: str) -> int:
+        """A number that orders the job ids as the dict does (until the dict changes)."""
+        self._index()
+        return self._place[job_id]
+
+    # Every change drops the index (dict's own methods, called directly, do not go through
+    # __setitem__, so each is overridden).
+    def __setitem__(self, key: str, workload: AdmittedWorkload) -> None:
+        self._by_cq = None
+        dict.__setitem__(self, key, workload)
+
+    def __delitem__(self, key: str) -> None:
+        self._by_cq = None
+        dict.__delitem__(self, key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self._by_cq = None
+        return dict.pop(self, key, *default)
+
+    def popitem(self) -> tuple[str, AdmittedWorkload]:
+        self._by_cq = None
+        return dict.popitem(self)
+
+    def clear(self) -> None:
+        self._by_cq = None
+        dict.clear(self)
+
+    def setdefault(self, key: str, default: AdmittedWorkload) -> AdmittedWorkload:
+        self._by_cq = None
+        return dict.setdefault(self, key, default)
+
+    def update(self, *args: Any, **kwargs: AdmittedWorkload) -> None:
+        self._by_cq = None
+        dict.update(self, *args, **kwargs)
+
+    def __ior__(self, other: Any) -> AdmittedWorkloads:  # type: ignore[override,misc]
+        self._by_cq = None
+        dict.update(self, other)
+        return self
+
+
+_EMPTY: Mapping[str, AdmittedWorkload] = {}
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from budcore.scheduling.quota import FR, QuotaNode, QuotaUsage, borrowing_after
 from budcore.scheduling.snapshot import (
     AdmissionSnapshot,
     AdmittedWorkload,
+    AdmittedWorkloads,
     Alternative,
     NeedsPreemption,
     PreemptionReason,
@@ -296,13 +297,16 @@ def find_candidates(ctx: PreemptionContext, preemptor_timestamp: float | None) -
     needs preemption are candidates.
     """
     cq, node, frs, prio = ctx.cq, ctx.node, ctx.frs, ctx.needs.priority
-    usage = ctx.snapshot.usage
-    admitted = ctx.snapshot.admitted.values()
+    everyone = ctx.snapshot.admitted
+    # The Scheduler's admitted workloads are indexed by ClusterQueue (AdmittedWorkloads): only
+    # the queues involved are visited, and the reclaim part is put back in the dict's order.
+    index = everyone if isinstance(everyone, AdmittedWorkloads) else None
+    admitted = everyone.values()
     out: list[AdmittedWorkload] = []
     within = cq.preemption.within_cluster_queue
     if within is not WithinClusterQueue.NEVER:
         same_prio = within is WithinClusterQueue.LOWER_OR_NEWER_EQUAL_PRIORITY
-        for w in admitted:
+        for w in admitted if index is None else index.in_cluster_queue(cq.name).values():
             if w.cluster_queue != cq.name or w.priority > prio:
                 continue
             if w.priority == prio and not (
@@ -313,15 +317,40 @@ def find_candidates(ctx: PreemptionContext, preemptor_timestamp: float | None) -
                 out.append(w)
     reclaim = cq.preemption.reclaim_within_cohort
     if node.parent is not None and reclaim is not ReclaimWithinCohort.NEVER:
-        members = set(node.root().members) - {cq.name}
-        borrowing = {m for m in members if is_borrowing(usage, ctx.cq_node(m), frs)}
+        root = node.root()
+        borrowing = _borrowing(ctx, root, frs) - {cq.name}
         only_lower = reclaim is ReclaimWithinCohort.LOWER_PRIORITY
-        for w in admitted:
-            if w.cluster_queue not in borrowing or (only_lower and w.priority >= prio):
-                continue
-            if any(fr in frs for fr in w.usage):
-                out.append(w)
+        if index is None:
+            for w in admitted:
+                if w.cluster_queue not in borrowing or (only_lower and w.priority >= prio):
+                    continue
+                if any(fr in frs for fr in w.usage):
+                    out.append(w)
+            return out
+        picked: list[tuple[int, AdmittedWorkload]] = []
+        place = index.place
+        for member in borrowing:
+            for w in index.in_cluster_queue(member).values():
+                if only_lower and w.priority >= prio:
+                    continue
+                if any(fr in frs for fr in w.usage):
+                    picked.append((place(w.job_id), w))
+        picked.sort(key=_first_of)  # places are unique
+        out.extend(w for _, w in picked)
     return out
+
+
+def _first_of(item: tuple[int, AdmittedWorkload]) -> int:
+    return item[0]
+
+
+def _borrowing(ctx: PreemptionContext, root: QuotaNode, frs: frozenset[FR]) -> frozenset[str]:
+    """The ClusterQueues of ``root``'s tree borrowing one of ``frs`` (:func:`is_borrowing`), from
+    the usage's memo when the usage is over the snapshot's tree."""
+    usage = ctx.snapshot.usage
+    if usage.tree is ctx.snapshot.tree:
+        return usage.borrowing(root, frs)
+    return frozenset(m for m in root.members if is_borrowing(usage, ctx.cq_node(m), frs))
 
 
 def find_candidates_using(
@@ -348,11 +377,12 @@ def find_candidates_using(
             out.append(w)
     reclaim = cq.preemption.reclaim_within_cohort
     if node.parent is not None and reclaim is not ReclaimWithinCohort.NEVER:
-        usage = ctx.snapshot.usage
+        root = node.root()
+        borrowing = _borrowing(ctx, root, frs)
         only_lower = reclaim is ReclaimWithinCohort.LOWER_PRIORITY
-        for member in node.root().members:
+        for member in root.members:
             workloads = using.get(member)
-            if not workloads or member == cq.name or not is_borrowing(usage, ctx.cq_node(member), frs):
+            if not workloads or member == cq.name or member not in borrowing:
                 continue
             if not only_lower:
                 out.extend(workloads)

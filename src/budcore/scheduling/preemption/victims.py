@@ -18,7 +18,7 @@ from decimal import Decimal
 from budcore.domain.errors import NotFoundError
 from budcore.domain.quantity import human_amount
 from budcore.domain.timeutil import ensure_utc
-from budcore.ports.preemption_cost import VictimInfo
+from budcore.ports.preemption_cost import PreemptionCost, PreemptionCostModel, VictimInfo
 from budcore.scheduling.fair_sharing import dominant_resource_share
 from budcore.scheduling.preemption.classical import classical_preemptions
 from budcore.scheduling.preemption.common import (
@@ -32,11 +32,12 @@ from budcore.scheduling.preemption.common import (
     sort_candidates,
 )
 from budcore.scheduling.preemption.cost import cost_mode
+from budcore.scheduling.preemption.cost_model import DefaultPreemptionCostModel
 from budcore.scheduling.preemption.fairsharing import almost_lcas, fair_preemptions, fair_sharing_applies
 from budcore.scheduling.preemption.guards import PreemptionBudget, exclusion, victim_facts
 from budcore.scheduling.preemption.policy import PreemptionPolicy
 from budcore.scheduling.queues import ClusterQueue
-from budcore.scheduling.quota import QuotaNode
+from budcore.scheduling.quota import FR, QuotaNode
 from budcore.scheduling.snapshot import (
     AdmissionSnapshot,
     AdmittedWorkload,
@@ -177,21 +178,55 @@ def _guarded_candidates(
     ctx: PreemptionContext, preemptor_timestamp: float | None, infos: Mapping[str, VictimInfo]
 ) -> tuple[list[AdmittedWorkload], list[str]]:
     """Kueue's candidates less those budcore's guards protect (each excluded one with why), in
-    Kueue's order; the cost of each remaining candidate goes to ``ctx.costs``."""
+    Kueue's order; the cost of each remaining candidate goes to ``ctx.costs`` (in kueue mode with
+    the default cost model, when a decision first reads it)."""
     policy = ctx.policy
     min_runtime = policy.min_runtime_before_preemption if policy.mode is PreemptionMode.COST else None
     excluded: list[str] = []
     candidates: list[AdmittedWorkload] = []
+    model = policy.cost_model
+    # Kueue mode reads a cost only for the victims a decision lists; the default model is a pure
+    # function of the facts, so those are priced when first read (most candidates never are).
+    lazy = (
+        _LazyCosts(model, ctx.now)
+        if policy.mode is PreemptionMode.KUEUE and type(model) is _DEFAULT
+        else None
+    )
     for w in find_candidates(ctx, preemptor_timestamp):
         info = victim_facts(w, infos)
         guard = exclusion(info, w, ctx.now, min_runtime)
         if guard is not None:
             excluded.append(f"{w.job_id}: {guard}")
             continue
-        ctx.costs[w.job_id] = policy.cost_model.cost(info, w.usage, ctx.now)
+        if lazy is None:
+            ctx.costs[w.job_id] = model.cost(info, w.usage, ctx.now)
+        else:
+            lazy.facts[w.job_id] = (info, w.usage)
         candidates.append(w)
+    if lazy is not None:
+        ctx.costs = lazy
     sort_candidates(ctx, candidates)
     return candidates, excluded
+
+
+_DEFAULT = DefaultPreemptionCostModel
+
+
+class _LazyCosts(dict[str, PreemptionCost]):
+    """``ctx.costs`` whose entries are computed on first read from the facts kept for them."""
+
+    __slots__ = ("facts", "model", "now")
+
+    def __init__(self, model: PreemptionCostModel, now: datetime) -> None:
+        super().__init__()
+        self.model = model
+        self.now = now
+        self.facts: dict[str, tuple[VictimInfo, Mapping[FR, int]]] = {}
+
+    def __missing__(self, job_id: str) -> PreemptionCost:
+        info, usage = self.facts[job_id]
+        cost = self[job_id] = self.model.cost(info, usage, self.now)
+        return cost
 
 
 def _kueue_choice(
