@@ -386,7 +386,8 @@ def main() -> None:
     heap_s = min(bare_heap(events) for _ in range(args.repeat))
     simpy_runs = [simpy_fifo(same_jobs, capacity) for _ in range(args.repeat)]
     print(
-        f"  completed {completed}, simulated {result.horizon_s / 3600:.1f} h, {result.stats.cycles} cycles, "
+        f"  completed {completed}, simulated {result.horizon_s / 3600:.1f} h ({result.horizon_s:.0f} s), "
+        f"{result.stats.cycles} cycles, "
         f"{events} events, {result.stats.preemptions} preemptions"
     )
     print(
