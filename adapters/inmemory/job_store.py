@@ -108,6 +108,10 @@ class InMemoryJobStore:
             job_id = self._idempotency.get((tenant, key))
             return None if job_id is None else self._jobs[(tenant, job_id)]
 
+    def has(self, tenant: TenantId, job_id: JobId) -> bool:
+        """Whether a job ``(tenant, job_id)`` is stored."""
+        return (tenant, job_id) in self._jobs
+
     def get(self, tenant: TenantId, job_id: JobId) -> Job:
         job = self._jobs.get((tenant, job_id))
         if job is None:

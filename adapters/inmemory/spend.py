@@ -100,11 +100,7 @@ class InMemorySpendLedger:
                 replayed = self.store.by_idempotency_key(job.tenant, job.idempotency_key)
                 if replayed is not None:
                     return replayed
-            try:
-                self.store.get(job.tenant, job.id)
-            except NotFoundError:
-                pass
-            else:
+            if self.store.has(job.tenant, job.id):  # refused before deciding, as PostgreSQL does
                 raise AlreadyExistsError("job", job.id)
             book = self.book(job.tenant, since, until)
             extra = decide(book) or ()

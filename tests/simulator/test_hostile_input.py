@@ -15,6 +15,7 @@ import math
 import shutil
 import signal
 import string
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import islice
@@ -463,8 +464,7 @@ def test_the_fuzzed_scenarios_load_as_they_are(tmp_path: Path) -> None:
 def exercise(path: Path) -> None:
     """The load path: validate the file, then the first arrivals (generators, traces)."""
     loaded = load_scenario(path)
-    for _ in islice(loaded.arrivals(), 200):
-        pass
+    deque(islice(loaded.arrivals(), 200), maxlen=0)  # drawn and dropped
 
 
 @FUZZ
