@@ -620,7 +620,8 @@ def _no_metrics(slos: Iterable[Slo] = ()) -> dict[str, float | None]:
 CONFIDENCE = 0.95
 INTERVAL_METHOD = (
     "two-sided 95% confidence interval of the mean over the seeds, Student's t with N-1 degrees "
-    "of freedom: mean ± t(0.975, N-1) · s / √N"
+    "of freedom: mean ± t(0.975, N-1) · s / √N, the lower bound clipped at 0 when every value is "
+    "non-negative (waits, times, counts, costs cannot be negative)"
 )
 
 
@@ -721,7 +722,13 @@ def summarize(values: Sequence[float | None]) -> Stat:
         return Stat(numbers[0], numbers[0], numbers[0], values)
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in numbers) / (n - 1))
     half = t_quantile((1 + CONFIDENCE) / 2, n - 1) * sd / math.sqrt(n)
-    return Stat(_round(mean), _round(mean - half), _round(mean + half), values)
+    low = mean - half
+    if low < 0 <= min(numbers):
+        # A metric whose every run is non-negative (a wait, a count, a cost) cannot have a negative
+        # mean: the symmetric t interval's tail below 0 is no information, and a table showing
+        # "-3.2 min" would read as a bug. The clipped bound is still the unfavourable one for "<".
+        low = 0.0
+    return Stat(_round(mean), _round(low), _round(mean + half), values)
 
 
 # --------------------------------------------------------------------------------------------

@@ -68,8 +68,13 @@ def test_t_quantiles_match_the_tables(df: int, expected: float) -> None:
 def test_summaries() -> None:
     assert summarize([7.0]) == Stat(7.0, 7.0, 7.0, (7.0,))
     two = summarize([1.0, 3.0])  # mean 2, s = √2, half = 12.706 · √2 / √2
-    assert two.mean == 2.0 and two.low == pytest.approx(2 - 12.7062, abs=1e-3)
-    assert two.high == pytest.approx(2 + 12.7062, abs=1e-3) and two.n == 2
+    assert two.mean == 2.0 and two.high == pytest.approx(2 + 12.7062, abs=1e-3) and two.n == 2
+    # 2 - 12.706 < 0, but both runs are non-negative: the lower bound is clipped at 0
+    assert two.low == 0.0 and two.half_width == pytest.approx(12.7062, abs=1e-3)
+    signed = summarize([-1.0, 3.0])  # a metric that can be negative keeps the symmetric interval
+    assert signed.mean == 1.0 and signed.low == pytest.approx(1 - 12.7062 * 2, abs=1e-3)
+    wide = summarize([10.0, 12.0, 14.0])  # mean 12, s = 2, half = 4.303 · 2 / √3 = 4.968: not clipped
+    assert wide.low == pytest.approx(12 - 4.9685, abs=1e-3)
     assert summarize([1.0, 1.0, 1.0]).half_width == 0.0
     unknown = summarize([1.0, None])
     assert unknown.mean is None and unknown.low is None and unknown.n == 2
