@@ -70,6 +70,12 @@ BENCHMARKS = [
         quick=[["--jobs", "5000"]],
         full=[["--case", "a"], ["--case", "b"]],
     ),
+    Benchmark(
+        "openb",
+        "bench_openb.py",
+        quick=[["--rounds", "1", "--pods", "2000", "--fractional", "round-up"]],
+        full=[["--fractional", "round-up"], ["--fractional", "round-up", "--gpuspec", "0.338"]],
+    ),
     Benchmark("preemption", "bench_preemption.py", quick=[["--hours", "72", "--trials", "1"]]),
     Benchmark("pipeline", "bench_pipeline.py", quick=[["--repeat", "1", "--engine-steps", "2000"]]),
     Benchmark(

@@ -3,9 +3,10 @@
 ``budcore simulate``, the ``compare``/``plan`` sweeps and the benchmarks all build their runs here,
 so a scenario means the same simulation wherever it runs: its fleet, queues and workload, the
 engine options of :meth:`LoadedScenario.engine_options`, its policy's admission, preemption,
-preemption budget, aging and deadline boost, the prices of :meth:`LoadedScenario.prices` and the
-capacity bookings of its ``reservations``, the pipeline runs of its ``workload.pipelines`` and
-the guard, budgets and price book of its ``money`` block (part of the engine options).
+preemption budget, aging, deadline boost and throughput (the flavors' order), the prices of
+:meth:`LoadedScenario.prices` and the capacity bookings of its ``reservations``, the pipeline
+runs of its ``workload.pipelines`` and the guard, budgets and price book of its ``money`` block
+(part of the engine options).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from budcore.scheduling import QueueConfig
 
 from .engine import ClusterFactory, ProgressFn, Simulation
 from .scenario import LoadedScenario
+from .throughput import flavor_accelerators, preferred
 
 
 def build_simulation(
@@ -40,9 +42,13 @@ def build_simulation(
     options = loaded.engine_options()
     if gc_freeze_every is not None:
         options = replace(options, gc_freeze_every=gc_freeze_every)
+    config = loaded.queues if queues is None else queues
+    if policy.throughput is not None:  # budcore's Gavel-style flavor preference (throughput.py)
+        accelerators = flavor_accelerators(config, loaded.nodes)
+        config = preferred(config, policy.throughput, accelerators, loaded.prices())
     return Simulation(
         loaded.nodes,
-        loaded.queues if queues is None else queues,
+        config,
         loaded.arrivals(),
         options=options,
         policy=policy.admission(),

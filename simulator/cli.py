@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -23,9 +22,20 @@ from budcore.hardware.labels import Fleet
 
 from .build import build_simulation
 from .engine import SimulationResult
+from .outcomes import WaitSamples, censored_text, completed_text, never_admitted, outcome_line
+from .outputs import RunDirectory
+from .progress import (
+    PROGRESS_HELP,
+    QUIET_HELP,
+    Mode,
+    points_progress,
+    progress_mode,
+    sim_time,
+    simulation_progress,
+)
 from .report import build_report, dumps, records_csv, run_figures, series_csv, trace_summary
 from .scenario import LoadedScenario, NodeSource, load_scenario, scenario_json_schema
-from .status import SimJobStatus
+from .sharing import sharing_line
 
 
 def default_scenario_path() -> Path:
@@ -104,31 +114,38 @@ def write_text(path: Path, text: str) -> Path:
     return path
 
 
-def run_scenario(loaded: LoadedScenario, *, console: Console | None = None) -> SimulationResult:
-    """Run a loaded scenario, with a progress bar on ``console`` when it is a terminal.
+class SimulationStopped(KeyboardInterrupt):
+    """A signal ended the simulation early (:func:`run_scenario`): ``result`` is the run up to then."""
 
-    Only a terminal gets the bar: rich cannot redraw it in a pipe or log, and ends it there with a
-    stray blank line (which would also precede any error message).
+    def __init__(self, result: SimulationResult, signum: int) -> None:
+        super().__init__(signum)
+        self.result = result
+        self.signum = signum
+
+
+def run_scenario(
+    loaded: LoadedScenario, *, console: Console | None = None, mode: Mode | None = None
+) -> SimulationResult:
+    """Run a loaded scenario with progress in ``mode`` (:mod:`.progress`) on ``console`` (default:
+    stderr); without a mode, a bar when ``console`` is given, not quiet, and a terminal.
+
+    The first Ctrl-C or SIGTERM ends the simulation at the current simulated time and raises
+    :class:`SimulationStopped` with the run up to then (every figure consistent: the loop stops
+    between two events); a second one interrupts at once.
     """
+    from budcore.cli import interrupt
+
+    if mode is None:
+        mode = "off" if console is None or console.quiet else "auto"
     scenario = loaded.scenario
-    if console is None or console.quiet or not console.is_terminal:
-        return build_simulation(loaded).run()
-    total = scenario.horizon
-    with Progress(
-        TextColumn("[bold]simulating[/] {task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[jobs]} jobs done"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        # The description goes through rich markup (the column's "[bold]"): the name must not.
-        task = progress.add_task(escape(scenario.name), total=total, jobs=0)
-
-        def report(sim_s: float, finished: int) -> None:
-            progress.update(task, completed=sim_s if total else None, jobs=finished)
-
-        return build_simulation(loaded, progress=report).run()
+    with simulation_progress(scenario.name, scenario.horizon, mode, console) as report:
+        simulation = build_simulation(loaded, progress=report)
+        with interrupt.graceful(simulation.request_stop) as stopped:
+            result = simulation.run()
+    signum = stopped()
+    if signum is not None:
+        raise SimulationStopped(result, signum)
+    return result
 
 
 MATPLOTLIB_MISSING = (
@@ -148,35 +165,68 @@ def plots_available() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
 
 
-def write_outputs(result: SimulationResult, report: dict[str, Any], out: Path, *, plots: bool) -> list[Path]:
+def write_outputs(
+    result: SimulationResult,
+    report: dict[str, Any],
+    out: Path,
+    *,
+    plots: bool,
+    run: RunDirectory | None = None,
+    complete: bool = True,
+) -> list[Path]:
     """Write the report, records, series (and plots) to ``out``, creating it if needed; with money,
-    also the usage records (``usage_records.csv``) and the price book that prices them."""
+    also the usage records (``usage_records.csv``) and the price book that prices them.
+
+    ``report.json`` is written last (:class:`.outputs.RunDirectory`): until then it says
+    ``"complete": false``, and with ``complete=False`` (an interrupted run) it stays so.
+    """
     prepare_output_dir(out)
+    if run is None:
+        run = RunDirectory(out, "simulate", "report.json")
+        run.begin({"scenario": report.get("scenario"), "seed": report.get("seed")})
     written = []
     for name, text in (
-        ("report.json", dumps(report)),
         ("run.json", json.dumps(run_figures(result), indent=2, sort_keys=True) + "\n"),
         ("jobs.csv", records_csv(result.records, end_s=result.horizon_s)),
         ("usage.csv", series_csv(result)),
     ):
-        written.append(write_text(out / name, text))
+        written.append(run.write(name, text))
     if result.money is not None:
         from budcore.cost.usagefile import write_usage
 
         records = out / USAGE_RECORDS
+        run.record(USAGE_RECORDS)
         write_usage(records, result.money.records)
         written.append(records)
-        written.append(write_text(out / PRICE_BOOK, result.money.options.book.to_yaml()))
+        written.append(run.write(PRICE_BOOK, result.money.options.book.to_yaml()))
     if plots:
         from .plots import write_plots
 
-        written.extend(write_plots(result, out))
+        for path in write_plots(result, out):
+            run.record(path.name)
+            written.append(path)
+    if complete:
+        written.insert(0, run.finish(report))
+    else:
+        run.write(run.main, dumps({**report, "complete": False}))
+        written.insert(0, out / run.main)
     return written
 
 
 # Cells: a run with no jobs, or no time, leaves many figures undefined (None); they read "-".
 def _minutes(value: float | None) -> str:
     return "-" if value is None else f"{value / 60:.1f}m"
+
+
+def _km_minutes(block: dict[str, Any] | None, level: str) -> str:
+    """A Kaplan–Meier percentile of a ``*_km_s`` block, or ``> <longest wait followed>`` when too
+    many waits were still running at the end for it to be estimated ("-" without waits)."""
+    if block is None:
+        return "-"
+    value = block[level]
+    if value is not None or not block["samples"]:
+        return _minutes(value)
+    return f"> {_minutes(block['beyond_s'])}"
 
 
 def _percent(value: float | None, digits: int = 1) -> str:
@@ -317,8 +367,10 @@ def summary_table(report: dict[str, Any]) -> Table:
         "tenant",
         "jobs",
         "completed",
+        "censored",
         "wait p50",
         "wait p95",
+        "wait p95 KM",
         "JCT p50",
         "JCT p95",
         "GPU-h",
@@ -331,8 +383,10 @@ def summary_table(report: dict[str, Any]) -> Table:
             name,
             _plain(stats["count"]),
             _plain(stats["completed"]),
+            _plain((stats.get("outcomes") or {}).get("censored")),
             _minutes(stats["wait_s"]["p50"]),
             _minutes(stats["wait_s"]["p95"]),
+            _km_minutes(stats.get("wait_km_s"), "p95"),
             _minutes(stats["jct_s"]["p50"]),
             _minutes(stats["jct_s"]["p95"]),
             _fixed(stats["gpu_hours"]),
@@ -388,6 +442,8 @@ def print_summary(
 ) -> None:
     """The human summary of ``simulate``; undefined figures (empty or zero-length runs) read "-"."""
     console.print(summary_table(report))
+    if "outcomes" in report["overall"]:
+        console.print(outcome_line(report["overall"]["outcomes"]), highlight=False)
     labels = label_table(report)
     if labels is not None:
         console.print(labels)
@@ -416,6 +472,7 @@ def print_summary(
         *reservation_lines(report),
         *pipeline_lines(report),
         *money_lines(report),
+        sharing_line(report),
     ):
         if line is not None:
             console.print(line)
@@ -442,7 +499,7 @@ def run_notes(loaded: LoadedScenario, result: SimulationResult) -> list[str]:
             f"{report.source}: {count} job(s): {note}" for note, count in sorted(report.notes.items())
         )
     notes.extend(loaded.notes)
-    queued = [r for r in result.records if r.status is SimJobStatus.QUEUED and r.admitted_s is None]
+    queued = [r for r in result.records if never_admitted(r)]
     if queued:
         oldest = queued[0]
         notes.append(
@@ -541,7 +598,8 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option(
                 "--plots/--no-plots",
-                help="Write the PNG plots (timeline, utilisation, ClusterQueue usage, wait/JCT CDFs, "
+                help="Write the PNG plots (timeline, utilisation, ClusterQueue usage, CDFs of the time "
+                "to admission and to start, Kaplan–Meier: censored at the end of the run, and of the JCT, "
                 "and ETA accuracy when measured); needs matplotlib (install budcore with its plots extra).",
             ),
         ] = True,
@@ -570,8 +628,15 @@ def register(app: typer.Typer) -> None:
                 "--context", help="With --fleet-from-cluster: the kubeconfig context (default: current)."
             ),
         ] = None,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
+        progress: Annotated[bool, typer.Option("--progress", help=PROGRESS_HELP)] = False,
     ) -> None:
-        """Simulate a scenario on the real scheduling core and report waits, JCT, utilisation, cost."""
+        """Simulate a scenario on the real scheduling core and report waits, JCT, utilisation, cost.
+
+        Ctrl-C (or SIGTERM) ends the simulation at the current simulated time and writes what
+        happened up to then, without plots, with report.json "complete": false; a second Ctrl-C
+        stops at once. Exit status 130 (SIGINT) or 143 (SIGTERM).
+        """
         console = plain_console(width=report_width(120))
         if schema:
             console.print_json(json.dumps(scenario_json_schema()))
@@ -592,18 +657,36 @@ def register(app: typer.Typer) -> None:
         if plots and not plots_available():
             notes.print(Text.assemble(("note:", "bold yellow"), f" {PLOTS_MISSING}"), highlight=False)
             plots = False
-        quiet = fmt == "json"
-        result = run_scenario(loaded, console=plain_console(quiet=quiet, stderr=True))
-        report = build_report(result, scenario_name=loaded.scenario.name, seed=loaded.scenario.seed)
-        if loaded.trace_readers:
-            report["traces"] = [trace_summary(reader.report) for reader in loaded.trace_readers]
-        if cluster is not None:
-            report["fleet"] = cluster.summary([node.name for node in loaded.nodes])
-        written = write_outputs(result, report, target, plots=plots)
-        if cluster is not None:
+        run = RunDirectory(target, "simulate", "report.json")
+        marker = {"scenario": loaded.scenario.name, "seed": loaded.scenario.seed}
+        run.begin(marker)
+        snapshot = None
+        if cluster is not None:  # the live cluster's nodes, kept even if the run is interrupted
             from budcore_adapters.kueue.fleet import nodes_yaml  # imported already by ClusterNodes
 
-            snapshot = write_text(target / "nodes.yaml", nodes_yaml(cluster.raw))
+            snapshot = run.write("nodes.yaml", nodes_yaml(cluster.raw))
+        try:
+            try:
+                result = run_scenario(loaded, mode=progress_mode(quiet=quiet, progress=progress))
+            except SimulationStopped as stop:
+                report = _report(loaded, stop.result, cluster)
+                raise _stopped_simulation(loaded, stop.result, report, run, stop.signum) from None
+            report = _report(loaded, result, cluster)
+            written = write_outputs(result, report, target, plots=plots, run=run)
+        except KeyboardInterrupt as exc:
+            from budcore.cli import interrupt
+
+            if isinstance(exc, interrupt.Interrupted):
+                raise
+            why = interrupt.signal_name(interrupt.signal_number(exc))
+            run.stop(marker, why)
+            if run.finished:
+                raise
+            raise interrupt.Interrupted(
+                f'interrupted ({why}): no outputs kept; {target / run.main} says "complete": false',
+                interrupt.signal_number(exc),
+            ) from None
+        if cluster is not None and snapshot is not None:
             written.append(snapshot)
             notes.print(
                 Text.assemble(
@@ -621,33 +704,80 @@ def register(app: typer.Typer) -> None:
         print_summary(console, report, run_figures(result), written, target)
 
 
+def _report(loaded: LoadedScenario, result: SimulationResult, cluster: ClusterNodes | None) -> dict[str, Any]:
+    """``report.json`` of a run, with where its traces and (live cluster) nodes came from."""
+    report = build_report(result, scenario_name=loaded.scenario.name, seed=loaded.scenario.seed)
+    if loaded.trace_readers:
+        report["traces"] = [trace_summary(reader.report) for reader in loaded.trace_readers]
+    if cluster is not None:
+        report["fleet"] = cluster.summary([node.name for node in loaded.nodes])
+    return report
+
+
+def _stopped_simulation(
+    loaded: LoadedScenario, result: SimulationResult, report: dict[str, Any], run: RunDirectory, signum: int
+) -> KeyboardInterrupt:
+    """Write the outputs of a simulation a signal ended early (no plots: they would only delay the
+    exit), ``report.json`` saying ``"complete": false``; the interruption to raise, with its line."""
+    from budcore.cli import interrupt
+
+    why = interrupt.signal_name(signum)
+    report.update(interrupted=why, stopped_at_s=report.get("horizon_s", result.horizon_s))
+    write_outputs(result, report, run.path, plots=False, run=run, complete=False)
+    horizon = loaded.scenario.horizon
+    of = f" of {sim_time(horizon)}" if horizon else ""
+    return interrupt.Interrupted(
+        f"interrupted ({why}) at {sim_time(result.horizon_s)}{of} simulated: the run so far is in "
+        f'{run.path}/ (no plots; report.json "complete": false)',
+        signum,
+    )
+
+
+def _stopped_sweep(
+    run: RunDirectory, marker: dict[str, Any], exc: KeyboardInterrupt, kept: str
+) -> KeyboardInterrupt:
+    """Mark ``run``'s main file incomplete after an interruption; the interruption to raise, with
+    its one line (``kept`` says what survives)."""
+    from budcore.cli import interrupt
+
+    if isinstance(exc, interrupt.Interrupted) or run.finished:
+        return exc
+    signum = interrupt.signal_number(exc)
+    why = interrupt.signal_name(signum)
+    run.stop(marker, why)
+    return interrupt.Interrupted(f'interrupted ({why}): {kept}; {run.marked} says "complete": false', signum)
+
+
 def write_compare_plot(results: list[dict[str, Any]], path: Path) -> Path:
-    """Overlaid CDFs of wait and JCT, one line per policy (no legend when no policy has a line)."""
+    """One line per policy: Kaplan–Meier CDFs of the time to admission and to start (censored at
+    the end of the run, as ``cdf.png``) and the CDF of the JCT of completed jobs (no legend without
+    a line)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .plots import legend_if_labelled
+    from .plots import CENSORING_NOTE, finish_cdf_axes, plot_survival
 
-    fig, (wait_ax, jct_ax) = plt.subplots(1, 2, figsize=(12, 4))
-    for result in results:
-        for ax, key in ((wait_ax, "waits"), (jct_ax, "jcts")):
-            values = [v / 60 for v in result[key]]
-            if values:
-                ax.step(
-                    values,
-                    [(i + 1) / len(values) for i in range(len(values))],
-                    where="post",
-                    label=result["label"],
-                )
-    for ax, title in ((wait_ax, "wait (minutes)"), (jct_ax, "JCT (minutes)")):
-        ax.set_xscale("symlog")
-        ax.set_ylim(0, 1.02)
-        ax.set_title(f"CDF of {title}")
-        ax.set_xlabel(title)
-        legend_if_labelled(ax, fontsize=8)
-    fig.tight_layout()
+    fig, (wait_ax, start_ax, jct_ax) = plt.subplots(1, 3, figsize=(17, 4.6))
+    for number, result in enumerate(results):
+        color = f"C{number % 10}"
+        plot_survival(wait_ax, result["wait_samples"], label=result["label"], color=color)
+        plot_survival(start_ax, result["start_wait_samples"], label=result["label"], color=color)
+        jcts = [v / 60 for v in result["jcts"]]
+        if jcts:
+            jct_ax.step(
+                jcts,
+                [(i + 1) / len(jcts) for i in range(len(jcts))],
+                where="post",
+                label=result["label"],
+                color=color,
+            )
+    finish_cdf_axes(wait_ax, "Time to admission (Kaplan–Meier)")
+    finish_cdf_axes(start_ax, "Time to start, pods running (Kaplan–Meier)")
+    finish_cdf_axes(jct_ax, "JCT of completed jobs")
+    fig.text(0.01, 0.01, CENSORING_NOTE, fontsize=8, color="0.3")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -718,7 +848,7 @@ def _replicated_compare_table(
     for spec in specs:
         table.add_column(spec.label, justify="right")
     for label, metric in (
-        ("completed", "completed"),
+        ("completed / completable", "completed"),
         ("wait mean", "mean_wait"),
         ("wait p95", "p95_wait"),
         ("start wait p95", "p95_start_wait"),
@@ -790,6 +920,39 @@ def _plan_table(name: str, outcome: Any) -> Table:
             mark,
         )
     return table
+
+
+def _write_plan(run: RunDirectory, outcome: Any) -> tuple[dict[str, Any], list[str]]:
+    """Write ``plan_frontier.png`` (when there is a frontier and matplotlib) and, last, ``plan.json``;
+    its content and the names written."""
+    from . import sweep
+    from .journal import JOURNAL
+
+    answer = sweep.plan_json(outcome)
+    written = ["plan.json", JOURNAL]
+    frontier = sweep.frontier_slo(outcome)
+    if frontier is not None and plots_available():
+        from .plots import write_frontier_plot
+
+        run.record("plan_frontier.png")
+        factor, unit = sweep.metric_unit(frontier)
+        write_frontier_plot(
+            sweep.frontier_series(outcome, frontier),
+            run.path / "plan_frontier.png",
+            metric_label=f"{frontier.metric} ({unit})",
+            threshold=frontier.value * factor,
+            slo_text=frontier.text,
+            connect=len(outcome.space.fleet_axes) == 1,
+        )
+        answer["frontier_plot"] = "plan_frontier.png"
+        written.append("plan_frontier.png")
+    elif frontier is not None:
+        plain_console(stderr=True, soft_wrap=True).print(
+            Text.assemble(("note:", "bold yellow"), f" plan_frontier.png skipped: {MATPLOTLIB_MISSING}"),
+            highlight=False,
+        )
+    run.finish(answer)
+    return answer, written
 
 
 def _lines(space: Any, index: tuple[int, ...], axes: Sequence[int]) -> str:
@@ -893,7 +1056,8 @@ def register_sweeps(app: typer.Typer) -> None:
                 "--policy",
                 "-p",
                 help="A policy to run; repeat it, at least two. Each is a preset (fifo, fair, "
-                "strict-fifo, deadline-aware), a policy YAML file, or key=value,... overrides of the "
+                "strict-fifo, deadline-aware; budcore's research orderings sjf, srtf, las, edf and the "
+                "Gavel-style gavel), a policy YAML file, or key=value,... overrides of the "
                 "scenario's policy block, e.g. -p fifo -p fair -p 'fair_sharing=true,preemption_mode=cost'.",
             ),
         ],
@@ -912,8 +1076,14 @@ def register_sweeps(app: typer.Typer) -> None:
         fmt: Annotated[
             str, typer.Option("--format", help=f"{FORMAT_HELP} With json, stdout is each policy's metrics.")
         ] = "table",
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
+        progress: Annotated[bool, typer.Option("--progress", help=PROGRESS_HELP)] = False,
     ) -> None:
-        """Run the same workload (same seed) under several policies and compare them side by side."""
+        """Run the same workload (same seed) under several policies and compare them side by side.
+
+        Ctrl-C (or SIGTERM) stops the runs; compare.json then says "complete": false and how many
+        runs had finished. Exit status 130 (SIGINT) or 143 (SIGTERM).
+        """
         output_format(fmt)
         if len(policy) < 2:
             raise ValidationError("compare needs at least two --policy values", path="--policy")
@@ -923,7 +1093,24 @@ def register_sweeps(app: typer.Typer) -> None:
         seed_set = sweep.replicate_seeds(loaded.scenario.seed, seeds)
         specs = sweep.compare_specs(loaded, [sweep.parse_policy(p) for p in policy])
         target = prepare_output_dir(out or default_output_dir(loaded.scenario.name, "-compare"))
-        runs = sweep.run_all(sweep.replicate(specs, seed_set), workers=workers)
+        run = RunDirectory(target, "compare", "compare.json", flag=False)
+        marker = {"scenario": loaded.scenario.name, "policies": [spec.label for spec in specs]}
+        run.begin(marker)
+        todo = sweep.replicate(specs, seed_set)
+        finished: list[int] = []
+        mode = progress_mode(quiet=quiet, progress=progress)
+        try:
+            with points_progress("compare: runs", len(todo), mode) as bar:
+
+                def done(i: int, result: dict[str, Any]) -> None:
+                    finished.append(i)
+                    if bar is not None:
+                        bar(len(finished), len(todo))
+
+                runs = sweep.run_all(todo, workers=workers, on_result=done)
+        except KeyboardInterrupt as exc:
+            kept = f"{len(finished)} of {len(todo)} runs had finished, none kept"
+            raise _stopped_sweep(run, marker, exc, kept) from None
         n = len(seed_set)
         groups = [runs[i * n : (i + 1) * n] for i in range(len(specs))]
         summary: dict[str, Any] = {}
@@ -938,22 +1125,29 @@ def register_sweeps(app: typer.Typer) -> None:
                 entry["intervals"] = {name: stat.as_json() for name, stat in stats.items()}
                 entry["interval"] = sweep.INTERVAL_METHOD
             summary[spec.label] = entry
-        write_text(target / "compare.json", dumps(summary))
         pooled = [
             {
                 "label": spec.label,
-                "waits": sorted(w for r in group for w in r["waits"]),
+                **{
+                    key: WaitSamples(
+                        tuple(d for r in group for d in r[key]["durations"]),
+                        tuple(o for r in group for o in r[key]["observed"]),
+                    )
+                    for key in ("wait_samples", "start_wait_samples")
+                },
                 "jcts": sorted(j for r in group for j in r["jcts"]),
             }
             for spec, group in zip(specs, groups, strict=True)
         ]
         if plots_available():
+            run.record("compare_cdf.png")
             write_compare_plot(pooled, target / "compare_cdf.png")
         else:
             plain_console(stderr=True, soft_wrap=True).print(
                 Text.assemble(("note:", "bold yellow"), f" compare_cdf.png skipped: {MATPLOTLIB_MISSING}"),
                 highlight=False,
             )
+        run.finish(summary)
         if fmt == "json":
             typer.echo(dumps({k: v["metrics"] for k, v in summary.items()}), nl=False)
             return
@@ -968,9 +1162,13 @@ def register_sweeps(app: typer.Typer) -> None:
         for r in results:
             table.add_column(r["label"], justify="right")
         rows: list[tuple[str, Any]] = [
-            ("completed", lambda rep: f"{rep['overall']['completed']}/{rep['overall']['completable']}"),
+            ("completed", lambda rep: completed_text(rep["overall"]["outcomes"])),
+            ("censored (live at the end)", lambda rep: censored_text(rep["overall"]["outcomes"])),
+            ("never admitted", lambda rep: _plain(rep["overall"]["outcomes"]["never_admitted"])),
             ("wait mean", lambda rep: _minutes(rep["overall"]["wait_s"]["mean"])),
             ("wait p95", lambda rep: _minutes(rep["overall"]["wait_s"]["p95"])),
+            ("wait p95, KM", lambda rep: _km_minutes(rep["overall"]["wait_km_s"], "p95")),
+            ("start wait p95, KM", lambda rep: _km_minutes(rep["overall"]["start_wait_km_s"], "p95")),
             ("JCT mean", lambda rep: _minutes(rep["overall"]["jct_s"]["mean"])),
             ("JCT p95", lambda rep: _minutes(rep["overall"]["jct_s"]["p95"])),
             ("utilisation", lambda rep: _percent(rep["utilisation"]["fleet"])),
@@ -1064,8 +1262,24 @@ def register_sweeps(app: typer.Typer) -> None:
             str,
             typer.Option("--format", help=f"{FORMAT_HELP} With json, stdout is plan.json."),
         ] = "table",
+        resume: Annotated[
+            bool,
+            typer.Option(
+                "--resume",
+                help="Reuse the runs an interrupted plan into the same --out finished (points.jsonl); "
+                "refused unless the question (scenario, --vary, --slo, --seeds, --seed, --search) is "
+                "the same.",
+            ),
+        ] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
+        progress: Annotated[bool, typer.Option("--progress", help=PROGRESS_HELP)] = False,
     ) -> None:
-        """Sweep fleet sizes and return the cheapest fleet that meets every SLO, with the frontier."""
+        """Sweep fleet sizes and return the cheapest fleet that meets every SLO, with the frontier.
+
+        Every run is kept in points.jsonl as it finishes. Ctrl-C (or SIGTERM) stops the plan with
+        plan.json "complete": false; the same command with --resume runs only what is missing.
+        Exit status 130 (SIGINT) or 143 (SIGTERM).
+        """
         output_format(fmt)
         loaded = load_scenario(resolve_scenario(scenario))
         if loaded.scenario.horizon is None:
@@ -1086,34 +1300,48 @@ def register_sweeps(app: typer.Typer) -> None:
             space.point(tuple(n - 1 for n in space.shape))
         seed_set = sweep.replicate_seeds(loaded.scenario.seed, seeds)
         target = prepare_output_dir(out or default_output_dir(loaded.scenario.name, "-plan"))
+        from .journal import JOURNAL, PlanJournal, plan_question
+
+        question = plan_question(loaded.scenario, vary, slo, seed_set, search)
+        run = RunDirectory(target, "plan", "plan.json", keep=[JOURNAL] if resume else [])
+        marker = {"scenario": loaded.scenario.name, "points": space.size}
+        # A journal to resume is checked before anything is removed; a new one starts after.
+        journal = PlanJournal(target, question, resume=True) if resume else None
+        run.begin(marker)
+        run.record(JOURNAL)
+        journal = journal or PlanJournal(target, question, resume=False)
         console = plain_console(width=report_width(140), stderr=fmt == "json")
         runs = f" × {len(seed_set)} seeds" if len(seed_set) > 1 else ""
         how = "bisecting" if search == "bisect" else "planning"
-        console.print(f"{how} {space.size} fleet(s){runs} of {loaded.scenario.name!r}...")
-        outcome = sweep.run_plan(space, slos, seed_set, search=search, workers=workers)
-        answer = sweep.plan_json(outcome)
-        written = ["plan.json"]
-        frontier = sweep.frontier_slo(outcome)
-        if frontier is not None and plots_available():
-            from .plots import write_frontier_plot
+        reused = f" ({journal.saved} run(s) kept from the interrupted plan)" if resume else ""
+        console.print(f"{how} {space.size} fleet(s){runs} of {loaded.scenario.name!r}{reused}...")
+        done = [0]
+        try:
+            with points_progress(
+                "plan: points", space.size, progress_mode(quiet=quiet, progress=progress)
+            ) as bar:
 
-            factor, unit = sweep.metric_unit(frontier)
-            write_frontier_plot(
-                sweep.frontier_series(outcome, frontier),
-                target / "plan_frontier.png",
-                metric_label=f"{frontier.metric} ({unit})",
-                threshold=frontier.value * factor,
-                slo_text=frontier.text,
-                connect=len(space.fleet_axes) == 1,
+                def point_done(count: int, total: int) -> None:
+                    done[0] = count
+                    if bar is not None:
+                        bar(count, total)
+
+                outcome = sweep.run_plan(
+                    space,
+                    slos,
+                    seed_set,
+                    search=search,
+                    workers=workers,
+                    progress=point_done,
+                    journal=journal,
+                )
+            answer, written = _write_plan(run, outcome)
+        except KeyboardInterrupt as exc:
+            kept = (
+                f"{done[0]} of {space.size} points done, their runs kept in {target / JOURNAL}; "
+                "resume with --resume"
             )
-            answer["frontier_plot"] = "plan_frontier.png"
-            written.append("plan_frontier.png")
-        elif frontier is not None:
-            plain_console(stderr=True, soft_wrap=True).print(
-                Text.assemble(("note:", "bold yellow"), f" plan_frontier.png skipped: {MATPLOTLIB_MISSING}"),
-                highlight=False,
-            )
-        write_text(target / "plan.json", dumps(answer))
+            raise _stopped_sweep(run, {**marker, "points_done": done[0]}, exc, kept) from None
         if fmt == "json":
             typer.echo(dumps(answer), nl=False)
             return

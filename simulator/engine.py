@@ -122,6 +122,7 @@ from budcore.scheduling.assignment import Mode, admission_placement, assign_flav
 from budcore.scheduling.deadline import DeadlineBoost
 from budcore.scheduling.fair_sharing import LocalQueueUsage
 from budcore.scheduling.forecast import ForecastOptions, eta_for
+from budcore.scheduling.ordering import Attained
 from budcore.scheduling.preemption import DecisionStatus, PreemptionPolicy
 from budcore.scheduling.preemption.aging import AgingPolicy
 from budcore.scheduling.preemption.guards import PreemptionBudget
@@ -144,7 +145,9 @@ from .events import (
     TickKind,
 )
 from .latency import Head, HeadQueues, LatencyModel
+from .sharing import SampledState, SharingOutcome, SharingSampler
 from .status import SimJobStatus
+from .throughput import Throughput
 from .usage import Ledger
 from .workload.model import JobArrival, arrival_to_job
 
@@ -283,6 +286,9 @@ class EngineOptions:
     # Money (a scenario's ``money`` block, see money.py): the submission guard, budget reviews and
     # metering (None: none, unless a job with a budget_limit arrives: then its reviews and metering).
     money: MoneyOptions | None = None
+    # Gavel-style throughput per accelerator type (throughput.py; None: every flavor runs jobs
+    # at the speed their runtimes are given for).
+    throughput: Throughput | None = None
 
 
 @dataclass(slots=True)
@@ -307,10 +313,11 @@ class JobRecord:
     reason: str = ""
     # run bookkeeping
     done_s: float = 0.0  # work completed and saved (checkpointed) so far
+    speed: float = 1.0  # work seconds per second in the current run (policy.throughput; else 1)
     run_start_s: float = 0.0
     epoch: int = 0
     nodes: tuple[str, ...] = ()
-    gpus: int = 0
+    gpus: float = 0  # GPUs requested (JobArrival.gpu_units: 0.5 for a pod of a 500m share)
     # what a restarted controller rebuilds its state from
     queue_ts: float | None = None  # the queue timestamp of the latest submission
     admission: Admit | None = None  # the latest admission decision (while it holds quota)
@@ -393,6 +400,8 @@ class SimulationResult:
     pipelines: list[RunOutcome] | None = None
     # What the money machinery did (None: the run had none), see money.py.
     money: MoneyOutcome | None = None
+    # Physical GPU use and fragmentation when GPU shares were placed (None: none), see sharing.py.
+    gpu_sharing: SharingOutcome | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,6 +473,12 @@ class Simulation:
         self._clock = _SimClock(options.start)
         make_cluster: ClusterFactory = cluster or InMemoryClusterBackend
         self.backend: SimulatedCluster = make_cluster(nodes, self._clock)
+        backend = self.backend
+        self._sharing = (  # GPU shares packed onto devices: sampled once the first share is placed
+            SharingSampler(backend, gpu_resource)
+            if isinstance(backend, InMemoryClusterBackend) and not options.quota_only
+            else None
+        )
         self._policy = policy = _knowing_flavor_types(policy or AdmissionPolicy(), queues, nodes)
         self.scheduler = Scheduler(
             queues, policy, preemption, preemption_budget, deadline_boost=deadline_boost
@@ -475,6 +490,7 @@ class Simulation:
         self.gpu_resource = gpu_resource
         self._arrivals: Iterator[JobArrival] = iter(arrivals)
         self._progress = progress
+        self._stop_requested = False  # request_stop(): end at the next clock event
         self._rng = random.Random(options.seed)
         self._heap: list[tuple[float, EventKind, int, Payload]] = []
         self._progress_events = 0  # events of a PROGRESS kind in the heap
@@ -490,6 +506,7 @@ class Simulation:
         self._flavor_used: dict[str, float] = {}
         self._cq_used: dict[str, float] = {}
         self._flavor_gpu_s: dict[str, float] = {}
+        self._flavor_accelerators: dict[str, str | None] = {}  # flavor -> its type (policy.throughput)
         self._cq_gpu_s: dict[str, float] = {}
         self._last_integrate = 0.0
         self.series = UsageSeries()
@@ -746,6 +763,21 @@ class Simulation:
                 gc.unfreeze()
                 self._frozen = False
 
+    def request_stop(self) -> None:
+        """End the run at the next clock event (a usage sample), as if the horizon were then.
+
+        For an interrupted command (Ctrl-C): the result is what happened up to that instant, with
+        every figure consistent, because the loop stops between two events rather than inside one.
+        Only clock events check it (they come every ``sample_interval``), so the per-event loop
+        pays nothing. Safe to call from a signal handler: it only sets a flag.
+        """
+        self._stop_requested = True
+
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`request_stop` was called (the result then ends early)."""
+        return self._stop_requested
+
     def _run(self) -> SimulationResult:
         started = time.perf_counter()
         self._next_arrival()
@@ -768,8 +800,8 @@ class Simulation:
             at, kind, _, payload = heap[0]
             if horizon is not None and at > horizon:
                 break
-            if kind in CLOCKS and self._idle():
-                break  # only clocks left ticking: nothing more can happen
+            if kind in CLOCKS and (self._stop_requested or self._idle()):
+                break  # only clocks left ticking (nothing more can happen), or asked to stop
             heapq.heappop(heap)
             if kind in PROGRESS:
                 self._progress_events -= 1
@@ -784,7 +816,7 @@ class Simulation:
             if self._observer is not None:
                 self._observer(self, at)
         clock = self._clock
-        end = horizon if horizon is not None else clock.seconds
+        end = horizon if horizon is not None and not self._stop_requested else clock.seconds
         self._advance(max(end, clock.seconds))
         self.stats.end_s = clock.seconds
         self.stats.wall_s = time.perf_counter() - started
@@ -821,6 +853,7 @@ class Simulation:
             gpu_resource=self.gpu_resource,
             pipelines=outcomes,
             money=money,
+            gpu_sharing=None if self._sharing is None else self._sharing.outcome(),
         )
 
     def _booking_uses(self, end_s: float) -> list[BookingUse]:
@@ -945,7 +978,7 @@ class Simulation:
             self._time_used = True
         if arrival.job_id in self._records:
             raise ValidationError(f"duplicate job id {arrival.job_id!r} in the workload", path="workload")
-        record = JobRecord(arrival=arrival, gpus=arrival.total_gpus)
+        record = JobRecord(arrival=arrival, gpus=arrival.gpu_units)
         self._records[arrival.job_id] = record
         self._entered += 1
         self._freeze_every(self._entered)
@@ -1300,6 +1333,7 @@ class Simulation:
         record.flavor = flavor
         record.nodes = nodes
         record.run_start_s = now
+        record.speed = self._speed(record.arrival, flavor)
         if record.start_s is None:
             record.start_s = now
         self._running[job_id] = record
@@ -1309,7 +1343,7 @@ class Simulation:
         record.placed_usage = admission.usage if admission is not None else None
         if record.placed_usage:
             self._in_use.add_usage("", record.placed_usage, now, 1, by_flavor=True)
-        remaining = record.arrival.runtime_s - record.done_s
+        remaining = (record.arrival.runtime_s - record.done_s) / record.speed
         self._push(now + remaining, EventKind.COMPLETION, JobEpoch(job_id, record.epoch))
         money = self._money
         if money is not None:
@@ -1318,7 +1352,7 @@ class Simulation:
                 job,
                 record.cluster_queue,
                 flavor,
-                record.gpus,
+                record.arrival.total_gpus,  # a share is metered as the device it occupies
                 record.arrival.priority_label,
                 now,
                 base=(record.cost, record.lost_cost),
@@ -1328,6 +1362,17 @@ class Simulation:
             self._open_booked_runs(record, now)
         if self._pipelines is not None:
             self._pipelines.job_changed(job_id, now, started=True)
+
+    def _speed(self, arrival: JobArrival, flavor: str) -> float:
+        """Work seconds per second of ``arrival`` on ``flavor`` (policy.throughput; else 1)."""
+        throughput = self.options.throughput
+        if throughput is None:
+            return 1.0
+        accelerators = self._flavor_accelerators
+        if flavor not in accelerators:
+            known = self.queues.flavors.get(flavor)
+            accelerators[flavor] = None if known is None else self._policy.matcher.flavor_type(known)
+        return throughput.speed(arrival.job_class, accelerators[flavor])
 
     def _open_booked_runs(self, record: JobRecord, now: float) -> None:
         """A job started: a run of each booking that serves it and that it holds room of."""
@@ -1402,11 +1447,12 @@ class Simulation:
     def _account_run(self, record: JobRecord, now: float, saved: bool) -> None:
         ran = now - record.run_start_s
         record.gpu_s += ran * record.gpus
+        speed = record.speed  # work per second: the GPU-seconds held are time, progress is work
         factor = self.options.runaway_factor
         if factor is not None and record.runaway_s is None and record.arrival.declares_runtime:
             limit = factor * record.arrival.declared_s
-            if record.done_s + ran > limit:  # its progress passed the limit during this run
-                record.runaway_s = record.run_start_s + (limit - record.done_s)
+            if record.done_s + ran * speed > limit:  # its progress passed the limit during this run
+                record.runaway_s = record.run_start_s + (limit - record.done_s) / speed
                 self.stats.runaway_alerts += 1
         price = self.prices.get(record.flavor)
         money = self._money
@@ -1415,13 +1461,13 @@ class Simulation:
         if saved or record.arrival.job_type == JobType.SERVICE.value:
             # A service keeps no in-flight work: after an eviction it serves out the rest of its
             # lifetime elsewhere (the restart overhead is the cost model's business).
-            record.done_s += ran
+            record.done_s += ran * speed
             if money is not None:  # metered: the job's cost is what its records are charged
                 record.cost, record.lost_cost = money.run_ended(record.arrival.job_id, now, Fraction(0))
             return
         interval = record.arrival.checkpoint_interval_s
         kept = (ran // interval) * interval if interval else 0.0
-        record.done_s += kept
+        record.done_s += kept * speed
         lost = (ran - kept) * record.gpus
         record.lost_gpu_s += lost
         if money is not None:
@@ -1535,12 +1581,21 @@ class Simulation:
         (returned), in the scheduler, or, under the latency model, among its queue's heads."""
         if self._heads is None:
             at = self._at(now)
-            return self.scheduler.submit(job, timestamp=timestamp, now=at).timestamp
+            attained = self._attained(job.id)
+            return self.scheduler.submit(job, timestamp=timestamp, now=at, attained=attained).timestamp
         resolved = self.scheduler.resolve_priority(job)
         cluster_queue, _ = self.scheduler.pending.resolve(resolved)
         self._heads.push(cluster_queue, resolved, timestamp)
         self._want_cycle(now)
         return timestamp
+
+    def _attained(self, job_id: str) -> Attained | None:
+        """What the job received in its earlier runs (work kept, GPU-seconds held), which ranks it
+        under the ``srtf`` and ``las`` orderings; None when no ordering reads it."""
+        if self.scheduler.pending.ordering is None:
+            return None
+        record = self._records[job_id]
+        return Attained(work_s=record.done_s, gpu_s=record.gpu_s)
 
     def _submit_head(self, record: JobRecord, job: Job, now: float) -> None:
         """Under the latency model a new job waits in its ClusterQueue (outside the scheduler) until
@@ -1710,7 +1765,22 @@ class Simulation:
             values.append(self._quota_held.value(key) / 1000)
         for key, values in self.series.flavor_resources.items():
             values.append(self._in_use.value(key) / 1000)
+        if self._sharing is not None:
+            self._sharing.sample(now, self.stats.events, self._sharing_state)
+        if self._progress is not None:  # a progress bar follows simulated time too, not only jobs
+            self._progress(now, self._finished)
         self._push(now + self.options.sample_interval_s, EventKind.SAMPLE)
+
+    def _sharing_state(self) -> SampledState:
+        """What GPU sharing's figures are measured from (see sharing.py)."""
+        records = self._records
+        return (
+            sum(self._flavor_used.values()),
+            [job_id for job_id in self.scheduler.queued_job_ids() if job_id in records],
+            lambda job_id: records[job_id].arrival,
+            self._unplaced.version,
+            self._unplaced.workloads(),
+        )
 
     # Money: budget reviews --------------------------------------------------------------------
     def _money_ledger(self, options: MoneyOptions) -> MoneyLedger:
@@ -1743,7 +1813,7 @@ class Simulation:
                 self._jobs[job_id],
                 record.cluster_queue,
                 record.flavor,
-                record.gpus,
+                record.arrival.total_gpus,  # a share is metered as the device it occupies
                 record.arrival.priority_label,
                 record.run_start_s,
                 base=(record.cost, record.lost_cost),
@@ -1870,7 +1940,9 @@ class Simulation:
         now_at = self._at(now)
         for record in self._records.values():
             if record.status is SimJobStatus.QUEUED:  # held again if its window is closed now
-                scheduler.submit(self._jobs[record.arrival.job_id], timestamp=record.queue_ts, now=now_at)
+                job_id = record.arrival.job_id
+                attained = self._attained(job_id)  # the same ordering as the old scheduler's
+                scheduler.submit(self._jobs[job_id], timestamp=record.queue_ts, now=now_at, attained=attained)
         self.scheduler = scheduler
         inbox, self._inbox = self._inbox, []
         for job_id in inbox:
@@ -1998,6 +2070,16 @@ class _PendingPods:
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._entries
 
+    @property
+    def version(self) -> tuple[int, int]:
+        """Changes whenever a workload is added or removed (adds raise ``_seq``; removals alone
+        lower the count), so a reader can tell that the waiting set is the one it saw."""
+        return (len(self._entries), self._seq)
+
+    def workloads(self) -> Iterator[Workload]:
+        """The waiting workloads (what GPU fragmentation measures free capacity against)."""
+        return (waiting.workload for waiting in self._entries.values())
+
     def add(self, job_id: str, workload: Workload, flavor: str, key: Hashable) -> None:
         self._seq += 1
         self._entries[job_id] = _Waiting(workload, flavor, self._seq, key)
@@ -2084,7 +2166,11 @@ class _RunningVictims(Mapping[str, VictimInfo]):
             started_at=start + timedelta(seconds=record.run_start_s),
             last_checkpoint_at=checkpoint,
             checkpoint_interval=timedelta(seconds=interval or 0),  # 0: never checkpoints
-            progress=min(1.0, (record.done_s + ran) / arrival.runtime_s) if arrival.runtime_s > 0 else None,
+            progress=(
+                min(1.0, (record.done_s + ran * record.speed) / arrival.runtime_s)
+                if arrival.runtime_s > 0
+                else None
+            ),
             hourly_price=price,  # per accelerator; the cost model multiplies by the GPUs
         )
 

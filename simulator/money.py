@@ -493,14 +493,14 @@ class MoneyLedger:
         could serve its accelerators (unchanged when none is priced: the guard then says so)."""
         if job.request.accelerator_count == 0:
             return job
-        wanted = job.request.accelerator_type
+        wanted = job.request.accelerators
         best: tuple[Decimal, str] | None = None
         for group in self._queues.cluster_queues[cluster_queue].resource_groups:
             if not any(is_accelerator(r) for r in group.covered_resources):
                 continue
             for quotas in group.flavors:
                 flavor = self._queues.flavors.get(quotas.name)
-                if flavor is None or (wanted is not None and not self._matcher.matches(wanted, flavor)):
+                if flavor is None or not self._matcher.matches_any(wanted, flavor):
                     continue
                 price = book.price(quotas.name)
                 if price is not None and (best is None or (price, quotas.name) > best):

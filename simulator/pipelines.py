@@ -451,7 +451,7 @@ class PipelineDriver:
             job_class=f"{workload.spec.id}/{_ITERATION.sub('', step)}",
             job_id=str(job.id),
             deadline_s=None if job.deadline is None else (job.deadline - self._start).total_seconds(),
-            accelerator=job.request.accelerator_type,
+            accelerator="|".join(job.request.accelerators) or None,
             estimated_runtime_s=None if service else estimate,
             max_runtime_s=None if job.max_duration is None else job.max_duration.total_seconds(),
             time_window=job.time_window,

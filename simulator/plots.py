@@ -1,12 +1,15 @@
 """PNG plots of a simulation (matplotlib, headless).
 
 - ``timeline.png``: a Gantt-style resource timeline like the seeds' cluster schedule view (seed 001
-  §5.4/§5.4.1): one row per GPU, grouped by node; per job a filled block for its actual run and a
-  dashed outline for its estimate (estimated start = admission, estimated end = that plus the
-  declared runtime), coloured by tenant (see :func:`timeline_blocks`);
+  §5.4/§5.4.1): one row per GPU, grouped by node, every node up to :data:`TIMELINE_ROWS` GPU rows
+  (past that its title says "showing K of N nodes", :func:`timeline_caption`); per job a filled
+  block for its actual run and a dashed outline for its estimate (estimated start = admission,
+  estimated end = that plus the declared runtime), coloured by tenant (see :func:`timeline_blocks`);
 - ``utilisation.png``: GPUs in use over time per flavor, against each flavor's capacity;
 - ``cq_usage.png``: each ClusterQueue's GPUs in use over time as a percentage of its nominal quota;
-- ``cdf.png``: CDFs of wait and JCT per job class;
+- ``cdf.png``: per report label, Kaplan–Meier CDFs of the time to admission and the time to start,
+  censored at the end of the run (:func:`plot_survival`: censored waits as ticks, the censored
+  tail as a dotted line up to 1), and the CDF of the JCT of completed jobs;
 - ``eta.png`` (only when the run measured ETAs): each measured job's estimated start (given at its
   submission) against its actual start, per job class, with the diagonal of perfect estimates: on
   the run's clock, and as waits since submission (log scale, where errors of minutes show).
@@ -20,11 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .engine import JobRecord, SimulationResult
+from .outcomes import WaitSamples, wait_samples
 from .report import cq_percent_of_nominal, eta_points, quota_percent_of_nominal
 from .status import SimJobStatus
+from .survival import kaplan_meier
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,26 +44,26 @@ class TimelineBlock:
     estimated: tuple[float, float]  # admission → admission + declared runtime
 
 
+TIMELINE_ROWS = 256  # GPU rows timeline.png draws at most: 32 nodes of 8 GPUs
+
+
 def timeline_blocks(
-    result: SimulationResult, *, max_rows: int = 64
+    result: SimulationResult, *, max_rows: int = TIMELINE_ROWS
 ) -> tuple[list[tuple[str, int]], int, list[TimelineBlock]]:
     """The schedule view's rows and blocks: ``([(node, its first row), ...], rows, blocks)``.
 
-    Rows are GPUs, node by node (sorted by name, nodes that ran nothing left out), up to
-    ``max_rows`` (whole nodes; a first node larger than that is cut). A job's GPUs on a node go to
-    the lowest-numbered GPUs free when it starts; the simulator records which nodes a run used but
-    not how many of its pods each got, so a gang's GPUs per node are taken as its pods spread
-    evenly (exact for the usual whole-node gangs). A job that ran several times (retries) is drawn
-    from its first start to its end on the nodes of its last run.
+    Rows are GPUs, node by node: every node with GPUs, sorted by name, idle ones too (capacity
+    that sat unused is what a planner looks for), up to ``max_rows`` (whole nodes; a first node
+    larger than that is cut). :func:`timeline_caption` says so when not every node fits. A job's
+    GPUs on a node go to the lowest-numbered GPUs free when it starts; the simulator records which
+    nodes a run used but not how many of its pods each got, so a gang's GPUs per node are taken as
+    its pods spread evenly (exact for the usual whole-node gangs). A job that ran several times
+    (retries) is drawn from its first start to its end on the nodes of its last run.
     """
-    runs: dict[str, list[JobRecord]] = {}
-    for r in result.records:
-        if r.start_s is not None and r.nodes:
-            for node in r.nodes:
-                runs.setdefault(node, []).append(r)
+    runs = _runs_by_node(result)
     nodes: list[tuple[str, int]] = []
     rows = 0
-    for node in sorted(runs):
+    for node in sorted(set(runs) | {n for n, gpus in result.node_gpus.items() if gpus > 0}):
         width = result.node_gpus.get(node, 0) or max(_gpus_on_node(r) for r in runs[node])
         if rows and rows + width > max_rows:
             break
@@ -67,7 +73,7 @@ def timeline_blocks(
     for index, (node, first) in enumerate(nodes):
         last = nodes[index + 1][1] if index + 1 < len(nodes) else rows
         free_at = [-math.inf] * (last - first)
-        for r in sorted(runs[node], key=lambda r: (r.start_s or 0.0, r.arrival.job_id)):
+        for r in sorted(runs.get(node, ()), key=lambda r: (r.start_s or 0.0, r.arrival.job_id)):
             start = r.start_s
             assert start is not None
             end = r.end_s if r.end_s is not None else result.horizon_s
@@ -85,6 +91,26 @@ def timeline_blocks(
                     )
                 )
     return nodes, rows, blocks
+
+
+def _runs_by_node(result: SimulationResult) -> dict[str, list[JobRecord]]:
+    """The jobs that ran on each node (on their last run)."""
+    runs: dict[str, list[JobRecord]] = {}
+    for r in result.records:
+        if r.start_s is not None and r.nodes:
+            for node in r.nodes:
+                runs.setdefault(node, []).append(r)
+    return runs
+
+
+def timeline_caption(result: SimulationResult, shown: int, *, max_rows: int = TIMELINE_ROWS) -> str | None:
+    """``showing K of N nodes ...`` when the timeline draws ``shown`` of the run's N nodes with
+    GPUs (or that ran a job), ``None`` when it draws every one of them: a planner reading the plot
+    must know when part of the fleet is not on it."""
+    total = len(set(_runs_by_node(result)) | {n for n, gpus in result.node_gpus.items() if gpus > 0})
+    if shown >= total:
+        return None
+    return f"showing {shown} of {total} nodes (the first by name; at most {max_rows} GPU rows are drawn)"
 
 
 def legend_if_labelled(ax: Axes, **kwargs: Any) -> None:
@@ -120,7 +146,16 @@ def _gpus_on_node(record: JobRecord) -> int:
 
 
 def _timeline(result: SimulationResult, path: Path, *, max_rows: int) -> None:
-    """The seeds' cluster schedule view: filled blocks are actual runs, dashed outlines estimates."""
+    import matplotlib.pyplot as plt
+
+    fig = timeline_figure(result, max_rows=max_rows)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def timeline_figure(result: SimulationResult, *, max_rows: int = TIMELINE_ROWS) -> Figure:
+    """The seeds' cluster schedule view: filled blocks are actual runs, dashed outlines estimates;
+    the title says when not every node is drawn (:func:`timeline_caption`). The caller closes it."""
     import matplotlib.pyplot as plt
     from matplotlib.collections import PatchCollection
     from matplotlib.lines import Line2D
@@ -130,7 +165,9 @@ def _timeline(result: SimulationResult, path: Path, *, max_rows: int) -> None:
     nodes, rows, blocks = timeline_blocks(result, max_rows=max_rows)
     tenants = sorted({b.tenant for b in blocks})
     colours = {t: plt.get_cmap("tab10")(i % 10) for i, t in enumerate(tenants)}
-    fig, ax = plt.subplots(figsize=(13, max(3.5, 0.14 * rows + 2.0)))
+    # Rows get thinner past 64 so a fleet of 32 nodes still fits a readable image.
+    row_inches = 0.14 if rows <= 64 else max(0.06, 0.14 * 64 / rows)
+    fig, ax = plt.subplots(figsize=(13, max(3.5, row_inches * rows + 2.0)))
     actual = [
         Rectangle((b.actual[0] / hours, b.row - 0.36), max(b.actual[1] - b.actual[0], 1.0) / hours, 0.72)
         for b in blocks
@@ -170,21 +207,24 @@ def _timeline(result: SimulationResult, path: Path, *, max_rows: int) -> None:
     ax.set_yticks(
         [(bounds[i] + bounds[i + 1] - 1) / 2 for i in range(len(nodes))],
         [name for name, _ in nodes],
-        fontsize=7,
+        fontsize=7 if len(nodes) <= 16 else 5,
     )
     ax.set_ylabel("GPUs, by node")
     ax.set_xlabel("hours")
-    ax.set_title("Cluster schedule: actual runs (filled) vs estimates (dashed: admission + declared runtime)")
+    caption = timeline_caption(result, len(nodes), max_rows=max_rows)
+    ax.set_title(
+        "Cluster schedule: actual runs (filled) vs estimates (dashed: admission + declared runtime)"
+        + (f"\n{caption}" if caption else "")
+    )
     handles: list[Patch | Line2D] = [Patch(color=colours[t], label=t) for t in tenants]
     handles.append(Patch(facecolor="0.5", label="actual run"))
     handles.append(Line2D([0], [0], color="0.3", linestyle="--", label="estimated"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
-def write_plots(result: SimulationResult, out_dir: Path, *, max_rows: int = 64) -> list[Path]:
+def write_plots(result: SimulationResult, out_dir: Path, *, max_rows: int = TIMELINE_ROWS) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -192,7 +232,6 @@ def write_plots(result: SimulationResult, out_dir: Path, *, max_rows: int = 64) 
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    records = result.records
     scale, unit = time_unit(result.horizon_s)
 
     # Timeline ---------------------------------------------------------------------------------
@@ -249,31 +288,8 @@ def write_plots(result: SimulationResult, out_dir: Path, *, max_rows: int = 64) 
     written.append(path)
 
     # CDFs -------------------------------------------------------------------------------------
-    fig, (wait_ax, jct_ax) = plt.subplots(1, 2, figsize=(12, 4))
-    classes = sorted({r.arrival.group for r in records})  # report labels (the class when none)
-    for klass in classes:
-        mine = [r for r in records if r.arrival.group == klass]
-        waits = sorted((r.admitted_s - r.arrival.submit_s) / 60 for r in mine if r.admitted_s is not None)
-        jcts = sorted(
-            (r.end_s - r.arrival.submit_s) / 60
-            for r in mine
-            if r.status is SimJobStatus.COMPLETED and r.end_s is not None
-        )
-        for ax, values in ((wait_ax, waits), (jct_ax, jcts)):
-            if values:
-                ax.step(
-                    values, [(i + 1) / len(values) for i in range(len(values))], where="post", label=klass
-                )
-    for ax, title in ((wait_ax, "Wait (minutes)"), (jct_ax, "JCT (minutes)")):
-        ax.set_xscale("symlog")
-        ax.set_ylim(0, 1.02)
-        ax.set_title(f"CDF of {title.lower()}")
-        ax.set_xlabel(title)
-        legend_if_labelled(ax, fontsize=8)
-    fig.tight_layout()
     path = out_dir / "cdf.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _cdf_plot(result, path)
     written.append(path)
 
     if result.etas is not None:
@@ -281,6 +297,85 @@ def write_plots(result: SimulationResult, out_dir: Path, *, max_rows: int = 64) 
         _eta_plot(result, path)
         written.append(path)
     return written
+
+
+def plot_survival(ax: Axes, samples: WaitSamples, *, label: str, color: Any = None) -> None:
+    """One Kaplan–Meier CDF (``1 - S(t)``, :mod:`.survival`) of waits in minutes on ``ax``.
+
+    Censored waits are drawn as ticks on the curve where they stopped being followed, and when
+    the longest wait followed is censored, the mass the curve never reaches, ``S`` at its end, is a
+    dotted vertical line from the curve's end up to 1: jobs whose wait is only known to be longer.
+    The legend's label says how many waits are censored.
+    """
+    curve = kaplan_meier(samples.durations, samples.observed)
+    if not curve.samples:
+        return
+    minutes = 60.0
+    xs = [0.0, *(t / minutes for t in curve.times), curve.follow_up_s / minutes]
+    ys = [0.0, *(1.0 - v for v in curve.survival), 1.0 - curve.final]
+    text = label if not curve.censored else f"{label} ({curve.censored} of {curve.samples} censored)"
+    (line,) = ax.step(xs, ys, where="post", label=text, color=color)
+    colour = line.get_color()
+    censored = [d for d, seen in zip(samples.durations, samples.observed, strict=True) if not seen]
+    if censored:
+        ax.scatter(
+            [d / minutes for d in censored],
+            [curve.cdf(d) for d in censored],
+            marker="|",
+            s=40,
+            color=colour,
+            linewidths=0.8,
+        )
+    if curve.final > 0:
+        end = curve.follow_up_s / minutes
+        ax.vlines(end, 1.0 - curve.final, 1.0, colors=[colour], linestyles=":", linewidth=1.4)
+
+
+CENSORING_NOTE = "| censored: still waiting at the end of the run; dotted: share only known to wait longer"
+
+
+def _cdf_plot(result: SimulationResult, path: Path) -> None:
+    """``cdf.png``: per report label, Kaplan–Meier CDFs of the time to admission and the time to
+    start (censored at the end of the run, :func:`plot_survival`), and the JCT of completed jobs."""
+    import matplotlib.pyplot as plt
+
+    records = result.records
+    fig, (wait_ax, start_ax, jct_ax) = plt.subplots(1, 3, figsize=(17, 4.6))
+    for number, klass in enumerate(sorted({r.arrival.group for r in records})):  # report labels
+        mine = [r for r in records if r.arrival.group == klass]
+        color = f"C{number % 10}"
+        plot_survival(
+            wait_ax, wait_samples(mine, result.horizon_s, until="admission"), label=klass, color=color
+        )
+        plot_survival(start_ax, wait_samples(mine, result.horizon_s, until="start"), label=klass, color=color)
+        jcts = sorted(
+            (r.end_s - r.arrival.submit_s) / 60
+            for r in mine
+            if r.status is SimJobStatus.COMPLETED and r.end_s is not None
+        )
+        if jcts:
+            jct_ax.step(
+                jcts, [(i + 1) / len(jcts) for i in range(len(jcts))], where="post", label=klass, color=color
+            )
+    for ax, title in (
+        (wait_ax, "Time to admission (Kaplan–Meier)"),
+        (start_ax, "Time to start, pods running (Kaplan–Meier)"),
+        (jct_ax, "JCT of completed jobs"),
+    ):
+        finish_cdf_axes(ax, title)
+    fig.text(0.01, 0.01, CENSORING_NOTE, fontsize=8, color="0.3")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def finish_cdf_axes(ax: Axes, title: str) -> None:
+    """Axes of a CDF in minutes: symlog x (waits of 0 and of days on one axis), 0..1 y, legend."""
+    ax.set_xscale("symlog")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"CDF: {title}", fontsize=10)
+    ax.set_xlabel("minutes")
+    legend_if_labelled(ax, fontsize=7)
 
 
 def _eta_plot(result: SimulationResult, path: Path) -> None:

@@ -9,7 +9,9 @@ It registers, through the same hooks a third-party plugin implements:
   and ``swf``, looked up by
   :func:`budcore_simulator.workload.traces.open_trace`;
 - the ordering policies ``budcore compare -p NAME`` names (``budcore_register_policies``):
-  ``fifo``, ``fair``, ``strict-fifo`` and ``deadline-aware``, looked up by
+  ``fifo``, ``fair``, ``strict-fifo``, ``deadline-aware`` and budcore's research orderings ``sjf``,
+  ``srtf``, ``las`` and ``edf`` (every ClusterQueue; :mod:`budcore.scheduling.ordering`) and the
+  Gavel-style ``gavel`` (:mod:`budcore_simulator.throughput`), looked up by
   :func:`budcore_simulator.sweep.parse_policy` through :func:`policy_overrides`.
 
 Registering stays cheap: the readers are lazy factories and the commands are placeholders that
@@ -118,9 +120,56 @@ def deadline_aware() -> dict[str, Any]:
     return {"deadline_boost": True}
 
 
+def _ordering(name: str) -> dict[str, Any]:
+    # Every ClusterQueue: the scenario's per-queue choices give way, its options (the default
+    # estimate, the LAS thresholds) stay (apply_policy merges the ordering block).
+    return {"ordering": {"default": name, "cluster_queues": {}}}
+
+
+def sjf() -> dict[str, Any]:
+    """Shortest job first (budcore's research ordering): within a priority level, every
+    ClusterQueue orders its waiting jobs by declared runtime (``policy.ordering.default_estimate``
+    for a job that declares none)."""
+    return _ordering("sjf")
+
+
+def srtf() -> dict[str, Any]:
+    """Shortest remaining time first: like ``sjf``, less the work a requeued job already did."""
+    return _ordering("srtf")
+
+
+def las() -> dict[str, Any]:
+    """Least attained service first (Tiresias): the GPU-seconds a job already held, in levels
+    when ``policy.ordering.las_thresholds`` is set; only requeued jobs have any."""
+    return _ordering("las")
+
+
+def edf() -> dict[str, Any]:
+    """Earliest deadline first: within a priority level, by ``deadline``; jobs without one last.
+    A static order (no priority boost; ``deadline-aware`` is the boosting one)."""
+    return _ordering("edf")
+
+
+def gavel() -> dict[str, Any]:
+    """Heterogeneity-aware flavor choice (Gavel-style, budcore's own): every ClusterQueue tries
+    its flavors fastest first, by the scenario's ``policy.throughput.accelerators`` (which the
+    scenario must give; its runtimes already scale with them)."""
+    return {"throughput": {"prefer": "throughput", "cluster_queues": None}}
+
+
 @hookimpl
 def budcore_register_policies() -> Mapping[str, Factory]:
-    return {"fifo": fifo, "fair": fair, "strict-fifo": strict_fifo, "deadline-aware": deadline_aware}
+    return {
+        "fifo": fifo,
+        "fair": fair,
+        "strict-fifo": strict_fifo,
+        "deadline-aware": deadline_aware,
+        "sjf": sjf,
+        "srtf": srtf,
+        "las": las,
+        "edf": edf,
+        "gavel": gavel,
+    }
 
 
 def policy_names(registry: PluginRegistry | None = None) -> list[str]:

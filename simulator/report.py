@@ -6,8 +6,13 @@ figures go to a separate ``run.json``).
 
 Definitions:
 
-- *wait*: submit → first admission; a job never admitted by the end of the run counts with the
-  time it has waited so far (censored at the horizon), so starvation shows instead of vanishing;
+- *outcomes* (completed, failed, cancelled, rejected, refused, censored; never admitted, admitted
+  but never started; completable): :mod:`.outcomes`, the one definition every output counts with.
+- *wait*: submit → first admission; *start wait*: submit → first start (all pods running). A wait
+  not over by the end of the run is censored there (or when its job left its queue): ``wait_s``
+  and ``start_wait_s`` count it at that time, so starvation shows instead of vanishing, but their
+  percentiles are then lower bounds; ``wait_km_s`` and ``start_wait_km_s`` are the Kaplan–Meier
+  estimates over the same samples (:mod:`.survival`), ``null`` where not estimable.
   *JCT*: submit → completion; *slowdown*: JCT / runtime.
 - *deadline met*: completed by its deadline. A job is a *miss* once that can no longer happen:
   it completed late, it failed or was rejected, or the run went past its deadline without it
@@ -73,15 +78,16 @@ from budcore.domain.job import BudgetAction
 
 from .engine import BookingUse, JobRecord, SimulationResult
 from .money import LISTED, GuardNote, peak_spend
+from .outcomes import NOT_QUEUED, JobOutcomes, WaitSamples, wait_samples
+from .outcomes import completable as completable  # moved to .outcomes with the other counts
+from .sharing import gpu_sharing_figures
 from .status import FINAL_STATUSES, SimJobStatus
+from .survival import kaplan_meier
 from .workload.traces import TraceReport
 
 if TYPE_CHECKING:
     from .money import MoneyOutcome
     from .pipelines import RunOutcome
-
-# Statuses of jobs that never entered a queue: they did not wait.
-_NOT_QUEUED = frozenset({SimJobStatus.REJECTED, SimJobStatus.REFUSED})
 
 RECORD_FIELDS = (
     "job_id",
@@ -166,36 +172,39 @@ def deadline_met(record: JobRecord, end_s: float | None) -> bool | None:
     return None
 
 
-def completable(record: JobRecord, end_s: float) -> bool:
-    """Whether the job could have completed by ``end_s`` had it started on arrival.
+def survival_figures(samples: WaitSamples) -> dict[str, Any]:
+    """A ``*_km_s`` block: Kaplan–Meier percentiles of ``samples`` with their censoring.
 
-    A completed job always counts (float sums must not make ``completed`` exceed ``completable``).
+    ``p50``/``p95``/``p99`` are the smallest waits at which the estimated CDF reaches the level,
+    ``null`` when it never does (too many waits still running at the end): such a percentile lies
+    beyond ``beyond_s``, the longest wait followed. ``cdf_at_end`` is the CDF at that point (the
+    rest, ``1 - cdf_at_end``, is the censored tail).
     """
-    return (
-        record.status is SimJobStatus.COMPLETED or record.arrival.submit_s + record.arrival.runtime_s <= end_s
-    )
+    curve = kaplan_meier(samples.durations, samples.observed)
+    return {
+        "p50": _r(curve.quantile(0.50)),
+        "p95": _r(curve.quantile(0.95)),
+        "p99": _r(curve.quantile(0.99)),
+        "samples": curve.samples,
+        "censored": curve.censored,
+        "beyond_s": _r(curve.follow_up_s),
+        "cdf_at_end": _r(1.0 - curve.final, 4),
+    }
 
 
 def _group_stats(records: Iterable[JobRecord], horizon: float) -> dict[str, Any]:
     records = list(records)
     completed = [r for r in records if r.status is SimJobStatus.COMPLETED and r.end_s is not None]
-    waits = [
-        (r.admitted_s if r.admitted_s is not None else max(horizon, r.arrival.submit_s)) - r.arrival.submit_s
-        for r in records
-        if r.status not in _NOT_QUEUED
-    ]
+    # One set of samples per measure for both the plain percentiles and Kaplan–Meier: a wait not
+    # ended by the end of the run counts at its censoring time (.outcomes.wait_samples), so a job
+    # admitted whose pods never found a node shows its wait until then as time to start, not 0.
+    waits = wait_samples(records, horizon, until="admission")
+    start_waits = wait_samples(records, horizon, until="start")
     last_waits = [
         (r.last_admitted_s if r.last_admitted_s is not None else max(horizon, r.arrival.submit_s))
         - r.arrival.submit_s
         for r in records
-        if r.status not in _NOT_QUEUED
-    ]
-    # Time to start: submit -> first start (all pods running), censored like the wait: a job
-    # admitted whose pods never found a node waits until the end of the run, not 0.
-    start_waits = [
-        (r.start_s if r.start_s is not None else max(horizon, r.arrival.submit_s)) - r.arrival.submit_s
-        for r in records
-        if r.status not in _NOT_QUEUED
+        if r.status not in NOT_QUEUED
     ]
     jcts = [r.end_s - r.arrival.submit_s for r in completed if r.end_s is not None]
     slowdowns = [
@@ -208,14 +217,18 @@ def _group_stats(records: Iterable[JobRecord], horizon: float) -> dict[str, Any]
     missed = outcomes.count(False)
     undetermined = outcomes.count(None)
     determined = len(outcomes) - undetermined
+    counts = JobOutcomes.of(records, horizon)
     return {
         "count": len(records),
-        "completed": len(completed),
-        "completable": sum(1 for r in records if completable(r, horizon)),
-        "never_admitted": sum(1 for r in records if r.admitted_s is None),
-        "wait_s": percentiles(waits),
+        "completed": counts.completed,
+        "completable": counts.completable,
+        "never_admitted": counts.never_admitted,
+        "outcomes": counts.as_json(),
+        "wait_s": percentiles(waits.durations),
         "wait_last_admission_s": percentiles(last_waits),
-        "start_wait_s": percentiles(start_waits),
+        "start_wait_s": percentiles(start_waits.durations),
+        "wait_km_s": survival_figures(waits),
+        "start_wait_km_s": survival_figures(start_waits),
         "jct_s": percentiles(jcts),
         "slowdown": percentiles(slowdowns),
         "deadlines": len(with_deadline),
@@ -440,6 +453,8 @@ def build_report(result: SimulationResult, *, scenario_name: str = "", seed: int
         report["pipelines"] = pipeline_figures(result.pipelines)
     if result.money is not None:
         report["money"] = money_figures(result.money)
+    if result.gpu_sharing is not None:
+        report["gpu_sharing"] = gpu_sharing_figures(result.gpu_sharing, sum(r.gpu_s for r in records))
     return report
 
 

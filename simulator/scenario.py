@@ -107,9 +107,17 @@ from budcore.scheduling import AdmissionPolicy, QueueConfig
 from budcore.scheduling.assignment import AcceleratorMatcher, flavor_types_from_nodes
 from budcore.scheduling.deadline import DeadlineBoost
 from budcore.scheduling.forecast import ForecastOptions
+from budcore.scheduling.ordering import (
+    DEFAULT_ESTIMATE_S,
+    OrderingPolicy,
+    check_cohorts,
+    parse_ordering,
+    unknown_queues,
+)
 from budcore.scheduling.preemption import PreemptionMode, PreemptionPolicy
 from budcore.scheduling.preemption.aging import AgingPolicy
 from budcore.scheduling.preemption.guards import PreemptionBudget
+from budcore.scheduling.quota import QuotaTree
 from budcore.scheduling.reservations import ReservationBook
 
 from .budget import COST_MODE_GRACE_S, COST_MODE_PREEMPTIONS_PER_HOUR, UnlimitedPreemptionBudget
@@ -117,6 +125,7 @@ from .engine import ControllerRestartModel, EngineOptions, EtaMeasurement, Failu
 from .latency import LatencyModel
 from .money import MoneyOptions, MoneySpec, flavor_price_book
 from .replicate import expand_document
+from .throughput import ThroughputSpec, flavor_accelerators
 from .workload.generators import GeneratorSpec, generate_arrivals
 from .workload.limits import (
     EARLIEST_START,
@@ -357,6 +366,11 @@ class DeadlineBoostSpec(BaseModel):
             raise ValidationError(exc.message, path=path) from None
 
 
+def _or_string(schema: dict[str, Any]) -> None:
+    """JSON schema: the field also takes a name (its validator maps it)."""
+    schema["anyOf"] = [*schema.get("anyOf", []), {"type": "string"}]
+
+
 def _or_boolean(schema: dict[str, Any]) -> None:
     """JSON schema: the field also takes ``true`` / ``false`` (its validator maps them)."""
     schema["anyOf"] = [*schema.get("anyOf", []), {"type": "boolean"}]
@@ -394,6 +408,47 @@ class LatencySpec(BaseModel):
         )
 
 
+class OrderingSpec(BaseModel):
+    """budcore's research orderings within a priority level (opt-in; Kueue's is ``fifo``).
+
+    ``default`` applies to every ClusterQueue not named in ``cluster_queues``; each is one of
+    ``fifo``, ``sjf`` (declared runtime), ``srtf`` (declared runtime minus work done before a
+    requeue), ``las`` (least attained GPU-seconds, Tiresias) and ``edf`` (earliest deadline). A job
+    that declares no runtime counts as ``default_estimate`` under ``sjf`` and ``srtf``;
+    ``las_thresholds`` (GPU-seconds, increasing) discretize ``las`` into Tiresias's levels, FIFO
+    within a level (empty: continuous). ``policy.ordering: sjf`` is short for ``{default: sjf}``.
+    The ClusterQueues of one cohort tree must share an ordering. See
+    :mod:`budcore.scheduling.ordering`.
+    """
+
+    model_config = _FROZEN
+
+    default: str = "fifo"
+    cluster_queues: dict[str, str] = Field(default_factory=dict)
+    default_estimate: Duration = Field(default=DEFAULT_ESTIMATE_S, gt=0)
+    las_thresholds: tuple[Duration, ...] = ()
+
+    @model_validator(mode="after")
+    def _known(self) -> OrderingSpec:
+        self.policy()
+        return self
+
+    def policy(self) -> OrderingPolicy:
+        """The core's :class:`OrderingPolicy`; an unknown name is an error naming its field."""
+        try:
+            return OrderingPolicy(
+                default=parse_ordering(self.default, "default"),
+                cluster_queues={
+                    name: parse_ordering(value, f"cluster_queues.{name}")
+                    for name, value in self.cluster_queues.items()
+                },
+                default_estimate_s=self.default_estimate,
+                las_thresholds_gpu_s=tuple(self.las_thresholds),
+            )
+        except ValidationError as exc:
+            raise ValidationError(exc.message, path=exc.path.removeprefix("ordering.")) from None
+
+
 def _or_unlimited(schema: dict[str, Any]) -> None:
     """JSON schema: the field also takes the string ``unlimited`` (its validator maps it to null)."""
     schema["anyOf"] = [*schema.get("anyOf", []), {"const": "unlimited"}]
@@ -414,6 +469,11 @@ class PolicySpec(BaseModel):
     ``deadline_boost`` (a :class:`DeadlineBoostSpec`, or ``true`` for its defaults) turns on
     deadline-aware ordering; ``budcore compare -p deadline-aware`` is the same as ``true``.
     ``latency`` turns on the cycle-latency model (:class:`LatencySpec`; off by default).
+    ``ordering`` (an :class:`OrderingSpec`, or an ordering's name for every ClusterQueue) is
+    budcore's research ordering within a priority level; ``budcore compare -p sjf`` and the like
+    set it. ``throughput`` (:class:`~budcore_simulator.throughput.ThroughputSpec`) is budcore's
+    Gavel-style heterogeneity: runtimes scaled by each accelerator's throughput, and optionally
+    the flavors tried fastest (or best per price) first; ``compare -p gavel`` sets ``prefer``.
     """
 
     fair_sharing: bool = False
@@ -451,6 +511,26 @@ class PolicySpec(BaseModel):
         json_schema_extra=_or_boolean,
     )
 
+    ordering: OrderingSpec | None = Field(
+        default=None,
+        description="Research ordering within a priority level: fifo (Kueue's), sjf, srtf, las or edf, "
+        "or {default, cluster_queues, default_estimate, las_thresholds}.",
+        json_schema_extra=_or_string,
+    )
+
+    throughput: ThroughputSpec | None = Field(
+        default=None,
+        description="Gavel-style heterogeneity (budcore's own): relative throughput per accelerator "
+        "type (accelerators, and per job class: classes), which shortens runtimes on faster flavors, "
+        "and prefer: throughput | throughput_per_price to try the best flavors first.",
+    )
+
+    @field_validator("ordering", mode="before")
+    @classmethod
+    def _ordering_name(cls, value: object) -> object:
+        """An ordering's name: the same for every ClusterQueue."""
+        return {"default": value} if isinstance(value, str) else value
+
     @field_validator("preemptions_per_hour", mode="before")
     @classmethod
     def _unlimited(cls, value: object) -> object:
@@ -472,6 +552,7 @@ class PolicySpec(BaseModel):
             fair_sharing=self.fair_sharing,
             flavor_weights=self._weights(),
             namespace_labels=self.namespace_labels,
+            ordering=None if self.ordering is None else self.ordering.policy(),
         )
 
     def _weights(self) -> dict[str, int]:
@@ -937,6 +1018,8 @@ class LoadedScenario:
         # Each workload.pipelines entry, loaded and checked against the queues.
         self.pipelines = self._pipelines()
         self._check_latency()
+        self._check_ordering()
+        self._check_throughput()
         # The capacity bookings, checked against the queues and each other (booked by the engine).
         self.reservations = self._reservations()
         self.price_book = self._price_book()  # loaded up front: a bad book fails the load
@@ -1080,7 +1163,7 @@ class LoadedScenario:
                 continue  # the queue config itself reports a LocalQueue without its ClusterQueue
             names = [f.name for g in cq.resource_groups for f in g.flavors]
             if not any(
-                matcher.matches(klass.accelerator, self.queues.flavors[n])
+                matcher.matches_any(klass.accelerator.split("|"), self.queues.flavors[n])
                 for n in names
                 if n in self.queues.flavors
             ):
@@ -1279,6 +1362,49 @@ class LoadedScenario:
                 path,
             )
 
+    def _check_ordering(self) -> None:
+        """``policy.ordering`` names ClusterQueues of the queues, and a cohort tree's queues share
+        one ordering (their heads compete by rank)."""
+        spec = self.scenario.policy.ordering
+        if spec is None:
+            return
+        policy = spec.policy()
+        for name in unknown_queues(policy, self.queues.cluster_queues):
+            known = ", ".join(sorted(self.queues.cluster_queues))
+            raise self._error(
+                f"no ClusterQueue {name!r} in the queues (ClusterQueues: {known})",
+                f"policy.ordering.cluster_queues.{name}",
+            )
+        tree = QuotaTree(self.queues)
+        try:
+            check_cohorts(policy, {name: node.root_key for name, node in tree.cluster_queues.items()})
+        except ValidationError as exc:
+            raise self._error(exc.message, "policy.ordering") from None
+
+    def _check_throughput(self) -> None:
+        """``policy.throughput`` names ClusterQueues of the queues and accelerators some flavor
+        provides (a name the catalog cannot resolve to one model, ``a100``, would match nothing)."""
+        spec = self.scenario.policy.throughput
+        if spec is None:
+            return
+        for index, name in enumerate(spec.cluster_queues or ()):
+            if name not in self.queues.cluster_queues:
+                raise self._error(
+                    f"no ClusterQueue {name!r} in the queues", f"policy.throughput.cluster_queues[{index}]"
+                )
+        provided = {t for t in flavor_accelerators(self.queues, self.nodes).values() if t is not None}
+        normalize = AcceleratorMatcher().normalize
+        tables = [("accelerators", spec.accelerators)]
+        tables += [(f"classes.{name}", table) for name, table in spec.classes.items()]
+        for where, table in tables:
+            for name in table:
+                if (normalize(name) or name) not in provided:
+                    raise self._error(
+                        f"no flavor provides accelerator {name!r}; the flavors provide: "
+                        f"{', '.join(sorted(provided)) or 'no known accelerator'}",
+                        f"policy.throughput.{where}.{name}",
+                    )
+
     def scheduler_features(self) -> list[tuple[str, str]]:
         """What the scenario uses that the latency model cannot (empty without the model)."""
         s = self.scenario
@@ -1289,6 +1415,9 @@ class LoadedScenario:
             found.append(("aging", "policy.aging"))
         if s.policy.deadline_boost is not None:
             found.append(("deadline-aware ordering", "policy.deadline_boost"))
+        if s.policy.ordering is not None and not s.policy.ordering.policy().is_fifo:
+            # The model's heads wait outside the scheduler in Kueue's order, which would decide.
+            found.append(("research orderings", "policy.ordering"))
         if s.eta is not None and s.eta.measure:
             found.append(("ETA measurement", "eta"))
         if s.failures is not None and s.failures.controller_restart is not None:
@@ -1495,6 +1624,7 @@ class LoadedScenario:
             gc_freeze_every=10_000,
             quota_only=self.quota_only,
             latency=s.policy.latency.model() if s.policy.latency is not None else None,
+            throughput=s.policy.throughput.model() if s.policy.throughput is not None else None,
         )
 
     def _uses_time(self) -> bool:

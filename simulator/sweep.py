@@ -108,11 +108,11 @@ import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -129,11 +129,13 @@ from budcore.scheduling.reservations import ReservationBook
 
 from .build import build_simulation
 from .money import PERIODS, MoneySpec
+from .outcomes import wait_samples
 from .report import build_report
 from .scenario import LoadedScenario, PolicySpec, Scenario
 from .status import SimJobStatus
 from .vary import Dimension, QuotaOverride, Variation, apply_quota_overrides, bind, json_value, point_scenario
 from .vary import parse_vary as parse_vary
+from .workload.limits import MAX_REPLICATIONS
 from .workload.units import parse_duration
 
 # --------------------------------------------------------------------------------------------
@@ -216,7 +218,13 @@ def apply_policy(scenario: Scenario, variant: PolicyVariant) -> Scenario:
     variant, else prefixed with the ``--policy`` value (pydantic's own text, with its URLs and
     multi-line layout, never reaches the user).
     """
-    merged = {**scenario.policy.model_dump(exclude_unset=True), **variant.policy}
+    base = scenario.policy.model_dump(exclude_unset=True)
+    merged = {**base, **variant.policy}
+    for block in ("ordering", "throughput"):
+        # A research preset (compare -p sjf, -p gavel) keeps the scenario's options of its block.
+        ours = variant.policy.get(block)
+        if isinstance(ours, dict) and isinstance(base.get(block), dict):
+            merged[block] = {**base[block], **ours}
     document = variant.document
     if document is not None:
         policy = validate_model(
@@ -631,6 +639,8 @@ def replicate_seeds(seed: int, count: int) -> tuple[int, ...]:
     longer set)."""
     if count < 1:
         raise ValidationError(f"--seeds must be at least 1, got {count}", path="--seeds")
+    if count > MAX_REPLICATIONS:
+        raise ValidationError(f"--seeds must be at most {MAX_REPLICATIONS:,}, got {count:,}", path="--seeds")
     derived = (
         int.from_bytes(hashlib.sha256(f"{seed}/{i}".encode()).digest()[:4], "big") for i in range(1, count)
     )
@@ -770,7 +780,8 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
             "seed": spec.scenario.seed,
             "report": None,
             "infeasible": spec.infeasible,
-            "waits": [],
+            "wait_samples": {"durations": [], "observed": []},
+            "start_wait_samples": {"durations": [], "observed": []},
             "jcts": [],
             "wall_s": 0.0,
         }
@@ -782,7 +793,10 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     report = build_report(
         result, scenario_name=f"{spec.scenario.name} [{spec.label}]", seed=spec.scenario.seed
     )
-    waits = sorted(r.admitted_s - r.arrival.submit_s for r in result.records if r.admitted_s is not None)
+    # Every queued job's wait, censored at the end of the run when not over (.outcomes): the
+    # compare plot's Kaplan–Meier CDFs, so a policy starving jobs shows it.
+    waits = wait_samples(result.records, result.horizon_s)
+    starts = wait_samples(result.records, result.horizon_s, until="start")
     jcts = sorted(
         r.end_s - r.arrival.submit_s
         for r in result.records
@@ -792,22 +806,91 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         "label": spec.label,
         "seed": spec.scenario.seed,
         "report": report,
-        "waits": waits,
+        "wait_samples": {"durations": list(waits.durations), "observed": list(waits.observed)},
+        "start_wait_samples": {"durations": list(starts.durations), "observed": list(starts.observed)},
         "jcts": jcts,
         "wall_s": result.stats.wall_s,
     }
 
 
 def run_all(
-    specs: Sequence[RunSpec], executor: Executor | None = None, workers: int | None = None
+    specs: Sequence[RunSpec],
+    executor: Executor | None = None,
+    workers: int | None = None,
+    on_result: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> list[Any]:
-    """Run every spec, in parallel when there is more than one; results in the order given."""
+    """Run every spec, in parallel when there is more than one; results in the order given.
+
+    ``on_result(i, result)`` is called as each run finishes, in the order they finish (progress,
+    and ``plan``'s journal of finished runs). On an interruption (Ctrl-C) the runs not started are
+    cancelled and this function's own worker processes are stopped before it re-raises; the
+    workers ignore SIGINT themselves (:func:`_worker_ignores_interrupts`), so a terminal's Ctrl-C,
+    which reaches every process of the group, prints nothing from them.
+    """
+    if executor is None and (len(specs) <= 1 or workers == 1):
+        results = []
+        for i, spec in enumerate(specs):
+            results.append(run_one(spec))
+            if on_result is not None:
+                on_result(i, results[-1])
+        return results
     if executor is not None:
-        return list(executor.map(run_one, specs))
-    if len(specs) <= 1 or workers == 1:
-        return [run_one(s) for s in specs]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(run_one, specs))
+        return _gather(executor, specs, on_result)
+    # Never more processes than runs: a fork-based pool starts all its workers at once, so
+    # ``--workers 100000`` for two runs would otherwise fork 100,000 processes.
+    pool = ProcessPoolExecutor(
+        max_workers=_at_most(workers, len(specs)), initializer=_worker_ignores_interrupts
+    )
+    try:
+        results = _gather(pool, specs, on_result)
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    pool.shutdown()
+    return results
+
+
+def _gather(
+    executor: Executor, specs: Sequence[RunSpec], on_result: Callable[[int, dict[str, Any]], None] | None
+) -> list[Any]:
+    futures = {executor.submit(run_one, spec): i for i, spec in enumerate(specs)}
+    results: list[Any] = [None] * len(specs)
+    try:
+        for future in as_completed(futures):
+            i = futures[future]
+            results[i] = future.result()
+            if on_result is not None:
+                on_result(i, results[i])
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return results
+
+
+def _worker_ignores_interrupts() -> None:
+    """A worker process leaves SIGINT to its parent, and SIGTERM ends it silently (the default)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _at_most(workers: int | None, runs: int) -> int | None:
+    """The pool size for ``runs`` runs at a time: ``workers`` (None: one per CPU), never more
+    than the runs."""
+    return None if workers is None else max(1, min(workers, runs))
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers now (a run can take minutes)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # no public API before 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
 
 
 def compare_specs(loaded: LoadedScenario, policies: Iterable[PolicyVariant]) -> list[RunSpec]:
@@ -1055,6 +1138,9 @@ class PlanPoint:
     stats: dict[str, Stat] = field(default_factory=dict)  # mean and interval of every metric
     index: Index = ()  # where it is in its PlanSpace
     seeds: tuple[int, ...] = ()  # the seeds it ran with
+    # Each run's job outcomes (report.json's overall.outcomes, .outcomes), in seed order; None for
+    # a run whose report has none (a journal written before they existed).
+    outcomes: tuple[dict[str, int] | None, ...] = ()
 
 
 def evaluate_point(
@@ -1078,8 +1164,18 @@ def evaluate_point(
     metrics = {name: stat.mean for name, stat in stats.items()}
     failed = tuple(s.text for s in slos if not s.holds_for(stats[s.metric]))
     seeds = tuple(int(r["seed"]) for r in results)
+    outcomes = tuple(r["report"]["overall"].get("outcomes") for r in results)
     return PlanPoint(
-        changes, spec.fleet_gpus, spec.fleet_cost, metrics, not failed, failed, "", stats, index, seeds
+        changes,
+        spec.fleet_gpus,
+        spec.fleet_cost,
+        metrics,
+        not failed,
+        failed,
+        stats=stats,
+        index=index,
+        seeds=seeds,
+        outcomes=outcomes,
     )
 
 
@@ -1160,6 +1256,14 @@ def check_search(space: PlanSpace, search: str) -> None:
         )
 
 
+class RunJournal(Protocol):
+    """Where a plan keeps its finished runs and finds them again (``points.jsonl``, :mod:`.journal`)."""
+
+    def get(self, spec: RunSpec) -> dict[str, Any] | None: ...
+
+    def put(self, spec: RunSpec, result: Mapping[str, Any]) -> None: ...
+
+
 def run_plan(
     space: PlanSpace,
     slos: Sequence[Slo],
@@ -1169,14 +1273,16 @@ def run_plan(
     workers: int | None = None,
     executor: Executor | None = None,
     progress: Callable[[int, int], None] | None = None,
+    journal: RunJournal | None = None,
 ) -> PlanOutcome:
     """Run the plan: every point (``grid``) or a bisection of the fleet dimensions per condition
     (``bisect``), each point ``len(seeds)`` times; then the answer per condition.
 
     With ``grid`` every point is built (validated, priced) before the first run, so a bad
     combination fails up front; ``bisect`` builds the points it needs (each value was validated
-    alone by :class:`PlanSpace`). ``progress(done, total)`` is called as points finish
-    (``total``: the grid's points).
+    alone by :class:`PlanSpace`). ``progress(done, total)`` is called as each point finishes
+    (``total``: the grid's points). A ``journal`` (``points.jsonl``, :mod:`.journal`) gives back
+    the runs an interrupted plan finished, and keeps each new run as it finishes.
     """
     check_search(space, search)
     slos = list(slos)
@@ -1189,28 +1295,68 @@ def run_plan(
 
     def run_points(indices: Sequence[Index], pool: Executor | None) -> None:
         todo = [(index, *space.point(index)) for index in indices if index not in evaluated]
-        specs = replicate([spec for _, _, spec in todo if not spec.infeasible], seeds)
-        results = iter(run_all(specs, executor=pool, workers=workers) if specs else [])
-        for index, changes, spec in todo:
-            runs = [] if spec.infeasible else [next(results) for _ in seeds]
+        feasible = [point for point in todo if not point[2].infeasible]
+        n = len(seeds)
+        specs = replicate([spec for _, _, spec in feasible], seeds)  # n consecutive runs a point
+        results: list[Any] = [None] * len(specs)
+        left = [n] * len(feasible)
+
+        def evaluate(point: tuple[Index, dict[str, Any], RunSpec], runs: list[Any]) -> None:
+            index, changes, spec = point
             evaluated[index] = evaluate_point(changes, spec, runs, slos, index=index)
-        if progress is not None:
-            progress(len(evaluated), total)
+            if progress is not None:
+                progress(len(evaluated), total)
+
+        def finished(position: int, result: dict[str, Any], *, saved: bool = False) -> None:
+            """Keep a run; evaluate its point as soon as its last run is in (in any order)."""
+            results[position] = result
+            if journal is not None and not saved:
+                journal.put(specs[position], result)
+            k = position // n
+            left[k] -= 1
+            if left[k] == 0:
+                evaluate(feasible[k], results[k * n : (k + 1) * n])
+
+        for point in todo:
+            if point[2].infeasible:
+                evaluate(point, [])
+        fresh = []
+        for position, spec in enumerate(specs):
+            saved = journal.get(spec) if journal is not None else None
+            if saved is None:
+                fresh.append(position)
+            else:
+                finished(position, saved, saved=True)
+        if fresh:
+            run_all(
+                [specs[p] for p in fresh],
+                executor=pool,
+                workers=workers,
+                on_result=lambda i, result: finished(fresh[i], result),
+            )
 
     if search == "grid":
         run_points(list(space.indices()), executor)
     else:
         own = executor is None and workers != 1 and len(seeds) > 1
-        pool = ProcessPoolExecutor(max_workers=workers) if own else executor
+        mine = None
+        if own:
+            mine = ProcessPoolExecutor(
+                max_workers=_at_most(workers, len(seeds)), initializer=_worker_ignores_interrupts
+            )
+        pool = mine or executor
         try:
             for condition in space.conditions():
                 _bisect(space, condition, evaluated, lambda index: run_points([index], pool))
                 runner_up = _runner_up_candidate(space, condition, evaluated)
                 if runner_up is not None:
                     run_points([runner_up], pool)
-        finally:
-            if own and pool is not None:
-                pool.shutdown()
+        except BaseException:
+            if mine is not None:
+                _stop_workers(mine)
+            raise
+        if mine is not None:
+            mine.shutdown()
     points = [evaluated[index] for index in space.indices() if index in evaluated]
     answers = [_answer(space, condition, points, slos) for condition in space.conditions()]
     return PlanOutcome(space, slos, seeds, search, points, answers, _monotonicity(space, points))
@@ -1382,6 +1528,7 @@ def point_json(outcome: PlanOutcome, point: PlanPoint) -> dict[str, Any]:
         "meets_slos": point.passed,
         "failed_slos": list(point.failed),
         "seeds": list(point.seeds),
+        "outcomes": list(point.outcomes),
     }
     if len(outcome.seeds) > 1:
         row["intervals"] = {name: stat.as_json() for name, stat in point.stats.items()}

@@ -8,7 +8,10 @@ A pod set is placed only on schedulable nodes whose labels match its node select
 NoSchedule/NoExecute taints its tolerations tolerate (kube-scheduler's NodeAffinity and
 TaintToleration filters; :meth:`budcore.domain.cluster.Node.untolerated_taint`). Placement indexes
 those nodes per (node selector, tolerations, key resource) in a sorted list of free amounts, so a
-pod finds the tightest node that fits in O(log n) instead of scanning the fleet.
+pod finds the tightest node that fits in O(log n) instead of scanning the fleet. A pod may ask for
+a share of one accelerator (``nvidia.com/gpu: 500m``): shares are packed onto physical devices,
+a share never spanning two, by :mod:`.devices`, which keeps per-device free capacity only for the
+nodes holding a share.
 
 A caller that retries pending workloads whenever capacity frees (the simulator does, as
 kube-scheduler retries unschedulable pods) mostly retries workloads that still cannot be placed.
@@ -21,7 +24,7 @@ resources were last released, so a workload of a shape that just failed is refus
 from __future__ import annotations
 
 import heapq
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -42,6 +45,8 @@ from budcore.domain.job import Toleration
 from budcore.domain.resources import CPU, ResourceVector, is_accelerator
 from budcore.ports.clock import Clock
 
+from .devices import DeviceShares, accelerator_requests, device_request
+
 _Selector = frozenset[tuple[str, str]]
 _Tolerations = frozenset[Toleration]
 # Which nodes a pod set may use: those matching its node selector whose taints it tolerates.
@@ -61,6 +66,12 @@ def _where(pod_set: PodSetPlacement) -> _Where:
 
 def _shape(pod_set: PodSetPlacement) -> _Shape:
     return (_where(pod_set), pod_set.resources, pod_set.count)
+
+
+def _seconds(clock: Clock) -> Callable[[], float]:
+    """``clock``'s time in seconds (from its first reading), for the GPU-sharing integral."""
+    origin = clock.now()
+    return lambda: (clock.now() - origin).total_seconds()
 
 
 def _eligible(node: Node, where: _Where) -> bool:
@@ -99,6 +110,11 @@ class InMemoryClusterBackend:
         # Pod set shapes that could not be placed, valid until free capacity grows (see _place).
         self._unplaceable: set[_Shape] = set()
         self._key_resources: dict[ResourceVector, str] = {}
+        # Shares of one GPU (1-999 milli-units) packed onto devices, tracked per device only on
+        # nodes with share tenants (devices.py); the whole-GPU path never looks at it otherwise.
+        self.gpu_sharing = DeviceShares(now=None if clock is None else _seconds(clock))
+        self._device_memo: dict[ResourceVector, tuple[tuple[str, int], ...]] = {}
+        self._changed: set[str] = set()  # nodes changed since take_changed_nodes (see there)
         for node in nodes:
             self.add_node(node)
 
@@ -108,6 +124,7 @@ class InMemoryClusterBackend:
             raise AlreadyExistsError("node", node.name)
         self._nodes[node.name] = node
         self._free[node.name] = node.allocatable.as_dict()
+        self._changed.add(node.name)
         self._node_indexes[node.name] = []
         self._holders[node.name] = {}
         self._indexes.clear()  # the candidate sets of selectors and tolerations changed; rebuilt lazily
@@ -123,6 +140,7 @@ class InMemoryClusterBackend:
         """
         node = self._node(name)
         self._nodes[name] = node.model_copy(update={"schedulable": schedulable})
+        self._changed.add(name)
         if node.schedulable == schedulable:
             return
         free = self._free[name]
@@ -169,6 +187,22 @@ class InMemoryClusterBackend:
                 for name, node in self._nodes.items()
             )
         )
+
+    def node(self, name: str) -> Node:
+        """The node called ``name`` as it is now (cordoned or not)."""
+        return self._node(name)
+
+    def take_changed_nodes(self) -> set[str]:
+        """The nodes added, cordoned, uncordoned or given or relieved of pods since the last call
+        (every node at the first): a measure sampled often re-reads only those."""
+        changed, self._changed = self._changed, set()
+        return changed
+
+    def free_amounts(self) -> Mapping[str, Mapping[str, int]]:
+        """What is free on each node now, in milli-units: a live view (read it, do not change it),
+        for measures sampled often (GPU fragmentation) that ``capacity()`` would copy each time."""
+        self._reap()
+        return self._free
 
     def submit(self, workload: Workload) -> WorkloadStatus:
         outcome = self._submit(workload)
@@ -281,7 +315,9 @@ class InMemoryClusterBackend:
         each is placed iff some matching node fits it, and placing it on a node lowers the number
         of such pods that node could still hold by exactly one, so the pod set fits iff the sum of
         that number over the matching nodes reaches ``count``, whatever the order of placement.
-        While nothing is released the sum can only shrink, so the same shape keeps failing. Later
+        While nothing is released the sum can only shrink, so the same shape keeps failing (with
+        GPU shares, what a node could hold also sums over its devices the pods each fits, which
+        placing one lowers by exactly one as well). Later
         pod sets are placed after earlier ones took their nodes, so only the first is remembered.
         """
         allocations: list[tuple[str, dict[str, int]]] = []
@@ -291,24 +327,50 @@ class InMemoryClusterBackend:
         shape = _shape(first)
         if shape in self._unplaceable:
             return first
+        sharing = self.gpu_sharing
         for pod_set in workload.pod_sets:
             request = pod_set.resources
             where = shape[0] if pod_set is first else _where(pod_set)
             resource = self._key_resource(request)
             index = self._index(where, resource)
             need = request.get(resource, 0)
+            devices = self._device_memo.get(request)
+            if devices is None:
+                devices = self._device_requests(request, pod_set.name)
             for _ in range(pod_set.count):
-                node = self._best_fit(index, request, need)
+                node = self._best_fit(index, request, need, devices if sharing.nodes else ())
                 if node is None:
+                    if sharing.nodes or sharing.held:
+                        sharing.release(workload.job_id, allocations)
                     for placed, amounts in allocations:
                         self._allocate(placed, amounts, sign=+1)
                     if pod_set is first:
                         self._unplaceable.add(shape)
                     return pod_set
+                if devices and (sharing.nodes or devices[0][1] < 1000):
+                    self._take_devices(workload.job_id, len(allocations), node, devices)
                 amounts = request.as_dict()
                 self._allocate(node, amounts, sign=-1)
                 allocations.append((node, amounts))
         return allocations
+
+    def _device_requests(self, request: ResourceVector, pod_set: str) -> tuple[tuple[str, int], ...]:
+        """The accelerators one pod asks for, each a share of one device or whole devices
+        (a ``ValidationError`` for ``1500m``: see :func:`.devices.device_request`)."""
+        for name, milli in accelerator_requests(request):
+            device_request(name, milli, f"a pod of pod set {pod_set!r}")
+        # shares first: the take condition in _place looks at the first one
+        found = tuple(sorted(accelerator_requests(request), key=lambda item: item[1]))
+        if len(self._device_memo) >= _KEY_MEMO_SIZE:
+            self._device_memo.clear()
+        self._device_memo[request] = found  # memoised per request vector, as _key_resource is
+        return found
+
+    def _take_devices(self, job_id: str, pod: int, node: str, devices: tuple[tuple[str, int], ...]) -> None:
+        allocatable = self._nodes[node].allocatable
+        free = self._free[node]
+        for name, milli in devices:
+            self.gpu_sharing.take(job_id, pod, node, name, milli, allocatable.get(name, 0), free.get(name, 0))
 
     def _refusal(self, workload: Workload, pod_set: PodSetPlacement) -> str:
         """Why ``pod_set`` of ``workload`` could not be placed, naming the nodes that match its
@@ -366,6 +428,9 @@ class InMemoryClusterBackend:
     def _release(self, tracked: _Tracked) -> None:
         for node in tracked.nodes:
             self._holders[node].pop(tracked.workload.job_id, None)
+        sharing = self.gpu_sharing
+        if sharing.nodes or sharing.held:  # else only whole devices were ever involved
+            sharing.release(tracked.workload.job_id, tracked.allocations)
         for node, request in tracked.allocations:
             self._allocate(node, request, sign=+1)
         if tracked.allocations:
@@ -374,6 +439,7 @@ class InMemoryClusterBackend:
 
     def _allocate(self, node: str, request: dict[str, int], sign: int) -> None:
         free = self._free[node]
+        self._changed.add(node)
         for index_key in self._node_indexes[node]:
             self._indexes[index_key].discard((free.get(index_key[1], 0), node))
         for name, amount in request.items():
@@ -413,12 +479,23 @@ class InMemoryClusterBackend:
             self._indexes[key] = index
         return index
 
-    def _best_fit(self, index: SortedList, request: ResourceVector, need: int) -> str | None:
-        """The tightest node in ``index`` (by key resource, ``need`` of it) that fits ``request``."""
+    def _best_fit(
+        self, index: SortedList, request: ResourceVector, need: int, devices: tuple[tuple[str, int], ...] = ()
+    ) -> str | None:
+        """The tightest node in ``index`` (by key resource, ``need`` of it) that fits ``request``,
+        and on whose devices the pod's ``devices`` fit (checked only while some node has GPU
+        shares: a node without shares is decided by its free amounts)."""
         start = index.bisect_left((need, ""))
         free = self._free
+        if not devices:  # the whole-GPU path, as before GPU sharing
+            for i in range(start, len(index)):
+                _, name = index[i]
+                if request.fits_in(free[name]):
+                    return str(name)
+            return None
+        sharing = self.gpu_sharing
         for i in range(start, len(index)):
             _, name = index[i]
-            if request.fits_in(free[name]):
+            if request.fits_in(free[name]) and all(sharing.fits(name, r, m) for r, m in devices):
                 return str(name)
         return None

@@ -50,7 +50,8 @@
   its back would spend quota budcore does not know about; ``activeDeadlineSeconds`` from
   ``max_duration`` (Kubernetes' own per-run limit, a second line of defence).
 
-``job.request.accelerator_type`` is recorded as the ``budcore.io/accelerator-type`` annotation only:
+``job.request.accelerator_type`` (a set as ``A|B``) is recorded as the ``budcore.io/accelerator-type``
+annotation only:
 in a Kueue cluster the ResourceFlavor chosen by Kueue decides the accelerator. To restrict the
 flavors, give the pod set a ``node_selector`` on a label the flavors define (budcore's generated
 flavors use ``budcore.io/accelerator``); a selector on a label that nodes lack would leave the pods
@@ -388,8 +389,8 @@ def _metadata(job: Job, namespace: str | None) -> dict[str, Any]:
         "labels": _labels(job),
     }
     annotations = {}
-    if job.request.accelerator_type:
-        annotations[ACCELERATOR_ANNOTATION] = job.request.accelerator_type
+    if job.request.accelerators:  # a set as "A|B" (budcore.domain.accelerators)
+        annotations[ACCELERATOR_ANNOTATION] = "|".join(job.request.accelerators)
     if annotations:
         metadata["annotations"] = annotations
     return metadata

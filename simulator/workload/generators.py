@@ -71,6 +71,7 @@ import numpy as np
 from numpy.random import PCG64, Generator, SeedSequence
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from budcore.domain.accelerators import AcceleratorText
 from budcore.domain.errors import ValidationError
 from budcore.domain.ids import check_name
 from budcore.domain.job import BudgetAction, JobType
@@ -361,8 +362,9 @@ class JobClassSpec(BaseModel):
     ends arrivals (both simulation times; durations accept ``"30m"``-style strings). Runtimes are
     clamped to ``[min_runtime, max_runtime]`` when given. ``deadline_slack`` sets each job's
     deadline to ``submit + runtime * slack``; ``checkpoint_interval``, ``priority``, ``job_type``,
-    ``accelerator`` (a catalog slug), ``budget_limit`` and ``budget_action`` (the jobs' own
-    budget, see :mod:`budcore_simulator.money`) apply to every job of the class. ``max_duration``
+    ``accelerator`` (a catalog slug, or a set the jobs accept any of: ``A|B`` or a list),
+    ``budget_limit`` and ``budget_action`` (the jobs' own budget, see
+    :mod:`budcore_simulator.money`) apply to every job of the class. ``max_duration``
     (Kueue's ``maximumExecutionTimeSeconds``) and ``time_window`` are described in the module
     docstring.
     ``preemptible: false`` protects the jobs from preemption, and from eviction when a capacity
@@ -402,7 +404,8 @@ class JobClassSpec(BaseModel):
     job_type: JobType = JobType.BATCH
     checkpoint_interval: Duration | None = None
     deadline_slack: float | None = Field(default=None, ge=1, le=MAX_DEADLINE_SLACK, allow_inf_nan=False)
-    accelerator: str | None = Field(default=None, min_length=1)
+    # One type, or a set the jobs accept any of (``A|B`` or a list: budcore.domain.accelerators).
+    accelerator: AcceleratorText | None = Field(default=None, min_length=1)
     max_duration: Duration | None = Field(
         default=None,
         gt=0,

@@ -162,7 +162,7 @@ def inspect_trace(
         result.gpus[gpus] += 1
         if gpus:
             result.gpu_jobs += 1
-            result.gpu_hours += gpus * arrival.runtime_s / 3600.0
+            result.gpu_hours += arrival.gpu_units * arrival.runtime_s / 3600.0  # a share: its fraction
             result.accelerators[arrival.accelerator or "any"] += 1
         else:
             result.cpu_only_jobs += 1

@@ -43,6 +43,7 @@ repeats                        1,000,000              retries, heartbeat misses,
 pipeline runtime scale         1,000                  ``workload.pipelines[].runtime_scale``
 CPUs per node (SWF)            1,000,000              a trace's ``cpus_per_node``
 seed                           2^64 - 1               the scenario's ``seed``
+replications                   1,000                  ``--seeds`` of ``compare`` and ``plan``
 start                          years 1970 to 3000     the scenario's ``start``
 a trace line                   1 MiB                  any line of a trace file
 =============================  =====================  ===============================================
@@ -71,6 +72,7 @@ __all__ = [
     "MAX_QUANTITY_MILLI",
     "MAX_RATE_PER_S",
     "MAX_REPEATS",
+    "MAX_REPLICATIONS",
     "MAX_RUNAWAY_FACTOR",
     "MAX_RUNTIME_SCALE",
     "MAX_SAMPLES",
@@ -121,6 +123,9 @@ MAX_RUNTIME_SCALE: Final = 1000.0
 MAX_CPUS_PER_NODE: Final = 1_000_000
 #: The largest ``seed``.
 MAX_SEED: Final = 2**64 - 1
+#: Runs of each point of ``compare`` and ``plan`` (``--seeds``): a confidence interval is tight
+#: long before this, and a billion would build its seed list for hours before the first run.
+MAX_REPLICATIONS: Final = 1000
 #: A run's ``start``: deadlines reach about a thousand years beyond it (10 years of submissions and
 #: runtimes times a deadline slack of up to 100), and dates end in the year 9999.
 EARLIEST_START: Final = datetime(1970, 1, 1, tzinfo=UTC)

@@ -97,6 +97,10 @@ class JobArrival(NamedTuple):
     # it while running does (``budget_action``: warn, pause or cancel; None: warn). See money.py.
     budget_limit: Decimal | None = None
     budget_action: str | None = None
+    # A share of one GPU per pod, in milli-units (1-999, ``gpus_per_pod`` then 1): the pod asks
+    # for ``<gpu_milli>m`` of the GPU resource and is packed with others onto one physical device
+    # (GPU sharing, see budcore_adapters/inmemory/devices.py). None: ``gpus_per_pod`` whole GPUs.
+    gpu_milli: int | None = None
 
     @property
     def priority_label(self) -> str:
@@ -115,8 +119,16 @@ class JobArrival(NamedTuple):
 
     @property
     def total_gpus(self) -> int:
-        """GPUs over the whole gang."""
+        """GPUs over the whole gang (a share of one GPU counts as the one device it needs)."""
         return self.gpus_per_pod * self.pods
+
+    @property
+    def gpu_units(self) -> float:
+        """GPUs requested over the whole gang: :attr:`total_gpus`, or the shares' sum (``0.5``
+        for one pod of 500 milli-units), as quota counts them."""
+        if self.gpu_milli is None:
+            return self.total_gpus
+        return self.gpu_milli * self.pods / 1000
 
     @property
     def estimate_s(self) -> float:
@@ -134,7 +146,7 @@ class JobArrival(NamedTuple):
     @property
     def gpu_seconds(self) -> float:
         """The work the job represents when it runs uninterrupted (GPUs x runtime)."""
-        return self.gpus_per_pod * self.pods * self.runtime_s
+        return self.gpu_units * self.runtime_s
 
 
 def _priority(value: Any) -> JobPriority | int | str:
@@ -318,7 +330,7 @@ def _validated_job(
             path="job_type",
         ) from None
     request = _request(
-        arrival.gpus_per_pod,
+        arrival.gpus_per_pod if arrival.gpu_milli is None else f"{arrival.gpu_milli}m",
         arrival.cpu_milli,
         arrival.memory_bytes,
         arrival.accelerator,
@@ -406,7 +418,7 @@ def _from_prototype(
     if type(job_id) is not str or not 0 < len(job_id) <= _NAME_MAX:
         return None
     request = _request(
-        arrival.gpus_per_pod,
+        arrival.gpus_per_pod if arrival.gpu_milli is None else f"{arrival.gpu_milli}m",
         arrival.cpu_milli,
         arrival.memory_bytes,
         arrival.accelerator,
@@ -486,7 +498,7 @@ _set = object.__setattr__
 
 @lru_cache(maxsize=1024)
 def _request(
-    gpus: int, cpu_milli: int, memory_bytes: int, accelerator: str | None, gpu_resource: str, pods: int
+    gpus: int | str, cpu_milli: int, memory_bytes: int, accelerator: str | None, gpu_resource: str, pods: int
 ) -> ResourceRequest:
     """The (immutable) request of an arrival of this shape, shared by every job of the shape.
 

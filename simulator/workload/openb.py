@@ -28,11 +28,15 @@ openb``) as jobs of one pod each.
   normal, BE: low) unless a mapping rule gives one;
 * ``gpu_spec`` is the accelerator the pod asks for, resolved through the catalog (``V100M16``:
   ``nvidia-v100-16gb``); undisclosed models (G1–G3) are asked for by name. A set
-  (``V100M16|V100M32``) asks for its **first** model only: accelerator sets are not supported
-  yet, and the report counts every pod this changed;
-* a fraction of one GPU (``num_gpu`` 1, ``gpu_milli`` 1–999) cannot be packed with others onto
-  one device yet: such pods are filtered (``fractional: skip``, the default, counted with the
-  reason) or ask for one whole GPU (``fractional: round-up``, counted as a note);
+  (``V100M16|V100M32``) accepts any of its models (``nvidia-v100-16gb|nvidia-v100-32gb``): the
+  ClusterQueue's flavor order decides which is tried first;
+* a fraction of one GPU (``num_gpu`` 1, ``gpu_milli`` 1–999) is a *share*: with
+  ``fractional: share`` (the default) the pod asks for ``<gpu_milli>m`` of the GPU resource
+  (quota counts milli-units), and the simulator's cluster packs shares onto physical devices,
+  a share never spanning two (``budcore_adapters/inmemory/devices.py``); ``fractional: skip``
+  filters such pods (counted with the reason), ``fractional: round-up`` asks for one whole GPU
+  (counted as a note). A share of several GPUs (``num_gpu`` > 1 with ``gpu_milli`` < 1000) or
+  more than one GPU in ``gpu_milli`` (``1500``) is an invalid row naming the line and field;
 * CPU-only pods (``num_gpu`` 0) are filtered unless ``include_cpu_only``.
 """
 
@@ -109,13 +113,10 @@ CENSORED = "censored: Running when the trace was taken, its runtime (deletion - 
 UNSCHEDULED = "never scheduled (Pending): runtime = deletion - creation, the time it waited, a stand-in"
 ROUNDED_UP = "fractional GPU (gpu_milli < 1000) rounded up to one whole GPU (fractional: round-up)"
 FRACTIONAL_SKIPPED = (
-    "fractional GPU (gpu_milli < 1000): GPU sharing is not simulated yet (fractional: round-up asks "
-    "for one whole GPU instead)"
+    "fractional GPU (gpu_milli < 1000) skipped (fractional: skip; fractional: share, the default, "
+    "packs it with other shares onto one device)"
 )
-SET_NOTE = (
-    "ACCELERATOR SET NOT SUPPORTED YET: the pod accepts any of several models ({spec}); only the "
-    "first, {first}, is asked for"
-)
+SHARED = "fractional GPU (gpu_milli < 1000): a share of one device, packed with others (fractional: share)"
 UNKNOWN_MODEL = (
     "model {model} is not in the accelerator catalog (an undisclosed model): asked for by its name, "
     "so only nodes or flavors labelled {model} serve it"
@@ -169,16 +170,25 @@ class OpenbTrace(_CsvReader):
         if gpus == 0 and milli:
             raise RowError("gpu_milli", f"{milli} milli of a GPU for a pod with num_gpu 0")
         if gpus and not 0 < milli <= WHOLE_GPU_MILLI:
-            raise RowError("gpu_milli", f"must be 1 to {WHOLE_GPU_MILLI} for a pod with GPUs, got {milli}")
+            raise RowError(
+                "gpu_milli",
+                f"must be 1 to {WHOLE_GPU_MILLI} for a pod with GPUs, got {milli}: gpu_milli is the share "
+                "of each of num_gpu devices, and a share must fit on one device",
+            )
         if gpus > 1 and milli < WHOLE_GPU_MILLI:
             raise RowError(
                 "gpu_milli",
                 f"a share ({milli} milli) of each of {gpus} GPUs: the trace defines shares of one GPU only",
             )
+        share = None
         if gpus == 1 and milli < WHOLE_GPU_MILLI:
             if self.options.fractional == "skip":
                 raise FilteredRow(FRACTIONAL_SKIPPED)
-            notes.append(ROUNDED_UP)
+            if self.options.fractional == "share":
+                share = milli
+                notes.append(SHARED)
+            else:
+                notes.append(ROUNDED_UP)
         submit = _time(row, "creation_time")
         end = _time(row, "deletion_time")
         scheduled_text = _text(row, "scheduled_time")
@@ -209,11 +219,15 @@ class OpenbTrace(_CsvReader):
             models = list(dict.fromkeys(m.strip() for m in spec.split("|") if m.strip()))
             if not models:
                 raise RowError("gpu_spec", f"no model in {spec!r}")
-            accelerator, known = self._accelerator(models[0])
-            if not known:
-                notes.append(UNKNOWN_MODEL.format(model=models[0]))
-            if len(models) > 1:
-                notes.append(SET_NOTE.format(spec="|".join(models), first=models[0]))
+            # A set (V100M16|V100M32) asks for any of its models: the job accepts each flavor
+            # providing one, in the ClusterQueue's order (budcore.domain.accelerators).
+            accepted: dict[str, None] = {}
+            for model in models:
+                slug, known = self._accelerator(model)
+                accepted[slug] = None
+                if not known:
+                    notes.append(UNKNOWN_MODEL.format(model=model))
+            accelerator = "|".join(accepted)
         qos = _text(row, "qos")
         return ParsedRow(
             trace_id=name,
@@ -228,6 +242,7 @@ class OpenbTrace(_CsvReader):
             accelerator=accelerator,
             fallback_priority=self._qos.get(qos),
             notes=tuple(notes),
+            gpu_milli=share,
         )
 
 

@@ -29,7 +29,8 @@ budcore CSV (``format: budcore``)
     job_class              no       label for reports; default the reader's ``job_class``
     checkpoint_interval_s  no       seconds between checkpoints; empty: none
     deadline_s             no       absolute deadline on the same origin as ``submit_s``
-    accelerator            no       accelerator type slug (e.g. ``nvidia-h100-80gb``)
+    accelerator            no       accelerator type slug (e.g. ``nvidia-h100-80gb``), or a set the
+                                    job accepts any of (``nvidia-v100-16gb|nvidia-v100-32gb``)
     max_duration_s         no       maximum duration in seconds (Kueue's
                                     ``maximumExecutionTimeSeconds``)
     budget_limit           no       the job's own budget (money, e.g. ``25.00``)
@@ -121,6 +122,7 @@ from typing import Any, BinaryIO, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from budcore.domain.accelerators import AcceleratorText, canonical_accelerators
 from budcore.domain.errors import PluginError, ValidationError
 from budcore.domain.ids import check_name
 from budcore.domain.job import BudgetAction, JobType
@@ -178,7 +180,7 @@ class MappingRule(BaseModel):
     tenant: str | None = None
     local_queue: str | None = None
     priority: Priority | None = None
-    accelerator: str | None = Field(default=None, min_length=1)
+    accelerator: AcceleratorText | None = Field(default=None, min_length=1)
 
 
 class QueueMapping(BaseModel):
@@ -295,7 +297,7 @@ class TraceOptions(BaseModel):
     memory_without_gpu: str | int = 0
     checkpoint_interval: Duration | None = None
     deadline_slack: float | None = Field(default=None, ge=1, le=MAX_DEADLINE_SLACK, allow_inf_nan=False)
-    accelerator: str | None = Field(default=None, min_length=1)
+    accelerator: AcceleratorText | None = Field(default=None, min_length=1)
     states: tuple[str, ...] | None = None
     include_cpu_only: bool = False
     min_runtime: Duration = 0.0
@@ -307,11 +309,11 @@ class TraceOptions(BaseModel):
     max_reported: int = Field(default=100, ge=0)
     swf_processors: Literal["gpus", "cpus"] = "gpus"
     cpus_per_node: int = Field(default=64, ge=1, le=MAX_CPUS_PER_NODE)
-    fractional: Literal["skip", "round-up"] = Field(
-        default="skip",
-        description="openb: a pod asking for a share of one GPU (gpu_milli < 1000) is filtered "
-        "(skip, counted) or asks for one whole GPU (round-up, counted as a note); GPU sharing is "
-        "not simulated yet.",
+    fractional: Literal["share", "skip", "round-up"] = Field(
+        default="share",
+        description="openb: a pod asking for a share of one GPU (gpu_milli < 1000) asks for that "
+        "share, packed with other shares onto one physical device (share, the default), is "
+        "filtered (skip, counted) or asks for one whole GPU (round-up, counted as a note).",
     )
     qos_priority: dict[str, Priority] | None = Field(
         default=None,
@@ -483,6 +485,15 @@ class _FilteredRowError(Exception):
         self.reason = reason
 
 
+def _accelerator_cell(text: str) -> str | None:
+    """An ``accelerator`` cell: one type or a set (``A|B``), None when empty; a row error for an
+    empty member (``A||B``), so the job never fails later, mid-simulation, on its request."""
+    try:
+        return canonical_accelerators(text) if text else None
+    except ValueError as exc:
+        raise _RowError("accelerator", str(exc)) from None
+
+
 # The public names of the row types, for readers written in plugins (see ``TraceReader``).
 RowError = _RowError
 FilteredRow = _FilteredRowError
@@ -517,6 +528,8 @@ class _Parsed:
     fallback_priority: JobPriority | int | str | None = None
     # What the reader changed or approximated in this row (counted in the report's notes).
     notes: tuple[str, ...] = ()
+    # A share of one GPU per pod in milli-units (1-999, gpus_per_pod 1); None: whole GPUs.
+    gpu_milli: int | None = None
 
 
 ParsedRow = _Parsed
@@ -876,6 +889,8 @@ class TraceReader(ABC):
         if parsed.cpu_milli > MAX_QUANTITY_MILLI or parsed.memory_bytes * 1000 > MAX_QUANTITY_MILLI:
             field_name = "cpu" if parsed.cpu_milli > MAX_QUANTITY_MILLI else "memory"
             raise _RowError(field_name, "more than the largest quantity (milli-value 2^63 - 1)")
+        if parsed.accelerator is not None:  # any reader's: a bad set fails here, not mid-simulation
+            _accelerator_cell(parsed.accelerator)
 
     def _arrival(self, parsed: _Parsed, origin: float) -> JobArrival | None:
         options = self.options
@@ -952,6 +967,7 @@ class TraceReader(ABC):
             None,
             parsed.budget_limit,
             parsed.budget_action,
+            gpu_milli=parsed.gpu_milli,
         )
 
     def _route(self, parsed: _Parsed) -> _Route:
@@ -1122,7 +1138,7 @@ class BudcoreCsvTrace(_CsvReader):
             job_class=job_class,
             checkpoint_s=checkpoint,
             deadline=deadline,
-            accelerator=_text(row, "accelerator") or None,
+            accelerator=_accelerator_cell(_text(row, "accelerator")),
             max_duration=max_duration,
             budget_limit=budget_limit,
             budget_action=budget_action,

@@ -57,6 +57,9 @@ MAX_LOGICAL_DEVICES = 64
 # 143771 MiB = 140.4 GiB). 8% absorbs that without confusing neighbouring sizes (40/48, 80/94).
 MEMORY_TOLERANCE = 0.08
 
+#: Floating-point formats an accelerator may list under ``precisions``.
+PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8")
+
 
 class MigProfile(BaseModel):
     """One NVIDIA MIG instance profile, e.g. ``3g.40gb``: 3 of 7 compute slices, 40 GB."""
@@ -141,6 +144,10 @@ class Accelerator(BaseModel):
     pci_device_ids: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
     mig_profiles: tuple[MigProfile, ...] = ()
+    # Floating-point formats the part computes in natively (fp32, tf32, fp16, bf16, fp8). Empty: read
+    # them off the throughput figures (fp32, plus each of fp16/bf16/fp8 with a figure), which is
+    # right for most parts but not for one whose datasheet omits a figure it supports (A10G: bf16).
+    precisions: tuple[str, ...] = ()
     source: Citation
 
     @field_validator("slug")
@@ -192,6 +199,22 @@ class Accelerator(BaseModel):
         else:
             value = self.bf16_tflops or self.fp16_tflops
         return None if value is None else value / self.logical_devices
+
+    @field_validator("precisions")
+    @classmethod
+    def _check_precisions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [p for p in value if p not in PRECISIONS]
+        if unknown:
+            raise ValueError(f"unknown precision(s) {unknown}; expected some of {', '.join(PRECISIONS)}")
+        return value
+
+    @property
+    def supported_precisions(self) -> tuple[str, ...]:
+        """What the part computes in: the listed ``precisions``, else those its figures imply."""
+        if self.precisions:
+            return self.precisions
+        figures = {"fp16": self.fp16_tflops, "bf16": self.bf16_tflops, "fp8": self.fp8_tflops}
+        return ("fp32", *(name for name, value in figures.items() if value is not None))
 
     def mig_profile(self, name: str) -> MigProfile | None:
         for profile in self.mig_profiles:

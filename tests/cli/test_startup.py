@@ -61,12 +61,22 @@ def test_help_loads_the_plugins_but_no_command_module() -> None:
     simulator = [m for m in modules if m.startswith("budcore_simulator.")]
     assert simulator == ["budcore_simulator.plugin"], simulator
     commands = [m for m in modules if m.startswith("budcore.cli.")]
-    assert sorted(commands) == ["budcore.cli.app", "budcore.cli.lazy", "budcore.cli.output"]
+    # interrupt: Ctrl-C/SIGTERM handling, installed first (the standard library only)
+    assert sorted(commands) == [
+        "budcore.cli.app",
+        "budcore.cli.interrupt",
+        "budcore.cli.lazy",
+        "budcore.cli.output",
+    ]
 
 
 def test_a_command_imports_its_module_only() -> None:
     modules = imported_after("plugins", "--format", "json")["modules"]
-    assert "budcore.cli.hardware" not in modules and "budcore_simulator.cli" not in modules
+    assert (
+        "budcore.cli.hardware" not in modules
+        and "budcore.cli.recommend" not in modules
+        and "budcore_simulator.cli" not in modules
+    )
     assert "budcore.cli.validate" in imported_after("validate", "--help")["modules"]
 
 
@@ -81,14 +91,14 @@ def test_python_dash_m_budcore_is_the_cli() -> None:
 def eager_app() -> typer.Typer:
     """The CLI as it was built before it was lazy: every module's ``register`` and every plugin's
     commands on a plain Typer (a plugin registers its real commands on an app without placeholders)."""
-    from budcore.cli import cost, demo, hardware, pipeline, reserve, validate
+    from budcore.cli import cost, demo, hardware, pipeline, recommend, reserve, validate
     from budcore.cli.app import _root, plugins
     from budcore.plugins import default_registry
 
     eager = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
     eager.callback()(_root)
     eager.command()(plugins)
-    for module in (cost, demo, hardware, pipeline, reserve, validate):
+    for module in (cost, demo, hardware, recommend, pipeline, reserve, validate):
         module.register(eager)
     default_registry().register_commands(eager)
     return eager

@@ -20,8 +20,9 @@ from budcore_simulator.cli import default_scenario_path
 from rich.table import Table
 
 from budcore.cli import main
-from budcore.cli.hardware import CATALOG_FIELDS, NODE_FIELDS, RECOMMEND_FIELDS
+from budcore.cli.hardware import CATALOG_FIELDS, NODE_FIELDS
 from budcore.cli.output import human_bytes, human_gib, key_column, plain_console, print_table
+from budcore.cli.recommend_tables import RECOMMEND_FIELDS
 
 NODES = default_scenario_path().parent.parent / "nodes-dump" / "nodes.yaml"
 NODE_NAMES = ("gpu-h100-a", "gpu-h100-b", "gpu-a100-a", "gpu-a100-b", "gpu-l4-a", "cpu-a")

@@ -9,7 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from budcore.cli.hardware import parse_count, parse_duration, register
+from budcore.cli import hardware, recommend
+from budcore.cli.recommend import parse_count, parse_duration
 from budcore.domain.errors import BudcoreError, ValidationError
 
 NODES = """
@@ -45,7 +46,8 @@ def app() -> typer.Typer:
     def _root() -> None:
         """test root"""
 
-    register(application)
+    recommend.register(application)
+    hardware.register(application)
     return application
 
 

@@ -17,6 +17,7 @@ import pytest
 import typer
 from budcore_simulator import cli as sim_cli
 from budcore_simulator import sweep
+from budcore_simulator.outputs import MANIFEST
 from budcore_simulator.scenario import load_scenario
 from rich.console import Console
 from support.scenarios import SMALL
@@ -361,7 +362,7 @@ def test_without_matplotlib_a_run_keeps_every_other_output(
     out = tmp_path / "o"
     assert main(["simulate", str(write(tmp_path)), "-o", str(out)]) == 0
     assert "note: plots skipped: matplotlib is not installed" in capsys.readouterr().err
-    assert {p.name for p in out.iterdir()} == {"report.json", "run.json", "jobs.csv", "usage.csv"}
+    assert {p.name for p in out.iterdir()} == {"report.json", "run.json", "jobs.csv", "usage.csv", MANIFEST}
     compare_out = tmp_path / "c"
     assert main([*command_args("compare", write(tmp_path)), "-o", str(compare_out)]) == 0
     assert "compare_cdf.png skipped" in capsys.readouterr().err

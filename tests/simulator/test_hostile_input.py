@@ -13,11 +13,8 @@ from __future__ import annotations
 import gzip
 import math
 import shutil
-import signal
-import string
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -37,8 +34,9 @@ from budcore_simulator.workload.traces import (
     SwfTrace,
     TraceReader,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.fuzz import FUZZ, HOSTILE_TEXT, clean_or_error, hostile_values, leaf_paths, replaced
 from support.scenarios import SMALL
 
 from budcore.domain.errors import BudcoreError, ValidationError, ValidationErrors
@@ -298,109 +296,6 @@ def test_a_scenario_that_is_not_utf8_text_names_the_file(tmp_path: Path) -> None
 
 
 # Fuzzing the load path -----------------------------------------------------------------------------
-class Hang(Exception):  # noqa: N818 - the test's failure, not an error budcore raises
-    """An example took longer than its bound."""
-
-
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    """Fail the example with :class:`Hang` if it runs longer than ``seconds`` (wall clock)."""
-
-    def expired(signum: int, frame: object) -> None:
-        raise Hang(f"no answer within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def clean_or_error(action: Callable[[], object], seconds: float = 10.0) -> None:
-    """``action`` succeeds or raises a one-line-per-problem BudcoreError, within ``seconds``."""
-    with time_limit(seconds):
-        try:
-            action()
-        except BudcoreError as exc:
-            assert str(exc).strip(), "an error without a message"
-
-
-FUZZ = settings(
-    max_examples=examples(150),
-    deadline=None,  # the bound is time_limit's: a hang must fail, not just be slow
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    print_blob=True,
-)
-
-HOSTILE_TEXT = (
-    "1e308",
-    "-1e308",
-    "1e400",
-    "nan",
-    "inf",
-    "-inf",
-    "-1",
-    "0",
-    "1e-300",
-    "9" * 40,
-    "9223372036854775808",
-    "2h",
-    "1e308s",
-    "99999Ei",
-    "1Ei",
-    "\x00",
-    "",
-    " ",
-    "NaN",
-    "null",
-    "\ufeff1",
-    "١٢",  # Arabic-Indic digits
-    "1_000",
-    "0x10",
-    "+5",
-    "'",
-    '"',
-)
-hostile_scalars = st.one_of(
-    st.sampled_from(HOSTILE_TEXT),
-    st.integers(min_value=-(2**80), max_value=2**80),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.booleans(),
-    st.none(),
-    st.text(max_size=12),
-)
-hostile_values = st.one_of(
-    hostile_scalars,
-    st.lists(hostile_scalars, max_size=3),
-    st.dictionaries(st.text(string.ascii_lowercase, max_size=6), hostile_scalars, max_size=2),
-)
-
-
-def leaf_paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every path in a YAML tree (mappings by key, lists by index), leaves and inner nodes."""
-    paths: list[tuple[Any, ...]] = [prefix] if prefix else []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            paths += leaf_paths(value, (*prefix, key))
-    elif isinstance(data, list):
-        for index, value in enumerate(data):
-            paths += leaf_paths(value, (*prefix, index))
-    return paths
-
-
-def replaced(data: Any, path: tuple[Any, ...], value: Any) -> Any:
-    if not path:
-        return value
-    head, rest = path[0], path[1:]
-    if isinstance(data, dict):
-        return {**data, head: replaced(data[head], rest, value)}
-    copy = list(data)
-    copy[head] = replaced(copy[head], rest, value)
-    return copy
-
-
 OPENB = """\
 name: openb
 horizon: 1h

@@ -91,7 +91,9 @@ def fake_report(nodes: dict[str, int], seed: int) -> dict[str, Any]:
 def fake_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, int]]:
     ran: list[dict[str, int]] = []
 
-    def run_all(specs: Sequence[RunSpec], executor: Any = None, workers: int | None = None) -> list[Any]:
+    def run_all(
+        specs: Sequence[RunSpec], executor: Any = None, workers: int | None = None, on_result: Any = None
+    ) -> list[Any]:
         out = []
         for spec in specs:
             assert spec.scenario.fleet is not None
@@ -99,6 +101,8 @@ def fake_runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, int]]:
             ran.append(nodes)
             seed = spec.scenario.seed
             out.append({"label": spec.label, "seed": seed, "report": fake_report(nodes, seed)})
+            if on_result is not None:
+                on_result(len(out) - 1, out[-1])
         return out
 
     monkeypatch.setattr(sweep, "run_all", run_all)
@@ -182,12 +186,16 @@ def test_a_contradiction_of_monotonicity_is_reported(
 ) -> None:
     fake = sweep.run_all
 
-    def noisy(specs: Sequence[RunSpec], executor: Any = None, workers: int | None = None) -> list[Any]:
+    def noisy(
+        specs: Sequence[RunSpec], executor: Any = None, workers: int | None = None, on_result: Any = None
+    ) -> list[Any]:
         results = fake(specs)
-        for spec, result in zip(specs, results, strict=True):
+        for i, (spec, result) in enumerate(zip(specs, results, strict=True)):
             assert spec.scenario.fleet is not None
             if spec.scenario.fleet.pools[0].nodes == 3:  # 3 nodes: a bad run
                 result["report"]["overall"]["wait_s"]["p95"] = 99_999.0
+            if on_result is not None:
+                on_result(i, result)
         return results
 
     monkeypatch.setattr(sweep, "run_all", noisy)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from budcore_simulator.cli import default_scenario_path
+from budcore_simulator.outputs import MANIFEST
 from support.scenarios import SMALL
 
 from budcore.cli import main
@@ -23,6 +24,7 @@ def test_simulate_writes_every_output(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["simulate", str(write(tmp_path)), "--out", str(out)]) == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == [
+        MANIFEST,
         "cdf.png",
         "cq_usage.png",
         "jobs.csv",

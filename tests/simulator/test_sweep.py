@@ -196,7 +196,7 @@ def test_runs_on_a_dask_local_cluster(scenario: Path) -> None:
         on_dask = run_all(specs, executor=client.get_executor())
     assert [r["label"] for r in on_dask] == ["fifo", "fair"]
     assert [r["report"] for r in on_dask] == [r["report"] for r in serial]
-    assert [r["waits"] for r in on_dask] == [r["waits"] for r in serial]
+    assert [r["wait_samples"] for r in on_dask] == [r["wait_samples"] for r in serial]
 
 
 # --------------------------------------------------------------------------------------------

@@ -46,20 +46,20 @@ def run(*args: str) -> tuple[int, str, BaseException | None]:
 
 # The library ---------------------------------------------------------------------------------------
 def test_an_openb_pod_list_is_summarised() -> None:
-    found = inspect_trace(PODS)
+    found = inspect_trace(PODS, options={"fractional": "skip"})
     assert (found.format, found.guessed) == ("openb", True)
     assert (found.rows, found.jobs, found.filtered, found.skipped) == (12, 9, 3, 0)
     assert (found.first_submit_s, found.last_submit_s, found.span_s) == (0.0, 660.0, 660.0)
     assert (found.gpu_jobs, found.cpu_only_jobs, found.gang_jobs) == (9, 0, 0)
     assert found.gpus == {1: 6, 2: 1, 4: 1, 8: 1}
     assert found.accelerators["any"] == 3
-    assert found.accelerators["nvidia-v100-16gb"] == 2
+    assert found.accelerators["nvidia-v100-16gb|nvidia-v100-32gb"] == 2  # a set, as asked for
     assert found.accelerators["G2"] == 1
     expected_hours = (12000 + 8 * 3600 + 295 + 94 + 3640 + 2 * 1795 + 4 * 600 + 49 + 11340) / 3600
     assert found.gpu_hours == pytest.approx(expected_hours)
     assert found.share(found.filtered) == pytest.approx(0.25)
     assert sum(found.filtered_reasons.values()) == 3
-    assert any(note.startswith("ACCELERATOR SET NOT SUPPORTED YET") for note in found.notes)
+    assert not any("ACCELERATOR SET" in note for note in found.notes)  # a set is no approximation
     data = found.to_dict()
     assert data["filtered"]["share"] == 0.25
     assert data["gpus_per_job"] == {"1": 6, "2": 1, "4": 1, "8": 1}
@@ -69,8 +69,12 @@ def test_an_openb_pod_list_is_summarised() -> None:
 def test_options_change_what_is_read() -> None:
     found = inspect_trace(PODS, options={"fractional": "round-up", "include_cpu_only": True})
     assert (found.jobs, found.filtered, found.cpu_only_jobs) == (12, 0, 1)
+    shared = inspect_trace(PODS)  # fractional: share, the default: shares count at their fraction
+    assert (shared.jobs, shared.filtered) == (11, 1)
+    skipped = inspect_trace(PODS, options={"fractional": "skip"})
+    assert shared.gpu_hours == pytest.approx(skipped.gpu_hours + (0.46 * 1199 + 0.22 * 11460) / 3600)
     with pytest.raises(ValidationError, match="fractional"):
-        inspect_trace(PODS, options={"fractional": "share"})
+        inspect_trace(PODS, options={"fractional": "pack"})
 
 
 def test_invalid_rows_are_counted_by_column_with_examples(tmp_path: Path) -> None:
@@ -138,7 +142,7 @@ def test_the_command_prints_tables() -> None:
     for words in ("openb trace (format guessed from the file)", "GPU mix", "rows not simulated, and why"):
         assert words in output
     assert "fractional GPU" in output
-    assert "ACCELERATOR SET NOT SUPPORTED YET" in output
+    assert "nvidia-v100-16gb|nvidia-v100-32gb" in output  # the GPU mix names the set
 
 
 def test_the_command_prints_json() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from budcore_simulator.workload import units
 
-from budcore.cli import hardware
+from budcore.cli import recommend
 from budcore.domain.durations import DURATION_JSON_SCHEMA, parse_duration, parse_timedelta
 from budcore.domain.errors import ValidationError
 
@@ -122,19 +122,19 @@ def test_the_json_schema_pattern_refuses_what_the_parser_refuses(value: str) -> 
 def test_scenario_files_and_the_command_line_agree(value: str, seconds: float) -> None:
     assert units.parse_duration(value) == pytest.approx(seconds)
     if seconds > 0:
-        assert hardware.parse_duration(value).total_seconds() == pytest.approx(seconds)
+        assert recommend.parse_duration(value).total_seconds() == pytest.approx(seconds)
     else:
         with pytest.raises(ValidationError, match="must be positive"):
-            hardware.parse_duration(value)
+            recommend.parse_duration(value)
 
 
 def test_the_command_line_names_its_option() -> None:
     with pytest.raises(ValidationError) as info:
-        hardware.parse_duration("soon")
+        recommend.parse_duration("soon")
     assert info.value.path == "--deadline"
     assert "invalid duration 'soon'" in info.value.message
     with pytest.raises(ValidationError) as info:
-        hardware.parse_duration("-1h", "--window")
+        recommend.parse_duration("-1h", "--window")
     assert (info.value.path, info.value.message) == (
         "--window",
         "invalid duration '-1h': must not be negative",

@@ -278,7 +278,7 @@ def test_policy_mistakes_name_the_plugin_or_list_the_presets() -> None:
         parse_policy("broken")
     with pytest.raises(ValidationError) as info:
         parse_policy("bogus")
-    presets = "broken, cost-aware, deadline-aware, fair, fifo, strict-fifo"
+    presets = "broken, cost-aware, deadline-aware, edf, fair, fifo, gavel, las, sjf, srtf, strict-fifo"
     assert f"expected a preset ({presets})" in info.value.message
 
 

@@ -140,12 +140,13 @@ def _module(name: str) -> LazyLoader:
 # The built-in commands, in the order they are listed (commands, then groups, as typer lists them).
 # The line after each name is what ``budcore --help`` shows: the first line of the command's
 # docstring or ``help=`` (tests/cli/test_startup.py checks they agree).
-_hardware = _module("hardware")
 app.add_lazy_command(
     "demo", "Run a short end-to-end scheduling demo on the in-memory adapter.", _module("demo")
 )
 app.add_lazy_command(
-    "recommend", "Rank hardware for a model with estimated time, cost and deadline feasibility.", _hardware
+    "recommend",
+    "Rank hardware for a model with estimated time, cost and deadline feasibility.",
+    _module("recommend"),
 )
 app.add_lazy_command(
     "validate",
@@ -156,7 +157,7 @@ app.add_lazy_command(
     "cost", "Cost reports and chargeback over metered GPU usage.", _module("cost"), group=True
 )
 app.add_lazy_command(
-    "hardware", "Accelerator detection, hardware profiles and the catalog.", _hardware, group=True
+    "hardware", "Accelerator detection, hardware profiles and the catalog.", _module("hardware"), group=True
 )
 app.add_lazy_command(
     "pipeline",
@@ -177,10 +178,21 @@ def main(argv: list[str] | None = None) -> int:
 
     Usage errors are typer's own (exit 2 with a usage line); a ``BudcoreError`` is printed as
     one clear message per problem, also with exit 2; anything else is a bug and keeps its traceback.
+    Ctrl-C and SIGTERM are one line on stderr and exit 130 or 143 (:mod:`budcore.cli.interrupt`):
+    typer turns a ``KeyboardInterrupt`` into a silent exit 130, so the interruption is found in
+    that exit's chain of causes.
     """
+    from budcore.cli import interrupt
+
     try:
+        interrupt.install()  # in the try: a signal right after it is already the command's
         app(args=argv, standalone_mode=True)
+    except KeyboardInterrupt as exc:  # raised outside typer's own handling
+        return _interrupted(exc)
     except SystemExit as exc:
+        stopped = _interruption(exc)
+        if stopped is not None:
+            return _interrupted(stopped)
         code = exc.code
         if code is None:
             return 0
@@ -193,3 +205,29 @@ def main(argv: list[str] | None = None) -> int:
         report_error(exc)
         return 2
     return 0
+
+
+def _interruption(exc: BaseException) -> KeyboardInterrupt | None:
+    """The ``KeyboardInterrupt`` (or SIGTERM's :class:`~budcore.cli.interrupt.Terminated`) that
+    caused ``exc``, if any. A command that dealt with one itself (``raise typer.Exit(130) from
+    None`` after its own line) suppressed it: it is not found again."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        if seen.__cause__ is not None:
+            seen = seen.__cause__
+        else:
+            seen = None if seen.__suppress_context__ else seen.__context__
+    return None
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    """Print the interruption's one line on stderr; its exit status (130 SIGINT, 143 SIGTERM)."""
+    import sys
+
+    from budcore.cli import interrupt
+
+    sys.stderr.write(interrupt.message(exc) + "\n")
+    sys.stderr.flush()
+    return interrupt.exit_status(exc)

@@ -1,21 +1,17 @@
-"""``budcore recommend`` and ``budcore hardware ...``: accelerator-aware commands.
+"""``budcore hardware ...``: the accelerators of a fleet and of the catalog.
 
-``recommend`` ranks hardware for a model (serve or train) with estimated time and cost;
 ``hardware parse`` turns a ``kubectl get nodes -o yaml`` dump into typed nodes, hardware profiles
 and the Kueue ResourceFlavors that target them; ``hardware catalog`` lists what budcore knows.
 Each prints a table (``--wide`` keeps every row on one line), or the same rows with
 ``--format json`` or ``csv``; sizes are in binary units (``1.97 TiB``). Every input problem is
 raised as a ``BudcoreError`` naming the option or field; the main CLI prints it as one line and
-exits with status 2.
+exits with status 2. ``budcore recommend`` is :mod:`budcore.cli.recommend`.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
-from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,34 +31,14 @@ from budcore.cli.output import (
     print_table,
     write_csv,
 )
-from budcore.cost.prices import PriceBook, default_price_book, load_price_book, money
-from budcore.domain.durations import parse_timedelta
 from budcore.domain.errors import ValidationError
-from budcore.domain.validation import validate_model
 from budcore.hardware.catalog import Catalog, default_catalog, load_catalog
-from budcore.hardware.estimate import DTYPE_BYTES, ServingSpec, TrainingSpec
 from budcore.hardware.labels import DeviceGroup, Fleet, parse_nodes_yaml
-from budcore.hardware.matching import Recommendation, Requirement, recommend
 from budcore.hardware.profiles import HardwareProfile, build_profiles, resource_flavors
-
-_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
 
 FormatOption = Annotated[str, typer.Option("--format", help=TABLE_FORMAT_HELP)]
 WideOption = Annotated[bool, typer.Option("--wide", help=WIDE_HELP)]
 #: ``--format csv`` columns of each command (the JSON has these and more).
-RECOMMEND_FIELDS = (
-    "profile",
-    "label",
-    "accelerator",
-    "gpus",
-    "estimated_hours",
-    "hourly_price",
-    "estimated_cost",
-    "tokens_per_second",
-    "feasible_by_deadline",
-    "recommended",
-    "note",
-)
 NODE_FIELDS = (
     "name",
     "gpu_type",
@@ -86,117 +62,23 @@ CATALOG_FIELDS = (
     "fp8_tflops",
     "resource_name",
     "mig_profiles",
+    "precisions",
 )
 
 
-def parse_count(text: str, option: str) -> float:
-    """``70e9``, ``70B``, ``1.5b``, ``300M``, ``7000000000`` → a positive number."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?(?:e\d+)?)\s*([kmbgtKMBGT]?)\s*", text)
-    if match is None:
-        raise ValidationError(f"expected a number like 70e9 or 70B, got {text!r}", path=option)
-    value = float(match.group(1)) * _SUFFIX[match.group(2).lower()]
-    if value <= 0:
-        raise ValidationError("must be positive", path=option)
-    return value
-
-
-def parse_duration(text: str, option: str = "--deadline") -> timedelta:
-    """``6h``, ``90m``, ``1h30m``, ``2d``, ``3600`` → a positive timedelta.
-
-    budcore's one duration grammar (:mod:`budcore.domain.durations`); zero is refused here.
-    """
-    return parse_timedelta(text, option, positive=True)
-
-
-def _read(path: Path, option: str) -> str:
+def read_input(path: Path, option: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ValidationError(f"cannot read {path}: {exc.strerror}", path=option) from None
-
-
-def _catalog(paths: list[Path] | None) -> Catalog:
-    return load_catalog(*paths) if paths else default_catalog()
-
-
-def _prices(path: Path | None, catalog: Catalog) -> PriceBook:
-    return load_price_book(path, catalog) if path else default_price_book()
-
-
-def _catalog_profiles(catalog: Catalog, gpus_per_node: int) -> list[HardwareProfile]:
-    """One whole-GPU profile per catalog accelerator (what-if mode, no fleet given)."""
-    return [
-        HardwareProfile(
-            name=a.slug,
-            display_name=a.display_name,
-            accelerators=(a.slug,),
-            gpus_per_node=gpus_per_node,
-            total_devices=gpus_per_node,
-        )
-        for a in catalog.accelerators
-    ]
-
-
-def _fleet_profiles(path: Path, catalog: Catalog) -> list[HardwareProfile]:
-    fleet = parse_nodes_yaml(_read(path, "--nodes"), source=str(path), catalog=catalog)
-    profiles = build_profiles(fleet, catalog=catalog, include_generic=False)
-    if not profiles:
+    except UnicodeDecodeError as exc:  # a binary or Latin-1 file: its name, not a traceback
         raise ValidationError(
-            "no node with a known accelerator type in the file", path="--nodes", source=str(path)
-        )
-    return profiles
+            f"{path} is not UTF-8 text: byte 0x{exc.object[exc.start]:02x} at offset {exc.start}", path=option
+        ) from None
 
 
-def _fmt_money(value: Decimal | None) -> str:
-    return "-" if value is None else f"${money(value):,}"
-
-
-def _fmt_hours(value: Decimal | None) -> str:
-    return "-" if value is None else f"{value.normalize():f} h"
-
-
-def _recommendation_json(row: Recommendation) -> dict[str, Any]:
-    return {
-        "profile": row.profile,
-        "label": row.label,
-        "accelerator": row.accelerator,
-        "gpus": row.gpus,
-        # "10", never "1E+1" (what str() of a normalised Decimal gives)
-        "estimated_hours": None if row.estimated_hours is None else f"{row.estimated_hours.normalize():f}",
-        "hourly_price": None if row.hourly_price is None else str(money(row.hourly_price)),
-        "estimated_cost": None if row.estimated_cost is None else str(money(row.estimated_cost)),
-        "tokens_per_second": None if row.tokens_per_second is None else round(row.tokens_per_second, 1),
-        "feasible_by_deadline": row.feasible_by_deadline,
-        "recommended": row.recommended,
-        "note": row.note,
-    }
-
-
-def _print_recommendations(console: Console, rows: list[Recommendation], title: str, wide: bool) -> None:
-    table = Table(title=title)
-    table.add_column("")
-    key_column(table, "profile")
-    table.add_column("GPUs")
-    table.add_column("est. time")
-    key_column(table, "$/hour")
-    key_column(table, "est. cost")
-    for column in ("tokens/s", "deadline", "note"):
-        table.add_column(column)
-    for row in rows:
-        deadline = {True: "yes", False: "no", None: "-"}[row.feasible_by_deadline]
-        rate = "-" if row.tokens_per_second is None else f"{row.tokens_per_second:,.0f}"
-        table.add_row(
-            "✓" if row.recommended else "",
-            row.label,
-            str(row.gpus),
-            _fmt_hours(row.estimated_hours),
-            _fmt_money(row.hourly_price),
-            _fmt_money(row.estimated_cost),
-            rate,
-            deadline,
-            row.note,
-        )
-    print_table(table, wide=wide, console=console)
+def load_catalogs(paths: list[Path] | None) -> Catalog:
+    return load_catalog(*paths) if paths else default_catalog()
 
 
 def _node_rows(fleet: Fleet) -> list[dict[str, Any]]:
@@ -247,10 +129,12 @@ def _catalog_row(a: Any) -> dict[str, Any]:
         "architecture": a.architecture,
         "memory_gib": a.memory_gib,
         "memory_bandwidth_gbs": a.memory_bandwidth_gbs,
-        "bf16_tflops": a.bf16_tflops or a.fp16_tflops if a.device_peak_tflops("bf16") is not None else None,
+        # No figure for a part without bf16 (a T4's 65 TFLOPS are fp16): the column means what it says.
+        "bf16_tflops": (a.bf16_tflops or a.fp16_tflops) if "bf16" in a.supported_precisions else None,
         "fp8_tflops": a.fp8_tflops,
         "resource_name": a.resource_name,
         "mig_profiles": [p.name for p in a.mig_profiles],
+        "precisions": list(a.supported_precisions),
     }
 
 
@@ -295,80 +179,10 @@ def _print_profiles(console: Console, profiles: list[HardwareProfile], wide: boo
 
 
 def register(app: typer.Typer) -> None:
-    """Attach ``recommend`` and the ``hardware`` group to ``app``."""
+    """Attach the ``hardware`` group to ``app``."""
     hardware = typer.Typer(
         help="Accelerator detection, hardware profiles and the catalog.", no_args_is_help=True
     )
-
-    @app.command("recommend")
-    def recommend_command(
-        model_params: Annotated[str, typer.Option("--model-params", help="Parameters, e.g. 70e9 or 7B.")],
-        task: Annotated[str, typer.Option("--task", help="serve or train.")] = "serve",
-        dtype: Annotated[str, typer.Option("--dtype", help=f"One of {', '.join(DTYPE_BYTES)}.")] = "bf16",
-        tokens: Annotated[str | None, typer.Option("--tokens", help="Training tokens, e.g. 2e12.")] = None,
-        deadline: Annotated[str | None, typer.Option("--deadline", help="e.g. 6h, 2d, 1h30m.")] = None,
-        gpus: Annotated[int | None, typer.Option("--gpus", min=1, help="Fixed GPU count.")] = None,
-        min_memory: Annotated[
-            float | None, typer.Option("--min-memory", help="GiB per GPU, e.g. 80.")
-        ] = None,
-        serve_hours: Annotated[
-            float | None, typer.Option("--serve-hours", help="Hours to price a serve.")
-        ] = None,
-        nodes: Annotated[Path | None, typer.Option("--nodes", help="kubectl get nodes -o yaml dump.")] = None,
-        prices_path: Annotated[Path | None, typer.Option("--prices", help="Price book YAML.")] = None,
-        catalog_paths: Annotated[
-            list[Path] | None, typer.Option("--catalog", help="Extra catalog YAML.")
-        ] = None,
-        tier: Annotated[str, typer.Option("--tier", help="Price tier.")] = "on-demand",
-        gpus_per_node: Annotated[int, typer.Option("--gpus-per-node", min=1, help="Without --nodes.")] = 8,
-        fmt: FormatOption = "table",
-        wide: WideOption = False,
-    ) -> None:
-        """Rank hardware for a model with estimated time, cost and deadline feasibility."""
-        if task not in ("serve", "train"):
-            raise ValidationError(f"expected serve or train, got {task!r}", path="--task")
-        output_format(fmt, TABLE_FORMATS)
-        if dtype.lower() not in DTYPE_BYTES:
-            raise ValidationError(
-                f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPE_BYTES)}", path="--dtype"
-            )
-        params = parse_count(model_params, "--model-params")
-        catalog = _catalog(catalog_paths)
-        book = _prices(prices_path, catalog)
-        profiles = _fleet_profiles(nodes, catalog) if nodes else _catalog_profiles(catalog, gpus_per_node)
-        fields: dict[str, Any] = {
-            "model_name": f"{params / 1e9:g}B-parameter model",
-            "task": task,
-            "gpus": gpus,
-            "min_memory_gib": min_memory,
-            "deadline": parse_duration(deadline) if deadline else None,
-            "serve_hours": serve_hours,
-            "tier": tier,
-        }
-        if task == "train":
-            if tokens is None:
-                raise ValidationError("training needs --tokens (e.g. 2e12)", path="--tokens")
-            fields["training"] = validate_model(
-                TrainingSpec,
-                {"params": params, "tokens": parse_count(tokens, "--tokens"), "dtype": dtype.lower()},
-            )
-        else:
-            fields["serving"] = validate_model(ServingSpec, {"params": params, "dtype": dtype.lower()})
-        requirement = validate_model(Requirement, fields)
-        rows = recommend(requirement, profiles, book, catalog=catalog)
-        console = plain_console()  # names and notes come from user files
-        if fmt == "json":
-            console.print_json(json.dumps([_recommendation_json(r) for r in rows]))
-            return
-        if fmt == "csv":
-            write_csv([_recommendation_json(r) for r in rows], RECOMMEND_FIELDS)
-            return
-        title = f"{requirement.model_name}, {task}, {dtype} — price book {book.version} ({book.currency})"
-        _print_recommendations(console, rows, title, wide)
-        if task == "serve" and requirement.serving and requirement.serving.kv_cache_bytes is None:
-            console.print(
-                "note: KV cache not included (model shape unknown); memory is weights + 10% overhead"
-            )
 
     @hardware.command("parse")
     def parse_command(
@@ -398,9 +212,9 @@ def register(app: typer.Typer) -> None:
             if not sep or not node_name or not spec:
                 raise ValidationError(f"expected NODE=SLUG, got {item!r}", path="--override")
             overrides[node_name] = spec
-        catalog = _catalog(catalog_paths)
+        catalog = load_catalogs(catalog_paths)
         fleet = parse_nodes_yaml(
-            _read(nodes_file, "NODES"), source=str(nodes_file), catalog=catalog, overrides=overrides
+            read_input(nodes_file, "NODES"), source=str(nodes_file), catalog=catalog, overrides=overrides
         )
         profiles = build_profiles(fleet, catalog=catalog)
         flavors = resource_flavors(profiles)
@@ -439,7 +253,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List the accelerators budcore knows (built-in catalog plus any --catalog files)."""
         output_format(fmt, TABLE_FORMATS)
-        catalog = _catalog(catalog_paths)
+        catalog = load_catalogs(catalog_paths)
         console = plain_console()  # names and notes come from user files
         if fmt == "json":
             console.print_json(catalog.document.model_dump_json())
@@ -450,7 +264,7 @@ def register(app: typer.Typer) -> None:
             return
         table = Table(title=f"Accelerator catalog {catalog.version}")
         key_column(table, "slug")
-        for column in ("name", "arch", "memory", "GB/s", "BF16 TF", "FP8 TF"):
+        for column in ("name", "arch", "memory", "GB/s", "BF16 TF", "FP8 TF", "formats"):
             table.add_column(column)
         key_column(table, "resource")
         table.add_column("MIG")
@@ -463,6 +277,7 @@ def register(app: typer.Typer) -> None:
                 f"{row['memory_bandwidth_gbs']:g}",
                 "-" if row["bf16_tflops"] is None else f"{row['bf16_tflops']:g}",
                 "-" if row["fp8_tflops"] is None else f"{row['fp8_tflops']:g}",
+                " ".join(row["precisions"]),
                 row["resource_name"],
                 str(len(row["mig_profiles"])) if row["mig_profiles"] else "-",
             )

@@ -74,7 +74,10 @@ class DocumentError(ValidationError):
         self.document = document
         self.kind = kind
         self.name = name
-        subject = f"{kind} {name!r}" if kind and name else (kind or "")
+        # A kind is a word (ClusterQueue); anything else (a newline, a NUL) is quoted, so the
+        # error stays on one line.
+        shown = kind if kind is None or kind.isalnum() else repr(kind)
+        subject = f"{shown} {name!r}" if shown and name else (shown or "")
         if kind and message.startswith(f"{kind} "):  # the message already names the object
             subject = ""
         if document is not None:
@@ -289,8 +292,21 @@ def read_yaml_text(text: str, source: str = "<string>") -> tuple[list[YamlDocume
                 document=index + 1,
             )
         )
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids (NUL, other controls)
+        # Its own message spans two lines ("... not allowed\n  in "<unicode string>", position
+        # 0"): one line here, at the character's line.
+        errors.append(
+            DocumentError(
+                f"malformed YAML: unacceptable character #x{exc.character:04x} at offset {exc.position}: "
+                f"{exc.reason}",
+                source=source,
+                line=text.count("\n", 0, exc.position) + 1,
+                document=index + 1,
+            )
+        )
     except yaml.YAMLError as exc:
-        errors.append(DocumentError(f"malformed YAML: {exc}", source=source, document=index + 1))
+        message = " ".join(str(exc).split())  # one line, whatever PyYAML wrote
+        errors.append(DocumentError(f"malformed YAML: {message}", source=source, document=index + 1))
     finally:
         loader.dispose()
     return documents, errors

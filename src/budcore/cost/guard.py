@@ -18,7 +18,8 @@ Rules, all exact (integers in milli-units for resources, ``Fraction``/``Decimal`
   budget; reaching it exactly is allowed — the threshold applies to quota only, as the issue says).
 - Job budget: ``projected cost > job.budget_limit`` refuses.
 - The projected cost is :func:`~budcore.cost.metering.estimate_cost` of the job's whole accelerators
-  (``request.accelerator_count`` of ``request.accelerator_type``, exclusive, default tier) for its
+  (``request.accelerator_count`` of ``request.accelerator_type``, or of the dearest type of an
+  accelerator set, exclusive, default tier) for its
   ``estimated_duration``, else its ``max_duration`` (an upper bound), in billable whole seconds.
   A job that has no duration, or no accelerator type, or an accelerator the price book cannot
   price, is *not* counted as free when a budget applies: that is a breach too ("no runtime
@@ -341,11 +342,18 @@ def job_cost(job: Job, prices: PriceBook) -> Decimal | str:
     duration = job.estimated_duration if job.estimated_duration is not None else job.max_duration
     if duration is None:
         return "no runtime estimate to price (set estimated_duration or max_duration)"
-    accelerator = job.request.accelerator_type
-    if accelerator is None:
+    accepted = job.request.accelerators
+    if not accepted:
         return "no accelerator_type to price"
-    cost = estimate_cost(prices, accelerator, devices=devices, seconds=billable_seconds(duration))
-    return f"the price book has no price for {accelerator}" if cost is None else cost
+    # A set is priced at its dearest member: the guard bounds spend, and the flavor the job will
+    # get is not known before it is admitted. Any unpriced member makes the bound unknown.
+    costs: list[Decimal] = []
+    for accelerator in accepted:
+        cost = estimate_cost(prices, accelerator, devices=devices, seconds=billable_seconds(duration))
+        if cost is None:
+            return f"the price book has no price for {accelerator}"
+        costs.append(cost)
+    return max(costs)
 
 
 def _passes(after: Fraction, limit: Fraction, comparator: str) -> bool:

@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from budcore.domain.accelerators import one_form
 from budcore.domain.errors import ValidationError
 from budcore.domain.ids import JobId, ProjectId, TenantId, check_name, new_job_id
 from budcore.domain.priority import (
@@ -365,10 +366,10 @@ class PodSet(BaseModel):
 
 
 class ResourceRequest(BaseModel):
-    """What a job asks for: pod sets, plus the accelerator type it wants (catalog slug).
+    """What a job asks for: pod sets, plus the accelerator type(s) it accepts (catalog slugs).
 
     ``accelerator_type`` (e.g. ``nvidia-h100-80gb``) restricts which ResourceFlavors can serve the
-    job; ``None`` means any flavor that offers the resources.
+    job (None: any); ``accelerator_types`` is a set it accepts any of (:func:`.accelerators.one_form`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -377,6 +378,17 @@ class ResourceRequest(BaseModel):
     # item" error whenever one of the items is invalid.
     pod_sets: tuple[PodSet, ...] = (PodSet(),)
     accelerator_type: str | None = None
+    accelerator_types: tuple[str, ...] = Field(default=(), exclude_if=lambda members: not members)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_form_of_accelerators(cls, data: Any) -> Any:
+        return one_form(data)
+
+    @property
+    def accelerators(self) -> tuple[str, ...]:
+        """The types it accepts (empty: any); ``accelerator_type`` wins if ``model_copy`` set both."""
+        return self.accelerator_types if self.accelerator_type is None else (self.accelerator_type,)
 
     @model_validator(mode="after")
     def _unique_pod_set_names(self) -> ResourceRequest:
@@ -391,7 +403,7 @@ class ResourceRequest(BaseModel):
     def single(
         cls,
         *,
-        gpus: int = 0,
+        gpus: int | str = 0,
         cpu: str | int | float = 1,
         memory: str | int = "4Gi",
         storage: str | int | None = None,
@@ -400,7 +412,8 @@ class ResourceRequest(BaseModel):
         pods: int = 1,
         extra: dict[str, str | int] | None = None,
     ) -> ResourceRequest:
-        """The common case: ``pods`` identical pods, each with ``gpus`` accelerators."""
+        """The common case: ``pods`` identical pods, each with ``gpus`` accelerators (a quantity:
+        ``"500m"`` is a share of one device, which quota counts in milli-units)."""
         amounts: dict[str, str | int | float] = {"cpu": cpu, "memory": memory}
         if gpus:
             amounts[gpu_resource] = gpus

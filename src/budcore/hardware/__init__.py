@@ -3,8 +3,11 @@
 An H200 141GB is not a T4: this package knows what each accelerator is (``catalog``), reads what
 each node carries from its Kubernetes labels (``labels``), groups nodes into selectable profiles
 and Kueue ResourceFlavors (``profiles``), estimates memory, time and throughput (``estimate``) and
-matches workloads to profiles with ranked, priced recommendations (``matching``). Models the catalog
-lacks (a trace's undisclosed ``G1``) are described in a short form and added (``specs``).
+matches workloads to profiles with ranked, priced recommendations (``matching``). Multi-node
+training layouts (``parallelism``) and serving replicas priced per token (``serving``) are planned
+per node shape and ranked over the catalog or a fleet (``planning``), for a transformer shape given
+or assumed from the parameter count (``shape``). Models the catalog lacks (a trace's undisclosed
+``G1``) are described in a short form and added (``specs``).
 
 It builds on :mod:`budcore.scheduling` (profiles become its ResourceFlavors), never the other way
 round: the catalog, which admission needs too, lives below both (:mod:`budcore.catalog`, re-exported
@@ -55,6 +58,17 @@ from budcore.hardware.matching import (
     resolve_accelerator,
     resolve_requirement,
 )
+from budcore.hardware.parallelism import Layout, MemoryBreakdown, TrainingJob, TrainingPlan, best_plan
+from budcore.hardware.planning import (
+    NodeShape,
+    NoLayoutFitsError,
+    ServingRow,
+    TrainingRow,
+    catalog_shapes,
+    fleet_shapes,
+    recommend_serving,
+    recommend_training,
+)
 from budcore.hardware.profiles import (
     HardwareProfile,
     build_profiles,
@@ -62,6 +76,8 @@ from budcore.hardware.profiles import (
     multi_type_profile,
     resource_flavors,
 )
+from budcore.hardware.serving import ServingJob, ServingPlan, plan_serving
+from budcore.hardware.shape import TransformerShape, assumed_shape, resolve_shape
 from budcore.hardware.specs import (
     AcceleratorSpec,
     accelerator_specs,
@@ -79,27 +95,42 @@ __all__ = [
     "DeviceGroup",
     "Fleet",
     "HardwareProfile",
+    "Layout",
     "MatchResult",
+    "MemoryBreakdown",
     "MfuTable",
     "MigProfile",
     "ModelShape",
     "NoCompatibleHardwareError",
+    "NoLayoutFitsError",
+    "NodeShape",
     "ObservedRun",
     "Parallelism",
     "ParsedNode",
     "Placement",
     "Recommendation",
     "Requirement",
+    "ServingJob",
+    "ServingPlan",
+    "ServingRow",
     "ServingSpec",
     "SharingMode",
+    "TrainingJob",
+    "TrainingPlan",
+    "TrainingRow",
     "TrainingSpec",
+    "TransformerShape",
     "accelerator_specs",
+    "assumed_shape",
+    "best_plan",
     "build_profiles",
     "calibrate_mfu",
+    "catalog_shapes",
     "catalog_with_specs",
     "decode_tokens_per_second",
     "default_catalog",
     "dump_catalog",
+    "fleet_shapes",
     "generic_profile",
     "load_accelerator_specs",
     "load_catalog",
@@ -112,9 +143,13 @@ __all__ = [
     "parse_node",
     "parse_nodes",
     "parse_nodes_yaml",
+    "plan_serving",
     "recommend",
+    "recommend_serving",
+    "recommend_training",
     "resolve_accelerator",
     "resolve_requirement",
+    "resolve_shape",
     "resource_flavors",
     "training_seconds",
 ]

@@ -243,5 +243,9 @@ class BudcoreHookSpecs:
         ``policy`` block (its fields, e.g. ``{"fair_sharing": True, "preemption_mode": "cost"}``),
         plus ``queueing_strategy`` (``StrictFIFO`` or ``BestEffortFIFO``) to set every
         ClusterQueue's strategy; the overrides are validated like the scenario's own block.
-        Built-ins (``budcore_simulator.plugin``): ``fifo``, ``fair``, ``strict-fifo``.
+        Built-ins (``budcore_simulator.plugin``): ``fifo``, ``fair``, ``strict-fifo``,
+        ``deadline-aware``, the research orderings ``sjf``, ``srtf``, ``las``, ``edf``
+        (``{"ordering": {"default": NAME, "cluster_queues": {}}}``: ``compare`` merges a block
+        given as a mapping into the scenario's ``ordering`` or ``throughput`` block, keeping its
+        other options) and ``gavel`` (``throughput.prefer``).
         """

@@ -10,7 +10,8 @@ flavors are tried in the order the ClusterQueue lists them:
   its NoSchedule/NoExecute taints (the flavor's own tolerations count), or when the pod set's node
   selector or required node affinity conflicts with its ``nodeLabels`` on the keys the flavor
   defines (budcore adds: a job asking for an accelerator type only gets flavors that provide it,
-  see :class:`AcceleratorMatcher`);
+  and a job accepting a set of types only flavors that provide one of them, still in the
+  ClusterQueue's order, see :class:`AcceleratorMatcher`);
 - otherwise each resource of the group, counted with what earlier pod sets put on the same flavor,
   is ``fit`` (it fits what is available now, possibly by borrowing), needs preemption (within what
   the queue could ever get; the preemption oracle says ``preempt``, ``reclaim`` or
@@ -149,6 +150,10 @@ class AcceleratorMatcher:
         flavor_type = self.flavor_type(flavor)
         return flavor_type is not None and flavor_type == self.normalize(wanted)
 
+    def matches_any(self, wanted: Sequence[str], flavor: ResourceFlavor) -> bool:
+        """Whether the flavor provides one of an accelerator set's types (empty: any flavor)."""
+        return not wanted or any(self.matches(w, flavor) for w in wanted)
+
 
 def node_accelerator_type(labels: Mapping[str, str], normalize: Normalizer) -> str | None:
     """The accelerator model a node's labels name (:data:`ACCELERATOR_LABELS`, in order), normalized."""
@@ -275,7 +280,8 @@ def render_reason(reason: Reason) -> str:
     if kind == "unavailable":
         return f"resource {reason[1]} unavailable in ClusterQueue"
     _, cluster_queue, names, wanted = reason
-    return f"no flavor of ClusterQueue {cluster_queue} ({names}) provides accelerator type {wanted}"
+    kind = "any of the accelerator types" if "|" in wanted else "accelerator type"
+    return f"no flavor of ClusterQueue {cluster_queue} ({names}) provides {kind} {wanted}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +381,7 @@ def assign_flavors(
     """
     if fair_sharing is None:
         fair_sharing = simulate is not None and bool(getattr(simulate, "fair_sharing", False))
-    search = _Search(cq, node, usage, flavors, matcher, request.accelerator_type, simulate, fair_sharing)
+    search = _Search(cq, node, usage, flavors, matcher, request.accelerators or None, simulate, fair_sharing)
     assigned: dict[FR, int] = {}
     per_pod_set: dict[str, dict[str, str]] = {}
     worst = Mode.FIT
@@ -538,7 +544,7 @@ class _Search:
         usage: QuotaUsage,
         flavors: Mapping[str, ResourceFlavor],
         matcher: AcceleratorMatcher,
-        wanted: str | None,
+        wanted: Sequence[str] | None,
         simulate: SimulatePreemption | None,
         fair_sharing: bool,
     ) -> None:
@@ -579,7 +585,7 @@ class _Search:
             if flavor is None:
                 self._structural(("missing", name))
                 continue
-            if wanted is not None and not self.matcher.matches(wanted, flavor):
+            if wanted is not None and not self.matcher.matches_any(wanted, flavor):
                 continue
             matched = True
             if flavor.node_taints or flavor.node_labels:
@@ -604,7 +610,7 @@ class _Search:
             tried.append(choice)
         best = self._preferred(tried) if tried is not None else None
         if best is None and not matched and wanted is not None:
-            self._structural(("accelerator", self.cq.name, ", ".join(flavor_names), wanted))
+            self._structural(("accelerator", self.cq.name, ", ".join(flavor_names), "|".join(wanted)))
         return best
 
     def _structural(self, reason: Reason) -> None:

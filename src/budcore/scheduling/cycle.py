@@ -391,7 +391,7 @@ class _Cycle:
         for lq_key in gated:
             gate = self.gates[lq_key]
             for key, _ in queue.lq_heads[lq_key]:
-                held = entries[key[2]].job
+                held = entries[key[-1]].job
                 result.considered += 1
                 result.pending.append(StaysPending(held.id, held.tenant, cq.name, gate))
         return [w for w in queue.heads() if w.local_queue not in gated]
@@ -733,7 +733,7 @@ class _Cycle:
             return False
         request = workload.job.request
         pod_set = request.pod_sets[0]
-        if request.accelerator_type is not None or pod_set.node_selector or pod_set.required_node_affinity:
+        if request.accelerators or pod_set.node_selector or pod_set.required_node_affinity:
             return False
         cq_name = workload.cluster_queue
         plain = self.plain_queues.get(cq_name)

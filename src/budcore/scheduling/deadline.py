@@ -220,11 +220,13 @@ def _options(
     for klass in _higher_classes(job):
         variants.append((f"priority {klass.value}", _with_class(job, klass)))
     for accelerator in scheduler.accelerator_types_for(job):
-        if accelerator == job.request.accelerator_type:
+        if job.request.accelerators == (accelerator,):
             continue
         runtime = runtime_on(job, accelerator) if runtime_on is not None else None
         update: dict[str, object] = {
-            "request": job.request.model_copy(update={"accelerator_type": accelerator})
+            "request": job.request.model_copy(
+                update={"accelerator_type": accelerator, "accelerator_types": ()}
+            )
         }
         if runtime is not None:
             update["estimated_duration"] = runtime

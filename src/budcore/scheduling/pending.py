@@ -10,6 +10,10 @@ changes. budcore does the same with two refinements that keep a decision O(log n
   that are not about quota (the LocalQueue's stopPolicy, the namespace selector) are the same for
   every workload of one LocalQueue. So the cycle skips the shape instead of re-checking each of its
   members.
+- A ClusterQueue may rank its workloads by something other than arrival within a priority level
+  (budcore's research orderings, :mod:`budcore.scheduling.ordering`: SJF, SRTF, LAS, EDF). The
+  rank is part of the key and fixed while the workload waits, so the structure is unchanged;
+  under Kueue's FIFO every rank is 0.
 - A ClusterQueue whose candidates were all found inadmissible is **inactive** until quota is
   released somewhere in its cohort tree (Kueue's ``QueueInadmissibleWorkloads``) or a workload
   arrives that could change the verdict (a new shape, or a new head of its shape; see
@@ -32,9 +36,10 @@ from sortedcontainers import SortedList
 from budcore.domain.errors import AlreadyExistsError, NotFoundError, ValidationError
 from budcore.domain.job import Job, ResourceRequest
 from budcore.scheduling.assignment import ONE_POD, PODS
+from budcore.scheduling.ordering import Attained, OrderingPolicy
 from budcore.scheduling.queues import QueueConfig
 
-OrderKey = tuple[int, float, str]  # (-priority, timestamp, job id)
+OrderKey = tuple[int, float, float, str]  # (-priority, rank, timestamp, job id)
 # (shape id, LocalQueue key). The id stands for the request (interned per PendingQueues) so sorted
 # containers compare ints, not models.
 Shape = tuple[int, tuple[str, str]]
@@ -54,10 +59,14 @@ class PendingWorkload:
     # per pod), so the ceiling check and the skipping of requests dominated by a failed one see
     # that resource too.
     demand: dict[str, int] | None = None
-    key: OrderKey = field(init=False)  # queue order: priority, then time, then id (computed once)
+    # Within a priority level, the queue's ordering's rank (0 under Kueue's FIFO; see
+    # budcore.scheduling.ordering) goes before the time.
+    rank: float = 0.0
+    # queue order: priority, then rank, then time, then id (computed once)
+    key: OrderKey = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key", (-self.priority, self.timestamp, self.job.id))
+        object.__setattr__(self, "key", (-self.priority, self.rank, self.timestamp, self.job.id))
 
 
 @dataclass(slots=True)
@@ -79,7 +88,7 @@ class ClusterQueuePending:
         keys = self.by_shape.get(shape)
         if keys is None or index >= len(keys):
             return None
-        return self.entries[keys[index][2]]
+        return self.entries[keys[index][-1]]
 
     def heads(self) -> list[PendingWorkload]:
         """The first workload of every shape (a shape's members all share its fate in a cycle),
@@ -89,21 +98,25 @@ class ClusterQueuePending:
         if built is None:
             entries = self.entries
             built = self.built_heads = [
-                entries[key[2]] for heads in self.lq_heads.values() for key, _ in heads
+                entries[key[-1]] for heads in self.lq_heads.values() for key, _ in heads
             ]
         return built
 
     def ordered(self) -> Iterator[PendingWorkload]:
-        """Every pending workload in queue order (priority, then time); O(n log n)."""
+        """Every pending workload in queue order (priority, then rank, then time); O(n log n)."""
         for key in sorted(k for keys in self.by_shape.values() for k in keys):
-            yield self.entries[key[2]]
+            yield self.entries[key[-1]]
 
 
 class PendingQueues:
     """All pending workloads, by ClusterQueue, plus which queues may have admissible work."""
 
-    def __init__(self, config: QueueConfig) -> None:
+    def __init__(self, config: QueueConfig, ordering: OrderingPolicy | None = None) -> None:
         self._config = config
+        # budcore's research orderings (None: Kueue's FIFO everywhere), and what requeued jobs
+        # attained before, as the driver noted it (note_attained), for the orderings that read it.
+        self._ordering = None if ordering is None or ordering.is_fifo else ordering
+        self._attained: dict[str, Attained] = {}
         self._queues: dict[str, ClusterQueuePending] = {}
         self._where: dict[str, str] = {}  # job id -> cluster queue
         self._shape_ids: dict[ResourceRequest, int] = {}
@@ -124,7 +137,8 @@ class PendingQueues:
         :meth:`activate` changes is copied (the sorted key lists included). ``cluster_queues``
         keeps only those queues (a cohort tree: quota is never shared across trees).
         """
-        other = PendingQueues(self._config)
+        other = PendingQueues(self._config, self._ordering)
+        other._attained = dict(self._attained)
         other._queues = {
             name: ClusterQueuePending(
                 name,
@@ -145,6 +159,21 @@ class PendingQueues:
         other._counts_pods = dict(self._counts_pods)
         other.active = set(self.active) if cluster_queues is None else self.active & set(cluster_queues)
         return other
+
+    @property
+    def ordering(self) -> OrderingPolicy | None:
+        """The research orderings in force (None: Kueue's FIFO in every ClusterQueue)."""
+        return self._ordering
+
+    def note_attained(self, job_id: str, attained: Attained) -> None:
+        """What a job attained before it is queued again (after a preemption, an eviction, a
+        failure): its rank under ``srtf`` and ``las`` when it is next pushed. Kept until
+        :meth:`forget_attained` (its admission), so re-keying a waiting job keeps its rank."""
+        if self._ordering is not None:
+            self._attained[job_id] = attained
+
+    def forget_attained(self, job_id: str) -> None:
+        self._attained.pop(job_id, None)
 
     def job_ids(self) -> list[str]:
         """Every pending job id."""
@@ -209,6 +238,8 @@ class PendingQueues:
             single = len(request.pod_sets) == 1 and not request.partially_admissible
             self._demands.append({r: total[r] for r in total} if single else None)
         shape: Shape = (request_id, lq_key)
+        ordering = self._ordering
+        rank = 0.0 if ordering is None else ordering.rank(cq_name, job, self._attained.get(job.id))
         workload = PendingWorkload(
             job=job,
             cluster_queue=cq_name,
@@ -217,6 +248,7 @@ class PendingQueues:
             timestamp=job.created_at.timestamp() if timestamp is None else timestamp,
             shape=shape,
             demand=self._demand(request_id, job.request, cq_name),
+            rank=rank,
         )
         queue = self._queues.get(cq_name)
         if queue is None:
@@ -350,7 +382,7 @@ class CandidateCursor:
         self._succ: list[tuple[tuple[Any, ...], int, Shape, int]] = []
         # Single-pod-set requests that failed this cycle, by accelerator type: fit is monotone in
         # demand, so a request at least as large in every resource cannot fit either.
-        self._failed: list[tuple[str | None, Mapping[str, int]]] = []
+        self._failed: list[tuple[tuple[str, ...], Mapping[str, int]]] = []
         self.stopped = False
         # Keys are unique (they end with the job id), so sorting never compares workloads.
         self._heads: list[tuple[tuple[Any, ...], PendingWorkload]] = sorted(
@@ -402,7 +434,7 @@ class CandidateCursor:
         elif self._monotone and quota_shortage and workload is not None and workload.demand is not None:
             # Only the minimal failed requests matter: one at least as large as the new one is
             # implied by it. (The new one is not itself dominated, or it would have been skipped.)
-            accelerator, demand = workload.job.request.accelerator_type, workload.demand
+            accelerator, demand = workload.job.request.accelerators, workload.demand
             failed = self._failed
             if failed:
                 self._failed = failed = [
@@ -417,7 +449,7 @@ class CandidateCursor:
         demand = workload.demand
         if demand is None:
             return False
-        wanted = workload.job.request.accelerator_type
+        wanted = workload.job.request.accelerators  # a set fails apart from each of its members
         for accelerator, smaller in self._failed:
             if accelerator == wanted and _at_least(demand, smaller):
                 return True

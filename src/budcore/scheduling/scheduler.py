@@ -65,6 +65,7 @@ from budcore.scheduling.fair_sharing import LocalQueueUsage
 from budcore.scheduling.forecast import Eta, Forecast, ForecastOptions, forecast
 from budcore.scheduling.job_facts import JobFacts
 from budcore.scheduling.limits import DEFAULT_RUNAWAY_FACTOR, LimitVerdict, next_limit, overdue
+from budcore.scheduling.ordering import Attained, check_cohorts
 from budcore.scheduling.pending import PendingQueues, PendingWorkload
 from budcore.scheduling.preemption import DecisionStatus, PreemptionDecision, PreemptionPolicy, find_victims
 from budcore.scheduling.preemption.aging import AgingPolicy, effective_priority
@@ -113,7 +114,10 @@ class Scheduler:
             self.policy = replace(self.policy, local_queue_usage=LocalQueueUsage())
         self.tree = QuotaTree(config)
         self.usage = QuotaUsage(self.tree)
-        self.pending = PendingQueues(config)
+        ordering = self.policy.ordering
+        if ordering is not None:
+            check_cohorts(ordering, {name: node.root_key for name, node in self.tree.cluster_queues.items()})
+        self.pending = PendingQueues(config, ordering)
         self.admitted: dict[str, AdmittedWorkload] = AdmittedWorkloads()  # indexed by ClusterQueue
         # Pending workloads whose last preemption found no victims: they reserve no room in a cycle.
         self._no_candidates: set[str] = set()
@@ -144,6 +148,7 @@ class Scheduler:
         priority: int | None = None,
         timestamp: float | None = None,
         now: datetime | None = None,
+        attained: Attained | None = None,
     ) -> PendingWorkload | Held:
         """Queue a job (its ``local_queue`` in namespace ``tenant``); unknown LocalQueue → NotFoundError.
 
@@ -162,6 +167,10 @@ class Scheduler:
         its time. With a :class:`DeadlinePolicy`, a job with a deadline is checked first: a
         ``reject`` queue refuses an infeasible one with :class:`DeadlineInfeasibleError` (nothing
         queued); otherwise a verdict other than feasible is kept in :attr:`deadline_warnings`.
+
+        ``attained`` is what the job received in earlier runs (a requeue after a preemption): under
+        the ``srtf`` and ``las`` orderings (:mod:`budcore.scheduling.ordering`) it ranks the job;
+        without it the job's own ``accumulated_runtime`` does.
         """
         if job.id in self.admitted:
             raise AlreadyExistsError("admitted workload", job.id)
@@ -169,6 +178,8 @@ class Scheduler:
             raise AlreadyExistsError("pending workload", job.id)
         resolved = self.resolve_priority(job, priority)
         self._forecast = None
+        if attained is not None:
+            self.pending.note_attained(job.id, attained)
         if (
             resolved.next_retry_at is None
             and resolved.time_window is None
@@ -227,6 +238,7 @@ class Scheduler:
         self.reasons.pop(job_id, None)
         self._no_candidates.discard(job_id)
         self._forecast = None
+        self.pending.forget_attained(job_id)
         held = self.gates.withdraw(job_id)
         return held if held is not None else self.pending.remove(job_id)
 
@@ -519,6 +531,7 @@ class Scheduler:
             raise NotFoundError("pending workload", admit.job_id)
         self.usage.add(admit.cluster_queue, admit.usage)
         self._no_candidates.discard(admit.job_id)
+        self.pending.forget_attained(admit.job_id)
         self.gates.unwatch(admit.job_id)
         self.admitted[admit.job_id] = AdmittedWorkload(
             job_id=admit.job_id,
@@ -674,7 +687,11 @@ class Scheduler:
                 "release or withdraw them before removing the queue",
                 path="cluster_queues",
             )
-        self.tree = QuotaTree(config)
+        tree = QuotaTree(config)
+        ordering = self.policy.ordering
+        if ordering is not None:  # a cohort tree's queues share one ordering: checked before any change
+            check_cohorts(ordering, {name: node.root_key for name, node in tree.cluster_queues.items()})
+        self.tree = tree
         usage = QuotaUsage(self.tree)
         for admitted in self.admitted.values():
             if admitted.cluster_queue in self.tree.cluster_queues:

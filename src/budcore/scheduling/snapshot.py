@@ -24,6 +24,7 @@ from budcore.domain.reservation import Reservation
 from budcore.ports.preemption_cost import PreemptionCost
 from budcore.scheduling.assignment import AcceleratorMatcher, PendingReason
 from budcore.scheduling.fair_sharing import LocalQueueUsage
+from budcore.scheduling.ordering import OrderingPolicy
 from budcore.scheduling.quota import FR, QuotaTree, QuotaUsage
 
 
@@ -200,6 +201,8 @@ class AdmissionPolicy:
     admissions (None: no bound). ``local_queue_usage`` tracks each LocalQueue's decayed usage for
     admission fair sharing (the :class:`~budcore.scheduling.scheduler.Scheduler` records admissions
     and releases in it and hands the cycle its values in the snapshot; the cycle never touches it).
+    ``ordering`` is budcore's own: research orderings within a priority level (SJF, SRTF, LAS,
+    EDF; :mod:`budcore.scheduling.ordering`), per ClusterQueue; None keeps Kueue's FIFO.
     """
 
     fair_sharing: bool = False
@@ -208,6 +211,9 @@ class AdmissionPolicy:
     namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     max_admissions: int | None = None
     local_queue_usage: LocalQueueUsage | None = None
+    # budcore's research orderings within a priority level (None: Kueue's FIFO); the pending
+    # queues rank by it (budcore.scheduling.ordering), the cycle only compares the keys.
+    ordering: OrderingPolicy | None = None
 
 
 @dataclass(frozen=True, slots=True)
