@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.admission import GPU, T0
+from support.admission import GPU, T0, config, cq
 
 from budcore.domain.job import Job, PodSet, ResourceRequest
 from budcore.domain.priority import JobPriority
@@ -438,3 +438,41 @@ def test_ceiling_is_the_best_flavor_availability(data: st.DataObject) -> None:
             for resource in covered
         }
         assert usage.ceiling(node) == expected, name
+
+
+def test_a_workload_that_no_longer_fits_keeps_its_queue_awake_to_hold_room() -> None:
+    """The example hypothesis found for the property above (seed
+    28460447477657092570828040696435842422, reduced by hand): in cycle 1 the 2-CPU ``w2`` fitted
+    when the cycle started but the 1-CPU heads before it took the room ("no longer fits"), and
+    nothing is left for it anywhere. Kueue requeues such a workload at once; in the next cycle its
+    assignment is ``Preempt`` with no candidates, so it holds room
+    (``reserveCapacityForUnreclaimablePreempt``), its one try in a BestEffortFIFO queue. Parking
+    its queue until the cohort changed moved that try to the cycle after ``w0``'s release, where
+    the held room sent ``w24`` to borrow ``f2`` instead of ``f0``."""
+    config_ = config(
+        [
+            cq("q0", {"f0": {"cpu": 5}, "f1": {"cpu": 0}, "f2": {"cpu": 0}}, cohort="c0"),
+            cq("q2", {"f2": {"cpu": 0}}, cohort="c0", queueing_strategy=QueueingStrategy.STRICT_FIFO),
+            cq("q3", {"f2": {"cpu": 2}}, cohort="c0", queueing_strategy=QueueingStrategy.STRICT_FIFO),
+        ]
+    )
+
+    def one_cpu(name: str, queue: str = "q0", cpu: int = 1) -> Job:
+        return Job(
+            id=name,
+            name=name,
+            tenant=f"ns-{queue}",
+            local_queue=queue,
+            request=ResourceRequest(pod_sets=(PodSet(resources=ResourceVector.of({"cpu": cpu})),)),
+            priority=JobPriority.CRITICAL,
+            created_at=T0,
+            updated_at=T0,
+        )
+
+    first = [one_cpu("w0"), one_cpu("w2", cpu=2), one_cpu("w8", "q2"), *map(one_cpu, ("w10", "w11", "w14"))]
+    waves = [[], first, [one_cpu("w15"), one_cpu("w24")]]
+    lazy = _admissions_in_waves(config_, waves, [0, 0, 0], True, wake_all=False)
+    eager = _admissions_in_waves(config_, waves, [0, 0, 0], True, wake_all=True)
+    assert lazy == eager
+    assert [(step, job_id) for step, job_id, _ in lazy][-2:] == [(2, "w15"), (2, "w24")]
+    assert "'f0'" in lazy[-1][2]  # w24 on f0: w2 held its room in cycle 1 and not again

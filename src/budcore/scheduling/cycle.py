@@ -846,10 +846,12 @@ class _Cycle:
         if mode is Mode.FIT and self._still_fits(cq_name, workload, assignment, epoch):
             self.admit(cq_name, workload, index, assignment)
         elif mode is Mode.FIT:
-            if cq_name in self.booked or not self._cannot_fit(workload):
-                # It may fit another flavor now: its queue is looked at again next cycle (not
-                # parked until its cohort changes), where it is assigned afresh, as Kueue requeues
-                # a workload that no longer fits at once.
+            if cq_name in self.booked or not self._cannot_fit(workload) or self._may_hold_room(workload):
+                # It may fit another flavor now, or, if not, hold room next cycle (Kueue's
+                # reserveCapacityForUnreclaimablePreempt, which changes what others may admit):
+                # its queue is looked at again next cycle (not parked until its cohort changes),
+                # where it is assigned afresh, as Kueue requeues a workload that no longer fits at
+                # once.
                 self.retry.add(cq_name)
             self._stays_pending(cq_name, workload, NO_LONGER_FITS, quota_shortage=False)
             if self.booked:
