@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
@@ -66,6 +66,7 @@ OUTPUT_ROOT = Path("budcore-out")
 # so `budcore cost report --usage usage_records.csv --price-book pricebook.yaml` reads a run.
 USAGE_RECORDS = "usage_records.csv"
 PRICE_BOOK = "pricebook.yaml"
+PARTIAL_COMPARE = "compare.partial.json"  # the runs an interrupted compare finished
 _UNSAFE_IN_NAME = re.compile(r"[^\w.-]+")
 
 
@@ -733,6 +734,21 @@ def _stopped_simulation(
     )
 
 
+def _keep_finished_runs(
+    run: RunDirectory, marker: dict[str, Any], todo: Sequence[Any], finished: Mapping[int, dict[str, Any]]
+) -> str:
+    """Write the runs an interrupted ``compare`` finished to ``compare.partial.json`` (``"complete":
+    false``; ``compare.json`` stays the finished comparison's alone); what to say of them."""
+    if not finished:
+        return f"0 of {len(todo)} runs had finished"
+    runs = [
+        {"policy": todo[i].label, "seed": todo[i].scenario.seed, "report": finished[i]["report"]}
+        for i in sorted(finished)
+    ]
+    run.write(PARTIAL_COMPARE, dumps({**marker, "complete": False, "runs": runs}))
+    return f"{len(finished)} of {len(todo)} runs had finished, kept in {run.path / PARTIAL_COMPARE}"
+
+
 def _stopped_sweep(
     run: RunDirectory, marker: dict[str, Any], exc: KeyboardInterrupt, kept: str
 ) -> KeyboardInterrupt:
@@ -1081,8 +1097,9 @@ def register_sweeps(app: typer.Typer) -> None:
     ) -> None:
         """Run the same workload (same seed) under several policies and compare them side by side.
 
-        Ctrl-C (or SIGTERM) stops the runs; compare.json then says "complete": false and how many
-        runs had finished. Exit status 130 (SIGINT) or 143 (SIGTERM).
+        Ctrl-C (or SIGTERM) stops the runs: the ones that finished are kept in
+        compare.partial.json ("complete": false), compare.json is not written. Exit status 130
+        (SIGINT) or 143 (SIGTERM).
         """
         output_format(fmt)
         if len(policy) < 2:
@@ -1097,19 +1114,19 @@ def register_sweeps(app: typer.Typer) -> None:
         marker = {"scenario": loaded.scenario.name, "policies": [spec.label for spec in specs]}
         run.begin(marker)
         todo = sweep.replicate(specs, seed_set)
-        finished: list[int] = []
+        finished: dict[int, dict[str, Any]] = {}
         mode = progress_mode(quiet=quiet, progress=progress)
         try:
             with points_progress("compare: runs", len(todo), mode) as bar:
 
                 def done(i: int, result: dict[str, Any]) -> None:
-                    finished.append(i)
+                    finished[i] = result
                     if bar is not None:
                         bar(len(finished), len(todo))
 
                 runs = sweep.run_all(todo, workers=workers, on_result=done)
         except KeyboardInterrupt as exc:
-            kept = f"{len(finished)} of {len(todo)} runs had finished, none kept"
+            kept = _keep_finished_runs(run, marker, todo, finished)
             raise _stopped_sweep(run, marker, exc, kept) from None
         n = len(seed_set)
         groups = [runs[i * n : (i + 1) * n] for i in range(len(specs))]

@@ -53,7 +53,7 @@ KNOWN_FILES: Mapping[str, tuple[str, ...]] = {
         "cdf.png",
         "eta.png",
     ),
-    "compare": ("compare.json", "compare_cdf.png"),
+    "compare": ("compare.json", "compare_cdf.png", "compare.partial.json"),
     "plan": ("plan.json", "plan_frontier.png", "points.jsonl"),
 }
 

@@ -240,7 +240,7 @@ def test_an_interruption_before_the_simulation_keeps_the_marker(
     }
 
 
-def test_an_interrupted_comparison_writes_no_compare_json(
+def test_an_interrupted_comparison_keeps_its_finished_runs_apart_from_compare_json(
     scenario: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "cmp"
@@ -258,11 +258,27 @@ def test_an_interrupted_comparison_writes_no_compare_json(
     monkeypatch.setattr(sweep, "run_one", second_is_interrupted)
     assert main(argv) == 130
     err = capsys.readouterr().err
-    kept = "1 of 2 runs had finished, none kept"
+    kept = f"1 of 2 runs had finished, kept in {out / 'compare.partial.json'}"
     assert err == f'interrupted (SIGINT): {kept}; {out / MANIFEST} says "complete": false\n'
     assert not (out / "compare.json").exists() and not (out / "compare_cdf.png").exists()
     manifest = _json(out / MANIFEST)
     assert manifest["complete"] is False and manifest["interrupted"] == "SIGINT"
+    assert "compare.partial.json" in manifest["files"]
+    partial = _json(out / "compare.partial.json")
+    assert partial["complete"] is False and partial["policies"] == ["fifo", "fair"]
+    [finished] = partial["runs"]  # the first run (fifo) finished, its whole report kept
+    assert (finished["policy"], finished["seed"]) == ("fifo", partial_seed(scenario))
+    assert finished["report"]["overall"]["outcomes"]["jobs"] > 0
+    # A run after it removes the partial file: it is this interrupted run's, not the next one's.
+    monkeypatch.setattr(sweep, "run_one", real)
+    assert main([*argv, "--quiet"]) == 0
+    assert not (out / "compare.partial.json").exists() and (out / "compare.json").exists()
+
+
+def partial_seed(scenario: Path) -> int:
+    from budcore_simulator.scenario import load_scenario
+
+    return load_scenario(scenario).scenario.seed
 
 
 def test_any_command_interrupted_is_one_line(
