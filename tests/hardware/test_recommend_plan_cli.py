@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
 
 import pytest
@@ -68,7 +69,18 @@ def test_training_table_shows_the_breakdown_and_what_was_left_out(
     out, _ = run(
         capsys, "recommend", "--model-params", "7B", "--task", "train", "--tokens", "1e11", "--max-nodes", "2"
     )
-    assert "weights+grads+optimizer+activations" in out and "dp" in out and "×tp" in out
+    assert "GiB/GPU¹" in out and "dp" in out and "×tp" in out
+    # the recommended row's memory split, in words, under the table
+    split = re.search(
+        r"^✓ .+, per GPU: weights ([\d.]+) GiB \+ gradients ([\d.]+) \+ optimizer states ([\d.]+) \+ "
+        r"activations ([\d.]+) = ([\d.]+) of ([\d.]+) usable",
+        out,
+        re.MULTILINE,
+    )
+    assert split is not None, out
+    weights, gradients, optimizer, activations, total, usable = map(float, split.groups())
+    assert weights + gradients + optimizer + activations == pytest.approx(total, abs=0.25)
+    assert total <= usable
     assert "note: model shape assumed from the parameter count" in out
     assert "not considered: " in out and "NVIDIA T4 16GB" in out and "no bf16 on T4" in out
 

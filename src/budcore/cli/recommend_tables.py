@@ -215,33 +215,51 @@ def _gib_figure(value: float) -> str:
 
 
 def print_training(console: Console, rows: list[TrainingRow], title: str, wide: bool) -> None:
+    """The plan table; the deadline and note columns only when some row has one, so the key
+    columns (accelerator, price, cost) stay whole on an 80-column terminal."""
+    deadlines = any(row.feasible_by_deadline is not None for row in rows)
+    notes = any(row.note for row in rows)
     table = Table(title=title)
     table.add_column("")
     key_column(table, "accelerator")
-    for column in ("nodes×GPUs", "layout", "GiB/GPU: weights+grads+optimizer+activations = total / usable"):
+    for column in ("nodes×GPUs", "layout, recompute", "GiB/GPU¹"):
         table.add_column(column)
     table.add_column("est. time")
     key_column(table, "$/hour")
     key_column(table, "est. cost")
-    table.add_column("deadline")
-    table.add_column("note")
+    if deadlines:
+        table.add_column("deadline")
+    if notes:
+        table.add_column("note")
     for row in rows:
         plan, memory = row.plan, row.plan.memory
-        parts = (memory.weights, memory.gradients, memory.optimizer, memory.activations)
-        table.add_row(
+        cells = [
             "✓" if row.recommended else "",
             row.label,
             f"{plan.layout.nodes}×{min(plan.layout.gpus, plan.gpus_per_node)}",
-            f"{plan.layout.describe()} ({plan.recompute} recompute)",
-            "+".join(_gib_figure(p) for p in parts)
-            + f" = {_gib_figure(memory.total)} / {_gib_figure(plan.usable_bytes)}",
+            f"{plan.layout.describe()}, {plan.recompute}",
+            f"{_gib_figure(memory.total)} / {_gib_figure(plan.usable_bytes)}",
             _fmt_duration(row.estimated_hours),
             _fmt_money(row.hourly_price),
             _fmt_money(row.estimated_cost),
-            {True: "yes", False: "no", None: "-"}[row.feasible_by_deadline],
-            row.note,
-        )
+        ]
+        if deadlines:
+            cells.append({True: "yes", False: "no", None: "-"}[row.feasible_by_deadline])
+        if notes:
+            cells.append(row.note)
+        table.add_row(*cells)
     print_table(table, wide=wide, console=console)
+    console.print("¹ memory per GPU: total / usable", markup=False, highlight=False)
+    for row in rows[:1] if rows and rows[0].recommended else []:
+        memory = row.plan.memory
+        console.print(
+            f"✓ {row.label}, per GPU: weights {_gib_figure(memory.weights)} GiB + gradients "
+            f"{_gib_figure(memory.gradients)} + optimizer states {_gib_figure(memory.optimizer)} + "
+            f"activations {_gib_figure(memory.activations)} = {_gib_figure(memory.total)} of "
+            f"{_gib_figure(row.plan.usable_bytes)} usable (every row's split: --format json or csv)",
+            markup=False,
+            highlight=False,
+        )
 
 
 def print_serving(console: Console, rows: list[ServingRow], title: str, wide: bool) -> None:
