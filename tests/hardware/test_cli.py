@@ -133,11 +133,26 @@ def test_recommend_train_on_a_fleet(app: typer.Typer, nodes_file: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
-    assert [(r["accelerator"], r["estimated_hours"], r["feasible_by_deadline"]) for r in rows] == [
-        ("nvidia-h200-141gb", "2.1", True),
-        ("nvidia-a100-80gb", "5.3", False),
+    # Training is planned over the fleet's node groups (an 8-GPU H200 node, an 8-GPU A100 node):
+    # 6 · 1.5e9 · 307.2e6 = 2.7648e18 FLOPs. One H200 (989 TFLOP/s bf16, MFU 0.38): 2.04 h, within
+    # the 3 h deadline, the cheapest at $6.00 per GPU-hour (2.1 h × $6.00 = $12.60). One A100
+    # (312 TFLOP/s, MFU 0.47) would take 5.2 h, so the plan takes two, data-parallel: 2.62 h.
+    assert [
+        (
+            r["accelerator"],
+            r["gpus"],
+            r["dp"],
+            r["compute_hours"],
+            r["estimated_hours"],
+            r["feasible_by_deadline"],
+        )
+        for r in rows
+    ] == [
+        ("nvidia-h200-141gb", 1, 1, 2.04, "2.1", True),
+        ("nvidia-a100-80gb", 2, 2, 2.62, "2.7", True),
     ]
-    assert rows[0]["recommended"] and rows[0]["estimated_cost"] == "12.60"  # 2.1 h × $6.00 default book
+    assert rows[0]["recommended"] and rows[0]["estimated_cost"] == "12.60"
+    assert rows[1]["estimated_cost"] == "18.90"  # 2.7 h × 2 GPUs × $3.50
 
 
 def test_recommend_serve_table_without_a_fleet(app: typer.Typer) -> None:

@@ -1,9 +1,9 @@
 """``budcore recommend``: rank hardware for a model, to serve it or to train it.
 
-Training over the catalog plans multi-node data/tensor/pipeline layouts
-(:mod:`budcore.hardware.planning`); serving with ``--throughput`` ranks by cost per million tokens
-with room for the KV cache; the rest (a fleet's training, a plain serve) is the single-layout
-estimate of :mod:`budcore.hardware.matching`, kept for its callers. It prints a table (``--wide``
+Training plans multi-node data/tensor/pipeline layouts (:mod:`budcore.hardware.planning`);
+serving with ``--throughput`` ranks by cost per million tokens with room for the KV cache; a plain
+serve is the single-layout estimate of :mod:`budcore.hardware.matching`. With ``--nodes`` the
+plans use the fleet's node groups, as many nodes of each as it has. It prints a table (``--wide``
 keeps every row on one line), or the same rows with ``--format json`` or ``csv``. Every input
 problem is raised as a ``BudcoreError`` naming the option or field; the main CLI prints it as one
 line and exits with status 2. A module of its own, apart from ``budcore hardware``, because the
@@ -141,7 +141,7 @@ DEFAULT_MAX_NODES = 32
 _MODE_TEXT = {
     "train-plan": "a multi-node training plan",
     "serve-plan": "a serving plan (--throughput)",
-    "estimate": "the single-layout estimate (a fleet's training, or serving without --throughput)",
+    "estimate": "the single-layout estimate (serving without --throughput)",
 }
 #: Which modes each option means something in; anything else is refused, never silently ignored.
 _APPLIES: dict[str, tuple[Mode, ...]] = {
@@ -166,13 +166,14 @@ _APPLIES: dict[str, tuple[Mode, ...]] = {
 }
 
 
-def _mode(task: str, nodes: Path | None, throughput: str | None) -> Mode:
-    """Which recommendation answers: the training planner needs the catalog's node shapes (a
-    fleet keeps the single-layout estimate its callers rely on); serving plans with a rate."""
+def _mode(task: str, throughput: str | None) -> Mode:
+    """Which recommendation answers: training is always planned (over the catalog's node shapes,
+    or a fleet's, bounded by how many nodes of each it has); serving plans with a rate and is
+    otherwise the single-layout estimate."""
     if task == "train":
         if throughput is not None:
             raise ValidationError("is for serving (--task serve)", path="--throughput")
-        return "estimate" if nodes is not None else "train-plan"
+        return "train-plan"
     return "serve-plan" if throughput is not None else "estimate"
 
 
@@ -469,7 +470,7 @@ def register(app: typer.Typer) -> None:
             raise ValidationError(
                 f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPE_BYTES)}", path="--dtype"
             )
-        mode = _mode(task, nodes, throughput)
+        mode = _mode(task, throughput)
         _check_applicable(
             mode,
             {
