@@ -100,7 +100,9 @@ class ThroughputSpec(BaseModel):
     def _something_to_prefer(self) -> ThroughputSpec:
         if self.prefer != "none" and not self.accelerators:
             raise ValidationError(
-                f"prefer: {self.prefer} orders flavors by accelerators' throughput, and none is given",
+                f"prefer: {self.prefer} orders flavors by accelerators' throughput, and none is given: "
+                "add the scenario's measured throughputs, e.g. policy: {throughput: {accelerators: "
+                "{nvidia-h100-80gb: 3.0, nvidia-a100-80gb: 1.0}}} (runtimes are on throughput 1.0)",
                 path="accelerators",
             )
         return self
