@@ -205,3 +205,14 @@ def test_parsers() -> None:
         parse_duration("0h")
     with pytest.raises(ValidationError):
         parse_count("0", "x")
+    assert parse_count("1e18", "x") == 1e18
+    for huge in ("1e400", "2e18", "2000000T"):  # 1e400 is infinity to float(): an estimate would overflow
+        with pytest.raises(ValidationError, match=r"must be at most 1e\+18"):
+            parse_count(huge, "--model-params")
+
+
+def test_recommend_with_an_infinite_model_size_is_one_line(app: typer.Typer) -> None:
+    argv = ["recommend", "--model-params", "1e400", "--task", "train", "--tokens", "1e9"]
+    result = runner.invoke(app, argv)
+    assert result.exit_code != 0 and isinstance(result.exception, ValidationError)
+    assert "--model-params" in str(result.exception) and "1e400" in str(result.exception)

@@ -72,6 +72,11 @@ FormatOption = Annotated[str, typer.Option("--format", help=TABLE_FORMAT_HELP)]
 WideOption = Annotated[bool, typer.Option("--wide", help=WIDE_HELP)]
 
 
+#: The largest count ``parse_count`` takes: far above any model's parameters (1e15 fits no fleet)
+#: or a training run's tokens, small enough that every estimate stays a finite float.
+MAX_COUNT = 1e18
+
+
 def parse_count(text: str, option: str) -> float:
     """``70e9``, ``70B``, ``1.5b``, ``300M``, ``7000000000`` → a positive number."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d*)?(?:e\d+)?)\s*([kmbgtKMBGT]?)\s*", text)
@@ -80,6 +85,8 @@ def parse_count(text: str, option: str) -> float:
     value = float(match.group(1)) * _SUFFIX[match.group(2).lower()]
     if value <= 0:
         raise ValidationError("must be positive", path=option)
+    if not value <= MAX_COUNT:  # also 1e400, which float() reads as infinity
+        raise ValidationError(f"must be at most {MAX_COUNT:g}, got {text.strip()}", path=option)
     return value
 
 
