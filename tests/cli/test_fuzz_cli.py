@@ -1,5 +1,5 @@
 """Fuzzing the command line (issue #18): random flags and values for ``budcore simulate``,
-``compare``, ``plan``, ``validate``, ``trace inspect`` and ``cost report``.
+``compare``, ``plan``, ``validate``, ``trace inspect``, ``recommend`` and ``cost report``.
 
 Each example starts from a small valid invocation, then adds, repeats, drops or corrupts flags
 with hostile values, and runs it in process through :func:`budcore.cli.main` (which lets any
@@ -64,6 +64,22 @@ PLAUSIBLE: dict[str, tuple[str, ...]] = {
     "--to": ("2026-03-02", "2026-03-01T02:00:00Z"),
     "--price-book": ("default",),
     "--tier-of": ("t=on-demand", "t=spot"),
+    "--model-params": ("7B", "70e9", "1.5b", "1e400", "1e15"),
+    "--task": ("train", "serve"),
+    "--tokens": ("1e10", "2e12", "inf"),
+    "--deadline": ("6h", "2d", "0h"),
+    "--gpus": ("1", "8", "16", "12"),
+    "--throughput": ("100", "2000", "1e30"),
+    "--context": ("4096", "1"),
+    "--batch": ("1", "16"),
+    "--dtype": ("bf16", "fp16", "fp8", "int4", "fp64"),
+    "--zero": ("0", "1", "3", "4"),
+    "--recompute": ("auto", "full", "selective", "none"),
+    "--layers": ("32", "80", "1"),
+    "--hidden-size": ("4096", "8192", "5"),
+    "--heads": ("32", "64", "7"),
+    "--kv-heads": ("8", "3"),
+    "--seq-len": ("4096", "1"),
 }
 
 
@@ -105,6 +121,29 @@ COMMANDS: dict[str, tuple[list[str], tuple[str, ...], bool]] = {
     ),
     "validate": (["validate", "{scenario}"], ("--merge", "--format"), False),
     "trace inspect": (["trace", "inspect", "{trace}"], ("--format", "--as", "--task-path", "--set"), False),
+    "recommend": (
+        ["recommend", "--model-params", "7B", "--task", "train", "--tokens", "1e10", "--max-nodes", "2"],
+        (
+            "--model-params",
+            "--task",
+            "--tokens",
+            "--deadline",
+            "--gpus",
+            "--throughput",
+            "--context",
+            "--batch",
+            "--dtype",
+            "--zero",
+            "--recompute",
+            "--layers",
+            "--hidden-size",
+            "--heads",
+            "--kv-heads",
+            "--seq-len",
+            "--format",
+        ),
+        False,
+    ),
     "cost report": (
         ["cost", "report", "--from", "2026-03-01", "--to", "2026-03-02", "--usage", "{usage}"],
         ("--from", "--to", "--by", "--format", "--usage", "--price-book", "--tier-of", "--store"),
