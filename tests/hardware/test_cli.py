@@ -216,3 +216,15 @@ def test_recommend_with_an_infinite_model_size_is_one_line(app: typer.Typer) -> 
     result = runner.invoke(app, argv)
     assert result.exit_code != 0 and isinstance(result.exception, ValidationError)
     assert "--model-params" in str(result.exception) and "1e400" in str(result.exception)
+
+
+def test_recommend_with_an_unknown_price_tier_is_an_error(app: typer.Typer) -> None:
+    """An unknown ``--tier`` priced nothing and said nothing (issue #18's silent acceptance)."""
+    argv = ["recommend", "--model-params", "7B", "--task", "train", "--tokens", "1e10", "--tier", "bogus"]
+    result = runner.invoke(app, argv)
+    assert isinstance(result.exception, ValidationError)
+    message = str(result.exception)
+    assert "--tier" in message and "unknown price tier 'bogus'" in message and "on-demand" in message
+    spot = runner.invoke(app, [*argv[:-1], "spot", "--format", "json"])
+    assert spot.exit_code == 0, spot.output
+    assert all(row["hourly_price"] is not None for row in json.loads(spot.output) if row["estimated_hours"])

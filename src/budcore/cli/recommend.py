@@ -504,6 +504,12 @@ def register(app: typer.Typer) -> None:
         params = parse_count(model_params, "--model-params")
         catalog = load_catalogs(catalog_paths)
         book = _prices(prices_path, catalog)
+        if book.resolve_tier(tier) is None:  # else every price is "unknown", silently
+            aliases = sorted(book.document.tier_aliases)
+            known = ", ".join([*book.tiers(), *(f"{a} (alias)" for a in aliases)])
+            raise ValidationError(
+                f"unknown price tier {tier!r}; price book {book.version} has: {known}", path="--tier"
+            )
         console = plain_console()  # names and notes come from user files
         if mode != "estimate":
             shape = resolve_shape(
