@@ -228,3 +228,13 @@ def test_recommend_with_an_unknown_price_tier_is_an_error(app: typer.Typer) -> N
     spot = runner.invoke(app, [*argv[:-1], "spot", "--format", "json"])
     assert spot.exit_code == 0, spot.output
     assert all(row["hourly_price"] is not None for row in json.loads(spot.output) if row["estimated_hours"])
+
+
+def test_hardware_parse_of_an_empty_node_list_is_an_error(app: typer.Typer, tmp_path: Path) -> None:
+    """``kubectl get nodes -o yaml`` in the wrong context gives ``items: []``: printing three empty
+    tables with status 0 was silent acceptance (issue #18); the simulator refuses it too."""
+    empty = tmp_path / "nodes.yaml"
+    empty.write_text("apiVersion: v1\nkind: List\nitems: []\n", encoding="utf-8")
+    result = runner.invoke(app, ["hardware", "parse", str(empty)])
+    assert isinstance(result.exception, ValidationError)
+    assert str(empty) in str(result.exception) and "lists no node" in str(result.exception)

@@ -216,6 +216,8 @@ def register(app: typer.Typer) -> None:
         fleet = parse_nodes_yaml(
             read_input(nodes_file, "NODES"), source=str(nodes_file), catalog=catalog, overrides=overrides
         )
+        if not fleet.nodes:  # an empty List (the wrong context, or a filter that matched nothing)
+            raise ValidationError(f"{nodes_file} lists no node", path="NODES")
         profiles = build_profiles(fleet, catalog=catalog)
         flavors = resource_flavors(profiles)
         console = plain_console()  # names and notes come from user files
