@@ -252,7 +252,7 @@ def test_a_billion_replications_is_a_one_line_error_not_a_hang(
 
 
 class _PoolAsked(Exception):  # noqa: N818 - a probe, not an error
-    pass
+    """Raised by the stand-in pool to end the command once the pool size is known."""
 
 
 def test_a_pool_never_has_more_workers_than_runs(monkeypatch: pytest.MonkeyPatch) -> None:
