@@ -484,6 +484,59 @@ def test_declared_types_short_of_allocatable_keep_their_counts_with_a_warning() 
     assert any("add up to 8 nvidia.com/gpu but the node advertises 6" in w for w in node.warnings)
 
 
+MIXED = "nvidia-a100-80gb=4,nvidia-v100-16gb=4"
+
+
+def test_several_types_are_declared_in_the_annotation_without_a_warning() -> None:
+    """Kubernetes refuses '=' and ',' in label values, so a mixed node is declared in an annotation."""
+    node = parse_node(
+        node_dict("n", {}, {"nvidia.com/gpu": 8}, annotations={"budcore.io/accelerators": MIXED})
+    )
+    assert [(d.accelerator, d.count) for d in node.devices] == [
+        ("nvidia-a100-80gb", 4),
+        ("nvidia-v100-16gb", 4),
+    ]
+    assert not any("label value" in w for w in node.warnings), node.warnings
+
+
+def test_the_annotation_wins_over_the_labels_and_names_itself_in_warnings() -> None:
+    node = parse_node(
+        node_dict(
+            "n",
+            {"budcore.io/accelerator": "nvidia-h200-141gb"},
+            {"nvidia.com/gpu": 2},
+            annotations={"budcore.io/accelerators": "acme-x1=2"},
+        )
+    )
+    assert [(d.accelerator, d.count) for d in node.devices] == [(None, 2)]
+    assert any(w.startswith("annotation budcore.io/accelerators names 'acme-x1'") for w in node.warnings), (
+        node.warnings
+    )
+
+
+def test_a_declaration_kubernetes_would_refuse_as_a_label_is_read_with_a_warning() -> None:
+    node = parse_node(node_dict("n", {"budcore.io/accelerators": MIXED}, {"nvidia.com/gpu": 8}))
+    assert len(node.devices) == 2
+    assert any(
+        "not a valid Kubernetes label value" in w and "annotation budcore.io/accelerators" in w
+        for w in node.warnings
+    ), node.warnings
+
+
+@pytest.mark.parametrize("value", ["nvidia-h200-141gb", "a" * 63])
+def test_a_valid_label_value_gets_no_label_warning(value: str) -> None:
+    node = parse_node(node_dict("n", {"budcore.io/accelerator": value}, {"nvidia.com/gpu": 8}))
+    assert not any("label value" in w for w in node.warnings), node.warnings
+
+
+def test_annotations_that_are_not_a_mapping_are_an_error_naming_the_field() -> None:
+    data = node_dict("n", {}, {"nvidia.com/gpu": 8})
+    data["metadata"]["annotations"] = ["budcore.io/accelerators"]
+    with pytest.raises(ValidationError) as info:
+        parse_node(data)
+    assert info.value.path == "node.metadata.annotations"
+
+
 def test_mig_slice_is_never_a_whole_gpu() -> None:
     node = parse_node(
         node_dict(

@@ -525,6 +525,48 @@ def _group(
 # Detectors: each returns device groups (possibly empty) and appends warnings
 
 
+# A Kubernetes label value: at most 63 characters, alphanumerics with '-', '_' or '.' inside
+# (k8s.io/apimachinery validation.IsValidLabelValue). "slug=count,slug=count" is not one.
+_LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+
+
+def _annotations(metadata: Mapping[str, Any], path: str) -> dict[str, str]:
+    raw = metadata.get("annotations") or {}
+    if not isinstance(raw, Mapping):
+        raise ValidationError(
+            "expected a mapping of annotation to value", path=f"{path}.metadata.annotations"
+        )
+    return {str(k): "" if v is None else str(v) for k, v in raw.items()}
+
+
+def _declaration(
+    override: str | None, annotations: Mapping[str, str], labels: Mapping[str, str], warnings: list[str]
+) -> tuple[str, str]:
+    """The node's declared accelerators and where they were declared ("" when nothing is).
+
+    An administrator's override wins, then the ``budcore.io/accelerators`` annotation, then the
+    ``budcore.io/accelerators`` and ``budcore.io/accelerator`` labels. A node with several device
+    types is declared as ``slug=count,slug=count``, which Kubernetes refuses as a label value
+    ('=' and ',' are not allowed), so that form belongs in the annotation; a node dump may still
+    carry it as a label (it was written by hand), which is read with a warning saying so.
+    """
+    if override:
+        return override, "override"
+    if annotations.get(DEVICES_LABEL):
+        return annotations[DEVICES_LABEL], f"annotation {DEVICES_LABEL}"
+    for key in (DEVICES_LABEL, OVERRIDE_LABEL):
+        value = labels.get(key)
+        if value:
+            if not _LABEL_VALUE.fullmatch(value):
+                warnings.append(
+                    f"label {key}={value!r} is not a valid Kubernetes label value (at most 63 letters, "
+                    f"digits, '-', '_' or '.'), so a cluster would refuse it: declare several device "
+                    f"types in the node annotation {DEVICES_LABEL} instead"
+                )
+            return value, f"label {key}"
+    return "", ""
+
+
 def _parse_declared(
     spec: str, catalog: Catalog, where: str, warnings: list[str], counts: Mapping[str, int]
 ) -> list[DeviceGroup]:
@@ -1112,8 +1154,8 @@ def parse_node(
     """One Kubernetes node mapping → :class:`ParsedNode`.
 
     ``override`` is an administrator's declaration (``slug`` or ``slug=count,...``) that replaces
-    detection; the ``budcore.io/accelerator`` / ``budcore.io/accelerators`` labels do the same from
-    the node itself.
+    detection; the ``budcore.io/accelerators`` annotation and the ``budcore.io/accelerators`` /
+    ``budcore.io/accelerator`` labels do the same from the node itself (see :func:`_declaration`).
     """
     catalog = catalog or default_catalog()
     metadata = data.get("metadata") or {}
@@ -1142,13 +1184,8 @@ def parse_node(
     host_memory = memory_milli // 1000 if memory_milli else None
 
     warnings: list[str] = []
-    declared = override or labels.get(DEVICES_LABEL) or labels.get(OVERRIDE_LABEL)
+    declared, where = _declaration(override, _annotations(metadata, path), labels, warnings)
     if declared:
-        where = (
-            "override"
-            if override
-            else "label " + (DEVICES_LABEL if DEVICES_LABEL in labels else OVERRIDE_LABEL)
-        )
         devices = _parse_declared(declared, catalog, where, warnings, counts)
     else:
         devices = (
@@ -1236,12 +1273,16 @@ def node_dict(
     *,
     unschedulable: bool = False,
     taints: Iterable[Mapping[str, str]] = (),
+    annotations: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A minimal Kubernetes node mapping (for tests, fixtures and programmatic fleets)."""
+    metadata: dict[str, Any] = {"name": name, "labels": dict(labels or {})}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
     node: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": name, "labels": dict(labels or {})},
+        "metadata": metadata,
         "status": {"allocatable": dict(allocatable or {}), "capacity": dict(allocatable or {})},
     }
     spec: dict[str, Any] = {}
