@@ -109,7 +109,7 @@ from budcore_adapters.inmemory import InMemoryClusterBackend
 from budcore.domain.cluster import Node, PodSetPlacement, Workload
 from budcore.domain.errors import BudcoreError, ValidationError
 from budcore.domain.ids import JobId
-from budcore.domain.job import BudgetAction, Job, JobType
+from budcore.domain.job import BudgetAction, Job, JobType, PodSet
 from budcore.domain.lifecycle import BackoffPolicy
 from budcore.domain.priority import JobPriority
 from budcore.domain.reservation import Reservation
@@ -171,6 +171,10 @@ ClusterFactory = Callable[[Sequence[Node], Clock], SimulatedCluster]
 # and products of decimal fractions (3 × 0.1 is 0.30000000000000004), so an exact ceiling would
 # push an instant that is on the grid to the next point.
 GRID_TOLERANCE = 1e-9
+# Pod-set placements kept (see Simulation._placement): a run has a few shapes × flavors; one whose
+# jobs each bring their own pod sets (validated one by one, see arrival_to_job) clears it now and then.
+_PLACEMENTS_MAX = 1024
+_PlacementKey = tuple[int, int, tuple[tuple[str, str], ...]]
 
 
 def grid_ceil(at: float, interval: float) -> float:
@@ -471,6 +475,7 @@ class Simulation:
         self._budget = preemption_budget
         self._observer = observer
         self._clock = _SimClock(options.start)
+        self._at_s, self._at_dt = math.nan, options.start  # the last instant _at made (none yet)
         make_cluster: ClusterFactory = cluster or InMemoryClusterBackend
         self.backend: SimulatedCluster = make_cluster(nodes, self._clock)
         backend = self.backend
@@ -502,6 +507,8 @@ class Simulation:
         self._victim_info = _RunningVictims(self._running, self._clock, self.prices)
         # admitted, pods pending, in admission order
         self._unplaced = _PendingPods()
+        # (pod set's id, count, assigned flavors) -> (the pod set, its placement, accelerator flavor)
+        self._placements: dict[_PlacementKey, tuple[PodSet, PodSetPlacement, str]] = {}
         self._cycle_at: float | None = None
         self._flavor_used: dict[str, float] = {}
         self._cq_used: dict[str, float] = {}
@@ -567,8 +574,8 @@ class Simulation:
                     for n in nodes
                     if n.schedulable and n.matches(flavor.node_labels)
                 )
-        self._quota_held: Ledger[tuple[str, str]] = Ledger(sorted(self._cq_nominal_quota))
-        self._in_use: Ledger[tuple[str, str]] = Ledger(sorted(flavor_keys))
+        self._quota_held: Ledger = Ledger(sorted(self._cq_nominal_quota))
+        self._in_use: Ledger = Ledger(sorted(flavor_keys))
         for key in self._quota_held.tracked():
             self.series.quota_held[key] = []
         for key in self._in_use.tracked():
@@ -731,7 +738,12 @@ class Simulation:
         self._push(at, EventKind.CYCLE)
 
     def _at(self, now: float) -> datetime:
-        return self.options.start + timedelta(seconds=now)
+        """The instant ``now`` seconds into the run. The last one is kept: an instant's arrival,
+        cycle and releases all ask for it (datetimes are immutable, so sharing one is exact)."""
+        if now != self._at_s:
+            self._at_s = now
+            self._at_dt = self.options.start + timedelta(seconds=now)
+        return self._at_dt
 
     def _next_arrival(self) -> None:
         arrival = next(self._arrivals, None)
@@ -1152,7 +1164,7 @@ class Simulation:
         fed = self._feed_heads(now) if self._heads is not None else None
         untried = self._heads is not None and self._heads.has_active()  # heads left for later cycles
         evicting = set(self.scheduler.evicting) if fed is not None else set()
-        result = self.scheduler.cycle(self.options.start + timedelta(seconds=now), self._victim_info)
+        result = self.scheduler.cycle(self._at(now), self._victim_info)
         if self._money is not None and result.admitted:
             self._money.admitted(result.admitted, self.scheduler)  # who lends what they borrow
         if fed is not None:
@@ -1242,7 +1254,7 @@ class Simulation:
         """The job no longer holds quota (its release, or its loss to a restarted controller)."""
         admission = record.admission
         if admission is not None:
-            self._quota_held.add_usage(admission.cluster_queue, admission.usage, now, -1, by_flavor=False)
+            self._quota_held.add_held(admission.cluster_queue, admission.usage, now, -1)
             record.admission = None
 
     def _admitted(self, admit: Admit, now: float) -> None:
@@ -1257,7 +1269,7 @@ class Simulation:
         record = self._records[admit.job_id]
         record.cluster_queue = admit.cluster_queue
         record.admission = admit
-        self._quota_held.add_usage(admit.cluster_queue, admit.usage, now, 1, by_flavor=False)
+        self._quota_held.add_held(admit.cluster_queue, admit.usage, now, 1)
         record.admitted_at_s = now
         record.epoch += 1
         if record.admitted_s is None:
@@ -1278,27 +1290,12 @@ class Simulation:
         flavor = ""
         # Partial admission (PodSet.min_count): as many pods as admitted; the run keeps its
         # estimated duration (how a smaller job's runtime would stretch is not modelled).
-        counts = admit.pod_counts or tuple(p.count for p in job.request.pod_sets)
-        injected = admission_placement(admit.flavors, self.queues.flavors)  # Kueue's FromAssignment
-        for pod_set, count in zip(job.request.pod_sets, counts, strict=True):
-            assigned = admit.flavors.get(pod_set.name, {})
-            for resource, flavor_name in assigned.items():
-                if is_accelerator(resource) and not flavor:
-                    flavor = flavor_name
-            selector, added = injected.get(pod_set.name, ({}, ()))
-            tolerations = pod_set.tolerations
-            if added:
-                tolerations = PodSetPlacement.merge_tolerations(tolerations, added)
-            placements.append(
-                PodSetPlacement(
-                    name=pod_set.name,
-                    count=count,
-                    resources=pod_set.resources,
-                    node_selector=selector,
-                    flavors=dict(assigned),
-                    tolerations=tolerations,
-                )
-            )
+        pod_sets = job.request.pod_sets
+        counts = admit.pod_counts or [p.count for p in pod_sets]
+        for pod_set, count in zip(pod_sets, counts, strict=True):
+            placement, accelerator = self._placement(pod_set, count, admit.flavors.get(pod_set.name, {}))
+            flavor = flavor or accelerator
+            placements.append(placement)
         flavor = flavor or next(iter(admit.usage), ("", ""))[0]
         workload = Workload(job_id=job.id, tenant=job.tenant, pod_sets=tuple(placements))
         if not self._place(record, workload, flavor, now):
@@ -1312,6 +1309,47 @@ class Simulation:
             timeout = self.options.pods_ready_timeout_s
             if timeout is not None:
                 self._push(now + timeout, EventKind.PODS_TIMEOUT, JobEpoch(job.id, record.epoch))
+
+    def _placement(
+        self, pod_set: PodSet, count: int, assigned: Mapping[str, str]
+    ) -> tuple[PodSetPlacement, str]:
+        """``count`` pods of ``pod_set`` admitted with the flavors ``assigned`` (resource → flavor),
+        as the backend is asked to place them, and the flavor of its first accelerator ("": none).
+
+        Each pod set gets what Kueue's job controller injects into its template
+        (:func:`admission_placement`, Kueue's ``FromAssignment``, which reads only the pod set's
+        own assignment): the assigned flavors' ``nodeLabels`` as node selector, their
+        ``tolerations`` merged into the pod set's own. The placement is a function of the pod set,
+        the count and the assignment, and an immutable model holding no job id, so it is built and
+        validated once per combination and shared by every workload of it (jobs of one shape
+        share their request's pod sets, see ``workload.model._request``). The memo holds each pod
+        set it was built for, so an ``id`` in its key cannot be reused by another pod set.
+        """
+        key = (id(pod_set), count, tuple(assigned.items()))
+        known = self._placements.get(key)
+        if known is not None:
+            return known[1], known[2]
+        accelerator = ""
+        for resource, flavor_name in assigned.items():
+            if is_accelerator(resource) and not accelerator:
+                accelerator = flavor_name
+        injected = admission_placement({pod_set.name: assigned}, self.queues.flavors)
+        selector, added = injected[pod_set.name]
+        tolerations = pod_set.tolerations
+        if added:
+            tolerations = PodSetPlacement.merge_tolerations(tolerations, added)
+        placement = PodSetPlacement(
+            name=pod_set.name,
+            count=count,
+            resources=pod_set.resources,
+            node_selector=selector,
+            flavors=dict(assigned),
+            tolerations=tolerations,
+        )
+        if len(self._placements) >= _PLACEMENTS_MAX:
+            self._placements.clear()
+        self._placements[key] = (pod_set, placement, accelerator)
+        return placement, accelerator
 
     def _place(self, record: JobRecord, workload: Workload, flavor: str, now: float) -> bool:
         # try_submit, not submit: most attempts from _place_waiting fail, and a refusal should
@@ -1342,7 +1380,7 @@ class Simulation:
         admission = record.admission
         record.placed_usage = admission.usage if admission is not None else None
         if record.placed_usage:
-            self._in_use.add_usage("", record.placed_usage, now, 1, by_flavor=True)
+            self._in_use.add_in_use(record.placed_usage, now, 1)
         remaining = (record.arrival.runtime_s - record.done_s) / record.speed
         self._push(now + remaining, EventKind.COMPLETION, JobEpoch(job_id, record.epoch))
         money = self._money
@@ -1440,7 +1478,7 @@ class Simulation:
         self._flavor_used[record.flavor] -= record.gpus
         self._cq_used[record.cluster_queue] -= record.gpus
         if record.placed_usage:
-            self._in_use.add_usage("", record.placed_usage, now, -1, by_flavor=True)
+            self._in_use.add_in_use(record.placed_usage, now, -1)
             record.placed_usage = None
         self._account_run(record, now, saved)
 
@@ -1714,7 +1752,7 @@ class Simulation:
         if record.epoch != epoch:
             return
         self.backend.forget(JobId(job_id))
-        self.scheduler.release(job_id, self.options.start + timedelta(seconds=now))
+        self.scheduler.release(job_id, self._at(now))
         self._released(record, now)
         self._drop_admission(record, now)
         record.exec_s += now - record.admitted_at_s
@@ -1750,7 +1788,7 @@ class Simulation:
 
     def _on_sample(self, now: float, _: None) -> None:
         if (self._aging is not None or self._boost is not None) and self._controller_up:
-            at = self.options.start + timedelta(seconds=now)
+            at = self._at(now)
             changed = self._aging is not None and self.scheduler.age(at, self._aging) > 0
             if self._boost is not None and self.scheduler.boost_deadlines(at, self._boost):
                 changed = True

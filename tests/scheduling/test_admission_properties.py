@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.admission import GPU, T0, config, cq
+from support.admission import GPU, T0, config, cq, groups
 
 from budcore.domain.job import Job, PodSet, ResourceRequest
 from budcore.domain.priority import JobPriority
@@ -476,3 +476,40 @@ def test_a_workload_that_no_longer_fits_keeps_its_queue_awake_to_hold_room() -> 
     assert lazy == eager
     assert [(step, job_id) for step, job_id, _ in lazy][-2:] == [(2, "w15"), (2, "w24")]
     assert "'f0'" in lazy[-1][2]  # w24 on f0: w2 held its room in cycle 1 and not again
+
+
+def test_a_request_as_large_as_a_failed_one_still_gets_its_try_at_holding_room() -> None:
+    """The example hypothesis found for the property above (seed
+    177246423263469174228142997497268397739, reduced by hand). ``a``, ``b`` and ``x`` fill
+    ``q0``'s 2 CPUs and the cohort's 1; ``c`` (one 2-CPU pod) then fails, and ``d`` (two 1-CPU
+    pods, a request as large) is skipped in the same cycle: it cannot fit either. But ``d`` had not
+    had its one try at holding room (Kueue nominates it on its own, its equivalence hash differs
+    from ``c``'s: Preempt without candidates, ``reserveCapacityForUnreclaimablePreempt``), and the
+    queue was parked with that try still owed. After ``a``'s release ``f`` holds the free CPU on its
+    first try, and in the cycle after, ``d`` held it on its late try, so ``e`` (1 CPU) was not
+    admitted; in Kueue ``d``'s try came before the release, holding nothing, and ``e`` fits."""
+    config_ = config(
+        [cq("q0", {"f0": {"cpu": (2, 1)}}, cohort="c0")],
+        cohorts=[Cohort(name="c0", resource_groups=groups({"f0": {"cpu": 1}}))],
+    )
+
+    def cpus(name: str, cpu: int = 1, pods: int = 1, second: int = 0, low: bool = False) -> Job:
+        created = T0.replace(second=second)
+        pod_set = PodSet(count=pods, resources=ResourceVector.of({"cpu": cpu}))
+        return Job(
+            id=name,
+            name=name,
+            tenant="ns-q0",
+            local_queue="q0",
+            request=ResourceRequest(pod_sets=(pod_set,)),
+            priority=JobPriority.HIGH if low else JobPriority.CRITICAL,  # e: after the others
+            created_at=created,
+            updated_at=created,
+        )
+
+    first = [cpus("a"), cpus("b"), cpus("x"), cpus("c", cpu=2, second=1), cpus("d", pods=2, second=2)]
+    waves = [[*first, cpus("e", low=True)], [cpus("f", cpu=2)], []]
+    lazy = _admissions_in_waves(config_, waves, [0, 0, 0], False, wake_all=False)
+    eager = _admissions_in_waves(config_, waves, [0, 0, 0], False, wake_all=True)
+    assert lazy == eager
+    assert [(step, job_id) for step, job_id, _ in lazy] == [(0, "a"), (0, "b"), (0, "x"), (1, "e")]

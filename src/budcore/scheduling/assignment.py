@@ -47,6 +47,7 @@ from budcore.catalog import CatalogResolver
 from budcore.catalog import default_normalize as default_normalize  # its home before the catalog moved
 from budcore.domain.job import PodSet, ResourceRequest
 from budcore.domain.quantity import MILLI
+from budcore.domain.resources import ResourceVector
 from budcore.scheduling.queues import (
     BorrowWithinCohortPolicy,
     ClusterQueue,
@@ -392,10 +393,7 @@ def assign_flavors(
     index = -1
     for pod_set in request.pod_sets:
         index += 1
-        if counts is None and not counts_pods and not pod_set.zero_requests:
-            total: Mapping[str, int] = pod_set.total
-        else:
-            total = _requests(pod_set, None if counts is None else counts[index], counts_pods)
+        total = _total(pod_set, None if counts is None else counts[index], counts_pods)
         for resource in total:
             if resource not in covered_all and total[resource]:
                 # Kueue stops at the first uncovered resource it meets (in map order): the first
@@ -434,6 +432,17 @@ def assign_flavors(
     if status or search.structural:
         return Assignment(worst, borrowing, per_pod_set, assigned, search.structural, status or (), reduced)
     return Assignment(worst, borrowing, per_pod_set, assigned, counts=reduced)
+
+
+def _total(pod_set: PodSet, count: int | None, counts_pods: bool) -> Mapping[str, int]:
+    """What the pod set requests in all (``count`` pods, or its own count), as a plain dict in the
+    same order: a ResourceVector's lookups and ``in`` are Python calls, and :func:`assign_flavors`
+    makes several per resource."""
+    if count is None and not counts_pods and not pod_set.zero_requests:
+        total: Mapping[str, int] = pod_set.total
+    else:
+        total = _requests(pod_set, count, counts_pods)
+    return total.as_dict() if type(total) is ResourceVector else total
 
 
 def reduce_pod_sets(
@@ -559,7 +568,7 @@ class _Search:
         # The borrowing level of a queue whose cohort is the root, when it borrows (0: not such a
         # queue): the root's height whatever it borrows (``FindHeightOfLowestSubtreeThatFits``).
         parent = node.parent
-        self.shallow = _cohort_height(parent) if parent is not None and parent.parent is None else 0
+        self.shallow = parent.height if parent is not None and parent.parent is None else 0
         self.reasons: list[Reason] | None = None  # the last group's reasons
         self.structural: list[Reason] = []  # reasons met so far that are not quota shortages
 
@@ -588,7 +597,11 @@ class _Search:
             if wanted is not None and not self.matcher.matches_any(wanted, flavor):
                 continue
             matched = True
-            if flavor.node_taints or flavor.node_labels:
+            # placement_mismatch can only object to a taint, or to a pod set's node selector or
+            # required affinity on a flavor with labels (the common pod set has neither)
+            if flavor.node_taints or (
+                flavor.node_labels and (pod_set.node_selector or pod_set.required_node_affinity)
+            ):
                 mismatch = placement_mismatch(flavor, pod_set)
                 if mismatch is not None:
                     self._structural(mismatch)
@@ -723,25 +736,6 @@ def _key(rank: int, level: int, pob: bool) -> tuple[int, ...]:
 # ----------------------------------------------------------------------------------------------
 # Borrowing level
 
-# Cohort node -> its height, validated by identity (the node is kept, so its id is not reused).
-_HEIGHTS: dict[int, tuple[QuotaNode, int]] = {}
-
-
-def _cohort_height(node: QuotaNode) -> int:
-    """Kueue's ``getNodeHeight``: the distance from a cohort to its furthest leaf (a cohort with
-    any child is at least 1; ClusterQueues are leaves). Static per tree, so cached."""
-    hit = _HEIGHTS.get(id(node))
-    if hit is not None and hit[0] is node:
-        return hit[1]
-    height = 1 if node.children else 0
-    for child in node.children:
-        if child.is_cohort:
-            height = max(height, _cohort_height(child) + 1)
-    if len(_HEIGHTS) > 4096:
-        _HEIGHTS.clear()
-    _HEIGHTS[id(node)] = (node, height)
-    return height
-
 
 def borrowing_height(node: QuotaNode, fr: FR, usage: QuotaUsage, amount: int) -> tuple[int, bool]:
     """Kueue's ``FindHeightOfLowestSubtreeThatFits`` (``pkg/scheduler/preemption/classical/
@@ -759,15 +753,15 @@ def borrowing_height(node: QuotaNode, fr: FR, usage: QuotaUsage, amount: int) ->
     if used + amount <= node.nominal.get(fr, 0):
         return 0, True
     if parent.parent is None:  # the cohort is the root: it is the subtree that fits, or the tree
-        return _cohort_height(parent), False
+        return parent.height, False
     local = node.guaranteed.get(fr, 0) - used
     remaining = amount - local if local > 0 else amount
     current = parent
     while True:
         if usage.get(current, fr) + remaining <= current.subtree_quota.get(fr, 0):
-            return _cohort_height(current), current.parent is not None
+            return current.height, current.parent is not None
         if current.parent is None:
-            return _cohort_height(current), False
+            return current.height, False
         local = current.guaranteed.get(fr, 0) - usage.get(current, fr)
         if local > 0:
             remaining -= local

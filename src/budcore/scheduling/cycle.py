@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import weakref
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -57,7 +58,7 @@ from budcore.scheduling.queues import (
     ReclaimWithinCohort,
     StopPolicy,
 )
-from budcore.scheduling.quota import QuotaNode, QuotaUsage, preemption_reservation
+from budcore.scheduling.quota import QuotaNode, QuotaTree, QuotaUsage, preemption_reservation
 from budcore.scheduling.reservations import may_use
 from budcore.scheduling.snapshot import (
     AdmissionPolicy,
@@ -151,6 +152,73 @@ class _HeldForBookings:
         return hash(str(self))
 
 
+class _TreeFacts:
+    """What the cycle works out about a configuration, kept from one cycle to the next.
+
+    A :class:`QuotaTree` is built once per configuration (a reconfigured Scheduler builds a new one)
+    and neither it nor its frozen ``QueueConfig`` ever changes, so what follows from them alone is
+    the same in every cycle: whether a queue's workloads may hold room without victims
+    (:meth:`_Cycle._hold_bound`), whether its flavors are plain (:meth:`_Cycle._fits_at_start`).
+    The LocalQueue gates (:meth:`_Cycle._gate_of`) also read the policy's namespace labels, so they
+    are kept for one labels mapping at a time (the policy is frozen: other labels come with another
+    policy, which starts them afresh). Each is filled the first time a cycle asks, as a cycle's own
+    caches were; the facts live as long as their tree (:func:`_facts_of`).
+
+    ``ceiling_keys`` says which queues have the same ceiling (:meth:`_Cycle._ceiling`) whatever
+    the usage: a ClusterQueue in a cohort with nothing guaranteed (no lending limit) and no
+    borrowing limit in any of its flavor-resources has, of each, Kueue's ``available`` =
+    ``max(0, available(parent))`` (:mod:`budcore.scheduling.quota`'s arithmetic, usage never
+    negative): its own usage does not enter, so every such queue with the same parent and the same
+    resource groups has the same ceiling, computed once per epoch under the first one's name. Any
+    other queue's ceiling is its own.
+    """
+
+    __slots__ = ("ceiling_keys", "gate_labels", "gates", "hold_rules", "plain_queues")
+
+    def __init__(self, tree: QuotaTree) -> None:
+        self.ceiling_keys: dict[str, str] = {}  # queue -> name its ceiling is cached under
+        shared: dict[tuple[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]], str] = {}
+        for name, node in sorted(tree.cluster_queues.items()):
+            key = name
+            if node.parent is not None and not _reads_own_usage(node):
+                key = shared.setdefault((node.parent.key, node.groups), name)
+            self.ceiling_keys[name] = key
+        # queue -> whether its workloads may hold room without victims (see _hold_bound)
+        self.hold_rules: dict[str, tuple[bool, dict[str, int] | None] | tuple[()]] = {}
+        self.plain_queues: dict[str, bool] = {}  # see _fits_at_start
+        self.gates: dict[tuple[str, str], str] = {}  # LocalQueue -> gate (the same for all its workloads)
+        self.gate_labels: Mapping[str, Mapping[str, str]] | None = None  # what ``gates`` were read with
+
+    def gates_for(self, labels: Mapping[str, Mapping[str, str]]) -> dict[tuple[str, str], str]:
+        """The gates worked out with these namespace labels (an empty table for other labels)."""
+        if labels is not self.gate_labels:
+            self.gates = {}
+            self.gate_labels = labels
+        return self.gates
+
+
+def _reads_own_usage(node: QuotaNode) -> bool:
+    """Whether what a ClusterQueue in a cohort has available reads its own usage: something of a
+    flavor-resource it uses is guaranteed to it (a lending limit) or it has a borrowing limit."""
+    return any(
+        node.guaranteed.get((flavor, resource), 0) or (flavor, resource) in node.borrowing_limit
+        for covered, flavors in node.groups
+        for resource in covered
+        for flavor in flavors
+    )
+
+
+# A tree's facts go when the tree goes (a weak key: the facts hold nothing of the tree).
+_FACTS: weakref.WeakKeyDictionary[QuotaTree, _TreeFacts] = weakref.WeakKeyDictionary()
+
+
+def _facts_of(tree: QuotaTree) -> _TreeFacts:
+    facts = _FACTS.get(tree)
+    if facts is None:
+        facts = _FACTS[tree] = _TreeFacts(tree)
+    return facts
+
+
 def schedule(
     snapshot: AdmissionSnapshot,
     pending: PendingQueues,
@@ -211,6 +279,7 @@ class _Cycle:
 
     __slots__ = (
         "booked",
+        "ceiling_keys",
         "ceilings",
         "cluster_queues",
         "cursors",
@@ -276,21 +345,24 @@ class _Cycle:
                     self.start_usage.add(cq_name, {room.fr: room.held})
         self.usage = self.start_usage.overlay()
         self.nominating = True  # phase 1: offered candidates are the cycle's first heads
-        # queue -> whether its workloads may hold room without victims (see _hold_bound)
-        self.hold_rules: dict[str, tuple[bool, dict[str, int] | None] | tuple[()]] = {}
+        # What follows from the configuration alone, kept from cycle to cycle (see _TreeFacts).
+        facts = _facts_of(tree)
+        self.hold_rules = facts.hold_rules
+        self.plain_queues = facts.plain_queues
+        self.gates = facts.gates_for(policy.namespace_labels)
+        self.ceiling_keys = facts.ceiling_keys
         self.retry: set[str] = set()  # queues with a candidate that no longer fitted
         # What first heads' lazy pending reasons render against: the usage the cycle started
         # with, pinned as the cycle saw it when the cycle ends (freeze_reasons).
         self.reasons_start = _UsageAfter(self.start_usage)
-        self.plain_queues: dict[str, bool] = {}  # see _fits_at_start
         self.result = CycleResult()
         self.cursors: dict[str, CandidateCursor] = {}
         self.heap: list[Entry] = []
         self.seq = itertools.count()
         # Admissions in a cohort tree invalidate cached assignments of that tree only.
         self.epoch: dict[str, int] = {}
-        self.ceilings: dict[str, tuple[int, dict[str, int]]] = {}  # cq -> (epoch, max available per resource)
-        self.gates: dict[tuple[str, str], str] = {}  # LocalQueue -> gate (the same for all its workloads)
+        # ceiling key (see _TreeFacts) -> (epoch, max available per resource)
+        self.ceilings: dict[str, tuple[int, dict[str, int]]] = {}
         # With fair sharing, candidates are ordered by Kueue's tournament, not by the heap's keys.
         self.fair: FairOrder | None = None
         if policy.fair_sharing:
@@ -400,7 +472,8 @@ class _Cycle:
         """Why the LocalQueue's workloads are held back regardless of quota ("" when they are not).
 
         Both gates belong to the LocalQueue (its stopPolicy; its namespace against the
-        ClusterQueue's namespaceSelector), so each is worked out once per LocalQueue and cycle.
+        ClusterQueue's namespaceSelector), so each is worked out once per LocalQueue and kept from
+        cycle to cycle (:class:`_TreeFacts`: they read only the configuration and the labels).
         """
         gate = self.gates.get(lq_key)
         if gate is None:
@@ -461,6 +534,13 @@ class _Cycle:
         shrinks). The heap orders only those that may take quota, so removing the others keeps
         the admission order the same. (Gated LocalQueues never reach the cursor: see
         :meth:`_ungated_heads`.)
+
+        Neither of these two passes over a workload that may still hold room
+        (:meth:`_may_hold_room`): its try, ``Preempt`` without candidates, holds room although it
+        cannot be admitted. Kueue nominates a request that differs from the failed one on its own
+        (another equivalence class, not bulk-moved to the inadmissible list), so it has that try
+        before anything changes; skipping it would park its queue with the try still owed, to be
+        taken after the cohort changed, holding room Kueue never held there.
         """
         cursor = self.cursors[cq_name]
         booked = cq_name in self.booked
@@ -472,15 +552,15 @@ class _Cycle:
                 result.exhausted.add(cq_name)
                 return
             workload, index = candidate
-            if cursor.dominated(workload):
-                result.skipped += 1
+            if cursor.dominated(workload) and not self._may_hold_room(workload):
+                result.skipped += 1  # it cannot fit, and cannot hold room either
                 continue
             if booked and (workload.shape, self._rooms_usable(workload)) in self.failed_shapes:
                 result.skipped += 1  # its shape failed with the same bookings usable: so would it
                 cursor.offer_successor(workload, index)
                 continue
             if shortcuts and workload.demand is not None:
-                cached = self.ceilings.get(cq_name)
+                cached = self.ceilings.get(self.ceiling_keys[cq_name])
                 if (
                     cached is not None
                     and _exceeds(workload.demand, cached[1])
@@ -755,11 +835,11 @@ class _Cycle:
         nominal quota (or fits a subtree below the root) the mode ``Preempt`` even when the
         queue never preempts (no candidates), and the scheduler then holds the room for it
         (``reserveCapacityForUnreclaimablePreempt``, :meth:`holds_room`). So such a request must
-        reach the flavor assigner even above the queue's ceiling. A necessary condition, cheap:
-        the queue has a cohort (alone, only its own later candidates would see the room, and
-        Kueue considers one per queue per cycle), the workload would hold room (:meth:`_holds_room`
-        without targets), and, in a flat cohort, no resource is above the most nominal quota any
-        flavor has for it (:meth:`_hold_bound`).
+        reach the flavor assigner even above the queue's ceiling, or behind a failed request no
+        larger (:meth:`_offer`). A necessary condition, cheap: the queue has a cohort (alone, only
+        its own later candidates would see the room, and Kueue considers one per queue per cycle),
+        the workload would hold room (:meth:`_holds_room` without targets), and, in a flat cohort,
+        no resource is above the most nominal quota any flavor has for it (:meth:`_hold_bound`).
         """
         cq_name = workload.cluster_queue
         hold = self.hold_rules.get(cq_name)
@@ -776,9 +856,10 @@ class _Cycle:
         return _exceeds(demand, bound) is False
 
     def _hold_bound(self, cq_name: str) -> tuple[bool, dict[str, int] | None] | tuple[()]:
-        """Per queue, once a cycle: () when its workloads never hold room without victims (no
-        cohort, or ``reclaimWithinCohort: Any``); else whether it is StrictFIFO and, in a flat
-        cohort, the most nominal quota any flavor has per resource (None in a hierarchy)."""
+        """Per queue, once per configuration (:class:`_TreeFacts`): () when its workloads never
+        hold room without victims (no cohort, or ``reclaimWithinCohort: Any``); else whether it is
+        StrictFIFO and, in a flat cohort, the most nominal quota any flavor has per resource (None
+        in a hierarchy)."""
         node = self.nodes[cq_name]
         cq = self.cluster_queues[cq_name]
         if node.parent is None or cq.preemption.reclaim_within_cohort is ReclaimWithinCohort.ANY:
@@ -808,7 +889,8 @@ class _Cycle:
         cq_name = workload.cluster_queue
         node = self.nodes[cq_name]
         current = self.epoch.get(node.root_key, 0)
-        cached = self.ceilings.get(cq_name)
+        key = self.ceiling_keys[cq_name]
+        cached = self.ceilings.get(key)
         if cached is not None:
             verdict = _exceeds(demand, cached[1])
             if verdict is None:
@@ -816,18 +898,21 @@ class _Cycle:
             if verdict or cached[0] == current:
                 return verdict
         ceiling = self.usage.ceiling(node)
-        self.ceilings[cq_name] = (current, ceiling)
+        self.ceilings[key] = (current, ceiling)
         return _exceeds(demand, ceiling) is True
 
     def _ceiling(self, cq_name: str) -> dict[str, int]:
         """The queue's ceiling for the current epoch, computed and cached as :meth:`_cannot_fit`
-        does (a ceiling of an earlier epoch is recomputed)."""
-        current = self.epoch.get(self.nodes[cq_name].root_key, 0)
-        cached = self.ceilings.get(cq_name)
+        does (a ceiling of an earlier epoch is recomputed). Queues whose ceilings are the same
+        share one (:class:`_TreeFacts`)."""
+        node = self.nodes[cq_name]
+        current = self.epoch.get(node.root_key, 0)
+        key = self.ceiling_keys[cq_name]
+        cached = self.ceilings.get(key)
         if cached is not None and cached[0] == current:
             return cached[1]
-        ceiling = self.usage.ceiling(self.nodes[cq_name])
-        self.ceilings[cq_name] = (current, ceiling)
+        ceiling = self.usage.ceiling(node)
+        self.ceilings[key] = (current, ceiling)
         return ceiling
 
     # 5. and 6. Reserve for preemption, admit, or leave pending --------------------------------

@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from budcore.domain.quantity import human_amount
 from budcore.scheduling.queues import QueueConfig, ResourceGroup, StopPolicy
 
 FR = tuple[str, str]  # (flavor, resource)
@@ -49,6 +48,9 @@ class QuotaNode:
     guaranteed: dict[FR, int] = field(default_factory=dict)
     weight: int = 1000  # fairSharing.weight in milli-units
     depth: int = 0
+    # Kueue's ``getNodeHeight``: the distance to the furthest leaf (ClusterQueues are leaves; a
+    # cohort with any child is at least 1). Static per tree: the borrowing level reads it.
+    height: int = 0
     # Unique across CQs and cohorts (Kueue names them in separate spaces); set once, read hot.
     key: str = ""
     root_key: str = ""  # key of the root of this node's tree (cache invalidation scope)
@@ -169,10 +171,13 @@ class QuotaTree:
         node.depth = depth
         node.root_key = node.root().key
         subtree = dict(node.nominal)
+        node.height = 1 if node.children else 0
         for child in node.children:
             self._compute(child, depth + 1)
             for fr, quota in child.subtree_quota.items():
                 subtree[fr] = subtree.get(fr, 0) + quota - child.guaranteed.get(fr, 0)
+            if child.is_cohort and child.height + 1 > node.height:
+                node.height = child.height + 1
         node.subtree_quota = subtree
         node.guaranteed = {fr: max(0, subtree.get(fr, 0) - limit) for fr, limit in node.lending_limit.items()}
         for fr in {*subtree, *node.guaranteed, *node.borrowing_limit}:
@@ -224,14 +229,34 @@ class QuotaUsage:
         key = (node.key, fr)
         value = cache.get(key)
         if value is None:
-            value = cache[key] = _available(node, fr, self)
+            value = cache[key] = self._available(node, fr, cache)
         return value
+
+    def _available(self, node: QuotaNode, fr: FR, cache: dict[tuple[str, FR], int]) -> int:
+        """Kueue ``available`` for ``node`` now, over its parent's availability memoized in
+        ``cache`` (the memo of ``node``'s tree): ``max(0, guaranteed − usage)`` plus what the
+        parent can give, capped by a borrowing limit; at a root, ``subtree_quota − usage``."""
+        used = self.of(node).get(fr, 0)
+        parent = node.parent
+        if parent is None:
+            return node.subtree_quota.get(fr, 0) - used
+        guaranteed, stored_in_parent, limit = node.bounds.get(fr, _NO_BOUNDS)
+        key = (parent.key, fr)
+        above = cache.get(key)
+        if above is None:
+            above = cache[key] = self._available(parent, fr, cache)
+        # max(0, ·) and min(·, ·) as conditionals (no builtin calls: a hot path)
+        if limit is not None:
+            lendable = stored_in_parent - (used - guaranteed if used > guaranteed else 0) + limit
+            if lendable < above:
+                above = lendable
+        return (guaranteed - used if guaranteed > used else 0) + (above if above > 0 else 0)
 
     def ceiling(self, node: QuotaNode) -> dict[str, int]:
         """Per resource a ClusterQueue covers, the most any of its flavors has available now.
 
         A single-pod-set request above this for some resource fits no flavor: the admission cycle
-        checks it before a full flavor assignment. The loop is :func:`_available` for each
+        checks it before a full flavor assignment. The loop is :meth:`_available` for each
         (flavor, resource), unrolled over the parent's memoized availability (the hot path of a
         saturated cycle: every candidate after an admission in its cohort needs a fresh one).
         """
@@ -240,17 +265,30 @@ class QuotaUsage:
         out: dict[str, int] = {}
         if parent is None:
             for resource, entries in node.serving:
-                out[resource] = max(quota - own.get(fr, 0) for fr, _, _, quota, _ in entries)
+                if len(entries) == 1:  # one flavor: no generator for max() (the common case)
+                    fr, _, _, quota, _ = entries[0]
+                    out[resource] = quota - own.get(fr, 0)
+                else:
+                    out[resource] = max(quota - own.get(fr, 0) for fr, _, _, quota, _ in entries)
             return out
         cache = self._avail.get(node.root_key)
         if cache is None:
             cache = self._avail[node.root_key] = {}
+        # The root's usage, when the parent is the root: its availability is then its quota minus
+        # its usage (``_available`` at a root, inlined), read once for every (flavor, resource).
+        root_usage = None
+        at_root = parent.parent is None
         for resource, entries in node.serving:
             best = 0
             for fr, memo_key, guaranteed, stored, limit in entries:
                 value = cache.get(memo_key)
                 if value is None:
-                    value = cache[memo_key] = _available(parent, fr, self)
+                    if at_root:
+                        if root_usage is None:
+                            root_usage = self.of(parent)
+                        value = cache[memo_key] = parent.subtree_quota.get(fr, 0) - root_usage.get(fr, 0)
+                    else:
+                        value = cache[memo_key] = self._available(parent, fr, cache)
                 # _available's arithmetic, with conditionals for max(0, ·) (no builtin calls)
                 used = own.get(fr, 0)
                 if limit is not None:
@@ -370,28 +408,40 @@ class QuotaUsage:
         return own
 
     def add(self, cluster_queue: str, amounts: Mapping[FR, int], sign: int = 1) -> None:
-        """Add (sign=1) or remove (sign=-1) a workload's usage in a ClusterQueue, propagating."""
+        """Add (sign=1) or remove (sign=-1) a workload's usage in a ClusterQueue, propagating.
+
+        Per (flavor, resource), up the tree while the change is not zero: a node's usage counts in
+        its parent only above its guaranteed part, so what it passes up is the change of
+        ``max(0, usage - guaranteed)``. The hot path of every admission and release, so it is
+        written out here without a call or a container per (flavor, resource) (an overlay still
+        copies a node's map on its first write to it).
+        """
         node = self.tree.cluster_queues[cluster_queue]
         self._avail.pop(node.root_key, None)
         self._borrowing.pop(node.root_key, None)
+        own = self._own
         for fr, amount in amounts.items():
-            self._propagate(node, fr, sign * amount)
-
-    def _propagate(self, node: QuotaNode, fr: FR, delta: int) -> None:
-        current: QuotaNode | None = node
-        while current is not None and delta:
-            usage = self._writable(current)
-            old = usage.get(fr, 0)
-            new = old + delta
-            if new:
-                usage[fr] = new
-            else:
-                usage.pop(fr, None)
-            if current.parent is None:
-                return
-            guaranteed = current.guaranteed.get(fr, 0)
-            delta = max(0, new - guaranteed) - max(0, old - guaranteed)
-            current = current.parent
+            delta = sign * amount
+            current = node
+            while delta:
+                usage = own.get(current.key)
+                if usage is None:
+                    usage = self._writable(current)
+                old = usage.get(fr, 0)
+                new = old + delta
+                if new:
+                    usage[fr] = new
+                else:
+                    usage.pop(fr, None)
+                parent = current.parent
+                if parent is None:
+                    break
+                # max(0, new - guaranteed) - max(0, old - guaranteed), without builtin calls
+                guaranteed = current.guaranteed.get(fr, 0) if current.guaranteed else 0
+                delta = (new - guaranteed if new > guaranteed else 0) - (
+                    old - guaranteed if old > guaranteed else 0
+                )
+                current = parent
 
     def flatten(self) -> dict[str, dict[FR, int]]:
         """Materialise every node's usage (for reports and tests)."""
@@ -408,18 +458,6 @@ def available(node: QuotaNode, fr: FR, usage: QuotaUsage) -> int:
 
 
 _NO_BOUNDS: tuple[int, int, int | None] = (0, 0, None)
-
-
-def _available(node: QuotaNode, fr: FR, usage: QuotaUsage) -> int:
-    used = usage.get(node, fr)
-    if node.parent is None:
-        return node.subtree_quota.get(fr, 0) - used
-    guaranteed, stored_in_parent, limit = node.bounds.get(fr, _NO_BOUNDS)
-    parent = usage.available(node.parent, fr)
-    if limit is not None:
-        used_in_parent = max(0, used - guaranteed)
-        parent = min(stored_in_parent - used_in_parent + limit, parent)
-    return max(0, guaranteed - used) + max(0, parent)
 
 
 def potential_available(node: QuotaNode, fr: FR) -> int:
@@ -488,72 +526,6 @@ def preemption_reservation(
 def borrowing_after(node: QuotaNode, fr: FR, usage: QuotaUsage, request: int) -> int:
     """How much above its own quota ``node`` would be after taking ``request`` more of ``fr``."""
     return max(0, usage.get(node, fr) + request - node.subtree_quota.get(fr, 0))
-
-
-def lendable(node: QuotaNode, fr: FR, usage: QuotaUsage) -> int:
-    """What the cohort above ``node`` can still lend of ``fr`` (0 at a root)."""
-    if node.parent is None:
-        return 0
-    return max(0, available(node.parent, fr, usage))
-
-
-@dataclass(frozen=True, slots=True)
-class Shortage:
-    """Why one (flavor, resource) could not take a request: the numbers, formatted on demand.
-
-    A cycle leaves many workloads pending and almost nobody reads most reasons, so the numbers are
-    captured when the decision is made (they change as the cycle goes on) and turned into words
-    only by ``str()``.
-    """
-
-    flavor: str
-    resource: str
-    request: int
-    nominal: int
-    available: int
-    potential: int
-    borrowed: int
-    limit: int | None
-    lendable: int
-    in_cohort: bool
-
-    def __str__(self) -> str:
-        parts = [f"nominal {human_amount(self.nominal)}"]
-        if self.in_cohort:
-            limit_text = human_amount(self.limit) if self.limit is not None else "unlimited"
-            parts.append(f"borrowed {human_amount(self.borrowed)} of limit {limit_text}")
-            parts.append(f"cohort lendable {human_amount(self.lendable)}")
-        detail = ", ".join(parts)
-        head = (
-            f"insufficient quota for {self.resource} in flavor {self.flavor}: "
-            f"requested {human_amount(self.request)}, "
-        )
-        if self.request > self.potential:
-            return f"{head}maximum ever available {human_amount(self.potential)} ({detail})"
-        return f"{head}available {human_amount(self.available)} ({detail})"
-
-
-def shortage(node: QuotaNode, fr: FR, usage: QuotaUsage, request: int) -> Shortage:
-    """Capture the numbers behind a request that does not fit ``fr`` of ``node``."""
-    nominal = node.nominal.get(fr, 0)
-    used = usage.get(node, fr)
-    return Shortage(
-        flavor=fr[0],
-        resource=fr[1],
-        request=request,
-        nominal=nominal,
-        available=max(0, usage.available(node, fr)),
-        potential=potential_available(node, fr),
-        borrowed=max(0, used - nominal),
-        limit=node.borrowing_limit.get(fr),
-        lendable=lendable(node, fr, usage),
-        in_cohort=node.parent is not None,
-    )
-
-
-def explain_shortage(node: QuotaNode, fr: FR, usage: QuotaUsage, request: int) -> str:
-    """The precise reason a request does not fit, with the numbers a person needs."""
-    return str(shortage(node, fr, usage, request))
 
 
 def binding_limit(node: QuotaNode, fr: FR, usage: QuotaUsage, request: int) -> tuple[QuotaNode, int, int]:
