@@ -1376,15 +1376,18 @@ def _trace_options(values: Sequence[str]) -> dict[str, Any]:
     """``--set KEY=VALUE`` pairs as trace options (values read as YAML: ``true``, ``3``, ``{...}``)."""
     import yaml
 
+    from budcore.config.yamlsource import safe_load
+
     options: dict[str, Any] = {}
     for value in values:
         key, sep, text = value.partition("=")
         if not sep or not key.strip():
             raise ValidationError(f"expected KEY=VALUE, got {value!r}", path="--set")
         try:
-            options[key.strip()] = yaml.safe_load(text)
+            options[key.strip()] = safe_load(text)
         except yaml.YAMLError as exc:
-            raise ValidationError(f"{key.strip()}: not a YAML value: {exc}", path="--set") from None
+            problem = " ".join(str(exc).split())  # one line, whatever PyYAML wrote
+            raise ValidationError(f"{key.strip()}: not a YAML value: {problem}", path="--set") from None
     return options
 
 

@@ -116,7 +116,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from budcore.config.yamlsource import YamlDocument, load_yaml_documents
+from budcore.config.yamlsource import YamlDocument, load_yaml_documents, safe_load
 from budcore.domain.cluster import Node
 from budcore.domain.errors import BudcoreError, ValidationError, ValidationErrors
 from budcore.domain.ids import check_name
@@ -202,7 +202,7 @@ def parse_policy(text: str) -> PolicyVariant:
             )
         key, value = (s.strip() for s in part.split("=", 1))
         try:
-            overrides[key] = yaml.safe_load(value)
+            overrides[key] = safe_load(value)
         except yaml.YAMLError:
             raise ValidationError(
                 f"{text!r}: {key}: {value!r} is not a valid YAML value", path="--policy"

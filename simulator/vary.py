@@ -47,6 +47,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from budcore.config.yamlsource import safe_load
 from budcore.domain.errors import ValidationError, ValidationErrors
 from budcore.domain.quantity import parse_quantity
 from budcore.domain.resources import NVIDIA_GPU
@@ -238,7 +239,7 @@ def _values(text: str, raw: str, *, integer: bool = False) -> tuple[Any, ...]:
                 ) from None
             continue
         try:
-            value = yaml.safe_load(item)
+            value = safe_load(item)
         except yaml.YAMLError:
             raise _error(text, f"{item!r} is not a valid YAML value") from None
         if isinstance(value, (list, dict)):

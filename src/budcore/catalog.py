@@ -426,8 +426,10 @@ def dump_catalog(document: CatalogDocument) -> str:
 
 
 def _read_yaml(text: str, source: str) -> Any:
+    from budcore.config.yamlsource import safe_load  # budcore.config imports this module
+
     try:
-        return yaml.safe_load(text)
+        return safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

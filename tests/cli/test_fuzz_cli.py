@@ -270,3 +270,24 @@ def test_a_pool_never_has_more_workers_than_runs(monkeypatch: pytest.MonkeyPatch
         with pytest.raises(_PoolAsked):
             sweep.run_all(specs, workers=workers)  # type: ignore[arg-type]
         assert asked[-1] == expected
+
+
+@pytest.mark.parametrize(
+    ("command", "flag", "value"),
+    [
+        ("trace inspect", "--set", "fractional=" + "9" * 5000),
+        ("trace inspect", "--set", "strict=0x" + "f" * 50_000),
+        ("compare", "--policy", "aging_step=" + "1" + "0" * 400),
+        ("plan", "--vary", "policy.aging.step=1,1" + ":0" * 100_000),
+    ],
+)
+def test_a_yaml_value_too_large_for_any_flag_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, flag: str, value: str
+) -> None:
+    """Flag values read as YAML (``--set``, ``--policy``, ``--vary``): a number past a float's
+    range was a ValueError/OverflowError traceback (int() of 5,000 digits, float() of 400)."""
+    names = _inputs(tmp_path)
+    argv = [part.format(**names) for part in COMMANDS[command][0]] + [flag, value]
+    code, _, err = run_cli(argv, capsys)
+    assert code in (1, 2), err[:300]
+    assert len(err.strip().splitlines()) == 1, err[:300]

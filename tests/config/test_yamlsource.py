@@ -138,3 +138,90 @@ def test_missing_path_and_empty_directory_are_errors(tmp_path: Path) -> None:
         load_yaml_documents(tmp_path / "nope.yaml")
     with pytest.raises(ValidationError, match=r"no \*\.yaml or \*\.yml files"):
         load_yaml_documents(tmp_path)
+
+
+# Hostile scalars: measured before conversion, reported at their field -----------------------------
+HUGE_NUMBERS = [
+    pytest.param("9" * 5000, id="5000-decimal-digits"),  # int(): Python's 4,300-digit limit
+    pytest.param("1" + "_0" * 5000, id="underscored-digits"),
+    pytest.param("1" + "0" * 400, id="past-a-float"),  # float(int): OverflowError downstream
+    pytest.param("0x" + "f" * 100_000, id="hex"),  # a 400,000-bit int nothing can print
+    pytest.param("-0b" + "1" * 100_000, id="binary"),
+    pytest.param("0" + "7" * 6000, id="octal"),
+    pytest.param("1" + ":0" * 300_000, id="sexagesimal-int"),  # quadratic time in PyYAML
+    pytest.param("1" + ":0" * 200 + ".5", id="sexagesimal-float"),  # OverflowError in PyYAML
+]
+
+
+@pytest.mark.parametrize("number", HUGE_NUMBERS)
+def test_a_number_too_large_for_any_field_names_file_line_and_field(number: str) -> None:
+    text = f"first: 1\n---\nspec:\n  items:\n  - {{name: a, count: {number}}}\n---\nlast: 2\n"
+    documents, errors = yamlsource.read_yaml_text(text, "n.yaml")
+    (error,) = errors
+    assert isinstance(error, DocumentError)
+    assert (error.source, error.line, error.path, error.document) == ("n.yaml", 5, "spec.items[0].count", 2)
+    assert "out of range" in error.message and "2^1024" in error.message
+    assert len(str(error)) < 300 and "\n" not in str(error)
+    # only the broken document is lost: the stream reads on
+    assert [d.data for d in documents] == [{"first": 1}, {"last": 2}]
+    assert [d.number for d in documents] == [1, 3]
+
+
+def test_numbers_up_to_the_range_of_a_float_are_read() -> None:
+    largest = "0x" + "f" * 256  # 2^1024 - 1
+    (document,) = load_yaml_text(
+        f"a: {largest}\nb: -{'9' * 308}\nc: 1{':0' * 173}\nd: 1{':0' * 173}.5\ne: 1.0e+99999\nf: 0x10\n"
+    )
+    assert document.data["a"] == 2**1024 - 1
+    assert document.data["b"] == -int("9" * 308)
+    assert document.data["c"] == 60**173
+    assert document.data["d"] == pytest.approx(60.0**173)
+    assert document.data["e"] == float("inf")  # a float past its range is inf, a field's check refuses it
+    assert document.data["f"] == 16
+    with pytest.raises(ValidationErrors, match="out of range"):
+        load_yaml_text("a: 0x1" + "0" * 256)  # 2^1024 exactly
+
+
+def test_a_huge_key_or_an_aliased_number_is_reported_at_its_first_field() -> None:
+    _, errors = yamlsource.read_yaml_text(f"spec:\n  ? {'9' * 5000}\n  : x\n", "k.yaml")
+    (error,) = errors
+    assert (error.line, error.path) == (2, "spec")  # the key is the bad value: its mapping's path
+    assert len(str(error)) < 300
+    _, errors = yamlsource.read_yaml_text(f"a: [1, &n {'9' * 400}]\nb: *n\n", "a.yaml")
+    assert [(e.line, e.path) for e in errors] == [(1, "a[1]")]
+
+
+@pytest.mark.parametrize(
+    ("scalar", "words"),
+    [
+        ("2020-13-45", "invalid timestamp '2020-13-45': month must be in 1..12"),
+        ("2021-02-30T00:00:00Z", "invalid timestamp"),
+        ("!!int abc", "invalid int 'abc'"),
+        ('!!int ""', "invalid int ''"),
+        ('!!float ""', "invalid float ''"),
+        ("!!bool maybe", "invalid bool 'maybe'"),
+        ("!!timestamp soon", "invalid timestamp 'soon'"),
+        ("!!int 0X1F", "invalid int '0X1F'"),
+    ],
+)
+def test_a_scalar_its_tag_cannot_construct_is_an_error_at_its_field(scalar: str, words: str) -> None:
+    _, errors = yamlsource.read_yaml_text(f"meta:\n  when: {scalar}\n", "t.yaml")
+    (error,) = errors
+    assert (error.source, error.line, error.path) == ("t.yaml", 2, "meta.when")
+    assert words in error.message
+
+
+@pytest.mark.parametrize("number", HUGE_NUMBERS[:3] + HUGE_NUMBERS[-2:])
+def test_safe_load_bounds_numbers_like_the_reader(number: str) -> None:
+    import yaml
+
+    with pytest.raises(yamlsource.ScalarError) as info:
+        yamlsource.safe_load(f"a:\n  b: [{number}]\n")
+    assert isinstance(info.value, yaml.YAMLError)  # existing `except yaml.YAMLError` handlers catch it
+    assert info.value.path == "a.b[0]"
+    assert info.value.problem_mark is not None and info.value.problem_mark.line == 1
+    with pytest.raises(yamlsource.ScalarError):
+        yamlsource.safe_load_all(f"ok: 1\n---\nx: {number}\n")
+    assert yamlsource.safe_load("a: 1") == {"a": 1}
+    assert yamlsource.safe_load("") is None
+    assert yamlsource.safe_load_all("a: 1\n---\n---\nb: 2\n") == [{"a": 1}, None, {"b": 2}]

@@ -127,6 +127,8 @@ HEAD = "version: x\ntiers: [a]\ndefault_tier: a\n"
         ("version: x\ntiers: [a]\ndefault_tier: a\nqos_multipliers: {guaranteed: '-2'}\n", "negative"),
         ("- 1\n", "must be a mapping"),
         ("version: [\n", "invalid YAML"),
+        ("version: x\ntiers: [a]\nprices: " + "9" * 5000 + "\n", "out of range"),  # was int()'s ValueError
+        ("version: x\ntiers: [a]\nprices: 1" + ":0" * 300 + ".5\n", "out of range"),  # OverflowError
     ],
 )
 def test_bad_price_books_are_rejected_with_a_clear_error(text: str, message: str) -> None:

@@ -208,3 +208,17 @@ def test_any_records_round_trip(tmp_path: Path, batch: list[UsageRecord], suffix
     path = tmp_path / f"usage{suffix}"
     write_usage(path, batch)
     assert read_usage(path) == batch
+
+
+@pytest.mark.parametrize("digits", [5000, 400])
+def test_a_json_integer_too_large_for_any_field_is_an_invalid_row(tmp_path: Path, digits: int) -> None:
+    """5,000 digits was int()'s ValueError (not a JSONDecodeError: a traceback), 400 a number no
+    float() takes; both are refused before conversion, at their line."""
+    path = tmp_path / "usage.jsonl"
+    good = json.dumps(RECORDS[0].model_dump(mode="json"))
+    huge = good.replace('"devices": 2', '"devices": ' + "9" * digits, 1)
+    assert huge != good
+    path.write_text(f"{good}\n{huge}\n")
+    with pytest.raises(ValidationError) as info:
+        read_usage(path)
+    assert str(info.value).startswith(f"{path}:2: invalid JSON: integer of {digits:,} digits is out of range")

@@ -333,6 +333,9 @@ def test_invalid_figures_are_rejected() -> None:
 def test_duplicate_slugs_and_bad_yaml() -> None:
     with pytest.raises(ValidationError, match="invalid YAML"):
         parse_catalog("version: [", source="x.yaml")
+    with pytest.raises(ValidationError, match="out of range") as info:  # int() raised ValueError
+        parse_catalog("version: 1\naccelerators:\n  - " + "9" * 5000 + "\n", source="x.yaml")
+    assert info.value.line == 3
     accel = default_catalog().get("nvidia-t4-16gb")
     assert accel is not None
     with pytest.raises(ValidationError, match="appears twice"):

@@ -484,6 +484,17 @@ def test_declared_types_short_of_allocatable_keep_their_counts_with_a_warning() 
     assert any("add up to 8 nvidia.com/gpu but the node advertises 6" in w for w in node.warnings)
 
 
+def test_an_absurd_amd_vram_size_label_is_a_warning_not_a_crash() -> None:
+    """5,000 digits in the legacy per-size label: int() of them was a ValueError. (Not a table row:
+    the key is longer than Kubernetes allows, and the table is also served to the API-server double
+    in tests/kueue.)"""
+    labels = {"amd.com/gpu.device-id": "74a1", "amd.com/gpu.vram." + "9" * 5000 + "G": "8"}
+    node = parse_node(node_dict("n", labels, {"amd.com/gpu": 8}))
+    assert node.gpu_type == "AMD Instinct MI300X 192GB"
+    assert [(d.accelerator, d.count, d.memory_gib) for d in node.devices] == [("amd-mi300x-192gb", 8, None)]
+    assert any("not a GPU memory size" in w for w in node.warnings), node.warnings
+
+
 MIXED = "nvidia-a100-80gb=4,nvidia-v100-16gb=4"
 
 
@@ -758,3 +769,31 @@ def test_large_but_real_nodes_are_accepted() -> None:
     )
     assert (node.accelerator_count, node.devices[0].replicas) == (8, 48)
     assert node.warnings == ()
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["9" * 5000, "1" + "0" * 400, "0x" + "f" * 50_000, "1" + ":0" * 100_000, "1" + ":0" * 200 + ".5"],
+)
+def test_a_dump_number_too_large_for_any_field_names_file_line_and_field(number: str) -> None:
+    text = (
+        "apiVersion: v1\nkind: List\nitems:\n- metadata: {name: n0}\n  status:\n"
+        f"    allocatable: {{nvidia.com/gpu: {number}, cpu: 8}}\n"
+    )
+    with pytest.raises(ValidationError) as info:
+        parse_nodes_yaml(text, source="nodes.yaml")
+    error = info.value
+    assert (error.source, error.line, error.path) == (
+        "nodes.yaml",
+        6,
+        "items[0].status.allocatable.nvidia.com/gpu",
+    )
+    assert "out of range" in error.message
+    assert "\n" not in str(error) and len(str(error)) < 300
+
+
+def test_a_dump_scalar_yaml_cannot_construct_is_an_error_at_its_line() -> None:
+    text = "- metadata: {name: n0, creationTimestamp: 2024-02-30T00:00:00Z}\n"
+    with pytest.raises(ValidationError, match="day is out of range") as info:
+        parse_nodes_yaml(text, source="nodes.yaml")
+    assert (info.value.line, info.value.path) == (1, "[0].metadata.creationTimestamp")

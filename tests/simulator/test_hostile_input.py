@@ -34,7 +34,7 @@ from budcore_simulator.workload.traces import (
     SwfTrace,
     TraceReader,
 )
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from support.fuzz import FUZZ, HOSTILE_TEXT, clean_or_error, hostile_values, leaf_paths, replaced
 from support.scenarios import SMALL
@@ -108,6 +108,14 @@ def load_error(path: Path) -> ValidationError:
             None,
         ),
         ("a100, product", 'a100, cpu: "1e400", product', "fleet.pools[0].cpu", "quantity"),
+        # YAML numbers no field can hold: refused when read, before any conversion (int() of 5,000
+        # digits is a ValueError, float() of 400 an OverflowError, 0x... a number nothing prints)
+        ("seed: 5", "seed: " + "9" * 5000, "seed", "out of range"),
+        ("horizon: 4h", "horizon: 1" + "0" * 400, "horizon", "2^1024"),
+        ("horizon: 4h", "horizon: 1" + ":0" * 100_000, "horizon", "out of range"),
+        ("nodes: 2,", "nodes: 0x" + "f" * 50_000 + ",", "fleet.pools[0].nodes", "out of range"),
+        ("nominalQuota: 16}", "nominalQuota: 1" + ":0" * 200 + ".5}", "nominalQuota", "out of range"),
+        ("horizon: 4h", "horizon: 4h\nstart: 2026-02-30", "start", "day is out of range"),
     ],
 )
 def test_numbers_above_their_maximum_name_file_line_and_field(
@@ -387,6 +395,13 @@ def test_fuzz_scenario_fields(tmp_path: Path, base: str, edits: list[tuple[int, 
     name=st.sampled_from(builtin_scenarios()),
     edits=st.lists(st.tuples(st.integers(min_value=0), hostile_values), min_size=1, max_size=2),
 )
+# Integers past a float's range in durations (horizon, sample_interval, runtime.mean) and a
+# quota: float() of them was an OverflowError traceback (and int() of 4,301 digits a ValueError);
+# the reader refuses them at their field now, before converting them.
+@example(name="default", edits=[(4, 10**4000)])  # horizon
+@example(name="budgets", edits=[(5, 10**309)])  # sample_interval
+@example(name="pipelines", edits=[(50, 16**2000)])  # workload.generators.classes[0].runtime.mean
+@example(name="nodes-dump", edits=[(63, -(10**400))])  # queues.documents[4]...nominalQuota
 def test_fuzz_the_built_in_scenarios(tmp_path: Path, name: str, edits: list[tuple[int, Any]]) -> None:
     """Every built-in scenario (pipelines, bookings, money, node dumps, replicate blocks, ...) with
     hostile values in its fields, its side files beside it."""

@@ -49,7 +49,7 @@ from budcore.cli.output import (
     write_csv,
 )
 from budcore.cli.reserve import parse_time
-from budcore.config.yamlsource import load_yaml_documents
+from budcore.config.yamlsource import load_yaml_documents, safe_load
 from budcore.domain.durations import parse_duration, parse_timedelta
 from budcore.domain.errors import PluginError, ValidationError, ValidationErrors
 from budcore.domain.timeutil import utcnow
@@ -202,7 +202,7 @@ def parse_params(items: list[str] | None, spec: PipelineSpec) -> dict[str, Any]:
         if name in given:
             raise ValidationError("given twice", path=f"--param {name}")
         try:
-            value = yaml.safe_load(text) if text.strip() else ""
+            value = safe_load(text) if text.strip() else ""
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or "cannot be parsed"
             raise ValidationError(

@@ -15,10 +15,19 @@ means the third document of the file.
 A broken input hides as little as possible, so that one run reports every problem: a document with
 a duplicate key is still read (the last value wins, as in PyYAML) and checked, and a syntax error
 loses only the documents from the broken one on (:func:`read_yaml_text`).
+
+Scalars are hostile input too: a 5,000-digit integer, ``0x`` and a megabyte of hex digits, a
+sexagesimal ``1:0:0:...`` of thousands of parts, ``2020-13-45`` or ``!!int ""`` would make PyYAML's
+constructors raise ``ValueError``/``OverflowError``/``IndexError`` (or spend quadratic time and
+memory building a number nothing can use). An integer is measured before it is converted and must
+be below 2^1024 (the range of a float, which every numeric field's check converts to); such a
+scalar, and any scalar PyYAML cannot construct, is a :class:`DocumentError` naming its file, line
+and field, and only its document is lost.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +40,7 @@ from budcore.domain.errors import ValidationError, ValidationErrors
 __all__ = [
     "DocumentError",
     "DuplicateKeyError",
+    "ScalarError",
     "YamlDocument",
     "collect_yaml_documents",
     "format_path",
@@ -38,6 +48,8 @@ __all__ = [
     "load_yaml_documents",
     "load_yaml_text",
     "read_yaml_text",
+    "safe_load",
+    "safe_load_all",
 ]
 
 # A pathological document can use aliases to make its node tree exponentially large ("billion
@@ -46,9 +58,113 @@ MAX_INDEXED_NODES = 1_000_000
 
 _YAML_SUFFIXES = (".yaml", ".yml")
 
+#: Integers of YAML documents must be below this in magnitude: the range of a float, which the
+#: checks of numeric fields convert to. Larger is a typo or an attack, refused before conversion.
+INTEGER_LIMIT = 2**1024
+
 # libyaml's safe loader when PyYAML was built with it (an order of magnitude faster, same nodes and
 # marks), else the pure-Python one. Both only construct plain data: no arbitrary Python objects.
-_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BASE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_INT_TAG = "tag:yaml.org,2002:int"
+_LIMIT_BITS = INTEGER_LIMIT.bit_length() - 1  # 1024
+# Bits per digit of each base: an upper bound of a literal's size, known before converting it.
+_BITS_PER_DIGIT = {2: 1.0, 8: 3.0, 10: math.log2(10), 16: 4.0}
+# Sexagesimal (``1:30:00``) integers and floats: past this many parts 60^parts leaves a float.
+_MAX_SEXAGESIMAL_PARTS = 1 + int(_LIMIT_BITS / math.log2(60))
+
+
+class ScalarError(yaml.constructor.ConstructorError):
+    """A scalar PyYAML's safe constructors cannot (or must not) turn into a value; ``node`` is it."""
+
+    def __init__(self, message: str, node: yaml.Node) -> None:
+        super().__init__(None, None, message, node.start_mark)
+        self.node = node
+        #: The field path of ``node`` (``spec.items[2].count``) once the reader knows it.
+        self.path = ""
+
+
+def _shown(text: str) -> str:
+    """A scalar as an error shows it: quoted, on one line, and short."""
+    shown = repr(text if len(text) <= 40 else text[:20])
+    return shown if len(text) <= 40 else f"{shown}...({len(text)} characters)"
+
+
+def _out_of_range(node: yaml.ScalarNode) -> ScalarError:
+    return ScalarError(
+        f"integer {_shown(str(node.value))} is out of range (a YAML number must be below 2^1024, "
+        "about 1.8e308)",
+        node,
+    )
+
+
+def _digits_fit(digits: str, base: int) -> bool:
+    """Whether ``digits`` (no sign, no underscores) in ``base`` may be below :data:`INTEGER_LIMIT`."""
+    significant = digits.lstrip("0")
+    return len(significant) * _BITS_PER_DIGIT[base] <= _LIMIT_BITS + 4
+
+
+class _SafeLoader(_BASE_LOADER):  # type: ignore[misc,valid-type]
+    """The safe loader, with integers measured before conversion and scalar errors located.
+
+    PyYAML's ``construct_yaml_int`` converts any literal: ``int()`` of 5,000 decimal digits raises
+    ``ValueError`` (Python's digit limit), ``0x`` + a megabyte of hex digits builds a number that
+    overflows (or cannot even be printed) later, and a sexagesimal ``1:0:0:...`` costs quadratic
+    time. Here the literal's size is bounded first; every other failure of a scalar constructor
+    (``2020-13-45``, ``!!int ""``, ``!!bool maybe``) becomes a :class:`ScalarError` at its node.
+    """
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        text = str(self.construct_scalar(node)).replace("_", "")
+        unsigned = text[1:] if text[:1] in ("+", "-") else text
+        if unsigned.startswith(("0b", "0x", "0o")):
+            base = {"b": 2, "x": 16, "o": 8}[unsigned[1]]
+            digits = unsigned[2:]
+        elif ":" in unsigned:
+            parts = unsigned.split(":")
+            if len(parts) > _MAX_SEXAGESIMAL_PARTS or not all(_digits_fit(p, 10) for p in parts):
+                raise _out_of_range(node)
+            base, digits = 10, ""  # PyYAML's sexagesimal conversion, now on a bounded literal
+        elif unsigned.startswith("0") and unsigned != "0":
+            base, digits = 8, unsigned[1:]
+        else:
+            base, digits = 10, unsigned
+        if not _digits_fit(digits, base):
+            raise _out_of_range(node)
+        value: int = super().construct_yaml_int(node)
+        if abs(value) >= INTEGER_LIMIT:
+            raise _out_of_range(node)
+        return value
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        text = str(self.construct_scalar(node))
+        if text.count(":") >= _MAX_SEXAGESIMAL_PARTS:  # PyYAML would overflow an int to a float
+            raise ScalarError(
+                f"number {_shown(text)} is out of range (a YAML number must be below 2^1024, about 1.8e308)",
+                node,
+            )
+        value: float = super().construct_yaml_float(node)
+        return value
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as exc:
+            # A scalar the tag's constructor refuses: 2020-13-45 (a timestamp's day), !!int "",
+            # !!bool maybe. A mapping's or sequence's own failures are already YAMLErrors.
+            # ValueError's messages say what is wrong ("month must be in 1..12"); the others are
+            # PyYAML's internals (an empty string's index, a failed match's attribute).
+            tag = str(node.tag).rsplit(":", 1)[-1]
+            reason = " ".join(str(exc).split()) if isinstance(exc, ArithmeticError | ValueError) else ""
+            message = f"invalid {tag} {_shown(str(node.value))}"
+            raise ScalarError(f"{message}: {reason}" if reason else message, node) from None
+
+
+_SafeLoader.add_constructor(_INT_TAG, _SafeLoader.construct_yaml_int)
+_SafeLoader.add_constructor("tag:yaml.org,2002:float", _SafeLoader.construct_yaml_float)
+_SAFE_LOADER: type[yaml.SafeLoader] = _SafeLoader
 
 
 class DocumentError(ValidationError):
@@ -266,7 +382,22 @@ def read_yaml_text(text: str, source: str = "<string>") -> tuple[list[YamlDocume
             # Index before constructing: the constructor flattens merge keys in place, after which
             # an overridden merged key would look like a duplicate.
             lines, index_errors = _index_lines(node, source, index)
-            data = loader.construct_document(node)
+            try:
+                data = loader.construct_document(node)
+            except ScalarError as exc:
+                # Only this document is lost: the stream itself is well-formed, so read on.
+                _reset_constructor(loader)
+                errors.append(
+                    DocumentError(
+                        str(exc.problem),
+                        path=_path_of(node, exc.node),
+                        source=source,
+                        line=exc.node.start_mark.line + 1,
+                        document=index + 1,
+                    )
+                )
+                index += 1
+                continue
             if data is not None:
                 errors.extend(index_errors)
                 if all(isinstance(error, DuplicateKeyError) for error in index_errors):
@@ -310,6 +441,76 @@ def read_yaml_text(text: str, source: str = "<string>") -> tuple[list[YamlDocume
     finally:
         loader.dispose()
     return documents, errors
+
+
+def safe_load(text: str) -> Any:
+    """``yaml.safe_load`` with this module's bounded scalars.
+
+    A scalar that cannot be a value raises :class:`ScalarError` (a ``yaml.YAMLError`` with the
+    line in ``problem_mark``, so ``except yaml.YAMLError`` handlers keep working) with its field
+    ``path``, instead of ``ValueError``/``OverflowError``/a huge number.
+    """
+    loader = _SAFE_LOADER(text)
+    try:
+        node = loader.get_single_node()
+        return None if node is None else _construct(loader, node)
+    finally:
+        loader.dispose()
+
+
+def safe_load_all(text: str) -> list[Any]:
+    """``yaml.safe_load_all`` (every document, empty ones as ``None``), as :func:`safe_load`."""
+    loader = _SAFE_LOADER(text)
+    try:
+        documents = []
+        while loader.check_node():
+            node = loader.get_node()
+            documents.append(None if node is None else _construct(loader, node))
+        return documents
+    finally:
+        loader.dispose()
+
+
+def _construct(loader: Any, node: yaml.Node) -> Any:
+    try:
+        return loader.construct_document(node)
+    except ScalarError as exc:
+        exc.path = _path_of(node, exc.node)
+        raise
+
+
+def _reset_constructor(loader: Any) -> None:
+    """Forget a document whose construction failed half-way (PyYAML resets this only on success)."""
+    loader.constructed_objects = {}
+    loader.recursive_objects = {}
+    loader.state_generators = []
+    loader.deep_construct = False
+
+
+def _path_of(root: yaml.Node, target: yaml.Node) -> str:
+    """The field path of ``target`` in the document ``root``, its first occurrence in document
+    order (an alias repeats a node). A key's path is its mapping's: the key is the bad value.
+
+    Walked only when a scalar failed, and bounded like :func:`_index_lines`; ``""`` (the document)
+    when the node is not reached.
+    """
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    seen: set[int] = set()
+    while stack and len(seen) <= MAX_INDEXED_NODES:
+        node, path = stack.pop()
+        if node is target:
+            return path
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in reversed(node.value):  # popped in document order
+                key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+                stack.append((value_node, f"{path}.{key}" if path else key))
+                stack.append((key_node, path))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{path}[{i}]") for i, item in reversed(list(enumerate(node.value))))
+    return ""
 
 
 def _index_lines(root: yaml.Node, source: str, index: int) -> tuple[dict[str, int], list[ValidationError]]:

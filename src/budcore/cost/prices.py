@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from budcore.config.yamlsource import safe_load
 from budcore.domain.errors import ValidationError
 from budcore.domain.validation import validate_model
 from budcore.hardware.catalog import Catalog, default_catalog, normalize_product
@@ -309,7 +310,7 @@ class PriceBook:
 
 def parse_price_book(text: str, source: str = "<price book>", catalog: Catalog | None = None) -> PriceBook:
     try:
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ValidationError(

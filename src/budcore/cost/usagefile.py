@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from budcore.cost.metering import UsageRecord
+from budcore.domain import jsontext
 from budcore.domain.errors import ValidationError, ValidationErrors
 from budcore.domain.validation import validate_model
 
@@ -177,7 +178,7 @@ def _jsonl_rows(handle: Iterable[str], problems: _Problems) -> Iterator[tuple[in
         if not text.strip():
             continue
         try:
-            data = json.loads(text)
+            data = jsontext.loads(text)
         except json.JSONDecodeError as exc:
             problems.add(f"invalid JSON: {exc.msg} (column {exc.colno})", line=line)
             continue

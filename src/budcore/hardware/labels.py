@@ -43,6 +43,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
+from budcore.config.yamlsource import ScalarError, safe_load_all
 from budcore.domain.cluster import Node, Taint
 from budcore.domain.errors import ValidationError
 from budcore.domain.quantity import QuantityRangeError
@@ -343,7 +344,11 @@ def load_nodes_yaml(text: str, source: str = "<nodes>") -> list[Mapping[str, Any
     """Node dicts from ``kubectl get nodes -o yaml`` output (a ``List``/``NodeList`` or one Node),
     from several such documents separated by ``---``, or from a bare YAML list of nodes."""
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+        documents = [d for d in safe_load_all(text) if d is not None]
+    except ScalarError as exc:  # a number too large to be one, a 13th month: its field and line
+        raise ValidationError(
+            str(exc.problem), path=exc.path, source=source, line=exc.node.start_mark.line + 1
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -792,9 +797,10 @@ def _detect_amd(
     if AMD_VRAM in labels:
         vram = _amd_vram_gib(labels[AMD_VRAM], reference, warnings)
     else:
-        legacy_vram = [int(m.group("size")) for key in labels if (m := _AMD_LEGACY_VRAM.match(key))]
+        # float, not int: a hostile key's 5,000 digits are a huge (or infinite) size, not a ValueError
+        legacy_vram = [float(m.group("size")) for key in labels if (m := _AMD_LEGACY_VRAM.match(key))]
         if len(legacy_vram) == 1:
-            vram = _plausible(float(legacy_vram[0]), "label amd.com/gpu.vram.<size>G", warnings)
+            vram = _plausible(legacy_vram[0], "label amd.com/gpu.vram.<size>G", warnings)
     total = _int_label(labels, AMD_COUNT, warnings)
     if total is None:
         total = counts.get(AMD_GPU, 0)

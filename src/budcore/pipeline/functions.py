@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from budcore.domain import jsontext
 from budcore.domain.errors import NotFoundError, ValidationError
 from budcore.ports.pipeline_effects import PipelineFunction, StepContext, StepFailure
 
@@ -39,7 +40,7 @@ def parse_json(ctx: StepContext, value: str = "") -> Any:
     if len(value) > 10_000_000:
         raise StepFailure("parse_json: input larger than 10 MB")
     try:
-        return json.loads(value)
+        return jsontext.loads(value)
     except json.JSONDecodeError as exc:
         raise StepFailure(f"parse_json: not JSON ({exc.msg} at line {exc.lineno})") from None
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from budcore.config.yamlsource import YamlDocument, load_yaml_documents, load_yaml_text
+from budcore.domain import jsontext
 from budcore.domain.errors import ValidationError, ValidationErrors
 from budcore.domain.validation import validate_model
 from budcore.pipeline.dag import PipelineGraph, build_graph
@@ -210,7 +211,7 @@ def _from_json(path: Path) -> tuple[PipelineSpec, PipelineGraph]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ValidationError(f"cannot read: {exc}", source=str(path)) from None
     try:
-        data = json.loads(text)
+        data = jsontext.loads(text)
     except json.JSONDecodeError as exc:
         raise ValidationError(f"not JSON: {exc.msg}", source=str(path), line=exc.lineno) from None
     return pipeline_from_data(data, source=str(path))

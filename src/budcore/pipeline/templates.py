@@ -104,6 +104,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter, modifies_known_mutable
 from jinja2.utils import missing, pass_context, pass_environment, pass_eval_context
 
+from budcore.domain import jsontext
 from budcore.domain.errors import ValidationError
 
 __all__ = ["Sandbox", "TemplateError", "TemplateLimits", "is_template", "referenced_steps"]
@@ -857,7 +858,7 @@ def _bounded_filters(env: _Environment) -> dict[str, Callable[..., Any]]:
         if len(value) > limit:
             raise _Refused(f"fromjson input of {len(value)} characters exceeds the limit of {limit}")
         try:
-            return json.loads(value)
+            return jsontext.loads(value)
         except json.JSONDecodeError as exc:
             raise _Refused(
                 f"fromjson: invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
