@@ -77,6 +77,7 @@ BENCHMARKS = [
         full=[["--fractional", "round-up"], ["--fractional", "round-up", "--gpuspec", "0.338"]],
     ),
     Benchmark("preemption", "bench_preemption.py", quick=[["--hours", "72", "--trials", "1"]]),
+    Benchmark("scenario-load", "bench_scenario_load.py", quick=[["--cohorts", "54", "--repeat", "1"]]),
     Benchmark("pipeline", "bench_pipeline.py", quick=[["--repeat", "1", "--engine-steps", "2000"]]),
     Benchmark(
         "postgres",

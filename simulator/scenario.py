@@ -76,7 +76,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -89,7 +88,7 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 
-from budcore.config.kueue import load_queue_config, loads_queue_config
+from budcore.config.kueue import load_queue_config, queue_config_from_documents
 from budcore.config.yamlsource import YamlDocument, load_yaml_documents, load_yaml_text
 from budcore.cost.prices import PriceBook, load_price_book
 from budcore.domain.cluster import Node, Taint
@@ -1548,8 +1547,22 @@ class LoadedScenario:
                 raise self._error(f"queues file {str(path)!r} does not exist", "queues.path")
             return load_queue_config(path)
         assert spec.documents is not None
-        text = yaml.safe_dump_all(list(spec.documents), sort_keys=False)
-        return loads_queue_config(text, source=f"{self.source} (queues.documents)")
+        # The documents as they were read: an error names the scenario file's line (a template's,
+        # for a replicated copy). Dumping them to YAML and parsing that again named lines of the
+        # dump, and cost more than the rest of a large file's load.
+        return queue_config_from_documents(
+            YamlDocument(
+                data=document,
+                source=f"{self.source} (queues.documents)",
+                index=index,
+                start_line=self._line(f"queues.documents[{index}]") or 0,
+                lines=_LinesUnder(self._line_of, f"queues.documents[{index}]"),
+            )
+            for index, document in enumerate(spec.documents)
+        )
+
+    def _line(self, path: str) -> int | None:
+        return self._line_of(path) if self._line_of is not None else None
 
     @property
     def quota_only(self) -> bool:
@@ -1882,6 +1895,29 @@ def _replaced_fleet(fleet: FleetSpec | None) -> FleetSpec:
 
 def _labels_match(labels: dict[str, str], selector: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+class _LinesUnder(Mapping[str, int]):
+    """The scenario file's lines of the fields of one inline Kueue document (``prefix``), as a
+    :class:`YamlDocument`'s ``lines``: looked up by path, never listed."""
+
+    def __init__(self, line_of: LineLookup | None, prefix: str) -> None:
+        self._line_of = line_of
+        self._prefix = prefix
+
+    def __getitem__(self, path: str) -> int:
+        line = None
+        if self._line_of is not None:
+            line = self._line_of(self._prefix + (path if path.startswith("[") else f".{path}"))
+        if line is None:
+            raise KeyError(path)
+        return line
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
 def load_scenario(path: str | Path, *, nodes: NodeSource | None = None) -> LoadedScenario:

@@ -40,7 +40,7 @@ from budcore.domain.cluster import (
 )
 from budcore.domain.errors import AlreadyExistsError, CapacityError, NotFoundError, ValidationError
 from budcore.domain.ids import JobId
-from budcore.domain.job import Toleration
+from budcore.domain.podspec import Toleration
 from budcore.domain.resources import CPU, ResourceVector, is_accelerator
 from budcore.ports.clock import Clock
 

@@ -32,25 +32,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from budcore.domain.errors import ValidationError
-from budcore.domain.resources import is_accelerator
+from budcore.domain.resources import DEVICE_MILLI, device_request, is_accelerator
 
 #: Milli-units of one physical device.
-DEVICE = 1000
+DEVICE = DEVICE_MILLI
+
+__all__ = ["DEVICE", "DeviceShares", "NodeDevices", "accelerator_requests", "device_request"]
 
 _Key = tuple[str, str]  # (node, accelerator resource)
-
-
-def device_request(resource: str, milli: int, where: str = "pod") -> int:
-    """``milli`` itself if one pod may ask for it on ``resource``: a share of one device (1–999)
-    or whole devices (a multiple of 1000); otherwise a one-line ``ValidationError`` naming the
-    resource (no device plugin splits a pod over two devices)."""
-    if milli > DEVICE and milli % DEVICE:
-        raise ValidationError(
-            f"{where} asks for {milli / DEVICE:g} {resource}: a pod takes a share of one device "
-            f"(1 to {DEVICE - 1} milli-units) or whole devices, never parts of two",
-            path=resource,
-        )
-    return milli
 
 
 def accelerator_requests(request: Mapping[str, int]) -> tuple[tuple[str, int], ...]:

@@ -121,6 +121,11 @@ MAX_REPEATS: Final = 1_000_000
 MAX_RUNTIME_SCALE: Final = 1000.0
 #: SWF's ``cpus_per_node``.
 MAX_CPUS_PER_NODE: Final = 1_000_000
+#: Items a file's ``replicate:`` blocks expand to, together: four times Kueue's large-scale
+#: performance configuration (1,000 ClusterQueues, their LocalQueues, 3,000 workload classes).
+#: Each Kueue object is checked against its CRD schema (about 0.4 ms), so this bounds a load at
+#: about 10 s; more is a mistake (a count of 10**6).
+MAX_REPLICATED_ITEMS: Final = 20_000
 #: The largest ``seed``.
 MAX_SEED: Final = 2**64 - 1
 #: Runs of each point of ``compare`` and ``plan`` (``--seeds``): a confidence interval is tight

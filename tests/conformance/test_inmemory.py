@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from budcore.domain import JobId, ResourceVector, TenantId
 from budcore.domain.cluster import Node, PodSetPlacement, Taint, Workload, WorkloadPhase
 from budcore.domain.errors import AlreadyExistsError, CapacityError
-from budcore.domain.job import Toleration
+from budcore.domain.podspec import Toleration
 from budcore.plugins import default_registry
 from budcore.ports import Clock, ClusterBackend, EventSink, JobStore
 from budcore.testing import FakeClock

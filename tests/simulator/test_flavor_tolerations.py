@@ -24,7 +24,7 @@ from budcore_simulator.status import SimJobStatus
 from budcore.domain.cluster import Node, PodSetPlacement, Taint, Workload, WorkloadStatus
 from budcore.domain.errors import CapacityError, ValidationError
 from budcore.domain.ids import JobId, TenantId
-from budcore.domain.job import Toleration
+from budcore.domain.podspec import Toleration
 from budcore.domain.resources import ResourceVector
 from budcore.hardware.labels import node_dict, parse_nodes
 from budcore.ports.clock import Clock

@@ -19,7 +19,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from budcore.domain.ids import JobId, TenantId
-from budcore.domain.job import Toleration
+from budcore.domain.podspec import Toleration
 from budcore.domain.resources import ResourceVector
 
 #: Taint effects that keep a pod off a node it does not tolerate (kube-scheduler's TaintToleration
@@ -75,7 +75,7 @@ class Taint(BaseModel):
 
     def tolerated_by(self, tolerations: Iterable[Toleration]) -> bool:
         """Whether any of ``tolerations`` tolerates this taint (Kubernetes ``ToleratesTaint``, the
-        same matching :class:`~budcore.domain.job.Toleration` and Kueue's flavor assigner use)."""
+        same matching :class:`~budcore.domain.podspec.Toleration` and Kueue's flavor assigner use)."""
         as_mapping = {"key": self.key, "value": self.value, "effect": self.effect}
         return any(t.tolerates(as_mapping) for t in tolerations)
 
@@ -150,7 +150,7 @@ class PodSetPlacement(BaseModel):
 
         ``added`` may hold ResourceFlavor tolerations as they are stored
         (:attr:`budcore.scheduling.ResourceFlavor.tolerations`: mappings with Kubernetes keys,
-        values as strings) or :class:`~budcore.domain.job.Toleration` objects.
+        values as strings) or :class:`~budcore.domain.podspec.Toleration` objects.
         """
         out = list(pod_tolerations)
         seen = {_toleration_identity(t) for t in out}
@@ -164,7 +164,7 @@ class PodSetPlacement(BaseModel):
 
 
 def toleration_from_kubernetes(raw: Mapping[str, Any]) -> Toleration:
-    """A :class:`~budcore.domain.job.Toleration` from a Kubernetes toleration mapping (``key``,
+    """A :class:`~budcore.domain.podspec.Toleration` from a Kubernetes toleration mapping (``key``,
     ``operator``, ``value``, ``effect``, ``tolerationSeconds``), as a ResourceFlavor stores it.
     Empty strings are absent fields (an empty ``operator`` is Kubernetes' default, ``Equal``);
     the rest is validated as the API server does (:class:`Toleration`)."""

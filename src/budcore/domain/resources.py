@@ -40,6 +40,24 @@ def is_accelerator(resource: str) -> bool:
     return resource in ACCELERATOR_RESOURCES or resource.startswith("nvidia.com/mig-")
 
 
+#: Milli-units of one physical accelerator device.
+DEVICE_MILLI = 1000
+
+
+def device_request(resource: str, milli: int, where: str = "pod") -> int:
+    """``milli`` itself if one pod may ask for it on ``resource``: a share of one device (1–999)
+    or whole devices (a multiple of 1000); otherwise a one-line ``ValidationError`` naming the
+    resource. No device plugin splits a pod over two devices, so ``1500m`` can never be placed:
+    refusing it where the request is built says so before it waits in a queue for nothing."""
+    if milli > DEVICE_MILLI and milli % DEVICE_MILLI and is_accelerator(resource):
+        raise ValidationError(
+            f"{where} asks for {milli / DEVICE_MILLI:g} {resource}: a pod takes a share of one device "
+            f"(1 to {DEVICE_MILLI - 1} milli-units) or whole devices, never parts of two",
+            path=resource,
+        )
+    return milli
+
+
 def check_resource_name(name: str, field: str = "resource") -> str:
     if not isinstance(name, str) or not _RESOURCE_NAME.match(name):
         raise ValidationError(f"invalid resource name {name!r}", path=field)

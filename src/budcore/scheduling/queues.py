@@ -27,7 +27,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from budcore.domain.errors import NotFoundError, ValidationError, ValidationErrors
-from budcore.domain.job import Toleration, tolerates_taint
+from budcore.domain.podspec import Toleration, set_requirement_matches, tolerates_taint
 from budcore.domain.priority import PRIORITY_MAX, PRIORITY_MIN, JobPriority
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -202,7 +202,7 @@ SCHEDULING_TAINT_EFFECTS: Final = frozenset({"NoSchedule", "NoExecute"})
 def tolerates(toleration: Mapping[str, str] | Toleration, taint: Mapping[str, str]) -> bool:
     """Kubernetes ``Toleration.ToleratesTaint`` (k8s.io/api/core/v1 toleration.go), for a
     ResourceFlavor's toleration (a mapping with Kubernetes keys) or a pod set's
-    (:class:`~budcore.domain.job.Toleration`); see :func:`~budcore.domain.job.tolerates_taint`.
+    (:class:`~budcore.domain.podspec.Toleration`); see :func:`~budcore.domain.podspec.tolerates_taint`.
     """
     if isinstance(toleration, Toleration):
         return toleration.tolerates(taint)
@@ -282,14 +282,7 @@ class LabelSelectorRequirement(BaseModel):
 
     def matches(self, value: str | None) -> bool:
         """Kubernetes label-selector semantics, given the label's value (None: absent)."""
-        op = self.operator
-        if op == "In":
-            return value is not None and value in self.values
-        if op == "NotIn":
-            return value is None or value not in self.values
-        if op == "Exists":
-            return value is not None
-        return value is None
+        return set_requirement_matches(self.operator, self.values, value)
 
 
 class ClusterQueue(BaseModel):

@@ -86,9 +86,9 @@ from budcore.domain.job import (
     JobType,
     PodSet,
     ResourceRequest,
-    Toleration,
 )
 from budcore.domain.lifecycle import TRANSITIONS, transition
+from budcore.domain.podspec import Toleration
 from budcore.domain.priority import JobPriority
 from budcore.domain.resources import CPU, MEMORY, NVIDIA_GPU, ResourceVector
 from budcore.domain.timewindow import TimeWindow
