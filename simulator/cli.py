@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +19,7 @@ from rich.text import Text
 from budcore.cli.output import FORMAT_HELP, output_format, plain_console, report_width
 from budcore.domain.errors import BudcoreError, PluginError, ValidationError
 from budcore.hardware.labels import Fleet
+from budcore.scheduling.ordering import Ordering
 
 from .build import build_simulation
 from .engine import SimulationResult
@@ -34,7 +35,7 @@ from .progress import (
     simulation_progress,
 )
 from .report import build_report, dumps, records_csv, run_figures, series_csv, trace_summary
-from .scenario import LoadedScenario, NodeSource, load_scenario, scenario_json_schema
+from .scenario import LoadedScenario, NodeSource, Scenario, load_scenario, scenario_json_schema
 from .sharing import sharing_line
 
 
@@ -507,7 +508,42 @@ def run_notes(loaded: LoadedScenario, result: SimulationResult) -> list[str]:
             f"{len(queued)} job(s) never admitted by the end of the run "
             f"(first: {oldest.arrival.job_id}: {oldest.reason or 'no reason recorded'}); see jobs.csv"
         )
+    requeued = sum(r.preemptions + r.evictions + r.failures for r in result.records)
+    note = nothing_attained_note(attained_orderings(loaded.scenario, loaded.queues.cluster_queues), requeued)
+    if note is not None:
+        notes.append(note)
     return notes
+
+
+# What an ordering that ranks by what a job attained equals when no job attained anything.
+_WITHOUT_ATTAINED = {Ordering.LAS: Ordering.FIFO, Ordering.SRTF: Ordering.SJF}
+
+
+def attained_orderings(scenario: Scenario, cluster_queues: Iterable[str]) -> list[Ordering]:
+    """The orderings among ``las`` and ``srtf`` some ClusterQueue of the run uses."""
+    if scenario.policy.ordering is None:
+        return []
+    policy = scenario.policy.ordering.policy()
+    used = {policy.of(name) for name in cluster_queues}
+    return sorted(used & _WITHOUT_ATTAINED.keys())
+
+
+def nothing_attained_note(orderings: Sequence[Ordering], requeued: int) -> str | None:
+    """Why a ``las`` or ``srtf`` run that requeued no job decided as ``fifo`` or ``sjf`` would.
+
+    Both rank a job by what it received before it was requeued (budcore preempts nothing because
+    of a rank), so in a run without preemptions, evictions or failures every job enters its queue
+    with nothing attained: the figures are those of the plainer ordering, which a planner
+    comparing them should know rather than read as a tie.
+    """
+    if not orderings or requeued:
+        return None
+    same = ", ".join(f"{o.value} as {_WITHOUT_ATTAINED[o].value}" for o in orderings)
+    return (
+        f"no job was requeued (no preemption, eviction or failure), so every job entered its queue "
+        f"having attained nothing and {same} would have ordered it: budcore's las and srtf rank "
+        "requeued jobs and preempt nothing by rank (README: Research orderings)"
+    )
 
 
 KUEUE_EXTRA = "pip install 'budcore[kueue]'"
@@ -1165,6 +1201,17 @@ def register_sweeps(app: typer.Typer) -> None:
                 highlight=False,
             )
         run.finish(summary)
+        for spec, group in zip(specs, groups, strict=True):
+            requeued = sum(
+                r["report"]["overall"][key] for r in group for key in ("preemptions", "evictions", "failures")
+            )
+            note = nothing_attained_note(
+                attained_orderings(spec.scenario, loaded.queues.cluster_queues), requeued
+            )
+            if note is not None:
+                plain_console(stderr=True, soft_wrap=True).print(
+                    Text.assemble(("note:", "bold yellow"), f" {spec.label}: {note}"), highlight=False
+                )
         if fmt == "json":
             typer.echo(dumps({k: v["metrics"] for k, v in summary.items()}), nl=False)
             return

@@ -434,6 +434,36 @@ def test_compare_runs_the_research_orderings(tmp_path: Path) -> None:
     assert jct == pytest.approx({"fifo": 2600.0, "sjf": 2000.0, "edf": 2600.0})
 
 
+def test_las_and_srtf_without_requeues_say_they_ordered_as_fifo_and_sjf(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing is preempted in this scenario, so las equals fifo and srtf equals sjf: the figures
+    tie, and both commands say why instead of leaving a planner to read the tie as a finding."""
+    out = tmp_path / "cmp"
+    argv = ["compare", str(write(tmp_path)), "-p", "fifo", "-p", "las", "-p", "srtf", "-p", "sjf"]
+    assert main([*argv, "--workers", "1", "--format", "json", "--out", str(out)]) == 0
+    summary = json.loads((out / "compare.json").read_text())
+    jct = {label: summary[label]["report"]["overall"]["jct_s"]["mean"] for label in summary}
+    assert jct == pytest.approx({"fifo": 2600.0, "las": 2600.0, "srtf": 2000.0, "sjf": 2000.0})
+    err = capsys.readouterr().err
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
+    assert len(notes) == 2, err
+    assert "las: no job was requeued" in notes[0] and "las as fifo would have ordered it" in notes[0]
+    assert "srtf: no job was requeued" in notes[1] and "srtf as sjf" in notes[1]
+    path = write(tmp_path, "policy: {ordering: las}\n")
+    assert main(["simulate", str(path), "--out", str(tmp_path / "sim"), "--no-plots", "-q"]) == 0
+    assert "note: no job was requeued" in capsys.readouterr().err
+
+
+def test_a_run_that_requeued_a_job_has_no_such_note() -> None:
+    from budcore_simulator.cli import nothing_attained_note
+
+    assert nothing_attained_note([Ordering.LAS], requeued=1) is None
+    assert nothing_attained_note([], requeued=0) is None
+    note = nothing_attained_note([Ordering.LAS, Ordering.SRTF], requeued=0)
+    assert note is not None and "las as fifo, srtf as sjf" in note
+
+
 # Gavel-style throughput per accelerator type ------------------------------------------------------
 TWO_FLAVORS = """\
 name: gavel
