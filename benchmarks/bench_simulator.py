@@ -445,6 +445,10 @@ def main() -> None:
             f"{floor / jobs * 1e6:7.1f} us/job (same jobs/fleet, 1 GPU, 60 s, quota never binding: "
             "the cheapest job)"
         )
+        print(
+            f"  budcore at {floor / cpu * count / jobs:.0%} of the no-queue floor's jobs per CPU-second "
+            "(issue #19 restated: >= 50%)"
+        )
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from budcore.domain.errors import (
     ValidationError,
 )
 from budcore.domain.events import BudgetAlerted, DomainEvent, JobTransitioned, PipelineNotified
-from budcore.domain.job import Job, JobStatus
+from budcore.domain.job import STORED_JOB, Job, JobStatus
 from budcore.domain.lifecycle import can_transition
 from budcore.domain.timeutil import ensure_utc
 from budcore.ports.admission_ledger import Lease as Lease  # re-exported: it was defined here
@@ -155,13 +155,14 @@ def job_row(job: Job) -> dict[str, Any]:
 
 
 def job_from_doc(doc: Any) -> Job:
-    """Rebuild a Job from its JSONB document (validated: a corrupt row fails loudly)."""
-    return Job.model_validate(doc)
+    """Rebuild a Job from its JSONB document (validated: a corrupt row fails loudly; a rule added
+    after the row was written does not, see :data:`~budcore.domain.job.STORED_JOB`)."""
+    return Job.model_validate(doc, context=STORED_JOB)
 
 
 def job_from_json(text: str) -> Job:
     """Rebuild a Job from the JSONB document fetched as text (pydantic parses JSON faster)."""
-    return Job.model_validate_json(text)
+    return Job.model_validate_json(text, context=STORED_JOB)
 
 
 # The job document as JSON text, for the read paths that return many jobs.

@@ -71,3 +71,32 @@ def test_the_rule_is_one_line_naming_the_resource_as_its_path() -> None:
     assert caught.value.path == NVIDIA_GPU
     assert "\n" not in str(caught.value)
     assert str(caught.value.message).startswith("a pod of pod set 'main' asks for 1.5 nvidia.com/gpu")
+
+
+def test_a_job_stored_before_the_rule_still_loads_and_can_be_cancelled() -> None:
+    """The PostgreSQL store validates rows as it reads them; a job written before pods were
+    refused parts of two devices must stay readable (one such row would otherwise break every
+    listing of its tenant) and cancellable."""
+    from datetime import UTC, datetime
+
+    pytest.importorskip("sqlalchemy", reason="the postgres extra")
+    from budcore_adapters.postgres.records import job_from_doc, job_from_json
+
+    from budcore.domain import JobStatus, transition
+
+    legacy = {
+        "id": "old",
+        "name": "old",
+        "tenant": "acme",
+        "status": "queued",
+        "request": {"pod_sets": [{"resources": {NVIDIA_GPU: "1500m"}}]},
+    }
+    with pytest.raises(pydantic.ValidationError):
+        Job.model_validate(legacy)
+    job = job_from_doc(legacy)
+    assert job.request.total[NVIDIA_GPU] == 1500
+    assert job_from_json(job.model_dump_json()) == job
+    cancelled, _ = transition(
+        job, JobStatus.CANCELLED, now=datetime(2026, 12, 7, tzinfo=UTC), reason="fix it"
+    )
+    assert cancelled.status is JobStatus.CANCELLED

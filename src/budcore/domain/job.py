@@ -170,6 +170,13 @@ OptDuration = Annotated[timedelta | None, AfterValidator(_non_negative)]
 Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 
 
+STORED = "stored"
+#: Validation context for a job a store already holds (``Job.model_validate(doc,
+#: context=STORED_JOB)``): a rule added after it was written (a pod may not ask for parts of two
+#: devices, since 2026-12) must not make it unreadable, nor keep it from being cancelled.
+STORED_JOB: Mapping[str, bool] = {STORED: True}
+
+
 class PodSet(BaseModel):
     """A group of identical pods (Kueue ``Workload.spec.podSets[]``): ``count`` × ``resources``.
 
@@ -224,9 +231,12 @@ class PodSet(BaseModel):
 
     @field_validator("resources")
     @classmethod
-    def _whole_devices_or_a_share_of_one(cls, resources: ResourceVector) -> ResourceVector:
-        for name, milli in resources.items():
-            device_request(name, milli, "a pod")
+    def _whole_devices_or_a_share_of_one(
+        cls, resources: ResourceVector, info: ValidationInfo
+    ) -> ResourceVector:
+        if not (info.context and info.context.get(STORED)):  # see STORED_JOB
+            for name, milli in resources.items():
+                device_request(name, milli, "a pod")
         return resources
 
     @model_validator(mode="after")
