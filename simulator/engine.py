@@ -551,24 +551,13 @@ class Simulation:
         self._finished = 0
         self._entered = 0  # jobs that arrived (see _freeze_every)
         self._frozen = False  # gc.freeze() was called during this run (see run)
-        self._flavor_capacity = {
-            name: sum(
-                n.allocatable.get(gpu_resource, 0) // 1000
-                for n in nodes
-                if n.schedulable and n.matches(flavor.node_labels)
-            )
-            for name, flavor in queues.flavors.items()
-        }
-        self._cq_nominal = {
-            name: sum(
-                rq.nominal_quota // 1000
-                for g in cq.resource_groups
-                for f in g.flavors
-                for rq in f.resources
-                if rq.name == gpu_resource
-            )
-            for name, cq in queues.cluster_queues.items()
-        }
+        self._quota_only = options.quota_only
+        accounts = _Accounts.of(queues, nodes, gpu_resource, options.quota_only)
+        self._flavor_capacity = accounts.flavor_gpus
+        self._cq_nominal = accounts.cq_nominal_gpus
+        self._cq_nominal_quota = accounts.cq_nominal_quota
+        self._resources = accounts.resources
+        self._flavor_resource_capacity = accounts.flavor_resource_capacity
         for name in queues.flavors:
             self._flavor_used[name] = 0.0
             self._flavor_gpu_s[name] = 0.0
@@ -577,35 +566,9 @@ class Simulation:
             self._cq_used[name] = 0.0
             self._cq_gpu_s[name] = 0.0
             self.series.cluster_queues[name] = []
-        # Every resource the ClusterQueues cover: quota held per (ClusterQueue, resource), in use
-        # per (flavor, resource), with their nominal quotas and node capacities (see usage.py).
-        self._quota_only = options.quota_only
-        self._cq_nominal_quota: dict[tuple[str, str], int] = {}
-        flavor_keys: set[tuple[str, str]] = set()
-        for name, cq in queues.cluster_queues.items():
-            for group in cq.resource_groups:
-                for resource in group.covered_resources:
-                    self._cq_nominal_quota.setdefault((name, resource), 0)
-                for flavor_quotas in group.flavors:
-                    flavor_keys.update((flavor_quotas.name, r) for r in group.covered_resources)
-                    for rq in flavor_quotas.resources:
-                        self._cq_nominal_quota[(name, rq.name)] = (
-                            self._cq_nominal_quota.get((name, rq.name), 0) + rq.nominal_quota
-                        )
-        self._resources = tuple(sorted({r for _, r in self._cq_nominal_quota}))
-        self._flavor_resource_capacity: dict[tuple[str, str], int] = {}
-        if not options.quota_only:
-            for flavor_name, resource in sorted(flavor_keys):
-                flavor = queues.flavors.get(flavor_name)
-                if flavor is None:
-                    continue
-                self._flavor_resource_capacity[(flavor_name, resource)] = sum(
-                    n.allocatable.get(resource, 0)
-                    for n in nodes
-                    if n.schedulable and n.matches(flavor.node_labels)
-                )
+        # Quota held per (ClusterQueue, resource) and in use per (flavor, resource) (see usage.py).
         self._quota_held: Ledger = Ledger(sorted(self._cq_nominal_quota))
-        self._in_use: Ledger = Ledger(sorted(flavor_keys))
+        self._in_use: Ledger = Ledger(sorted(accounts.flavor_keys))
         for key in self._quota_held.tracked():
             self.series.quota_held[key] = []
         for key in self._in_use.tracked():
@@ -2038,6 +2001,64 @@ class Simulation:
             gc.collect(1)  # young cycles would otherwise stay frozen until the run ends
             gc.freeze()
             self._frozen = True
+
+
+@dataclass(frozen=True, slots=True)
+class _Accounts:
+    """What the run's usage is measured against, from the queues and the nodes: GPUs per flavor
+    (on its schedulable nodes) and per ClusterQueue (nominal), and every resource the
+    ClusterQueues cover, with its nominal quota per ClusterQueue and capacity per flavor."""
+
+    flavor_gpus: dict[str, int]
+    cq_nominal_gpus: dict[str, int]
+    cq_nominal_quota: dict[tuple[str, str], int]  # (ClusterQueue, resource) -> milli-units
+    flavor_keys: frozenset[tuple[str, str]]  # (flavor, resource) a ClusterQueue covers
+    resources: tuple[str, ...]
+    flavor_resource_capacity: dict[tuple[str, str], int]  # on the flavor's nodes (none quota-only)
+
+    @classmethod
+    def of(cls, queues: QueueConfig, nodes: Sequence[Node], gpu_resource: str, quota_only: bool) -> _Accounts:
+        flavor_gpus = {
+            name: sum(
+                n.allocatable.get(gpu_resource, 0) // 1000
+                for n in nodes
+                if n.schedulable and n.matches(flavor.node_labels)
+            )
+            for name, flavor in queues.flavors.items()
+        }
+        cq_nominal_gpus = {
+            name: sum(
+                rq.nominal_quota // 1000
+                for g in cq.resource_groups
+                for f in g.flavors
+                for rq in f.resources
+                if rq.name == gpu_resource
+            )
+            for name, cq in queues.cluster_queues.items()
+        }
+        nominal: dict[tuple[str, str], int] = {}
+        flavor_keys: set[tuple[str, str]] = set()
+        for name, cq in queues.cluster_queues.items():
+            for group in cq.resource_groups:
+                for resource in group.covered_resources:
+                    nominal.setdefault((name, resource), 0)
+                for flavor_quotas in group.flavors:
+                    flavor_keys.update((flavor_quotas.name, r) for r in group.covered_resources)
+                    for rq in flavor_quotas.resources:
+                        nominal[(name, rq.name)] = nominal.get((name, rq.name), 0) + rq.nominal_quota
+        capacity: dict[tuple[str, str], int] = {}
+        if not quota_only:
+            for flavor_name, resource in sorted(flavor_keys):
+                flavor = queues.flavors.get(flavor_name)
+                if flavor is None:
+                    continue
+                capacity[(flavor_name, resource)] = sum(
+                    n.allocatable.get(resource, 0)
+                    for n in nodes
+                    if n.schedulable and n.matches(flavor.node_labels)
+                )
+        resources = tuple(sorted({r for _, r in nominal}))
+        return cls(flavor_gpus, cq_nominal_gpus, nominal, frozenset(flavor_keys), resources, capacity)
 
 
 def _check_latency_alone(
