@@ -19,6 +19,12 @@ the same preset ``budcore compare -p sjf`` applies (:func:`budcore_simulator.swe
     .venv/bin/python benchmarks/bench_ordering.py                     # fifo and sjf, seed 0
     .venv/bin/python benchmarks/bench_ordering.py --seeds 3           # seeds 0, 1, 2
     .venv/bin/python benchmarks/bench_ordering.py -p fifo -p sjf -p las -p edf --jobs 5000
+    .venv/bin/python benchmarks/bench_ordering.py -p fifo -p las -p tiresias.yaml --within LowerPriority
+
+``--within`` gives the four ClusterQueues Kueue's ``withinClusterQueue`` (default Never, as in
+bench_simulator), which ``las_preemption`` needs to preempt anything; a ``.yaml`` policy is a
+``budcore compare`` policy file (e.g. ``ordering: {default: las, las_thresholds: [1h, 10h],
+las_preemption: true}``).
 """
 
 from __future__ import annotations
@@ -34,8 +40,27 @@ from budcore_simulator.scenario import LoadedScenario
 from budcore_simulator.status import SimJobStatus
 from budcore_simulator.sweep import apply_policy, parse_policy
 
+from budcore.scheduling import ClusterQueuePreemption, QueueConfig
+from budcore.scheduling.queues import WithinClusterQueue
+
 #: The PAI simulator's published average JCT in seconds (README, 20,000 jobs, 6,500 GPUs).
 PAI = {"fifo": 7918.47, "sjf": 5988.61}
+
+
+def preempting(config: QueueConfig, within: WithinClusterQueue) -> QueueConfig:
+    """``config`` with every ClusterQueue's ``withinClusterQueue`` set to ``within``."""
+    if within is WithinClusterQueue.NEVER:
+        return config
+    cqs = [
+        cq.model_copy(update={"preemption": ClusterQueuePreemption(within_cluster_queue=within)})
+        for cq in config.cluster_queues.values()
+    ]
+    return QueueConfig.build(
+        flavors=list(config.flavors.values()),
+        cluster_queues=cqs,
+        cohorts=list(config.cohorts.values()),
+        local_queues=list(config.local_queues.values()),
+    )
 
 
 def run(loaded: LoadedScenario, policy: str) -> tuple[float, float, int, float]:
@@ -58,7 +83,14 @@ def main() -> None:
     parser.add_argument("-p", "--policy", action="append", help="a compare preset (default: fifo, sjf)")
     parser.add_argument("--jobs", type=int, default=CASES["a"][0])
     parser.add_argument("--seeds", type=int, default=1, help="run seeds 0 .. N-1")
+    parser.add_argument(
+        "--within",
+        choices=[w.value for w in WithinClusterQueue],
+        default=WithinClusterQueue.NEVER.value,
+        help="the ClusterQueues' withinClusterQueue (Kueue's preemption within a queue)",
+    )
     args = parser.parse_args()
+    within = WithinClusterQueue(args.within)
     policies = args.policy or ["fifo", "sjf"]
     nodes = CASES["a"][1]
     print(
@@ -67,7 +99,9 @@ def main() -> None:
     )
     means: dict[str, list[float]] = {p: [] for p in policies}
     for seed in range(args.seeds):
-        loaded = scenario("case-a", nodes, queues(nodes), workload(args.jobs, 1000.0), seed)
+        loaded = scenario(
+            "case-a", nodes, preempting(queues(nodes), within), workload(args.jobs, 1000.0), seed
+        )
         for policy in policies:
             jct, wait, done, cpu = run(loaded, policy)
             means[policy].append(jct)

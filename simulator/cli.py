@@ -531,8 +531,8 @@ def attained_orderings(scenario: Scenario, cluster_queues: Iterable[str]) -> lis
 def nothing_attained_note(orderings: Sequence[Ordering], requeued: int) -> str | None:
     """Why a ``las`` or ``srtf`` run that requeued no job decided as ``fifo`` or ``sjf`` would.
 
-    Both rank a job by what it received before it was requeued (budcore preempts nothing because
-    of a rank), so in a run without preemptions, evictions or failures every job enters its queue
+    Both rank a job by what it received before it was requeued, so in a run without preemptions,
+    evictions or failures (``las_preemption`` preempted nothing either) every job enters its queue
     with nothing attained: the figures are those of the plainer ordering, which a planner
     comparing them should know rather than read as a tie.
     """
@@ -541,8 +541,8 @@ def nothing_attained_note(orderings: Sequence[Ordering], requeued: int) -> str |
     same = ", ".join(f"{o.value} as {_WITHOUT_ATTAINED[o].value}" for o in orderings)
     return (
         f"no job was requeued (no preemption, eviction or failure), so every job entered its queue "
-        f"having attained nothing and {same} would have ordered it: budcore's las and srtf rank "
-        "requeued jobs and preempt nothing by rank (README: Research orderings)"
+        f"having attained nothing and {same} would have ordered it: las and srtf rank a job by what "
+        "it received before it was queued (README: Research orderings)"
     )
 
 

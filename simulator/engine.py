@@ -586,6 +586,9 @@ class Simulation:
         # Only time windows put jobs behind the scheduler's time gates here (the engine does retry
         # backoff itself), so cycles ask for the next wake-up only once a windowed job has arrived.
         self._windows = False
+        # Tiresias's preemption: a running job reaching a LAS level wakes its queue (next_wakeup).
+        ordering = self._policy.ordering
+        self._las_preemption = ordering is not None and ordering.las_preemption
         self._last_progress_s = 0.0
         self._time_used = options.report_time or deadline_boost is not None
         self._etas: dict[str, float | None] | None = {} if options.eta is not None else None
@@ -1173,7 +1176,7 @@ class Simulation:
                     self._evict(victim.job_id, now, decision.grace_period.total_seconds())
         for eviction in result.evictions:
             self._evict(eviction.job_id, now, self._eviction_grace_s, eviction)
-        if self._windows or self._reservations:
+        if self._windows or self._reservations or self._las_preemption:
             self._want_wakeup(now)
 
     def _evict(self, job_id: str, now: float, grace_s: float, eviction: Evict | None = None) -> None:

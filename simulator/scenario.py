@@ -415,7 +415,10 @@ class OrderingSpec(BaseModel):
     requeue), ``las`` (least attained GPU-seconds, Tiresias) and ``edf`` (earliest deadline). A job
     that declares no runtime counts as ``default_estimate`` under ``sjf`` and ``srtf``;
     ``las_thresholds`` (GPU-seconds, increasing) discretize ``las`` into Tiresias's levels, FIFO
-    within a level (empty: continuous). ``policy.ordering: sjf`` is short for ``{default: sjf}``.
+    within a level (empty: continuous); ``las_preemption: true`` (needs thresholds) lets a waiting
+    job preempt a running one of its priority and ClusterQueue that reached a higher level, as
+    Tiresias does, under the ClusterQueue's ``withinClusterQueue`` (Never: nothing is preempted).
+    ``policy.ordering: sjf`` is short for ``{default: sjf}``.
     The ClusterQueues of one cohort tree must share an ordering. See
     :mod:`budcore.scheduling.ordering`.
     """
@@ -426,6 +429,7 @@ class OrderingSpec(BaseModel):
     cluster_queues: dict[str, str] = Field(default_factory=dict)
     default_estimate: Duration = Field(default=DEFAULT_ESTIMATE_S, gt=0)
     las_thresholds: tuple[Duration, ...] = ()
+    las_preemption: bool = False
 
     @model_validator(mode="after")
     def _known(self) -> OrderingSpec:
@@ -443,6 +447,7 @@ class OrderingSpec(BaseModel):
                 },
                 default_estimate_s=self.default_estimate,
                 las_thresholds_gpu_s=tuple(self.las_thresholds),
+                las_preemption=self.las_preemption,
             )
         except ValidationError as exc:
             raise ValidationError(exc.message, path=exc.path.removeprefix("ordering.")) from None
@@ -1379,6 +1384,11 @@ class LoadedScenario:
             check_cohorts(policy, {name: node.root_key for name, node in tree.cluster_queues.items()})
         except ValidationError as exc:
             raise self._error(exc.message, "policy.ordering") from None
+        if policy.las_preemption and self.scenario.policy.fair_sharing:
+            raise self._error(
+                "las_preemption works with Kueue's classical preemption, not with fair sharing",
+                "policy.ordering.las_preemption",
+            )
 
     def _check_throughput(self) -> None:
         """``policy.throughput`` names ClusterQueues of the queues and accelerators some flavor

@@ -464,6 +464,61 @@ def test_a_run_that_requeued_a_job_has_no_such_note() -> None:
     assert note is not None and "las as fifo, srtf as sjf" in note
 
 
+TIRESIAS = SCENARIO.replace(
+    "      metadata: {name: team}\n      spec:\n        namespaceSelector: {}\n",
+    "      metadata: {name: team}\n      spec:\n        namespaceSelector: {}\n"
+    "        preemption: {withinClusterQueue: LowerPriority}\n",
+)
+TIRESIAS_JOBS = """\
+job_id,submit_s,runtime_s,gpus_per_pod,tenant,local_queue
+long,0,3600,1,team,main
+short,60,120,1,team,main
+"""
+
+
+def tiresias_run(tmp_path: Path, las_preemption: bool) -> dict[str, tuple[float | None, float | None, int]]:
+    (tmp_path / "jobs.csv").write_text(TIRESIAS_JOBS)
+    path = tmp_path / "scenario.yaml"
+    flag = "true" if las_preemption else "false"
+    policy = f"policy:\n  ordering: {{default: las, las_thresholds: [5m], las_preemption: {flag}}}\n"
+    path.write_text(TIRESIAS.replace("horizon: 2h", "horizon: 3h") + policy)
+    from budcore_simulator.build import build_simulation
+
+    result = build_simulation(load_scenario(path)).run()
+    return {r.arrival.job_id: (r.start_s, r.end_s, r.preemptions) for r in result.records}
+
+
+def test_las_preemption_lets_a_short_job_preempt_one_that_reached_a_level(tmp_path: Path) -> None:
+    """Tiresias: ``long`` (1 GPU) reaches the 5 GPU-minute threshold 300 s after it started, so
+    ``short`` (waiting since 60 s, level 0) preempts it then and runs 300-420 s; ``long`` starts
+    again at 420 s (no checkpoint: it lost its 300 s) and ends at 4,020 s. Without
+    ``las_preemption``, ``short`` waits for ``long`` to end at 3,600 s."""
+    plain = tiresias_run(tmp_path, las_preemption=False)
+    assert plain == {"long": (0.0, 3600.0, 0), "short": (3600.0, 3720.0, 0)}
+    preempting = tiresias_run(tmp_path, las_preemption=True)
+    assert preempting["short"] == (300.0, 420.0, 0)
+    assert preempting["long"] == (0.0, 4020.0, 1)
+
+
+def test_las_preemption_is_refused_without_thresholds_or_with_fair_sharing(tmp_path: Path) -> None:
+    for extra, message in [
+        (
+            "policy:\n  ordering: {default: las, las_preemption: true}\n",
+            "las_preemption needs las_thresholds",
+        ),
+        (
+            "policy:\n  fair_sharing: true\n"
+            "  ordering: {default: las, las_thresholds: [1h], las_preemption: true}\n",
+            "not with fair sharing",
+        ),
+    ]:
+        with pytest.raises(ValidationError) as info:
+            load_scenario(write(tmp_path, extra))
+        assert message in info.value.message
+        assert info.value.path.startswith("policy.ordering")
+        assert info.value.line is not None
+
+
 # Gavel-style throughput per accelerator type ------------------------------------------------------
 TWO_FLAVORS = """\
 name: gavel

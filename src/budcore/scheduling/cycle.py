@@ -749,6 +749,7 @@ class _Cycle:
             job.priority_value,
             "",
             workload.timestamp,
+            workload.rank,
         )
         decision = find_victims(
             self._snapshot_of(usage),
@@ -765,7 +766,11 @@ class _Cycle:
         with admission fair sharing their LocalQueues' usage (the victims' order)."""
         snapshot = self.snapshot
         return AdmissionSnapshot(
-            snapshot.tree, usage, snapshot.admitted, local_queue_usage=snapshot.local_queue_usage
+            snapshot.tree,
+            usage,
+            snapshot.admitted,
+            local_queue_usage=snapshot.local_queue_usage,
+            las=snapshot.las,
         )
 
     def _oracle(self) -> PreemptionOracle:
@@ -996,6 +1001,7 @@ class _Cycle:
             job.priority_value,  # aging never grants the right to preempt
             assignment.describe(),  # the numbers of the moment it was assigned
             workload.timestamp,
+            workload.rank,
         )
         self.result.needs_preemption.append(needs)
         has_targets = self._has_targets(assignment, workload, start)

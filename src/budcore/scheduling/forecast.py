@@ -12,8 +12,11 @@ from one instant where something changes to the next:
 - a pending workload is admitted when the cycle admits it — in the order the policy admits (queue
   order, borrowing, fair sharing, flavor fungibility) — and runs for its expected runtime;
 - preemption happens as configured: a victim leaves when chosen (its grace period is not
-  modelled) and is requeued at that instant, to run its whole expected runtime again; so does a
-  workload evicted by a cycle (a draining queue, a capacity booking that starts);
+  modelled) and is requeued at that instant, to run its whole expected runtime again, and the
+  next cycle is at that same instant, where its preemptor takes the room (it waited for the next
+  completion before); so does a workload evicted by a cycle (a draining queue, a capacity booking
+  that starts). In a queue that preempts by LAS level, a running workload reaching a level is an
+  instant too (``next_wakeup``), and a victim keeps the service it attained;
 - time gates (retry backoff, time windows) hold and release jobs as they do live.
 
 What it does *not* model, by design: pod placement (admission is the start: a cluster that cannot
@@ -40,6 +43,7 @@ from budcore.domain.errors import ValidationError
 from budcore.domain.job import Job
 from budcore.domain.resources import is_accelerator
 from budcore.domain.timeutil import ensure_utc
+from budcore.scheduling.ordering import Attained
 from budcore.scheduling.snapshot import AdmittedWorkload, CycleResult, DecisionStatus
 
 
@@ -54,7 +58,9 @@ class Forkable(Protocol):
 
     def fork(self, cluster_queues: Collection[str] | None = None) -> Forkable: ...
 
-    def submit(self, job: Job, *, timestamp: float | None = None) -> object: ...
+    def submit(
+        self, job: Job, *, timestamp: float | None = None, attained: Attained | None = None
+    ) -> object: ...
 
     def cycle(self, now: datetime) -> CycleResult: ...
 
@@ -193,12 +199,13 @@ def forecast(
     at: datetime | None = now
     while at is not None and at <= horizon and run.forecast.cycles < options.max_cycles:
         _release_ended(run, at)
-        _cycle(run, at)
+        evicted = _cycle(run, at)
         if stop_at is not None and stop_at in run.forecast.etas:
             break
         if not run.fork.queued_job_ids():
             break
-        at = _next_instant(run)
+        if not evicted:  # victims released now: their preemptors are admitted at this instant
+            at = _next_instant(run)
     run.forecast.ended_at = at if at is not None and at <= horizon else horizon
     _explain_missing(run, waiting, horizon)
     return run.forecast
@@ -220,8 +227,9 @@ def _release_ended(run: _Run, at: datetime) -> None:
             run.fork.release(job_id, at)
 
 
-def _cycle(run: _Run, at: datetime) -> None:
-    """One cycle of the fork at ``at``: record admissions, carry out preemptions."""
+def _cycle(run: _Run, at: datetime) -> bool:
+    """One cycle of the fork at ``at``: record admissions, carry out preemptions (whether any
+    workload was evicted and requeued: the next cycle is then at the same instant)."""
     fork = run.fork
     result = fork.cycle(at)
     run.forecast.cycles += 1
@@ -238,16 +246,25 @@ def _cycle(run: _Run, at: datetime) -> None:
     for decision in result.preemptions:
         if decision.status is DecisionStatus.PREEMPT:
             evicted.extend(victim.job_id for victim in decision.victims)
+    released = False
     for job_id in evicted:
-        if job_id not in fork.admitted:
+        workload = fork.admitted.get(job_id)
+        if workload is None:
             continue
         job = fork.admitted_job(job_id)
         fork.release(job_id, at)
+        released = True
         if job is not None:
             # Requeued at the eviction instant, as the simulator and Kueue's default do; any
-            # ETA it had is superseded by its next admission.
+            # ETA it had is superseded by its next admission. In a queue that preempts by LAS
+            # level it keeps the service it attained (its level), as the simulator's requeue does.
             run.forecast.etas.pop(job_id, None)
-            fork.submit(job, timestamp=at.timestamp())
+            attained = None
+            if workload.accelerators:
+                held = (at - workload.admitted_at).total_seconds() * workload.accelerators
+                attained = Attained(gpu_s=workload.attained_gpu_s + held)
+            fork.submit(job, timestamp=at.timestamp(), attained=attained)
+    return released
 
 
 def _main_flavor(flavors: Mapping[str, Mapping[str, str]]) -> str:

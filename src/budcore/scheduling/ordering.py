@@ -19,10 +19,15 @@ queue-ordering time breaks ties, so equal ranks stay FIFO):
 Why a static rank: a rank is computed once, when the workload enters its queue (arrival, or
 requeue after a preemption, when what it attained changed), so the pending queues stay sorted
 containers with O(log n) updates and the cycle's shape-skipping stays valid (within a shape,
-workloads are still ordered by their key). Nothing re-ranks a waiting workload; in particular a
-*running* job is never preempted because its attained service grew (Tiresias demotes and
-preempts running jobs; here only Kueue's preemption rules preempt, so ``las`` and ``srtf`` reorder
-requeued jobs only, and on fresh arrivals ``las`` equals ``fifo``).
+workloads are still ordered by their key). Nothing re-ranks a waiting workload. By default a
+*running* job is never preempted because its attained service grew: only Kueue's preemption rules
+preempt, so ``las`` and ``srtf`` reorder requeued jobs only, and on fresh arrivals ``las`` equals
+``fifo``. With ``las_preemption`` (and ``las_thresholds_gpu_s``) a ``las`` ClusterQueue preempts as
+Tiresias does: a running job's level grows with the service it attains since its admission
+(:class:`LasLevels`), and a waiting workload of a lower level may preempt it within its
+ClusterQueue under Kueue's ``withinClusterQueue`` (as ``LowerOrNewerEqualPriority`` lets it
+preempt newer workloads of its priority; see
+:func:`~budcore.scheduling.preemption.common.find_candidates`).
 
 Ranks are comparable only within one ordering, and the cycle compares the heads of the
 ClusterQueues of one cohort tree by their keys: :func:`check_cohorts` requires the queues of a
@@ -103,6 +108,9 @@ class OrderingPolicy:
     # Tiresias's discretized LAS: a job's level is the number of thresholds its attained
     # GPU-seconds reached; empty: continuous LAS (rank = attained GPU-seconds).
     las_thresholds_gpu_s: tuple[float, ...] = ()
+    # Tiresias's preemption in ``las`` queues: a waiting workload may preempt a running one of its
+    # priority whose level (attained service, growing while it runs) is higher than its own.
+    las_preemption: bool = False
 
     def __post_init__(self) -> None:
         if not self.default_estimate_s > 0:
@@ -114,6 +122,20 @@ class OrderingPolicy:
             raise ValidationError(
                 f"must be positive and increasing, got {list(thresholds)}", path="ordering.las_thresholds"
             )
+        if self.las_preemption and not thresholds:
+            raise ValidationError(
+                "las_preemption needs las_thresholds: with continuous LAS two jobs would preempt "
+                "each other back and forth (Tiresias discretizes for that reason)",
+                path="ordering.las_preemption",
+            )
+
+    def level(self, gpu_s: float) -> int:
+        """The Tiresias level of ``gpu_s`` attained GPU-seconds: thresholds reached."""
+        return bisect_right(self.las_thresholds_gpu_s, gpu_s)
+
+    def preempts_by_level(self, cluster_queue: str) -> bool:
+        """Whether ``cluster_queue`` preempts by LAS level (``las`` with ``las_preemption``)."""
+        return self.las_preemption and self.of(cluster_queue) is Ordering.LAS
 
     def of(self, cluster_queue: str) -> Ordering:
         return self.cluster_queues.get(cluster_queue, self.default)
@@ -144,8 +166,48 @@ class OrderingPolicy:
         if ordering is Ordering.SRTF:
             return max(0.0, self.estimate_s(job) - got.work_s)
         if self.las_thresholds_gpu_s:
-            return float(bisect_right(self.las_thresholds_gpu_s, got.gpu_s))
+            return float(self.level(got.gpu_s))
         return got.gpu_s
+
+
+@dataclass(frozen=True, slots=True)
+class LasLevels:
+    """What preemption needs to know of LAS levels at one instant (``now_s``, epoch seconds): the
+    thresholds and the ClusterQueues that preempt by level (:meth:`OrderingPolicy.preempts_by_level`).
+
+    An admitted workload attains service from its admission on (Kueue's execution time counts
+    admitted time, as ``Job.accumulated_runtime`` does): ``accelerators`` GPU-seconds a second on
+    top of what it had attained when admitted.
+    """
+
+    thresholds_gpu_s: tuple[float, ...]
+    cluster_queues: frozenset[str]
+    now_s: float
+
+    def level(self, attained_gpu_s: float, accelerators: float, admitted_s: float) -> int:
+        """The level of an admitted workload at ``now_s``. A micro-GPU-second of tolerance: at the
+        instant :func:`next_crossing` computed, rounding must not leave it a level behind."""
+        held = max(0.0, self.now_s - admitted_s) * accelerators
+        return bisect_right(self.thresholds_gpu_s, attained_gpu_s + held + 1e-6)
+
+
+def next_crossing(
+    thresholds_gpu_s: tuple[float, ...],
+    attained_gpu_s: float,
+    accelerators: float,
+    admitted_s: float,
+    after_s: float,
+) -> float | None:
+    """The first instant after ``after_s`` at which an admitted workload (``attained_gpu_s`` when
+    admitted at ``admitted_s``, attaining ``accelerators`` a second) reaches its next threshold;
+    None when it is past the last one."""
+    if accelerators <= 0:
+        return None
+    attained_then = attained_gpu_s + max(0.0, after_s - admitted_s) * accelerators + 1e-6
+    upcoming = bisect_right(thresholds_gpu_s, attained_then)
+    if upcoming >= len(thresholds_gpu_s):
+        return None
+    return admitted_s + (thresholds_gpu_s[upcoming] - attained_gpu_s) / accelerators
 
 
 def check_cohorts(policy: OrderingPolicy, roots: Mapping[str, str], path: str = "ordering") -> None:

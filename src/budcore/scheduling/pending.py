@@ -172,6 +172,10 @@ class PendingQueues:
         if self._ordering is not None:
             self._attained[job_id] = attained
 
+    def attained_of(self, job_id: str) -> Attained | None:
+        """What the driver noted the job attained before (None: nothing noted)."""
+        return self._attained.get(job_id)
+
     def forget_attained(self, job_id: str) -> None:
         self._attained.pop(job_id, None)
 

@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import copy
 from collections import ChainMap
-from collections.abc import Callable, Collection, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import cast
@@ -64,8 +65,9 @@ from budcore.scheduling.deadline import (
 from budcore.scheduling.fair_sharing import LocalQueueUsage
 from budcore.scheduling.forecast import Eta, Forecast, ForecastOptions, forecast
 from budcore.scheduling.job_facts import JobFacts
+from budcore.scheduling.las import Demotions
 from budcore.scheduling.limits import DEFAULT_RUNAWAY_FACTOR, LimitVerdict, next_limit, overdue
-from budcore.scheduling.ordering import Attained, check_cohorts
+from budcore.scheduling.ordering import Attained, LasLevels, accelerators, check_cohorts
 from budcore.scheduling.pending import PendingQueues, PendingWorkload
 from budcore.scheduling.preemption import DecisionStatus, PreemptionDecision, PreemptionPolicy, find_victims
 from budcore.scheduling.preemption.aging import AgingPolicy, effective_priority
@@ -117,6 +119,11 @@ class Scheduler:
         ordering = self.policy.ordering
         if ordering is not None:
             check_cohorts(ordering, {name: node.root_key for name, node in self.tree.cluster_queues.items()})
+            if ordering.las_preemption and self.preemption.fair_sharing:
+                raise ValidationError(
+                    "las_preemption works with Kueue's classical preemption, not with fair sharing",
+                    path="ordering.las_preemption",
+                )
         self.pending = PendingQueues(config, ordering)
         self.admitted: dict[str, AdmittedWorkload] = AdmittedWorkloads()  # indexed by ClusterQueue
         # Pending workloads whose last preemption found no victims: they reserve no room in a cycle.
@@ -135,6 +142,9 @@ class Scheduler:
         self._last_now: datetime | None = None
         # Capacity bookings (budcore's own): room held for an owner over a time interval.
         self.bookings = ReservationBook()
+        # Tiresias's preemption in las queues (budcore's own, opt-in): when admitted workloads
+        # reach their next level, which wakes their queues (budcore.scheduling.las).
+        self._las_queues, self._demotions = self._las_setup(config, ())
 
     @property
     def config(self) -> QueueConfig:
@@ -261,7 +271,29 @@ class Scheduler:
             no_preemption_candidates=self._no_candidates,
             local_queue_usage=local_queue_usage,
             bookings=self.bookings.rooms(now, self.admitted) if self.bookings and now is not None else {},
+            las=self._las_levels(now),
         )
+
+    def _las_setup(
+        self, config: QueueConfig, admitted: Collection[AdmittedWorkload]
+    ) -> tuple[frozenset[str], Demotions | None]:
+        """The ClusterQueues that preempt by LAS level, and their admitted workloads' next levels."""
+        ordering = self.policy.ordering
+        if ordering is None or not ordering.las_preemption:
+            return frozenset(), None
+        queues = frozenset(name for name in config.cluster_queues if ordering.preempts_by_level(name))
+        demotions = Demotions(ordering.las_thresholds_gpu_s)
+        after = self._last_now.timestamp() if self._last_now is not None else 0.0
+        for w in admitted:
+            if w.cluster_queue in queues:
+                demotions.watch(w, after)
+        return queues, demotions
+
+    def _las_levels(self, now: datetime | None) -> LasLevels | None:
+        ordering = self.policy.ordering
+        if now is None or not self._las_queues or ordering is None:
+            return None
+        return LasLevels(ordering.las_thresholds_gpu_s, self._las_queues, now.timestamp())
 
     def _local_queue_usage(self, now: datetime) -> dict[tuple[str, str], float] | None:
         """The decayed usage at ``now`` of every LocalQueue the cycle may order by it: those with
@@ -313,6 +345,11 @@ class Scheduler:
         now = ensure_utc(now, "now")  # before any state changes: admissions record it
         previous, self._last_now = self._last_now, now
         self._apply_time(now)
+        if self._demotions is not None:
+            crossed = self._demotions.due(now.timestamp(), self.admitted)
+            if crossed:  # running workloads reached a level: waiting ones may now preempt them
+                self.pending.activate(crossed)
+                self._no_candidates.clear()
         tree = self.tree
         if (
             not self.pending.active
@@ -350,7 +387,8 @@ class Scheduler:
         for needs in result.needs_preemption:
             self.reasons[needs.job_id] = _Prefixed("waiting for preemption: ", needs.why)
         if result.needs_preemption:  # the decisions refine those reasons
-            result.preemptions = self._preempt(result, now, victim_info, local_queue_usage)
+            with self._cycle_start_admitted(result.admitted):
+                result.preemptions = self._preempt(result, now, victim_info, local_queue_usage)
         self.pending.deactivate(result.exhausted)
         if result.reserved or result.no_victims:
             self._after_reservations(result)
@@ -448,6 +486,24 @@ class Scheduler:
             else:
                 self.pending.activate(tree.cluster_queues[needs.cluster_queue].root().members)
 
+    @contextmanager
+    def _cycle_start_admitted(self, admits: Sequence[Admit]) -> Iterator[None]:
+        """The admitted workloads as the cycle started, while preemption decides its victims.
+
+        Kueue finds a preemptor's targets when it nominates it, in the snapshot the cycle started
+        from, so a workload admitted in the same cycle is never a victim; their usage still counts
+        (an earlier admission of the cycle is what makes a preemptor "no longer fit"). They are
+        the last entries of ``admitted`` (admission order), so taking them out and putting them
+        back in order leaves the order unchanged.
+        """
+        admitted = self.admitted
+        aside = [(a.job_id, admitted.pop(a.job_id)) for a in admits if a.job_id in admitted]
+        try:
+            yield
+        finally:
+            for job_id, workload in aside:
+                admitted[job_id] = workload
+
     def _preempt(
         self,
         result: CycleResult,
@@ -467,7 +523,11 @@ class Scheduler:
         LocalQueues' usage too (``local_queue_usage``, read once by :meth:`cycle`).
         """
         snapshot = AdmissionSnapshot(
-            self.tree, self.usage, self.admitted, local_queue_usage=local_queue_usage
+            self.tree,
+            self.usage,
+            self.admitted,
+            local_queue_usage=local_queue_usage,
+            las=self._las_levels(now),
         )
         evicting = frozenset(self.evicting)  # as the cycle found them
         claimed = self.usage.overlay()  # minus the victims claimed so far, plus their preemptors
@@ -531,9 +591,12 @@ class Scheduler:
             raise NotFoundError("pending workload", admit.job_id)
         self.usage.add(admit.cluster_queue, admit.usage)
         self._no_candidates.discard(admit.job_id)
+        attained: Attained | None = None
+        if admit.cluster_queue in self._las_queues:
+            attained = self.pending.attained_of(admit.job_id) or Attained.of(workload.job)
         self.pending.forget_attained(admit.job_id)
         self.gates.unwatch(admit.job_id)
-        self.admitted[admit.job_id] = AdmittedWorkload(
+        self.admitted[admit.job_id] = admitted = AdmittedWorkload(
             job_id=admit.job_id,
             tenant=admit.tenant,
             cluster_queue=admit.cluster_queue,
@@ -544,7 +607,11 @@ class Scheduler:
             admitted_at=now,
             timestamp=workload.timestamp,
             pod_counts=admit.pod_counts,
+            attained_gpu_s=0.0 if attained is None else attained.gpu_s,
+            accelerators=0.0 if attained is None else accelerators(workload.job),
         )
+        if attained is not None and self._demotions is not None:
+            self._demotions.watch(admitted, now.timestamp())
         self.reasons.pop(admit.job_id, None)
         self._victim_info.jobs[admit.job_id] = workload.job
         afs = self.policy.local_queue_usage
@@ -699,6 +766,7 @@ class Scheduler:
         self.usage = usage
         self.pending.reconfigure(config)
         self._no_candidates.clear()  # new quotas or policies: every preemptor may find victims again
+        self._las_queues, self._demotions = self._las_setup(config, tuple(self.admitted.values()))
         if old.priority_classes != config.priority_classes:
             self._reprice(old)
 
@@ -787,7 +855,13 @@ class Scheduler:
         if self.bookings and self._last_now is not None:
             change = self.bookings.next_change(self._last_now)
             if change is not None and (wakeup is None or change < wakeup):
-                return change
+                wakeup = change
+        if self._demotions is not None:  # a running workload reaches a LAS level
+            crossing = self._demotions.next_s(self.admitted)
+            if crossing is not None:
+                at = datetime.fromtimestamp(crossing, UTC)
+                if wakeup is None or at < wakeup:
+                    wakeup = at
         return wakeup
 
     def overdue(self, now: datetime, runaway_factor: float = DEFAULT_RUNAWAY_FACTOR) -> list[LimitVerdict]:
@@ -874,6 +948,7 @@ class Scheduler:
         other._forecast = None
         other._no_candidates = set(self._no_candidates)
         other._victim_info = self._victim_info.fork()
+        other._demotions = None if self._demotions is None else self._demotions.fork()
         return other
 
     def pending_reason(self, job_id: str) -> str | None:

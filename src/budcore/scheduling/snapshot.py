@@ -24,7 +24,7 @@ from budcore.domain.reservation import Reservation
 from budcore.ports.preemption_cost import PreemptionCost
 from budcore.scheduling.assignment import AcceleratorMatcher, PendingReason
 from budcore.scheduling.fair_sharing import LocalQueueUsage
-from budcore.scheduling.ordering import OrderingPolicy
+from budcore.scheduling.ordering import LasLevels, OrderingPolicy
 from budcore.scheduling.quota import FR, QuotaTree, QuotaUsage
 
 
@@ -42,6 +42,10 @@ class AdmittedWorkload:
     admitted_at: datetime
     timestamp: float  # queue-ordering time it had while pending
     pod_counts: tuple[int, ...] | None = None  # admitted with fewer pods (Admit.pod_counts)
+    # LAS (budcore.scheduling.ordering.LasLevels): the GPU-seconds it had attained when admitted,
+    # and the accelerators it attains service with from then on.
+    attained_gpu_s: float = 0.0
+    accelerators: float = 0.0
 
 
 class AdmittedWorkloads(dict[str, AdmittedWorkload]):
@@ -187,6 +191,7 @@ class AdmissionSnapshot:
     no_preemption_candidates: AbstractSet[str] = frozenset()
     local_queue_usage: Mapping[tuple[str, str], float] | None = None
     bookings: Mapping[str, tuple[BookedRoom, ...]] = field(default_factory=dict)
+    las: LasLevels | None = None  # ClusterQueues that preempt by LAS level, at the cycle's instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +247,7 @@ class NeedsPreemption:
     priority: int
     why: PendingReason | str | object
     timestamp: float = 0.0  # the preemptor's queue-ordering time (LowerOrNewerEqualPriority needs it)
+    rank: float = 0.0  # its rank in its queue (its LAS level where the queue preempts by level)
 
     @property
     def reason(self) -> str:

@@ -25,6 +25,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from budcore.ports.preemption_cost import PreemptionCost
+from budcore.scheduling.ordering import LasLevels
 from budcore.scheduling.queues import (
     BorrowWithinCohortPolicy,
     ClusterQueue,
@@ -121,7 +122,7 @@ def borrow_threshold(cq: ClusterQueue, priority: int) -> int | None:
 
 # Kueue ``CandidatesOrdering`` as a sort key: (evicted first, other ClusterQueues first, priority,
 # most recently admitted first, id); with admission fair sharing deciding, (rank, 0, 0, 0.0, "").
-OrderingKey = tuple[int, int, int, float, str]
+OrderingKey = tuple[int, int, float, float, str]
 
 
 def ordering_key(ctx: PreemptionContext, w: AdmittedWorkload) -> OrderingKey:
@@ -142,11 +143,20 @@ def ordering_key(ctx: PreemptionContext, w: AdmittedWorkload) -> OrderingKey:
 
 def _kueue_key(ctx: PreemptionContext, w: AdmittedWorkload) -> OrderingKey:
     """Kueue's steps but the LocalQueue-usage one: the whole order without admission fair sharing,
-    and the order across ClusterQueues with it (the usage step compares one ClusterQueue's)."""
+    and the order across ClusterQueues with it (the usage step compares one ClusterQueue's).
+
+    In a ClusterQueue that preempts by LAS level (budcore's ``las_preemption``), a higher level
+    goes first within a priority, as Tiresias preempts from its lowest-priority queue: the level
+    is a fraction below 1 taken off the priority, so priorities keep Kueue's order."""
+    priority: float = w.priority
+    las = ctx.snapshot.las
+    if las is not None and w.cluster_queue in las.cluster_queues:
+        level = las.level(w.attained_gpu_s, w.accelerators, w.admitted_at.timestamp())
+        priority -= level / (len(las.thresholds_gpu_s) + 1)
     return (
         0 if w.job_id in ctx.evicting else 1,
         1 if w.cluster_queue == ctx.needs.cluster_queue else 0,
-        w.priority,
+        priority,
         -w.admitted_at.timestamp(),
         w.job_id,
     )
@@ -258,7 +268,7 @@ def _first(keyed: tuple[OrderingKey, AdmittedWorkload]) -> OrderingKey:
 
 def _within(
     usages: Mapping[tuple[str, str], float], keyed: tuple[OrderingKey, AdmittedWorkload]
-) -> tuple[int, int, float, int, float, str]:
+) -> tuple[int, int, float, float, float, str]:
     """Kueue's comparison within one ClusterQueue as a key: the workload's key with its LocalQueue's
     usage, higher first, between "other ClusterQueues first" and priority."""
     (evicted, own, priority, admitted, job_id), w = keyed
@@ -306,11 +316,16 @@ def find_candidates(ctx: PreemptionContext, preemptor_timestamp: float | None) -
     within = cq.preemption.within_cluster_queue
     if within is not WithinClusterQueue.NEVER:
         same_prio = within is WithinClusterQueue.LOWER_OR_NEWER_EQUAL_PRIORITY
+        las = ctx.snapshot.las
+        if las is not None and cq.name not in las.cluster_queues:
+            las = None
         for w in admitted if index is None else index.in_cluster_queue(cq.name).values():
             if w.cluster_queue != cq.name or w.priority > prio:
                 continue
-            if w.priority == prio and not (
-                same_prio and preemptor_timestamp is not None and preemptor_timestamp < w.timestamp
+            if (
+                w.priority == prio
+                and not (same_prio and preemptor_timestamp is not None and preemptor_timestamp < w.timestamp)
+                and not (las is not None and _higher_level(las, w, ctx.needs.rank))
             ):
                 continue
             if any(fr in frs for fr in w.usage):
@@ -340,6 +355,12 @@ def find_candidates(ctx: PreemptionContext, preemptor_timestamp: float | None) -
     return out
 
 
+def _higher_level(las: LasLevels, w: AdmittedWorkload, preemptor_level: float) -> bool:
+    """budcore's ``las_preemption``: ``w`` attained a higher LAS level than the preemptor (so an
+    equal priority is a candidate, as Tiresias preempts its lower queues)."""
+    return las.level(w.attained_gpu_s, w.accelerators, w.admitted_at.timestamp()) > preemptor_level
+
+
 def _first_of(item: tuple[int, AdmittedWorkload]) -> int:
     return item[0]
 
@@ -366,12 +387,20 @@ def find_candidates_using(
     out: list[AdmittedWorkload] = []
     within = cq.preemption.within_cluster_queue
     if within is not WithinClusterQueue.NEVER:
-        same_prio = within is WithinClusterQueue.LOWER_OR_NEWER_EQUAL_PRIORITY
+        # LowerOrNewerEqualPriority: equal priorities queued after this time are candidates too.
+        newer_than = (
+            preemptor_timestamp if within is WithinClusterQueue.LOWER_OR_NEWER_EQUAL_PRIORITY else None
+        )
+        las = ctx.snapshot.las
+        if las is not None and cq.name not in las.cluster_queues:
+            las = None
         for w in using.get(cq.name, ()):
             if w.priority >= prio:
-                if w.priority > prio or not same_prio or preemptor_timestamp is None:
+                if w.priority > prio or (newer_than is None and las is None):
                     break
-                if preemptor_timestamp < w.timestamp:
+                if (newer_than is not None and newer_than < w.timestamp) or (
+                    las is not None and _higher_level(las, w, ctx.needs.rank)
+                ):
                     out.append(w)
                 continue
             out.append(w)

@@ -71,10 +71,15 @@ class WorkloadOracle:
     beside the oracle; it decides whether ``reclaimWithinCohort`` lets a queue preempt while
     borrowing)."""
 
-    __slots__ = ("cluster_queue", "fair_sharing", "oracle", "priority", "timestamp")
+    __slots__ = ("cluster_queue", "fair_sharing", "oracle", "priority", "rank", "timestamp")
 
     def __init__(
-        self, oracle: PreemptionOracle, cluster_queue: str, priority: int, timestamp: float | None
+        self,
+        oracle: PreemptionOracle,
+        cluster_queue: str,
+        priority: int,
+        timestamp: float | None,
+        rank: float = 0.0,
     ) -> None:
         self.oracle, self.cluster_queue, self.priority, self.timestamp = (
             oracle,
@@ -82,10 +87,11 @@ class WorkloadOracle:
             priority,
             timestamp,
         )
+        self.rank = rank  # its LAS level where its queue preempts by level (las_preemption)
         self.fair_sharing = oracle.fair_sharing
 
     def __call__(self, fr: FR, amount: int) -> Simulation:
-        return self.oracle.simulate(self.cluster_queue, self.priority, self.timestamp, fr, amount)
+        return self.oracle.simulate(self.cluster_queue, self.priority, self.timestamp, fr, amount, self.rank)
 
 
 class PreemptionOracle:
@@ -149,10 +155,18 @@ class PreemptionOracle:
         job = workload.job
         if not job.preempts_others:
             return _NoCandidates(self.fair_sharing)
-        return WorkloadOracle(self, workload.cluster_queue, job.priority_value, workload.timestamp)
+        return WorkloadOracle(
+            self, workload.cluster_queue, job.priority_value, workload.timestamp, workload.rank
+        )
 
     def simulate(
-        self, cluster_queue: str, priority: int, timestamp: float | None, fr: FR, amount: int
+        self,
+        cluster_queue: str,
+        priority: int,
+        timestamp: float | None,
+        fr: FR,
+        amount: int,
+        rank: float = 0.0,
     ) -> Simulation:
         """Kueue ``SimulatePreemption`` for a preemptor of ``priority`` in ``cluster_queue``
         asking for ``amount`` of ``fr`` (milli-units, with what its earlier pod sets take)."""
@@ -166,7 +180,7 @@ class PreemptionOracle:
         node = tree.cluster_queues[cluster_queue]
         request = {fr: amount}
         needs = NeedsPreemption(
-            JobId(""), TenantId(""), cluster_queue, {}, request, False, priority, "", timestamp or 0.0
+            JobId(""), TenantId(""), cluster_queue, {}, request, False, priority, "", timestamp or 0.0, rank
         )
         ctx = PreemptionContext(
             snapshot, needs, cq, node, frozenset((fr,)), request, self._policy, self._now, ()
