@@ -194,3 +194,14 @@ def test_a_las_victim_of_the_same_priority_always_attained_a_higher_level(
                 s.release(victim.job_id, now)
         if wake is not None:
             assert wake >= T0
+
+
+def test_service_summed_run_by_run_is_the_same_level_waiting_and_running() -> None:
+    """3,599.9999996 GPU-seconds (an hour summed run by run) was level 0 while waiting and level 1
+    once admitted: such jobs preempted each other at one instant for ever (found on
+    bench_ordering's case (a) with las_preemption). One function decides both."""
+    almost = 3599.9999996
+    policy = OrderingPolicy(default=Ordering.LAS, las_thresholds_gpu_s=(HOUR,), las_preemption=True)
+    levels = LasLevels((HOUR,), frozenset({"a"}), now_s=100.0)
+    assert policy.level(almost) == levels.level(almost, 1.0, admitted_s=100.0) == 1
+    assert policy.rank("a", job("a", 1, name="x"), Attained(gpu_s=almost)) == 1.0

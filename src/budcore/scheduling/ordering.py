@@ -130,8 +130,9 @@ class OrderingPolicy:
             )
 
     def level(self, gpu_s: float) -> int:
-        """The Tiresias level of ``gpu_s`` attained GPU-seconds: thresholds reached."""
-        return bisect_right(self.las_thresholds_gpu_s, gpu_s)
+        """The Tiresias level of ``gpu_s`` attained GPU-seconds: thresholds reached (see
+        :func:`las_level`)."""
+        return las_level(self.las_thresholds_gpu_s, gpu_s)
 
     def preempts_by_level(self, cluster_queue: str) -> bool:
         """Whether ``cluster_queue`` preempts by LAS level (``las`` with ``las_preemption``)."""
@@ -185,10 +186,21 @@ class LasLevels:
     now_s: float
 
     def level(self, attained_gpu_s: float, accelerators: float, admitted_s: float) -> int:
-        """The level of an admitted workload at ``now_s``. A micro-GPU-second of tolerance: at the
-        instant :func:`next_crossing` computed, rounding must not leave it a level behind."""
+        """The level of an admitted workload at ``now_s`` (:func:`las_level`)."""
         held = max(0.0, self.now_s - admitted_s) * accelerators
-        return bisect_right(self.thresholds_gpu_s, attained_gpu_s + held + 1e-6)
+        return las_level(self.thresholds_gpu_s, attained_gpu_s + held)
+
+
+#: GPU-seconds of tolerance at a threshold: service summed run by run (3,599.9999996 for an hour)
+#: and the crossing instant :func:`next_crossing` computes must count as reaching it.
+LEVEL_TOLERANCE_GPU_S = 1e-6
+
+
+def las_level(thresholds_gpu_s: tuple[float, ...], gpu_s: float) -> int:
+    """Thresholds reached by ``gpu_s``: one function for waiting and running workloads alike, so
+    a workload is never a level lower while it waits than while it runs at the same service (it
+    would then preempt, and be preempted by, its peers at the same instant, for ever)."""
+    return bisect_right(thresholds_gpu_s, gpu_s + LEVEL_TOLERANCE_GPU_S)
 
 
 def next_crossing(
@@ -203,8 +215,7 @@ def next_crossing(
     None when it is past the last one."""
     if accelerators <= 0:
         return None
-    attained_then = attained_gpu_s + max(0.0, after_s - admitted_s) * accelerators + 1e-6
-    upcoming = bisect_right(thresholds_gpu_s, attained_then)
+    upcoming = las_level(thresholds_gpu_s, attained_gpu_s + max(0.0, after_s - admitted_s) * accelerators)
     if upcoming >= len(thresholds_gpu_s):
         return None
     return admitted_s + (thresholds_gpu_s[upcoming] - attained_gpu_s) / accelerators
